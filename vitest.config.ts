@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/helpers/global-setup.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+    // 2 cores: more forks only thrash; emulator-backed tests share servers started once.
+    pool: 'forks',
+    maxWorkers: 2,
+  },
+});
