@@ -1,0 +1,27 @@
+/**
+ * A byte sink: where a dataset directory is written (local dir, s3://, az://). Writers never see
+ * which; they create files through this interface. A file becomes visible under its final name only
+ * when `commit()` completes (local: temp name + fsync + rename; S3: multipart complete; Azure: block
+ * list commit), so a killed run never leaves an incomplete file under a final name.
+ */
+export interface OutputFile {
+  /** The final path relative to the sink root. */
+  readonly path: string;
+  /** Append bytes. Resolves when the sink accepted them (backpressure: await every call). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Finish the file and make it visible under its final name. Returns its size and sha256 (hex). */
+  commit(): Promise<{ bytes: number; sha256: string }>;
+  /** Drop everything written; no file appears under the final name. Safe to call after a failure. */
+  abort(): Promise<void>;
+}
+
+export interface Sink {
+  /** The root as the user wrote it (`./out`, `s3://bucket/prefix/`), for messages. */
+  readonly root: string;
+  /** Start a new file at `path` (POSIX, relative to the root); parent folders are implied. */
+  create(path: string): Promise<OutputFile>;
+  /** Whole small file in one call (cards, manifests, index files); atomic like create+commit. */
+  writeFile(path: string, bytes: Uint8Array): Promise<{ bytes: number; sha256: string }>;
+  /** The full name of a path for messages. */
+  describe(path: string): string;
+}
