@@ -101,7 +101,8 @@ export class LocalSource implements Source {
       throw notFound(err, this.describe(p));
     }
     for await (const chunk of createReadStream(full, { highWaterMark: 1 << 20 })) {
-      yield chunk as Buffer;
+      const b = chunk as Buffer;
+      yield new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     }
   }
 }
