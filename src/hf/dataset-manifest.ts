@@ -58,6 +58,13 @@ export interface DatasetManifest {
   skipped: { count: number; reasons: Record<string, number> };
   /** Rows dropped by filters (filter → count). */
   filtered: Record<string, number>;
+  /** Row counts over the whole dataset, for the card and for reviewers. */
+  stats: {
+    workflows: Record<string, number>;
+    outcomes: Record<string, number>;
+    action_types: Record<string, number>;
+    actor_kinds: Record<string, number>;
+  };
   formats: OutputFormat[];
   /** Every file of the dataset except README.md and this manifest, sorted by path. */
   files: DatasetFile[];
