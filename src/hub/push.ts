@@ -1,0 +1,418 @@
+/**
+ * Publish one dataset version to a Hub dataset repo with `@huggingface/hub`: plan against the
+ * branch head, upload only what changed (commits of < 100 files, large files through LFS, the
+ * card and manifest last), delete stale files of managed folders, then tag. Re-running a killed
+ * push is cheap because the LFS batch answer omits the upload action for objects the Hub already
+ * stores, and commits that landed are already part of the remote tree the next plan starts from.
+ */
+import { openAsBlob } from 'node:fs';
+import { commitIter, createBranch, createRepo, HubApiError, listFiles, whoAmI } from '@huggingface/hub';
+import type { CommitOperation, CommitOutput, RepoDesignation } from '@huggingface/hub';
+import { NusomiError, UsageError } from '../errors.ts';
+import type { OutputFormat } from '../hf/dataset-manifest.ts';
+import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
+import { ALL_FORMATS, planIsEmpty, planPush, readDatasetManifest, README_FILE, selectLocalFiles } from './plan.ts';
+import type { LocalFile, PushPlan, RemoteFile } from './plan.ts';
+import { resolveHubToken, scrubSecret } from './token.ts';
+import type { HubToken } from './token.ts';
+
+export const DEFAULT_HUB_URL = 'https://huggingface.co';
+/** The Hub advises fewer than 100 files per commit. */
+export const MAX_FILES_PER_COMMIT = 99;
+
+export interface PushOptions {
+  /** The dataset directory (README.md, dataset-manifest.json, data files). */
+  dir: string;
+  /** `org/name`. */
+  repo: string;
+  tag?: string;
+  /** Move `tag` when it already points at another commit. */
+  forceTag?: boolean;
+  /** @default "main" */
+  branch?: string;
+  /** Create the repo private (only when push creates it). */
+  private?: boolean;
+  /** @default ["parquet"] */
+  formats?: OutputFormat[];
+  /** Commit title. */
+  message?: string;
+  /** @default $HF_ENDPOINT, else https://huggingface.co */
+  hubUrl?: string;
+  dryRun?: boolean;
+  /** @default resolveHubToken() (HF_TOKEN, else the token file) */
+  token?: HubToken | null;
+  onProgress?: (event: PushProgressEvent) => void;
+}
+
+export type PushProgressEvent =
+  | { kind: 'plan'; plan: PushPlan }
+  | { kind: 'file'; path: string; bytes: number }
+  | { kind: 'commit'; sha: string; index: number; total: number };
+
+export interface PushResult {
+  repo: string;
+  branch: string;
+  /** Head commit of the branch after the push (null on a dry run against a repo that does not exist). */
+  commit: string | null;
+  /** Commits made by this push, oldest first (empty when nothing changed). */
+  commits: string[];
+  tag: string | null;
+  created_repo: boolean;
+  uploaded_files: number;
+  uploaded_bytes: number;
+  deleted_files: number;
+  unchanged_files: number;
+  dry_run: boolean;
+  plan: PushPlan;
+  hub_url: string;
+}
+
+/** A Hub request failed; the message is already scrubbed of the token. */
+export class HubPushError extends NusomiError {
+  constructor(what: string) {
+    super(what, {}, 1);
+    this.name = 'HubPushError';
+  }
+}
+
+interface RefInfo {
+  branches: Array<{ name: string; targetCommit: string }>;
+  tags: Array<{ name: string; targetCommit: string }>;
+}
+
+export async function pushDataset(opts: PushOptions): Promise<PushResult> {
+  const token = opts.token === undefined ? resolveHubToken() : opts.token;
+  try {
+    return await pushInner(opts, token);
+  } catch (err) {
+    throw toScrubbedError(err, token, hubUrlOf(opts));
+  }
+}
+
+function hubUrlOf(opts: PushOptions): string {
+  return (opts.hubUrl ?? process.env.HF_ENDPOINT ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
+}
+
+async function pushInner(opts: PushOptions, token: HubToken | null): Promise<PushResult> {
+  const hubUrl = hubUrlOf(opts);
+  const branch = opts.branch ?? 'main';
+  const formats = opts.formats ?? ['parquet'];
+  for (const f of formats) {
+    if (!ALL_FORMATS.includes(f)) throw new UsageError(`unknown format "${f}" (expected ${ALL_FORMATS.join(', ')})`);
+  }
+  if (!/^[\w.-]+\/[\w.-]+$/.test(opts.repo)) throw new UsageError(`--repo must be "org/name", got "${opts.repo}"`);
+
+  const manifest = await readDatasetManifest(opts.dir);
+  const local = await selectLocalFiles(opts.dir, manifest, formats);
+
+  if (!token && !opts.dryRun) {
+    throw new HubPushError('no Hub token: set HF_TOKEN or log in with "hf auth login" (which writes $HF_HOME/token)');
+  }
+  const hub = new HubClient(hubUrl, opts.repo, token);
+  if (token) await hub.checkToken();
+
+  // Where the branch stands now.
+  const state = await hub.revision(branch);
+  let head: string | null = state.kind === 'ok' ? state.sha : null;
+  let baseSha = head;
+  if (state.kind === 'no-revision') {
+    const main = await hub.revision('HEAD');
+    baseSha = main.kind === 'ok' ? main.sha : null;
+  }
+  const remote = baseSha ? await hub.listRemoteFiles(baseSha) : [];
+  const plan = await planPush(local, remote, opts.dir, manifest);
+  opts.onProgress?.({ kind: 'plan', plan });
+
+  // Refuse a tag move before uploading anything.
+  let existingTag: { name: string; targetCommit: string } | undefined;
+  if (opts.tag && state.kind !== 'no-repo') {
+    existingTag = (await hub.refs()).tags.find((t) => t.name === opts.tag);
+    const willCommit = !planIsEmpty(plan) || state.kind === 'no-revision';
+    if (existingTag && !opts.forceTag && (willCommit || existingTag.targetCommit !== head)) {
+      throw new HubPushError(
+        `tag "${opts.tag}" already exists on commit ${existingTag.targetCommit} of ${opts.repo}` +
+          `${willCommit ? ' and this push makes a new commit' : `, not on the head ${head}`}: pass --force-tag to move it, or choose another tag`,
+      );
+    }
+  }
+
+  const result: PushResult = {
+    repo: opts.repo,
+    branch,
+    commit: head,
+    commits: [],
+    tag: opts.tag ?? null,
+    created_repo: false,
+    uploaded_files: 0,
+    uploaded_bytes: 0,
+    deleted_files: 0,
+    unchanged_files: plan.unchanged.length,
+    dry_run: !!opts.dryRun,
+    plan,
+    hub_url: hubUrl,
+  };
+  if (opts.dryRun) return result;
+
+  if (state.kind === 'no-repo') {
+    await hub.createRepo(!!opts.private);
+    result.created_repo = true;
+  }
+  if (state.kind !== 'ok') {
+    if (branch !== 'main') await hub.createBranch(branch);
+    const now = await hub.revision(branch);
+    if (now.kind !== 'ok') throw new HubPushError(`branch "${branch}" of ${opts.repo} is missing right after creating it`);
+    head = now.sha;
+  }
+
+  const chunks = await commitChunks(plan);
+  const counter = new UploadCounter(new Map(local.map((f) => [f.path, f])));
+  for (const [i, chunk] of chunks.entries()) {
+    const title = commitTitle(opts.message, manifest.source_manifest?.export_id, i, chunks.length);
+    const out = await hub.commit(chunk, { title, branch, parentCommit: head ?? undefined, counter, onProgress: opts.onProgress });
+    head = out.commit.oid;
+    result.commits.push(head);
+    opts.onProgress?.({ kind: 'commit', sha: head, index: i, total: chunks.length });
+  }
+  result.commit = head;
+  result.uploaded_files = counter.files;
+  result.uploaded_bytes = counter.bytes;
+  result.deleted_files = plan.delete.length;
+
+  if (opts.tag && head) {
+    if (existingTag && existingTag.targetCommit !== head) await hub.deleteTag(opts.tag);
+    if (!existingTag || existingTag.targetCommit !== head) await hub.createTag(opts.tag, head, title0(opts, manifest.source_manifest?.export_id));
+  }
+  return result;
+}
+
+function title0(opts: PushOptions, exportId: unknown): string {
+  return commitTitle(opts.message, exportId, 0, 1);
+}
+
+function commitTitle(message: string | undefined, exportId: unknown, i: number, n: number): string {
+  const base = message ?? `Push dataset${typeof exportId === 'string' ? ` from export ${exportId}` : ''} with nusomi-hf`;
+  return n > 1 ? `${base} (part ${i + 1}/${n})` : base;
+}
+
+/**
+ * Operations in commit order, < 100 per commit: data files first, then deletions, and the card and
+ * manifest last, so a branch never shows a card describing data that is not there yet.
+ */
+export async function commitChunks(plan: PushPlan): Promise<CommitOperation[][]> {
+  const last = new Set([README_FILE, DATASET_MANIFEST_FILE]);
+  const uploads = [...plan.add, ...plan.change].sort((a, b) => (a.path < b.path ? -1 : 1));
+  // openAsBlob keeps no descriptor open and reads the file only when the upload streams it.
+  const toOp = async (f: LocalFile): Promise<CommitOperation> => ({ operation: 'addOrUpdate', path: f.path, content: await openAsBlob(f.absPath) });
+  const ops: CommitOperation[] = [
+    ...(await Promise.all(uploads.filter((f) => !last.has(f.path)).map(toOp))),
+    ...plan.delete.map((r): CommitOperation => ({ operation: 'delete', path: r.path })),
+    ...(await Promise.all(uploads.filter((f) => last.has(f.path)).map(toOp))),
+  ];
+  const chunks: CommitOperation[][] = [];
+  for (let i = 0; i < ops.length; i += MAX_FILES_PER_COMMIT) chunks.push(ops.slice(i, i + MAX_FILES_PER_COMMIT));
+  return chunks;
+}
+
+/** Counts what actually travelled: inline files of a commit and LFS objects the Hub asked for. */
+class UploadCounter {
+  files = 0;
+  bytes = 0;
+  constructor(readonly local: Map<string, LocalFile>) {}
+}
+
+type RevisionState = { kind: 'ok'; sha: string } | { kind: 'no-repo' } | { kind: 'no-revision' };
+
+/** The Hub calls push makes; raw requests where the JS client has no function (tags, refs). */
+class HubClient {
+  readonly #token: HubToken | null;
+  constructor(
+    readonly hubUrl: string,
+    readonly repoId: string,
+    token: HubToken | null,
+  ) {
+    this.#token = token;
+  }
+
+  get #repo(): RepoDesignation {
+    return { type: 'dataset', name: this.repoId };
+  }
+
+  get #auth(): { accessToken?: string } {
+    return this.#token ? { accessToken: this.#token.reveal() } : {};
+  }
+
+  #headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(this.#token ? { Authorization: `Bearer ${this.#token.reveal()}` } : {}), ...extra };
+  }
+
+  async checkToken(): Promise<void> {
+    const t = this.#token!;
+    if (!t.reveal().startsWith('hf_')) {
+      throw new HubPushError(`the token from ${t.describeSource()} is not a Hugging Face token (they start with "hf_")`);
+    }
+    try {
+      await whoAmI({ hubUrl: this.hubUrl, accessToken: t.reveal() });
+    } catch (err) {
+      if (err instanceof HubApiError && (err.statusCode === 401 || err.statusCode === 403)) {
+        throw new HubPushError(
+          `the Hub at ${this.hubUrl} rejected the token from ${t.describeSource()} (HTTP ${err.statusCode}): ` +
+            'set HF_TOKEN to a valid token with write access, or log in again with "hf auth login"',
+        );
+      }
+      // A Hub without whoami still gets to judge the token on the calls that need it.
+      if (!(err instanceof HubApiError && err.statusCode === 404)) throw err;
+    }
+  }
+
+  async revision(rev: string): Promise<RevisionState> {
+    const url = `${this.hubUrl}/api/datasets/${this.repoId}/revision/${encodeURIComponent(rev)}`;
+    const res = await fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
+    if (res.ok) {
+      const json = (await res.json()) as { sha?: string };
+      if (typeof json.sha !== 'string') throw new HubPushError(`${url} answered without a commit sha`);
+      return { kind: 'ok', sha: json.sha };
+    }
+    const code = res.headers.get('X-Error-Code');
+    await res.body?.cancel();
+    if (code === 'RevisionNotFound') return { kind: 'no-revision' };
+    if (res.status === 404 || res.status === 401) {
+      if (code === 'RepoNotFound' || res.status === 401) return { kind: 'no-repo' };
+      // No error code: tell a missing repo from a missing revision through the repo itself.
+      if (rev === 'HEAD') return { kind: 'no-repo' };
+      const repoRes = await fetch(`${this.hubUrl}/api/datasets/${this.repoId}`, { headers: this.#headers() });
+      await repoRes.body?.cancel();
+      return repoRes.ok ? { kind: 'no-revision' } : { kind: 'no-repo' };
+    }
+    throw new HubPushError(`GET ${url} failed with HTTP ${res.status}`);
+  }
+
+  async listRemoteFiles(revision: string): Promise<RemoteFile[]> {
+    const out: RemoteFile[] = [];
+    for await (const e of listFiles({ repo: this.#repo, recursive: true, revision: encodeURIComponent(revision), hubUrl: this.hubUrl, ...this.#auth })) {
+      if (e.type !== 'file') continue;
+      out.push({ path: e.path, size: e.size, oid: e.oid ?? '', ...(e.lfs ? { lfsOid: e.lfs.oid } : {}) });
+    }
+    return out;
+  }
+
+  async refs(): Promise<RefInfo> {
+    const url = `${this.hubUrl}/api/datasets/${this.repoId}/refs`;
+    const res = await fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new HubPushError(`GET ${url} failed with HTTP ${res.status}`);
+    }
+    return (await res.json()) as RefInfo;
+  }
+
+  async createRepo(isPrivate: boolean): Promise<void> {
+    await createRepo({ repo: this.#repo, hubUrl: this.hubUrl, accessToken: this.#token!.reveal(), ...(isPrivate ? { visibility: 'private' as const } : {}) });
+  }
+
+  async createBranch(branch: string): Promise<void> {
+    await createBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal() });
+  }
+
+  async createTag(tag: string, sha: string, message: string): Promise<void> {
+    const url = `${this.hubUrl}/api/datasets/${this.repoId}/tag/${encodeURIComponent(sha)}`;
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: this.#headers({ 'Content-Type': 'application/json' }),
+      body: JSON.stringify({ tag, message }),
+    });
+    const body = await res.text();
+    if (res.status === 409) throw new HubPushError(`tag "${tag}" already exists on ${this.repoId}: pass --force-tag to move it`);
+    if (!res.ok) throw new HubPushError(`creating tag "${tag}" on ${sha} failed with HTTP ${res.status}: ${body.slice(0, 300)}`);
+  }
+
+  async deleteTag(tag: string): Promise<void> {
+    const url = `${this.hubUrl}/api/datasets/${this.repoId}/tag/${encodeURIComponent(tag)}`;
+    const res = await fetch(url, { method: 'DELETE', headers: this.#headers() });
+    const body = await res.text();
+    if (!res.ok) throw new HubPushError(`deleting tag "${tag}" to move it failed with HTTP ${res.status}: ${body.slice(0, 300)}`);
+  }
+
+  /**
+   * One commit through commitIter. A fetch wrapper reads the preupload answer (inline files) and
+   * the LFS batch answer (objects the Hub asks for) to count what really travels.
+   */
+  async commit(
+    operations: CommitOperation[],
+    o: { title: string; branch: string; parentCommit?: string; counter: UploadCounter; onProgress?: (e: PushProgressEvent) => void },
+  ): Promise<CommitOutput> {
+    const inline = new Set<string>();
+    const lfsUploads: number[] = [];
+    const countingFetch: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (res.ok && init?.method === 'POST' && url.includes('/preupload/')) {
+        const json = (await res.clone().json()) as { files: Array<{ path: string; uploadMode: string }> };
+        for (const f of json.files) if (f.uploadMode !== 'lfs') inline.add(f.path);
+      } else if (res.ok && url.endsWith('/info/lfs/objects/batch')) {
+        const json = (await res.clone().json()) as { objects: Array<{ size: number; actions?: { upload?: unknown } }> };
+        for (const obj of json.objects) if (obj.actions?.upload) lfsUploads.push(obj.size);
+      }
+      return res;
+    };
+    const reported = new Set<string>();
+    const report = (p: string): void => {
+      if (reported.has(p)) return;
+      reported.add(p);
+      o.onProgress?.({ kind: 'file', path: p, bytes: o.counter.local.get(p)?.bytes ?? 0 });
+    };
+    const it = commitIter({
+      repo: this.#repo,
+      operations,
+      title: o.title,
+      branch: o.branch,
+      parentCommit: o.parentCommit,
+      hubUrl: this.hubUrl,
+      fetch: countingFetch,
+      ...this.#auth,
+    });
+    let step = await it.next();
+    while (!step.done) {
+      const ev = step.value;
+      if (ev.event === 'fileProgress' && ev.state === 'uploading' && ev.progress >= 1) report(ev.path);
+      step = await it.next();
+    }
+    const out = step.value;
+    if (!out) throw new HubPushError('the Hub answered the commit without a commit id');
+    for (const op of operations) if (op.operation === 'addOrUpdate') report(op.path);
+    for (const p of inline) {
+      o.counter.files += 1;
+      o.counter.bytes += o.counter.local.get(p)?.bytes ?? 0;
+    }
+    o.counter.files += lfsUploads.length;
+    o.counter.bytes += lfsUploads.reduce((a, b) => a + b, 0);
+    return out;
+  }
+}
+
+/** Turn any failure into a one-line NusomiError whose message cannot contain the token. */
+function toScrubbedError(err: unknown, token: HubToken | null, hubUrl: string): Error {
+  const secret = token?.reveal();
+  if (err instanceof NusomiError) {
+    if (secret && err.message.includes(secret)) return new HubPushError(scrubSecret(err.message, secret));
+    return err;
+  }
+  let msg: string;
+  if (err instanceof HubApiError) {
+    msg = err.statusCode === 401 || err.statusCode === 403
+      ? `the Hub refused the request (HTTP ${err.statusCode}): ${err.message}; check that the token has write access to the repo`
+      : `Hub request failed (HTTP ${err.statusCode}): ${err.message}`;
+  } else if (err instanceof TypeError && /fetch failed/.test(err.message)) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    msg = `cannot reach the Hub at ${hubUrl}: ${cause?.code ?? cause?.message ?? err.message}`;
+  } else {
+    msg = `push failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  return new HubPushError(scrubSecret(msg, secret));
+}
+
+/** How to load what was pushed, for the CLI's closing lines. */
+export function loadHint(result: Pick<PushResult, 'repo' | 'tag' | 'branch' | 'hub_url'>): string {
+  const rev = result.tag ?? (result.branch !== 'main' ? result.branch : null);
+  const call = `load_dataset("${result.repo}"${rev ? `, revision="${rev}"` : ''})`;
+  return result.hub_url === DEFAULT_HUB_URL ? call : `HF_ENDPOINT=${result.hub_url} python -c 'from datasets import load_dataset; print(${call})'`;
+}
