@@ -1,0 +1,168 @@
+/**
+ * The frames stage: Steps in, PreparedSteps out (image bytes resolved, coordinates in stored-image
+ * pixels), in input order.
+ *
+ *  - Passthrough by default: bytes unchanged, only the header is probed for size and format.
+ *  - `maxSide`: downscale so the longer side is at most N (aspect kept, never upscales).
+ *  - `imageFormat` / `quality`: re-encode (webp default q80, jpeg default q85; png lossless).
+ *    A frame is re-encoded only when it must be: resized, another format, or a quality asked for a
+ *    lossy output. Re-encoding runs in a worker_threads pool; a bounded in-flight window keeps the
+ *    output order equal to the input order and memory bounded (window = 2 × workers frames).
+ *  - Coordinates: s = stored size / capture viewport (`frame.viewport`), per axis, applied to
+ *    `action` and `context.prior_action` (see rescale.ts); so x_norm = x / stored width later.
+ *  - `image.path` = `{session_id}_{t_ms:09d}.{ext}` (characters outside [A-Za-z0-9_-] of the
+ *    session id become `-`): a stable file name, no directories.
+ */
+import { availableParallelism } from 'node:os';
+import { InputError, NusomiError, UsageError } from '../errors.ts';
+import { stepLocation } from '../export/step.ts';
+import type { Action, Step } from '../export/step.ts';
+import { EncodeFailure, EncodePool } from './pool.ts';
+import type { EncodeTask } from './pool.ts';
+import { EXT_OF, isStoredFormat, probeImage } from './probe.ts';
+import type { StoredExt, StoredFormat } from './probe.ts';
+import { rescaleAction } from './rescale.ts';
+
+export interface FrameOptions {
+  maxSide?: number;
+  imageFormat?: StoredFormat;
+  quality?: number;
+  /** Encoder threads; default = available cores. */
+  workers?: number;
+}
+
+export interface PreparedImage {
+  bytes: Uint8Array;
+  ext: StoredExt;
+  width: number;
+  height: number;
+  /** Stable file name, e.g. `ses_01_000012480.webp`. */
+  path: string;
+}
+
+/** Same shape as `PreparedStep` in src/hf/steps-schema.ts (defined here until that lands). */
+export interface PreparedStep {
+  step: Step;
+  action: Action;
+  prior_action: Action | null;
+  image: PreparedImage;
+}
+
+const DEFAULT_QUALITY: Record<StoredFormat, number> = { webp: 80, jpeg: 85, png: 100 };
+
+export function checkFrameOptions(opts: FrameOptions): void {
+  if (opts.maxSide !== undefined && !(Number.isInteger(opts.maxSide) && opts.maxSide >= 1)) {
+    throw new UsageError(`--max-side: expected a whole number of pixels >= 1, got ${opts.maxSide}`);
+  }
+  if (opts.imageFormat !== undefined && !isStoredFormat(opts.imageFormat)) {
+    throw new UsageError(`--image-format: expected webp, jpeg or png, got ${String(opts.imageFormat)}`);
+  }
+  if (opts.quality !== undefined && !(Number.isInteger(opts.quality) && opts.quality >= 1 && opts.quality <= 100)) {
+    throw new UsageError(`--quality: expected a whole number 1..100, got ${opts.quality}`);
+  }
+  if (opts.quality !== undefined && opts.imageFormat === 'png') {
+    throw new UsageError('--quality applies to webp and jpeg; png is lossless');
+  }
+  if (opts.workers !== undefined && !(Number.isInteger(opts.workers) && opts.workers >= 1)) {
+    throw new UsageError(`--workers: expected a whole number >= 1, got ${opts.workers}`);
+  }
+}
+
+/** The stored size for a frame of (w, h) under maxSide: aspect kept, never upscaled. */
+export function targetSize(w: number, h: number, maxSide?: number): { width: number; height: number } {
+  if (maxSide === undefined || Math.max(w, h) <= maxSide) return { width: w, height: h };
+  const s = maxSide / Math.max(w, h);
+  return { width: Math.max(1, Math.round(w * s)), height: Math.max(1, Math.round(h * s)) };
+}
+
+export function framePath(step: Pick<Step, 'session_id' | 't_ms'>, ext: StoredExt): string {
+  const session = step.session_id.replace(/[^A-Za-z0-9_-]/g, '-');
+  return `${session}_${String(step.t_ms).padStart(9, '0')}.${ext}`;
+}
+
+function where(step: Step) {
+  return { file: step.origin.file, row: stepLocation(step) };
+}
+
+async function prepareOne(step: Step, opts: FrameOptions, pool: () => EncodePool): Promise<PreparedStep> {
+  const vp = step.frame?.viewport;
+  if (!vp || !(typeof vp.w === 'number' && vp.w > 0) || !(typeof vp.h === 'number' && vp.h > 0)) {
+    throw new InputError(`frame.viewport must be {w, h} with positive numbers, got ${JSON.stringify(vp)}`, where(step));
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await step.image.read();
+  } catch (err) {
+    if (err instanceof NusomiError) throw err;
+    throw new InputError(`cannot read frame image ${step.image.ref}: ${(err as Error).message}`, where(step));
+  }
+  let probe;
+  try {
+    probe = await probeImage(bytes);
+  } catch (err) {
+    throw new InputError(`cannot decode frame image ${step.image.ref}: ${(err as Error).message}`, where(step));
+  }
+  const size = targetSize(probe.width, probe.height, opts.maxSide);
+  const resize = size.width !== probe.width || size.height !== probe.height;
+  const outFormat = opts.imageFormat ?? probe.format;
+  const lossy = outFormat === 'webp' || outFormat === 'jpeg';
+  const reencode = resize || outFormat !== probe.format || (opts.quality !== undefined && lossy);
+  if (!isStoredFormat(outFormat)) {
+    throw new InputError(
+      `frame image ${step.image.ref} is ${probe.format}; pass --image-format webp, jpeg or png to convert it`,
+      where(step),
+    );
+  }
+  let image: PreparedImage;
+  if (!reencode) {
+    image = { bytes, ext: EXT_OF[outFormat], width: probe.width, height: probe.height, path: framePath(step, EXT_OF[outFormat]) };
+  } else {
+    const task: EncodeTask = { bytes, format: outFormat, quality: opts.quality ?? DEFAULT_QUALITY[outFormat] };
+    if (resize) task.resize = size;
+    let out;
+    try {
+      out = await pool().run(task);
+    } catch (err) {
+      if (err instanceof EncodeFailure) {
+        throw new InputError(`cannot decode frame image ${step.image.ref}: ${err.message}`, where(step));
+      }
+      throw err;
+    }
+    const ext = EXT_OF[outFormat];
+    image = { bytes: out.bytes, ext, width: out.width, height: out.height, path: framePath(step, ext) };
+  }
+  const sx = image.width / vp.w;
+  const sy = image.height / vp.h;
+  const bounds = { w: image.width, h: image.height };
+  const prior = step.context?.prior_action ?? null;
+  return {
+    step,
+    action: rescaleAction(step.action, sx, sy, bounds),
+    prior_action: prior === null ? null : rescaleAction(prior, sx, sy, bounds),
+    image,
+  };
+}
+
+/** Prepare every frame of a Step stream, in order. See the module comment for the rules. */
+export async function* prepareFrames(steps: AsyncIterable<Step>, opts: FrameOptions = {}): AsyncIterable<PreparedStep> {
+  checkFrameOptions(opts);
+  const workers = opts.workers ?? availableParallelism();
+  const window = Math.max(2, workers * 2);
+  let pool: EncodePool | undefined;
+  const getPool = (): EncodePool => (pool ??= new EncodePool(workers));
+  const inflight: Promise<PreparedStep>[] = [];
+  try {
+    for await (const step of steps) {
+      const p = prepareOne(step, opts, getPool);
+      // Awaited in order below; this only keeps a later failure from being "unhandled" meanwhile.
+      p.catch(() => {});
+      inflight.push(p);
+      if (inflight.length >= window) yield await inflight.shift()!;
+    }
+    while (inflight.length) yield await inflight.shift()!;
+  } finally {
+    // On error or early return, let in-flight work settle before the pool goes away.
+    await Promise.allSettled(inflight);
+    await pool?.close();
+  }
+}
