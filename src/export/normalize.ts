@@ -1,0 +1,240 @@
+/**
+ * Raw row → Step, following the rules in step.ts and README.md, so that every export format reads
+ * to equal Steps. Frame bytes are not read here: `image.read()` fetches them when asked.
+ */
+import { InputError } from '../errors.ts';
+import type { Where } from '../errors.ts';
+import { openFileUrl } from '../source/open.ts';
+import type { Source } from '../source/types.ts';
+import type { ExportManifest } from './manifest-types.ts';
+import type { RawRow } from './raw.ts';
+import { stepLocation } from './step.ts';
+import type { Action, Context, Frame, FrameImage, Json, JsonObject, Step, StepOrigin } from './step.ts';
+
+export interface NormalizeContext {
+  manifest: ExportManifest;
+  /** The export root: relative image paths and URLs under `manifest.destination` are read here. */
+  source: Source;
+}
+
+/** The row location in messages: `line 3`, `row 40`, or the tar member. */
+export function originWhere(o: StepOrigin): Where {
+  if (o.member !== undefined) return { file: o.file, member: o.member };
+  if (o.line !== undefined) return { file: o.file, row: `line ${o.line}` };
+  if (o.row !== undefined) return { file: o.file, row: `row ${o.row}` };
+  return { file: o.file };
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing (field missing)';
+  if (v instanceof Uint8Array) return `${v.length} bytes`;
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+class RowContext {
+  constructor(readonly origin: StepOrigin) {}
+  error(field: string, expected: string, got: unknown): InputError {
+    return new InputError(`field "${field}": expected ${expected}, got ${describe(got)}`, originWhere(this.origin));
+  }
+
+  /**
+   * Plain JSON values: int64 bigint → number (error beyond 2^53), Date → ISO string, bytes → base64
+   * (only `frame.image_bytes` is binary by contract; any other binary value is kept as base64 text).
+   * With `dropNulls` (struct columns) keys whose value is null are dropped.
+   */
+  plain(v: unknown, field: string, dropNulls: boolean): unknown {
+    if (v === null || v === undefined) return null;
+    if (typeof v === 'bigint') {
+      if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
+        throw this.error(field, 'an integer within ±2^53', v.toString());
+      }
+      return Number(v);
+    }
+    if (typeof v !== 'object') return v;
+    if (v instanceof Uint8Array) return field === 'frame.image_bytes' ? v : Buffer.from(v).toString('base64');
+    if (v instanceof Date) return v.toISOString();
+    if (Array.isArray(v)) return v.map((x, i) => this.plain(x, `${field}[${i}]`, dropNulls));
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      if (dropNulls && (x === null || x === undefined)) continue;
+      out[k] = this.plain(x, field ? `${field}.${k}` : k, dropNulls);
+    }
+    return out;
+  }
+
+  /** A string column holding JSON text of an object (or null) is parsed; anything else is an error. */
+  jsonText(v: unknown, field: string, allowNull: boolean): unknown {
+    if (typeof v !== 'string') return v;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      throw this.error(field, `an object or JSON text of one`, v);
+    }
+    if (!isObject(parsed) && !(allowNull && parsed === null)) throw this.error(field, 'JSON text of an object', v);
+    return parsed;
+  }
+}
+
+/** `frame.dom` as a string: JSON text of an object/array is parsed, any other text (HTML) is kept. */
+function domText(v: string): Json {
+  const t = v.trimStart();
+  if (t.startsWith('{') || t.startsWith('[')) {
+    try {
+      return JSON.parse(v) as Json;
+    } catch {
+      return v;
+    }
+  }
+  return v;
+}
+
+/** Put dotted column names (`frame.viewport.w`) into their nested place. */
+function nestDotted(fields: Record<string, unknown>, rc: RowContext): Record<string, unknown> {
+  const dotted = Object.keys(fields).filter((k) => k.includes('.'));
+  if (!dotted.length) return fields;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) if (!k.includes('.')) out[k] = v;
+  for (const k of dotted) {
+    const parts = k.split('.');
+    let node = out;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const p = parts[i]!;
+      const prefix = parts.slice(0, i + 1).join('.');
+      let child = rc.jsonText(node[p], prefix, false);
+      if (child === undefined || child === null) child = {};
+      if (!isObject(child)) throw rc.error(prefix, 'an object (a dotted column is nested under it)', child);
+      node[p] = child;
+      node = child;
+    }
+    node[parts[parts.length - 1]!] = fields[k];
+  }
+  return out;
+}
+
+function extOf(url: string): string | undefined {
+  const p = url.replace(/[?#].*$/, '');
+  const m = /\.([a-zA-Z0-9]+)$/.exec(p.slice(p.lastIndexOf('/') + 1));
+  return m ? m[1]!.toLowerCase() : undefined;
+}
+
+function hasScheme(s: string): boolean {
+  return /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(s);
+}
+
+function lazyImage(ref: string, ext: string, load: () => Promise<Uint8Array>, step: () => Step): FrameImage {
+  return {
+    ref,
+    ext,
+    async read() {
+      try {
+        return await load();
+      } catch (err) {
+        const s = step();
+        const why = err instanceof Error ? err.message : String(err);
+        throw new InputError(`frame ${ref || '(none)'} cannot be read: ${why}`, { file: s.origin.file, row: stepLocation(s) });
+      }
+    },
+  };
+}
+
+/** Where the frame bytes of a row come from; nothing is read until `read()`. */
+function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Array | undefined, ctx: NormalizeContext, step: () => Step): FrameImage {
+  if (raw.image) {
+    const img = raw.image;
+    return lazyImage(img.ref, img.ext, async () => img.bytes, step);
+  }
+  const url = typeof frame.image_url === 'string' ? frame.image_url : '';
+  const format = typeof frame.image_format === 'string' ? frame.image_format.toLowerCase() : undefined;
+  const ext = format ?? extOf(url) ?? 'webp';
+  if (bytes) {
+    const at = raw.origin.row !== undefined ? `row ${raw.origin.row}` : raw.origin.line !== undefined ? `line ${raw.origin.line}` : raw.origin.member ?? '';
+    return lazyImage(`embedded:${raw.origin.file}#${at}`, ext, async () => bytes, step);
+  }
+  if (url === '') {
+    return lazyImage('', ext, async () => {
+      throw new Error('the row has no frame.image_url and no embedded image bytes');
+    }, step);
+  }
+  const dest = ctx.manifest.destination;
+  if (dest !== '' && url.startsWith(dest)) {
+    const rel = url.slice(dest.length).replace(/^\/+/, '');
+    return lazyImage(rel, ext, () => ctx.source.read(rel), step);
+  }
+  if (!hasScheme(url)) {
+    const rel = url.replace(/^(\.\/)+/, '');
+    return lazyImage(rel, ext, () => ctx.source.read(rel), step);
+  }
+  return lazyImage(url, ext, async () => {
+    const { source, path } = await openFileUrl(url);
+    return source.read(path);
+  }, step);
+}
+
+/** Turn a raw row into a Step; throws InputError naming the file, row and field when the row is bad. */
+export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
+  const rc = new RowContext(raw.origin);
+  let fields = rc.plain(raw.fields, '', raw.columnar) as Record<string, unknown>;
+  if (raw.columnar) {
+    for (const k of ['frame', 'action', 'context']) if (k in fields) fields[k] = rc.jsonText(fields[k], k, false);
+    fields = nestDotted(fields, rc);
+  }
+  const { session_id, t_ms, frame: frameIn, action: actionIn, context: contextIn, ...extra } = fields;
+  if (typeof session_id !== 'string' || session_id === '') throw rc.error('session_id', 'a non-empty string', session_id);
+  if (typeof t_ms !== 'number' || !Number.isSafeInteger(t_ms)) throw rc.error('t_ms', 'an integer (milliseconds from session start)', t_ms);
+
+  if (!isObject(frameIn)) throw rc.error('frame', 'an object', frameIn);
+  const { image_bytes, ...frameRest } = frameIn;
+  if (image_bytes !== undefined && image_bytes !== null && !(image_bytes instanceof Uint8Array)) {
+    throw rc.error('frame.image_bytes', 'binary image bytes', image_bytes);
+  }
+  const viewport = raw.columnar ? rc.jsonText(frameRest.viewport, 'frame.viewport', false) : frameRest.viewport;
+  if (!isObject(viewport) || typeof viewport.w !== 'number' || typeof viewport.h !== 'number') {
+    throw rc.error('frame.viewport', 'an object {w, h} of numbers', viewport);
+  }
+  let dom = frameRest.dom ?? null;
+  if (raw.columnar && typeof dom === 'string') dom = domText(dom);
+  const tree = frameRest.accessibility_tree ?? null;
+  if (tree !== null && typeof tree !== 'string') throw rc.error('frame.accessibility_tree', 'a string or null', tree);
+  const frame = { ...frameRest, viewport, dom, accessibility_tree: tree } as Frame;
+
+  if (!isObject(actionIn) || typeof actionIn.type !== 'string') throw rc.error('action', 'an object with a string "type"', actionIn);
+  const action = actionIn as Action;
+
+  if (!isObject(contextIn)) throw rc.error('context', 'an object', contextIn);
+  const context = { ...contextIn } as Record<string, unknown>;
+  if (raw.columnar) {
+    context.prior_action = rc.jsonText(context.prior_action ?? null, 'context.prior_action', true);
+    if (typeof context.actor === 'string' && context.actor.trimStart().startsWith('{')) {
+      context.actor = rc.jsonText(context.actor, 'context.actor', false);
+    }
+  }
+  const prior = context.prior_action ?? null;
+  if (prior !== null && (!isObject(prior) || typeof prior.type !== 'string')) {
+    throw rc.error('context.prior_action', 'null or an object with a string "type"', prior);
+  }
+  context.prior_action = prior;
+
+  const step: Step = {
+    session_id,
+    t_ms,
+    frame,
+    action,
+    context: context as Context,
+    extra: extra as JsonObject,
+    image: undefined as unknown as FrameImage,
+    origin: raw.origin,
+  };
+  step.image = frameImage(raw, frameRest, image_bytes ?? undefined, ctx, () => step);
+  return step;
+}

@@ -1,0 +1,54 @@
+/**
+ * Parquet export files, read row group by row group (memory is bounded by one row group) through
+ * the source's range reads. Binary columns stay bytes (`utf8: false`); STRING columns are text.
+ */
+import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import type { AsyncBuffer, FileMetaData } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+import { InputError } from '../errors.ts';
+import type { DataFile, RawItem } from './raw.ts';
+
+async function asyncBuffer(file: DataFile): Promise<AsyncBuffer> {
+  const byteLength = await file.source.size(file.path);
+  return {
+    byteLength,
+    async slice(start: number, end?: number): Promise<ArrayBuffer> {
+      const b = await file.source.read(file.path, { start, end: end ?? byteLength });
+      // hyparquet wants an ArrayBuffer of exactly the slice.
+      return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
+        ? (b.buffer as ArrayBuffer)
+        : (b.slice().buffer as ArrayBuffer);
+    },
+  };
+}
+
+function notParquet(file: DataFile, err: unknown, what: string): unknown {
+  if (err instanceof InputError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new InputError(`${what} (${msg})`, { file: file.name });
+}
+
+export async function* readParquet(file: DataFile): AsyncIterable<RawItem> {
+  const buf = await asyncBuffer(file);
+  let metadata: FileMetaData;
+  try {
+    metadata = await parquetMetadataAsync(buf);
+  } catch (err) {
+    throw notParquet(file, err, 'not a readable Parquet file: bad or missing footer');
+  }
+  let rowStart = 0;
+  for (let g = 0; g < metadata.row_groups.length; g++) {
+    const n = Number(metadata.row_groups[g]!.num_rows);
+    if (n === 0) continue;
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await parquetReadObjects({ file: buf, metadata, rowStart, rowEnd: rowStart + n, utf8: false, compressors });
+    } catch (err) {
+      throw notParquet(file, err, `row group ${g} (rows ${rowStart}..${rowStart + n - 1}) cannot be read`);
+    }
+    for (let i = 0; i < rows.length; i++) {
+      yield { kind: 'row', fields: rows[i]!, origin: { file: file.name, row: rowStart + i }, columnar: true };
+    }
+    rowStart += n;
+  }
+}
