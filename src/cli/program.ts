@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { NusomiError } from '../errors.ts';
 import { registerInspect } from './inspect.ts';
+import { registerPush } from './push.ts';
 
 export function buildProgram(): Command {
   const program = new Command('nusomi-hf')
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerInspect(program);
+  registerPush(program);
   return program;
 }
 
