@@ -1,0 +1,192 @@
+/**
+ * `s3://bucket/prefix/` through @aws-sdk/client-s3. Configuration comes from the usual AWS
+ * environment variables; with a custom endpoint (`AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`) the
+ * client uses path-style addressing, which also serves GCS's S3-compatible endpoint and emulators.
+ */
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { InputError, UsageError } from '../errors.ts';
+import type { ByteRange, Source, SourceEntry } from './types.ts';
+
+export type Env = Record<string, string | undefined>;
+
+/** `s3://bucket/prefix/` → bucket and key prefix (empty, or ending in `/`). */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([^/?#]+)\/?(.*)$/i.exec(url);
+  if (!m || !m[1]) throw new UsageError(`"${url}" is not an s3:// URL: expected s3://bucket/prefix/`);
+  let prefix = m[2] ?? '';
+  if (prefix && !prefix.endsWith('/')) prefix += '/';
+  return { bucket: m[1], prefix };
+}
+
+export function s3Endpoint(env: Env): string | undefined {
+  return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+}
+
+const clients = new Map<string, S3Client>();
+
+/** One client per configuration (frames opened by URL would otherwise build a client each). */
+export function s3ClientFor(env: Env = process.env): S3Client {
+  const endpoint = s3Endpoint(env);
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  const keyId = env.AWS_ACCESS_KEY_ID;
+  const secret = env.AWS_SECRET_ACCESS_KEY;
+  const cacheKey = JSON.stringify([endpoint, region, keyId, secret, env.AWS_SESSION_TOKEN, env.AWS_PROFILE]);
+  let client = clients.get(cacheKey);
+  if (client) return client;
+  const config: S3ClientConfig = {
+    // Without a region anywhere, us-east-1 plus redirects finds the bucket's real region.
+    region: region || 'us-east-1',
+    followRegionRedirects: true,
+  };
+  if (endpoint) {
+    config.endpoint = endpoint;
+    config.forcePathStyle = true;
+    // Third-party S3 APIs (GCS, emulators) do not all accept the SDK's default CRC32 trailers.
+    config.requestChecksumCalculation = 'WHEN_REQUIRED';
+    config.responseChecksumValidation = 'WHEN_REQUIRED';
+  }
+  // Explicit keys win; otherwise the SDK's default chain (env, profiles, SSO, instance roles).
+  if (keyId && secret) {
+    config.credentials = { accessKeyId: keyId, secretAccessKey: secret, sessionToken: env.AWS_SESSION_TOKEN || undefined };
+  }
+  client = new S3Client(config);
+  clients.set(cacheKey, client);
+  return client;
+}
+
+/**
+ * An SDK failure as an InputError naming the object, never the credentials or a stack trace.
+ * `what` is the s3:// name of the object (or prefix) the call was about.
+ */
+export function s3Error(err: unknown, what: string, env: Env = process.env): Error {
+  if (err instanceof InputError || err instanceof UsageError) return err;
+  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  const name = e.name ?? '';
+  if (name === 'NoSuchBucket') return new InputError('bucket not found', { file: what });
+  if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return new InputError('not found', { file: what });
+  if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken' || name === 'InvalidToken') {
+    return new InputError(`access denied (${name}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN`, { file: what });
+  }
+  if (name === 'AccessDenied' || name === 'Forbidden' || status === 403) {
+    return new InputError('access denied (HTTP 403): the credentials may not allow this bucket', { file: what });
+  }
+  if (name === 'CredentialsProviderError') {
+    return new InputError('no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE', { file: what });
+  }
+  const code = e.code ?? (e as { cause?: { code?: string } }).cause?.code;
+  if (code && /^E[A-Z]+/.test(code)) {
+    return new InputError(`cannot reach S3 endpoint ${s3Endpoint(env) ?? '(AWS default)'} (${code})`, { file: what });
+  }
+  return new InputError(`S3 request failed (${name || 'error'}${status ? `, HTTP ${status}` : ''})`, { file: what });
+}
+
+export class S3Source implements Source {
+  readonly root: string;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly client: S3Client;
+  private readonly env: Env;
+
+  constructor(root: string, env: Env = process.env) {
+    this.root = root;
+    ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(root));
+    this.env = env;
+    this.client = s3ClientFor(env);
+  }
+
+  describe(p: string): string {
+    return `s3://${this.bucket}/${this.prefix}${p}`;
+  }
+
+  private key(p: string): string {
+    return this.prefix + p;
+  }
+
+  async list(): Promise<SourceEntry[]> {
+    const out: SourceEntry[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token }),
+        );
+        for (const o of page.Contents ?? []) {
+          if (!o.Key || o.Key.endsWith('/')) continue; // folder markers made by consoles
+          out.push({ path: o.Key.slice(this.prefix.length), size: o.Size ?? 0 });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw s3Error(err, this.root, this.env);
+    }
+    // S3 lists in UTF-8 byte order; the contract is code-unit order.
+    out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return out;
+  }
+
+  async exists(p: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(p) }));
+      return true;
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return false;
+      throw s3Error(err, this.describe(p), this.env);
+    }
+  }
+
+  async size(p: string): Promise<number> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(p) }));
+      return head.ContentLength ?? 0;
+    } catch (err) {
+      throw s3Error(err, this.describe(p), this.env);
+    }
+  }
+
+  async read(p: string, range?: ByteRange): Promise<Uint8Array> {
+    if (range && range.end <= range.start) {
+      // An empty range has no HTTP form; still report a missing file.
+      if (!(await this.exists(p))) throw new InputError('not found', { file: this.describe(p) });
+      return new Uint8Array(0);
+    }
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key(p),
+          Range: range ? `bytes=${range.start}-${range.end - 1}` : undefined,
+        }),
+      );
+      const bytes = await res.Body!.transformToByteArray();
+      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch (err) {
+      // A range that starts past the end reads as empty, as on a local file.
+      if ((err as { name?: string }).name === 'InvalidRange') return new Uint8Array(0);
+      throw s3Error(err, this.describe(p), this.env);
+    }
+  }
+
+  async *stream(p: string): AsyncIterable<Uint8Array> {
+    let body: AsyncIterable<Buffer>;
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(p) }));
+      body = res.Body as unknown as AsyncIterable<Buffer>;
+    } catch (err) {
+      throw s3Error(err, this.describe(p), this.env);
+    }
+    try {
+      // The body is a Node stream: iterating pulls from the socket, so backpressure is TCP's.
+      for await (const b of body) yield new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    } catch (err) {
+      throw s3Error(err, this.describe(p), this.env);
+    }
+  }
+}
