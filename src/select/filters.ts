@@ -193,8 +193,13 @@ export function describeFilters(opts: FilterOptions): string {
   list('actor.kind', opts.actorKind);
   list('tag', opts.tag);
   list('path', opts.path);
-  if (opts.since !== undefined) parts.push(`started_at >= ${opts.since}`);
-  if (opts.until !== undefined) parts.push(`started_at < ${opts.until}`);
+  // Relative bounds are shown with the instant they resolve to, so the card says what was selected.
+  const bound = (v: string, flag: string) => {
+    const t = parseTimeBound(v, flag, opts.referenceTime);
+    return /^\d{4}-/.test(v.trim()) ? v : `${new Date(t).toISOString()} (${v} before created_at)`;
+  };
+  if (opts.since !== undefined) parts.push(`started_at >= ${bound(opts.since, '--since')}`);
+  if (opts.until !== undefined) parts.push(`started_at < ${bound(opts.until, '--until')}`);
   if (opts.minDurationMs !== undefined) parts.push(`duration_ms >= ${opts.minDurationMs}`);
   if (opts.maxDurationMs !== undefined) parts.push(`duration_ms <= ${opts.maxDurationMs}`);
   if (opts.excludeSessionsFile !== undefined) parts.push(`excluding sessions listed in ${opts.excludeSessionsFile.split(/[\\/]/).pop()}`);
