@@ -70,7 +70,7 @@ describe('push plan', () => {
   const asRemoteLfs = (f: LocalFile): RemoteFile => ({ path: f.path, size: f.bytes, oid: 'x'.repeat(40), lfsOid: f.sha256 });
   const asRemoteInline = (f: LocalFile): RemoteFile => {
     const bytes = readFileSync(f.absPath);
-    const oid = createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
+    const oid = createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes as Uint8Array).digest('hex');
     return { path: f.path, size: f.bytes, oid };
   };
 
@@ -81,7 +81,7 @@ describe('push plan', () => {
     expect(both).toContain('webdataset/train-000000.tar');
     expect(both).toContain('webdataset/index.json');
     const readme = (await selectLocalFiles(dir, manifest, ['parquet'])).find((f) => f.path === 'README.md')!;
-    expect(readme.sha256).toBe(createHash('sha256').update(readFileSync(path.join(dir, 'README.md'))).digest('hex'));
+    expect(readme.sha256).toBe(createHash('sha256').update(readFileSync(path.join(dir, 'README.md')) as Uint8Array).digest('hex'));
   });
 
   it('adds everything to an empty repo and finds nothing to do when the remote has the same content', async () => {

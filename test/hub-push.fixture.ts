@@ -36,7 +36,7 @@ Made by the push tests.
 `;
 
 export function sha256(file: string): string {
-  return createHash('sha256').update(readFileSync(file)).digest('hex');
+  return createHash('sha256').update(readFileSync(file) as Uint8Array).digest('hex');
 }
 
 /** Write the dataset into `dir`; returns the manifest written. */
@@ -101,6 +101,7 @@ print(json.dumps(out))
     image: { mode: 'passthrough', format: null, max_side: null, quality: null },
     skipped: { count: 0, reasons: {} },
     filtered: {},
+    stats: { workflows: {}, outcomes: {}, action_types: {}, actor_kinds: {} },
     formats: spec.webdataset ? ['parquet', 'webdataset'] : ['parquet'],
     files: entries,
   };
