@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { NusomiError } from '../errors.ts';
 import { registerInspect } from './inspect.ts';
+import { registerHub } from './hub.ts';
 import { registerPush } from './push.ts';
 
 export function buildProgram(): Command {
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerInspect(program);
+  registerHub(program);
   registerPush(program);
   return program;
 }

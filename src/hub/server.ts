@@ -1,0 +1,163 @@
+/**
+ * A local Hugging Face Hub server (node:http, no framework) that the official clients accept:
+ * @huggingface/hub (JS) and huggingface_hub / datasets (Python, with HF_ENDPOINT pointing here).
+ * It serves the minimal surface recorded in shared/reference/hub-api.md, with on-disk storage
+ * (see store.ts) that survives restarts. Loopback by default; tokens must start with `hf_`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { handleCommit, handlePreupload } from './server-commit.ts';
+import { TYPE_BY_PLURAL, openRepo, type HubContext, type HubRequest, type HubSettings } from './server-context.ts';
+import { handleDownload, handlePathsInfo, handleTree } from './server-files.ts';
+import { decodeSegment, HttpError, sendError } from './server-http.ts';
+import { handleLfsBatch, handleLfsComplete, handleLfsPart, handleLfsPut, handleLfsVerify } from './server-lfs.ts';
+import {
+  handleCommits, handleCreateBranch, handleCreateRepo, handleCreateTag, handleDeleteBranch, handleDeleteRepo,
+  handleDeleteTag, handleInfo, handleRefs, handleSettings, handleValidateYaml, handleWhoami,
+} from './server-repo.ts';
+import { HubStore, type RepoType } from './store.ts';
+
+export interface HubServerOptions extends Partial<HubSettings> {
+  /** Storage directory (created when missing). */
+  dir: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** One line per request: method, path (never the query, which holds upload signatures), status. */
+  log?: (line: string) => void;
+}
+
+export interface HubServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  stats(): { lfsBytesReceived: number; commits: number };
+}
+
+export async function startHubServer(opts: HubServerOptions): Promise<HubServer> {
+  const store = await HubStore.open(opts.dir);
+  const ctx: HubContext = {
+    store,
+    secret: await store.secret(),
+    stats: { lfsBytesReceived: 0, commits: 0 },
+    treePageSize: opts.treePageSize ?? 1000,
+    multipartChunkBytes: opts.multipartChunkBytes ?? 16 * 1024 * 1024,
+    lfsThresholdBytes: opts.lfsThresholdBytes ?? 10 * 1024 * 1024,
+  };
+  const host = opts.host ?? '127.0.0.1';
+  let baseUrl = '';
+  const server = createServer((req, res) => {
+    const started = req.method ?? 'GET';
+    res.on('finish', () => opts.log?.(`${started} ${(req.url ?? '').split('?')[0]} ${res.statusCode}`));
+    handle(ctx, req, res, baseUrl).catch((err: unknown) => {
+      const e = err instanceof HttpError ? err : new HttpError(500, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+      if (!(err instanceof HttpError)) opts.log?.(`internal error on ${started} ${(req.url ?? '').split('?')[0]}: ${err instanceof Error ? err.stack : String(err)}`);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      sendError(res, e, req.method === 'HEAD');
+      // Do not keep reading a large body we have already refused.
+      if (!req.readableEnded) req.resume();
+    });
+  });
+  server.listen(opts.port ?? 0, host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    url: baseUrl,
+    port,
+    stats: () => ({ ...ctx.stats }),
+    stop: () => new Promise<void>((resolve, reject) => {
+      server.close((err) => (err ? reject(err) : resolve()));
+      server.closeAllConnections();
+    }),
+  };
+}
+
+function bearer(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  if (h === undefined) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  // Never echo the token: the message says only what is wrong with it.
+  if (!m) throw new HttpError(401, 'Invalid credentials in Authorization header: expected "Bearer hf_..."');
+  if (!m[1]!.startsWith('hf_')) throw new HttpError(401, 'Invalid credentials in Authorization header: access tokens start with "hf_"');
+  return m[1];
+}
+
+async function handle(ctx: HubContext, req: IncomingMessage, res: ServerResponse, baseUrl: string): Promise<void> {
+  const hostHeader = req.headers.host;
+  const endpoint = hostHeader && /^[A-Za-z0-9.:[\]-]+$/.test(hostHeader) ? `http://${hostHeader}` : baseUrl;
+  const url = new URL(req.url ?? '/', endpoint);
+  const method = req.method ?? 'GET';
+  const r: HubRequest = { req, res, url, endpoint, token: bearer(req), head: method === 'HEAD' };
+  const segs = url.pathname.split('/').slice(1);
+  const is = (...methods: string[]): boolean => methods.includes(method);
+  const notFound = (): never => { throw new HttpError(404, `no route for ${method} ${url.pathname}`); };
+
+  if (segs[0] === '_lfs') {
+    const rest = segs.slice(2);
+    if (segs[1] === 'upload' && is('PUT')) return handleLfsPut(ctx, r, rest);
+    if (segs[1] === 'part' && is('PUT')) return handleLfsPart(ctx, r, rest);
+    if (segs[1] === 'complete' && is('POST')) return handleLfsComplete(ctx, r, rest);
+    if (segs[1] === 'verify' && is('POST')) return handleLfsVerify(ctx, r, rest);
+    return notFound();
+  }
+
+  if (segs[0] === 'api') {
+    if (segs[1] === 'whoami-v2' && is('GET') && segs.length === 2) return handleWhoami(r);
+    if (segs[1] === 'validate-yaml' && is('POST')) return handleValidateYaml(r);
+    if (segs[1] === 'repos' && segs[2] === 'create' && is('POST')) return handleCreateRepo(ctx, r);
+    if (segs[1] === 'repos' && segs[2] === 'delete' && is('DELETE')) return handleDeleteRepo(ctx, r);
+    const type = TYPE_BY_PLURAL[segs[1] ?? ''];
+    if (!type || segs.length < 4) return notFound();
+    const id = `${decodeSegment(segs[2]!)}/${decodeSegment(segs[3]!)}`;
+    const action = segs[4];
+    const rest = segs.slice(5).map(decodeSegment);
+    const rev = rest.join('/');
+    const write = !is('GET', 'HEAD') && action !== 'paths-info';
+    const repo = await openRepo(ctx, r, type, id, write);
+    if (action === undefined && is('GET', 'HEAD')) return handleInfo(ctx, r, repo, repo.defaultBranch);
+    if (action === 'revision' && is('GET', 'HEAD')) return handleInfo(ctx, r, repo, rev);
+    if (action === 'preupload' && is('POST')) return handlePreupload(ctx, r, repo, rev);
+    if (action === 'commit' && is('POST')) return handleCommit(ctx, r, repo, rev);
+    if (action === 'tag' && is('POST')) return handleCreateTag(ctx, r, repo, rev);
+    if (action === 'tag' && is('DELETE')) return handleDeleteTag(ctx, r, repo, rev);
+    if (action === 'branch' && is('POST')) return handleCreateBranch(ctx, r, repo, rev);
+    if (action === 'branch' && is('DELETE')) return handleDeleteBranch(ctx, r, repo, rev);
+    if (action === 'refs' && is('GET')) return handleRefs(r, repo);
+    if (action === 'tree' && is('GET')) return handleTree(ctx, r, repo, rest);
+    if (action === 'paths-info' && is('POST')) return handlePathsInfo(ctx, r, repo, rest);
+    if (action === 'commits' && is('GET')) return handleCommits(ctx, r, repo, rev);
+    if (action === 'settings' && is('PUT')) return handleSettings(ctx, r, repo);
+    return notFound();
+  }
+
+  // Web routes: /{datasets|spaces/}{ns}/{name}/resolve|raw/{rev}/{path} and /{...}{name}.git/info/lfs/...
+  let type: RepoType = 'model';
+  let web = segs;
+  if (segs[0] === 'datasets' || segs[0] === 'spaces') {
+    type = TYPE_BY_PLURAL[segs[0]]!;
+    web = segs.slice(1);
+  }
+  if (web.length < 3) return notFound();
+  const ns = decodeSegment(web[0]!);
+  const name = decodeSegment(web[1]!);
+  if (name.endsWith('.git')) {
+    if (web.slice(2).join('/') === 'info/lfs/objects/batch' && is('POST')) {
+      const repo = await openRepo(ctx, r, type, `${ns}/${name.slice(0, -4)}`, true);
+      return handleLfsBatch(ctx, r, repo);
+    }
+    return notFound();
+  }
+  if ((web[2] === 'resolve' || web[2] === 'raw') && is('GET', 'HEAD')) {
+    const repo = await openRepo(ctx, r, type, `${ns}/${name}`);
+    return handleDownload(ctx, r, repo, web.slice(3).map(decodeSegment), web[2] === 'raw');
+  }
+  return notFound();
+}
