@@ -39,7 +39,7 @@ function ascii(buf: Uint8Array, offset: number, s: string): void {
   for (let i = 0; i < s.length; i++) buf[offset + i] = s.charCodeAt(i);
 }
 
-/** One ustar header for a regular file: mode 0644, uid/gid 0, empty uname/gname. */
+/** One ustar header for a regular file: mode 0644, uid/gid 0, empty uname/gname, given mtime. */
 export function ustarHeader(name: string, size: number, mtime: number): Uint8Array {
   const problem = tarNameProblem(name);
   if (problem) throw new TarNameError(problem);
@@ -55,8 +55,7 @@ export function ustarHeader(name: string, size: number, mtime: number): Uint8Arr
   octal(h, 136, 12, mtime);
   h[156] = 0x30; // typeflag '0': regular file
   ascii(h, 257, 'ustar\u000000'); // magic "ustar\0" + version "00" (POSIX, not GNU "ustar  ")
-  octal(h, 329, 8, 0); // devmajor
-  octal(h, 337, 8, 0); // devminor
+  // uname, gname, devmajor, devminor, prefix stay NUL (not a device; as Python's tarfile writes).
   // Checksum: sum of all bytes with the checksum field read as spaces; 6 octal digits, NUL, space.
   h.fill(0x20, 148, 156);
   let sum = 0;
