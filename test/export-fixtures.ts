@@ -3,10 +3,11 @@
  * here, and columnar variants written from it by the real producer (pyarrow) through the harness.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import tar from 'tar-stream';
 import type { Step } from '../src/export/step.ts';
 import { runPython } from './helpers/python.ts';
 
@@ -237,3 +238,53 @@ export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   for await (const x of it) out.push(x);
   return out;
 }
+
+export interface TarMember {
+  name: string;
+  body?: Uint8Array | string;
+  type?: 'file' | 'symlink' | 'link' | 'directory';
+  linkname?: string;
+}
+
+export async function tarBytes(members: TarMember[]): Promise<Uint8Array> {
+  const pack = tar.pack();
+  const chunks: Uint8Array[] = [];
+  const done = (async () => {
+    for await (const c of pack) chunks.push(c as Uint8Array);
+  })();
+  for (const m of members) {
+    await new Promise<void>((resolve, reject) => {
+      const header = { name: m.name, type: m.type ?? 'file', mtime: new Date(0), ...(m.linkname ? { linkname: m.linkname } : {}) };
+      const body = m.type && m.type !== 'file' ? undefined : typeof m.body === 'string' ? new TextEncoder().encode(m.body) : m.body ?? new Uint8Array();
+      if (body) pack.entry(header, body, (err) => (err ? reject(err) : resolve()));
+      else pack.entry(header, (err) => (err ? reject(err) : resolve())).end();
+    });
+  }
+  pack.finalize();
+  await done;
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+/** A webdataset export of the fixture rows; `sidecar` moves the rows of shard 1 into its .jsonl sidecar. */
+export async function makeWebDatasetExport(jsonlRoot: string, opts: { sidecar?: boolean } = {}): Promise<string> {
+  const root = await tempDir();
+  const rows = fixtureRows();
+  await mkdir(path.join(root, 'shards'), { recursive: true });
+  for (const [s, part] of [rows.slice(0, 3), rows.slice(3)].entries()) {
+    const members: TarMember[] = [];
+    const side: string[] = [];
+    for (const r of part) {
+      const key = `${r.session_id}_${String(r.t_ms).padStart(9, '0')}`;
+      const url = (r.frame as { image_url: string }).image_url;
+      members.push({ name: `${key}.webp`, body: new Uint8Array(await readFile(path.join(jsonlRoot, url.slice(DESTINATION.length)))) });
+      if (opts.sidecar && s === 1) side.push(JSON.stringify({ __key__: key, ...r }));
+      else members.push({ name: `${key}.json`, body: JSON.stringify(r) });
+    }
+    const name = `shards/shard-${String(s).padStart(6, '0')}`;
+    await writeFile(path.join(root, `${name}.tar`), await tarBytes(members));
+    if (side.length) await writeFile(path.join(root, `${name}.jsonl`), side.join('\n') + '\n');
+  }
+  await writeManifest(root, { format: 'webdataset', rows: rows.length, frames: rows.length, actions: rows.length, shards: 2 });
+  return root;
+}
+
