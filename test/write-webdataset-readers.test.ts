@@ -287,7 +287,7 @@ if __name__ == "__main__":
       for (const s of shards[split]) {
         const bytes = await readFile(abs(s));
         expect(bytes.length).toBe(s.bytes);
-        expect(createHash('sha256').update(bytes).digest('hex')).toBe(s.sha256);
+        expect(createHash('sha256').update(new Uint8Array(bytes)).digest('hex')).toBe(s.sha256);
       }
     }
     // What wids does with the index: resolve urls against its directory, map indices by cumsum.
@@ -318,7 +318,8 @@ print(json.dumps({"total": total, "resolved": resolved}))
     const names = (await readdir(path.join(out, 'webdataset'))).sort();
     expect((await readdir(path.join(again, 'webdataset'))).sort()).toEqual(names);
     for (const n of names) {
-      expect(Buffer.compare(await readFile(path.join(out, 'webdataset', n)), await readFile(path.join(again, 'webdataset', n))), n).toBe(0);
+      const [a, b] = await Promise.all([readFile(path.join(out, 'webdataset', n)), readFile(path.join(again, 'webdataset', n))]);
+      expect(new Uint8Array(a).every((x, i) => x === b[i]) && a.length === b.length, n).toBe(true);
     }
   });
 });

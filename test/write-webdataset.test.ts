@@ -124,7 +124,12 @@ function memoryFile(): OutputFile & { bytes(): Uint8Array } {
     async write(c) { parts.push(c.slice()); },
     async commit() { return { bytes: 0, sha256: '' }; },
     async abort() {},
-    bytes: () => Buffer.concat(parts),
+    bytes: () => {
+      const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+      let off = 0;
+      for (const p of parts) { all.set(p, off); off += p.length; }
+      return all;
+    },
   };
 }
 
@@ -161,7 +166,7 @@ print(json.dumps({"len": len(raw), "hex": raw.hex()}))
       { args: [JSON.stringify(members.map(([n, d], i) => [n, d.length, i === 0 ? null : d[0] ?? 0]))] },
     );
     const py = Buffer.from(theirs.hex, 'hex');
-    expect(Buffer.compare(py.subarray(0, ours.length), Buffer.from(ours))).toBe(0);
+    expect(new Uint8Array(py.subarray(0, ours.length)).every((b, i) => b === ours[i])).toBe(true);
     expect(py.subarray(ours.length).every((b) => b === 0)).toBe(true); // Python pads to 10240
   });
 
