@@ -255,9 +255,8 @@ export async function tarBytes(members: TarMember[]): Promise<Uint8Array> {
   for (const m of members) {
     await new Promise<void>((resolve, reject) => {
       const header = { name: m.name, type: m.type ?? 'file', mtime: new Date(0), ...(m.linkname ? { linkname: m.linkname } : {}) };
-      const body = m.type && m.type !== 'file' ? undefined : typeof m.body === 'string' ? new TextEncoder().encode(m.body) : m.body ?? new Uint8Array();
-      if (body) pack.entry(header, body, (err) => (err ? reject(err) : resolve()));
-      else pack.entry(header, (err) => (err ? reject(err) : resolve())).end();
+      const body = m.type && m.type !== 'file' ? new Uint8Array() : typeof m.body === 'string' ? new TextEncoder().encode(m.body) : m.body ?? new Uint8Array();
+      pack.entry(header, body, (err) => (err ? reject(err) : resolve()));
     });
   }
   pack.finalize();
