@@ -55,6 +55,9 @@ export function s3ClientFor(env: Env = process.env): S3Client {
   if (keyId && secret) {
     config.credentials = { accessKeyId: keyId, secretAccessKey: secret, sessionToken: env.AWS_SESSION_TOKEN || undefined };
   }
+  // The SDK prints a 7-line notice about its future Node support on every run; users of this CLI
+  // cannot act on it, so it is silenced unless they set the variable themselves.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   client = new S3Client(config);
   clients.set(cacheKey, client);
   return client;
