@@ -191,7 +191,8 @@ print(json.dumps({"shards": out, "nonadjacent": nonadjacent, "extsets": [list(e)
 
     // GNU tar agrees on names, permissions, owner and time.
     for (const [i, f] of files.entries()) {
-      const { stdout } = await run('tar', ['--numeric-owner', '--full-time', '--utc', '-tvf', f], { env: { ...process.env, TZ: 'UTC' } });
+      const { stdout, stderr } = await run('tar', ['--numeric-owner', '--full-time', '--utc', '-tvf', f], { env: { ...process.env, TZ: 'UTC' } });
+      expect(stderr).toBe(''); // no "lone zero block" or header warnings
       const lines = stdout.trim().split('\n');
       expect(lines.map((l) => l.split(/\s+/).at(-1))).toEqual(r.shards[i]!.names);
       for (const l of lines) expect(l).toMatch(/^-rw-r--r-- 0\/0 +\d+ 2025-10-09 08:53:20 \S+$/);
