@@ -16,7 +16,8 @@
 import { availableParallelism } from 'node:os';
 import { InputError, NusomiError, UsageError } from '../errors.ts';
 import { stepLocation } from '../export/step.ts';
-import type { Action, Step } from '../export/step.ts';
+import type { Step } from '../export/step.ts';
+import type { PreparedStep } from '../hf/steps-schema.ts';
 import { EncodeFailure, EncodePool } from './pool.ts';
 import type { EncodeTask } from './pool.ts';
 import { EXT_OF, isStoredFormat, probeImage } from './probe.ts';
@@ -31,6 +32,7 @@ export interface FrameOptions {
   workers?: number;
 }
 
+/** `PreparedStep['image']`, named. */
 export interface PreparedImage {
   bytes: Uint8Array;
   ext: StoredExt;
@@ -40,13 +42,7 @@ export interface PreparedImage {
   path: string;
 }
 
-/** Same shape as `PreparedStep` in src/hf/steps-schema.ts (defined here until that lands). */
-export interface PreparedStep {
-  step: Step;
-  action: Action;
-  prior_action: Action | null;
-  image: PreparedImage;
-}
+export type { PreparedStep };
 
 const DEFAULT_QUALITY: Record<StoredFormat, number> = { webp: 80, jpeg: 85, png: 100 };
 
