@@ -1,13 +1,18 @@
 import type { Command } from 'commander';
-import { NusomiError } from '../errors.ts';
+import { formatInspectReport, inspectExport, inspectFailures, inspectPassed } from '../export/inspect.ts';
 
-// Placeholder registration; the inspect report is built in src/export/inspect.ts (issue 2).
+/** `nusomi-hf inspect <export> [--json]`: exit 0 when the manifest matches and every frame reads, else 1. */
 export function registerInspect(program: Command): void {
   program
     .command('inspect <export>')
     .description('read a whole export and report counts, frames and manifest consistency')
     .option('--json', 'print the report as one JSON object')
-    .action(async () => {
-      throw new NusomiError('inspect is not built yet');
+    .action(async (root: string, opts: { json?: boolean }) => {
+      const report = await inspectExport(root);
+      process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatInspectReport(report));
+      if (!inspectPassed(report)) {
+        for (const f of inspectFailures(report)) process.stderr.write(`nusomi-hf: ${f}\n`);
+        process.exitCode = 1;
+      }
     });
 }

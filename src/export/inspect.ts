@@ -1,0 +1,206 @@
+/**
+ * `inspect`: read a whole export and report what a user checks first — counts, label spreads,
+ * viewport sizes, frames that are missing or not images, and whether the manifest's counts match.
+ * Streams the export; memory is bounded by the number of distinct labels.
+ */
+import sharp from 'sharp';
+import { InputError } from '../errors.ts';
+import { openExport } from './read.ts';
+import { stepLocation } from './step.ts';
+
+export interface ManifestCheck {
+  field: 'rows' | 'frames' | 'actions' | 'shards';
+  manifest: number;
+  actual: number;
+  ok: boolean;
+}
+
+export interface FrameProblem {
+  /** `session ses_01 t_ms 1200` */
+  step: string;
+  file: string;
+  ref: string;
+  problem: 'missing' | 'unreadable';
+  message: string;
+}
+
+export interface InspectReport {
+  /** The export root as given. */
+  export: string;
+  export_id: string;
+  workflow: string;
+  format: string;
+  /** Data files read, in order. */
+  files: string[];
+  rows: number;
+  sessions: number;
+  /** Rows that reference a frame (embedded or by URL). */
+  frames: number;
+  actions: number;
+  workflows: Record<string, number>;
+  outcomes: Record<string, number>;
+  actor_kinds: Record<string, number>;
+  action_types: Record<string, number>;
+  /** `1440x900` → rows. */
+  viewports: Record<string, number>;
+  /** Decoded image format (sharp) → frames. */
+  image_formats: Record<string, number>;
+  frames_missing: number;
+  frames_unreadable: number;
+  /** The first problems, to show where. */
+  frame_problems: FrameProblem[];
+  manifest: ManifestCheck[];
+  /** Every manifest count matches what was read. */
+  consistent: boolean;
+}
+
+const MAX_PROBLEMS = 20;
+const UNSET = '(none)';
+
+function bump(m: Map<string, number>, k: string): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+/** Counts as an object with keys in sorted order, so output is the same run after run. */
+function sorted(m: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of [...m.keys()].sort()) out[k] = m.get(k)!;
+  return out;
+}
+
+function label(v: unknown): string {
+  return typeof v === 'string' && v !== '' ? v : v === undefined || v === null ? UNSET : JSON.stringify(v);
+}
+
+export async function inspectExport(root: string): Promise<InspectReport> {
+  const reader = await openExport(root);
+  const { manifest } = reader;
+  let rows = 0;
+  let sessions = 0;
+  let frames = 0;
+  let actions = 0;
+  let missing = 0;
+  let unreadable = 0;
+  let lastSession: string | undefined;
+  const problems: FrameProblem[] = [];
+  const workflows = new Map<string, number>();
+  const outcomes = new Map<string, number>();
+  const actors = new Map<string, number>();
+  const types = new Map<string, number>();
+  const viewports = new Map<string, number>();
+  const formats = new Map<string, number>();
+
+  for await (const step of reader.steps()) {
+    rows++;
+    if (step.session_id !== lastSession) {
+      sessions++;
+      lastSession = step.session_id;
+    }
+    actions++;
+    bump(types, label(step.action.type));
+    bump(workflows, label(step.context.workflow));
+    bump(outcomes, label(step.context.outcome));
+    const actor = step.context.actor;
+    bump(actors, label(actor && typeof actor === 'object' && !Array.isArray(actor) ? actor.kind : actor));
+    bump(viewports, `${step.frame.viewport.w}x${step.frame.viewport.h}`);
+    if (step.image.ref === '') continue;
+    frames++;
+    const problem = (kind: FrameProblem['problem'], message: string): void => {
+      if (kind === 'missing') missing++;
+      else unreadable++;
+      if (problems.length < MAX_PROBLEMS) {
+        problems.push({ step: stepLocation(step), file: step.origin.file, ref: step.image.ref, problem: kind, message });
+      }
+    };
+    let bytes: Uint8Array;
+    try {
+      bytes = await step.image.read();
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      problem('missing', err.message);
+      continue;
+    }
+    try {
+      // Header only: cheap, and enough to tell an image from anything else.
+      const meta = await sharp(bytes).metadata();
+      bump(formats, meta.format ?? UNSET);
+    } catch (err) {
+      problem('unreadable', `${step.origin.file}: ${stepLocation(step)}: frame ${step.image.ref} is not a readable image (${(err as Error).message})`);
+    }
+  }
+
+  const check = (field: ManifestCheck['field'], actual: number): ManifestCheck => ({ field, manifest: manifest[field], actual, ok: manifest[field] === actual });
+  const checks = [check('rows', rows), check('frames', frames), check('actions', actions), check('shards', reader.files.length)];
+  return {
+    export: root,
+    export_id: manifest.export_id,
+    workflow: manifest.workflow,
+    format: manifest.format,
+    files: reader.files.map((f) => f.path),
+    rows,
+    sessions,
+    frames,
+    actions,
+    workflows: sorted(workflows),
+    outcomes: sorted(outcomes),
+    actor_kinds: sorted(actors),
+    action_types: sorted(types),
+    viewports: sorted(viewports),
+    image_formats: sorted(formats),
+    frames_missing: missing,
+    frames_unreadable: unreadable,
+    frame_problems: problems,
+    manifest: checks,
+    consistent: checks.every((c) => c.ok),
+  };
+}
+
+/** Whether `inspect` exits 0: the manifest matches and every frame reads as an image. */
+export function inspectPassed(r: InspectReport): boolean {
+  return r.consistent && r.frames_missing === 0 && r.frames_unreadable === 0;
+}
+
+/** The differences a failing report has, one line each. */
+export function inspectFailures(r: InspectReport): string[] {
+  const out = r.manifest.filter((c) => !c.ok).map((c) => `manifest ${c.field} is ${c.manifest} but the export has ${c.actual}`);
+  if (r.frames_missing) out.push(`${r.frames_missing} frame(s) missing`);
+  if (r.frames_unreadable) out.push(`${r.frames_unreadable} frame(s) not readable as images`);
+  return out;
+}
+
+/** The human report: aligned label/value lines. */
+export function formatInspectReport(r: InspectReport): string {
+  const lines: string[] = [];
+  const row = (k: string, v: string) => lines.push(`${k.padEnd(14)}${v}`);
+  const spread = (m: Record<string, number>) => {
+    const e = Object.entries(m);
+    return e.length ? e.map(([k, n]) => `${k} ${n}`).join(' · ') : '-';
+  };
+  row('export', `${r.export}  (${r.export_id}, ${r.format})`);
+  row('data files', `${r.files.length}`);
+  row('rows', `${r.rows}`);
+  row('sessions', `${r.sessions}`);
+  row('frames', `${r.frames}  (missing ${r.frames_missing}, unreadable ${r.frames_unreadable})`);
+  row('actions', `${r.actions}`);
+  lines.push('');
+  row('workflow', spread(r.workflows));
+  row('outcome', spread(r.outcomes));
+  row('actor kind', spread(r.actor_kinds));
+  row('action type', spread(r.action_types));
+  row('viewport', spread(r.viewports));
+  row('image format', spread(r.image_formats));
+  if (r.frame_problems.length) {
+    lines.push('');
+    lines.push('frame problems' + (r.frame_problems.length < r.frames_missing + r.frames_unreadable ? ` (first ${r.frame_problems.length})` : ''));
+    for (const p of r.frame_problems) lines.push(`  ${p.problem.padEnd(11)}${p.message}`);
+  }
+  lines.push('');
+  const w = Math.max(8, ...r.manifest.map((c) => String(c.manifest).length)) + 2;
+  lines.push(`${'manifest'.padEnd(14)}${'field'.padEnd(9)}${'manifest'.padEnd(w)}${'read'.padEnd(w)}`);
+  for (const c of r.manifest) {
+    lines.push(`${''.padEnd(14)}${c.field.padEnd(9)}${String(c.manifest).padEnd(w)}${String(c.actual).padEnd(w)}${c.ok ? 'ok' : 'DIFFERS'}`);
+  }
+  lines.push('');
+  row('consistent', r.consistent ? 'yes' : 'no');
+  return lines.join('\n') + '\n';
+}
