@@ -1,0 +1,108 @@
+/**
+ * Shared pieces of the split writers: the file record every writer returns, the caller's shard
+ * plan (rows cut at evenly spaced indices), and the push-style writer shape that lets one row stream
+ * feed several formats at once.
+ */
+import { UsageError } from '../errors.ts';
+
+export type FileFormat = 'parquet' | 'arrow' | 'arrow-meta' | 'jsonl' | 'jsonl-frame';
+
+/** One file a writer made (for dataset-manifest.json): rows is 0 for metadata files. */
+export interface WrittenFile {
+  path: string;
+  format: FileFormat;
+  split: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+}
+
+/** What the convert pipeline decided for one split in its planning pass. */
+export interface SplitPlan {
+  split: string;
+  /** Exact number of rows the split will stream (a mismatch is an error: names say `-of-N`). */
+  totalRows: number;
+  numShards: number;
+}
+
+/** A writer for one split that takes rows one at a time (await each `add`: backpressure). */
+export interface SplitWriter<R> {
+  add(row: R): Promise<void>;
+  /** Close the last shard (and write per-split metadata); returns every file written. */
+  finish(): Promise<WrittenFile[]>;
+  /** Drop the shard in progress; files already committed stay. */
+  abort(): Promise<void>;
+}
+
+const SPLIT_NAME = /^\w+(\.\w+)*$/;
+
+export function pad5(i: number): string {
+  return String(i).padStart(5, '0');
+}
+
+/** Validate a plan; `datasets` only accepts split names matching `^\w+(\.\w+)*$`. */
+export function checkPlan(plan: SplitPlan): void {
+  if (!SPLIT_NAME.test(plan.split)) {
+    throw new UsageError(`split name "${plan.split}" is not accepted by datasets: it must match ^\\w+(\\.\\w+)*$ (letters, digits, _ and inner dots)`);
+  }
+  if (!Number.isInteger(plan.totalRows) || plan.totalRows < 0) throw new UsageError(`split ${plan.split}: total rows must be a non-negative integer, got ${plan.totalRows}`);
+  if (!Number.isInteger(plan.numShards) || plan.numShards < 1 || plan.numShards > Math.max(1, plan.totalRows)) {
+    throw new UsageError(`split ${plan.split}: shard count must be between 1 and the row count (${plan.totalRows}), got ${plan.numShards}`);
+  }
+}
+
+/** First row index of each shard: evenly spaced, so shard sizes differ by at most one row. */
+export function shardStarts(totalRows: number, numShards: number): number[] {
+  const starts: number[] = [];
+  for (let i = 0; i <= numShards; i++) starts.push(Math.floor((i * totalRows) / numShards));
+  return starts;
+}
+
+/**
+ * Tracks which shard the next row belongs to. `next()` returns the shard index for the row about to
+ * be added and whether it opens a new shard (the previous one, if any, must be closed first).
+ */
+export class ShardCursor {
+  private readonly starts: number[];
+  private row = 0;
+  private shard = -1;
+  constructor(readonly plan: SplitPlan) {
+    checkPlan(plan);
+    this.starts = shardStarts(plan.totalRows, plan.numShards);
+  }
+
+  next(): { shard: number; opens: boolean } {
+    if (this.row >= this.plan.totalRows) {
+      throw new Error(`split ${this.plan.split}: more rows than the ${this.plan.totalRows} planned`);
+    }
+    let opens = false;
+    while (this.row >= this.starts[this.shard + 1]!) {
+      this.shard++;
+      opens = true;
+    }
+    this.row++;
+    return { shard: this.shard, opens };
+  }
+
+  /** Throws unless exactly the planned rows came. */
+  finish(): void {
+    if (this.row !== this.plan.totalRows) {
+      throw new Error(`split ${this.plan.split}: ${this.row} rows arrived, ${this.plan.totalRows} were planned`);
+    }
+  }
+
+  get rowsSoFar(): number { return this.row; }
+  /** Rows in shard i per the plan. */
+  rowsIn(i: number): number { return this.starts[i + 1]! - this.starts[i]!; }
+}
+
+/** Feed an async row stream to a push-style writer, aborting it on failure. */
+export async function drain<R>(rows: AsyncIterable<R>, writer: SplitWriter<R>): Promise<WrittenFile[]> {
+  try {
+    for await (const row of rows) await writer.add(row);
+    return await writer.finish();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
