@@ -12,7 +12,7 @@ import type { OutputFile } from '../src/sink/types.ts';
 import { planShards } from '../src/write/shard-plan.ts';
 import { TarWriter, ustarHeader } from '../src/write/tar.ts';
 import { keyProblem, safeSessionId, sampleKey } from '../src/write/wds-keys.ts';
-import { writeWebDataset, type WdsSample } from '../src/write/webdataset.ts';
+import { WebDatasetWriter, writeWebDataset, type WdsSample } from '../src/write/webdataset.ts';
 import { buildWidsIndex } from '../src/write/wids-index.ts';
 import { runPython } from './helpers/python.ts';
 
@@ -183,7 +183,7 @@ describe('writeWebDataset errors', () => {
   async function* from(list: WdsSample[]): AsyncGenerator<WdsSample> {
     yield* list;
   }
-  const sample = (key: string, json: Record<string, unknown> = { v: 1 }, ext: 'webp' | 'png' = 'webp'): WdsSample => ({ key, image: { ...img, ext }, json });
+  const sample = (key: string, json: Record<string, unknown> = { v: 1 }, ext: 'webp' | 'png' | 'jpg' = 'webp'): WdsSample => ({ key, image: { ...img, ext }, json });
 
   async function attempt(name: string, list: WdsSample[], plan: number[], totalSamples = list.length) {
     const root = path.join(tmp, name);
@@ -202,6 +202,7 @@ describe('writeWebDataset errors', () => {
     ['session split apart', [sample('a__000000'), sample('b__000000'), sample('a__000001')], [3], /session a appeared earlier/],
     ['mixed frame formats', [sample('a__000000'), sample('a__000001', {}, 'png')], [2], /frame is \.png but earlier frames .* are \.webp/],
     ['too long', [sample('k'.repeat(96))], [1], /under 100/],
+    ['too long for .json only', [sample('a__000000', {}, 'jpg'), sample('k'.repeat(95), {}, 'jpg')], [2], /k{95}\.json is 100 bytes/],
     ['unsafe bigint', [sample('a__000000', { t_ms: 2n ** 60n })], [1], /member a__000000\.json: field t_ms = .* does not fit/],
     ['NaN', [sample('a__000000', { x: { y: Number.NaN } })], [1], /field x\.y is NaN/],
     ['bytes in json', [sample('a__000000', { b: new Uint8Array(1) })], [1], /field b is a Uint8Array/],
@@ -229,6 +230,20 @@ describe('writeWebDataset errors', () => {
     expect(r.err).toBeInstanceOf(UsageError);
     const bad = await writeWebDataset(from([]), { sink: new LocalSink(path.join(tmp, 'split')), split: 'train/x', totalSamples: 0, plan: [], mtime: 0 }).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(UsageError);
+  });
+
+  it('push style: shards commit as the next one starts, and a failed writer refuses more samples', async () => {
+    const root = path.join(tmp, 'push');
+    const w = new WebDatasetWriter({ sink: new LocalSink(root), split: 'train', totalSamples: 3, plan: [2, 1], mtime: 0 });
+    await w.add(sample('a__000000'));
+    await w.add(sample('a__000001'));
+    expect(await readdir(path.join(root, 'webdataset')).then((f) => f.filter((n) => !n.startsWith('.')))).toEqual([]);
+    await w.add(sample('b__000000'));
+    expect(await readdir(path.join(root, 'webdataset')).then((f) => f.filter((n) => !n.startsWith('.')))).toEqual(['train-000000.tar']);
+    await expect(w.add(sample('b__000001'))).rejects.toThrow(/more than the 3 samples planned/);
+    await expect(w.finish()).rejects.toThrow(/failed earlier/);
+    await w.abort();
+    expect(await readdir(path.join(root, 'webdataset'))).toEqual(['train-000000.tar']);
   });
 
   it('records rows, first/last key and a wids index entry per shard', async () => {

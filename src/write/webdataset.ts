@@ -7,7 +7,7 @@
 import { Packr } from 'msgpackr';
 import { InputError, UsageError } from '../errors.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
-import { TarNameError, TarWriter } from './tar.ts';
+import { TarWriter, tarNameProblem } from './tar.ts';
 import { keyGroup, keyProblem } from './wds-keys.ts';
 
 export type WdsImageExt = 'webp' | 'jpg' | 'png';
@@ -56,67 +56,118 @@ export function wdsShardPath(split: string, index: number): string {
 const packr = new Packr({ useRecords: false });
 const encoder = new TextEncoder();
 
+/**
+ * Writes a split from an async stream of samples (pull style). Resolves with one record per shard;
+ * on any error the shard in progress is dropped (earlier shards stay complete) and the error thrown.
+ */
 export async function writeWebDataset(samples: AsyncIterable<WdsSample>, opts: WriteWebDatasetOptions): Promise<WdsShardInfo[]> {
-  const { sink, split, plan, totalSamples } = opts;
-  if (!SPLIT_NAME.test(split)) throw new UsageError(`split name ${JSON.stringify(split)} must match ${SPLIT_NAME.source}`);
-  if (plan.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new UsageError(`split ${split}: every planned shard needs at least one sample, got [${plan.join(', ')}]`);
-  const planned = plan.reduce((a, b) => a + b, 0);
-  if (planned !== totalSamples) throw new UsageError(`split ${split}: shard plan holds ${planned} samples but totalSamples is ${totalSamples}`);
-
-  const it = samples[Symbol.asyncIterator]();
-  const keys = new KeyTracker(split);
-  let imageExt: string | undefined;
-  let seen = 0;
-  const shards: WdsShardInfo[] = [];
-  let out: OutputFile | undefined;
+  const writer = new WebDatasetWriter(opts);
   try {
-    for (let s = 0; s < plan.length; s++) {
-      const path = wdsShardPath(split, s);
-      out = await sink.create(path);
-      const tar = new TarWriter(out, opts.mtime);
-      let first = '';
-      let last = '';
-      for (let r = 0; r < plan[s]!; r++) {
-        const next = await it.next();
-        if (next.done) {
-          throw new InputError(`split ${split}: expected ${totalSamples} samples, the input ended after ${seen}`, { file: sink.describe(path) });
-        }
-        const sample = next.value;
-        const where = { file: sink.describe(path), member: `${sample.key}.json` };
-        const problem = keyProblem(sample.key);
-        if (problem) throw new InputError(`sample key ${JSON.stringify(sample.key)}: ${problem}`, where);
-        keys.add(sample.key, where);
-        if (!IMAGE_EXTS.has(sample.image.ext)) throw new InputError(`image extension ${sample.image.ext} is not webp, jpg or png`, where);
-        imageExt ??= sample.image.ext;
-        if (sample.image.ext !== imageExt) {
-          // Readers expect one extension set per sample (datasets infers columns from the first ones).
-          throw new InputError(`frame is .${sample.image.ext} but earlier frames of split ${split} are .${imageExt}; re-encode so all match`, where);
-        }
-        await writeSample(tar, sample, opts.sidecarMp ?? false, where);
-        if (r === 0) first = sample.key;
-        last = sample.key;
-        seen++;
-      }
-      await tar.finish();
-      if (s === plan.length - 1) {
-        // Check for surplus input before the last shard becomes visible.
-        const extra = await it.next();
-        if (!extra.done) throw new InputError(`split ${split}: the input has more than the ${totalSamples} samples planned`, { file: sink.describe(path) });
-      }
-      const { bytes, sha256 } = await out.commit();
-      out = undefined;
-      shards.push({ path, split, rows: plan[s]!, bytes, sha256, first_key: first, last_key: last });
-    }
-    if (plan.length === 0) {
-      const extra = await it.next();
-      if (!extra.done) throw new InputError(`split ${split}: the input has samples but the shard plan is empty`);
-    }
-    return shards;
+    for await (const sample of samples) await writer.add(sample);
+    return await writer.finish();
   } catch (err) {
-    if (out) await out.abort();
-    await it.return?.();
-    if (err instanceof TarNameError) throw new InputError(err.message, { file: out ? sink.describe(out.path) : split });
+    await writer.abort();
     throw err;
+  }
+}
+
+/**
+ * The same writer, push style (await each `add`), for feeding several formats from one row stream.
+ * A full shard is committed only when the next sample arrives or at `finish()`, so a surplus sample
+ * never leaves a last shard that disagrees with the plan.
+ */
+export class WebDatasetWriter {
+  private readonly keys: KeyTracker;
+  private readonly shards: WdsShardInfo[] = [];
+  private imageExt: string | undefined;
+  private seen = 0;
+  private failed = false;
+  private shard = -1;
+  private inShard = 0;
+  private out: OutputFile | undefined;
+  private tar: TarWriter | undefined;
+  private first = '';
+  private last = '';
+
+  constructor(private readonly opts: WriteWebDatasetOptions) {
+    const { split, plan, totalSamples } = opts;
+    if (!SPLIT_NAME.test(split)) throw new UsageError(`split name ${JSON.stringify(split)} must match ${SPLIT_NAME.source}`);
+    if (plan.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new UsageError(`split ${split}: every planned shard needs at least one sample, got [${plan.join(', ')}]`);
+    const planned = plan.reduce((a, b) => a + b, 0);
+    if (planned !== totalSamples) throw new UsageError(`split ${split}: shard plan holds ${planned} samples but totalSamples is ${totalSamples}`);
+    if (!Number.isSafeInteger(opts.mtime) || opts.mtime < 0) throw new UsageError(`tar mtime must be a non-negative integer (seconds), got ${opts.mtime}`);
+    this.keys = new KeyTracker(split);
+  }
+
+  async add(sample: WdsSample): Promise<void> {
+    if (this.failed) throw new Error(`split ${this.opts.split}: the WebDataset writer failed earlier; abort() it`);
+    try {
+      await this.addUnchecked(sample);
+    } catch (err) {
+      this.failed = true;
+      throw err;
+    }
+  }
+
+  private async addUnchecked(sample: WdsSample): Promise<void> {
+    const { sink, split, plan, totalSamples } = this.opts;
+    if (!this.tar || this.inShard === plan[this.shard]) {
+      if (this.shard + 1 >= plan.length) {
+        const where = this.out ? { file: sink.describe(this.out.path) } : {};
+        throw new InputError(`split ${split}: the input has more than the ${totalSamples} samples planned`, where);
+      }
+      await this.commitShard();
+      this.shard++;
+      this.inShard = 0;
+      this.out = await sink.create(wdsShardPath(split, this.shard));
+      this.tar = new TarWriter(this.out, this.opts.mtime);
+    }
+    const where = { file: sink.describe(this.out!.path), member: `${sample.key}.json` };
+    // Checked before any member is written, so a failure never leaves half a sample in the tar.
+    const problem = keyProblem(sample.key) ?? tarNameProblem(`${sample.key}.json`);
+    if (problem) throw new InputError(`sample key ${JSON.stringify(sample.key)}: ${problem}`, where);
+    this.keys.add(sample.key, where);
+    if (!IMAGE_EXTS.has(sample.image.ext)) throw new InputError(`image extension ${sample.image.ext} is not webp, jpg or png`, where);
+    this.imageExt ??= sample.image.ext;
+    if (sample.image.ext !== this.imageExt) {
+      // Readers expect one extension set per sample (datasets infers columns from the first ones).
+      throw new InputError(`frame is .${sample.image.ext} but earlier frames of split ${split} are .${this.imageExt}; re-encode so all match`, where);
+    }
+    await writeSample(this.tar!, sample, this.opts.sidecarMp ?? false, where);
+    if (this.inShard === 0) this.first = sample.key;
+    this.last = sample.key;
+    this.inShard++;
+    this.seen++;
+  }
+
+  /** Commits the last shard; throws if fewer samples came than planned. */
+  async finish(): Promise<WdsShardInfo[]> {
+    const { sink, split, totalSamples } = this.opts;
+    if (this.failed) throw new Error(`split ${split}: the WebDataset writer failed earlier; abort() it`);
+    if (this.seen !== totalSamples) {
+      const where = this.out ? { file: sink.describe(this.out.path) } : {};
+      throw new InputError(`split ${split}: expected ${totalSamples} samples, the input ended after ${this.seen}`, where);
+    }
+    await this.commitShard();
+    return this.shards;
+  }
+
+  /** Drops the shard in progress; committed shards stay. Safe to call after any failure. */
+  async abort(): Promise<void> {
+    const out = this.out;
+    this.out = undefined;
+    this.tar = undefined;
+    if (out) await out.abort();
+  }
+
+  private async commitShard(): Promise<void> {
+    if (!this.out || !this.tar) return;
+    await this.tar.finish();
+    const { bytes, sha256 } = await this.out.commit();
+    const path = this.out.path;
+    this.out = undefined;
+    this.tar = undefined;
+    this.shards.push({ path, split: this.opts.split, rows: this.inShard, bytes, sha256, first_key: this.first, last_key: this.last });
   }
 }
 
