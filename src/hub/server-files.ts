@@ -73,7 +73,7 @@ async function render(ctx: HubContext, repo: RepoRecord, commit: CommitRecord, e
     if (e.type === 'file' && e.file.lfs) out.lfs = { oid: e.file.sha256, size: e.file.size, pointerSize: Buffer.byteLength(lfsPointer(e.file.sha256, e.file.size)) };
     const lc = last?.get(e.path);
     if (lc) out.lastCommit = { id: lc.id, title: lc.title, date: lc.date };
-    if (expand && e.type === 'file') out.securityFileStatus = { status: 'safe' };
+    // No securityFileStatus: this server scans nothing, and must not claim files are safe.
     return out;
   });
 }
