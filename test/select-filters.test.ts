@@ -97,6 +97,12 @@ describe('filterSteps', () => {
     expect(stats.dropped.until).toBe(4);
   });
 
+  it('a started_at that is not a timestamp is an InputError naming the row', async () => {
+    const bad = makeSteps([{ session: 'z', times: [0, 40], context: full() }]);
+    bad[1]!.context['started_at'] = 'soon';
+    await expect(run(bad, { since: '2026-01-01' })).rejects.toThrow(/data\/part-0\.jsonl: session z t_ms 40: context\.started_at must be an ISO timestamp, got "soon"/);
+  });
+
   it('relative since/until count back from the export created_at, not the clock', async () => {
     const referenceTime = '2026-05-07T14:08:11Z';
     expect(sessionsOf((await run(data, { since: '30d', referenceTime })).kept)).toEqual(['b', 'c']);

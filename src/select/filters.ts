@@ -144,7 +144,7 @@ interface RowFilter {
   field: string;
   /** undefined = the row lacks the field. */
   read(step: Step): Json | undefined;
-  test(value: Json | undefined): boolean;
+  test(value: Json | undefined, step: Step): boolean;
 }
 
 function oneOf(values: string[]): (v: Json | undefined) => boolean {
@@ -169,9 +169,14 @@ function buildRowFilters(opts: FilterOptions): RowFilter[] {
     filters.push(ctx('tag', '--tag', 'tags', (v) => Array.isArray(v) && v.some((t) => typeof t === 'string' && wanted.has(t))));
   }
   if (opts.path?.length) filters.push(ctx('path', '--path', 'path', oneOf(opts.path)));
-  const startedAt = (bound: number, cmp: (t: number, b: number) => boolean) => (v: Json | undefined) => {
+  const startedAt = (bound: number, cmp: (t: number, b: number) => boolean) => (v: Json | undefined, step: Step) => {
+    if (v === undefined || v === null) return false;
     const t = typeof v === 'string' ? Date.parse(v) : NaN;
-    return !Number.isNaN(t) && cmp(t, bound);
+    if (Number.isNaN(t)) {
+      // A bad timestamp is a data problem, not a row the time window excludes.
+      throw new InputError(`context.started_at must be an ISO timestamp, got ${JSON.stringify(v)}`, { file: step.origin.file, row: stepLocation(step) });
+    }
+    return cmp(t, bound);
   };
   if (opts.since !== undefined) {
     const bound = parseTimeBound(opts.since, '--since', opts.referenceTime);
@@ -250,7 +255,7 @@ export async function* filterSteps(
       }
     }
     if (excluded.has(step.session_id)) return 'exclude_sessions';
-    for (const f of rowFilters) if (!f.test(f.read(step))) return f.name;
+    for (const f of rowFilters) if (!f.test(f.read(step), step)) return f.name;
     if (!durationOk) return 'duration';
     if (actionOnly && !hasAction(step)) return 'frames';
     return undefined;
