@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Action, Step } from '../src/export/step.ts';
+import type { Action, Frame, Step } from '../src/export/step.ts';
 import { InputError, UsageError } from '../src/errors.ts';
 import { featuresToDict, featuresToYamlList, huggingfaceMetadata } from '../src/hf/features.ts';
 import { KNOWN_ACTION_TYPES, KNOWN_OUTCOMES, LabelVocab, pinLabels } from '../src/hf/labels.ts';
@@ -49,7 +49,7 @@ describe('steps schema', () => {
       const s = step({
         t_ms: 1000 + i,
         action: a,
-        frame: { image_url: 'u', viewport: { w: 1280, h: 800, dpr: 2 }, dom: i % 2 ? { tag: 'div', children: [] } : '<div>x</div>', accessibility_tree: i % 3 ? 'tree' : null, scroll_y: 5 },
+        frame: { image_url: 'u', viewport: { w: 1280, h: 800, dpr: 2 } as Frame['viewport'], dom: i % 2 ? { tag: 'div', children: [] } : '<div>x</div>', accessibility_tree: i % 3 ? 'tree' : null, scroll_y: 5 },
         context: { workflow: 'wf', prior_action: prior, outcome: i === 3 ? 'timeout' : 'success', actor: { kind: 'human', id: 7 }, tags: ['a', 'b'], path: 'invoices/approve', started_at: '2026-01-02T03:04:05Z', attempt: 2 },
         extra: { vendor_row_id: i, nested: { a: [1, null] } },
       });

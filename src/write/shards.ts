@@ -106,3 +106,20 @@ export async function drain<R>(rows: AsyncIterable<R>, writer: SplitWriter<R>): 
     throw err;
   }
 }
+
+/** One writer feeding several (one row stream written as Parquet, Arrow and JSONL in one pass). */
+export function fanOut<R>(writers: SplitWriter<R>[]): SplitWriter<R> {
+  return {
+    async add(row: R): Promise<void> {
+      for (const w of writers) await w.add(row);
+    },
+    async finish(): Promise<WrittenFile[]> {
+      const out: WrittenFile[] = [];
+      for (const w of writers) out.push(...(await w.finish()));
+      return out;
+    },
+    async abort(): Promise<void> {
+      for (const w of writers) await w.abort();
+    },
+  };
+}
