@@ -161,8 +161,10 @@ print(json.dumps({
     await writeFile(path.join(up, 'big.bin'), big);
     await writeFile(path.join(up, 'folder', 'sub', 'small.bin'), small);
     await writeFile(path.join(up, 'folder', 'notes.txt'), 'python was here\n');
+    await writeFile(path.join(up, 'folder', 'README.md'), '---\nlicense: mit\n---\n# from python\n');
+    await writeFile(path.join(up, 'bad-README.md'), '---\nlicense: [mit\n---\n');
     const before = server.stats();
-    const got = await runPython<{ oid: string }>(`
+    const got = await runPython<{ oid: string; bad: string; devFiles: string[]; mainFiles: string[]; branches: string[] }>(`
 import json, sys
 from huggingface_hub import HfApi
 repo, up = sys.argv[1], sys.argv[2]
@@ -171,13 +173,29 @@ api.create_repo('acme/py-made', repo_type='dataset', private=True)
 api.upload_file(path_or_fileobj=up + '/big.bin', path_in_repo='blobs/big.bin', repo_id='acme/py-made', repo_type='dataset')
 info = api.upload_folder(folder_path=up + '/folder', path_in_repo='folder', repo_id='acme/py-made', repo_type='dataset', commit_message='folder from python')
 api.create_tag('acme/py-made', repo_type='dataset', tag='py-v1')
-print(json.dumps({'oid': info.oid}))
+try:
+    api.upload_file(path_or_fileobj=up + '/bad-README.md', path_in_repo='README.md', repo_id='acme/py-made', repo_type='dataset')
+    bad = 'accepted'
+except ValueError as e:
+    bad = str(e)
+api.create_branch('acme/py-made', repo_type='dataset', branch='dev', revision='py-v1')
+api.upload_file(path_or_fileobj=b'dev only\\n', path_in_repo='dev.txt', repo_id='acme/py-made', repo_type='dataset', revision='dev')
+dev_files = sorted(api.list_repo_files('acme/py-made', repo_type='dataset', revision='dev'))
+main_files = sorted(api.list_repo_files('acme/py-made', repo_type='dataset'))
+api.delete_branch('acme/py-made', repo_type='dataset', branch='dev')
+branches = [b.name for b in api.list_repo_refs('acme/py-made', repo_type='dataset').branches]
+print(json.dumps({'oid': info.oid, 'bad': bad, 'devFiles': dev_files, 'mainFiles': main_files, 'branches': branches}))
 `, { args: [repo, up], env });
     expect(got.oid).toMatch(/^[0-9a-f]{40}$/);
+    expect(got.bad).toMatch(/Invalid metadata in README.md/);
+    const published = ['.gitattributes', 'blobs/big.bin', 'folder/README.md', 'folder/notes.txt', 'folder/sub/small.bin'];
+    expect(got.mainFiles).toEqual(published);
+    expect(got.devFiles).toEqual([...published, 'dev.txt'].sort());
+    expect(got.branches).toEqual(['main']);
     expect(server.stats().lfsBytesReceived - before.lfsBytesReceived).toBe(big.length + small.length);
     expect(requests.filter((l) => /^PUT \/_lfs\/part\/.* 200$/.test(l))).toHaveLength(4); // ceil(3 MiB + 17 / 1 MiB)
     expect(requests.some((l) => /^POST \/_lfs\/verify\/.* 200$/.test(l))).toBe(true);
-    expect(requests.some((l) => /^POST \/api\/validate-yaml/.test(l))).toBe(false); // no README in these uploads
+    expect(requests.filter((l) => /^POST \/api\/validate-yaml /.test(l))).toEqual(['POST /api/validate-yaml 200', 'POST /api/validate-yaml 400']);
     const read = async (p: string): Promise<Uint8Array> => {
       const b = await downloadFile({ repo: { type: 'dataset', name: 'acme/py-made' }, path: p, revision: 'py-v1', hubUrl: server.url, accessToken: TOKEN });
       return new Uint8Array(await b!.arrayBuffer());
