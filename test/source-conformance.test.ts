@@ -166,6 +166,13 @@ describe.each(['local', 's3', 'azure', 'https'])('%s source', (kind) => {
     }
   });
 
+  it('refuses paths that climb out of the root', async () => {
+    for (const bad of ['../exp2/data/a.jsonl', 'data/../../other.txt']) {
+      await expect(src().read(bad), bad).rejects.toThrow(InputError);
+      await expect(src().read(bad), bad).rejects.toThrow(/path escapes the export root/);
+    }
+  });
+
   it('names the full location of a missing file in an InputError', async () => {
     const missing = 'data/missing.parquet';
     const full = src().describe(missing);

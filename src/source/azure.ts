@@ -7,6 +7,7 @@
 import { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import { InputError, UsageError } from '../errors.ts';
+import { checkRelative } from './s3.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -99,6 +100,7 @@ export class AzureSource implements Source {
   }
 
   private blob(p: string) {
+    checkRelative(p, this.root);
     return this.container.getBlobClient(this.prefix + p);
   }
 

@@ -28,6 +28,16 @@ export function s3Endpoint(env: Env): string | undefined {
   return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
 }
 
+/**
+ * Refuses a relative path that would leave the root once a server normalises it (`a/../../x`,
+ * `/x`): object keys are plain strings, but a hostile manifest must not reach other prefixes.
+ */
+export function checkRelative(p: string, root: string): void {
+  if (p.startsWith('/') || p.split('/').some((s) => s === '..' || s === '.')) {
+    throw new InputError(`path escapes the export root ${root}`, { file: p });
+  }
+}
+
 const clients = new Map<string, S3Client>();
 
 /** One client per configuration (frames opened by URL would otherwise build a client each). */
@@ -109,6 +119,7 @@ export class S3Source implements Source {
   }
 
   private key(p: string): string {
+    checkRelative(p, this.root);
     return this.prefix + p;
   }
 
