@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commit, createRepo, deleteFile, downloadFile, fileExists, listCommits, listFiles, repoExists, uploadFiles } from '@huggingface/hub';
+import { commit, createRepo, deleteFile, downloadFile, fileExists, listCommits, listFiles, pathsInfo, repoExists, uploadFiles } from '@huggingface/hub';
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { repoRoot } from './helpers/python.ts';
 
@@ -100,6 +100,13 @@ describe('local Hub server with @huggingface/hub', () => {
     expect(await fileExists({ repo: { type: 'dataset', name: repo }, path: 'blobs/big.bin', hubUrl, accessToken: TOKEN })).toBe(true);
     expect(await fileExists({ repo: { type: 'dataset', name: repo }, path: 'nope.txt', hubUrl, accessToken: TOKEN })).toBe(false);
     expect(await download(hubUrl, repo, 'nope.txt')).toBeNull();
+
+    // paths-info with the JS client's JSON body; missing paths are left out.
+    const infos = await pathsInfo({ repo: { type: 'dataset', name: repo }, paths: ['blobs/big.bin', 'README.md', 'nope.txt'], expand: true, hubUrl, accessToken: TOKEN });
+    expect(infos.map((i) => [i.path, i.lfs?.oid ?? null, i.lastCommit?.title])).toEqual([
+      ['blobs/big.bin', sha256(files['blobs/big.bin']), 'Add 5 files'],
+      ['README.md', null, 'Add 5 files'],
+    ]);
   });
 
   it('re-uploading stored LFS objects sends no bytes; deletes remove files; history and tags work', async () => {

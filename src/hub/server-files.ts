@@ -106,7 +106,7 @@ export async function handlePathsInfo(ctx: HubContext, r: HubRequest, repo: Repo
   const raw = (await readBody(r.req, 16 * 1024 * 1024)).toString('utf8');
   let paths: unknown[];
   let expand = false;
-  if ((r.req.headers['content-type'] ?? '').includes('json')) {
+  if ((r.req.headers['content-type'] ?? '').includes('json') || raw.trimStart().startsWith('{')) {
     let body: { paths?: unknown; expand?: unknown };
     try { body = JSON.parse(raw) as typeof body; } catch { throw new HttpError(400, 'paths-info body is not JSON'); }
     paths = Array.isArray(body.paths) ? body.paths : [body.paths];
