@@ -14,11 +14,11 @@ export type OutputFormat = 'parquet' | 'arrow' | 'jsonl' | 'webdataset';
 export interface DatasetFile {
   /** POSIX path relative to the dataset root, e.g. `data/train-00000-of-00002.parquet`. */
   path: string;
-  /** `parquet`, `arrow`, `jsonl`, `webdataset`, or `meta` for support files (state.json, index, frames). */
-  format: OutputFormat | 'meta';
+  /** The output format the file belongs to, support files included (state.json, wids index, jsonl frames). */
+  format: OutputFormat;
   /** The split the file belongs to; null for files that span splits (dataset_dict.json). */
   split: string | null;
-  /** Rows (samples) in the file; null for support files. */
+  /** Rows (samples) in the file; null for support files (state.json, dataset_info.json, index, frames). */
   rows: number | null;
   bytes: number;
   sha256: string;
