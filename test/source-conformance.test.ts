@@ -227,6 +227,20 @@ describe('s3 specifics', () => {
     expect((err as Error).message).not.toContain('testing'); // the secret key
   });
 
+  it('an auth failure is an access-denied InputError that does not echo the secret', async () => {
+    const strict = await startMoto({ auth: true });
+    try {
+      const env = { ...strict.env, AWS_ACCESS_KEY_ID: 'AKIAUNKNOWN', AWS_SECRET_ACCESS_KEY: 'very-secret-value' };
+      const err = await new S3Source('s3://conf/exp/', env).read('data/a.jsonl').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InputError);
+      expect((err as Error).message).toMatch(/^s3:\/\/conf\/exp\/data\/a\.jsonl: access denied \(InvalidAccessKeyId\)/);
+      expect((err as Error).message).not.toContain('very-secret-value');
+      await expect(new S3Source('s3://conf/exp/', env).list()).rejects.toThrow(/^s3:\/\/conf\/exp\/: access denied/);
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it('openFileUrl reads one object by URL', async () => {
     const { source, path: p } = await openFileUrl('s3://conf/exp/frames/x y ä.bin');
     expect(sha(await source.read(p))).toBe(sha(files['frames/x y ä.bin']!));

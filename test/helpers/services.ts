@@ -99,12 +99,19 @@ async function spawnServer(
   throw lastErr;
 }
 
-/** moto_server (S3 emulator) from PATH on a free loopback port. */
-export async function startMoto(): Promise<RunningService> {
+/**
+ * moto_server (S3 emulator) from PATH on a free loopback port. With `auth`, moto checks signatures
+ * and access keys like AWS (every key is unknown to it, so every request is refused).
+ */
+export async function startMoto(opts: { auth?: boolean } = {}): Promise<RunningService> {
   const { child, port } = await spawnServer(
     'moto_server',
     'it must be on PATH (pip install "moto[server]")',
-    (p) => spawn('moto_server', ['-H', '127.0.0.1', '-p', String(p)], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    (p) =>
+      spawn('moto_server', ['-H', '127.0.0.1', '-p', String(p)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: opts.auth ? { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: '0' } : process.env,
+      }),
     (p) => `http://127.0.0.1:${p}/moto-api/`,
   );
   const endpoint = `http://127.0.0.1:${port}`;
