@@ -215,6 +215,29 @@ describe('local Hub server with @huggingface/hub', () => {
     expect(new TextDecoder().decode((await download(hubUrl, repo, 'after.txt'))!)).toBe('after restart\n');
   });
 
+  it('serves model repos too (no URL prefix on resolve and .git routes)', async () => {
+    const hubUrl = server.url;
+    const weights = bytes(3000, 3);
+    await createRepo({ repo: { type: 'model', name: 'acme/tiny-model' }, hubUrl, accessToken: TOKEN });
+    await uploadFiles({ repo: { type: 'model', name: 'acme/tiny-model' }, hubUrl, accessToken: TOKEN, files: [{ path: 'model.safetensors', content: blob(weights) }] });
+    const got = await downloadFile({ repo: { type: 'model', name: 'acme/tiny-model' }, path: 'model.safetensors', hubUrl, accessToken: TOKEN });
+    expect(sha256(new Uint8Array(await got!.arrayBuffer()))).toBe(sha256(weights));
+    const head = await fetch(`${hubUrl}/acme/tiny-model/resolve/main/model.safetensors`, { method: 'HEAD' });
+    expect(head.headers.get('x-linked-etag')).toBe(`"${sha256(weights)}"`);
+    expect(head.headers.get('x-linked-size')).toBe('3000');
+    expect(head.headers.get('x-repo-commit')).toMatch(/^[0-9a-f]{40}$/);
+    const part = await fetch(`${hubUrl}/acme/tiny-model/resolve/main/model.safetensors`, { headers: { Range: 'bytes=10-19' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe('bytes 10-19/3000');
+    expect([...new Uint8Array(await part.arrayBuffer())]).toEqual([...weights.subarray(10, 20)]);
+    const tail = await fetch(`${hubUrl}/acme/tiny-model/resolve/main/model.safetensors`, { headers: { Range: 'bytes=-5' } });
+    expect([...new Uint8Array(await tail.arrayBuffer())]).toEqual([...weights.subarray(2995)]);
+    expect((await fetch(`${hubUrl}/acme/tiny-model/resolve/main/model.safetensors`, { headers: { Range: 'bytes=3000-' } })).status).toBe(416);
+    // raw serves the LFS pointer, not the bytes.
+    const pointer = await (await fetch(`${hubUrl}/acme/tiny-model/raw/main/model.safetensors`)).text();
+    expect(pointer).toBe(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(weights)}\nsize 3000\n`);
+  });
+
   it('`nusomi-hf hub serve` serves a directory on loopback until stopped', async () => {
     const serveDir = await mkdtemp(path.join(os.tmpdir(), 'hub-serve-'));
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'hub', 'serve', '--dir', serveDir, '--port', '0'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
