@@ -55,13 +55,10 @@ describe('push plan', () => {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'push-plan-'));
     manifest = await makeDataset(dir, { parquet: { train: [5, 4], test: [3] }, webdataset: { train: [2] } });
-    // A support file of the webdataset format, and one outside every format folder.
+    // A support file of the webdataset format.
     writeFileSync(path.join(dir, 'webdataset', 'index.json'), '{}\n');
-    writeFileSync(path.join(dir, 'extra.txt'), 'hello\n');
-    for (const p of ['webdataset/index.json', 'extra.txt']) {
-      const abs = path.join(dir, p);
-      manifest.files.push({ path: p, format: 'meta', split: null, rows: null, bytes: readFileSync(abs).length, sha256: await hashFile(abs, 'sha256') });
-    }
+    const abs = path.join(dir, 'webdataset', 'index.json');
+    manifest.files.push({ path: 'webdataset/index.json', format: 'webdataset', split: null, rows: null, bytes: readFileSync(abs).length, sha256: await hashFile(abs, 'sha256') });
     manifest.files.sort((a, b) => (a.path < b.path ? -1 : 1));
     writeManifest(dir, manifest);
   });
@@ -74,9 +71,9 @@ describe('push plan', () => {
     return { path: f.path, size: f.bytes, oid };
   };
 
-  it('selects README, the manifest and the files of the asked formats (support files follow their folder)', async () => {
+  it('selects README, the manifest and the files of the asked formats, support files included', async () => {
     const pq = (await selectLocalFiles(dir, manifest, ['parquet'])).map((f) => f.path);
-    expect(pq).toEqual(['README.md', 'data/test-00000-of-00001.parquet', 'data/train-00000-of-00002.parquet', 'data/train-00001-of-00002.parquet', 'dataset-manifest.json', 'extra.txt']);
+    expect(pq).toEqual(['README.md', 'data/test-00000-of-00001.parquet', 'data/train-00000-of-00002.parquet', 'data/train-00001-of-00002.parquet', 'dataset-manifest.json']);
     const both = (await selectLocalFiles(dir, manifest, ['parquet', 'webdataset'])).map((f) => f.path);
     expect(both).toContain('webdataset/train-000000.tar');
     expect(both).toContain('webdataset/index.json');
@@ -89,7 +86,7 @@ describe('push plan', () => {
     const first = await planPush(local, [], dir, manifest);
     expect(first.add.map((f) => f.path)).toEqual(local.map((f) => f.path));
     expect(first.uploadBytes).toBe(local.reduce((n, f) => n + f.bytes, 0));
-    // Parquet in LFS (sha256), README/manifest/extra inline (git blob sha1), plus a non-managed file.
+    // Parquet in LFS (sha256), README/manifest inline (git blob sha1), plus a non-managed file.
     const remote = [
       ...local.map((f) => (f.path.endsWith('.parquet') ? asRemoteLfs(f) : asRemoteInline(f))),
       { path: '.gitattributes', size: 10, oid: 'a'.repeat(40) },
@@ -138,6 +135,9 @@ describe('push plan', () => {
     const bad = mkdtempSync(path.join(os.tmpdir(), 'push-bad-'));
     try {
       const m = await makeDataset(bad, { parquet: { train: [2] } });
+      writeManifest(bad, { ...m, files: [{ ...m.files[0]!, format: 'csv' as 'jsonl' }] });
+      const e0 = await readDatasetManifest(bad).catch((e: unknown) => e);
+      expect((e0 as Error).message).toMatch(/files\[0\]: expected "format" to be one of parquet, arrow, webdataset, jsonl/);
       writeManifest(bad, { ...m, files: [{ ...m.files[0]!, sha256: 'nothex' }] });
       const e1 = await readDatasetManifest(bad).catch((e: unknown) => e);
       expect(e1).toBeInstanceOf(InputError);

@@ -150,16 +150,20 @@ class PushProgressBar {
   );
   #files: cliProgress.SingleBar | null = null;
   #bytes: cliProgress.SingleBar | null = null;
+  #doneBytes = 0;
+  #totalBytes = '';
 
   on(e: PushProgressEvent): void {
     if (e.kind === 'plan') {
       const n = e.plan.add.length + e.plan.change.length;
       if (n === 0) return;
       this.#files = this.#multi.create(n, 0, { label: 'files', unit: 'files' });
-      this.#bytes = this.#multi.create(Math.max(1, Math.round(e.plan.uploadBytes / 1024)), 0, { label: 'bytes', unit: 'KiB' });
+      this.#totalBytes = formatBytes(e.plan.uploadBytes);
+      this.#bytes = this.#multi.create(Math.max(1, e.plan.uploadBytes), 0, { label: 'bytes', shown: `${formatBytes(0)}/${this.#totalBytes}` }, { format: ' {label} [{bar}] {shown}' });
     } else if (e.kind === 'file') {
       this.#files?.increment(1);
-      this.#bytes?.increment(Math.round(e.bytes / 1024));
+      this.#doneBytes += e.bytes;
+      this.#bytes?.increment(e.bytes, { shown: `${formatBytes(this.#doneBytes)}/${this.#totalBytes}` });
     }
   }
 

@@ -87,7 +87,9 @@ export async function readDatasetManifest(dir: string): Promise<DatasetManifest>
     if (typeof f.bytes !== 'number' || !Number.isInteger(f.bytes) || f.bytes < 0) {
       throw new InputError(`expected "bytes" to be a non-negative integer for ${f.path}`, where);
     }
-    if (typeof f.format !== 'string') throw new InputError(`expected "format" for ${f.path}`, where);
+    if (!ALL_FORMATS.includes(f.format as OutputFormat)) {
+      throw new InputError(`expected "format" to be one of ${ALL_FORMATS.join(', ')} for ${f.path}, got ${JSON.stringify(f.format)}`, where);
+    }
     if (f.path === README_FILE || f.path === DATASET_MANIFEST_FILE || seen.has(f.path)) {
       throw new InputError(`${f.path} is listed twice (README.md and the manifest are not listed in "files")`, where);
     }
@@ -100,18 +102,15 @@ function isSafeRepoPath(p: string): boolean {
   return p.length > 0 && !p.startsWith('/') && !p.includes('\\') && !p.split('/').some((s) => s === '' || s === '.' || s === '..');
 }
 
-/** Does a manifest file belong to the pushed formats? Support files (`meta`) follow their folder. */
+/** Does a manifest file belong to the pushed formats? (Support files carry their format too.) */
 export function fileInFormats(file: DatasetFile, formats: readonly OutputFormat[]): boolean {
-  if (file.format !== 'meta') return formats.includes(file.format);
-  const owner = ALL_FORMATS.find((f) => file.path.startsWith(FORMAT_FOLDERS[f]));
-  // Support files outside every format folder serve all formats.
-  return owner === undefined || formats.includes(owner);
+  return formats.includes(file.format);
 }
 
 /**
  * The local files of this version that a push with `formats` publishes: README.md and
- * dataset-manifest.json (hashed here) plus the manifest's files of those formats (hashes from the
- * manifest; existence and size checked). Sorted by path.
+ * dataset-manifest.json (hashed here) plus the manifest's files of those formats, support files
+ * included (hashes from the manifest; existence and size checked). Sorted by path.
  */
 export async function selectLocalFiles(dir: string, manifest: DatasetManifest, formats: readonly OutputFormat[]): Promise<LocalFile[]> {
   const out: LocalFile[] = [];
