@@ -73,8 +73,9 @@ async function dataFiles(source: Source, manifest: ExportManifest): Promise<{ en
       let df: DataFile;
       const ref = f.path ?? f.url!;
       const dest = manifest.destination;
-      if (f.path !== undefined && !hasScheme(f.path)) {
-        df = { source, path: f.path.replace(/^(\.\/)+/, ''), name: f.path.replace(/^(\.\/)+/, '') };
+      if (!hasScheme(ref)) {
+        const rel = ref.replace(/^(\.\/)+/, '');
+        df = { source, path: rel, name: rel };
       } else if (dest !== '' && ref.startsWith(dest)) {
         const rel = ref.slice(dest.length).replace(/^\/+/, '');
         df = { source, path: rel, name: rel };
