@@ -238,6 +238,13 @@ describe('local Hub server with @huggingface/hub', () => {
     expect(pointer).toBe(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(weights)}\nsize 3000\n`);
   });
 
+  it('stores and serves empty files (JS probes them with Range: bytes=0-0)', async () => {
+    const hubUrl = server.url;
+    await createRepo({ repo: { type: 'dataset', name: 'acme/empties' }, hubUrl, accessToken: TOKEN });
+    await uploadFiles({ repo: { type: 'dataset', name: 'acme/empties' }, hubUrl, accessToken: TOKEN, files: [{ path: 'empty/a.txt', content: blob(new Uint8Array(0)) }, { path: 'empty/b.bin', content: blob(new Uint8Array(0)) }] });
+    for (const p of ['empty/a.txt', 'empty/b.bin']) expect((await download(hubUrl, 'acme/empties', p))?.length, p).toBe(0);
+  });
+
   it('`nusomi-hf hub serve` serves a directory on loopback until stopped', async () => {
     const serveDir = await mkdtemp(path.join(os.tmpdir(), 'hub-serve-'));
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'hub', 'serve', '--dir', serveDir, '--port', '0'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
