@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openExport } from '../src/export/read.ts';
@@ -35,11 +36,24 @@ async function upload(dir: string, sink: Sink): Promise<void> {
   for (const p of await tree(dir)) await sink.writeFile(p, new Uint8Array(await readFile(path.join(dir, p))));
 }
 
-const exportsUnderTest: { name: string; make: () => Promise<string> }[] = [
-  { name: 'jsonl (frames by destination URL)', make: () => makeJsonlExport({ shards: 2 }) },
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A private copy, so the local read and the uploads see the same bytes. */
+async function snapshot(rel: string): Promise<string> {
+  const dir = await tempDir('nusomi-sample-');
+  await cp(path.join(repo, rel), dir, { recursive: true });
+  return dir;
+}
+
+/** The bundled samples, plus fixture variants (frames by URL, frames embedded in parquet). */
+const exportsUnderTest: { name: string; make: () => Promise<string>; temp?: boolean }[] = [
+  { name: 'samples/jsonl', make: () => snapshot('samples/jsonl'), temp: true },
+  { name: 'samples/parquet', make: () => snapshot('samples/parquet'), temp: true },
+  { name: 'fixture jsonl (frames by destination URL)', make: () => makeJsonlExport({ shards: 2 }), temp: true },
   {
-    name: 'parquet (embedded frames, JSON-text nesting)',
+    name: 'fixture parquet (embedded frames, JSON-text nesting)',
     make: async () => makeColumnarExport(await makeJsonlExport(), { format: 'parquet', nesting: 'json', embed: true }),
+    temp: true,
   },
 ];
 
@@ -48,6 +62,7 @@ let azurite: RunningService;
 let ranges: RangeServer;
 let served: string;
 const roots: { local: string; s3: string; azure: string; https: string }[] = [];
+const temps: string[] = [];
 const savedEnv = { ...process.env };
 
 beforeAll(async () => {
@@ -60,6 +75,7 @@ beforeAll(async () => {
 
   for (const [i, e] of exportsUnderTest.entries()) {
     const local = await e.make();
+    if (e.temp) temps.push(local);
     await upload(local, new S3Sink(`s3://exports/e${i}/`, moto.env));
     await upload(local, new AzureSink(`az://exports/e${i}/`, azurite.env));
     // Over https the export cannot be listed: its manifest names its data files.
@@ -81,7 +97,7 @@ beforeAll(async () => {
 afterAll(async () => {
   process.env = savedEnv;
   await Promise.all([moto?.stop(), azurite?.stop(), ranges?.stop()]);
-  for (const r of roots) await rm(r.local, { recursive: true, force: true });
+  for (const t of temps) await rm(t, { recursive: true, force: true });
   if (served) await rm(served, { recursive: true, force: true });
 });
 
