@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { NusomiError } from '../errors.ts';
+import { registerConvert } from './convert.ts';
 import { registerInspect } from './inspect.ts';
 import { registerHub } from './hub.ts';
 import { registerPush } from './push.ts';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerInspect(program);
+  registerConvert(program);
   registerHub(program);
   registerPush(program);
   return program;

@@ -1,0 +1,186 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { ALL_FORMATS, convert } from '../convert/convert.ts';
+import type { ConvertOptions, ConvertResult } from '../convert/convert.ts';
+import type { OutputFormat } from '../hf/dataset-manifest.ts';
+import type { FramesMode } from '../select/filters.ts';
+import type { StoredFormat } from '../frames/probe.ts';
+import { startProgress } from './progress.ts';
+import type { Progress } from './progress.ts';
+
+/** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
+function list(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+}
+
+function int(flag: string, min = 0): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${flag} expects an integer >= ${min}, got "${v}"`);
+    return n;
+  };
+}
+
+/** Byte sizes: plain numbers or with a decimal unit (500MB, 1GB), as datasets writes them. */
+function bytes(flag: string): (v: string) => number {
+  return (v: string) => {
+    const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?$/i.exec(v.trim());
+    if (!m) throw new InvalidArgumentError(`${flag} expects a size like 500MB or 1000000, got "${v}"`);
+    const unit = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12 }[(m[2] ?? 'b').toLowerCase() as 'b'];
+    return Math.round(Number(m[1]) * unit);
+  };
+}
+
+interface ConvertFlags {
+  out: string;
+  formats: string[];
+  split?: string;
+  seed: string;
+  splitBy?: string;
+  splitSessions?: string;
+  labelsFrom?: string;
+  workflow?: string[];
+  outcome?: string[];
+  actorKind?: string[];
+  tag?: string[];
+  path?: string[];
+  since?: string;
+  until?: string;
+  minDurationMs?: number;
+  maxDurationMs?: number;
+  excludeSessions?: string;
+  frames?: FramesMode;
+  maxSide?: number;
+  imageFormat?: StoredFormat;
+  quality?: number;
+  encodeWorkers?: number;
+  maxShardBytes?: number;
+  shardBytes?: number;
+  shardSamples?: number;
+  minShards?: number;
+  worldSize?: number;
+  workers?: number;
+  sidecar?: 'mp';
+  onError: 'stop' | 'skip';
+  license?: string;
+  cardTag?: string[];
+  prettyName?: string;
+  repoId?: string;
+  json?: boolean;
+}
+
+export function registerConvert(program: Command): void {
+  program
+    .command('convert <export>')
+    .description('convert an export into a dataset directory that datasets and PyTorch read natively')
+    .requiredOption('--out <dir>', 'output dataset directory (local path, s3://bucket/prefix/ or az://container/prefix/)')
+    .option('--formats <list>', `output formats, comma separated: ${ALL_FORMATS.join(', ')}`, list, [])
+    .option('--split <spec>', 'split ratios by session, e.g. train=0.9,validation=0.05,test=0.05 (the default); with --split-by, value lists like train=*,test=onboarding')
+    .option('--seed <seed>', 'seed of the session hash that assigns splits', '0')
+    .option('--split-by <field>', 'hold out whole values of a context field (e.g. workflow, actor.kind)')
+    .option('--split-sessions <file>', 'explicit session lists: JSON {"train": [...], "test": [...]} or split<TAB>session lines')
+    .option('--labels-from <manifest>', 'keep the label ids of an earlier dataset-manifest.json')
+    .option('--workflow <slugs>', 'keep these workflows (comma list, repeatable)', list)
+    .option('--outcome <outcomes>', 'keep these outcomes: success, error, abandoned', list)
+    .option('--actor-kind <kinds>', 'keep these actor kinds: human, model, script', list)
+    .option('--tag <tags>', 'keep sessions carrying one of these tags', list)
+    .option('--path <ids>', 'keep these memory-graph paths', list)
+    .option('--since <time>', 'keep sessions started at or after (ISO time, or 30d before the export was created)')
+    .option('--until <time>', 'keep sessions started before (ISO time, or relative like 7d)')
+    .option('--min-duration-ms <ms>', 'keep sessions lasting at least this long', int('--min-duration-ms'))
+    .option('--max-duration-ms <ms>', 'keep sessions lasting at most this long', int('--max-duration-ms'))
+    .option('--exclude-sessions <file>', 'drop the sessions listed in this file (one id per line, or JSON list)')
+    .addOption(new Option('--frames <mode>', 'which frames to keep').choices(['action-only', 'all']))
+    .option('--max-side <px>', 'resize frames so the longest side is at most this (aspect kept; coordinates rescaled)', int('--max-side', 1))
+    .addOption(new Option('--image-format <fmt>', 're-encode frames').choices(['webp', 'jpeg', 'png']))
+    .option('--quality <q>', 'encoder quality for webp/jpeg (1-100)', int('--quality', 1))
+    .option('--encode-workers <n>', 'frame re-encoding threads (default: cores)', int('--encode-workers', 1))
+    .option('--max-shard-bytes <size>', 'Parquet and Arrow shard size (default 500MB)', bytes('--max-shard-bytes'))
+    .option('--shard-bytes <size>', 'WebDataset shard size (default 1GB)', bytes('--shard-bytes'))
+    .option('--shard-samples <n>', 'WebDataset samples per shard at most', int('--shard-samples', 1))
+    .option('--min-shards <n>', 'WebDataset: at least n shards per split, counts within 1 of each other', int('--min-shards', 1))
+    .option('--world-size <w>', 'WebDataset: training ranks (with --workers: min shards = W x K)', int('--world-size', 1))
+    .option('--workers <k>', 'WebDataset: DataLoader workers per rank', int('--workers', 1))
+    .addOption(new Option('--sidecar <kind>', 'WebDataset: also write a msgpack member per sample').choices(['mp']))
+    .addOption(new Option('--on-error <mode>', 'stop at the first bad row, or skip and count bad rows').choices(['stop', 'skip']).default('stop'))
+    .option('--license <id>', 'license for the card (e.g. cc-by-4.0)')
+    .option('--card-tag <tags>', 'extra tags for the card', list)
+    .option('--pretty-name <name>', 'title of the card')
+    .option('--repo-id <org/name>', 'Hub repo id used in the card\'s loading snippets')
+    .option('--json', 'print a machine-readable summary')
+    .action(async (input: string, flags: ConvertFlags) => {
+      const formats = (flags.formats.length ? flags.formats : ['parquet']) as OutputFormat[];
+      const minShards = flags.minShards ?? (flags.worldSize || flags.workers ? (flags.worldSize ?? 1) * (flags.workers ?? 1) : undefined);
+      let progress: Progress | undefined;
+      const opts: ConvertOptions = {
+        input,
+        out: flags.out,
+        formats,
+        split: { split: flags.split, seed: flags.seed, splitBy: flags.splitBy, splitSessions: flags.splitSessions },
+        filters: {
+          workflow: flags.workflow,
+          outcome: flags.outcome,
+          actorKind: flags.actorKind,
+          tag: flags.tag,
+          path: flags.path,
+          since: flags.since,
+          until: flags.until,
+          minDurationMs: flags.minDurationMs,
+          maxDurationMs: flags.maxDurationMs,
+          excludeSessionsFile: flags.excludeSessions,
+          frames: flags.frames,
+        },
+        frames: { maxSide: flags.maxSide, imageFormat: flags.imageFormat, quality: flags.quality, workers: flags.encodeWorkers },
+        labelsFrom: flags.labelsFrom,
+        maxShardBytes: flags.maxShardBytes,
+        wds: { shardBytes: flags.shardBytes, shardSamples: flags.shardSamples, minShards, sidecar: flags.sidecar },
+        onError: flags.onError,
+        license: flags.license,
+        tags: flags.cardTag,
+        prettyName: flags.prettyName,
+        repoId: flags.repoId,
+        onPlanned: (rows) => { progress = startProgress('convert', rows, { enabled: !flags.json && Boolean(process.stderr.isTTY) }); },
+        onProgress: (rows, b) => progress?.tick(rows, b),
+      };
+      let result: ConvertResult;
+      try {
+        result = await convert(opts);
+      } finally {
+        progress?.stop();
+      }
+      for (const w of result.warnings) process.stderr.write(`nusomi-hf: warning: ${w}\n`);
+      process.stdout.write(flags.json ? JSON.stringify(summary(result), null, 2) + '\n' : humanSummary(result));
+    });
+}
+
+function summary(r: ConvertResult) {
+  const m = r.manifest;
+  return {
+    out: r.out,
+    splits: m.splits,
+    formats: m.formats,
+    files: m.files.length,
+    bytes: m.files.reduce((a, f) => a + f.bytes, 0),
+    skipped: m.skipped,
+    filtered: m.filtered,
+    labels: m.labels,
+    labels_appended: m.labels_appended,
+    warnings: r.warnings,
+  };
+}
+
+function humanSummary(r: ConvertResult): string {
+  const s = summary(r);
+  const lines = [
+    `wrote ${s.files} files (${(s.bytes / 1e6).toFixed(1)} MB) to ${r.out}`,
+    ...Object.entries(s.splits).map(([name, c]) => `  ${name.padEnd(12)} ${String(c.rows).padStart(8)} rows  ${String(c.sessions).padStart(6)} sessions`),
+  ];
+  if (s.skipped.count) lines.push(`skipped ${s.skipped.count} bad rows: ${Object.entries(s.skipped.reasons).map(([k, v]) => `${k} (${v})`).join('; ')}`);
+  const filtered = Object.entries(s.filtered);
+  if (filtered.length) lines.push(`filtered out: ${filtered.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  lines.push('', 'load it with:');
+  if (s.formats.includes('parquet') || s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${r.out}"))'`);
+  if (s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_from_disk; print(load_from_disk("${r.out}/arrow"))'`);
+  if (s.formats.includes('webdataset')) lines.push(`  webdataset shards: ${r.out}/webdataset/ (see README.md there)`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,80 @@
+/**
+ * Steps rows → WebDataset samples. The `.json` member holds every column of the steps row except
+ * the image; `action` and `prior_action` are JSON TEXT there (always a string, "null" on step 0).
+ *
+ * Why text: `datasets`' webdataset loader infers the JSON schema from the first 5 samples of the
+ * first shard; a struct field that is null in all of them (`text` before the first input_text,
+ * drag `to_x`...) breaks the load later ("Couldn't cast ... to null"), and keys first seen after
+ * sample 5 are silently dropped (reference/hf-datasets.md §5). Strings are type-stable. The label
+ * is given both ways at the top level: `action_type` (name) and `action_type_id` (ClassLabel id).
+ */
+import type { ActionRow, StepsRow } from '../hf/steps-schema.ts';
+import type { LabelVocabJson } from '../hf/labels.ts';
+import type { Sink } from '../sink/types.ts';
+import type { SplitWriter, WrittenFile } from '../write/shards.ts';
+import { sampleKey } from '../write/wds-keys.ts';
+import { WebDatasetWriter } from '../write/webdataset.ts';
+import type { WdsImageExt, WdsSample, WdsShardInfo } from '../write/webdataset.ts';
+
+export interface WdsOptions {
+  shardBytes?: number;
+  shardSamples?: number;
+  /** At least this many shards per split with counts differing by ≤ 1 (world size × workers). */
+  minShards?: number;
+  sidecar?: 'mp';
+}
+
+function namedAction(a: ActionRow | null, labels: LabelVocabJson): string {
+  if (!a) return 'null';
+  return JSON.stringify({ ...a, type: labels.action_type[a.type] ?? null, type_id: a.type });
+}
+
+export function wdsSampleOf(row: StepsRow, labels: LabelVocabJson): WdsSample {
+  const dot = row.image.path.lastIndexOf('.');
+  const ext = row.image.path.slice(dot + 1) as WdsImageExt;
+  return {
+    key: sampleKey(row.session_id, row.step),
+    image: { bytes: row.image.bytes, ext },
+    json: {
+      session_id: row.session_id,
+      step: row.step,
+      t_ms: row.t_ms,
+      image_path: row.image.path,
+      viewport: row.viewport,
+      action_type: labels.action_type[row.action.type] ?? null,
+      action_type_id: row.action.type,
+      action: namedAction(row.action, labels),
+      prior_action: namedAction(row.prior_action, labels),
+      workflow: row.workflow,
+      outcome: row.outcome === null ? null : (labels.outcome[row.outcome] ?? null),
+      outcome_id: row.outcome,
+      actor_kind: row.actor_kind,
+      tags: row.tags,
+      path: row.path,
+      started_at: row.started_at,
+      dom: row.dom,
+      accessibility_tree: row.accessibility_tree,
+      extra: row.extra,
+    },
+  };
+}
+
+/**
+ * A steps-row SplitWriter over the WebDataset writer. Shard records go to `shardsOut` (they carry
+ * first/last keys, which the shared WrittenFile shape has not).
+ */
+export function createWdsSplitWriter(
+  sink: Sink,
+  opts: { split: string; totalSamples: number; plan: number[]; mtime: number; sidecarMp: boolean; labels: LabelVocabJson },
+  shardsOut: WdsShardInfo[],
+): SplitWriter<StepsRow> {
+  const writer = new WebDatasetWriter({ sink, split: opts.split, totalSamples: opts.totalSamples, plan: opts.plan, mtime: opts.mtime, sidecarMp: opts.sidecarMp });
+  return {
+    add: (row) => writer.add(wdsSampleOf(row, opts.labels)),
+    async finish(): Promise<WrittenFile[]> {
+      shardsOut.push(...(await writer.finish()));
+      return [];
+    },
+    abort: () => writer.abort(),
+  };
+}
