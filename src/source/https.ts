@@ -93,7 +93,7 @@ export class HttpsSource implements Source {
   private loadManifest(): Promise<ManifestFiles> {
     this.manifest ??= (async () => {
       const where = redactUrl(this.url);
-      const bytes = await this.fetchOk(this.url, where);
+      const bytes = await this.fetchOk(this.url);
       let doc: unknown;
       try {
         doc = JSON.parse(new TextDecoder().decode(bytes));
@@ -168,22 +168,22 @@ export class HttpsSource implements Source {
   async exists(p: string): Promise<boolean> {
     const u = await this.urlFor(p);
     // GET of one byte, not HEAD: a presigned URL is signed for GET only.
-    const res = await this.request(u, p, 'bytes=0-0');
+    const res = await this.request(u, 'bytes=0-0');
     await res.body?.cancel();
     if (res.status === 404) return false;
     if (res.ok || res.status === 416) return true;
-    throw this.statusError(res.status, p, u);
+    throw this.statusError(res.status, u);
   }
 
   async size(p: string): Promise<number> {
     const u = await this.urlFor(p);
-    const res = await this.request(u, p, 'bytes=0-0');
+    const res = await this.request(u, 'bytes=0-0');
     await res.body?.cancel();
     const cr = res.headers.get('content-range');
     const total = cr ? /\/(\d+)\s*$/.exec(cr)?.[1] : undefined;
     if ((res.status === 206 || res.status === 416) && total !== undefined) return Number(total);
     if (res.status === 200 && res.headers.get('content-length') !== null) return Number(res.headers.get('content-length'));
-    if (!res.ok && res.status !== 416) throw this.statusError(res.status, p, u);
+    if (!res.ok && res.status !== 416) throw this.statusError(res.status, u);
     throw new InputError('the server did not report the file size (no Content-Range)', { file: redactUrl(u) });
   }
 
@@ -193,8 +193,8 @@ export class HttpsSource implements Source {
       if (!(await this.exists(p))) throw new InputError('not found', { file: redactUrl(u) });
       return new Uint8Array(0);
     }
-    if (!range) return this.fetchOk(u, p);
-    const res = await this.request(u, p, `bytes=${range.start}-${range.end - 1}`);
+    if (!range) return this.fetchOk(u);
+    const res = await this.request(u, `bytes=${range.start}-${range.end - 1}`);
     if (res.status === 416) {
       await res.body?.cancel();
       return new Uint8Array(0); // starts past the end: empty, as on a local file
@@ -216,15 +216,15 @@ export class HttpsSource implements Source {
       throw new InputError(`the server ignored the Range request (HTTP ${res.status}, expected 206)`, { file: redactUrl(u) });
     }
     await res.body?.cancel();
-    throw this.statusError(res.status, p, u);
+    throw this.statusError(res.status, u);
   }
 
   async *stream(p: string): AsyncIterable<Uint8Array> {
     const u = await this.urlFor(p);
-    const res = await this.request(u, p);
+    const res = await this.request(u);
     if (!res.ok) {
       await res.body?.cancel();
-      throw this.statusError(res.status, p, u);
+      throw this.statusError(res.status, u);
     }
     if (!res.body) return;
     try {
@@ -235,11 +235,11 @@ export class HttpsSource implements Source {
     }
   }
 
-  private async fetchOk(u: URL, p: string): Promise<Uint8Array> {
-    const res = await this.request(u, p);
+  private async fetchOk(u: URL): Promise<Uint8Array> {
+    const res = await this.request(u);
     if (!res.ok) {
       await res.body?.cancel();
-      throw this.statusError(res.status, p, u);
+      throw this.statusError(res.status, u);
     }
     return this.body(res, u);
   }
@@ -252,7 +252,7 @@ export class HttpsSource implements Source {
     }
   }
 
-  private async request(u: URL, _p: string, range?: string): Promise<Response> {
+  private async request(u: URL, range?: string): Promise<Response> {
     try {
       return await fetch(u, { headers: range ? { range } : {}, redirect: 'follow' });
     } catch (err) {
@@ -260,7 +260,7 @@ export class HttpsSource implements Source {
     }
   }
 
-  private statusError(status: number, _p: string, u: URL): InputError {
+  private statusError(status: number, u: URL): InputError {
     const file = redactUrl(u);
     if (status === 404) return new InputError('not found (HTTP 404)', { file });
     if (status === 403 || status === 401) {
