@@ -347,6 +347,14 @@ print(json.dumps({"anon": anon, "authed": len(HfApi(token=os.environ["TOK"]).lis
     expect(fromFile.stderr).not.toContain('bad_file_token_value');
   });
 
+  it('refuses a format the dataset does not have (exit 2), before touching the Hub', async () => {
+    const before = hub.stats();
+    const r = await push([dsDir, '--repo', 'acme/steps', '--hub-url', hub.url, '--formats', 'parquet,arrow']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--formats arrow: the dataset in .* has no arrow files \(it has: /);
+    expect(hub.stats()).toEqual(before);
+  });
+
   it('an unreachable Hub is a one-line error', async () => {
     const r = await push([dsDir, '--repo', 'acme/steps', '--hub-url', 'http://127.0.0.1:9']);
     expect(r.code).toBe(1);

@@ -103,6 +103,12 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   if (!/^[\w.-]+\/[\w.-]+$/.test(opts.repo)) throw new UsageError(`--repo must be "org/name", got "${opts.repo}"`);
 
   const manifest = await readDatasetManifest(opts.dir);
+  for (const f of formats) {
+    if (!manifest.files.some((m) => m.format === f)) {
+      const have = [...new Set(manifest.files.map((m) => m.format))].join(', ') || 'none';
+      throw new UsageError(`--formats ${f}: the dataset in ${opts.dir} has no ${f} files (it has: ${have}); convert with that format first`);
+    }
+  }
   const local = await selectLocalFiles(opts.dir, manifest, formats);
 
   if (!token && !opts.dryRun) {
