@@ -271,7 +271,8 @@ export class HttpsSource implements Source {
 
   private networkError(err: unknown, u: URL): InputError {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? (err as { name?: string }).name ?? 'error';
+    // undici's cause says why (ECONNREFUSED, bad port, ...) and never carries the query string.
+    const why = cause?.code ?? cause?.message ?? (err as { name?: string }).name ?? 'error';
     return new InputError(`cannot fetch (${why})`, { file: redactUrl(u) });
   }
 }
