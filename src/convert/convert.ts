@@ -11,8 +11,9 @@
  * Then the card and, last, `dataset-manifest.json`: a dataset without a manifest is incomplete.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InputError, UsageError } from '../errors.ts';
 import { openExport } from '../export/read.ts';
 import type { ExportReader } from '../export/read.ts';
@@ -296,6 +297,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   const splitNames = orderSplits(planned.splits.keys());
   const features = stepsFeatures(labels);
   const sink = await openSink(opts.out);
+  await clearLocalOut(opts.out);
   const maxShardBytes = opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
   const created = Date.parse(exportManifest.created_at);
   const mtime = Number.isFinite(created) ? Math.floor(created / 1000) : 0;
@@ -408,6 +410,37 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   // Last: its presence means every file it lists is complete.
   await sink.writeFile(DATASET_MANIFEST_FILE, new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
   return { out: opts.out, manifest, warnings };
+}
+
+/** What convert writes at a dataset root. `loaders/` (the loaders command's) and hidden entries are left alone. */
+const CONVERT_ENTRIES = new Set(['README.md', DATASET_MANIFEST_FILE, 'data', 'arrow', 'jsonl', 'webdataset']);
+const KEPT_ENTRIES = new Set(['loaders']);
+const ROOT_TEMP = /^\.(README\.md|dataset-manifest\.json)\.tmp-/;
+
+/**
+ * A local --out that holds an earlier convert: drop its manifest first (until the new one is
+ * written the folder is incomplete), then its files, so stale shards (another `-of-N`) never join
+ * the card's `data/{split}-*` globs. A folder with anything else in it is refused, never emptied.
+ * Remote sinks overwrite file by file (object stores have no folders to clear).
+ */
+async function clearLocalOut(out: string): Promise<void> {
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(out) && !out.startsWith('file:')) return;
+  const dir = out.startsWith('file:') ? fileURLToPath(out) : out;
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new UsageError(`--out ${out}: cannot read the folder: ${(err as Error).message}`);
+  }
+  const foreign = entries.filter((e) => !CONVERT_ENTRIES.has(e) && !KEPT_ENTRIES.has(e) && !e.startsWith('.'));
+  if (foreign.length) {
+    throw new UsageError(`--out ${out} holds files convert did not write (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); choose a new or empty folder, or an earlier convert's output`);
+  }
+  await rm(path.join(dir, DATASET_MANIFEST_FILE), { force: true });
+  for (const e of entries) {
+    if ((CONVERT_ENTRIES.has(e) && e !== DATASET_MANIFEST_FILE) || ROOT_TEMP.test(e)) await rm(path.join(dir, e), { recursive: true, force: true });
+  }
 }
 
 function makeSplitNames(opts: ConvertOptions, planned: PlanResult): string[] {

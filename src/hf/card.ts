@@ -113,7 +113,8 @@ function loadingSection(input: CardInput): string {
     );
   }
   if (m.formats.includes('webdataset')) {
-    const shards = filesOf(m.files, 'webdataset', first);
+    // Only the tars: the split's wids index is listed under the same format but is not a shard.
+    const shards = filesOf(m.files, 'webdataset', first).filter((p) => p.endsWith('.tar'));
     parts.push(
       '',
       '### WebDataset shards (`webdataset/`)',
@@ -131,6 +132,19 @@ function loadingSection(input: CardInput): string {
   return parts.join('\n') + '\n';
 }
 
+/** The convert-side filters in words, with the rows each one dropped. */
+function convertFilters(m: DatasetManifest): string {
+  const summary = typeof m.options.filter_summary === 'string' ? m.options.filter_summary : 'none';
+  const dropped = Object.entries(m.filtered).map(([f, n]) => `${f}: ${n}`);
+  return dropped.length ? `${summary} (rows dropped: ${dropped.join(', ')})` : summary;
+}
+
+function appendedLabels(m: DatasetManifest): string[] {
+  const a = m.labels_appended;
+  if (!a.action_type.length && !a.outcome.length) return [];
+  return [`Labels new in this version (appended after the known/pinned ones): ${JSON.stringify(a)}.`];
+}
+
 export function renderCard(input: CardInput): string {
   const m = input.manifest;
   const src = m.source_manifest;
@@ -146,8 +160,9 @@ export function renderCard(input: CardInput): string {
     '',
     '## Source',
     `- export: \`${String(src.export_id)}\` (workflow \`${String(src.workflow)}\`, format ${String(src.format)}, created ${String(src.created_at)})`,
-    `- filter summary: ${String(src.filter_summary ?? '') || '(none)'}`,
-    `- rows skipped as unreadable: ${m.skipped.count}${m.skipped.count ? ' (' + Object.entries(m.skipped.reasons).map(([r, n]) => `${r}: ${n}`).join('; ') + ')' : ''}`,
+    `- export filter (applied by the exporter): ${String(src.filter_summary ?? '') || '(none)'}`,
+    `- convert filters: ${convertFilters(m)}`,
+    `- rows skipped as bad input (\`--on-error skip\`): ${m.skipped.count}${m.skipped.count ? ' (' + Object.entries(m.skipped.reasons).map(([r, n]) => `${r}: ${n}`).join('; ') + ')' : ''}`,
     `- images: ${m.image.mode === 'passthrough' ? 'stored as captured (bytes unchanged)' : `re-encoded to ${m.image.format}${m.image.max_side ? `, longest side ≤ ${m.image.max_side}px` : ''}`}; coordinates \`x\`, \`y\` are pixels of the stored image, \`x_norm\`, \`y_norm\` are relative to it.`,
     '',
     '## Splits (by session: no session is in two splits)',
@@ -165,6 +180,7 @@ export function renderCard(input: CardInput): string {
     viewports,
     '',
     `Label ids: \`action.type\` = ${JSON.stringify(m.labels.action_type)}; \`outcome\` = ${JSON.stringify(m.labels.outcome)} (ids are list positions and stay stable across versions).`,
+    ...appendedLabels(m),
     '',
   ];
   if (input.example) {
