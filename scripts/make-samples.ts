@@ -6,8 +6,9 @@
  *     layouts as src/export/README.md describes. Byte-identical on every run.
  *
  *   npx tsx scripts/make-samples.ts --sessions N --steps M [--format jsonl|parquet|webdataset|arrow] --out DIR
- *     a large export for benchmarks: N sessions of M steps, 1440×900 frames of ~150 KB
- *     (a pool of 64 rendered frames reused round-robin; every step still gets its own frame file).
+ *     a large export for benchmarks, streamed: N sessions of M steps, 1440×900 frames of ~150 KB
+ *     (a pool of 64 rendered frames reused round-robin; every step still gets its own frame file or
+ *     embedded copy). Arrow is written as IPC stream here (the file format's footer needs all batches).
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
@@ -494,8 +495,8 @@ function arrowRow(r: SampleRow): Record<string, unknown> {
   };
 }
 
-/** Arrow IPC file: one record batch per `batchRows` rows (the file format needs its footer at the end, so the
- *  batches are kept until close; large mode does not offer arrow for that reason). */
+/** Arrow IPC file: one record batch per `batchRows` rows (the file format's footer comes last, so the
+ *  batches are kept until close: fine for the samples; large mode writes the IPC stream format). */
 class ArrowWriter implements ExportWriter {
   private batches: RecordBatch[] = [];
   private buf: SampleRow[] = [];
@@ -523,12 +524,52 @@ class ArrowWriter implements ExportWriter {
   }
 }
 
+/** Arrow IPC stream written batch by batch (bounded memory, for large mode): apache-arrow's own stream
+ *  writer buffers without limit, so each batch is serialised alone and the repeated schema dropped. */
+class ArrowStreamWriter implements ExportWriter {
+  private fh: ReturnType<typeof createWriteStream> | null = null;
+  private buf: SampleRow[] = [];
+  private file = '';
+  private first = true;
+  private readonly schemaLen = tableToIPC(new Table(ARROW_SCHEMA), 'stream').length - 8;
+  constructor(private readonly root: string, private readonly batchRows: number) {}
+  async open(i: number) {
+    await mkdir(path.join(this.root, 'data'), { recursive: true });
+    this.file = path.join(this.root, 'data', `part-${String(i).padStart(5, '0')}.arrow`);
+    this.fh = createWriteStream(`${this.file}.partial`);
+    this.first = true;
+  }
+  private async put(bytes: Uint8Array) {
+    if (!this.fh!.write(bytes)) await new Promise<void>((r) => this.fh!.once('drain', r));
+  }
+  async add({ step, image }: FrameStep) {
+    await writeFileAtomic(path.join(this.root, step.framePath), image);
+    this.buf.push(step.row);
+    if (this.buf.length >= this.batchRows) await this.flush();
+  }
+  private async flush() {
+    if (!this.buf.length) return;
+    const vec = vectorFromArray(this.buf.map(arrowRow), new Struct(ARROW_SCHEMA.fields));
+    const ipc = tableToIPC(new Table(ARROW_SCHEMA, new RecordBatch(ARROW_SCHEMA, vec.data[0]!)), 'stream');
+    await this.put(ipc.subarray(this.first ? 0 : this.schemaLen, ipc.length - 8));
+    this.first = false;
+    this.buf = [];
+  }
+  async close() {
+    await this.flush();
+    if (this.first) await this.put(tableToIPC(new Table(ARROW_SCHEMA), 'stream').subarray(0, this.schemaLen));
+    await this.put(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])); // end-of-stream marker
+    await new Promise<void>((resolve, reject) => this.fh!.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await fsyncAndRename(`${this.file}.partial`, this.file);
+  }
+}
+
 function writerFor(format: ExportFormat, root: string, large: boolean): ExportWriter {
   switch (format) {
     case 'jsonl': return new JsonlWriter(root);
     case 'webdataset': return new WebDatasetWriter(root);
     case 'parquet': return new ParquetExportWriter(root, large ? 100 : 32);
-    case 'arrow': return new ArrowWriter(root, 48);
+    case 'arrow': return large ? new ArrowStreamWriter(root, 256) : new ArrowWriter(root, 48);
   }
 }
 
@@ -643,11 +684,10 @@ function statsOf(specs: SessionSpec[], planned: PlannedStep[]): SampleStats {
 
 export interface LargeOptions { sessions: number; steps: number; format: ExportFormat; out: string; poolSize?: number }
 
-const LARGE_ROWS_PER_FILE: Record<ExportFormat, number> = { jsonl: 10_000, parquet: 5_000, webdataset: 1_000, arrow: 0 };
+const LARGE_ROWS_PER_FILE: Record<ExportFormat, number> = { jsonl: 10_000, parquet: 5_000, webdataset: 1_000, arrow: 10_000 };
 
 /** A big export for benchmarks, streamed: ~150 KB frames from a pool of distinct renders. */
 export async function makeLargeExport(o: LargeOptions): Promise<Manifest> {
-  if (o.format === 'arrow') throw new Error('large mode writes jsonl, parquet or webdataset (an Arrow IPC file keeps all batches until its footer)');
   const specs = planSessions(o.sessions, () => o.steps, [{ w: 1440, h: 900 }], SAMPLE_SEED + 1);
   const poolSize = o.poolSize ?? 64;
   // The pool: states from the first sessions' steps, each with its own noise block.
@@ -658,7 +698,7 @@ export async function makeLargeExport(o: LargeOptions): Promise<Manifest> {
   await Promise.all([0, 1].map(async () => {
     while (next < poolStates.length) {
       const i = next++;
-      pool[i] = await renderFrame({ w: 1440, h: 900 }, poolStates[i]!.state, { quality: 80, photoSeed: 1000 + i });
+      pool[i] = await renderFrame({ w: 1440, h: 900 }, poolStates[i]!.state, { quality: 90, photoSeed: 1000 + i });
     }
   }));
   await rm(o.out, { recursive: true, force: true });
@@ -692,7 +732,7 @@ async function main(argv: string[]): Promise<void> {
   if (!Number.isInteger(sessions) || sessions < 1) usage('--sessions must be a positive integer');
   if (!Number.isInteger(steps) || steps < 2) usage('--steps must be an integer ≥ 2');
   const format = (values.format ?? 'jsonl') as ExportFormat;
-  if (!FORMATS.includes(format) || format === 'arrow') usage('--format must be jsonl, parquet or webdataset in large mode');
+  if (!FORMATS.includes(format)) usage('--format must be jsonl, parquet, arrow or webdataset');
   if (!values.out) usage('large mode needs --out DIR (outside the repository)');
   const out = path.resolve(values.out);
   const rel = path.relative(path.join(repoRoot, 'samples'), out);

@@ -196,7 +196,7 @@ function attachmentCard(vp: Viewport): Rect {
   const L = layout(vp);
   const B = (v: number) => Math.round(v * L.s);
   const x = L.contentX + B(900);
-  return { x, y: B(160), w: vp.w - x - B(30), h: B(420) };
+  return { x, y: B(160), w: vp.w - x - B(30), h: B(720) };
 }
 
 /** The frame as SVG (no text elements: glyphs are paths). */
@@ -279,6 +279,7 @@ export interface RenderOptions {
   photoSize?: { w: number; h: number };
 }
 
+const NOISE = 255;
 /** Deterministic pseudo-random noise block (RGB) that resembles a photo's texture. */
 function photoBlock(w: number, h: number, seed: number): Buffer {
   const buf = Buffer.alloc(w * h * 3);
@@ -294,9 +295,9 @@ function photoBlock(w: number, h: number, seed: number): Buffer {
     for (let x = 0; x < w; x++) {
       const i = (y * w + x) * 3;
       const base = 90 + 80 * Math.sin((x + seed) / 23) * Math.cos(y / 17);
-      buf[i] = Math.max(0, Math.min(255, base + rnd() * 90 - 45));
-      buf[i + 1] = Math.max(0, Math.min(255, base * 0.8 + rnd() * 90 - 30));
-      buf[i + 2] = Math.max(0, Math.min(255, 160 - base * 0.5 + rnd() * 90 - 45));
+      buf[i] = Math.max(0, Math.min(255, base + rnd() * NOISE - NOISE / 2));
+      buf[i + 1] = Math.max(0, Math.min(255, base * 0.8 + rnd() * NOISE - NOISE / 3));
+      buf[i + 2] = Math.max(0, Math.min(255, 160 - base * 0.5 + rnd() * NOISE - NOISE / 2));
     }
   }
   return buf;
@@ -308,7 +309,7 @@ export async function renderFrame(vp: Viewport, st: UiState, opts: RenderOptions
   if (opts.photoSeed !== undefined) {
     const card = attachmentCard(vp);
     // Inside the attachment card, clear of every control.
-    const size = opts.photoSize ?? { w: card.w - 20, h: Math.round(card.h * 0.8) };
+    const size = opts.photoSize ?? { w: card.w - 20, h: card.h - Math.round(64 * scaleOf(vp)) };
     const input = photoBlock(size.w, size.h, opts.photoSeed);
     img = sharp(await img.png().toBuffer()).composite([{
       input, raw: { width: size.w, height: size.h, channels: 3 }, left: card.x + 10, top: card.y + card.h - size.h - 10,
