@@ -8,6 +8,7 @@ import { registerConvert } from './convert.ts';
 import { registerInspect } from './inspect.ts';
 import { registerHub } from './hub.ts';
 import { registerPush } from './push.ts';
+import { registerValidate } from './validate.ts';
 
 export function buildProgram(): Command {
   const program = new Command('nusomi-hf')
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerHub(program);
   registerPush(program);
+  registerValidate(program);
   return program;
 }
 

@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { UsageError } from '../errors.ts';
+import { exitCodeOf, formatReport } from '../validate/report.ts';
+import { validate } from '../validate/validate.ts';
+
+function positiveInt(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${v}`);
+    return n;
+  };
+}
+
+/**
+ * `nusomi-hf validate <target...>`: exit 0 clean, 1 when any error (or warning with --strict),
+ * 2 on usage errors.
+ */
+export function registerValidate(program: Command): void {
+  program
+    .command('validate <target...>')
+    .description('check a dataset directory, an export, or loose .tar/.parquet/.arrow files before training')
+    .option('--world-size <n>', 'training ranks (shard balance checks)', positiveInt('--world-size'), 1)
+    .option('--workers <n>', 'DataLoader workers per rank (shard balance checks)', positiveInt('--workers'), 1)
+    .option('--decode <mode>', 'frames: header (size from the header) or full (decode every pixel)', 'header')
+    .option('--json', 'print one JSON object')
+    .option('--max-findings <n>', 'examples shown per check', positiveInt('--max-findings'), 10)
+    .option('--strict', 'warnings fail the run too')
+    .action(async (targets: string[], opts: { worldSize: number; workers: number; decode: string; json?: boolean; maxFindings: number; strict?: boolean }) => {
+      if (opts.decode !== 'header' && opts.decode !== 'full') throw new UsageError(`--decode must be header or full, got ${opts.decode}`);
+      const report = await validate(targets, { worldSize: opts.worldSize, workers: opts.workers, decode: opts.decode, maxFindings: opts.maxFindings });
+      process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+      process.exitCode = exitCodeOf(report, opts.strict === true);
+    });
+}

@@ -1,0 +1,54 @@
+/**
+ * JSONL copies: each line a steps row; `image` is a frame path relative to the JSONL file.
+ */
+import { readLines } from '../export/lines.ts';
+import type { FileToCheck, ValidateContext } from './context.ts';
+import { RowWindow, stepsRowToV } from './context.ts';
+import type { FrameInfo } from './frame-pool.ts';
+import { jsonDepthExceeds } from './json-depth.ts';
+
+export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelNames: { action_type: string[]; outcome: string[] } | null): Promise<void> {
+  const f = ctx.findings;
+  const dir = file.path.includes('/') ? file.path.slice(0, file.path.lastIndexOf('/') + 1) : '';
+  const win = new RowWindow(ctx);
+  for await (const [line, text] of readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'))) {
+    if (text.trim() === '') continue;
+    const at = { file: file.path, row: line - 1 };
+    if (jsonDepthExceeds(text, 64)) {
+      f.add('rows.unreadable', { ...at, message: `line ${line}: JSON nested deeper than 64 levels` });
+      continue;
+    }
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      f.add('rows.unreadable', { ...at, message: `line ${line}: not JSON (${(err as Error).message})` });
+      continue;
+    }
+    const v = stepsRowToV(obj, { format: 'jsonl', split: file.split, loc: at });
+    // JSONL carries label names, not ids: map them to ids for the range check.
+    const action = obj.action as { type?: unknown } | null;
+    const prior = obj.prior_action as { type?: unknown } | null;
+    if (labelNames) {
+      const id = (names: string[], n: unknown) => (typeof n === 'string' ? names.indexOf(n) : null);
+      v.labels = {
+        'action.type': id(labelNames.action_type, action?.type),
+        'prior_action.type': id(labelNames.action_type, prior?.type),
+        outcome: id(labelNames.outcome, obj.outcome),
+      };
+    }
+    let frame: Promise<FrameInfo> | null = null;
+    if (typeof obj.image === 'string') {
+      const p = dir + obj.image;
+      frame = (async (): Promise<FrameInfo> => {
+        if (!(await ctx.source.exists(p))) {
+          f.add('frame.missing', { ...at, message: `session ${v.session_id} t_ms ${v.t_ms}: frame ${obj.image as string} does not exist` });
+          return null as unknown as FrameInfo;
+        }
+        return ctx.pool.check(await ctx.source.read(p));
+      })();
+    }
+    await win.push(v, frame);
+  }
+  await win.drain();
+}

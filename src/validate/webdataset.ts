@@ -1,0 +1,263 @@
+/**
+ * WebDataset shards of one split, streamed through the raw tar scanner: member names and keys,
+ * adjacency, duplicates (in a shard and across the split's shards), member sets, empty members,
+ * compressed members that inflate too far, the `.json` sidecar against the steps layout
+ * (src/convert/wds-rows.ts), frames, the wids index and the shard balance over ranks × workers.
+ */
+import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import type { FileToCheck, ValidateContext } from './context.ts';
+import { RowWindow, toNum } from './context.ts';
+import type { FrameInfo } from './frame-pool.ts';
+import { jsonDepthExceeds } from './json-depth.ts';
+import type { VRow } from './rows.ts';
+import { scanTar } from './tar-scan.ts';
+
+const IMAGE_EXTS = new Set(['webp', 'png', 'jpg', 'jpeg']);
+const MAX_MEMBER = 256 << 20;
+const MAX_INFLATED = 64 << 20;
+const MAX_JSON_DEPTH = 64;
+
+/** The `.json` fields wds-rows.ts writes and the JSON types they must have. */
+const JSON_FIELDS: Record<string, (v: unknown) => boolean> = {
+  session_id: (v) => typeof v === 'string',
+  step: Number.isInteger,
+  t_ms: Number.isInteger,
+  image_path: (v) => typeof v === 'string',
+  viewport: (v) => typeof v === 'object' && v !== null && Number.isInteger((v as { w?: unknown }).w) && Number.isInteger((v as { h?: unknown }).h),
+  action_type: (v) => v === null || typeof v === 'string',
+  action_type_id: (v) => v === null || Number.isInteger(v),
+  action: (v) => typeof v === 'string',
+  prior_action: (v) => typeof v === 'string',
+  workflow: (v) => v === null || typeof v === 'string',
+  outcome: (v) => v === null || typeof v === 'string',
+  outcome_id: (v) => v === null || Number.isInteger(v),
+  actor_kind: (v) => v === null || typeof v === 'string',
+  tags: (v) => v === null || (Array.isArray(v) && v.every((x) => typeof x === 'string')),
+  path: (v) => v === null || typeof v === 'string',
+  started_at: (v) => v === null || typeof v === 'string',
+  dom: (v) => v === null || typeof v === 'string',
+  accessibility_tree: (v) => v === null || typeof v === 'string',
+  extra: (v) => v === null || typeof v === 'string',
+};
+
+interface Member {
+  name: string;
+  ext: string;
+  data?: Uint8Array;
+}
+
+interface Sample {
+  key: string;
+  members: Member[];
+}
+
+/** Split state kept across the shards of one split. */
+export class WdsSplitState {
+  readonly keys = new Map<string, string>();
+  expected: string[] | null = null;
+  readonly shardSamples: Array<{ path: string; samples: number; size: number }> = [];
+  constructor(readonly split: string) {}
+}
+
+function splitName(name: string): { key: string; ext: string; dotted: boolean } {
+  const slash = name.lastIndexOf('/');
+  const base = name.slice(slash + 1);
+  const dot = base.indexOf('.');
+  if (dot < 0) return { key: name, ext: '', dotted: false };
+  const ext = base.slice(dot + 1);
+  return { key: name.slice(0, slash + 1 + dot), ext, dotted: ext.includes('.') };
+}
+
+export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, state: WdsSplitState): Promise<void> {
+  const f = ctx.findings;
+  const at = { file: file.path };
+  const hash = file.sha256 ? createHash('sha256') : null;
+  const inShard = new Set<string>();
+  const names = new Set<string>();
+  const incomplete = new Map<string, string[]>();
+  const nonAdjacent = new Set<string>();
+  let cur: Sample | null = null;
+  let samples = 0;
+  const win = new RowWindow(ctx);
+
+  const finish = async (s: Sample): Promise<void> => {
+    samples++;
+    const exts = s.members.map((m) => m.ext).sort();
+    if (!state.expected) state.expected = exts;
+    if (exts.join(',') !== state.expected.join(',')) incomplete.set(s.key, exts);
+    await sampleRow(ctx, file, state.split, s, win);
+  };
+
+  for await (const ev of scanTar(ctx.source.stream(file.path), {
+    totalSize: file.size,
+    maxData: MAX_MEMBER,
+    want: () => true,
+    ...(hash ? { onChunk: (c: Uint8Array) => hash.update(c) } : {}),
+  })) {
+    if (ev.kind === 'problem') {
+      f.add(ev.id, { ...at, ...(ev.member !== undefined ? { member: ev.member } : {}), message: ev.message });
+      continue;
+    }
+    const m = { ...at, member: ev.name };
+    let { key, ext, dotted } = splitName(ev.name);
+    if (dotted) {
+      const last = ext.slice(ext.lastIndexOf('.') + 1);
+      const known = state.expected ? state.expected.includes(last) : IMAGE_EXTS.has(last) || last === 'json';
+      if (known && !/\.gz$/.test(ev.name)) {
+        f.add('wds.key_has_dot', { ...m, message: `readers take key "${key}" and extension "${ext}"; the key holds a dot` });
+        key = ev.name.slice(0, ev.name.length - last.length - 1);
+        ext = last;
+      }
+    }
+    if (names.has(ev.name)) {
+      f.add('wds.duplicate_member', { ...m, message: `member ${ev.name} appears twice in this shard` });
+      continue;
+    }
+    names.add(ev.name);
+    if (ev.size === 0) {
+      f.add('wds.empty_member', { ...m, message: 'a zero-length member' });
+    }
+    let data = ev.data;
+    if (ev.tooLarge) f.add('wds.member_too_large', { ...m, message: `${ev.size} bytes` });
+    if (data && ext.endsWith('.gz')) {
+      try {
+        data = new Uint8Array(gunzipSync(data, { maxOutputLength: MAX_INFLATED }));
+        ext = ext.slice(0, -3);
+      } catch (err) {
+        const bomb = (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || /larger than|maxOutputLength/i.test(String(err));
+        f.add(bomb ? 'wds.decompression_bomb' : 'wds.json_invalid', { ...m, message: bomb ? `inflates beyond ${MAX_INFLATED} bytes from ${ev.size}` : `does not gunzip (${(err as Error).message})` });
+        data = undefined;
+      }
+    }
+    if (!cur || cur.key !== key) {
+      if (cur) await finish(cur);
+      if (inShard.has(key)) {
+        nonAdjacent.add(key);
+        f.add('wds.non_adjacent_members', { ...m, message: `key ${key} appeared earlier in the shard; its members are not adjacent` });
+      } else {
+        inShard.add(key);
+        const other = state.keys.get(key);
+        if (other !== undefined && other !== file.path) f.add('wds.duplicate_member', { ...m, message: `key ${key} is also in ${other} (same split)` });
+        else state.keys.set(key, file.path);
+      }
+      cur = { key, members: [] };
+    }
+    cur.members.push({ name: ev.name, ext, ...(data && data.length ? { data } : {}) });
+  }
+  if (cur) await finish(cur);
+  await win.drain();
+  for (const [key, exts] of incomplete) {
+    if (nonAdjacent.has(key)) continue;
+    f.add('wds.member_set_differs', { ...at, member: key, message: `sample ${key} has {${exts.join(', ')}}, the split's samples have {${(state.expected ?? []).join(', ')}}` });
+  }
+  if (hash && file.sha256 && hash.digest('hex') !== file.sha256 && !file.sizeMismatch) {
+    f.add('dataset.file_sha256_mismatch', { ...at, message: 'content differs from the sha256 in dataset-manifest.json' });
+  }
+  state.shardSamples.push({ path: file.path, samples, size: file.size });
+}
+
+async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string, s: Sample, win: RowWindow): Promise<void> {
+  const f = ctx.findings;
+  const jsonMember = s.members.find((m) => m.ext === 'json');
+  const imageMember = s.members.find((m) => IMAGE_EXTS.has(m.ext));
+  const frame: Promise<FrameInfo> | null = imageMember?.data ? ctx.pool.check(imageMember.data) : null;
+  if (!jsonMember?.data) {
+    if (frame) await frame; // frames still count toward hashing, but there is no row to check
+    return;
+  }
+  const at = { file: file.path, member: jsonMember.name };
+  const text = Buffer.from(jsonMember.data.buffer, jsonMember.data.byteOffset, jsonMember.data.byteLength).toString('utf8');
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    f.add('wds.json_invalid', { ...at, message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` });
+    return;
+  }
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(text) as Record<string, unknown>;
+    if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error('not a JSON object');
+  } catch (err) {
+    f.add('wds.json_invalid', { ...at, message: `does not parse (${(err as Error).message})` });
+    return;
+  }
+  const bad = Object.entries(JSON_FIELDS).filter(([k, ok]) => !ok(j[k])).map(([k]) => k);
+  let action: Record<string, unknown> | null = null;
+  let prior: Record<string, unknown> | null = null;
+  try {
+    if (typeof j.action === 'string') action = JSON.parse(j.action) as Record<string, unknown> | null;
+    if (typeof j.prior_action === 'string') prior = JSON.parse(j.prior_action) as Record<string, unknown> | null;
+  } catch {
+    bad.push('action/prior_action (not JSON text)');
+  }
+  if (bad.length) {
+    f.add('wds.json_schema_mismatch', { ...at, message: `field(s) missing or of the wrong type: ${bad.join(', ')}` });
+    return;
+  }
+  const vp = j.viewport as { w: number; h: number };
+  const target = (action?.target ?? null) as Record<string, unknown> | null;
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const row: VRow = {
+    format: 'webdataset',
+    split,
+    loc: at,
+    session_id: j.session_id as string,
+    step: j.step as number,
+    t_ms: j.t_ms as number,
+    viewport: vp,
+    action: action ? { x: toNum(action.x), y: toNum(action.y), x_norm: toNum(action.x_norm), y_norm: toNum(action.y_norm), to_x: toNum(action.to_x), to_y: toNum(action.to_y) } : null,
+    labels: { 'action.type': toNum(j.action_type_id), 'prior_action.type': toNum(prior?.type_id), outcome: toNum(j.outcome_id) },
+    texts: [
+      ['action.text', str(action?.text)],
+      ['action.target.name', str(target?.name)],
+      ['action.url', str(action?.url)],
+      ['action.args', str(action?.args)],
+      ['dom', str(j.dom)],
+      ['accessibility_tree', str(j.accessibility_tree)],
+      ['extra', str(j.extra)],
+    ],
+    frame: null,
+  };
+  await win.push(row, frame);
+}
+
+/** The wids index against the shards, and the shard balance over world size × workers. */
+export async function checkWdsSplit(ctx: ValidateContext, state: WdsSplitState, indexPath: string | null): Promise<void> {
+  const f = ctx.findings;
+  if (indexPath) {
+    try {
+      const idx = JSON.parse(Buffer.from(await ctx.source.read(indexPath)).toString('utf8')) as { shardlist?: Array<{ url?: string; nsamples?: number; filesize?: number }> };
+      const dir = indexPath.slice(0, indexPath.lastIndexOf('/') + 1);
+      const listed = new Set<string>();
+      for (const e of idx.shardlist ?? []) {
+        const p = dir + (e.url ?? '');
+        listed.add(p);
+        const s = state.shardSamples.find((x) => x.path === p);
+        if (!s) {
+          f.add('wds.index_mismatch', { file: indexPath, message: `lists ${e.url}, which was not found` });
+          continue;
+        }
+        if (e.nsamples !== s.samples) f.add('wds.index_mismatch', { file: indexPath, message: `${e.url}: nsamples ${e.nsamples}, the shard has ${s.samples} samples` });
+        if (e.filesize !== undefined && e.filesize !== s.size) f.add('wds.index_mismatch', { file: indexPath, message: `${e.url}: filesize ${e.filesize}, the shard has ${s.size} bytes` });
+      }
+      for (const s of state.shardSamples) if (!listed.has(s.path)) f.add('wds.index_mismatch', { file: indexPath, message: `${s.path} is not in the index` });
+    } catch (err) {
+      f.add('wds.index_mismatch', { file: indexPath, message: `cannot be read as JSON (${(err as Error).message})` });
+    }
+  }
+  const slots = ctx.worldSize * ctx.workers;
+  const n = state.shardSamples.length;
+  if (n === 0) return;
+  const first = state.shardSamples[0]!.path;
+  if (n < slots) {
+    f.add('wds.too_few_shards', { file: first, message: `split ${state.split} has ${n} shard(s) for ${ctx.worldSize} rank(s) x ${ctx.workers} worker(s) = ${slots}: some get no data` });
+    return;
+  }
+  if (slots > 1) {
+    // webdataset: shards go to ranks by position (split_by_node), then to workers (split_by_worker).
+    const totals = new Array<number>(slots).fill(0);
+    state.shardSamples.forEach((s, i) => { totals[i % slots]! += s.samples; });
+    const min = Math.min(...totals);
+    const max = Math.max(...totals);
+    if (min < max) f.add('wds.uneven_shards', { file: first, message: `split ${state.split}: rank/worker slots get ${min}..${max} samples; the short ones stop early (DDP hangs)` });
+  }
+}
