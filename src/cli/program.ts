@@ -9,6 +9,7 @@ import { registerInspect } from './inspect.ts';
 import { registerHub } from './hub.ts';
 import { registerPush } from './push.ts';
 import { registerValidate } from './validate.ts';
+import { registerLoaders } from './loaders.ts';
 
 export function buildProgram(): Command {
   const program = new Command('nusomi-hf')
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerHub(program);
   registerPush(program);
   registerValidate(program);
+  registerLoaders(program);
   return program;
 }
 
