@@ -178,9 +178,12 @@ function humanSummary(r: ConvertResult): string {
   if (s.skipped.count) lines.push(`skipped ${s.skipped.count} bad rows: ${Object.entries(s.skipped.reasons).map(([k, v]) => `${k} (${v})`).join('; ')}`);
   const filtered = Object.entries(s.filtered);
   if (filtered.length) lines.push(`filtered out: ${filtered.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  const at = (p: string) => `${r.out.replace(/\/+$/, '')}/${p}`;
+  lines.push(`dataset card: ${at('README.md')}  manifest: ${at('dataset-manifest.json')}`);
   lines.push('', 'load it with:');
   if (s.formats.includes('parquet') || s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${r.out}"))'`);
-  if (s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_from_disk; print(load_from_disk("${r.out}/arrow"))'`);
-  if (s.formats.includes('webdataset')) lines.push(`  webdataset shards: ${r.out}/webdataset/ (see README.md there)`);
+  if (s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_from_disk; print(load_from_disk("${at('arrow')}"))'`);
+  if (s.formats.includes('webdataset')) lines.push(`  webdataset tar shards in ${at('webdataset/')}: load_dataset("webdataset", data_files=...) as the card's "How to load" shows`);
+  if (s.formats.includes('jsonl')) lines.push(`  JSONL for inspection in ${at('jsonl/')} (frames beside it)`);
   return lines.join('\n') + '\n';
 }
