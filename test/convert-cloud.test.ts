@@ -1,7 +1,8 @@
 /**
  * `convert --out s3://…` (moto_server) and `--out az://…` (Azurite): every output format lands as
  * objects byte-identical to a local run, including multipart/multi-block shards; and a convert
- * killed mid-upload leaves no object under a final key, only a multipart upload never completed.
+ * killed mid-upload leaves no object under a final key, only an upload (S3) or staged blocks (Azure)
+ * never completed.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -169,5 +170,38 @@ describe('convert to object storage', () => {
     // The killed upload was never completed: S3 still lists it as in progress.
     const after = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'killed' }));
     expect((after.Uploads ?? []).map((u) => u.UploadId)).toContain(inFlight!.UploadId);
+  });
+
+  it('SIGKILL while Azure blocks are staged leaves no blob under a final name', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'convert', big, '--out', 'az://out/killed/', ...BIG_ARGS], {
+      cwd: repoRoot,
+      env: { ...process.env, ...azurite.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    let finished = false;
+    void exited.then(() => { finished = true; });
+
+    // Kill once the shard has a staged (uncommitted) block: its upload is under way.
+    const shard = container.getBlockBlobClient('killed/webdataset/train-000000.tar');
+    let staged = 0;
+    while (!staged && !finished) {
+      const list = await shard.getBlockList('uncommitted').catch(() => undefined);
+      staged = list?.uncommittedBlocks?.length ?? 0;
+      if (!staged) await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    expect(staged, `convert finished before a block was seen staged: ${stderr}`).toBeGreaterThan(0);
+    expect(await exited).toBe('SIGKILL');
+
+    const got = await azFiles('killed/');
+    expect([...got.keys()]).not.toContain('webdataset/train-000000.tar');
+    expect([...got.keys()]).not.toContain('dataset-manifest.json');
+    const want = await localFiles(path.join(tmp, 'big-local'));
+    for (const [rel, bytes] of got) expect(Buffer.compare(bytes, want.get(rel)!), rel).toBe(0);
+    // The staged blocks were never committed.
+    expect((await shard.getBlockList('uncommitted')).uncommittedBlocks?.length).toBeGreaterThan(0);
   });
 });
