@@ -149,7 +149,7 @@ describe('torch-wds loader', () => {
     const shard = path.join(tampered, 'webdataset', 'train-000002.tar');
     const bytes = readFileSync(shard);
     bytes[600] = bytes[600]! ^ 0xff; // inside the first member's data: same size, still a tar
-    writeFileSync(shard, bytes);
+    writeFileSync(shard, new Uint8Array(bytes));
     const r = await runPythonRaw(`${importFrom(evenLoaders)}
 from ${MOD} import WdsSteps, DatasetIdentityError
 ds = WdsSteps("train", shuffle=False)
