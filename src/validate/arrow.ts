@@ -88,7 +88,7 @@ export async function checkArrow(ctx: ValidateContext, file: FileToCheck): Promi
       if (diffs.length) f.add('arrow.features_mismatch', { ...at, message: `file schema differs from the features: ${diffs.slice(0, 3).join('; ')}` });
     }
   }
-  const win = new RowWindow(ctx);
+  const win = new RowWindow(ctx, 'arrow', file.split);
   let row = 0;
   for (;;) {
     let next: IteratorResult<RecordBatch>;

@@ -35,17 +35,23 @@ export interface FileToCheck {
 
 /** Keeps up to `size` rows waiting for their frame results, and checks rows in order. */
 export class RowWindow {
-  private readonly q: Array<{ row: VRow; frame: Promise<FrameInfo> | null }> = [];
-  constructor(private readonly ctx: ValidateContext, private readonly size = 32) {}
+  private readonly q: Array<{ row: VRow | null; frame: Promise<FrameInfo> | null }> = [];
+  constructor(private readonly ctx: ValidateContext, private readonly format: string, private readonly split: string, private readonly size = 32) {}
 
-  async push(row: VRow, frame: Promise<FrameInfo> | null): Promise<void> {
+  /** A row (null: a sample whose row could not be read, reported already) with its frame check. */
+  async push(row: VRow | null, frame: Promise<FrameInfo> | null): Promise<void> {
     this.q.push({ row, frame });
     if (this.q.length >= this.size) await this.next();
   }
 
   private async next(): Promise<void> {
     const { row, frame } = this.q.shift()!;
-    if (frame) row.frame = await frame;
+    const info = frame ? await frame : null;
+    if (!row) {
+      this.ctx.rows.unreadable(this.format, this.split);
+      return;
+    }
+    row.frame = info;
     this.ctx.rows.row(row);
   }
 

@@ -10,12 +10,13 @@ import { jsonDepthExceeds } from './json-depth.ts';
 export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelNames: { action_type: string[]; outcome: string[] } | null): Promise<void> {
   const f = ctx.findings;
   const dir = file.path.includes('/') ? file.path.slice(0, file.path.lastIndexOf('/') + 1) : '';
-  const win = new RowWindow(ctx);
+  const win = new RowWindow(ctx, 'jsonl', file.split);
   for await (const [line, text] of readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'))) {
     if (text.trim() === '') continue;
     const at = { file: file.path, row: line - 1 };
     if (jsonDepthExceeds(text, 64)) {
       f.add('rows.unreadable', { ...at, message: `line ${line}: JSON nested deeper than 64 levels` });
+      await win.push(null, null);
       continue;
     }
     let obj: Record<string, unknown>;
@@ -23,6 +24,7 @@ export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelN
       obj = JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
       f.add('rows.unreadable', { ...at, message: `line ${line}: not JSON (${(err as Error).message})` });
+      await win.push(null, null);
       continue;
     }
     const v = stepsRowToV(obj, { format: 'jsonl', split: file.split, loc: at });

@@ -86,6 +86,9 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
   const f = ctx.findings;
   const at = { file: file.path };
   const size = file.size;
+  const prevRows = ctx.parquetRows.get(file.split);
+  // Rows of this split are unknown until the footer reads (README counts are then not compared).
+  ctx.parquetRows.set(file.split, Number.NaN);
   if (size < 12) {
     f.add('parquet.bad_magic', { ...at, message: `only ${size} bytes: not a Parquet file` });
     return;
@@ -171,9 +174,9 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
     rowStart += n;
   }
   const rows = Number(md.num_rows);
-  ctx.parquetRows.set(file.split, (ctx.parquetRows.get(file.split) ?? 0) + rows);
+  ctx.parquetRows.set(file.split, (prevRows ?? 0) + rows);
 
-  const win = new RowWindow(ctx);
+  const win = new RowWindow(ctx, 'parquet', file.split);
   rowStart = 0;
   for (const [g, rg] of md.row_groups.entries()) {
     const n = Number(rg.num_rows);

@@ -52,12 +52,17 @@ export interface RowCheckOptions {
 const describe = (r: VRow): string => `session ${r.session_id} t_ms ${r.t_ms}`;
 
 export class RowChecks {
-  private last = new Map<string, { session: string; t: number; step: number }>();
+  private last = new Map<string, { session: string; t: number; step: number } | null>();
   private sessionSplit = new Map<string, string>();
   private reportedLeaks = new Set<string>();
   private frameSplit = new Map<string, string>();
 
   constructor(private readonly f: Findings, private readonly opts: RowCheckOptions) {}
+
+  /** A row that could not be read (reported elsewhere): the next row is not compared to a gap. */
+  unreadable(format: string, split: string): void {
+    this.last.set(`${format}\0${split}`, null);
+  }
 
   row(r: VRow): void {
     const f = this.f;
@@ -66,11 +71,12 @@ export class RowChecks {
     // Order and steps, per format + split.
     const key = `${r.format}\0${r.split}`;
     if (r.session_id !== null && r.t_ms !== null) {
-      const prev = this.last.get(key);
+      const gap = this.last.get(key) === null;
+      const prev = this.last.get(key) ?? undefined;
       if (prev && (r.session_id < prev.session || (r.session_id === prev.session && r.t_ms <= prev.t))) {
         f.add('rows.order', { ...at, message: `${describe(r)} comes after session ${prev.session} t_ms ${prev.t}` });
       }
-      if (r.step !== null) {
+      if (r.step !== null && !gap) {
         const expected = prev && prev.session === r.session_id ? prev.step + 1 : 0;
         if (r.step !== expected && !(prev && r.session_id < prev.session)) {
           f.add('rows.step_gap', { ...at, message: `${describe(r)} has step ${r.step}, expected ${expected}` });

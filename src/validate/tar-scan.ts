@@ -18,6 +18,8 @@ export interface TarMember {
   data?: Uint8Array;
   /** Asked for, but larger than the cap. */
   tooLarge?: boolean;
+  /** The name was reported unsafe (the member is not a sample member). */
+  unsafe?: boolean;
 }
 
 export interface TarProblem {
@@ -250,8 +252,11 @@ export async function* scanTar(src: AsyncIterable<Uint8Array>, opts: TarScanOpti
     }
     const problem = fromMeta ? unsafeName(name, new Uint8Array(100)) : unsafeName(name, rawName);
     if (problem) {
-      yield { kind: 'problem', id: 'wds.unsafe_name', member: JSON.stringify(name).slice(1, -1), message: `member name ${problem}` };
       name = JSON.stringify(name).slice(1, -1);
+      yield { kind: 'problem', id: 'wds.unsafe_name', member: name, message: `member name ${problem}` };
+      if ((await r.skip(padded)) < padded) return;
+      yield { kind: 'member', name, offset: dataStart - BLOCK, size, unsafe: true };
+      continue;
     }
     last = name;
     if (type !== '0' && type !== '\0' && type !== '7') {

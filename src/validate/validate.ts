@@ -235,6 +235,7 @@ async function checkCard(ctx: ValidateContext, manifest: DatasetManifest, _hasFi
   const info = Array.isArray(yaml.dataset_info) ? (yaml.dataset_info[0] as { splits?: Array<{ name?: string; num_examples?: number }> }) : yaml.dataset_info;
   for (const s of info?.splits ?? []) {
     const actual = ctx.parquetRows.get(s.name ?? '') ?? 0;
+    if (Number.isNaN(actual)) continue; // a Parquet file of the split is unreadable (reported)
     if (s.num_examples !== actual) {
       ctx.findings.add('dataset.num_examples_mismatch', { file: 'README.md', message: `split ${s.name}: num_examples ${s.num_examples}, the Parquet files have ${actual} rows` });
     }

@@ -56,7 +56,8 @@ interface Sample {
 export class WdsSplitState {
   readonly keys = new Map<string, string>();
   expected: string[] | null = null;
-  readonly shardSamples: Array<{ path: string; samples: number; size: number }> = [];
+  /** Per shard: distinct keys (what wids counts) and whether the shard broke part-way. */
+  readonly shardSamples: Array<{ path: string; samples: number; size: number; broken: boolean }> = [];
   constructor(readonly split: string) {}
 }
 
@@ -78,11 +79,10 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
   const incomplete = new Map<string, string[]>();
   const nonAdjacent = new Set<string>();
   let cur: Sample | null = null;
-  let samples = 0;
-  const win = new RowWindow(ctx);
+  let broken = false;
+  const win = new RowWindow(ctx, 'webdataset', file.split);
 
   const finish = async (s: Sample): Promise<void> => {
-    samples++;
     const exts = s.members.map((m) => m.ext).sort();
     if (!state.expected) state.expected = exts;
     if (exts.join(',') !== state.expected.join(',')) incomplete.set(s.key, exts);
@@ -96,9 +96,11 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
     ...(hash ? { onChunk: (c: Uint8Array) => hash.update(c) } : {}),
   })) {
     if (ev.kind === 'problem') {
+      if (ev.id === 'wds.truncated' || ev.id === 'wds.bad_checksum') broken = true;
       f.add(ev.id, { ...at, ...(ev.member !== undefined ? { member: ev.member } : {}), message: ev.message });
       continue;
     }
+    if (ev.unsafe) continue;
     const m = { ...at, member: ev.name };
     let { key, ext, dotted } = splitName(ev.name);
     if (dotted) {
@@ -147,6 +149,8 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
   }
   if (cur) await finish(cur);
   await win.drain();
+  // The sample cut off by a broken end is part of that finding, not a member-set problem.
+  if (broken && cur) incomplete.delete(cur.key);
   for (const [key, exts] of incomplete) {
     if (nonAdjacent.has(key)) continue;
     f.add('wds.member_set_differs', { ...at, member: key, message: `sample ${key} has {${exts.join(', ')}}, the split's samples have {${(state.expected ?? []).join(', ')}}` });
@@ -154,7 +158,7 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
   if (hash && file.sha256 && hash.digest('hex') !== file.sha256 && !file.sizeMismatch) {
     f.add('dataset.file_sha256_mismatch', { ...at, message: 'content differs from the sha256 in dataset-manifest.json' });
   }
-  state.shardSamples.push({ path: file.path, samples, size: file.size });
+  state.shardSamples.push({ path: file.path, samples: inShard.size, size: file.size, broken });
 }
 
 async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string, s: Sample, win: RowWindow): Promise<void> {
@@ -163,13 +167,14 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
   const imageMember = s.members.find((m) => IMAGE_EXTS.has(m.ext));
   const frame: Promise<FrameInfo> | null = imageMember?.data ? ctx.pool.check(imageMember.data) : null;
   if (!jsonMember?.data) {
-    if (frame) await frame; // frames still count toward hashing, but there is no row to check
+    await win.push(null, frame);
     return;
   }
   const at = { file: file.path, member: jsonMember.name };
   const text = Buffer.from(jsonMember.data.buffer, jsonMember.data.byteOffset, jsonMember.data.byteLength).toString('utf8');
   if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
     f.add('wds.json_invalid', { ...at, message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` });
+    await win.push(null, frame);
     return;
   }
   let j: Record<string, unknown>;
@@ -178,6 +183,7 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
     if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error('not a JSON object');
   } catch (err) {
     f.add('wds.json_invalid', { ...at, message: `does not parse (${(err as Error).message})` });
+    await win.push(null, frame);
     return;
   }
   const bad = Object.entries(JSON_FIELDS).filter(([k, ok]) => !ok(j[k])).map(([k]) => k);
@@ -191,6 +197,7 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
   }
   if (bad.length) {
     f.add('wds.json_schema_mismatch', { ...at, message: `field(s) missing or of the wrong type: ${bad.join(', ')}` });
+    await win.push(null, frame);
     return;
   }
   const vp = j.viewport as { w: number; h: number };
@@ -236,6 +243,7 @@ export async function checkWdsSplit(ctx: ValidateContext, state: WdsSplitState, 
           f.add('wds.index_mismatch', { file: indexPath, message: `lists ${e.url}, which was not found` });
           continue;
         }
+        if (s.broken) continue; // counts of a broken shard say nothing more
         if (e.nsamples !== s.samples) f.add('wds.index_mismatch', { file: indexPath, message: `${e.url}: nsamples ${e.nsamples}, the shard has ${s.samples} samples` });
         if (e.filesize !== undefined && e.filesize !== s.size) f.add('wds.index_mismatch', { file: indexPath, message: `${e.url}: filesize ${e.filesize}, the shard has ${s.size} bytes` });
       }
