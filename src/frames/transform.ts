@@ -143,7 +143,10 @@ async function prepareOne(step: Step, opts: FrameOptions, pool: () => EncodePool
 export async function* prepareFrames(steps: AsyncIterable<Step>, opts: FrameOptions = {}): AsyncIterable<PreparedStep> {
   checkFrameOptions(opts);
   const workers = opts.workers ?? availableParallelism();
-  const window = Math.max(2, workers * 2);
+  // Re-encoding: 2 frames per worker. Passthrough only waits on reads, so more are read ahead
+  // (16 × ~150 KB): the file reads overlap instead of stalling the writers one frame at a time.
+  const reencodes = opts.maxSide !== undefined || opts.imageFormat !== undefined || opts.quality !== undefined;
+  const window = reencodes ? Math.max(2, workers * 2) : Math.max(16, workers * 2);
   let pool: EncodePool | undefined;
   const getPool = (): EncodePool => (pool ??= new EncodePool(workers));
   const inflight: Promise<PreparedStep>[] = [];

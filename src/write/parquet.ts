@@ -36,8 +36,11 @@ class SinkByteWriter extends ByteWriter {
   }
   flush(): Promise<void> {
     if (this.index === 0) return Promise.resolve();
-    // Copy: the buffer is reused for the next row group while a remote sink may still hold the chunk.
-    const chunk = new Uint8Array(this.buffer, 0, this.index).slice();
+    // Hand the buffer to the sink (a remote sink may hold the chunk after write resolves) and go on
+    // in a fresh one of the same capacity: cheaper than copying ~15 MB of frames per row group.
+    const chunk = new Uint8Array(this.buffer, 0, this.index);
+    this.buffer = new ArrayBuffer(this.buffer.byteLength);
+    this.view = new DataView(this.buffer);
     this.index = 0;
     return this.out.write(chunk);
   }
