@@ -297,7 +297,14 @@ def _shuffled(stream, size, rng):
     yield from buffer
 
 
-if importlib.util.find_spec("webdataset") is not None:
+def _webdataset_installed():
+    try:
+        return importlib.util.find_spec("webdataset") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+if _webdataset_installed():
     __all__.append("webdataset_pipeline")
 
     def webdataset_pipeline(split, root=None, seed=0, shuffle_buffer=1000, num_workers=1, world_size=None,
