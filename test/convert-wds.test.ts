@@ -199,13 +199,22 @@ for split, files in parquet.items():
         sizes.add(img.size)
         if raw["webp"]["bytes"] != p["image"]["bytes"]: mismatches.append(where + ": frame bytes differ")
         if img.size != PILImage.open(io.BytesIO(p["image"]["bytes"])).size: mismatches.append(where + ": frame size")
-        expect = {k: v for k, v in p.items() if k not in ("image", "action", "prior_action", "outcome")}
-        expect.update({
-            "image_path": p["image"]["path"],
+        # Layout (src/convert/wds-rows.ts): typed never-null fields; everything nullable is JSON text.
+        expect = {
+            "session_id": p["session_id"], "step": p["step"], "t_ms": p["t_ms"], "image_path": p["image"]["path"],
             "action_type": names[p["action"]["type"]], "action_type_id": p["action"]["type"],
-            "outcome": None if p["outcome"] is None else outcomes[p["outcome"]], "outcome_id": p["outcome"],
-        })
-        got = {k: v for k, v in j.items() if k not in ("action", "prior_action")}
+            "viewport": p["viewport"],
+            "context": {"workflow": p["workflow"], "outcome": None if p["outcome"] is None else outcomes[p["outcome"]],
+                        "outcome_id": p["outcome"], "actor_kind": p["actor_kind"], "tags": p["tags"], "path": p["path"],
+                        "started_at": p["started_at"]},
+            "dom": None if p["dom"] is None else json.loads(p["dom"]),
+            "accessibility_tree": p["accessibility_tree"],
+            "extra": json.loads(p["extra"]),
+        }
+        TEXT = ("viewport", "context", "dom", "accessibility_tree", "extra")
+        for k in TEXT:
+            if not isinstance(j[k], str): mismatches.append(f"{where}: {k} is not JSON text")
+        got = {k: (json.loads(v) if k in TEXT else v) for k, v in j.items() if k not in ("action", "prior_action")}
         if got != expect: mismatches.append(where + ": columns " + repr({k: (got.get(k), expect.get(k)) for k in set(got) | set(expect) if got.get(k) != expect.get(k)}))
         for col in ("action", "prior_action"):
             if action_from_json(j[col]) != action_from_parquet(p[col]): mismatches.append(f"{where}: {col} {j[col]!r} vs {p[col]!r}")

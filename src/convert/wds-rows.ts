@@ -1,12 +1,16 @@
 /**
  * Steps rows → WebDataset samples. The `.json` member holds every column of the steps row except
- * the image; `action` and `prior_action` are JSON TEXT there (always a string, "null" on step 0).
+ * the image, in a TYPE-STABLE layout:
+ *  - typed, never null: session_id, step, t_ms, image_path, action_type (name), action_type_id;
+ *  - everything that can be null is JSON text (always a string; `json.loads` gives the Parquet
+ *    value, `"null"` when absent): viewport, action, prior_action, context, dom,
+ *    accessibility_tree, extra. `context` = {workflow, outcome, outcome_id, actor_kind, tags, path,
+ *    started_at}; action/prior_action carry `type` as name and `type_id` as ClassLabel id.
  *
- * Why text: `datasets`' webdataset loader infers the JSON schema from the first 5 samples of the
- * first shard; a struct field that is null in all of them (`text` before the first input_text,
- * drag `to_x`...) breaks the load later ("Couldn't cast ... to null"), and keys first seen after
- * sample 5 are silently dropped (reference/hf-datasets.md §5). Strings are type-stable. The label
- * is given both ways at the top level: `action_type` (name) and `action_type_id` (ClassLabel id).
+ * Why: `datasets`' webdataset loader infers the JSON schema from the first 5 samples of the first
+ * shard; a field that is null in all of them (a first session without tags, clicks before the
+ * first input_text...) fails the cast later ("Couldn't cast ... to null"), and keys first seen after
+ * sample 5 are silently dropped (reference/hf-datasets.md §5). Strings never change type.
  */
 import type { ActionRow, StepsRow } from '../hf/steps-schema.ts';
 import type { LabelVocabJson } from '../hf/labels.ts';
@@ -40,20 +44,23 @@ export function wdsSampleOf(row: StepsRow, labels: LabelVocabJson): WdsSample {
       step: row.step,
       t_ms: row.t_ms,
       image_path: row.image.path,
-      viewport: row.viewport,
-      action_type: labels.action_type[row.action.type] ?? null,
+      action_type: labels.action_type[row.action.type] ?? String(row.action.type),
       action_type_id: row.action.type,
+      viewport: JSON.stringify(row.viewport),
       action: namedAction(row.action, labels),
       prior_action: namedAction(row.prior_action, labels),
-      workflow: row.workflow,
-      outcome: row.outcome === null ? null : (labels.outcome[row.outcome] ?? null),
-      outcome_id: row.outcome,
-      actor_kind: row.actor_kind,
-      tags: row.tags,
-      path: row.path,
-      started_at: row.started_at,
-      dom: row.dom,
-      accessibility_tree: row.accessibility_tree,
+      context: JSON.stringify({
+        workflow: row.workflow,
+        outcome: row.outcome === null ? null : (labels.outcome[row.outcome] ?? null),
+        outcome_id: row.outcome,
+        actor_kind: row.actor_kind,
+        tags: row.tags,
+        path: row.path,
+        started_at: row.started_at,
+      }),
+      // dom is already JSON text in the steps row; null becomes the text "null".
+      dom: row.dom ?? 'null',
+      accessibility_tree: JSON.stringify(row.accessibility_tree),
       extra: row.extra,
     },
   };

@@ -118,7 +118,7 @@ function loadingSection(input: CardInput): string {
     parts.push(
       '',
       '### WebDataset shards (`webdataset/`)',
-      `Tar shards per split (\`webdataset/{split}-NNNNNN.tar\`), one sample per step: the frame (\`.webp\`/\`.jpg\`/\`.png\`) and \`.json\` with every other column (\`action.type\` as name and id). Index files \`webdataset/{split}.index.json\` (wids format) give sample counts. They are not declared in \`configs\` above (the Hub infers one builder from the first config).`,
+      `Tar shards per split (\`webdataset/{split}-NNNNNN.tar\`), one sample per step: the frame (\`.webp\`/\`.jpg\`/\`.png\`) and \`.json\` with every other column. In \`.json\`, \`session_id\`, \`step\`, \`t_ms\`, \`image_path\`, \`action_type\` (name) and \`action_type_id\` are typed; every value that can be null (\`viewport\`, \`action\`, \`prior_action\`, \`context\`, \`dom\`, \`accessibility_tree\`, \`extra\`) is JSON text, so its type never changes between samples (\`json.loads\` gives the Parquet value). Index files \`webdataset/{split}.index.json\` (wids format) give sample counts. They are not declared in \`configs\` above (the Hub infers one builder from the first config).`,
       '```python',
       'from datasets import load_dataset',
       `ds = load_dataset("webdataset", data_files={"${first}": ${JSON.stringify(shards.length ? shards : [`webdataset/${first}-*.tar`])}}, split="${first}")`,
