@@ -16,11 +16,11 @@ export const KNOWN_OUTCOMES: readonly string[] = ['success', 'error', 'abandoned
 export class Vocabulary {
   private readonly ids = new Map<string, number>();
   private readonly names: string[] = [];
-  /** Values seen in the data that were not in the base (known or pinned) list, in order of first appearance. */
+  /** Values seen in the data beyond the first `reportFrom` names (the pinned, else the known list), in order of first appearance. */
   readonly appended: string[] = [];
   private frozen = false;
 
-  constructor(readonly label: string, base: readonly string[]) {
+  constructor(readonly label: string, base: readonly string[], private readonly reportFrom = base.length) {
     for (const n of base) this.add(n);
   }
 
@@ -36,7 +36,12 @@ export class Vocabulary {
 
   /** Record a value seen in the data (planning pass). */
   observe(name: string): void {
-    if (this.ids.has(name)) return;
+    const known = this.ids.get(name);
+    if (known !== undefined) {
+      // A known value missing from a pinned list keeps the id it got after the pin, but is reported.
+      if (known >= this.reportFrom && !this.appended.includes(name)) this.appended.push(name);
+      return;
+    }
     if (this.frozen) throw new InputError(`${this.label} "${name}" is not in the frozen vocabulary [${this.names.join(', ')}]`);
     this.appended.push(name);
     this.add(name);
@@ -63,8 +68,8 @@ export class LabelVocab {
   readonly actionTypes: Vocabulary;
   readonly outcomes: Vocabulary;
   constructor(pinned?: LabelVocabJson) {
-    this.actionTypes = new Vocabulary('action type', mergeBase(pinned?.action_type, KNOWN_ACTION_TYPES));
-    this.outcomes = new Vocabulary('outcome', mergeBase(pinned?.outcome, KNOWN_OUTCOMES));
+    this.actionTypes = new Vocabulary('action type', mergeBase(pinned?.action_type, KNOWN_ACTION_TYPES), pinned?.action_type.length);
+    this.outcomes = new Vocabulary('outcome', mergeBase(pinned?.outcome, KNOWN_OUTCOMES), pinned?.outcome.length);
   }
   freeze(): this {
     this.actionTypes.freeze();
