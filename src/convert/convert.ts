@@ -289,8 +289,8 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   const warnings: string[] = [];
   for (const name of makeSplitNames(opts, planned)) warnings.push(`split ${name} got no sessions and is left out`);
   const appended = labels.appended();
-  if (opts.labelsFrom && (appended.action_type.length || appended.outcome.length)) {
-    warnings.push(`labels appended beyond the pinned vocabulary: ${JSON.stringify(appended)}`);
+  if (appended.action_type.length || appended.outcome.length) {
+    warnings.push(`labels appended beyond the ${opts.labelsFrom ? 'pinned' : 'known'} vocabulary: ${JSON.stringify(appended)}`);
   }
   if (planned.rows === 0) throw new UsageError('no rows left to convert after filters');
 
