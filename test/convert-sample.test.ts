@@ -12,7 +12,7 @@ import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { featuresToYamlList, type Features } from '../src/hf/features.ts';
 import { fromStepsRow, stepsFeatures, type StepsRow } from '../src/hf/steps-schema.ts';
 import {
-  SAMPLE, SPLIT3, SPLIT3_ROWS, convertOk, deriveExport, listFiles, loadWithDatasets, runCli, sourceRows, tempDir,
+  SAMPLE, SPLIT3, SPLIT3_ROWS, convertOk, deriveExport, listFiles, loadWithDatasets, runCli, sha256, sourceRows, tempDir,
 } from './convert-fixtures.ts';
 import type { LoadedDataset, SourceRow } from './convert-fixtures.ts';
 import { runPython } from './helpers/python.ts';
@@ -177,7 +177,7 @@ describe('convert: determinism and atomicity', () => {
     expect(await listFiles(b)).toEqual(files);
     expect(files.filter((f) => f.includes('.tmp'))).toEqual([]);
     for (const f of ['README.md', 'dataset-manifest.json', 'data/train-00000-of-00001.parquet', 'arrow/train/state.json']) expect(files).toContain(f);
-    for (const f of files) expect(Buffer.compare(await readFile(path.join(a, f)), await readFile(path.join(b, f))), f).toBe(0);
+    for (const f of files) expect(sha256(new Uint8Array(await readFile(path.join(b, f)))), f).toBe(sha256(new Uint8Array(await readFile(path.join(a, f)))));
     // Every file but the card and the manifest is listed in the manifest, with its true size.
     const m = JSON.parse(await readFile(path.join(a, 'dataset-manifest.json'), 'utf8')) as DatasetManifest;
     expect(m.files.map((f) => f.path).sort()).toEqual(files.filter((f) => f !== 'README.md' && f !== 'dataset-manifest.json'));
