@@ -16,6 +16,7 @@ prior_action_xy, prior_action_has_xy, session_id, step.
 """
 
 import io
+import sys
 import urllib.parse
 
 import numpy as np
@@ -74,5 +75,7 @@ def read_split(split, root=None, decode=True, verify=True, **read_parquet_args):
         if verify and "://" not in base:
             for path, entry in zip(paths, entries):
                 verify_local_file(path, entry)
+    # Ship this module's functions by value: Ray workers (other nodes too) need not import this file.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ds = ray.data.read_parquet(paths, filesystem=filesystem, **read_parquet_args)
     return ds.map(decode_row) if decode else ds
