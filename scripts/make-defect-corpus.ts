@@ -167,7 +167,7 @@ const PLANTS: Plant[] = [
   { name: 'wds-json-invalid', id: 'wds.json_invalid', file: SHARD, member: 'any', plant: (d) => plantTar(d, (ms) => { ms[24]!.data = new Uint8Array(Buffer.from('{"session_id": ')); return ms; }) },
   { name: 'wds-json-schema', id: 'wds.json_schema_mismatch', file: SHARD, member: 'any', plant: (d) => plantTar(d, (ms) => { const j = jsonOf(ms[26]!); j.step = String(j.step); ms[26]!.data = bytesOf(j); return ms; }) },
   { name: 'frame-undecodable', id: 'frame.undecodable', file: SHARD, member: 'any', plant: (d) => plantTar(d, (ms) => { ms[29]!.data.fill(0, 0, 16); return ms; }) },
-  { name: 'frame-size', id: 'frame.size_mismatch', file: SHARD, member: 'any', plant: (d) => plantTar(d, (ms) => { const j = jsonOf(ms[30]!); j.viewport = { w: 800, h: 600 }; ms[30]!.data = bytesOf(j); return ms; }) },
+  { name: 'frame-size', id: 'frame.size_mismatch', file: SHARD, member: 'any', plant: (d) => plantTar(d, (ms) => { const j = jsonOf(ms[30]!); j.viewport = JSON.stringify({ w: 800, h: 600 }); ms[30]!.data = bytesOf(j); return ms; }) },
   {
     name: 'wds-index', id: 'wds.index_mismatch', file: 'webdataset/train.index.json',
     plant: async (d) => {
@@ -185,7 +185,7 @@ const PLANTS: Plant[] = [
 hf = json.loads(meta[b'huggingface']); hf['info']['features']['workflow']['dtype'] = 'large_string'
 t = t.replace_schema_metadata({b'huggingface': json.dumps(hf)})`) },
   { name: 'pq-non-nullable', id: 'parquet.non_nullable_field', file: TRAIN_PQ, plant: (d) => plantParquet(d, TRAIN_PQ, `
-i = t.schema.get_field_index('session_id')
+i = t.schema.get_field_index('outcome')
 t = t.cast(t.schema.set(i, t.schema.field(i).with_nullable(False)))`) },
   { name: 'pq-classlabel-int32', id: 'parquet.classlabel_not_int64', file: TRAIN_PQ, plant: (d) => plantParquet(d, TRAIN_PQ, `
 i = t.schema.get_field_index('outcome')

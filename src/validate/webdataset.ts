@@ -18,28 +18,28 @@ const MAX_MEMBER = 256 << 20;
 const MAX_INFLATED = 64 << 20;
 const MAX_JSON_DEPTH = 64;
 
-/** The `.json` fields wds-rows.ts writes and the JSON types they must have. */
+/**
+ * The `.json` layout src/convert/wds-rows.ts writes: typed never-null fields, and JSON text for
+ * everything nullable (viewport, action, prior_action, context, dom, accessibility_tree, extra).
+ */
+const isStr = (v: unknown) => typeof v === 'string';
 const JSON_FIELDS: Record<string, (v: unknown) => boolean> = {
-  session_id: (v) => typeof v === 'string',
+  session_id: isStr,
   step: Number.isInteger,
   t_ms: Number.isInteger,
-  image_path: (v) => typeof v === 'string',
-  viewport: (v) => typeof v === 'object' && v !== null && Number.isInteger((v as { w?: unknown }).w) && Number.isInteger((v as { h?: unknown }).h),
-  action_type: (v) => v === null || typeof v === 'string',
-  action_type_id: (v) => v === null || Number.isInteger(v),
-  action: (v) => typeof v === 'string',
-  prior_action: (v) => typeof v === 'string',
-  workflow: (v) => v === null || typeof v === 'string',
-  outcome: (v) => v === null || typeof v === 'string',
-  outcome_id: (v) => v === null || Number.isInteger(v),
-  actor_kind: (v) => v === null || typeof v === 'string',
-  tags: (v) => v === null || (Array.isArray(v) && v.every((x) => typeof x === 'string')),
-  path: (v) => v === null || typeof v === 'string',
-  started_at: (v) => v === null || typeof v === 'string',
-  dom: (v) => v === null || typeof v === 'string',
-  accessibility_tree: (v) => v === null || typeof v === 'string',
-  extra: (v) => v === null || typeof v === 'string',
+  image_path: isStr,
+  action_type: isStr,
+  action_type_id: Number.isInteger,
+  viewport: isStr,
+  action: isStr,
+  prior_action: isStr,
+  context: isStr,
+  dom: isStr,
+  accessibility_tree: isStr,
+  extra: (v) => v === null || isStr(v),
 };
+/** Fields holding JSON text that must parse. */
+const JSON_TEXT = ['viewport', 'action', 'prior_action', 'context', 'accessibility_tree'] as const;
 
 interface Member {
   name: string;
@@ -187,20 +187,28 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
     return;
   }
   const bad = Object.entries(JSON_FIELDS).filter(([k, ok]) => !ok(j[k])).map(([k]) => k);
-  let action: Record<string, unknown> | null = null;
-  let prior: Record<string, unknown> | null = null;
-  try {
-    if (typeof j.action === 'string') action = JSON.parse(j.action) as Record<string, unknown> | null;
-    if (typeof j.prior_action === 'string') prior = JSON.parse(j.prior_action) as Record<string, unknown> | null;
-  } catch {
-    bad.push('action/prior_action (not JSON text)');
+  const parsed: Record<string, unknown> = {};
+  if (!bad.length) {
+    for (const k of JSON_TEXT) {
+      try {
+        parsed[k] = JSON.parse(j[k] as string);
+      } catch {
+        bad.push(`${k} (not JSON text)`);
+      }
+    }
   }
+  const vpRaw = parsed.viewport as { w?: unknown; h?: unknown } | null | undefined;
+  if (!bad.length && vpRaw !== null && !(Number.isInteger(vpRaw?.w) && Number.isInteger(vpRaw?.h))) bad.push('viewport ({w, h} integers)');
+  if (!bad.length && (typeof parsed.context !== 'object' || parsed.context === null)) bad.push('context (an object)');
   if (bad.length) {
     f.add('wds.json_schema_mismatch', { ...at, message: `field(s) missing or of the wrong type: ${bad.join(', ')}` });
     await win.push(null, frame);
     return;
   }
-  const vp = j.viewport as { w: number; h: number };
+  const action = parsed.action as Record<string, unknown> | null;
+  const prior = parsed.prior_action as Record<string, unknown> | null;
+  const context = parsed.context as Record<string, unknown>;
+  const vp = vpRaw ? { w: vpRaw.w as number, h: vpRaw.h as number } : null;
   const target = (action?.target ?? null) as Record<string, unknown> | null;
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
   const row: VRow = {
@@ -212,14 +220,14 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
     t_ms: j.t_ms as number,
     viewport: vp,
     action: action ? { x: toNum(action.x), y: toNum(action.y), x_norm: toNum(action.x_norm), y_norm: toNum(action.y_norm), to_x: toNum(action.to_x), to_y: toNum(action.to_y) } : null,
-    labels: { 'action.type': toNum(j.action_type_id), 'prior_action.type': toNum(prior?.type_id), outcome: toNum(j.outcome_id) },
+    labels: { 'action.type': toNum(j.action_type_id), 'prior_action.type': toNum(prior?.type_id), outcome: toNum(context.outcome_id) },
     texts: [
       ['action.text', str(action?.text)],
       ['action.target.name', str(target?.name)],
       ['action.url', str(action?.url)],
       ['action.args', str(action?.args)],
       ['dom', str(j.dom)],
-      ['accessibility_tree', str(j.accessibility_tree)],
+      ['accessibility_tree', str(parsed.accessibility_tree)],
       ['extra', str(j.extra)],
     ],
     frame: null,
