@@ -1,6 +1,7 @@
 /**
  * The README's main job: `npm run main` exactly as package.json defines it converts the bundled
- * sample in every format; the folder it names loads with datasets.
+ * sample in every format, then pushes it to a local Hub stored under out/hub; the folder loads with
+ * datasets, and so does the Hub repo at the tag it printed (served again from out/hub).
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { SPLIT3_ROWS, sha256, tempDir } from './convert-fixtures.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
+import { startHubServer } from '../src/hub/server.ts';
 
 function npmRunMain(): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -23,19 +25,36 @@ function npmRunMain(): Promise<{ code: number; stdout: string; stderr: string }>
 }
 
 describe('npm run main', () => {
-  it('converts the sample to parquet, arrow, jsonl and webdataset in a git-ignored folder that datasets loads', async () => {
+  it('converts the sample in every format to a git-ignored folder and pushes it to a local Hub; both load with datasets', async () => {
     const pkg = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    const script = pkg.scripts.main!;
-    const outArg = /--out\s+(\S+)/.exec(script)?.[1];
-    expect(script).toMatch(/ convert samples\//);
-    expect(script).toContain('--formats parquet,arrow,jsonl,webdataset');
+    expect(pkg.scripts.main).toBe('tsx scripts/main-job.ts');
+    const job = await readFile(path.join(repoRoot, 'scripts/main-job.ts'), 'utf8');
+    const outArg = /const OUT = '([^']+)'/.exec(job)?.[1];
+    const hubDir = /const HUB_DIR = '([^']+)'/.exec(job)?.[1];
+    expect(job).toContain("'parquet,arrow,jsonl,webdataset'");
     expect(outArg).toBeDefined();
+    expect(hubDir).toBeDefined();
     expect(await readFile(path.join(repoRoot, '.gitignore'), 'utf8')).toMatch(new RegExp(`^/?${outArg!.split('/')[0]}/?$`, 'm'));
 
     const run = await npmRunMain();
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`to ${outArg}`);
     expect(run.stdout).toContain(`load_dataset("${outArg}")`);
+    const pushed = /pushed to the local Hub \(([^)]+)\): (\S+) (?:commit|unchanged at) ([0-9a-f]{40}), tag (\S+);/.exec(run.stdout);
+    expect(pushed, run.stdout).not.toBeNull();
+    expect(pushed![1]).toBe(hubDir);
+
+    // The Hub the job wrote to, served again from its folder: the tag loads with datasets.
+    const hub = await startHubServer({ dir: path.join(repoRoot, hubDir!), port: 0 });
+    try {
+      const fromHub = await runPython<Record<string, number>>(`
+import json, sys, datasets
+print(json.dumps({k: len(v) for k, v in datasets.load_dataset(sys.argv[1], revision=sys.argv[2]).items()}))
+`, { args: [pushed![2]!, pushed![4]!], env: { HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HOME: path.join(await tempDir(), 'hf-home') } });
+      expect(fromHub).toEqual(SPLIT3_ROWS);
+    } finally {
+      await hub.stop();
+    }
 
     const out = path.join(repoRoot, outArg!);
     const manifest = JSON.parse(await readFile(path.join(out, 'dataset-manifest.json'), 'utf8')) as DatasetManifest;
