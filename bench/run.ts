@@ -57,6 +57,9 @@ export interface BenchContext {
 const SECTIONS: { name: string; load: () => Promise<{ run(ctx: BenchContext): Promise<Section> }> }[] = [
   { name: 'convert-parquet', load: () => import('./convert.ts') },
   { name: 'convert-webdataset', load: () => import('./webdataset.ts') },
+  { name: 'validate', load: () => import('./validate.ts') },
+  { name: 'push', load: () => import('./push.ts') },
+  { name: 'loaders', load: () => import('./loaders.ts') },
 ];
 
 function walk(p: string, visit: (file: string, size: number) => void): void {
