@@ -151,7 +151,10 @@ async function main(): Promise<void> {
   for (const s of SECTIONS) {
     if (only.length && !only.includes(s.name)) continue;
     ctx.log(`section ${s.name}`);
+    const loadBefore = os.loadavg()[0]!;
     const section = await (await s.load()).run(ctx);
+    // The machine may be shared: say how busy it was, since contention skews absolute numbers.
+    (section.notes ??= []).push(`Machine: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; 1-minute load average ${loadBefore.toFixed(1)} at the start of the section, ${os.loadavg()[0]!.toFixed(1)} at the end.`);
     process.stdout.write(`${s.name}\n${JSON.stringify(section, null, 2)}\n`);
     if (!values['no-save']) {
       saveSection(s.name, section);
