@@ -7,7 +7,11 @@
 export interface OutputFile {
   /** The final path relative to the sink root. */
   readonly path: string;
-  /** Append bytes. Resolves when the sink accepted them (backpressure: await every call). */
+  /**
+   * Append bytes. Resolves when the sink accepted them (backpressure: await every call). The sink
+   * may still read `chunk` after that (write-behind, upload parts): do not modify it afterwards.
+   * A failed write may surface on a later write or on commit.
+   */
   write(chunk: Uint8Array): Promise<void>;
   /** Finish the file and make it visible under its final name. Returns its size and sha256 (hex). */
   commit(): Promise<{ bytes: number; sha256: string }>;

@@ -29,25 +29,67 @@ export function parquetShardPath(dir: string, split: string, i: number, n: numbe
   return `${dir}/${split}-${pad5(i)}-of-${pad5(n)}.parquet`;
 }
 
-/** hyparquet-writer's ByteWriter whose flush() hands the encoded bytes to a sink file. */
+/** Values at least this long skip the write buffer: they are handed to the sink as they are. */
+const PASS_THROUGH_BYTES = 64 << 10;
+
+/**
+ * hyparquet-writer's ByteWriter whose flush() hands the encoded bytes to a sink file.
+ *
+ * Encoded pages (the image column's are ~1 MB of frame bytes each) are not copied into this
+ * buffer: they are queued as they are (hyparquet-writer drops its reference to a page once it has
+ * appended it) and written in order with the small pieces between them at the next flush.
+ */
 class SinkByteWriter extends ByteWriter {
+  private parts: Uint8Array[] = [];
   constructor(private readonly out: OutputFile) {
     super(1 << 20);
   }
-  flush(): Promise<void> {
-    if (this.index === 0) return Promise.resolve();
-    // Hand the buffer to the sink (a remote sink may hold the chunk after write resolves) and go on
-    // in a fresh one of the same capacity: cheaper than copying ~15 MB of frames per row group.
-    const chunk = new Uint8Array(this.buffer, 0, this.index);
-    this.buffer = new ArrayBuffer(this.buffer.byteLength);
-    this.view = new DataView(this.buffer);
-    this.index = 0;
-    return this.out.write(chunk);
+
+  override appendBytes(value: Uint8Array): void {
+    if (value.length < PASS_THROUGH_BYTES) return super.appendBytes(value);
+    this.cut();
+    this.parts.push(value);
+    this.offset += value.length;
   }
+
+  /** Move the buffered small bytes to the queue (a copy: the buffer is reused). */
+  private cut(): void {
+    if (this.index === 0) return;
+    this.parts.push(new Uint8Array(this.buffer.slice(0, this.index)));
+    this.index = 0;
+  }
+
+  async flush(): Promise<void> {
+    this.cut();
+    const parts = this.parts;
+    this.parts = [];
+    for (const p of parts) await this.out.write(p);
+  }
+
   override finish(): Promise<void> {
     return this.flush();
   }
 }
+
+/**
+ * hyparquet-writer grows its page buffers from 1 KiB by doubling, copying the page so far each
+ * time: ~2 copies of every frame byte. Growing straight to several times a large value instead
+ * leaves at most one small copy per page. Only the buffer capacity changes, never the bytes.
+ */
+const LARGE_APPEND = 16 << 10;
+const originalEnsure = ByteWriter.prototype.ensure;
+ByteWriter.prototype.ensure = function ensure(this: ByteWriter, size: number): void {
+  if (this.index + size <= this.buffer.byteLength) return;
+  if (size >= LARGE_APPEND) {
+    const newSize = Math.max(this.buffer.byteLength * 2, this.index + size * 8);
+    const grown = new ArrayBuffer(newSize);
+    new Uint8Array(grown).set(new Uint8Array(this.buffer, 0, this.index));
+    this.buffer = grown;
+    this.view = new DataView(grown);
+    return;
+  }
+  originalEnsure.call(this, size);
+};
 
 interface OpenShard {
   out: OutputFile;
