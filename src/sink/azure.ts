@@ -4,6 +4,7 @@
  * a week), so a killed run leaves no blob under a final name.
  */
 import { createHash } from 'node:crypto';
+import { ChunkHasher } from './hasher.ts';
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { azureError, blobServiceFor, parseAzUrl } from '../source/azure.ts';
 import type { Env } from '../source/azure.ts';
@@ -61,7 +62,7 @@ function blockId(i: number): string {
 }
 
 class AzureOutputFile implements OutputFile {
-  private readonly hash = createHash('sha256');
+  private readonly hasher = new ChunkHasher();
   private size = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -79,7 +80,7 @@ class AzureOutputFile implements OutputFile {
   async write(chunk: Uint8Array): Promise<void> {
     if (this.finished) throw new Error(`${this.name}: write after commit/abort`);
     this.check();
-    this.hash.update(chunk);
+    this.hasher.update(chunk);
     this.size += chunk.byteLength;
     let off = 0;
     while (off < chunk.byteLength) {
@@ -121,17 +122,20 @@ class AzureOutputFile implements OutputFile {
     await Promise.all(this.inFlight);
     this.check();
     this.finished = true;
+    const sha256 = this.hasher.digest();
+    sha256.catch(() => {});
     try {
       await this.blob.commitBlockList(this.ids);
     } catch (err) {
       throw azureError(err, this.name);
     }
-    return { bytes: this.size, sha256: this.hash.digest('hex') };
+    return { bytes: this.size, sha256: await sha256 };
   }
 
   async abort(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
+    this.hasher.drop();
     this.pending = [];
     // Uncommitted blocks are invisible and expire; just let the uploads in flight settle.
     await Promise.allSettled(this.inFlight);

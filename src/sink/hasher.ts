@@ -63,8 +63,6 @@ interface Reply { id: number; hex?: string; error?: string }
 let worker: Worker | undefined;
 let nextId = 1;
 const waiting = new Map<number, { resolve: (hex: string) => void; reject: (err: Error) => void }>();
-/** Open jobs keep the worker referenced; with none left it must not hold the process open. */
-let open = 0;
 
 function shared(): Worker {
   if (!worker) {
@@ -89,21 +87,20 @@ function shared(): Worker {
 
 function begin(path?: string): number {
   const id = nextId++;
-  if (open++ === 0) shared().ref();
   shared().postMessage({ op: 'open', id, path });
   return id;
 }
 
-function end(): void {
-  if (--open === 0) worker?.unref();
-}
-
+/** Only an awaited digest keeps the process alive (a file never committed or aborted cannot hang it). */
 function digestOf(id: number): Promise<string> {
   const w = shared();
   return new Promise<string>((resolve, reject) => {
+    if (waiting.size === 0) w.ref();
     waiting.set(id, { resolve, reject });
     w.postMessage({ op: 'digest', id });
-  }).finally(end);
+  }).finally(() => {
+    if (waiting.size === 0) worker?.unref();
+  });
 }
 
 /** Hashes a file by reading it back as it grows: call `upTo(n)` once its first n bytes are written. */
@@ -135,7 +132,6 @@ export class FileHasher {
     if (this.finished) return;
     this.finished = true;
     shared().postMessage({ op: 'drop', id: this.id });
-    end();
   }
 }
 
@@ -159,6 +155,5 @@ export class ChunkHasher {
     if (this.finished) return;
     this.finished = true;
     shared().postMessage({ op: 'drop', id: this.id });
-    end();
   }
 }

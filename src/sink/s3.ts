@@ -5,6 +5,7 @@
  * incomplete upload that `abort()` (or a bucket lifecycle rule) removes.
  */
 import { createHash } from 'node:crypto';
+import { ChunkHasher } from './hasher.ts';
 import { PassThrough } from 'node:stream';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -52,7 +53,7 @@ export class S3Sink implements Sink {
 }
 
 class S3OutputFile implements OutputFile {
-  private readonly hash = createHash('sha256');
+  private readonly hasher = new ChunkHasher();
   private size = 0;
   private readonly body = new PassThrough();
   private readonly upload: Upload;
@@ -87,7 +88,7 @@ class S3OutputFile implements OutputFile {
     if (this.failure) throw s3Error(this.failure, this.name, this.env);
     if (this.finished) throw new Error(`${this.name}: write after commit/abort`);
     if (chunk.byteLength === 0) return;
-    this.hash.update(chunk);
+    this.hasher.update(chunk);
     this.size += chunk.byteLength;
     // Copy: the caller may reuse its buffer once write() resolves, but the part is still queued.
     if (!this.body.write(Buffer.from(chunk))) {
@@ -107,13 +108,15 @@ class S3OutputFile implements OutputFile {
   async commit(): Promise<{ bytes: number; sha256: string }> {
     if (this.finished) throw new Error(`${this.name}: commit after commit/abort`);
     this.finished = true;
+    const sha256 = this.hasher.digest();
+    sha256.catch(() => {});
     this.body.end();
     try {
       await this.done;
     } catch (err) {
       throw s3Error(err, this.name, this.env);
     }
-    return { bytes: this.size, sha256: this.hash.digest('hex') };
+    return { bytes: this.size, sha256: await sha256 };
   }
 
   async abort(): Promise<void> {
@@ -122,6 +125,7 @@ class S3OutputFile implements OutputFile {
       return;
     }
     this.finished = true;
+    this.hasher.drop();
     // Failing the body makes lib-storage stop, wait for parts in flight, then AbortMultipartUpload;
     // done() settles only after that, so when abort() returns nothing is left pending.
     this.body.destroy(new Error('upload aborted'));
