@@ -106,6 +106,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     notes: [
       `1x: ${tag} (${SESSIONS} sessions × ${STEPS}), ${round(e1.bytes / 1e6, 0)} MB of jsonl + WebP frames (~${round(e1.bytes / e1.rows / 1e3, 0)} KB per step); ${SCALE}x: ${e4.rows} steps, ${round(e4.bytes / 1e6, 0)} MB.`,
       'MB/s = input bytes (jsonl + frames) per second, the same for every tool.',
+      'Every tool ends durable: convert fsyncs each shard before its rename; the pyarrow and datasets scripts fsync their Parquet file before exiting.',
       `Parquet written: convert ${round(written.get(ours)! / 1e6, 0)} MB, pyarrow ${round(written.get(pyarrowScript)! / 1e6, 0)} MB, datasets ${round(written.get(datasetsScript)! / 1e6, 0)} MB; all with the same row count (checked from the footers).`,
       ctx.dropCaches
         ? 'Page cache dropped before every measurement (cold reads).'

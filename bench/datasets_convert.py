@@ -4,7 +4,10 @@ then Dataset.to_parquet.
 
     python bench/datasets_convert.py <export dir> <out.parquet> <cache dir>
 
-The cache dir must be fresh (from_generator reuses a cached build with the same fingerprint)."""
+The cache dir must be fresh (from_generator reuses a cached build with the same fingerprint).
+The Parquet file is fsynced before the script ends, as nusomi-hf fsyncs each shard (the same
+durable end state); its Arrow cache is a scratch file and is not."""
+import os
 import sys
 
 from datasets import ClassLabel, Dataset, Features, Image, List, Value
@@ -34,6 +37,11 @@ FEATURES = Features({
 def main(root, out, cache_dir):
     ds = Dataset.from_generator(export_rows, gen_kwargs={"root": root}, features=FEATURES, cache_dir=cache_dir)
     ds.to_parquet(out)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     print(len(ds))
 
 

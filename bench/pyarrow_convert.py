@@ -4,7 +4,9 @@
 
 Batches of 100 rows go straight to a ParquetWriter as row groups of 100 (as nusomi-hf and the Hub
 viewer do for image data); the image column is stored uncompressed without dictionary or statistics,
-the rest snappy, page index on."""
+the rest snappy, page index on. The file is fsynced before the script ends, as nusomi-hf fsyncs
+each shard before renaming it (the same durable end state for both)."""
+import os
 import sys
 
 import pyarrow as pa
@@ -54,7 +56,16 @@ def main(root, out):
         writer.write_table(pa.Table.from_pylist(batch, schema=SCHEMA), row_group_size=ROW_GROUP)
         rows += len(batch)
     writer.close()
+    fsync(out)
     print(rows)
+
+
+def fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 if __name__ == "__main__":
