@@ -121,8 +121,11 @@ function py(snippet: string, ...args: string[]): void {
   if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
 }
 
-/** Rewrite a Parquet file with pyarrow: `body` edits `t` (a pa.Table; its schema metadata kept). */
-async function plantParquet(dir: string, file: string, body: string): Promise<void> {
+/**
+ * Rewrite a Parquet file with pyarrow: `body` edits `t` (a pa.Table; its schema metadata kept).
+ * `write` holds the write_table options (row groups of 100 rows with a page index, as our writer).
+ */
+async function plantParquet(dir: string, file: string, body: string, write = 'write_page_index=True, row_group_size=100'): Promise<void> {
   const p = path.join(dir, file);
   py(`
 import sys, json, pyarrow as pa, pyarrow.parquet as pq, pyarrow.compute as pc
@@ -130,7 +133,7 @@ p = sys.argv[1]
 t = pq.read_table(p)
 meta = t.schema.metadata
 ${body}
-pq.write_table(t, p + '.tmp', write_page_index=True, row_group_size=100)
+pq.write_table(t, p + '.tmp', ${write})
 import os; os.replace(p + '.tmp', p)
 `, p);
   await refreshManifest(dir, [file]);
@@ -150,7 +153,41 @@ async function plantJsonl(dir: string, file: string, i: number, edit: (row: Reco
 const jsonOf = (m: TarMember) => JSON.parse(Buffer.from(m.data).toString('utf8')) as Record<string, any>;
 const bytesOf = (o: unknown) => new Uint8Array(Buffer.from(JSON.stringify(o)));
 
-type Plant = { name: string; id: string; file: string; row?: number | 'any'; member?: string | 'any'; flags?: string[]; plant(dir: string): Promise<void> };
+/**
+ * Move the first `n` samples of shard `from` to the end of shard `to` (they must be neighbours, so
+ * the split's (session_id, t_ms) order holds); index nsamples/filesize and the manifest follow.
+ */
+async function moveSamples(dir: string, from: string, to: string, n: number): Promise<void> {
+  const keyOf = (name: string) => name.slice(0, name.indexOf('.', name.lastIndexOf('/') + 1));
+  const src = readTar(new Uint8Array(await readFile(path.join(dir, from))));
+  const dst = readTar(new Uint8Array(await readFile(path.join(dir, to))));
+  const moved = [...new Set(src.map((m) => keyOf(m.name)))].slice(0, n);
+  const keep = src.filter((m) => !moved.includes(keyOf(m.name)));
+  dst.push(...src.filter((m) => moved.includes(keyOf(m.name))));
+  const shards = new Map([[from, keep], [to, dst]]);
+  const idxPath = path.join(dir, 'webdataset/train.index.json');
+  const idx = JSON.parse(await readFile(idxPath, 'utf8')) as { shardlist: Array<{ url: string; nsamples: number; filesize: number }> };
+  const mPath = path.join(dir, 'dataset-manifest.json');
+  const manifest = JSON.parse(await readFile(mPath, 'utf8')) as { files: Array<{ path: string; rows: number | null; first_key?: string; last_key?: string }> };
+  for (const [file, ms] of shards) {
+    const bytes = writeTar(ms);
+    await writeFile(path.join(dir, file), bytes);
+    const keys = [...new Set(ms.map((m) => keyOf(m.name)))];
+    const e = idx.shardlist.find((x) => `webdataset/${x.url}` === file)!;
+    e.nsamples = keys.length;
+    e.filesize = bytes.length;
+    const mf = manifest.files.find((f) => f.path === file)!;
+    mf.rows = keys.length;
+    mf.first_key = keys[0]!;
+    mf.last_key = keys[keys.length - 1]!;
+  }
+  await writeFile(idxPath, JSON.stringify(idx, null, 2) + '\n');
+  await writeFile(mPath, JSON.stringify(manifest, null, 2) + '\n');
+  await refreshManifest(dir, [from, to, 'webdataset/train.index.json']);
+}
+
+/** `base: 'large'` plants go into copies of the larger dataset (makeLargeClean), not the sample. */
+type Plant = { name: string; id: string; file: string; row?: number | 'any'; member?: string | 'any'; flags?: string[]; base?: 'large'; plant(dir: string): Promise<void> };
 
 const PLANTS: Plant[] = [
   // --- tar / WebDataset (train shard: members K.json, K.webp per sample; member 2i is sample i's json)
@@ -276,16 +313,44 @@ import os; os.replace(p + '.tmp', p)`, path.join(d, f));
   { name: 'ds-num-examples', id: 'dataset.num_examples_mismatch', file: 'README.md', plant: async (d) => { const p = path.join(d, 'README.md'); await writeFile(p, (await readFile(p, 'utf8')).replace(/num_examples: (\d+)/, (_m, n: string) => `num_examples: ${Number(n) + 1}`)); } },
   // --- Shard balance: the clean copy with more ranks than shards
   { name: 'wds-too-few', id: 'wds.too_few_shards', file: 'webdataset/*', flags: ['--world-size', '2'], plant: async () => {} },
+  // --- Plants that need more rows than the sample: the large dataset (180 rows, 4 shards of 45, 2 row groups)
+  { name: 'pq-row-group', id: 'parquet.row_group_too_large', file: TRAIN_PQ, row: 0, base: 'large', plant: (d) => plantParquet(d, TRAIN_PQ, '', 'write_page_index=True, row_group_size=150') },
+  { name: 'pq-no-page-index', id: 'parquet.no_page_index', file: TRAIN_PQ, row: 0, base: 'large', plant: (d) => plantParquet(d, TRAIN_PQ, '', 'write_page_index=False, row_group_size=100') },
+  // 50/40/45/45 samples: with 2 ranks, rank 0 reads shards 0 and 2 (95), rank 1 shards 1 and 3 (85).
+  { name: 'wds-uneven', id: 'wds.uneven_shards', file: SHARD, flags: ['--world-size', '2'], base: 'large', plant: (d) => moveSamples(d, 'webdataset/train-000001.tar', SHARD, 5) },
 ];
 
-/** Make every case under `out`; returns what validate must report for each. */
+/** Directory (under the corpus root) of the clean larger dataset the `base: 'large'` plants copy. */
+export const LARGE_CLEAN = 'large-clean';
+
+function runCli(args: string[]): void {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: repoRoot, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${args.slice(0, 2).join(' ')} failed: ${r.stderr}`);
+}
+
+/**
+ * The larger clean dataset: 3 sessions × 60 steps of 1440×900 frames (scripts/make-samples.ts),
+ * converted to Parquet (row groups of 100 image rows, page index on multi-page chunks) and 4
+ * WebDataset shards of 45 samples.
+ */
+async function makeLargeClean(out: string): Promise<string> {
+  const exp = path.join(out, 'large-export');
+  const dir = path.join(out, LARGE_CLEAN);
+  runCli(['scripts/make-samples.ts', '--sessions', '3', '--steps', '60', '--format', 'jsonl', '--out', exp]);
+  runCli(['src/cli/main.ts', 'convert', exp, '--out', dir, '--formats', 'parquet,webdataset', '--split', 'train=1', '--min-shards', '4']);
+  await rm(exp, { recursive: true, force: true });
+  return dir;
+}
+
+/** Make every case under `out` (and the large clean dataset in `out/large-clean`); returns what validate must report for each. */
 export async function makeDefectCorpus(clean: string, out: string): Promise<Planted[]> {
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
+  const large = await makeLargeClean(out);
   const plan: Planted[] = [];
   for (const p of PLANTS) {
     const dir = path.join(out, p.name);
-    await cp(clean, dir, { recursive: true });
+    await cp(p.base === 'large' ? large : clean, dir, { recursive: true });
     await p.plant(dir);
     const entry: Planted = { name: p.name, dir, id: p.id, file: p.file };
     if (p.row !== undefined) entry.row = p.row;
