@@ -16,6 +16,7 @@ import { LocalSource } from '../source/local.ts';
 import { openSource } from '../source/open.ts';
 import type { Source } from '../source/types.ts';
 import { checkArrow, checkSaveToDiskDir } from './arrow.ts';
+import { scanExportPrivacy } from './export-privacy.ts';
 import type { FileToCheck, JsonFeatures, ValidateContext } from './context.ts';
 import { featurePaths } from './features-json.ts';
 import { FramePool } from './frame-pool.ts';
@@ -242,10 +243,11 @@ async function checkCard(ctx: ValidateContext, manifest: DatasetManifest, _hasFi
   }
 }
 
-/** Exports: manifest counts against the rows, and every referenced frame (via inspect). */
+/** Exports: manifest counts against the rows, every referenced frame (via inspect), then the privacy scan. */
 async function validateExport(source: Source, root: string, findings: Findings): Promise<void> {
   try {
     const r = await inspectExport(root);
+    findings.stats.bytes = (await source.list()).filter((e) => r.files.includes(e.path)).reduce((n, e) => n + (e.size ?? 0), 0);
     findings.stats.files = r.files.length;
     findings.stats.rows = r.rows;
     findings.stats.frames = r.frames;
@@ -260,6 +262,7 @@ async function validateExport(source: Source, root: string, findings: Findings):
     const extraBad = r.frames_unreadable - (shown - r.frame_problems.filter((p) => p.problem === 'missing').length);
     for (let i = 0; i < extraMissing; i++) findings.add('export.frame_missing', { file: '(more)', message: 'not shown' });
     for (let i = 0; i < extraBad; i++) findings.add('export.frame_unreadable', { file: '(more)', message: 'not shown' });
+    await scanExportPrivacy(source, findings);
   } catch (err) {
     if (!(err instanceof Error) || !('where' in err)) throw err;
     const w = (err as { where: { file?: string; member?: string } }).where;
