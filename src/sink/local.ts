@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { close, fsync, open, write } from 'node:fs';
+import { close, fsync, open, writev } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FileHasher } from './hasher.ts';
@@ -44,29 +44,27 @@ export class LocalSink implements Sink {
   }
 }
 
-/** fs.write until the whole chunk is at `position` (callback API: cheaper than FileHandle per call). */
-function writeAll(fd: number, chunk: Uint8Array, position: number): Promise<void> {
+/** Most buffers per writev call (Linux IOV_MAX is 1024). */
+const MAX_IOV = 256;
+
+/** fs.writev of `chunks` at `position`; returns the bytes written (may be fewer than asked). */
+function writevAt(fd: number, chunks: Uint8Array[], position: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    let off = 0;
-    const step = (): void => {
-      write(fd, chunk, off, chunk.length - off, position + off, (err, n) => {
-        if (err) return reject(err);
-        off += n;
-        if (off < chunk.length) step();
-        else resolve();
-      });
-    };
-    step();
+    writev(fd, chunks as NodeJS.ArrayBufferView[], position, (err, n) => (err ? reject(err) : resolve(n)));
   });
 }
 
 class LocalOutputFile implements OutputFile {
   private readonly hasher: FileHasher;
-  /** Bytes accepted (the next write's file offset). */
+  /** Bytes accepted (the next chunk's file offset). */
   private size = 0;
-  /** Bytes written to the file so far (a prefix: writes complete in order). */
+  /** Bytes written to the file so far (always a prefix: one writev at a time, in order). */
   private written = 0;
-  private tail: Promise<void> = Promise.resolve();
+  /** Accepted chunks not yet handed to writev. */
+  private queue: Uint8Array[] = [];
+  private pumping: Promise<void> | undefined;
+  /** Wakes a write() waiting for the in-flight bytes to fall under the limit. */
+  private progressed: (() => void) | undefined;
   private failure: unknown;
   private done = false;
   constructor(
@@ -81,26 +79,51 @@ class LocalOutputFile implements OutputFile {
   async write(chunk: Uint8Array): Promise<void> {
     if (this.failure) throw this.failure;
     if (chunk.length === 0) return;
-    const position = this.size;
+    this.queue.push(chunk);
     this.size += chunk.length;
-    const end = this.size;
-    // Chained: one write at a time, in order, so `written` is always a prefix of the file.
-    this.tail = this.tail.then(async () => {
-      if (this.failure) return;
-      try {
-        await writeAll(this.fd, chunk, position);
-        this.written = end;
-        this.hasher.upTo(end);
-      } catch (err) {
-        this.failure = err;
-      }
-    });
-    if (this.size - this.written > WRITE_BEHIND_BYTES) await this.tail;
+    this.pumping ??= this.pump();
+    while (this.size - this.written > WRITE_BEHIND_BYTES && this.busy() && !this.failure) {
+      await new Promise<void>((resolve) => (this.progressed = resolve));
+    }
     if (this.failure) throw this.failure;
   }
 
+  /** Writes queued chunks (all that are waiting, in one writev) until the queue is empty. */
+  private async pump(): Promise<void> {
+    try {
+      while (this.queue.length && !this.failure) {
+        let batch = this.queue.splice(0, MAX_IOV);
+        let bytes = 0;
+        for (const c of batch) bytes += c.length;
+        while (bytes > 0) {
+          const n = await writevAt(this.fd, batch, this.written);
+          this.written += n;
+          bytes -= n;
+          if (bytes > 0) batch = dropFront(batch, n);
+        }
+        this.hasher.upTo(this.written);
+        this.wake();
+      }
+    } catch (err) {
+      this.failure = err;
+    } finally {
+      this.pumping = undefined;
+      this.wake();
+    }
+  }
+
+  private busy(): boolean {
+    return this.pumping !== undefined;
+  }
+
+  private wake(): void {
+    const f = this.progressed;
+    this.progressed = undefined;
+    f?.();
+  }
+
   async commit(): Promise<{ bytes: number; sha256: string }> {
-    await this.tail;
+    while (this.pumping) await this.pumping;
     if (this.failure) throw this.failure;
     const sha256 = this.hasher.digest();
     sha256.catch(() => {});
@@ -115,9 +138,20 @@ class LocalOutputFile implements OutputFile {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await this.tail;
+    this.failure ??= new Error('aborted');
+    this.queue = [];
+    while (this.pumping) await this.pumping;
     this.hasher.drop();
     await new Promise<void>((resolve) => close(this.fd, () => resolve()));
     await rm(this.tmp, { force: true });
   }
+}
+
+/** The buffers left after the first `n` bytes of `chunks` were written. */
+function dropFront(chunks: Uint8Array[], n: number): Uint8Array[] {
+  let i = 0;
+  while (n >= chunks[i]!.length) n -= chunks[i++]!.length;
+  const rest = chunks.slice(i);
+  rest[0] = rest[0]!.subarray(n);
+  return rest;
 }

@@ -197,3 +197,4 @@ function readInWorker(full: string, range?: ByteRange): Promise<Uint8Array> {
     batch.push(range ? { id, path: full, start: range.start, end: range.end } : { id, path: full });
   });
 }
+

@@ -11,6 +11,8 @@ import type { OutputFile } from '../sink/types.ts';
 const BLOCK = 512;
 /** Small members and headers are gathered and written in chunks of this size (fewer awaits). */
 const COALESCE_BYTES = 1 << 20;
+/** Members at least this long are handed to the sink as they are instead of being copied. */
+const PASS_THROUGH_BYTES = 64 << 10;
 /** The ustar size field holds 11 octal digits. */
 const MAX_MEMBER_BYTES = 8 ** 11 - 1;
 const MAX_MTIME = 8 ** 11 - 1;
@@ -67,12 +69,16 @@ export function ustarHeader(name: string, size: number, mtime: number): Uint8Arr
 
 /**
  * Writes members one at a time to `out` (await each `add`: bounded memory). Headers, padding and
- * small members are copied into a fresh 1 MiB chunk (so the caller may reuse its buffers once `add`
- * resolves); members of 1 MiB or more go straight to `out`. `finish()` writes the two zero end
- * blocks; committing `out` stays with the caller.
+ * small members are copied into a 1 MiB chunk and handed to `out` in pieces; members of 64 KiB or
+ * more (frames) go to `out` as they are, never copied. `out` may hold what it was given after a
+ * write resolves (OutputFile contract), so neither the caller's member bytes nor a handed-over
+ * part of the chunk are modified afterwards. `finish()` writes the two zero end blocks; committing
+ * `out` stays with the caller.
  */
 export class TarWriter {
   private chunk = new Uint8Array(COALESCE_BYTES);
+  /** chunk[start, pos) is gathered but not yet handed to `out`. */
+  private start = 0;
   private pos = 0;
   private written = 0;
   private readonly mtime: number;
@@ -86,12 +92,12 @@ export class TarWriter {
 
   /** Bytes of the archive so far (headers, data, padding). */
   get bytes(): number {
-    return this.written + this.pos;
+    return this.written + this.pos - this.start;
   }
 
   async add(name: string, data: Uint8Array): Promise<void> {
     await this.put(ustarHeader(name, data.length, this.mtime));
-    if (data.length >= COALESCE_BYTES) {
+    if (data.length >= PASS_THROUGH_BYTES) {
       await this.flush();
       await this.out.write(data);
       this.written += data.length;
@@ -107,24 +113,31 @@ export class TarWriter {
   }
 
   private async put(b: Uint8Array): Promise<void> {
-    if (this.pos + b.length > COALESCE_BYTES) await this.flush();
+    if (this.pos + b.length > COALESCE_BYTES) await this.renew();
     this.chunk.set(b, this.pos);
     this.pos += b.length;
   }
 
   /** Zero bytes: the chunk is fresh (zero-filled), so advancing is enough. */
   private async skip(n: number): Promise<void> {
-    if (this.pos + n > COALESCE_BYTES) await this.flush();
+    if (this.pos + n > COALESCE_BYTES) await this.renew();
     this.pos += n;
   }
 
+  /** Hand the gathered bytes to `out`; later bytes go after them in the same chunk. */
   private async flush(): Promise<void> {
-    if (this.pos === 0) return;
-    const full = this.chunk.subarray(0, this.pos);
-    this.written += this.pos;
-    // A new chunk each time: the sink may keep the old one (e.g. an upload part) after write().
+    if (this.pos === this.start) return;
+    const part = this.chunk.subarray(this.start, this.pos);
+    this.written += part.length;
+    this.start = this.pos;
+    await this.out.write(part);
+  }
+
+  /** Flush, then continue in a fresh zeroed chunk (the sink may still hold parts of the old one). */
+  private async renew(): Promise<void> {
+    await this.flush();
     this.chunk = new Uint8Array(COALESCE_BYTES);
+    this.start = 0;
     this.pos = 0;
-    await this.out.write(full);
   }
 }
