@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { ALL_FORMATS, convert } from '../convert/convert.ts';
+import { ALL_FORMATS } from '../convert/formats.ts';
 import type { ConvertOptions, ConvertResult } from '../convert/convert.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { FramesMode } from '../select/filters.ts';
@@ -144,6 +144,8 @@ export function registerConvert(program: Command): void {
       };
       let result: ConvertResult;
       try {
+        // Loaded here, not at startup: `nusomi-hf --help` and other commands skip it.
+        const { convert } = await import('../convert/convert.ts');
         result = await convert(opts);
       } finally {
         progress?.stop();

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { startHubServer } from '../hub/server.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -17,6 +16,7 @@ export function registerHub(program: Command): void {
     .action(async (opts: { dir: string; port: string; host: string; verbose?: boolean }) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(opts.port)}`);
+      const { startHubServer } = await import('../hub/server.ts');
       const server = await startHubServer({
         dir: opts.dir,
         port,

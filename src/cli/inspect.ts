@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { formatInspectReport, inspectExport, inspectFailures, inspectPassed } from '../export/inspect.ts';
 
 /** `nusomi-hf inspect <export> [--json]`: exit 0 when the manifest matches and every frame reads, else 1. */
 export function registerInspect(program: Command): void {
@@ -8,6 +7,8 @@ export function registerInspect(program: Command): void {
     .description('read a whole export and report counts, frames and manifest consistency')
     .option('--json', 'print the report as one JSON object')
     .action(async (root: string, opts: { json?: boolean }) => {
+      // Loaded per command, not at startup (see program.ts).
+      const { formatInspectReport, inspectExport, inspectFailures, inspectPassed } = await import('../export/inspect.ts');
       const report = await inspectExport(root);
       process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatInspectReport(report));
       if (!inspectPassed(report)) {

@@ -4,7 +4,6 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { generateLoaders } from '../loaders/generate.ts';
 import { ALL_TARGETS } from '../loaders/targets.ts';
 import type { LoaderTarget } from '../loaders/targets.ts';
 
@@ -24,6 +23,7 @@ export function registerLoaders(program: Command): void {
     .option('--name <name>', 'dataset name in module names (default: the repo name, else the workflow)')
     .option('--hub-url <url>', 'Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)')
     .action(async (dataset: string, flags: LoadersFlags) => {
+      const { generateLoaders } = await import('../loaders/generate.ts');
       const r = await generateLoaders({
         source: dataset,
         out: flags.out,

@@ -9,7 +9,6 @@ import { UsageError } from '../errors.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { ALL_FORMATS } from '../hub/plan.ts';
 import type { PushPlan } from '../hub/plan.ts';
-import { loadHint, pushDataset } from '../hub/push.ts';
 import type { PushProgressEvent, PushResult } from '../hub/push.ts';
 
 interface PushFlags {
@@ -44,7 +43,7 @@ export function registerPush(program: Command): void {
       const progress = !flags.json && !flags.dryRun && process.stderr.isTTY ? new PushProgressBar() : null;
       let result: PushResult;
       try {
-        result = await pushDataset({
+        result = await (await import('../hub/push.ts')).pushDataset({
           dir,
           repo: flags.repo,
           branch: flags.branch,
@@ -60,7 +59,8 @@ export function registerPush(program: Command): void {
       } finally {
         progress?.stop();
       }
-      process.stdout.write(flags.json ? JSON.stringify(jsonSummary(result)) + '\n' : flags.dryRun ? describePlan(result) : describeResult(result));
+      const { loadHint } = await import('../hub/push.ts');
+      process.stdout.write(flags.json ? JSON.stringify(jsonSummary(result)) + '\n' : flags.dryRun ? describePlan(result) : describeResult(result, loadHint));
     });
 }
 
@@ -114,7 +114,7 @@ function describePlan(r: PushResult): string {
   return lines.join('\n') + '\n';
 }
 
-function describeResult(r: PushResult): string {
+function describeResult(r: PushResult, loadHint: (r: PushResult) => string): string {
   const lines: string[] = [];
   if (r.commits.length === 0) {
     lines.push(`nothing to push: ${r.repo}@${r.branch} already has this version (${r.unchanged_files} files unchanged)`);

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { exitCodeOf, formatReport } from '../validate/report.ts';
-import { validate } from '../validate/validate.ts';
 
 function positiveInt(flag: string): (v: string) => number {
   return (v) => {
@@ -27,6 +25,8 @@ export function registerValidate(program: Command): void {
     .option('--strict', 'warnings fail the run too')
     .action(async (targets: string[], opts: { worldSize: number; workers: number; decode: string; json?: boolean; maxFindings: number; strict?: boolean }) => {
       if (opts.decode !== 'header' && opts.decode !== 'full') throw new UsageError(`--decode must be header or full, got ${opts.decode}`);
+      const { exitCodeOf, formatReport } = await import('../validate/report.ts');
+      const { validate } = await import('../validate/validate.ts');
       const report = await validate(targets, { worldSize: opts.worldSize, workers: opts.workers, decode: opts.decode, maxFindings: opts.maxFindings });
       process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
       process.exitCode = exitCodeOf(report, opts.strict === true);

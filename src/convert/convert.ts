@@ -33,10 +33,10 @@ import type { FilterOptions, FilterStats } from '../select/filters.ts';
 import { createSplitter, makeSplitPlan } from '../select/split.ts';
 import type { SplitOptions } from '../select/split.ts';
 import { openSink } from '../sink/open.ts';
-import { createArrowSplitWriter, writeArrowDatasetDict } from '../write/arrow.ts';
 import { createJsonlSplitWriter } from '../write/jsonl.ts';
 import { createParquetSplitWriter } from '../write/parquet.ts';
 import { planShards } from '../write/shard-plan.ts';
+import { ALL_FORMATS } from './formats.ts';
 import { fanOut } from '../write/shards.ts';
 import type { SplitWriter, WrittenFile } from '../write/shards.ts';
 import { createWdsSplitWriter } from './wds-rows.ts';
@@ -44,7 +44,7 @@ import type { WdsOptions } from './wds-rows.ts';
 import { writeWidsIndex } from '../write/wids-index.ts';
 import type { WdsShardInfo } from '../write/webdataset.ts';
 
-export const ALL_FORMATS: readonly OutputFormat[] = ['parquet', 'arrow', 'jsonl', 'webdataset'];
+export { ALL_FORMATS };
 export const DEFAULT_SPLIT = 'train=0.9,validation=0.05,test=0.05';
 /** `datasets`' own shard size for push_to_hub and save_to_disk (decimal bytes). */
 export const DEFAULT_MAX_SHARD_BYTES = 500_000_000;
@@ -302,6 +302,8 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   const created = Date.parse(exportManifest.created_at);
   const mtime = Number.isFinite(created) ? Math.floor(created / 1000) : 0;
 
+  // apache-arrow loads only when Arrow output is asked for.
+  const arrow = opts.formats.includes('arrow') ? await import('../write/arrow.ts') : undefined;
   // One writer per split, fanning out to every requested format.
   const writers = new Map<string, SplitWriter<StepsRow>>();
   const wdsShards: WdsShardInfo[] = [];
@@ -311,7 +313,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
     const plan = { split: name, totalRows: counts.rows, numShards, features };
     const perFormat: SplitWriter<StepsRow>[] = [];
     if (opts.formats.includes('parquet')) perFormat.push(createParquetSplitWriter<StepsRow>(sink, plan));
-    if (opts.formats.includes('arrow')) perFormat.push(createArrowSplitWriter<StepsRow>(sink, plan));
+    if (arrow) perFormat.push(arrow.createArrowSplitWriter<StepsRow>(sink, plan));
     if (opts.formats.includes('jsonl')) perFormat.push(createJsonlSplitWriter<StepsRow>(sink, plan));
     if (opts.formats.includes('webdataset')) {
       const shardPlan = planShards({
@@ -358,8 +360,8 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   }
 
   const datasetFiles: DatasetFile[] = files.map((f) => manifestFile(f, FORMAT_OF[f.format], (x) => (x.format === 'parquet' || x.format === 'arrow' || x.format === 'jsonl' ? x.rows : null)));
-  if (opts.formats.includes('arrow')) {
-    const dd = await writeArrowDatasetDict(sink, splitNames);
+  if (arrow) {
+    const dd = await arrow.writeArrowDatasetDict(sink, splitNames);
     datasetFiles.push(manifestFile(dd, 'arrow', () => null));
   }
   if (opts.formats.includes('webdataset')) {

@@ -6,15 +6,12 @@
 import { InputError } from '../errors.ts';
 import { openFileUrl, openSource } from '../source/open.ts';
 import type { Source, SourceEntry } from '../source/types.ts';
-import { readArrow } from './arrow.ts';
 import { readJsonl } from './jsonl.ts';
 import { readManifest } from './manifest.ts';
 import type { ExportFormat, ExportManifest } from './manifest-types.ts';
 import { normalizeRow, originWhere } from './normalize.ts';
-import { readParquet } from './parquet.ts';
 import type { DataFile, RawItem } from './raw.ts';
 import type { Step } from './step.ts';
-import { readWebDataset } from './webdataset.ts';
 
 export type OnError = (err: InputError) => 'skip' | 'throw';
 
@@ -48,11 +45,12 @@ const DATA_EXT: Record<ExportFormat, RegExp> = {
   webdataset: /\.tar$/i,
 };
 
+// The Parquet, Arrow and tar readers (and their libraries) load only for exports in that format.
 const READERS: Record<ExportFormat, (f: DataFile) => AsyncIterable<RawItem>> = {
   jsonl: readJsonl,
-  parquet: readParquet,
-  arrow: readArrow,
-  webdataset: readWebDataset,
+  parquet: async function* (f) { yield* (await import('./parquet.ts')).readParquet(f); },
+  arrow: async function* (f) { yield* (await import('./arrow.ts')).readArrow(f); },
+  webdataset: async function* (f) { yield* (await import('./webdataset.ts')).readWebDataset(f); },
 };
 
 /** Whether a path is a data file of this format (a .jsonl beside a .tar is a webdataset sidecar, not data). */

@@ -5,11 +5,12 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.ts';
-import { AzureSource } from './azure.ts';
-import { HttpsSource } from './https.ts';
 import { LocalSource } from './local.ts';
-import { S3Source } from './s3.ts';
 import type { Source } from './types.ts';
+
+// Remote sources load their SDKs (~0.8 s at startup) only when a URL asks for them.
+const s3Source = async (root: string): Promise<Source> => new (await import('./s3.ts')).S3Source(root);
+const azureSource = async (root: string): Promise<Source> => new (await import('./azure.ts')).AzureSource(root);
 
 /** `s3:`, `az:`, `https:`, ... or undefined for a plain path (a Windows drive letter is not a scheme). */
 function schemeOf(s: string): string | undefined {
@@ -22,10 +23,10 @@ export async function openSource(root: string): Promise<Source> {
   const scheme = schemeOf(root);
   if (scheme === undefined) return new LocalSource(root);
   if (scheme === 'file') return new LocalSource(fileURLToPath(root));
-  if (scheme === 's3') return new S3Source(root);
-  if (scheme === 'az') return new AzureSource(root);
+  if (scheme === 's3') return s3Source(root);
+  if (scheme === 'az') return azureSource(root);
   // http:// only makes sense for local servers; signed URLs in the wild are https://.
-  if (scheme === 'https' || scheme === 'http') return new HttpsSource(root);
+  if (scheme === 'https' || scheme === 'http') return new (await import('./https.ts')).HttpsSource(root);
   throw new UsageError(`unsupported source "${root}": expected a local path, file://, s3://, az:// or https:// URL`);
 }
 
@@ -42,12 +43,13 @@ export async function openFileUrl(url: string): Promise<{ source: Source; path: 
   if (scheme === 's3' || scheme === 'az') {
     const cut = url.lastIndexOf('/') + 1;
     const folder = url.slice(0, cut);
-    const source = scheme === 's3' ? new S3Source(folder) : new AzureSource(folder);
+    const source = scheme === 's3' ? await s3Source(folder) : await azureSource(folder);
     return { source, path: url.slice(cut) };
   }
   if (scheme === 'https' || scheme === 'http') {
     // Rooted at the file itself, so its signed query string is applied to it.
     const pathname = new URL(url).pathname;
+    const { HttpsSource } = await import('./https.ts');
     return { source: new HttpsSource(url, { manifest: false }), path: decodeURIComponent(pathname.slice(pathname.lastIndexOf('/') + 1)) };
   }
   throw new UsageError(`unsupported URL "${url}": expected a local path, file://, s3://, az:// or https:// URL`);
