@@ -77,18 +77,14 @@ class SinkByteWriter extends ByteWriter {
  * leaves at most one small copy per page. Only the buffer capacity changes, never the bytes.
  */
 const LARGE_APPEND = 16 << 10;
-const originalEnsure = ByteWriter.prototype.ensure;
 ByteWriter.prototype.ensure = function ensure(this: ByteWriter, size: number): void {
   if (this.index + size <= this.buffer.byteLength) return;
-  if (size >= LARGE_APPEND) {
-    const newSize = Math.max(this.buffer.byteLength * 2, this.index + size * 8);
-    const grown = new ArrayBuffer(newSize);
-    new Uint8Array(grown).set(new Uint8Array(this.buffer, 0, this.index));
-    this.buffer = grown;
-    this.view = new DataView(grown);
-    return;
-  }
-  originalEnsure.call(this, size);
+  const doubled = this.buffer.byteLength * 2;
+  const newSize = size >= LARGE_APPEND ? Math.max(doubled, this.index + size * 8) : Math.max(doubled, this.index + size);
+  const grown = new ArrayBuffer(newSize);
+  new Uint8Array(grown).set(new Uint8Array(this.buffer, 0, this.index));
+  this.buffer = grown;
+  this.view = new DataView(grown);
 };
 
 interface OpenShard {
