@@ -41,6 +41,27 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
+/**
+ * Whether `v` is made of what JSON.parse makes (null, strings, finite numbers, booleans, arrays,
+ * plain objects) and so equals its `plain()` copy. A `__proto__` key fails the check: the copy
+ * would not keep it as an own key, so such a row takes the copying path and behaves as before.
+ */
+function isPlainJson(v: unknown): boolean {
+  if (v === null) return true;
+  const t = typeof v;
+  if (t === 'string' || t === 'number' || t === 'boolean') return true;
+  if (t !== 'object') return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!isPlainJson(v[i])) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+  for (const k in v as Record<string, unknown>) {
+    if (k === '__proto__' || !isPlainJson((v as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
 class RowContext {
   constructor(readonly origin: StepOrigin) {}
   error(field: string, expected: string, got: unknown): InputError {
@@ -184,7 +205,8 @@ function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Arr
 /** Turn a raw row into a Step; throws InputError naming the file, row and field when the row is bad. */
 export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
   const rc = new RowContext(raw.origin);
-  let fields = rc.plain(raw.fields, '', raw.columnar) as Record<string, unknown>;
+  // JSON-parsed rows (jsonl) are already plain: skip the deep copy (and its per-key path strings).
+  let fields = (!raw.columnar && isPlainJson(raw.fields) ? raw.fields : rc.plain(raw.fields, '', raw.columnar)) as Record<string, unknown>;
   if (raw.columnar) {
     for (const k of ['frame', 'action', 'context']) if (k in fields) fields[k] = rc.jsonText(fields[k], k, false);
     fields = nestDotted(fields, rc);
