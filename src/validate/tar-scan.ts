@@ -40,6 +40,8 @@ export interface TarScanOptions {
   maxData: number;
   /** Sees every chunk as it passes (hashing). */
   onChunk?(chunk: Uint8Array): void;
+  /** Member data may share the read chunk's memory (no copy): only when it is not transferred to a worker. */
+  shareData?: boolean;
 }
 
 /** Pulls exact byte counts out of a chunk stream, copying only what is read. */
@@ -269,7 +271,7 @@ export async function* scanTar(src: AsyncIterable<Uint8Array>, opts: TarScanOpti
     }
     const wanted = opts.want(name, size);
     if (wanted && size <= opts.maxData) {
-      const data = await r.readCopy(size);
+      const data = opts.shareData ? await r.read(size) : await r.readCopy(size);
       const pad = await r.skip(padded - size);
       if (data.length < size || pad < padded - size) {
         yield { kind: 'problem', id: 'wds.truncated', member: name, message: `the archive ends inside this member (${data.length} of ${size} bytes)` };

@@ -93,6 +93,7 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
     totalSize: file.size,
     maxData: MAX_MEMBER,
     want: () => true,
+    shareData: ctx.pool.inline,
     ...(hash ? { onChunk: (c: Uint8Array) => hash.update(c) } : {}),
   })) {
     if (ev.kind === 'problem') {
