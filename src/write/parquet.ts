@@ -127,13 +127,41 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
     groupLen = 0;
   }
 
+  // A finished shard's commit (fsync, rename) runs while the next shard is written; at most one at
+  // a time. The file gets its final name only when its commit completes; finish() waits for it.
+  let committing: Promise<void> | undefined;
+
+  async function settle(): Promise<void> {
+    const c = committing;
+    committing = undefined;
+    await c;
+  }
+
   async function close(): Promise<void> {
     if (!shard) return;
     await flushGroup();
     await shard.pq.finish();
-    const { bytes, sha256 } = await shard.out.commit();
-    files.push({ path: shard.out.path, format: 'parquet', split: opts.split, rows: shard.rows, bytes, sha256 });
+    const { out, rows } = shard;
     shard = undefined;
+    try {
+      await settle();
+    } catch (err) {
+      await out.abort().catch(() => {});
+      throw err;
+    }
+    const record: WrittenFile = { path: out.path, format: 'parquet', split: opts.split, rows, bytes: 0, sha256: '' };
+    files.push(record);
+    committing = out.commit().then(
+      ({ bytes, sha256 }) => {
+        record.bytes = bytes;
+        record.sha256 = sha256;
+      },
+      async (err: unknown) => {
+        await out.abort().catch(() => {}); // nothing half-written stays behind
+        throw err;
+      },
+    );
+    committing.catch(() => {});
   }
 
   return {
@@ -151,12 +179,14 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
       cursor.finish();
       if (opts.totalRows === 0) await open(0); // an empty split still gets its (empty) shard
       await close();
+      await settle();
       return files;
     },
     async abort(): Promise<void> {
       const s = shard;
       shard = undefined;
       if (s) await s.out.abort();
+      await settle().catch(() => {});
     },
   };
 }
