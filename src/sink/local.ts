@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { close, fsync, open, writev } from 'node:fs';
+import { close, fdatasync, fsync, open, writev } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FileHasher } from './hasher.ts';
@@ -44,6 +44,12 @@ export class LocalSink implements Sink {
   }
 }
 
+/**
+ * While a file grows, an fdatasync is started in the background every this many bytes (never
+ * awaited by writes), so the disk writes along and the fsync at commit has little left to wait for.
+ */
+const BACKGROUND_SYNC_BYTES = 64 << 20;
+
 /** Most buffers per writev call (Linux IOV_MAX is 1024). */
 const MAX_IOV = 256;
 
@@ -67,6 +73,9 @@ class LocalOutputFile implements OutputFile {
   private progressed: (() => void) | undefined;
   private failure: unknown;
   private done = false;
+  /** The background fdatasync in progress, and where the next one is due. */
+  private syncing: Promise<void> | undefined;
+  private nextSync = BACKGROUND_SYNC_BYTES;
   constructor(
     readonly path: string,
     private readonly final: string,
@@ -102,6 +111,7 @@ class LocalOutputFile implements OutputFile {
           if (bytes > 0) batch = dropFront(batch, n);
         }
         this.hasher.upTo(this.written);
+        if (this.written >= this.nextSync && !this.syncing) this.backgroundSync();
         this.wake();
       }
     } catch (err) {
@@ -110,6 +120,17 @@ class LocalOutputFile implements OutputFile {
       this.pumping = undefined;
       this.wake();
     }
+  }
+
+  private backgroundSync(): void {
+    this.nextSync = this.written + BACKGROUND_SYNC_BYTES;
+    // A write-back error is reported to one fsync caller only: keep it for the next write/commit.
+    this.syncing = new Promise<void>((resolve) => fdatasync(this.fd, (err) => {
+      if (err) this.failure ??= err;
+      resolve();
+    })).then(() => {
+      this.syncing = undefined;
+    });
   }
 
   private busy(): boolean {
@@ -127,6 +148,8 @@ class LocalOutputFile implements OutputFile {
     if (this.failure) throw this.failure;
     const sha256 = this.hasher.digest();
     sha256.catch(() => {});
+    while (this.syncing) await this.syncing;
+    if (this.failure) throw this.failure;
     await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
     await new Promise<void>((resolve, reject) => close(this.fd, (err) => (err ? reject(err) : resolve())));
     this.done = true;
@@ -141,6 +164,7 @@ class LocalOutputFile implements OutputFile {
     this.failure ??= new Error('aborted');
     this.queue = [];
     while (this.pumping) await this.pumping;
+    while (this.syncing) await this.syncing; // never close the fd under a running fdatasync
     this.hasher.drop();
     await new Promise<void>((resolve) => close(this.fd, () => resolve()));
     await rm(this.tmp, { force: true });
