@@ -287,7 +287,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   opts.onPlanned?.(planned.rows);
 
   const warnings: string[] = [];
-  for (const name of makeSplitNames(opts, planned)) warnings.push(`split ${name} got no sessions and is left out`);
+  for (const name of emptySplitNames(opts, planned)) warnings.push(`split ${name} got no sessions and is left out`);
   const appended = labels.appended();
   if (appended.action_type.length || appended.outcome.length) {
     warnings.push(`labels appended beyond the ${opts.labelsFrom ? 'pinned' : 'known'} vocabulary: ${JSON.stringify(appended)}`);
@@ -445,8 +445,8 @@ async function clearLocalOut(out: string): Promise<void> {
   }
 }
 
-function makeSplitNames(opts: ConvertOptions, planned: PlanResult): string[] {
-  // Splits named in --split that received no session (small exports, small ratios).
+function emptySplitNames(opts: ConvertOptions, planned: PlanResult): string[] {
+  // Splits named in --split that received no session (small exports, small ratios): left out, with a warning.
   const spec = opts.split.split ?? '';
   const named = spec.split(',').map((p) => p.split('=')[0]!.trim()).filter((n) => /^\w+(\.\w+)*$/.test(n));
   return named.filter((n) => !planned.splits.has(n));
