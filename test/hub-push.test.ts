@@ -277,6 +277,12 @@ print(json.dumps({b.name: b.target_commit for b in HfApi().list_repo_refs("acme/
     expect(first.signal, `push finished before it could be killed: ${first.stdout}`).toBe('SIGKILL');
     expect(hub.stats().commits).toBe(before.commits + 1); // only the repo's initial commit
     expect(killedAt).toBeLessThan(lfsTotal);
+    // After SIGKILL the kernel still delivers what the dead client had in its socket buffer (MBs on
+    // loopback): wait until the server has stopped receiving before asking what it stores.
+    for (let last = -1, now = hub.stats().lfsBytesReceived; now !== last; now = hub.stats().lfsBytesReceived) {
+      last = now;
+      await new Promise((r) => setTimeout(r, 500));
+    }
 
     // What the Hub already stores, asked the way git-lfs does: objects without an upload action.
     const batch = (await (
