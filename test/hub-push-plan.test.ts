@@ -12,7 +12,7 @@ import { commitChunks, MAX_FILES_PER_COMMIT } from '../src/hub/push.ts';
 import { HubToken, resolveHubToken, scrubSecret, tokenFilePath } from '../src/hub/token.ts';
 import { makeDataset, writeManifest } from './hub-push.fixture.ts';
 
-const TOKEN = 'hf_TESTTOKENabcdefghijklmnop1234';
+const TOKEN = 'hf_testTOKENabcdefghijklmnop1234';
 
 describe('push token', () => {
   it('comes from HF_TOKEN first, then $HF_HOME/token, else none', () => {

@@ -13,7 +13,7 @@ import type { HubServer } from '../src/hub/server.ts';
 import { makeDataset, sha256, writeManifest } from './hub-push.fixture.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
 
-const TOKEN = 'hf_TESTTOKENabcdefghijklmnop1234';
+const TOKEN = 'hf_testTOKENabcdefghijklmnop1234';
 const CLI = path.join(repoRoot, 'bin', 'nusomi-hf.js');
 
 let work: string;

@@ -14,7 +14,7 @@ import { HubToken } from '../src/hub/token.ts';
 import { runPython } from './helpers/python.ts';
 import { SPLIT_FLAGS, convertSample, importFrom, renderFor } from './loaders.fixture.ts';
 
-const TOKEN = 'hf_LOADERSTESTTOKENabcdefghij123';
+const TOKEN = 'hf_testLOADERSTOKENabcdefghij12';
 const REPO = 'acme/process_invoice';
 
 let work: string;
