@@ -1,5 +1,6 @@
 /**
- * The README's main job (`npm run main`): convert the bundled sample export in every format, then
+ * The README's main job (`npm run main`): inspect the bundled sample export (the report a user reads
+ * first; stop if it is inconsistent), convert it in every format, then
  * publish it to a local Hub server started in-process (stored under out/hub, so it survives), and
  * print how to load it from the folder and from that Hub.
  */
@@ -15,8 +16,14 @@ const TAG = 'v1';
 // The local server accepts any token that starts with hf_; this one opens nothing anywhere else.
 const LOCAL_TOKEN = new HubToken('hf_local_sample_token', 'HF_TOKEN');
 
+const SAMPLE = 'samples/jsonl';
+
+const inspected = await main(['inspect', SAMPLE]);
+if (inspected !== 0) process.exit(inspected);
+process.stdout.write('\n');
+
 const code = await main([
-  'convert', 'samples/jsonl', '--out', OUT,
+  'convert', SAMPLE, '--out', OUT,
   '--formats', 'parquet,arrow,jsonl,webdataset',
   '--split', 'train=0.8,validation=0.1,test=0.1', '--seed', '0',
   '--repo-id', REPO,

@@ -25,7 +25,7 @@ function npmRunMain(): Promise<{ code: number; stdout: string; stderr: string }>
 }
 
 describe('npm run main', () => {
-  it('converts the sample in every format to a git-ignored folder and pushes it to a local Hub; both load with datasets', async () => {
+  it('inspects the sample, converts it in every format to a git-ignored folder and pushes it to a local Hub; both load with datasets', async () => {
     const pkg = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts.main).toBe('tsx scripts/main-job.ts');
     const job = await readFile(path.join(repoRoot, 'scripts/main-job.ts'), 'utf8');
@@ -38,6 +38,10 @@ describe('npm run main', () => {
 
     const run = await npmRunMain();
     expect(run.code, run.stderr).toBe(0);
+    // First the inspect report of the sample (issue 2's main job), consistent with its manifest.
+    expect(run.stdout).toMatch(/^export\s+samples\/jsonl\b/m);
+    expect(run.stdout).toMatch(/^rows\s+77$/m);
+    expect(run.stdout).toMatch(/^sessions\s+8$/m);
     expect(run.stdout).toContain(`to ${outArg}`);
     expect(run.stdout).toContain(`load_dataset("${outArg}")`);
     const pushed = /pushed to the local Hub \(([^)]+)\): (\S+) (?:commit|unchanged at) ([0-9a-f]{40}), tag (\S+);/.exec(run.stdout);
