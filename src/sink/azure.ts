@@ -5,9 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ChunkHasher } from './hasher.ts';
-import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
-import { azureError, blobServiceFor, parseAzUrl } from '../source/azure.ts';
-import type { Env } from '../source/azure.ts';
+import type { BlockBlobClient } from '@azure/storage-blob';
+import { AzureLocation, azureError } from '../source/azure.ts';
 import type { OutputFile, Sink } from './types.ts';
 
 /** Block size; Azure allows 50,000 blocks per blob, so 8 MiB blocks reach 390 GiB. */
@@ -15,21 +14,7 @@ const BLOCK_BYTES = 8 * 1024 * 1024;
 /** Blocks uploading at once; memory is about (IN_FLIGHT + 1) × BLOCK_BYTES per open file. */
 const IN_FLIGHT = 2;
 
-export class AzureSink implements Sink {
-  readonly root: string;
-  private readonly containerName: string;
-  private readonly prefix: string;
-  private readonly container: ContainerClient;
-
-  constructor(root: string, env: Env = process.env) {
-    this.root = root;
-    ({ container: this.containerName, prefix: this.prefix } = parseAzUrl(root));
-    this.container = blobServiceFor(env).getContainerClient(this.containerName);
-  }
-
-  describe(p: string): string {
-    return `az://${this.containerName}/${this.prefix}${p}`;
-  }
+export class AzureSink extends AzureLocation implements Sink {
 
   async create(p: string): Promise<OutputFile> {
     return new AzureOutputFile(p, this.describe(p), this.container.getBlockBlobClient(this.prefix + p));

@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { parseS3Url, s3ClientFor, s3Error } from '../source/s3.ts';
+import { S3Location, s3Error } from '../source/s3.ts';
 import type { Env } from '../source/s3.ts';
 import type { OutputFile, Sink } from './types.ts';
 
@@ -19,23 +19,7 @@ const PART_BYTES = 8 * 1024 * 1024;
 /** Parts uploading at once; memory is about (QUEUE + 1) × PART_BYTES per open file. */
 const QUEUE = 2;
 
-export class S3Sink implements Sink {
-  readonly root: string;
-  private readonly bucket: string;
-  private readonly prefix: string;
-  private readonly client: S3Client;
-  private readonly env: Env;
-
-  constructor(root: string, env: Env = process.env) {
-    this.root = root;
-    ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(root));
-    this.env = env;
-    this.client = s3ClientFor(env);
-  }
-
-  describe(p: string): string {
-    return `s3://${this.bucket}/${this.prefix}${p}`;
-  }
+export class S3Sink extends S3Location implements Sink {
 
   async create(p: string): Promise<OutputFile> {
     return new S3OutputFile(p, this.describe(p), this.client, this.bucket, this.prefix + p, this.env);

@@ -83,11 +83,12 @@ async function* chunksOf(body: NodeJS.ReadableStream | undefined): AsyncIterable
   for await (const c of body as AsyncIterable<Buffer>) yield new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
 }
 
-export class AzureSource implements Source {
+/** Where `az://container/prefix/` points, with a client for it: what the Azure source and sink share. */
+export class AzureLocation {
   readonly root: string;
-  private readonly containerName: string;
-  private readonly prefix: string;
-  private readonly container: ContainerClient;
+  protected readonly containerName: string;
+  protected readonly prefix: string;
+  protected readonly container: ContainerClient;
 
   constructor(root: string, env: Env = process.env) {
     this.root = root;
@@ -98,6 +99,9 @@ export class AzureSource implements Source {
   describe(p: string): string {
     return `az://${this.containerName}/${this.prefix}${p}`;
   }
+}
+
+export class AzureSource extends AzureLocation implements Source {
 
   private blob(p: string) {
     checkRelative(p, this.root);

@@ -100,12 +100,13 @@ export function s3Error(err: unknown, what: string, env: Env = process.env): Err
   return new InputError(`S3 request failed (${name || 'error'}${status ? `, HTTP ${status}` : ''})`, { file: what });
 }
 
-export class S3Source implements Source {
+/** Where `s3://bucket/prefix/` points, with a client for it: what the S3 source and sink share. */
+export class S3Location {
   readonly root: string;
-  private readonly bucket: string;
-  private readonly prefix: string;
-  private readonly client: S3Client;
-  private readonly env: Env;
+  protected readonly bucket: string;
+  protected readonly prefix: string;
+  protected readonly client: S3Client;
+  protected readonly env: Env;
 
   constructor(root: string, env: Env = process.env) {
     this.root = root;
@@ -117,6 +118,9 @@ export class S3Source implements Source {
   describe(p: string): string {
     return `s3://${this.bucket}/${this.prefix}${p}`;
   }
+}
+
+export class S3Source extends S3Location implements Source {
 
   private key(p: string): string {
     checkRelative(p, this.root);
