@@ -16,7 +16,7 @@ import type { Schema } from 'apache-arrow';
 import { featuresToDict, toArrowSchema, toArrowValue } from '../hf/features.ts';
 import type { Features } from '../hf/features.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
-import { ShardCursor, drain, pad5 } from './shards.ts';
+import { drain, pad5, shardedSplitWriter } from './shards.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from './shards.ts';
 
 export interface ArrowSplitOptions extends SplitPlan {
@@ -51,7 +51,6 @@ interface OpenShard {
 }
 
 export function createArrowSplitWriter<R extends object>(sink: Sink, opts: ArrowSplitOptions): SplitWriter<R> {
-  const cursor = new ShardCursor(opts);
   const dir = `${opts.dir ?? 'arrow'}/${opts.split}`;
   const batchRows = opts.batchRows ?? 100;
   const schema = toArrowSchema(opts.features);
@@ -88,30 +87,23 @@ export function createArrowSplitWriter<R extends object>(sink: Sink, opts: Arrow
     shard = undefined;
   }
 
-  return {
+  return shardedSplitWriter<R>(opts, files, {
+    open,
+    close,
     async add(row: R): Promise<void> {
-      const { shard: index, opens } = cursor.next();
-      if (opens) {
-        await close();
-        await open(index);
-      }
       const r = row as Record<string, unknown>;
       entries.forEach(([name, f], j) => cols[j]!.push(toArrowValue(f, r[name])));
       if (++len >= batchRows) await flushBatch();
     },
-    async finish(): Promise<WrittenFile[]> {
-      cursor.finish();
-      if (opts.totalRows === 0) await open(0);
-      await close();
+    async done(): Promise<void> {
       files.push(...(await writeSplitMetadata(sink, dir, opts.split, opts.features, files)));
-      return files;
     },
     async abort(): Promise<void> {
       const s = shard;
       shard = undefined;
       if (s) await s.out.abort();
     },
-  };
+  });
 }
 
 function startsWith(a: Uint8Array, prefix: Uint8Array): boolean {

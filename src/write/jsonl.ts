@@ -6,7 +6,7 @@
  */
 import type { Feature, Features } from '../hf/features.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
-import { ShardCursor, drain, pad5 } from './shards.ts';
+import { drain, pad5, shardedSplitWriter } from './shards.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from './shards.ts';
 
 export interface JsonlSplitOptions extends SplitPlan {
@@ -56,7 +56,6 @@ interface OpenShard {
 }
 
 export function createJsonlSplitWriter<R extends object>(sink: Sink, opts: JsonlSplitOptions): SplitWriter<R> {
-  const cursor = new ShardCursor(opts);
   const dir = opts.dir ?? 'jsonl';
   const entries = Object.entries(opts.features);
   const files: WrittenFile[] = [];
@@ -83,13 +82,10 @@ export function createJsonlSplitWriter<R extends object>(sink: Sink, opts: Jsonl
     shard = { out: await sink.create(jsonlShardPath(dir, opts.split, index)), rows: 0, pending: [], pendingLen: 0 };
   }
 
-  return {
+  return shardedSplitWriter<R>(opts, files, {
+    open,
+    close,
     async add(row: R): Promise<void> {
-      const { shard: index, opens } = cursor.next();
-      if (opens) {
-        await close();
-        await open(index);
-      }
       const s = shard!;
       const r = row as Record<string, unknown>;
       const frames: { path: string; bytes: Uint8Array }[] = [];
@@ -111,18 +107,12 @@ export function createJsonlSplitWriter<R extends object>(sink: Sink, opts: Jsonl
       s.rows++;
       if (s.pendingLen >= CHUNK) await flushLines(s);
     },
-    async finish(): Promise<WrittenFile[]> {
-      cursor.finish();
-      if (opts.totalRows === 0) await open(0);
-      await close();
-      return files;
-    },
     async abort(): Promise<void> {
       const s = shard;
       shard = undefined;
       if (s) await s.out.abort();
     },
-  };
+  });
 }
 
 /** Write one split's rows as JSONL shards, frames as files beside them. */

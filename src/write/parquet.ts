@@ -14,7 +14,7 @@ import type { ColumnSource } from 'hyparquet-writer';
 import { huggingfaceMetadata, toParquetSchema, toParquetValue } from '../hf/features.ts';
 import type { Features } from '../hf/features.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
-import { ShardCursor, drain, pad5 } from './shards.ts';
+import { drain, pad5, shardedSplitWriter } from './shards.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from './shards.ts';
 
 export interface ParquetSplitOptions extends SplitPlan {
@@ -95,7 +95,6 @@ interface OpenShard {
 }
 
 export function createParquetSplitWriter<R extends object>(sink: Sink, opts: ParquetSplitOptions): SplitWriter<R> {
-  const cursor = new ShardCursor(opts);
   const dir = opts.dir ?? 'data';
   const groupRows = opts.rowGroupRows ?? 100;
   const schema = toParquetSchema(opts.features);
@@ -164,23 +163,13 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
     committing.catch(() => {});
   }
 
-  return {
+  return shardedSplitWriter<R>(opts, files, {
+    open,
+    close,
     async add(row: R): Promise<void> {
-      const { shard: index, opens } = cursor.next();
-      if (opens) {
-        await close();
-        await open(index);
-      }
       const r = row as Record<string, unknown>;
       columns.forEach(([name, f], j) => group[j]!.push(toParquetValue(f, r[name])));
       if (++groupLen >= groupRows) await flushGroup();
-    },
-    async finish(): Promise<WrittenFile[]> {
-      cursor.finish();
-      if (opts.totalRows === 0) await open(0); // an empty split still gets its (empty) shard
-      await close();
-      await settle();
-      return files;
     },
     async abort(): Promise<void> {
       const s = shard;
@@ -188,7 +177,8 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
       if (s) await s.out.abort();
       await settle().catch(() => {});
     },
-  };
+    done: settle,
+  });
 }
 
 /** Write one split's rows as Parquet shards per the caller's plan. */

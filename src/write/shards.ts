@@ -96,6 +96,44 @@ export class ShardCursor {
   rowsIn(i: number): number { return this.starts[i + 1]! - this.starts[i]!; }
 }
 
+/** What a file writer supplies to `shardedSplitWriter`: how to open, fill, close and drop one shard. */
+export interface ShardHooks<R> {
+  open(index: number): Promise<void>;
+  add(row: R): Promise<void>;
+  /** Finish and commit the open shard (nothing when none is open). */
+  close(): Promise<void>;
+  /** Drop the open shard (and anything still committing). */
+  abort(): Promise<void>;
+  /** After the last shard is closed: wait for commits, write per-split metadata. */
+  done?(): Promise<void>;
+}
+
+/**
+ * The shard loop every file writer shares: the plan's cursor decides when a shard closes and the
+ * next opens; an empty split still gets its one (empty) shard; `files` is what `finish()` returns.
+ */
+export function shardedSplitWriter<R>(plan: SplitPlan, files: WrittenFile[], hooks: ShardHooks<R>): SplitWriter<R> {
+  const cursor = new ShardCursor(plan);
+  return {
+    async add(row: R): Promise<void> {
+      const { shard, opens } = cursor.next();
+      if (opens) {
+        await hooks.close();
+        await hooks.open(shard);
+      }
+      await hooks.add(row);
+    },
+    async finish(): Promise<WrittenFile[]> {
+      cursor.finish();
+      if (plan.totalRows === 0) await hooks.open(0);
+      await hooks.close();
+      await hooks.done?.();
+      return files;
+    },
+    abort: () => hooks.abort(),
+  };
+}
+
 /** Feed an async row stream to a push-style writer, aborting it on failure. */
 export async function drain<R>(rows: AsyncIterable<R>, writer: SplitWriter<R>): Promise<WrittenFile[]> {
   try {
