@@ -6,12 +6,30 @@
 import { RecordBatchReader } from 'apache-arrow';
 import type { RecordBatch } from 'apache-arrow';
 import { arrowToPlain } from '../export/arrow.ts';
-import { toArrowType } from '../hf/features.ts';
-import type { FileToCheck, ValidateContext } from './context.ts';
+import { ClassLabel, Image, List, Struct, Value, toArrowType } from '../hf/features.ts';
+import type { Dtype, Feature, Features } from '../hf/features.ts';
+import type { FileToCheck, JsonFeatures, ValidateContext } from './context.ts';
 import { RowWindow, stepsRowToV } from './context.ts';
-import { featuresFromJson, sameJson } from './features-json.ts';
+import { isObj, sameJson } from './features-json.ts';
 
 const STATE_KEYS = ['_data_files', '_fingerprint', '_split', '_format_type', '_format_kwargs', '_format_columns', '_output_all_columns'];
+
+/** The manifest's features JSON as the Features model (for the expected Arrow types). */
+function toFeature(f: unknown): Feature {
+  if (!isObj(f)) throw new Error('feature is not an object');
+  switch (f._type) {
+    case 'Value': return Value(f.dtype as Dtype);
+    case 'ClassLabel': return ClassLabel(f.names as string[]);
+    case 'Image': return Image();
+    case 'List': return List(toFeature(f.feature));
+    case undefined: return Struct(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, toFeature(v)])));
+    default: throw new Error(`unknown feature type ${String(f._type)}`);
+  }
+}
+
+function featuresFromJson(features: JsonFeatures): Features {
+  return Object.fromEntries(Object.entries(features).map(([k, v]) => [k, toFeature(v)]));
+}
 
 async function readJson(ctx: ValidateContext, path: string): Promise<unknown> {
   return JSON.parse(Buffer.from(await ctx.source.read(path)).toString('utf8'));

@@ -3,6 +3,7 @@
  * dataset manifest says (features, labels, image policy) when there is one.
  */
 import type { Source } from '../source/types.ts';
+import type { FrameDedupe } from './frame-dedupe.ts';
 import type { DecodeMode, FrameInfo, FramePool } from './frame-pool.ts';
 import type { Findings } from './report.ts';
 import type { RowChecks, VRow } from './rows.ts';
@@ -14,6 +15,8 @@ export interface ValidateContext {
   findings: Findings;
   rows: RowChecks;
   pool: FramePool;
+  /** Identical frames across splits (rows must reach it in order). */
+  dedupe: FrameDedupe;
   decode: DecodeMode;
   /** The manifest's features (`Features.to_dict()` form), or null for loose files. */
   features: JsonFeatures | null;
@@ -52,6 +55,7 @@ export class RowWindow {
       return;
     }
     row.frame = info;
+    if (info?.ok) row.duplicateOf = await this.ctx.dedupe.check(this.format, this.split, info.ref);
     this.ctx.rows.row(row);
   }
 

@@ -1,9 +1,8 @@
 /**
  * The manifest's features (`Features.to_dict()` JSON) read back: where the Image and ClassLabel
- * columns are, and the Features model for building the expected Arrow types.
+ * columns are, and JSON equality. (The Features model for Arrow types is built in arrow.ts: it
+ * loads apache-arrow, which a shards-only run should not pay for at start-up.)
  */
-import { ClassLabel, Image, List, Struct, Value } from '../hf/features.ts';
-import type { Dtype, Feature, Features } from '../hf/features.ts';
 import type { JsonFeatures } from './context.ts';
 
 export interface FeaturePaths {
@@ -12,7 +11,7 @@ export interface FeaturePaths {
   classLabels: Record<string, number>;
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
+export function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -27,22 +26,6 @@ export function featurePaths(features: JsonFeatures): FeaturePaths {
   };
   walk('', features);
   return out;
-}
-
-function toFeature(f: unknown): Feature {
-  if (!isObj(f)) throw new Error('feature is not an object');
-  switch (f._type) {
-    case 'Value': return Value(f.dtype as Dtype);
-    case 'ClassLabel': return ClassLabel(f.names as string[]);
-    case 'Image': return Image();
-    case 'List': return List(toFeature(f.feature));
-    case undefined: return Struct(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, toFeature(v)])));
-    default: throw new Error(`unknown feature type ${String(f._type)}`);
-  }
-}
-
-export function featuresFromJson(features: JsonFeatures): Features {
-  return Object.fromEntries(Object.entries(features).map(([k, v]) => [k, toFeature(v)]));
 }
 
 /** Key-order-insensitive JSON equality (features are plain JSON). */

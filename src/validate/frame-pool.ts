@@ -1,19 +1,19 @@
 /**
- * Frame checks: hash a frame (for duplicate frames across splits) and read its size. With
- * `--decode header` that runs on the calling thread (WebP, PNG and JPEG headers parsed by hand, no
- * pixel work; a hash is cheaper than moving the frame to a thread); with `--decode full` a pool of
- * worker_threads decodes every pixel with sharp. The worker is plain JavaScript from a string, like
+ * Frame checks: read a frame's size. With `--decode header` that runs on the calling thread (WebP,
+ * PNG and JPEG headers parsed by hand, no pixel work, no copy; duplicate frames are found by
+ * frame-dedupe.ts from the bytes); with `--decode full` a pool of worker_threads decodes every
+ * pixel with sharp and hashes the frame there (its bytes are transferred). The worker is plain JavaScript from a string, like
  * src/frames/pool.ts, so it runs the same under tsx, vitest and an installed package.
  */
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { FrameLocation, FrameRef } from './frame-dedupe.ts';
 
 export type DecodeMode = 'header' | 'full';
 
 export type FrameInfo =
-  | { ok: true; hash: string; width: number; height: number; format: string }
+  | { ok: true; width: number; height: number; format: string; ref: FrameRef }
   | { ok: false; message: string };
 
 /**
@@ -80,12 +80,11 @@ parentPort.on('message', async (msg) => {
 });
 `;
 
-function checkHeader(bytes: Uint8Array): FrameInfo {
+function checkHeader(bytes: Uint8Array, at: FrameLocation | null): FrameInfo {
   try {
-    const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 32);
     const h = imageHeader(bytes);
     if (!(h.width > 0 && h.height > 0)) return { ok: false, message: 'the image header gives no size' };
-    return { ok: true, hash, ...h };
+    return { ok: true, ...h, ref: { bytes, hash: null, at } };
   } catch (err) {
     return { ok: false, message: String((err as Error).message ?? err) };
   }
@@ -100,6 +99,7 @@ export class FramePool {
   private readonly slots: Slot[] = [];
   private readonly queue: { id: number; bytes: Uint8Array }[] = [];
   private readonly pending = new Map<number, (r: FrameInfo) => void>();
+  private readonly where = new Map<number, FrameLocation | null>();
   private nextId = 0;
   private readonly size: number;
 
@@ -108,19 +108,23 @@ export class FramePool {
   }
 
   /**
-   * In header mode the frame is checked on the calling thread: hashing runs at ~1.3 GB/s, while
-   * copying each frame out of the read chunk and posting it to a worker cost more than the hash.
+   * In header mode the frame is checked on the calling thread: parsing a header is cheap, while
+   * copying each frame out of the read chunk and posting it to a worker is not.
    */
   get inline(): boolean {
     return this.mode === 'header';
   }
 
-  /** Hash and size of one frame; `bytes` is transferred in full mode (the caller must not use it after). */
-  check(bytes: Uint8Array): Promise<FrameInfo> {
-    if (this.inline) return Promise.resolve(checkHeader(bytes));
+  /**
+   * Size (and in full mode hash) of one frame; `at` says where its bytes can be read again.
+   * `bytes` is transferred in full mode (the caller must not use it after).
+   */
+  check(bytes: Uint8Array, at: FrameLocation | null = null): Promise<FrameInfo> {
+    if (this.inline) return Promise.resolve(checkHeader(bytes, at));
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
+      this.where.set(id, at);
       this.queue.push({ id, bytes });
       this.dispatch();
     });
@@ -138,7 +142,8 @@ export class FramePool {
       const { id, bytes } = this.queue.shift()!;
       slot.busy = true;
       slot.worker.ref();
-      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      // Move whole buffers to the worker; shared memory (and views of part of a buffer) are posted as is.
+      const whole = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
       slot.worker.postMessage({ id, bytes, full: this.mode === 'full' }, whole ? [bytes.buffer as ArrayBuffer] : []);
     }
   }
@@ -147,18 +152,21 @@ export class FramePool {
     const sharpPath = createRequire(import.meta.url).resolve('sharp');
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sharpPath }, resourceLimits: { maxOldGenerationSizeMb: 128 } });
     const slot: Slot = { worker, busy: false };
-    worker.on('message', (msg: { id: number } & FrameInfo) => {
+    worker.on('message', (msg: { id: number }) => {
       const resolve = this.pending.get(msg.id);
+      const at = this.where.get(msg.id) ?? null;
       this.pending.delete(msg.id);
+      this.where.delete(msg.id);
       slot.busy = false;
       worker.unref();
-      const { id: _id, ...info } = msg;
-      resolve?.(info as FrameInfo);
+      const r = msg as { id: number; ok: boolean; hash?: string; width?: number; height?: number; format?: string; message?: string };
+      resolve?.(r.ok ? { ok: true, width: r.width!, height: r.height!, format: r.format!, ref: { bytes: null, hash: r.hash!, at } } : { ok: false, message: r.message! });
       this.dispatch();
     });
     const fail = (err: Error): void => {
       for (const r of this.pending.values()) r({ ok: false, message: `frame worker failed: ${err.message}` });
       this.pending.clear();
+      this.where.clear();
       this.queue.length = 0;
     };
     worker.on('error', fail);

@@ -47,7 +47,8 @@ export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelN
           f.add('frame.missing', { ...at, message: `session ${v.session_id} t_ms ${v.t_ms}: frame ${obj.image as string} does not exist` });
           return null as unknown as FrameInfo;
         }
-        return ctx.pool.check(await ctx.source.read(p));
+        const bytes = await ctx.source.read(p);
+        return ctx.pool.check(bytes, { file: p, start: 0, end: bytes.length });
       })();
     }
     await win.push(v, frame);

@@ -23,7 +23,8 @@ function asyncBuffer(ctx: ValidateContext, path: string, byteLength: number): As
     byteLength,
     async slice(start: number, end?: number): Promise<ArrayBuffer> {
       const b = await ctx.source.read(path, { start, end: end ?? byteLength });
-      return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? (b.buffer as ArrayBuffer) : (b.slice().buffer as ArrayBuffer);
+      // hyparquet wants a plain ArrayBuffer: a view of part of one, or shared memory, is copied.
+      return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b.buffer : (b.slice().buffer as ArrayBuffer);
     },
   };
 }

@@ -5,6 +5,7 @@
  * order, files in split order, so every finding is deterministic.
  */
 import type { Findings } from './report.ts';
+import type { DuplicateOf } from './frame-dedupe.ts';
 import type { FrameInfo } from './frame-pool.ts';
 import { countMasked, scanText } from './privacy.ts';
 
@@ -38,6 +39,8 @@ export interface VRow {
   /** Text fields to scan for unmasked values: field name → text. */
   texts: Array<[string, string | null | undefined]>;
   frame: FrameInfo | null;
+  /** The same frame bytes were first seen in another split (set with the frame). */
+  duplicateOf?: DuplicateOf | null;
 }
 
 export interface RowCheckOptions {
@@ -55,7 +58,6 @@ export class RowChecks {
   private last = new Map<string, { session: string; t: number; step: number } | null>();
   private sessionSplit = new Map<string, string>();
   private reportedLeaks = new Set<string>();
-  private frameSplit = new Map<string, string>();
 
   constructor(private readonly f: Findings, private readonly opts: RowCheckOptions) {}
 
@@ -138,11 +140,7 @@ export class RowChecks {
       if (typeof a.y === 'number' && typeof a.y_norm === 'number' && Math.abs(a.y_norm * h - a.y) > 1) bad.push(`y_norm=${a.y_norm} vs y/height=${(a.y / h).toFixed(4)}`);
       if (bad.length) f.add('rows.norm_inconsistent', { ...at, message: `${describe(r)}: ${bad.join(', ')}` });
     }
-    const hk = `${r.format}\0${fr.hash}`;
-    const first = this.frameSplit.get(hk);
-    if (first === undefined) this.frameSplit.set(hk, r.split);
-    else if (first !== r.split) {
-      f.add('leakage.duplicate_frame', { ...at, message: `${describe(r)}: the same frame (sha256 ${fr.hash.slice(0, 16)}…) is also in ${first}` });
-    }
+    const dup = r.duplicateOf;
+    if (dup) f.add('leakage.duplicate_frame', { ...at, message: `${describe(r)}: the same frame (sha256 ${dup.hash.slice(0, 16)}…) is also in ${dup.split}` });
   }
 }

@@ -2,27 +2,24 @@
  * `validate`: find what it was given — a dataset directory (dataset-manifest.json), an export
  * (manifest.json) or loose .tar/.parquet/.arrow/.jsonl files — and check it. Files are read as
  * streams (tars) or by ranges (Parquet), one at a time in (format, split, path) order so findings
- * are deterministic; frames are hashed and decoded in worker threads meanwhile.
+ * are deterministic; frames are decoded in worker threads meanwhile (--decode full). The checkers
+ * of Parquet, Arrow, JSONL and exports load on first use: Arrow and hyparquet cost more start-up
+ * than validating a few shards.
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../errors.ts';
-import { inspectExport } from '../export/inspect.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
 import { LocalSource } from '../source/local.ts';
 import { openSource } from '../source/open.ts';
 import type { Source } from '../source/types.ts';
-import { checkArrow, checkSaveToDiskDir } from './arrow.ts';
-import { scanExportPrivacy } from './export-privacy.ts';
 import type { FileToCheck, JsonFeatures, ValidateContext } from './context.ts';
 import { featurePaths } from './features-json.ts';
+import { FrameDedupe } from './frame-dedupe.ts';
 import { FramePool } from './frame-pool.ts';
 import type { DecodeMode } from './frame-pool.ts';
-import { checkJsonl } from './jsonl.ts';
-import { checkParquet } from './parquet.ts';
 import { Findings } from './report.ts';
 import type { ValidationReport } from './report.ts';
 import { RowChecks } from './rows.ts';
@@ -139,6 +136,7 @@ async function validateFiles(
     source,
     findings,
     pool,
+    dedupe: new FrameDedupe(source),
     decode: opts.decode,
     features,
     worldSize: opts.worldSize,
@@ -195,9 +193,9 @@ async function validateFiles(
 
   const wdsSplits = new Map<string, WdsSplitState>();
   for (const fc of toCheck) {
-    if (fc.format === 'parquet') await checkParquet(ctx, fc);
-    else if (fc.format === 'arrow') await checkArrow(ctx, fc);
-    else if (fc.format === 'jsonl') await checkJsonl(ctx, fc, manifest?.labels ?? null);
+    if (fc.format === 'parquet') await (await import('./parquet.ts')).checkParquet(ctx, fc);
+    else if (fc.format === 'arrow') await (await import('./arrow.ts')).checkArrow(ctx, fc);
+    else if (fc.format === 'jsonl') await (await import('./jsonl.ts')).checkJsonl(ctx, fc, manifest?.labels ?? null);
     else {
       let st = wdsSplits.get(fc.split);
       if (!st) wdsSplits.set(fc.split, (st = new WdsSplitState(fc.split)));
@@ -213,7 +211,7 @@ async function validateFiles(
     // save_to_disk directories: every directory holding an .arrow data file.
     const listed = new Set(sizes.keys());
     const dirs = new Set(toCheck.filter((f) => f.format === 'arrow').map((f) => f.path.slice(0, f.path.lastIndexOf('/'))));
-    for (const d of [...dirs].sort()) await checkSaveToDiskDir(ctx, d, listed);
+    for (const d of [...dirs].sort()) await (await import('./arrow.ts')).checkSaveToDiskDir(ctx, d, listed);
     await checkCard(ctx, manifest, manifestFiles.size > 0);
   }
   await hashing;
@@ -226,6 +224,7 @@ async function checkCard(ctx: ValidateContext, manifest: DatasetManifest, _hasFi
   const text = await readText(ctx.source, 'README.md');
   const m = /^---\r?\n([\s\S]*?)\r?\n---/.exec(text);
   if (!m) return;
+  const { parse: parseYaml } = await import('yaml');
   let yaml: { dataset_info?: { splits?: Array<{ name?: string; num_examples?: number }> } | Array<unknown> };
   try {
     yaml = parseYaml(m[1]!) as typeof yaml;
@@ -245,6 +244,8 @@ async function checkCard(ctx: ValidateContext, manifest: DatasetManifest, _hasFi
 
 /** Exports: manifest counts against the rows, every referenced frame (via inspect), then the privacy scan. */
 async function validateExport(source: Source, root: string, findings: Findings): Promise<void> {
+  const { inspectExport } = await import('../export/inspect.ts');
+  const { scanExportPrivacy } = await import('./export-privacy.ts');
   try {
     const r = await inspectExport(root);
     findings.stats.bytes = (await source.list()).filter((e) => r.files.includes(e.path)).reduce((n, e) => n + (e.size ?? 0), 0);

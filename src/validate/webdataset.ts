@@ -45,6 +45,8 @@ interface Member {
   name: string;
   ext: string;
   data?: Uint8Array;
+  /** Offset of the data in the shard, when `data` is the member's bytes as stored (not inflated). */
+  dataAt?: number;
 }
 
 interface Sample {
@@ -122,10 +124,12 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
       f.add('wds.empty_member', { ...m, message: 'a zero-length member' });
     }
     let data = ev.data;
+    let dataAt: number | undefined = ev.offset + 512;
     if (ev.tooLarge) f.add('wds.member_too_large', { ...m, message: `${ev.size} bytes` });
     if (data && ext.endsWith('.gz')) {
       try {
         data = new Uint8Array(gunzipSync(data, { maxOutputLength: MAX_INFLATED }));
+        dataAt = undefined;
         ext = ext.slice(0, -3);
       } catch (err) {
         const bomb = (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || /larger than|maxOutputLength/i.test(String(err));
@@ -146,7 +150,7 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
       }
       cur = { key, members: [] };
     }
-    cur.members.push({ name: ev.name, ext, ...(data && data.length ? { data } : {}) });
+    cur.members.push({ name: ev.name, ext, ...(data && data.length ? { data, ...(dataAt !== undefined ? { dataAt } : {}) } : {}) });
   }
   if (cur) await finish(cur);
   await win.drain();
@@ -166,7 +170,9 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
   const f = ctx.findings;
   const jsonMember = s.members.find((m) => m.ext === 'json');
   const imageMember = s.members.find((m) => IMAGE_EXTS.has(m.ext));
-  const frame: Promise<FrameInfo> | null = imageMember?.data ? ctx.pool.check(imageMember.data) : null;
+  const img = imageMember?.data;
+  const imgAt = img && imageMember.dataAt !== undefined ? { file: file.path, start: imageMember.dataAt, end: imageMember.dataAt + img.length } : null;
+  const frame: Promise<FrameInfo> | null = img ? ctx.pool.check(img, imgAt) : null;
   if (!jsonMember?.data) {
     await win.push(null, frame);
     return;
