@@ -33,6 +33,7 @@ import type { FilterOptions, FilterStats } from '../select/filters.ts';
 import { createSplitter, makeSplitPlan } from '../select/split.ts';
 import type { SplitOptions } from '../select/split.ts';
 import { openSink } from '../sink/open.ts';
+import { recycleFrame } from '../source/local.ts';
 import { createJsonlSplitWriter } from '../write/jsonl.ts';
 import { createParquetSplitWriter } from '../write/parquet.ts';
 import { planShards } from '../write/shard-plan.ts';
@@ -350,8 +351,11 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
       const row = toStepsRow(prepared, stepIndex, labels);
       planned.splits.get(name)!.numBytes += stepsRowNbytes(row);
       if (!example && name === splitNames[0]) example = exampleRow(row, labels);
+      const frameBytes = prepared.image.bytes.length;
       await writer.add(row);
-      opts.onProgress?.(1, prepared.image.bytes.length);
+      // Every writer has copied or written the frame by now (writers keep no row's bytes past add).
+      recycleFrame(prepared.image.bytes);
+      opts.onProgress?.(1, frameBytes);
     }
     for (const name of splitNames) files.push(...(await writers.get(name)!.finish()));
   } catch (err) {

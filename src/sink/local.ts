@@ -6,11 +6,23 @@ import { FileHasher } from './hasher.ts';
 import type { OutputFile, Sink } from './types.ts';
 
 /**
- * Bytes a file may have accepted but not yet written. `write()` resolves as soon as a chunk is
- * queued while less than this is in flight, so encoding the next chunk overlaps the disk write;
- * beyond it, it waits (memory stays bounded). An error surfaces on the next write or on commit.
+ * Write-behind in reused blocks: write() copies the chunk into the file's current block and
+ * resolves (the caller may reuse its buffer at once); full blocks are written in order by writev
+ * while the caller encodes the next bytes. At most BLOCKS_IN_FLIGHT blocks per file wait for the
+ * disk (memory stays bounded); beyond that write() waits. An error surfaces on the next write or
+ * on commit.
+ *
+ * Why copy: a sink that kept the callers' buffers (frames, pages) until written made them live
+ * long enough to reach V8's old generation, where only full GCs free them. Blocks are taken from
+ * and returned to one process-wide free list, so steady state allocates nothing.
  */
-const WRITE_BEHIND_BYTES = 16 << 20;
+const BLOCK_BYTES = 1 << 20;
+const BLOCKS_IN_FLIGHT = 16;
+const freeBlocks: Uint8Array[] = [];
+
+function takeBlock(): Uint8Array {
+  return freeBlocks.pop() ?? new Uint8Array(BLOCK_BYTES);
+}
 
 /** A local directory. Files are written as `.<name>.tmp-<rand>` beside the target, fsynced, renamed. */
 export class LocalSink implements Sink {
@@ -66,10 +78,15 @@ class LocalOutputFile implements OutputFile {
   private size = 0;
   /** Bytes written to the file so far (always a prefix: one writev at a time, in order). */
   private written = 0;
-  /** Accepted chunks not yet handed to writev. */
+  /** The block being filled, and how much of it is. */
+  private block: Uint8Array | undefined;
+  private filled = 0;
+  /** Full (or final) blocks not yet handed to writev, with their lengths. */
   private queue: Uint8Array[] = [];
+  /** Blocks taken and not yet returned (current + queued + being written). */
+  private blocksOut = 0;
   private pumping: Promise<void> | undefined;
-  /** Wakes a write() waiting for the in-flight bytes to fall under the limit. */
+  /** Wakes a write() waiting for a block to come back. */
   private progressed: (() => void) | undefined;
   private failure: unknown;
   private done = false;
@@ -85,31 +102,53 @@ class LocalOutputFile implements OutputFile {
     this.hasher = new FileHasher(tmp);
   }
 
+  /** One write at a time: await each call before the next. */
   async write(chunk: Uint8Array): Promise<void> {
     if (this.failure) throw this.failure;
-    if (chunk.length === 0) return;
-    this.queue.push(chunk);
-    this.size += chunk.length;
-    this.pumping ??= this.pump();
-    while (this.size - this.written > WRITE_BEHIND_BYTES && this.busy() && !this.failure) {
-      await new Promise<void>((resolve) => (this.progressed = resolve));
+    let off = 0;
+    while (off < chunk.length) {
+      if (!this.block) {
+        while (this.blocksOut >= BLOCKS_IN_FLIGHT && !this.failure) {
+          await new Promise<void>((resolve) => (this.progressed = resolve));
+        }
+        if (this.failure) throw this.failure;
+        this.block = takeBlock();
+        this.blocksOut++;
+        this.filled = 0;
+      }
+      const take = Math.min(BLOCK_BYTES - this.filled, chunk.length - off);
+      this.block.set(chunk.subarray(off, off + take), this.filled);
+      this.filled += take;
+      off += take;
+      if (this.filled === BLOCK_BYTES) this.enqueueBlock();
     }
-    if (this.failure) throw this.failure;
+    this.size += chunk.length;
   }
 
-  /** Writes queued chunks (all that are waiting, in one writev) until the queue is empty. */
+  /** Hand the current block (full, or the last partial one) to the writer loop. */
+  private enqueueBlock(): void {
+    if (!this.block) return;
+    this.queue.push(this.filled === BLOCK_BYTES ? this.block : this.block.subarray(0, this.filled));
+    this.block = undefined;
+    this.filled = 0;
+    this.pumping ??= this.pump();
+  }
+
+  /** Writes queued blocks (all that are waiting, in one writev) until the queue is empty. */
   private async pump(): Promise<void> {
     try {
       while (this.queue.length && !this.failure) {
-        let batch = this.queue.splice(0, MAX_IOV);
+        const batch = this.queue.splice(0, MAX_IOV);
+        let pending = batch;
         let bytes = 0;
         for (const c of batch) bytes += c.length;
         while (bytes > 0) {
-          const n = await writevAt(this.fd, batch, this.written);
+          const n = await writevAt(this.fd, pending, this.written);
           this.written += n;
           bytes -= n;
-          if (bytes > 0) batch = dropFront(batch, n);
+          if (bytes > 0) pending = dropFront(pending, n);
         }
+        this.giveBack(batch);
         this.hasher.upTo(this.written);
         if (this.written >= this.nextSync && !this.syncing) this.backgroundSync();
         this.wake();
@@ -120,6 +159,11 @@ class LocalOutputFile implements OutputFile {
       this.pumping = undefined;
       this.wake();
     }
+  }
+
+  private giveBack(blocks: Uint8Array[]): void {
+    for (const b of blocks) freeBlocks.push(new Uint8Array(b.buffer, 0, BLOCK_BYTES));
+    this.blocksOut -= blocks.length;
   }
 
   private backgroundSync(): void {
@@ -133,10 +177,6 @@ class LocalOutputFile implements OutputFile {
     });
   }
 
-  private busy(): boolean {
-    return this.pumping !== undefined;
-  }
-
   private wake(): void {
     const f = this.progressed;
     this.progressed = undefined;
@@ -144,6 +184,7 @@ class LocalOutputFile implements OutputFile {
   }
 
   async commit(): Promise<{ bytes: number; sha256: string }> {
+    this.enqueueBlock();
     while (this.pumping) await this.pumping;
     if (this.failure) throw this.failure;
     const sha256 = this.hasher.digest();
@@ -162,7 +203,10 @@ class LocalOutputFile implements OutputFile {
     if (this.done) return;
     this.done = true;
     this.failure ??= new Error('aborted');
+    this.giveBack(this.queue);
     this.queue = [];
+    if (this.block) this.giveBack([this.block]);
+    this.block = undefined;
     while (this.pumping) await this.pumping;
     while (this.syncing) await this.syncing; // never close the fd under a running fdatasync
     this.hasher.drop();

@@ -8,9 +8,10 @@ export interface OutputFile {
   /** The final path relative to the sink root. */
   readonly path: string;
   /**
-   * Append bytes. Resolves when the sink accepted them (backpressure: await every call). The sink
-   * may still read `chunk` after that (write-behind, upload parts): do not modify it afterwards.
-   * A failed write may surface on a later write or on commit.
+   * Append bytes. Resolves when the sink accepted them (backpressure: await every call, one at a
+   * time). The sink keeps no reference to `chunk` afterwards (it copies what it still has to
+   * write), so the caller may reuse its buffer. A failed write may surface on a later write or on
+   * commit.
    */
   write(chunk: Uint8Array): Promise<void>;
   /** Finish the file and make it visible under its final name. Returns its size and sha256 (hex). */

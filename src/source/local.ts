@@ -106,20 +106,35 @@ function notFound(err: unknown, where: string): Error {
 /**
  * Whole-file and range reads run in one worker thread with synchronous calls, in batches: a frame
  * is one small file (~150 KB, tens of thousands per convert), and four async fs calls per file
- * cost the main thread more than the copy itself. The worker allocates each result and transfers
- * it, so nothing is copied twice. Plain JavaScript evaluated from a string (runs the same under
- * tsx, vitest and plain node).
+ * cost the main thread more than the copy itself. The worker transfers each result, so nothing is
+ * copied twice. Buffers the main thread is done with come back (`recycleFrame`) and are reused:
+ * fresh buffers count as external memory, and V8 ran a full GC (and recompiled the hot code it
+ * discarded) about every 64 MB of them. Plain JavaScript evaluated from a string (runs the same
+ * under tsx, vitest and plain node).
  */
 const READER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
+const pool = [];
+const POOL_MAX = 64;
+/** A view of exactly size bytes, over a returned buffer when one fits without wasting half of it. */
+function buffer(size) {
+  for (let i = pool.length - 1; i >= 0; i--) {
+    const ab = pool[i];
+    if (ab.byteLength >= size && ab.byteLength <= size * 1.5) {
+      pool.splice(i, 1);
+      return new Uint8Array(ab, 0, size);
+    }
+  }
+  return new Uint8Array(size);
+}
 function readOne(r) {
   const fd = fs.openSync(r.path, 'r');
   try {
     const size = fs.fstatSync(fd).size;
     const start = Math.max(0, Math.min(r.start === undefined ? 0 : r.start, size));
     const end = Math.max(start, Math.min(r.end === undefined ? size : r.end, size));
-    const buf = new Uint8Array(end - start);
+    const buf = buffer(end - start);
     let off = 0;
     while (off < buf.length) {
       const n = fs.readSync(fd, buf, off, buf.length - off, start + off);
@@ -131,10 +146,15 @@ function readOne(r) {
     fs.closeSync(fd);
   }
 }
-parentPort.on('message', (batch) => {
+parentPort.on('message', (msg) => {
+  if (msg.recycle) {
+    for (const ab of msg.recycle) if (ab.byteLength > 0) pool.push(ab);
+    if (pool.length > POOL_MAX) pool.splice(0, pool.length - POOL_MAX);
+    return;
+  }
   const out = [];
   const transfer = [];
-  for (const r of batch) {
+  for (const r of msg) {
     try {
       const bytes = readOne(r);
       out.push({ id: r.id, bytes });
@@ -164,7 +184,10 @@ function readerWorker(): Worker {
         if (!p) continue;
         pendingReads.delete(r.id);
         if (r.error) p.reject(Object.assign(new Error(r.error.message), { code: r.error.code }));
-        else p.resolve(r.bytes!);
+        else {
+          fromReader.add(r.bytes!.buffer as ArrayBuffer);
+          p.resolve(r.bytes!);
+        }
       }
       if (pendingReads.size === 0) w.unref();
     });
@@ -177,6 +200,29 @@ function readerWorker(): Worker {
     reader = w;
   }
   return reader;
+}
+
+/** Buffers this module handed out, the only ones `recycleFrame` takes back. */
+const fromReader = new WeakSet<ArrayBuffer>();
+let recycled: ArrayBuffer[] = [];
+
+/**
+ * Give a frame read from a local source back for reuse. Only for a caller that owns the bytes and
+ * will not touch them again: the buffer moves to the reader thread (here it becomes empty).
+ * Anything else (bytes from elsewhere, already given back) is ignored.
+ */
+export function recycleFrame(bytes: Uint8Array): void {
+  const ab = bytes.buffer as ArrayBuffer;
+  if (!reader || !fromReader.has(ab)) return;
+  fromReader.delete(ab);
+  if (recycled.length === 0) setImmediate(sendRecycled);
+  recycled.push(ab);
+}
+
+function sendRecycled(): void {
+  const list = recycled;
+  recycled = [];
+  reader?.postMessage({ recycle: list }, list);
 }
 
 function sendBatch(): void {

@@ -16,6 +16,7 @@ import type { Schema } from 'apache-arrow';
 import { featuresToDict, toArrowSchema, toArrowValue } from '../hf/features.ts';
 import type { Features } from '../hf/features.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
+import { MediaArena } from './media-arena.ts';
 import { drain, pad5, shardedSplitWriter } from './shards.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from './shards.ts';
 
@@ -61,6 +62,7 @@ export function createArrowSplitWriter<R extends object>(sink: Sink, opts: Arrow
   let shard: OpenShard | undefined;
   let cols: unknown[][] = entries.map(() => []);
   let len = 0;
+  const arena = new MediaArena();
 
   async function open(index: number): Promise<void> {
     const out = await sink.create(`${dir}/${arrowShardName(index, opts.numShards)}`);
@@ -76,6 +78,7 @@ export function createArrowSplitWriter<R extends object>(sink: Sink, opts: Arrow
     shard.rows += len;
     cols = entries.map(() => []);
     len = 0;
+    arena.reset(); // tableToIPC copied the batch's bytes
   }
 
   async function close(): Promise<void> {
@@ -92,7 +95,7 @@ export function createArrowSplitWriter<R extends object>(sink: Sink, opts: Arrow
     close,
     async add(row: R): Promise<void> {
       const r = row as Record<string, unknown>;
-      entries.forEach(([name, f], j) => cols[j]!.push(toArrowValue(f, r[name])));
+      entries.forEach(([name, f], j) => cols[j]!.push(toArrowValue(f, f.kind === 'image' ? arena.hold(r[name]) : r[name])));
       if (++len >= batchRows) await flushBatch();
     },
     async done(): Promise<void> {

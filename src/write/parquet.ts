@@ -10,10 +10,12 @@
  * encoded bytes are flushed to the sink before the next group is accepted.
  */
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
-import type { ColumnSource } from 'hyparquet-writer';
 import { huggingfaceMetadata, toParquetSchema, toParquetValue } from '../hf/features.ts';
 import type { Features } from '../hf/features.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
+import { MediaArena } from './media-arena.ts';
+import { writeRowGroup } from './parquet-row-group.ts';
+import type { RowGroupColumn } from './parquet-row-group.ts';
 import { drain, pad5, shardedSplitWriter } from './shards.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from './shards.ts';
 
@@ -104,6 +106,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
   let shard: OpenShard | undefined;
   let group: unknown[][] = columns.map(() => []);
   let groupLen = 0;
+  const arena = new MediaArena();
 
   async function open(index: number): Promise<void> {
     const out = await sink.create(parquetShardPath(dir, opts.split, index, opts.numShards));
@@ -114,16 +117,18 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
 
   async function flushGroup(): Promise<void> {
     if (!shard || groupLen === 0) return;
-    const columnData: ColumnSource[] = columns.map(([name, f], j) => {
+    const groupColumns: RowGroupColumn[] = columns.map(([name, f], j) => {
       const media = f.kind === 'image';
       return media
-        ? { name, data: group[j]!, encoding: 'PLAIN', codec: 'UNCOMPRESSED', statistics: false, columnIndex: false, offsetIndex: true }
+        ? { name, data: group[j]!, encoding: 'PLAIN', codec: 'UNCOMPRESSED', statistics: false, columnIndex: false, offsetIndex: true, byReference: true }
         : { name, data: group[j]!, codec: 'SNAPPY', columnIndex: true, offsetIndex: true };
     });
-    await shard.pq.write({ columnData, rowGroupSize: groupLen });
+    writeRowGroup(shard.pq, groupColumns, groupLen);
+    await shard.pq.writer.flush?.();
     shard.rows += groupLen;
     group = columns.map(() => []);
     groupLen = 0;
+    arena.reset(); // the sink copied every byte of the group
   }
 
   // A finished shard's commit (fsync, rename) runs while the next shard is written; at most one at
@@ -168,7 +173,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
     close,
     async add(row: R): Promise<void> {
       const r = row as Record<string, unknown>;
-      columns.forEach(([name, f], j) => group[j]!.push(toParquetValue(f, r[name])));
+      columns.forEach(([name, f], j) => group[j]!.push(f.kind === 'image' ? arena.hold(r[name]) : toParquetValue(f, r[name])));
       if (++groupLen >= groupRows) await flushGroup();
     },
     async abort(): Promise<void> {

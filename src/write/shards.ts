@@ -27,6 +27,7 @@ export interface SplitPlan {
 
 /** A writer for one split that takes rows one at a time (await each `add`: backpressure). */
 export interface SplitWriter<R> {
+  /** Keeps no reference to the row's byte buffers once resolved (copied or written): convert reuses them. */
   add(row: R): Promise<void>;
   /** Close the last shard (and write per-split metadata); returns every file written. */
   finish(): Promise<WrittenFile[]>;
