@@ -26,6 +26,8 @@ export interface FrameRef {
   /** sha256 hex (32 chars), when already computed. */
   hash: string | null;
   at: FrameLocation | null;
+  /** Set by FrameDedupe.identify: which distinct content these bytes are (then `bytes` may go). */
+  content?: FrameContent;
 }
 
 export interface DuplicateOf {
@@ -36,8 +38,9 @@ export interface DuplicateOf {
 }
 
 /** One distinct content within a fingerprint group, kept as cheaply as possible. */
-interface Content {
-  split: string;
+export interface FrameContent {
+  /** The split of the first row that showed it (null: identified, no row checked yet). */
+  split: string | null;
   hash: string | null;
   bytes: Uint8Array | null;
   at: FrameLocation | null;
@@ -66,39 +69,53 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 export class FrameDedupe {
   /** Per copy (format): fingerprint (or `#` + full hash) → the distinct contents under it. */
-  private readonly groups = new Map<string, Map<string, Content | Content[]>>();
+  private readonly groups = new Map<string, Map<string, FrameContent | FrameContent[]>>();
   private cached = 0;
 
   constructor(private readonly source: Source, private readonly cacheBudget = DEFAULT_CACHE) {}
 
   /**
-   * Call once per frame, in row order: the split identical bytes were first seen in when that is
-   * another split than this frame's, else null.
+   * Which distinct content a frame is (exact: bytes compared). Call it while the bytes are valid,
+   * in any order; it records no split.
    */
-  async check(format: string, split: string, frame: FrameRef): Promise<DuplicateOf | null> {
+  async identify(format: string, frame: FrameRef): Promise<FrameContent> {
+    if (frame.content) return frame.content;
     let groups = this.groups.get(format);
     if (!groups) this.groups.set(format, (groups = new Map()));
     const key = frame.bytes ? fingerprint(frame.bytes) : `#${frame.hash}`;
     const found = groups.get(key);
     if (found === undefined) {
       // A new fingerprint: nothing to compare. Keep where to find the bytes again, or their hash.
-      groups.set(key, this.remember(split, frame, false));
-      return null;
+      const c = this.remember(frame, false);
+      groups.set(key, c);
+      return (frame.content = c);
     }
     const list = Array.isArray(found) ? found : [found];
     for (const c of list) {
-      if (await this.same(c, frame, list.length > MAX_BYTEWISE)) {
-        return c.split === split ? null : { split: c.split, hash: await this.hashOf(c) };
-      }
+      if (await this.same(c, frame, list.length > MAX_BYTEWISE)) return (frame.content = c);
     }
     // Same fingerprint, other bytes: one more content (cached, since its fingerprint repeats).
-    list.push(this.remember(split, frame, true));
+    const c = this.remember(frame, true);
+    list.push(c);
     if (!Array.isArray(found)) groups.set(key, list);
-    return null;
+    return (frame.content = c);
   }
 
-  private remember(split: string, frame: FrameRef, cache: boolean): Content {
-    const c: Content = { split, hash: frame.hash, bytes: null, at: frame.at };
+  /**
+   * Call once per checked row with a frame, in row order: the split identical bytes were first
+   * seen in when that is another split than this row's, else null.
+   */
+  async check(format: string, split: string, frame: FrameRef): Promise<DuplicateOf | null> {
+    const c = await this.identify(format, frame);
+    if (c.split === null) {
+      c.split = split;
+      return null;
+    }
+    return c.split === split ? null : { split: c.split, hash: await this.hashOf(c) };
+  }
+
+  private remember(frame: FrameRef, cache: boolean): FrameContent {
+    const c: FrameContent = { split: null, hash: frame.hash, bytes: null, at: frame.at };
     if (frame.bytes && cache && this.cached + frame.bytes.length <= this.cacheBudget) {
       c.bytes = frame.bytes.slice();
       this.cached += c.bytes.length;
@@ -109,7 +126,7 @@ export class FrameDedupe {
     return c;
   }
 
-  private async same(c: Content, frame: FrameRef, byHash: boolean): Promise<boolean> {
+  private async same(c: FrameContent, frame: FrameRef, byHash: boolean): Promise<boolean> {
     if (c.hash && frame.hash) return c.hash === frame.hash;
     if (!frame.bytes) {
       // Only a hash for this frame (full mode): compare hashes.
@@ -127,7 +144,7 @@ export class FrameDedupe {
   }
 
   /** The content's hash: computed once, from the cached copy or a re-read. */
-  private async hashOf(c: Content): Promise<string> {
+  private async hashOf(c: FrameContent): Promise<string> {
     if (c.hash) return c.hash;
     const bytes = c.bytes ?? (await this.load(c));
     c.hash = bytes ? frameHash(bytes) : '(unreadable)';
@@ -135,7 +152,7 @@ export class FrameDedupe {
   }
 
   /** Re-reads an earlier frame; caches it while the budget lasts, else keeps only its hash. */
-  private async load(c: Content): Promise<Uint8Array | null> {
+  private async load(c: FrameContent): Promise<Uint8Array | null> {
     const at = c.at;
     if (!at) return null;
     let bytes: Uint8Array;

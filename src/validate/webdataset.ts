@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import type { FileToCheck, ValidateContext } from './context.ts';
 import { RowWindow, toNum } from './context.ts';
+import { shardChunks } from './chunks.ts';
+import type { FrameLocation } from './frame-dedupe.ts';
 import type { FrameInfo } from './frame-pool.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
 import type { VRow } from './rows.ts';
@@ -44,9 +46,10 @@ const JSON_TEXT = ['viewport', 'action', 'prior_action', 'context', 'accessibili
 interface Member {
   name: string;
   ext: string;
-  data?: Uint8Array;
-  /** Offset of the data in the shard, when `data` is the member's bytes as stored (not inflated). */
-  dataAt?: number;
+  /** A `.json` member's text (non-empty). */
+  text?: string;
+  /** The first image member's frame check (non-empty data). */
+  frame?: Promise<FrameInfo>;
 }
 
 interface Sample {
@@ -91,11 +94,14 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
     await sampleRow(ctx, file, state.split, s, win);
   };
 
-  for await (const ev of scanTar(ctx.source.stream(file.path), {
+  // Header mode reads into reused buffers: member data is used while its event is handled (JSON
+  // decoded to text, the frame identified), never kept. Full mode copies frames to the workers.
+  const reuse = ctx.pool.inline;
+  for await (const ev of scanTar(shardChunks(ctx.source, file.path, reuse), {
     totalSize: file.size,
     maxData: MAX_MEMBER,
     want: () => true,
-    shareData: ctx.pool.inline,
+    shareData: reuse,
     ...(hash ? { onChunk: (c: Uint8Array) => hash.update(c) } : {}),
   })) {
     if (ev.kind === 'problem') {
@@ -150,7 +156,16 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
       }
       cur = { key, members: [] };
     }
-    cur.members.push({ name: ev.name, ext, ...(data && data.length ? { data, ...(dataAt !== undefined ? { dataAt } : {}) } : {}) });
+    const member: Member = { name: ev.name, ext };
+    if (data && data.length) {
+      if (ext === 'json') member.text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+      else if (IMAGE_EXTS.has(ext) && !cur.members.some((x) => IMAGE_EXTS.has(x.ext))) {
+        const at = dataAt !== undefined ? { file: file.path, start: dataAt, end: dataAt + data.length } : null;
+        member.frame = checkFrame(ctx, data, at);
+        if (reuse) await member.frame; // identified before the buffer moves on
+      }
+    }
+    cur.members.push(member);
   }
   if (cur) await finish(cur);
   await win.drain();
@@ -166,19 +181,30 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
   state.shardSamples.push({ path: file.path, samples: inShard.size, size: file.size, broken });
 }
 
+/**
+ * Size of a frame, and in header mode which content it is (for duplicates across splits), while
+ * its bytes are at hand; the bytes are not kept.
+ */
+async function checkFrame(ctx: ValidateContext, data: Uint8Array, at: FrameLocation | null): Promise<FrameInfo> {
+  const info = await ctx.pool.check(data, at);
+  if (info.ok && info.ref.bytes) {
+    await ctx.dedupe.identify('webdataset', info.ref);
+    info.ref.bytes = null;
+  }
+  return info;
+}
+
 async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string, s: Sample, win: RowWindow): Promise<void> {
   const f = ctx.findings;
   const jsonMember = s.members.find((m) => m.ext === 'json');
   const imageMember = s.members.find((m) => IMAGE_EXTS.has(m.ext));
-  const img = imageMember?.data;
-  const imgAt = img && imageMember.dataAt !== undefined ? { file: file.path, start: imageMember.dataAt, end: imageMember.dataAt + img.length } : null;
-  const frame: Promise<FrameInfo> | null = img ? ctx.pool.check(img, imgAt) : null;
-  if (!jsonMember?.data) {
+  const frame: Promise<FrameInfo> | null = imageMember?.frame ?? null;
+  if (jsonMember?.text === undefined) {
     await win.push(null, frame);
     return;
   }
   const at = { file: file.path, member: jsonMember.name };
-  const text = Buffer.from(jsonMember.data.buffer, jsonMember.data.byteOffset, jsonMember.data.byteLength).toString('utf8');
+  const text = jsonMember.text;
   if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
     f.add('wds.json_invalid', { ...at, message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` });
     await win.push(null, frame);
