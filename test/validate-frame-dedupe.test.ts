@@ -1,6 +1,6 @@
 /**
  * Duplicate frames across splits are found by fingerprint, then confirmed byte for byte: a frame
- * whose fingerprint matches (same size, same first and last 4 KB) but whose bytes differ is not a
+ * whose fingerprint matches (same size, same first and last 2 KB) but whose bytes differ is not a
  * duplicate, and an identical frame is reported with its full sha256 — end to end on converted
  * shards, and on FrameDedupe itself with and without room to cache frames (re-read + hash path).
  */
@@ -41,7 +41,7 @@ function writeTar(members: Member[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts));
 }
 
-/** The same bytes with one byte in the middle changed: same size, same first and last 4 KB. */
+/** The same bytes with one byte in the middle changed: same size, same first and last 2 KB. */
 function nearCopy(b: Uint8Array): Uint8Array {
   expect(b.length).toBeGreaterThan(3 * 4096);
   const c = b.slice();

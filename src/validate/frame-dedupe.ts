@@ -1,6 +1,6 @@
 /**
  * Identical frames across splits (`leakage.duplicate_frame`) without hashing every frame. Each
- * frame gets a cheap fingerprint (size + sha256 of its first and last few KB); a frame whose
+ * frame gets a cheap fingerprint (size + sha256 of its first and last 2 KB); a frame whose
  * fingerprint was never seen is new, full stop. Only when a fingerprint repeats are the frames
  * compared byte for byte (the earlier one re-read by range when it is not cached), and the full
  * sha256 is computed only for what a finding prints. The result is exact: two frames are the same
@@ -46,7 +46,7 @@ export interface FrameContent {
   at: FrameLocation | null;
 }
 
-const EDGE = 4096;
+const EDGE = 2048;
 /** Copies of frames kept to compare repeats against without re-reading them. */
 const DEFAULT_CACHE = 32 << 20;
 /** Beyond this many distinct contents under one fingerprint, compare by full hash. */

@@ -13,7 +13,11 @@ interface Detector {
   tag: string;
   re: RegExp;
   valid(m: string): boolean;
+  /** A cheap test every match needs to pass (skips the regex on most text). */
+  gate(text: string): boolean;
 }
+
+const hasDigit = (t: string): boolean => /\d/.test(t);
 
 function luhn(digits: string): boolean {
   let sum = 0;
@@ -49,9 +53,12 @@ const DETECTORS: Detector[] = [
     tag: 'api-key',
     re: /\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{36,}|\bhf_[A-Za-z0-9]{30,}|\bxox[abpr]-[A-Za-z0-9-]{10,}|\bAIza[0-9A-Za-z_-]{35}|\beyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}/g,
     valid: () => true,
+    // Every alternative starts with one of these literals (sk_, pk_, rk_, gh?_, hf_ all hold "_").
+    gate: (t) => t.includes('_') || t.includes('AKIA') || t.includes('xox') || t.includes('AIza') || t.includes('eyJ'),
   },
-  { id: 'privacy.email', tag: 'email', re: /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g, valid: () => true },
-  { id: 'privacy.iban', tag: 'iban', re: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b/g, valid: ibanOk },
+  // The e-mail pattern is the costliest on long DOM/tree texts; without an "@" it cannot match.
+  { id: 'privacy.email', tag: 'email', re: /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g, valid: () => true, gate: (t) => t.includes('@') },
+  { id: 'privacy.iban', tag: 'iban', re: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b/g, valid: ibanOk, gate: hasDigit },
   {
     id: 'privacy.card_number',
     tag: 'card',
@@ -60,8 +67,9 @@ const DETECTORS: Detector[] = [
       const d = digitsOf(m);
       return d.length >= 13 && d.length <= 19 && !/^(\d)\1+$/.test(d) && luhn(d);
     },
+    gate: hasDigit,
   },
-  { id: 'privacy.ssn', tag: 'ssn', re: /(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])/g, valid: () => true },
+  { id: 'privacy.ssn', tag: 'ssn', re: /(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])/g, valid: () => true, gate: (t) => t.includes('-') && hasDigit(t) },
   {
     id: 'privacy.phone',
     tag: 'phone',
@@ -71,6 +79,7 @@ const DETECTORS: Detector[] = [
       // An ISO date (2026-04-11) or a plain number with one separator is not a phone number.
       return n >= 9 && n <= 15 && !/^\d{4}-\d{2}-\d{2}/.test(m);
     },
+    gate: hasDigit,
   },
 ];
 
@@ -101,8 +110,7 @@ export function scanText(text: string): PrivacyHit[] {
   if (text.length < 6) return [];
   const spans: Array<{ start: number; end: number; d: Detector; m: string }> = [];
   for (const d of DETECTORS) {
-    // The e-mail pattern is the costliest on long DOM/tree texts; without an "@" it cannot match.
-    if (d.tag === 'email' && !text.includes('@')) continue;
+    if (!d.gate(text)) continue;
     d.re.lastIndex = 0;
     for (const m of text.matchAll(d.re)) {
       const start = m.index;

@@ -181,6 +181,15 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
   state.shardSamples.push({ path: file.path, samples: inShard.size, size: file.size, broken });
 }
 
+function isFlatObject(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k];
+    if (typeof x === 'object' && x !== null) return false;
+  }
+  return true;
+}
+
 /**
  * Size of a frame, and in header mode which content it is (for duplicates across splits), while
  * its bytes are at hand; the bytes are not kept.
@@ -205,20 +214,27 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
   }
   const at = { file: file.path, member: jsonMember.name };
   const text = jsonMember.text;
-  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+  // V8's JSON.parse is not recursive, so parse first: a flat object (every sample .json this
+  // toolkit writes: nested values travel as JSON text) is one level deep and needs no depth scan.
+  let parsed0: unknown;
+  let parseError: Error | null = null;
+  try {
+    parsed0 = JSON.parse(text);
+  } catch (err) {
+    parseError = err as Error;
+  }
+  if (!(parseError === null && isFlatObject(parsed0)) && jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
     f.add('wds.json_invalid', { ...at, message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` });
     await win.push(null, frame);
     return;
   }
-  let j: Record<string, unknown>;
-  try {
-    j = JSON.parse(text) as Record<string, unknown>;
-    if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error('not a JSON object');
-  } catch (err) {
-    f.add('wds.json_invalid', { ...at, message: `does not parse (${(err as Error).message})` });
+  if (parseError === null && (typeof parsed0 !== 'object' || parsed0 === null || Array.isArray(parsed0))) parseError = new Error('not a JSON object');
+  if (parseError) {
+    f.add('wds.json_invalid', { ...at, message: `does not parse (${parseError.message})` });
     await win.push(null, frame);
     return;
   }
+  const j = parsed0 as Record<string, unknown>;
   const bad = Object.entries(JSON_FIELDS).filter(([k, ok]) => !ok(j[k])).map(([k]) => k);
   const parsed: Record<string, unknown> = {};
   if (!bad.length) {
