@@ -2,27 +2,23 @@ import { randomBytes } from 'node:crypto';
 import { close, fdatasync, fsync, open, writev } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { FileHasher } from './hasher.ts';
+import { BlockHasher } from './hasher.ts';
 import type { OutputFile, Sink } from './types.ts';
 
 /**
  * Write-behind in reused blocks: write() copies the chunk into the file's current block and
- * resolves (the caller may reuse its buffer at once); full blocks are written in order by writev
- * while the caller encodes the next bytes. At most BLOCKS_IN_FLIGHT blocks per file wait for the
- * disk (memory stays bounded); beyond that write() waits. An error surfaces on the next write or
- * on commit.
+ * resolves (the caller may reuse its buffer at once); full blocks are written in order by writev,
+ * then hashed by the hasher thread (the block moves there and back), while the caller encodes the
+ * next bytes. At most BLOCKS_IN_FLIGHT blocks per file are out (memory stays bounded); beyond that
+ * write() waits. An error surfaces on the next write or on commit.
  *
  * Why copy: a sink that kept the callers' buffers (frames, pages) until written made them live
- * long enough to reach V8's old generation, where only full GCs free them. Blocks are taken from
- * and returned to one process-wide free list, so steady state allocates nothing.
+ * long enough to reach V8's old generation, where only full GCs free them. Blocks come from and
+ * return to one process-wide free list, so steady state allocates nothing.
  */
 const BLOCK_BYTES = 1 << 20;
-const BLOCKS_IN_FLIGHT = 16;
+const BLOCKS_IN_FLIGHT = 24;
 const freeBlocks: Uint8Array[] = [];
-
-function takeBlock(): Uint8Array {
-  return freeBlocks.pop() ?? new Uint8Array(BLOCK_BYTES);
-}
 
 /** A local directory. Files are written as `.<name>.tmp-<rand>` beside the target, fsynced, renamed. */
 export class LocalSink implements Sink {
@@ -73,7 +69,7 @@ function writevAt(fd: number, chunks: Uint8Array[], position: number): Promise<n
 }
 
 class LocalOutputFile implements OutputFile {
-  private readonly hasher: FileHasher;
+  private readonly hasher: BlockHasher;
   /** Bytes accepted (the next chunk's file offset). */
   private size = 0;
   /** Bytes written to the file so far (always a prefix: one writev at a time, in order). */
@@ -81,9 +77,9 @@ class LocalOutputFile implements OutputFile {
   /** The block being filled, and how much of it is. */
   private block: Uint8Array | undefined;
   private filled = 0;
-  /** Full (or final) blocks not yet handed to writev, with their lengths. */
+  /** Filled blocks not yet handed to writev. */
   private queue: Uint8Array[] = [];
-  /** Blocks taken and not yet returned (current + queued + being written). */
+  /** Blocks taken and not yet returned to the free list. */
   private blocksOut = 0;
   private pumping: Promise<void> | undefined;
   /** Wakes a write() waiting for a block to come back. */
@@ -99,7 +95,17 @@ class LocalOutputFile implements OutputFile {
     private readonly tmp: string,
     private readonly fd: number,
   ) {
-    this.hasher = new FileHasher(tmp);
+    this.hasher = new BlockHasher(
+      (blocks) => {
+        for (const b of blocks) freeBlocks.push(new Uint8Array(b.buffer, 0, BLOCK_BYTES));
+        this.blocksOut -= blocks.length;
+        this.wake();
+      },
+      (err) => {
+        this.failure ??= err;
+        this.wake();
+      },
+    );
   }
 
   /** One write at a time: await each call before the next. */
@@ -112,7 +118,7 @@ class LocalOutputFile implements OutputFile {
           await new Promise<void>((resolve) => (this.progressed = resolve));
         }
         if (this.failure) throw this.failure;
-        this.block = takeBlock();
+        this.block = freeBlocks.pop() ?? new Uint8Array(BLOCK_BYTES);
         this.blocksOut++;
         this.filled = 0;
       }
@@ -134,7 +140,7 @@ class LocalOutputFile implements OutputFile {
     this.pumping ??= this.pump();
   }
 
-  /** Writes queued blocks (all that are waiting, in one writev) until the queue is empty. */
+  /** Writes queued blocks (all that are waiting, in one writev) until the queue is empty; then hashes them. */
   private async pump(): Promise<void> {
     try {
       while (this.queue.length && !this.failure) {
@@ -148,10 +154,8 @@ class LocalOutputFile implements OutputFile {
           bytes -= n;
           if (bytes > 0) pending = dropFront(pending, n);
         }
-        this.giveBack(batch);
-        this.hasher.upTo(this.written);
+        this.hasher.update(batch);
         if (this.written >= this.nextSync && !this.syncing) this.backgroundSync();
-        this.wake();
       }
     } catch (err) {
       this.failure = err;
@@ -159,11 +163,6 @@ class LocalOutputFile implements OutputFile {
       this.pumping = undefined;
       this.wake();
     }
-  }
-
-  private giveBack(blocks: Uint8Array[]): void {
-    for (const b of blocks) freeBlocks.push(new Uint8Array(b.buffer, 0, BLOCK_BYTES));
-    this.blocksOut -= blocks.length;
   }
 
   private backgroundSync(): void {
@@ -203,9 +202,13 @@ class LocalOutputFile implements OutputFile {
     if (this.done) return;
     this.done = true;
     this.failure ??= new Error('aborted');
-    this.giveBack(this.queue);
+    for (const b of this.queue) freeBlocks.push(new Uint8Array(b.buffer, 0, BLOCK_BYTES)); // never written
+    this.blocksOut -= this.queue.length;
     this.queue = [];
-    if (this.block) this.giveBack([this.block]);
+    if (this.block) {
+      freeBlocks.push(this.block);
+      this.blocksOut--;
+    }
     this.block = undefined;
     while (this.pumping) await this.pumping;
     while (this.syncing) await this.syncing; // never close the fd under a running fdatasync

@@ -179,6 +179,8 @@ function readerWorker(): Worker {
   if (!reader) {
     const w = new Worker(READER_SOURCE, { eval: true });
     w.on('message', (replies: ReadReply[]) => {
+      outstanding -= replies.length;
+      if (outstanding < MESSAGE_BATCH) scheduleSend();
       for (const r of replies) {
         const p = pendingReads.get(r.id);
         if (!p) continue;
@@ -194,6 +196,8 @@ function readerWorker(): Worker {
     w.on('error', (err) => {
       for (const p of pendingReads.values()) p.reject(err);
       pendingReads.clear();
+      batch = [];
+      outstanding = 0;
       reader = undefined;
     });
     w.unref();
@@ -215,20 +219,35 @@ export function recycleFrame(bytes: Uint8Array): void {
   const ab = bytes.buffer as ArrayBuffer;
   if (!reader || !fromReader.has(ab)) return;
   fromReader.delete(ab);
-  if (recycled.length === 0) setImmediate(sendRecycled);
   recycled.push(ab);
+  // In batches: every message wakes the reader thread, and on two cores a wake-up costs the
+  // sender its time slice more often than not.
+  if (recycled.length >= MESSAGE_BATCH) {
+    const list = recycled;
+    recycled = [];
+    reader.postMessage({ recycle: list }, list);
+  }
 }
 
-function sendRecycled(): void {
-  const list = recycled;
-  recycled = [];
-  reader?.postMessage({ recycle: list }, list);
+/** Requests (and recycled buffers) per message to the reader; see recycleFrame. */
+const MESSAGE_BATCH = 8;
+/** Requests sent and not answered yet. */
+let outstanding = 0;
+let sendScheduled = false;
+
+/** Send the waiting requests at the next turn of the event loop (reads asked for meanwhile join them). */
+function scheduleSend(): void {
+  if (sendScheduled || batch.length === 0) return;
+  sendScheduled = true;
+  setImmediate(sendBatch);
 }
 
 function sendBatch(): void {
+  sendScheduled = false;
   if (batch.length === 0) return;
   const b = batch;
   batch = [];
+  outstanding += b.length;
   const w = readerWorker();
   w.ref();
   w.postMessage(b);
@@ -238,9 +257,10 @@ function readInWorker(full: string, range?: ByteRange): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const id = nextReadId++;
     pendingReads.set(id, { resolve, reject });
-    // Reads asked for before the event loop turns (a read-ahead window) go as one message.
-    if (batch.length === 0) setImmediate(sendBatch);
     batch.push(range ? { id, path: full, start: range.start, end: range.end } : { id, path: full });
+    // A read-ahead window asks one frame at a time: send a batch once it is full, or at once when
+    // the reader is running out of work (the answers to earlier batches also send what waits).
+    if (batch.length >= MESSAGE_BATCH || outstanding < MESSAGE_BATCH) scheduleSend();
   });
 }
 

@@ -9,10 +9,7 @@
 import type { OutputFile } from '../sink/types.ts';
 
 const BLOCK = 512;
-/** Small members and headers are gathered and written in chunks of this size (fewer awaits). */
-const COALESCE_BYTES = 1 << 20;
-/** Members at least this long are handed to the sink as they are instead of being copied. */
-const PASS_THROUGH_BYTES = 64 << 10;
+const ZEROS = new Uint8Array(2 * BLOCK);
 /** The ustar size field holds 11 octal digits. */
 const MAX_MEMBER_BYTES = 8 ** 11 - 1;
 const MAX_MTIME = 8 ** 11 - 1;
@@ -41,14 +38,17 @@ function ascii(buf: Uint8Array, offset: number, s: string): void {
   for (let i = 0; i < s.length; i++) buf[offset + i] = s.charCodeAt(i);
 }
 
-/** One ustar header for a regular file: mode 0644, uid/gid 0, empty uname/gname, given mtime. */
-export function ustarHeader(name: string, size: number, mtime: number): Uint8Array {
+/**
+ * One ustar header for a regular file: mode 0644, uid/gid 0, empty uname/gname, given mtime.
+ * Written into `into` (512 bytes, overwritten) when given, else into a new array.
+ */
+export function ustarHeader(name: string, size: number, mtime: number, into?: Uint8Array): Uint8Array {
   const problem = tarNameProblem(name);
   if (problem) throw new TarNameError(problem);
   if (!Number.isSafeInteger(size) || size < 0 || size > MAX_MEMBER_BYTES) {
     throw new RangeError(`member ${name}: size ${size} does not fit a ustar header`);
   }
-  const h = new Uint8Array(BLOCK);
+  const h = into ? into.fill(0) : new Uint8Array(BLOCK);
   ascii(h, 0, name);
   octal(h, 100, 8, 0o644); // mode
   octal(h, 108, 8, 0); // uid
@@ -68,18 +68,12 @@ export function ustarHeader(name: string, size: number, mtime: number): Uint8Arr
 }
 
 /**
- * Writes members one at a time to `out` (await each `add`: bounded memory). Headers, padding and
- * small members are copied into a 1 MiB chunk and handed to `out` in pieces; members of 64 KiB or
- * more (frames) go to `out` as they are, never copied. `out` may hold what it was given after a
- * write resolves (OutputFile contract), so neither the caller's member bytes nor a handed-over
- * part of the chunk are modified afterwards. `finish()` writes the two zero end blocks; committing
- * `out` stays with the caller.
+ * Writes members one at a time to `out` (await each `add`: bounded memory): header, data, zero
+ * padding to the next 512 bytes. The sink copies what it keeps, so the header buffer is reused.
+ * `finish()` writes the two zero end blocks; committing `out` stays with the caller.
  */
 export class TarWriter {
-  private chunk = new Uint8Array(COALESCE_BYTES);
-  /** chunk[start, pos) is gathered but not yet handed to `out`. */
-  private start = 0;
-  private pos = 0;
+  private readonly header = new Uint8Array(BLOCK);
   private written = 0;
   private readonly mtime: number;
 
@@ -92,52 +86,22 @@ export class TarWriter {
 
   /** Bytes of the archive so far (headers, data, padding). */
   get bytes(): number {
-    return this.written + this.pos - this.start;
+    return this.written;
   }
 
   async add(name: string, data: Uint8Array): Promise<void> {
-    await this.put(ustarHeader(name, data.length, this.mtime));
-    if (data.length >= PASS_THROUGH_BYTES) {
-      await this.flush();
-      await this.out.write(data);
-      this.written += data.length;
-    } else {
-      await this.put(data);
-    }
-    await this.skip((BLOCK - (data.length % BLOCK)) % BLOCK);
+    await this.put(ustarHeader(name, data.length, this.mtime, this.header));
+    await this.put(data);
+    const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
+    if (pad) await this.put(ZEROS.subarray(0, pad));
   }
 
   async finish(): Promise<void> {
-    await this.skip(2 * BLOCK);
-    await this.flush();
+    await this.put(ZEROS);
   }
 
   private async put(b: Uint8Array): Promise<void> {
-    if (this.pos + b.length > COALESCE_BYTES) await this.renew();
-    this.chunk.set(b, this.pos);
-    this.pos += b.length;
-  }
-
-  /** Zero bytes: the chunk is fresh (zero-filled), so advancing is enough. */
-  private async skip(n: number): Promise<void> {
-    if (this.pos + n > COALESCE_BYTES) await this.renew();
-    this.pos += n;
-  }
-
-  /** Hand the gathered bytes to `out`; later bytes go after them in the same chunk. */
-  private async flush(): Promise<void> {
-    if (this.pos === this.start) return;
-    const part = this.chunk.subarray(this.start, this.pos);
-    this.written += part.length;
-    this.start = this.pos;
-    await this.out.write(part);
-  }
-
-  /** Flush, then continue in a fresh zeroed chunk (the sink may still hold parts of the old one). */
-  private async renew(): Promise<void> {
-    await this.flush();
-    this.chunk = new Uint8Array(COALESCE_BYTES);
-    this.start = 0;
-    this.pos = 0;
+    this.written += b.length;
+    await this.out.write(b);
   }
 }

@@ -171,11 +171,19 @@ export class WebDatasetWriter {
   }
 }
 
+let utf8Buffer = new Uint8Array(64 << 10);
+
+/** UTF-8 of `s` in a reused buffer: valid until the next call (the sink copies what it writes). */
+function utf8(s: string): Uint8Array {
+  if (s.length * 3 > utf8Buffer.length) utf8Buffer = new Uint8Array(s.length * 3);
+  return utf8Buffer.subarray(0, encoder.encodeInto(s, utf8Buffer).written);
+}
+
 /** Members in a fixed order: sorted by extension, as webdataset's own TarWriter does. */
 async function writeSample(tar: TarWriter, sample: WdsSample, sidecarMp: boolean, where: { file: string; member: string }): Promise<void> {
   const members: [string, Uint8Array][] = [
     [sample.image.ext, sample.image.bytes],
-    ['json', encoder.encode(JSON.stringify(jsonSafe(sample.json, '', where)))],
+    ['json', utf8(JSON.stringify(jsonSafe(sample.json, '', where)))],
   ];
   if (sidecarMp) {
     // A copy: msgpackr returns a view of its own reusable buffer.
