@@ -122,3 +122,14 @@ export function writeReadmeTable(): void {
   if (i < 0 || j < i) throw new Error('README.md has no bench markers');
   writeFileSync(readme, text.slice(0, i + start.length) + '\n' + table + text.slice(j));
 }
+
+/**
+ * Evict files from the page cache without root: fdatasync, then posix_fadvise(DONTNEED) on each
+ * (clean pages of a file are dropped; `echo 3 > drop_caches` needs root, which the bench machines
+ * do not give). The next read of these files comes from the disk.
+ */
+export function evictFromCache(files: string[]): void {
+  const code = 'import os,sys\nfor p in sys.argv[1:]:\n  fd=os.open(p,os.O_RDONLY)\n  os.fdatasync(fd); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED); os.close(fd)';
+  run([venvPython, '-c', code, ...files]);
+}
+
