@@ -124,6 +124,15 @@ describe.each(['local', 's3', 'azure', 'https'])('%s source', (kind) => {
     }
   });
 
+  it('lists only what a filter keeps, with the same entries', async () => {
+    const keep = (p: string) => p.startsWith('data/');
+    const list = await src().list(keep);
+    expect(list.map((e) => e.path)).toEqual(paths.filter(keep));
+    expect(list.length).toBeGreaterThan(0);
+    expect(list.length).toBeLessThan(paths.length);
+    expect(list.map((e) => e.size)).toEqual(paths.filter(keep).map((p) => all[p]!.byteLength));
+  });
+
   it('reports exists and size', async () => {
     for (const p of paths) {
       expect(await src().exists(p), p).toBe(true);

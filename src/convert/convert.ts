@@ -35,7 +35,6 @@ import type { SplitOptions } from '../select/split.ts';
 import { openSink } from '../sink/open.ts';
 import { recycleFrame } from '../source/local.ts';
 import { createJsonlSplitWriter } from '../write/jsonl.ts';
-import { createParquetSplitWriter } from '../write/parquet.ts';
 import { planShards } from '../write/shard-plan.ts';
 import { ALL_FORMATS } from './formats.ts';
 import { fanOut } from '../write/shards.ts';
@@ -303,7 +302,8 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   const created = Date.parse(exportManifest.created_at);
   const mtime = Number.isFinite(created) ? Math.floor(created / 1000) : 0;
 
-  // apache-arrow loads only when Arrow output is asked for.
+  // Writers load only when their format is asked for (apache-arrow, hyparquet-writer: ~100-200 ms each).
+  const parquet = opts.formats.includes('parquet') ? await import('../write/parquet.ts') : undefined;
   const arrow = opts.formats.includes('arrow') ? await import('../write/arrow.ts') : undefined;
   // One writer per split, fanning out to every requested format.
   const writers = new Map<string, SplitWriter<StepsRow>>();
@@ -313,7 +313,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
     const numShards = Math.max(1, Math.min(counts.rows, Math.ceil((counts.rows * planned.approxBytesPerRow) / maxShardBytes)));
     const plan = { split: name, totalRows: counts.rows, numShards, features };
     const perFormat: SplitWriter<StepsRow>[] = [];
-    if (opts.formats.includes('parquet')) perFormat.push(createParquetSplitWriter<StepsRow>(sink, plan));
+    if (parquet) perFormat.push(parquet.createParquetSplitWriter<StepsRow>(sink, plan));
     if (arrow) perFormat.push(arrow.createArrowSplitWriter<StepsRow>(sink, plan));
     if (opts.formats.includes('jsonl')) perFormat.push(createJsonlSplitWriter<StepsRow>(sink, plan));
     if (opts.formats.includes('webdataset')) {

@@ -89,7 +89,7 @@ async function dataFiles(source: Source, manifest: ExportManifest): Promise<{ en
     }
     return { entries, files };
   }
-  const listed = (await source.list()).filter((e) => isDataFile(manifest.format, e.path));
+  const listed = await source.list((p) => isDataFile(manifest.format, p));
   if (!listed.length) {
     throw new InputError(`no ${manifest.format} data files found under the export root (looked for ${DATA_EXT[manifest.format].source})`, {
       file: source.describe(''),

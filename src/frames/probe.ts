@@ -1,9 +1,9 @@
 /**
  * Image dimensions and format from the header only. Complete WebP, PNG and JPEG files are read
  * directly (a few bytes; calling sharp per frame cost more than the rest of a passthrough convert);
- * anything else, or a file that looks truncated, goes to sharp, which reads the header too.
+ * anything else, or a file that looks truncated, goes to sharp, which reads the header too (loaded
+ * on first use: ~100 ms that a passthrough convert of WebP frames never needs).
  */
-import sharp from 'sharp';
 
 /** The image formats a stored frame may have (the HF Image feature decodes all three). */
 export type StoredFormat = 'webp' | 'jpeg' | 'png';
@@ -26,6 +26,7 @@ export function isStoredFormat(format: string): format is StoredFormat {
 export async function probeImage(bytes: Uint8Array): Promise<ImageProbe> {
   const fast = probeHeader(bytes);
   if (fast) return fast;
+  const { default: sharp } = await import('sharp');
   const meta = await sharp(bytes, { failOn: 'error' }).metadata();
   if (meta.format === undefined || meta.width === undefined || meta.height === undefined) {
     throw new Error('the image header gives no format or size');

@@ -108,7 +108,7 @@ export class AzureSource extends AzureLocation implements Source {
     return this.container.getBlobClient(this.prefix + p);
   }
 
-  async list(): Promise<SourceEntry[]> {
+  async list(keep?: (path: string) => boolean): Promise<SourceEntry[]> {
     const out: SourceEntry[] = [];
     try {
       for await (const page of this.container.listBlobsFlat({ prefix: this.prefix }).byPage({ maxPageSize: 5000 })) {
@@ -121,7 +121,7 @@ export class AzureSource extends AzureLocation implements Source {
       throw azureError(err, this.root);
     }
     out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return out;
+    return keep ? out.filter((e) => keep(e.path)) : out;
   }
 
   async exists(p: string): Promise<boolean> {

@@ -160,9 +160,9 @@ export class HttpsSource implements Source {
     return rel.split('/').map(decodeURIComponent).join('/');
   }
 
-  async list(): Promise<SourceEntry[]> {
+  async list(keep?: (path: string) => boolean): Promise<SourceEntry[]> {
     if (!this.hasManifest) throw new UsageError(`${redactUrl(this.url)} is a single file over https and cannot be listed`);
-    return (await this.loadManifest()).entries.map((e) => ({ ...e }));
+    return (await this.loadManifest()).entries.filter((e) => !keep || keep(e.path)).map((e) => ({ ...e }));
   }
 
   async exists(p: string): Promise<boolean> {

@@ -29,7 +29,7 @@ export class LocalSource implements Source {
     return full;
   }
 
-  async list(): Promise<SourceEntry[]> {
+  async list(keep?: (path: string) => boolean): Promise<SourceEntry[]> {
     const out: SourceEntry[] = [];
     const walk = async (dir: string, prefix: string): Promise<void> => {
       let entries;
@@ -42,7 +42,7 @@ export class LocalSource implements Source {
         const rel = prefix ? `${prefix}/${e.name}` : e.name;
         const full = path.join(dir, e.name);
         if (e.isDirectory()) await walk(full, rel);
-        else if (e.isFile() || e.isSymbolicLink()) {
+        else if ((e.isFile() || e.isSymbolicLink()) && (!keep || keep(rel))) {
           // Sync: an export lists tens of thousands of frames, and a stat is microseconds.
           const st = statSync(full, { throwIfNoEntry: false });
           if (st?.isFile()) out.push({ path: rel, size: st.size });

@@ -127,7 +127,7 @@ export class S3Source extends S3Location implements Source {
     return this.prefix + p;
   }
 
-  async list(): Promise<SourceEntry[]> {
+  async list(keep?: (path: string) => boolean): Promise<SourceEntry[]> {
     const out: SourceEntry[] = [];
     let token: string | undefined;
     try {
@@ -146,7 +146,7 @@ export class S3Source extends S3Location implements Source {
     }
     // S3 lists in UTF-8 byte order; the contract is code-unit order.
     out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return out;
+    return keep ? out.filter((e) => keep(e.path)) : out;
   }
 
   async exists(p: string): Promise<boolean> {

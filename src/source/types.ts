@@ -23,7 +23,11 @@ export interface Source {
   /** The root as the user wrote it, e.g. `s3://bucket/prefix/` or `/data/export`. */
   readonly root: string;
   /** Every file under the root, sorted by path (lexical, code-unit order). */
-  list(): Promise<SourceEntry[]>;
+  /**
+   * `keep` (optional) picks entries by path before anything else is asked about them (a local
+   * export holds tens of thousands of frames: no stat for the ones the caller does not want).
+   */
+  list(keep?: (path: string) => boolean): Promise<SourceEntry[]>;
   /** Whether a file exists. */
   exists(path: string): Promise<boolean>;
   /** File size in bytes. */

@@ -6,7 +6,8 @@
 import { RecordBatchReader } from 'apache-arrow';
 import type { RecordBatch } from 'apache-arrow';
 import { arrowToPlain } from '../export/arrow.ts';
-import { ClassLabel, Image, List, Struct, Value, toArrowType } from '../hf/features.ts';
+import { toArrowType } from '../hf/arrow-schema.ts';
+import { ClassLabel, Image, List, Struct, Value } from '../hf/features.ts';
 import type { Dtype, Feature, Features } from '../hf/features.ts';
 import type { FileToCheck, JsonFeatures, ValidateContext } from './context.ts';
 import { RowWindow, stepsRowToV } from './context.ts';

@@ -13,7 +13,8 @@
 import { createHash } from 'node:crypto';
 import { RecordBatch, Struct, Table, makeData, tableToIPC, vectorFromArray } from 'apache-arrow';
 import type { Schema } from 'apache-arrow';
-import { featuresToDict, toArrowSchema, toArrowValue } from '../hf/features.ts';
+import { toArrowSchema, toArrowValue } from '../hf/arrow-schema.ts';
+import { featuresToDict } from '../hf/features.ts';
 import type { Features } from '../hf/features.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
 import { MediaArena } from './media-arena.ts';

@@ -4,7 +4,7 @@
  * order in every sample. Shard sizes come from `planShards`; each shard is a Sink file, so it appears
  * under its final name only when complete.
  */
-import { Packr } from 'msgpackr';
+import type { Packr } from 'msgpackr';
 import { InputError, UsageError } from '../errors.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
 import { TarWriter, tarNameProblem } from './tar.ts';
@@ -52,8 +52,9 @@ export function wdsShardPath(split: string, index: number): string {
   return `webdataset/${split}-${String(index).padStart(6, '0')}.tar`;
 }
 
-// Plain msgpack maps (records are a msgpackr extension Python cannot read).
-const packr = new Packr({ useRecords: false });
+// Plain msgpack maps (records are a msgpackr extension Python cannot read). Loaded with the first
+// `.mp` sidecar: most converts never write one.
+let packr: Packr | undefined;
 const encoder = new TextEncoder();
 
 /**
@@ -187,6 +188,7 @@ async function writeSample(tar: TarWriter, sample: WdsSample, sidecarMp: boolean
   ];
   if (sidecarMp) {
     // A copy: msgpackr returns a view of its own reusable buffer.
+    packr ??= new (await import('msgpackr')).Packr({ useRecords: false });
     const packed = packr.pack(msgpackSafe(sample.json));
     members.push(['mp', new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength).slice()]);
   }
