@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const venvPython = path.join(repoRoot, '.venv', 'bin', 'python');
-/** Our CLI without npx in between, so the measured process is the converter itself. */
-export const cli = [process.execPath, '--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts')];
+/** The CLI as users run it: bin/ runs the bundle `npm run bench` builds first (scripts/build.mjs). */
+export const cli = [process.execPath, path.join(repoRoot, 'bin/nusomi-hf.js')];
 
 export interface Measured {
   seconds: number;
