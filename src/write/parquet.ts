@@ -37,9 +37,9 @@ const PASS_THROUGH_BYTES = 64 << 10;
 /**
  * hyparquet-writer's ByteWriter whose flush() hands the encoded bytes to a sink file.
  *
- * Encoded pages (the image column's are ~1 MB of frame bytes each) are not copied into this
- * buffer: they are queued as they are (hyparquet-writer drops its reference to a page once it has
- * appended it) and written in order with the small pieces between them at the next flush.
+ * Large values (the frames writeRowGroup appends from the group's media arena, large pages) are
+ * not copied into this buffer: they are queued as they are and handed to the sink, which copies
+ * them, in order with the small pieces between them at the next flush.
  */
 class SinkByteWriter extends ByteWriter {
   private parts: Uint8Array[] = [];
@@ -75,8 +75,9 @@ class SinkByteWriter extends ByteWriter {
 
 /**
  * hyparquet-writer grows its page buffers from 1 KiB by doubling, copying the page so far each
- * time: ~2 copies of every frame byte. Growing straight to several times a large value instead
- * leaves at most one small copy per page. Only the buffer capacity changes, never the bytes.
+ * time: long values (DOM and accessibility-tree text) were copied about twice. Growing straight to
+ * several times a large value instead leaves at most one small copy per page. Only the buffer
+ * capacity changes, never the bytes.
  */
 const LARGE_APPEND = 16 << 10;
 ByteWriter.prototype.ensure = function ensure(this: ByteWriter, size: number): void {
