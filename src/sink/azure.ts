@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { ChunkHasher } from './hasher.ts';
 import type { BlockBlobClient } from '@azure/storage-blob';
 import { AzureLocation, azureError } from '../source/azure.ts';
+import { writeThrough } from './types.ts';
 import type { OutputFile, Sink } from './types.ts';
 
 /** Block size; Azure allows 50,000 blocks per blob, so 8 MiB blocks reach 390 GiB. */
@@ -21,16 +22,7 @@ export class AzureSink extends AzureLocation implements Sink {
   }
 
   async writeFile(p: string, bytes: Uint8Array): Promise<{ bytes: number; sha256: string }> {
-    if (bytes.byteLength > BLOCK_BYTES) {
-      const f = await this.create(p);
-      try {
-        await f.write(bytes);
-        return await f.commit();
-      } catch (err) {
-        await f.abort();
-        throw err;
-      }
-    }
+    if (bytes.byteLength > BLOCK_BYTES) return writeThrough(this, p, bytes);
     // One Put Blob is atomic for a small file.
     try {
       await this.container.getBlockBlobClient(this.prefix + p).upload(bytes, bytes.byteLength);

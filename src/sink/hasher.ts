@@ -91,19 +91,37 @@ function digestOf(id: number): Promise<string> {
   });
 }
 
+/** One hash in the worker: the digest of what was given, or dropped. */
+abstract class HashJob {
+  protected readonly id = begin();
+  private finished = false;
+
+  /** The sha256 (hex) of everything given so far. */
+  digest(): Promise<string> {
+    this.finished = true;
+    return digestOf(this.id);
+  }
+
+  drop(): void {
+    if (this.finished) return;
+    this.finished = true;
+    shared().postMessage({ op: 'drop', id: this.id });
+  }
+}
+
 /**
  * Hashes blocks in the order given. Each block's whole buffer moves to the worker (here it is
  * empty) and comes back through `onReturned`, in order. `onFailed` reports a dead worker (the
  * blocks it held do not come back).
  */
-export class BlockHasher {
-  private readonly id = begin();
-  private finished = false;
+export class BlockHasher extends HashJob {
   private out = 0;
   constructor(
     private readonly onReturned: (blocks: Uint8Array[]) => void,
     private readonly onFailed: (err: Error) => void,
-  ) {}
+  ) {
+    super();
+  }
 
   update(blocks: Uint8Array[]): void {
     if (blocks.length === 0) return;
@@ -128,36 +146,13 @@ export class BlockHasher {
     this.out = 0;
     this.onFailed(err);
   }
-
-  /** The sha256 (hex) of every block given so far. */
-  digest(): Promise<string> {
-    this.finished = true;
-    return digestOf(this.id);
-  }
-
-  drop(): void {
-    if (this.finished) return;
-    this.finished = true;
-    shared().postMessage({ op: 'drop', id: this.id });
-  }
 }
 
 /** Hashes chunks handed to it (each is copied once; the caller keeps its own). */
-export class ChunkHasher {
-  private readonly id = begin();
-  private finished = false;
+export class ChunkHasher extends HashJob {
   update(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     const copy = chunk.slice();
     shared().postMessage({ op: 'chunk', id: this.id, buffer: copy.buffer }, [copy.buffer]);
-  }
-  digest(): Promise<string> {
-    this.finished = true;
-    return digestOf(this.id);
-  }
-  drop(): void {
-    if (this.finished) return;
-    this.finished = true;
-    shared().postMessage({ op: 'drop', id: this.id });
   }
 }

@@ -3,6 +3,7 @@ import { close, fdatasync, fsync, open, writev } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BlockHasher } from './hasher.ts';
+import { writeThrough } from './types.ts';
 import type { OutputFile, Sink } from './types.ts';
 
 /**
@@ -40,15 +41,8 @@ export class LocalSink implements Sink {
     return new LocalOutputFile(p, final, tmp, fd);
   }
 
-  async writeFile(p: string, bytes: Uint8Array): Promise<{ bytes: number; sha256: string }> {
-    const f = await this.create(p);
-    try {
-      await f.write(bytes);
-      return await f.commit();
-    } catch (err) {
-      await f.abort();
-      throw err;
-    }
+  writeFile(p: string, bytes: Uint8Array): Promise<{ bytes: number; sha256: string }> {
+    return writeThrough(this, p, bytes);
   }
 }
 

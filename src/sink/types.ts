@@ -30,3 +30,15 @@ export interface Sink {
   /** The full name of a path for messages. */
   describe(path: string): string;
 }
+
+/** writeFile through create/write/commit: one file's bytes, atomic like any file; aborted on failure. */
+export async function writeThrough(sink: Sink, path: string, bytes: Uint8Array): Promise<{ bytes: number; sha256: string }> {
+  const f = await sink.create(path);
+  try {
+    await f.write(bytes);
+    return await f.commit();
+  } catch (err) {
+    await f.abort();
+    throw err;
+  }
+}
