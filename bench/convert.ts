@@ -8,7 +8,7 @@
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { cli, measure, repoRoot, round, row, run as runCommand, venvPython } from './lib.ts';
+import { cli, keepBest, measure, repoRoot, round, row, run as runCommand, venvPython } from './lib.ts';
 import type { Measured } from './lib.ts';
 import type { BenchContext, GeneratedExport, Section } from './run.ts';
 
@@ -57,11 +57,6 @@ function measureTool(ctx: BenchContext, tool: Tool, exp: GeneratedExport, label:
   ctx.log(`  ${round(m.seconds, 1)} s, ${round(exp.rows / m.seconds, 0)} rows/s, peak RSS ${round(m.peakRssMB, 0)} MB, ${round(outBytes / 1e6, 0)} MB written`);
   rmSync(out, { recursive: true, force: true });
   return { m, outBytes };
-}
-
-function keepBest(prev: Measured | undefined, m: Measured): Measured {
-  if (!prev) return m;
-  return { seconds: Math.min(prev.seconds, m.seconds), peakRssMB: Math.max(prev.peakRssMB, m.peakRssMB) };
 }
 
 export async function run(ctx: BenchContext): Promise<Section> {

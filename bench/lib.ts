@@ -42,17 +42,20 @@ export function measure(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: s
   return { seconds: out.seconds, peakRssMB: out.maxrss_kb / 1024 };
 }
 
+/** Of repeated measurements: the best (shortest) time and the highest peak RSS seen. */
+export function keepBest(prev: Measured | undefined, m: Measured): Measured {
+  if (!prev) return m;
+  return { seconds: Math.min(prev.seconds, m.seconds), peakRssMB: Math.max(prev.peakRssMB, m.peakRssMB) };
+}
+
 /** Best of n runs by time (the least disturbed by noise), peak RSS the max seen. */
 export function measureBest(argv: string[], n: number, opts: { env?: NodeJS.ProcessEnv; cwd?: string; before?: () => void } = {}): Measured {
-  let best: Measured | null = null;
-  let rss = 0;
+  let best: Measured | undefined;
   for (let i = 0; i < n; i++) {
     opts.before?.();
-    const m = measure(argv, opts);
-    rss = Math.max(rss, m.peakRssMB);
-    if (!best || m.seconds < best.seconds) best = m;
+    best = keepBest(best, measure(argv, opts));
   }
-  return { seconds: best!.seconds, peakRssMB: rss };
+  return best!;
 }
 
 export function run(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): string {

@@ -10,7 +10,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BenchContext, Section } from './run.ts';
-import { cli, evictFromCache, measureBest, round, row, run as runCommand } from './lib.ts';
+import { cli, evictFromCache, keepBest, measureBest, round, row, run as runCommand } from './lib.ts';
 import type { Measured } from './lib.ts';
 
 const SESSIONS = 400;
@@ -33,13 +33,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
 
   // Interleaved (floor, ours, floor, ours...) so a noisy neighbour hurts both alike.
   const best = { warmFloor: undefined as Measured | undefined, warmHeader: undefined as Measured | undefined, coldFloor: undefined as Measured | undefined, coldHeader: undefined as Measured | undefined };
-  const keep = (a: Measured | undefined, m: Measured): Measured => (!a || m.seconds < a.seconds ? { seconds: m.seconds, peakRssMB: Math.max(m.peakRssMB, a?.peakRssMB ?? 0) } : { ...a, peakRssMB: Math.max(a.peakRssMB, m.peakRssMB) });
   for (let rep = 1; rep <= ctx.repeats; rep++) {
     // Exit 1 (findings) would fail measure(); the generated shards are clean, so 0 is expected.
-    best.coldFloor = keep(best.coldFloor, measureBest(floorCmd, 1, { before: coldBefore }));
-    best.coldHeader = keep(best.coldHeader, measureBest(headerCmd, 1, { before: coldBefore }));
-    best.warmFloor = keep(best.warmFloor, measureBest(floorCmd, 1, { before: warmBefore }));
-    best.warmHeader = keep(best.warmHeader, measureBest(headerCmd, 1, { before: warmBefore }));
+    best.coldFloor = keepBest(best.coldFloor, measureBest(floorCmd, 1, { before: coldBefore }));
+    best.coldHeader = keepBest(best.coldHeader, measureBest(headerCmd, 1, { before: coldBefore }));
+    best.warmFloor = keepBest(best.warmFloor, measureBest(floorCmd, 1, { before: warmBefore }));
+    best.warmHeader = keepBest(best.warmHeader, measureBest(headerCmd, 1, { before: warmBefore }));
     ctx.log(`  run ${rep}: cold floor ${round(best.coldFloor.seconds, 2)} s, ours ${round(best.coldHeader.seconds, 2)} s; warm floor ${round(best.warmFloor.seconds, 2)} s, ours ${round(best.warmHeader.seconds, 2)} s (best so far)`);
   }
   // Full decoding is ~100× slower per frame: measured on the first shard only (a rate, frames/s).

@@ -9,7 +9,7 @@
  */
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cli, measure, round, row, run as runCommand } from './lib.ts';
+import { cli, keepBest, measure, round, row, run as runCommand } from './lib.ts';
 import type { Measured } from './lib.ts';
 import { SCALE, SESSIONS, STEPS } from './convert.ts';
 import type { BenchContext, GeneratedExport, Section } from './run.ts';
@@ -61,11 +61,6 @@ function runTar(ctx: BenchContext, layout: string, list: string, label: string):
   ctx.log(`  ${round(m.seconds, 1)} s, ${round(tarBytes / 1e6 / m.seconds, 0)} MB/s, peak RSS ${round(m.peakRssMB, 0)} MB`);
   rmSync(out, { recursive: true, force: true });
   return { m, tarBytes };
-}
-
-function keepBest(prev: Measured | undefined, m: Measured): Measured {
-  if (!prev) return m;
-  return { seconds: Math.min(prev.seconds, m.seconds), peakRssMB: Math.max(prev.peakRssMB, m.peakRssMB) };
 }
 
 export async function run(ctx: BenchContext): Promise<Section> {

@@ -3,13 +3,13 @@
  * order through its reused blocks, and hashes exactly the file; the local source gives read buffers
  * back to its reader for reuse only when asked (`recycleFrame`).
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalSink } from '../src/sink/local.ts';
 import { LocalSource, recycleFrame } from '../src/source/local.ts';
+import { noise, sha } from './helpers/bytes.ts';
 
 let tmp: string;
 beforeAll(async () => {
@@ -18,20 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
-
-function sha(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 describe('local sink', () => {
   it('lets the caller reuse its buffer as soon as write() resolves; the file is what was written', async () => {

@@ -4,7 +4,6 @@
  * the writing process is killed mid-upload.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,24 +19,13 @@ import type { Sink } from '../src/sink/types.ts';
 import { AzureSource, blobServiceFor } from '../src/source/azure.ts';
 import { S3Source, s3ClientFor } from '../src/source/s3.ts';
 import type { Source } from '../src/source/types.ts';
+import { noise, sha } from './helpers/bytes.ts';
 import { startAzurite, startMoto } from './helpers/services.ts';
 import type { RunningService } from './helpers/services.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
 
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** Waits for a condition the storage reaches asynchronously (parts upload in the background). */
 async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {

@@ -3,7 +3,6 @@
  * and an https signed URL (local Range server), all holding the same small tree. Each must list,
  * size, read (whole and ranges), stream and fail exactly like the local copy.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,21 +19,9 @@ import { S3Source, s3ClientFor } from '../src/source/s3.ts';
 import type { Source } from '../src/source/types.ts';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, startMoto, startRangeServer } from './helpers/services.ts';
 import type { RangeServer, RunningService } from './helpers/services.ts';
+import { noise, sha } from './helpers/bytes.ts';
 
 const SIG = 'secret-signature-0123456789';
-
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const enc = new TextEncoder();
 /** The fixture tree, manifest.json excepted (it is derived from these). */
@@ -44,7 +31,6 @@ const files: Record<string, Uint8Array> = {
   'data/empty.bin': new Uint8Array(0),
   'frames/x y ä.bin': noise(1234, 99),
 };
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const manifest = enc.encode(
   JSON.stringify({
     export_id: 'exp_conformance',

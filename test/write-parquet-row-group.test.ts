@@ -3,7 +3,6 @@
  * hyparquet-writer's own `ParquetWriter.write()` writes for the same rows: same pages, headers,
  * levels, metadata, page index and footer. Only the copying differs.
  */
-import { createHash } from 'node:crypto';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { toParquetSchema } from '../src/hf/features.ts';
 import type { Features } from '../src/hf/features.ts';
 import { writeRowGroup } from '../src/write/parquet-row-group.ts';
 import type { RowGroupColumn } from '../src/write/parquet-row-group.ts';
+import { noise, sha } from './helpers/bytes.ts';
 
 const features: Features = {
   session_id: { kind: 'value', dtype: 'string' },
@@ -18,16 +18,6 @@ const features: Features = {
   image: { kind: 'image' },
   extra: { kind: 'value', dtype: 'string' },
 };
-
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 /** Rows with frames of varied sizes (several 1 MB pages per group), a null image and null bytes. */
 function rows(n: number, offset: number): Record<string, unknown>[] {
@@ -45,10 +35,6 @@ function columnsOf(group: Record<string, unknown>[]): RowGroupColumn[] {
       ? { name, data, encoding: 'PLAIN', codec: 'UNCOMPRESSED', statistics: false, columnIndex: false, offsetIndex: true, byReference: true }
       : { name, data, codec: 'SNAPPY', columnIndex: true, offsetIndex: true };
   });
-}
-
-function sha(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
 }
 
 describe('writeRowGroup', () => {

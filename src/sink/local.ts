@@ -21,6 +21,11 @@ const BLOCK_BYTES = 1 << 20;
 const BLOCKS_IN_FLIGHT = 24;
 const freeBlocks: Uint8Array[] = [];
 
+/** Back to the free list, whole (a last block was handed out as its filled start). */
+function freeBlock(b: Uint8Array): void {
+  freeBlocks.push(b.length === BLOCK_BYTES ? b : new Uint8Array(b.buffer, 0, BLOCK_BYTES));
+}
+
 /** A local directory. Files are written as `.<name>.tmp-<rand>` beside the target, fsynced, renamed. */
 export class LocalSink implements Sink {
   readonly root: string;
@@ -91,7 +96,7 @@ class LocalOutputFile implements OutputFile {
   ) {
     this.hasher = new BlockHasher(
       (blocks) => {
-        for (const b of blocks) freeBlocks.push(new Uint8Array(b.buffer, 0, BLOCK_BYTES));
+        for (const b of blocks) freeBlock(b);
         this.blocksOut -= blocks.length;
         this.wake();
       },
@@ -196,11 +201,11 @@ class LocalOutputFile implements OutputFile {
     if (this.done) return;
     this.done = true;
     this.failure ??= new Error('aborted');
-    for (const b of this.queue) freeBlocks.push(new Uint8Array(b.buffer, 0, BLOCK_BYTES)); // never written
+    for (const b of this.queue) freeBlock(b); // never written
     this.blocksOut -= this.queue.length;
     this.queue = [];
     if (this.block) {
-      freeBlocks.push(this.block);
+      freeBlock(this.block);
       this.blocksOut--;
     }
     this.block = undefined;

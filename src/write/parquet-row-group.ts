@@ -41,10 +41,14 @@ function leafPaths(path: SchemaTree[]): SchemaTree[][] {
   return node.children.flatMap((child) => leafPaths([...path, child]));
 }
 
+/** One schema-path resolver per file schema (it builds the schema tree once). */
+const resolvers = new WeakMap<ParquetWriter['schema'], ReturnType<typeof schemaPathResolver>>();
+
 /** Append one row group of `rows` rows; `columns` in schema order, each with its rows' values. */
 export function writeRowGroup(pq: ParquetWriter, columns: RowGroupColumn[], rows: number): void {
   const writer = pq.writer;
-  const resolve = schemaPathResolver(pq.schema);
+  let resolve = resolvers.get(pq.schema);
+  if (!resolve) resolvers.set(pq.schema, (resolve = schemaPathResolver(pq.schema)));
   const groupStart = writer.offset;
   const chunks: ColumnChunk[] = [];
   for (const c of columns) {

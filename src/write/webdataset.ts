@@ -187,10 +187,10 @@ async function writeSample(tar: TarWriter, sample: WdsSample, sidecarMp: boolean
     ['json', utf8(JSON.stringify(jsonSafe(sample.json, '', where)))],
   ];
   if (sidecarMp) {
-    // A copy: msgpackr returns a view of its own reusable buffer.
     packr ??= new (await import('msgpackr')).Packr({ useRecords: false });
+    // A view of msgpackr's reusable buffer: valid until the next pack, and the sink copies it.
     const packed = packr.pack(msgpackSafe(sample.json));
-    members.push(['mp', new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength).slice()]);
+    members.push(['mp', new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)]);
   }
   members.sort((a, b) => (a[0] < b[0] ? -1 : 1));
   for (const [ext, bytes] of members) await tar.add(`${sample.key}.${ext}`, bytes);
