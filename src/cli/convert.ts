@@ -3,7 +3,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import { ALL_FORMATS } from '../convert/formats.ts';
 import type { ConvertOptions, ConvertResult } from '../convert/convert.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
-import type { FramesMode } from '../select/filters.ts';
+import type { FilterOptions } from '../select/filters.ts';
 import type { StoredFormat } from '../frames/probe.ts';
 import { startProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
@@ -31,7 +31,8 @@ function bytes(flag: string): (v: string) => number {
   };
 }
 
-interface ConvertFlags {
+/** commander's parsed flags; the filter flags are named as FilterOptions names them. */
+interface ConvertFlags extends Pick<FilterOptions, 'workflow' | 'outcome' | 'actorKind' | 'tag' | 'path' | 'since' | 'until' | 'minDurationMs' | 'maxDurationMs' | 'frames'> {
   out: string;
   formats: string[];
   split?: string;
@@ -39,17 +40,7 @@ interface ConvertFlags {
   splitBy?: string;
   splitSessions?: string;
   labelsFrom?: string;
-  workflow?: string[];
-  outcome?: string[];
-  actorKind?: string[];
-  tag?: string[];
-  path?: string[];
-  since?: string;
-  until?: string;
-  minDurationMs?: number;
-  maxDurationMs?: number;
   excludeSessions?: string;
-  frames?: FramesMode;
   maxSide?: number;
   imageFormat?: StoredFormat;
   quality?: number;
