@@ -4,9 +4,14 @@
  *
  * One shared worker (plain JavaScript evaluated from a string, so it runs the same under tsx,
  * vitest and plain node) serves every open file. Two ways to feed it:
- *  - `BlockHasher` (local sink): the sink's blocks, once written, move to the worker and back
- *    (transferred: no copy, no re-read of the file), then are reused;
+ *  - `BlockHasher` (local sink): the sink's blocks, once written, are hashed where they are: they
+ *    live in SharedArrayBuffers both threads hold, so a message names a block by number and length
+ *    (no copy, no re-read of the file, no transfer);
  *  - `ChunkHasher` (remote sinks): each chunk is copied once into a transferred buffer.
+ *
+ * Why not transfer the blocks: every transfer makes a new ArrayBuffer object around the same
+ * memory. Blocks circulate for a while, so those objects reached V8's old generation carrying
+ * their 1 MiB each, and the main thread ran a full GC every few dozen MB written (90+ per 3 GB).
  * Messages to one worker are handled in order, so a digest request sees every earlier update.
  */
 import { Worker } from 'node:worker_threads';
@@ -15,6 +20,7 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const jobs = new Map();
+const blocks = [];
 parentPort.on('message', (m) => {
   const job = jobs.get(m.id);
   if (m.op === 'open') {
@@ -22,9 +28,16 @@ parentPort.on('message', (m) => {
   } else if (m.op === 'chunk') {
     job?.update(new Uint8Array(m.buffer));
   } else if (m.op === 'blocks') {
+    // m.spans: [block number, length, SharedArrayBuffer the first time the block is sent]...
+    const ids = [];
+    for (let i = 0; i < m.spans.length; i += 3) {
+      const n = m.spans[i];
+      if (m.spans[i + 2]) blocks[n] = new Uint8Array(m.spans[i + 2]);
+      if (job) job.update(blocks[n].subarray(0, m.spans[i + 1]));
+      ids.push(n);
+    }
     // Always answered, even for a dropped file: the sender waits for its blocks to come back.
-    if (job) for (const b of m.blocks) job.update(b);
-    parentPort.postMessage({ id: m.id, hashed: m.blocks }, m.blocks.map((b) => b.buffer));
+    parentPort.postMessage({ id: m.id, hashed: ids });
   } else if (m.op === 'digest') {
     jobs.delete(m.id);
     parentPort.postMessage({ id: m.id, hex: job ? job.digest('hex') : undefined, error: job ? undefined : 'unknown hash job' });
@@ -34,7 +47,7 @@ parentPort.on('message', (m) => {
 });
 `;
 
-interface Reply { id: number; hex?: string; error?: string; hashed?: Uint8Array[] }
+interface Reply { id: number; hex?: string; error?: string; hashed?: number[] }
 
 let worker: Worker | undefined;
 let nextId = 1;
@@ -68,6 +81,7 @@ function shared(): Worker {
       waiting.clear();
       for (const owner of blockOwners.values()) owner.failed(err);
       blockOwners.clear();
+      sentBlocks.clear();
       worker = undefined;
     });
     w.unref();
@@ -109,36 +123,65 @@ abstract class HashJob {
   }
 }
 
+/** A reusable buffer of `bytes.length` bytes in shared memory, known to the hash worker by `id`. */
+export interface SharedBlock {
+  readonly id: number;
+  readonly bytes: Uint8Array;
+}
+
+const allBlocks: SharedBlock[] = [];
+/** Blocks the current worker already holds (a new worker after a crash is sent them again). */
+const sentBlocks = new Set<number>();
+
+/** A new shared block; blocks are never freed, so callers keep and reuse them (a free list). */
+export function newSharedBlock(size: number): SharedBlock {
+  const block = { id: allBlocks.length, bytes: new Uint8Array(new SharedArrayBuffer(size)) };
+  allBlocks.push(block);
+  return block;
+}
+
+/** The first `length` bytes of a block, to be hashed. */
+export interface BlockSpan {
+  block: SharedBlock;
+  length: number;
+}
+
 /**
- * Hashes blocks in the order given. Each block's whole buffer moves to the worker (here it is
- * empty) and comes back through `onReturned`, in order. `onFailed` reports a dead worker (the
- * blocks it held do not come back).
+ * Hashes block spans in the order given. The caller must not change a block until it comes back
+ * through `onReturned` (in order). `onFailed` reports a dead worker (its blocks do not come back).
  */
 export class BlockHasher extends HashJob {
   private out = 0;
   constructor(
-    private readonly onReturned: (blocks: Uint8Array[]) => void,
+    private readonly onReturned: (blocks: SharedBlock[]) => void,
     private readonly onFailed: (err: Error) => void,
   ) {
     super();
   }
 
-  update(blocks: Uint8Array[]): void {
-    if (blocks.length === 0) return;
-    this.out += blocks.length;
+  update(spans: BlockSpan[]): void {
+    if (spans.length === 0) return;
+    const w = shared();
+    const message: (number | SharedArrayBuffer | 0)[] = [];
+    for (const { block, length } of spans) {
+      const first = !sentBlocks.has(block.id);
+      if (first) sentBlocks.add(block.id);
+      message.push(block.id, length, first ? (block.bytes.buffer as SharedArrayBuffer) : 0);
+    }
+    this.out += spans.length;
     blockOwners.set(this.id, this);
     updateRef();
-    shared().postMessage({ op: 'blocks', id: this.id, blocks }, blocks.map((b) => b.buffer as ArrayBuffer));
+    w.postMessage({ op: 'blocks', id: this.id, spans: message });
   }
 
-  /** @internal the worker hashed these blocks and gave them back. */
-  returned(blocks: Uint8Array[]): void {
-    this.out -= blocks.length;
+  /** @internal the worker hashed these blocks. */
+  returned(ids: number[]): void {
+    this.out -= ids.length;
     if (this.out === 0) {
       blockOwners.delete(this.id);
       updateRef();
     }
-    this.onReturned(blocks);
+    this.onReturned(ids.map((n) => allBlocks[n]!));
   }
 
   /** @internal the worker died. */

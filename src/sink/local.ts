@@ -2,15 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { close, fdatasync, fsync, open, writev } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { BlockHasher } from './hasher.ts';
+import { BlockHasher, newSharedBlock } from './hasher.ts';
+import type { BlockSpan, SharedBlock } from './hasher.ts';
 import { writeThrough } from './types.ts';
 import type { OutputFile, Sink } from './types.ts';
 
 /**
  * Write-behind in reused blocks: write() copies the chunk into the file's current block and
  * resolves (the caller may reuse its buffer at once); full blocks are written in order by writev,
- * then hashed by the hasher thread (the block moves there and back), while the caller encodes the
- * next bytes. At most BLOCKS_IN_FLIGHT blocks per file are out (memory stays bounded); beyond that
+ * then hashed by the hasher thread (blocks are shared memory; see hasher.ts), while the caller
+ * encodes the next bytes. At most BLOCKS_IN_FLIGHT blocks per file are out (memory stays bounded); beyond that
  * write() waits. An error surfaces on the next write or on commit.
  *
  * Why copy: a sink that kept the callers' buffers (frames, pages) until written made them live
@@ -19,12 +20,7 @@ import type { OutputFile, Sink } from './types.ts';
  */
 const BLOCK_BYTES = 1 << 20;
 const BLOCKS_IN_FLIGHT = 24;
-const freeBlocks: Uint8Array[] = [];
-
-/** Back to the free list, whole (a last block was handed out as its filled start). */
-function freeBlock(b: Uint8Array): void {
-  freeBlocks.push(b.length === BLOCK_BYTES ? b : new Uint8Array(b.buffer, 0, BLOCK_BYTES));
-}
+const freeBlocks: SharedBlock[] = [];
 
 /** A local directory. Files are written as `.<name>.tmp-<rand>` beside the target, fsynced, renamed. */
 export class LocalSink implements Sink {
@@ -74,10 +70,10 @@ class LocalOutputFile implements OutputFile {
   /** Bytes written to the file so far (always a prefix: one writev at a time, in order). */
   private written = 0;
   /** The block being filled, and how much of it is. */
-  private block: Uint8Array | undefined;
+  private block: SharedBlock | undefined;
   private filled = 0;
   /** Filled blocks not yet handed to writev. */
-  private queue: Uint8Array[] = [];
+  private queue: BlockSpan[] = [];
   /** Blocks taken and not yet returned to the free list. */
   private blocksOut = 0;
   private pumping: Promise<void> | undefined;
@@ -96,7 +92,7 @@ class LocalOutputFile implements OutputFile {
   ) {
     this.hasher = new BlockHasher(
       (blocks) => {
-        for (const b of blocks) freeBlock(b);
+        freeBlocks.push(...blocks);
         this.blocksOut -= blocks.length;
         this.wake();
       },
@@ -117,12 +113,12 @@ class LocalOutputFile implements OutputFile {
           await new Promise<void>((resolve) => (this.progressed = resolve));
         }
         if (this.failure) throw this.failure;
-        this.block = freeBlocks.pop() ?? new Uint8Array(BLOCK_BYTES);
+        this.block = freeBlocks.pop() ?? newSharedBlock(BLOCK_BYTES);
         this.blocksOut++;
         this.filled = 0;
       }
       const take = Math.min(BLOCK_BYTES - this.filled, chunk.length - off);
-      this.block.set(chunk.subarray(off, off + take), this.filled);
+      this.block.bytes.set(chunk.subarray(off, off + take), this.filled);
       this.filled += take;
       off += take;
       if (this.filled === BLOCK_BYTES) this.enqueueBlock();
@@ -133,7 +129,7 @@ class LocalOutputFile implements OutputFile {
   /** Hand the current block (full, or the last partial one) to the writer loop. */
   private enqueueBlock(): void {
     if (!this.block) return;
-    this.queue.push(this.filled === BLOCK_BYTES ? this.block : this.block.subarray(0, this.filled));
+    this.queue.push({ block: this.block, length: this.filled });
     this.block = undefined;
     this.filled = 0;
     this.pumping ??= this.pump();
@@ -144,9 +140,9 @@ class LocalOutputFile implements OutputFile {
     try {
       while (this.queue.length && !this.failure) {
         const batch = this.queue.splice(0, MAX_IOV);
-        let pending = batch;
+        let pending = batch.map((s) => s.block.bytes.subarray(0, s.length));
         let bytes = 0;
-        for (const c of batch) bytes += c.length;
+        for (const s of batch) bytes += s.length;
         while (bytes > 0) {
           const n = await writevAt(this.fd, pending, this.written);
           this.written += n;
@@ -201,11 +197,11 @@ class LocalOutputFile implements OutputFile {
     if (this.done) return;
     this.done = true;
     this.failure ??= new Error('aborted');
-    for (const b of this.queue) freeBlock(b); // never written
+    for (const s of this.queue) freeBlocks.push(s.block); // never written
     this.blocksOut -= this.queue.length;
     this.queue = [];
     if (this.block) {
-      freeBlock(this.block);
+      freeBlocks.push(this.block);
       this.blocksOut--;
     }
     this.block = undefined;
