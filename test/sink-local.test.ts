@@ -1,13 +1,15 @@
 /**
- * The local sink copies what it still has to write (callers reuse their buffers at once), writes in
- * order through its reused blocks, and hashes exactly the file; the local source gives read buffers
- * back to its reader for reuse only when asked (`recycleFrame`).
+ * The local sink copies what it still has to write (callers reuse their buffers at once), except
+ * large chunks in shared blocks, which it writes where they are and pins until written and hashed;
+ * it writes in order and hashes exactly the file. The local source gives read buffers back to its
+ * reader for reuse only when asked (`recycleFrame`).
  */
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalSink } from '../src/sink/local.ts';
+import { newSharedBlock, whenUnpinned } from '../src/sink/shared-blocks.ts';
 import { LocalSource, recycleFrame } from '../src/source/local.ts';
 import { noise, sha } from './helpers/bytes.ts';
 
@@ -41,6 +43,39 @@ describe('local sink', () => {
     const back = new Uint8Array(await readFile(path.join(tmp, 'reuse/data/a.bin')));
     expect(back.length).toBe(data.length);
     expect(sha(back)).toBe(sha(data));
+  });
+
+  it('writes large chunks of a shared block where they are, pinned until written and hashed, then reusable', async () => {
+    const data = noise(6 * 1024 * 1024 + 99, 3);
+    const block = newSharedBlock(4 * 1024 * 1024);
+    const sink = new LocalSink(path.join(tmp, 'shared'));
+    const f = await sink.create('s.bin');
+    let off = 0;
+    let pinnedSeen = false;
+    // Small pieces (copied) between large ones (by reference), refilling the block each round.
+    for (const n of [5, 300_000, 7, 1_500_000, 64 * 1024, 1_000_000, 3, 2_000_000, 1_426_004]) {
+      const piece = data.subarray(off, off + n);
+      if (n < 64 * 1024) {
+        await f.write(piece);
+      } else {
+        await whenUnpinned(block); // the sink is done with the last round
+        block.bytes.set(piece, 17);
+        await f.write(block.bytes.subarray(17, 17 + n));
+        pinnedSeen ||= block.pins > 0;
+      }
+      off += n;
+    }
+    expect(off).toBe(data.length);
+    expect(pinnedSeen).toBe(true); // it held the block instead of copying
+    expect(await f.commit()).toEqual({ bytes: data.length, sha256: sha(data) });
+    expect(block.pins).toBe(0);
+    expect(sha(new Uint8Array(await readFile(path.join(tmp, 'shared/s.bin'))))).toBe(sha(data));
+
+    // abort() releases what it still held.
+    const g = await sink.create('t.bin');
+    await g.write(block.bytes.subarray(0, 1_000_000));
+    await g.abort();
+    expect(block.pins).toBe(0);
   });
 
   it('abort() after writes leaves nothing behind, and the next file still writes correctly', async () => {

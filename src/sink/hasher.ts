@@ -4,9 +4,9 @@
  *
  * One shared worker (plain JavaScript evaluated from a string, so it runs the same under tsx,
  * vitest and plain node) serves every open file. Two ways to feed it:
- *  - `BlockHasher` (local sink): the sink's blocks, once written, are hashed where they are: they
- *    live in SharedArrayBuffers both threads hold, so a message names a block by number and length
- *    (no copy, no re-read of the file, no transfer);
+ *  - `BlockHasher` (local sink): spans of shared blocks (shared-blocks.ts), once written, are hashed
+ *    where they are: both threads hold the memory, so a message names a block by id, start and
+ *    length (no copy, no re-read of the file, no transfer);
  *  - `ChunkHasher` (remote sinks): each chunk is copied once into a transferred buffer.
  *
  * Why not transfer the blocks: every transfer makes a new ArrayBuffer object around the same
@@ -15,12 +15,14 @@
  * Messages to one worker are handled in order, so a digest request sees every earlier update.
  */
 import { Worker } from 'node:worker_threads';
+import { onSharedBlockDropped, sharedBlockById } from './shared-blocks.ts';
+import type { SharedBlock } from './shared-blocks.ts';
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const jobs = new Map();
-const blocks = [];
+const blocks = new Map();
 parentPort.on('message', (m) => {
   const job = jobs.get(m.id);
   if (m.op === 'open') {
@@ -28,12 +30,12 @@ parentPort.on('message', (m) => {
   } else if (m.op === 'chunk') {
     job?.update(new Uint8Array(m.buffer));
   } else if (m.op === 'blocks') {
-    // m.spans: [block number, length, SharedArrayBuffer the first time the block is sent]...
+    // m.spans: [block id, start, length, its SharedArrayBuffer the first time the block is sent]...
     const ids = [];
-    for (let i = 0; i < m.spans.length; i += 3) {
+    for (let i = 0; i < m.spans.length; i += 4) {
       const n = m.spans[i];
-      if (m.spans[i + 2]) blocks[n] = new Uint8Array(m.spans[i + 2]);
-      if (job) job.update(blocks[n].subarray(0, m.spans[i + 1]));
+      if (m.spans[i + 3]) blocks.set(n, new Uint8Array(m.spans[i + 3]));
+      if (job) job.update(blocks.get(n).subarray(m.spans[i + 1], m.spans[i + 1] + m.spans[i + 2]));
       ids.push(n);
     }
     // Always answered, even for a dropped file: the sender waits for its blocks to come back.
@@ -43,6 +45,8 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ id: m.id, hex: job ? job.digest('hex') : undefined, error: job ? undefined : 'unknown hash job' });
   } else if (m.op === 'drop') {
     jobs.delete(m.id);
+  } else if (m.op === 'forget') {
+    blocks.delete(m.block);
   }
 });
 `;
@@ -123,32 +127,23 @@ abstract class HashJob {
   }
 }
 
-/** A reusable buffer of `bytes.length` bytes in shared memory, known to the hash worker by `id`. */
-export interface SharedBlock {
-  readonly id: number;
-  readonly bytes: Uint8Array;
-}
-
-const allBlocks: SharedBlock[] = [];
 /** Blocks the current worker already holds (a new worker after a crash is sent them again). */
 const sentBlocks = new Set<number>();
+onSharedBlockDropped((id) => {
+  if (sentBlocks.delete(id)) worker?.postMessage({ op: 'forget', block: id });
+});
 
-/** A new shared block; blocks are never freed, so callers keep and reuse them (a free list). */
-export function newSharedBlock(size: number): SharedBlock {
-  const block = { id: allBlocks.length, bytes: new Uint8Array(new SharedArrayBuffer(size)) };
-  allBlocks.push(block);
-  return block;
-}
-
-/** The first `length` bytes of a block, to be hashed. */
+/** `length` bytes of a block from `start`, to be hashed. */
 export interface BlockSpan {
   block: SharedBlock;
+  start: number;
   length: number;
 }
 
 /**
- * Hashes block spans in the order given. The caller must not change a block until it comes back
- * through `onReturned` (in order). `onFailed` reports a dead worker (its blocks do not come back).
+ * Hashes block spans in the order given. The caller must not change a span's bytes until its block
+ * comes back through `onReturned` (once per span, in order). `onFailed` reports a dead worker (its
+ * spans do not come back).
  */
 export class BlockHasher extends HashJob {
   private out = 0;
@@ -163,10 +158,10 @@ export class BlockHasher extends HashJob {
     if (spans.length === 0) return;
     const w = shared();
     const message: (number | SharedArrayBuffer | 0)[] = [];
-    for (const { block, length } of spans) {
+    for (const { block, start, length } of spans) {
       const first = !sentBlocks.has(block.id);
       if (first) sentBlocks.add(block.id);
-      message.push(block.id, length, first ? (block.bytes.buffer as SharedArrayBuffer) : 0);
+      message.push(block.id, start, length, first ? (block.bytes.buffer as SharedArrayBuffer) : 0);
     }
     this.out += spans.length;
     blockOwners.set(this.id, this);
@@ -181,7 +176,7 @@ export class BlockHasher extends HashJob {
       blockOwners.delete(this.id);
       updateRef();
     }
-    this.onReturned(ids.map((n) => allBlocks[n]!));
+    this.onReturned(ids.map(sharedBlockById));
   }
 
   /** @internal the worker died. */

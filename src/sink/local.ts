@@ -2,24 +2,31 @@ import { randomBytes } from 'node:crypto';
 import { close, fdatasync, fsync, open, writev } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { BlockHasher, newSharedBlock } from './hasher.ts';
-import type { BlockSpan, SharedBlock } from './hasher.ts';
+import { BlockHasher } from './hasher.ts';
+import type { BlockSpan } from './hasher.ts';
+import { newSharedBlock, pin, sharedBlockOf, unpin } from './shared-blocks.ts';
+import type { SharedBlock } from './shared-blocks.ts';
 import { writeThrough } from './types.ts';
 import type { OutputFile, Sink } from './types.ts';
 
 /**
- * Write-behind in reused blocks: write() copies the chunk into the file's current block and
- * resolves (the caller may reuse its buffer at once); full blocks are written in order by writev,
- * then hashed by the hasher thread (blocks are shared memory; see hasher.ts), while the caller
- * encodes the next bytes. At most BLOCKS_IN_FLIGHT blocks per file are out (memory stays bounded); beyond that
- * write() waits. An error surfaces on the next write or on commit.
+ * Write-behind: write() copies the chunk into the file's current block and resolves (the caller may
+ * reuse its buffer at once); filled spans of blocks are written in order by writev, then hashed by
+ * the hash worker, while the caller encodes the next bytes. A large chunk that lies in a shared
+ * block (shared-blocks.ts: a Parquet group's frames) is not copied: the span is queued as it is and
+ * its block stays pinned until written and hashed. At most IN_FLIGHT_BYTES per file are queued or
+ * being hashed (memory stays bounded); beyond that write() waits. An error surfaces on the next
+ * write or on commit.
  *
- * Why copy: a sink that kept the callers' buffers (frames, pages) until written made them live
- * long enough to reach V8's old generation, where only full GCs free them. Blocks come from and
+ * Why copy small and ordinary chunks: a sink that kept the callers' buffers (frames, pages) until
+ * written made them live long enough to reach V8's old generation, where only full GCs free them.
+ * The sink's own blocks are shared memory too (the worker hashes them in place) and come from and
  * return to one process-wide free list, so steady state allocates nothing.
  */
 const BLOCK_BYTES = 1 << 20;
-const BLOCKS_IN_FLIGHT = 24;
+const IN_FLIGHT_BYTES = 24 * BLOCK_BYTES;
+/** Shared chunks at least this long are written by reference; shorter ones are cheaper to copy. */
+const BY_REFERENCE_BYTES = 64 << 10;
 const freeBlocks: SharedBlock[] = [];
 
 /** A local directory. Files are written as `.<name>.tmp-<rand>` beside the target, fsynced, renamed. */
@@ -69,15 +76,20 @@ class LocalOutputFile implements OutputFile {
   private size = 0;
   /** Bytes written to the file so far (always a prefix: one writev at a time, in order). */
   private written = 0;
-  /** The block being filled, and how much of it is. */
+  /** The own block being filled, how much of it is, and where its next span starts. */
   private block: SharedBlock | undefined;
   private filled = 0;
-  /** Filled blocks not yet handed to writev. */
+  private spanStart = 0;
+  /** Own blocks taken from the free list and not yet given back. */
+  private readonly owned = new Set<SharedBlock>();
+  /** Spans not yet handed to writev, then spans the hash worker has not given back (in order). */
   private queue: BlockSpan[] = [];
-  /** Blocks taken and not yet returned to the free list. */
-  private blocksOut = 0;
+  private hashing: BlockSpan[] = [];
+  private hashingHead = 0;
+  /** Bytes in `queue` and `hashing`. */
+  private inFlight = 0;
   private pumping: Promise<void> | undefined;
-  /** Wakes a write() waiting for a block to come back. */
+  /** Wakes a write() waiting for room. */
   private progressed: (() => void) | undefined;
   private failure: unknown;
   private done = false;
@@ -92,12 +104,17 @@ class LocalOutputFile implements OutputFile {
   ) {
     this.hasher = new BlockHasher(
       (blocks) => {
-        freeBlocks.push(...blocks);
-        this.blocksOut -= blocks.length;
+        for (let i = 0; i < blocks.length; i++) this.hashed(this.hashing[this.hashingHead++]!);
+        if (this.hashingHead === this.hashing.length) {
+          this.hashing = [];
+          this.hashingHead = 0;
+        }
         this.wake();
       },
       (err) => {
         this.failure ??= err;
+        // The dead worker's spans never come back: unpin them, or their owners would wait forever.
+        while (this.hashingHead < this.hashing.length) this.hashed(this.hashing[this.hashingHead++]!);
         this.wake();
       },
     );
@@ -106,41 +123,80 @@ class LocalOutputFile implements OutputFile {
   /** One write at a time: await each call before the next. */
   async write(chunk: Uint8Array): Promise<void> {
     if (this.failure) throw this.failure;
+    const shared = chunk.length >= BY_REFERENCE_BYTES ? sharedBlockOf(chunk) : undefined;
+    if (shared) {
+      await this.room();
+      this.cutSpan();
+      this.enqueue({ block: shared, start: chunk.byteOffset, length: chunk.length });
+      this.size += chunk.length;
+      return;
+    }
     let off = 0;
     while (off < chunk.length) {
       if (!this.block) {
-        while (this.blocksOut >= BLOCKS_IN_FLIGHT && !this.failure) {
-          await new Promise<void>((resolve) => (this.progressed = resolve));
-        }
-        if (this.failure) throw this.failure;
+        await this.room();
         this.block = freeBlocks.pop() ?? newSharedBlock(BLOCK_BYTES);
-        this.blocksOut++;
+        this.owned.add(this.block);
         this.filled = 0;
+        this.spanStart = 0;
       }
       const take = Math.min(BLOCK_BYTES - this.filled, chunk.length - off);
       this.block.bytes.set(chunk.subarray(off, off + take), this.filled);
       this.filled += take;
       off += take;
-      if (this.filled === BLOCK_BYTES) this.enqueueBlock();
+      if (this.filled === BLOCK_BYTES) this.retireBlock();
     }
     this.size += chunk.length;
   }
 
-  /** Hand the current block (full, or the last partial one) to the writer loop. */
-  private enqueueBlock(): void {
-    if (!this.block) return;
-    this.queue.push({ block: this.block, length: this.filled });
+  private async room(): Promise<void> {
+    while (this.inFlight >= IN_FLIGHT_BYTES && !this.failure) {
+      await new Promise<void>((resolve) => (this.progressed = resolve));
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /** Queue what the current block holds since its last span (it stays current). */
+  private cutSpan(): void {
+    if (!this.block || this.filled === this.spanStart) return;
+    this.enqueue({ block: this.block, start: this.spanStart, length: this.filled - this.spanStart });
+    this.spanStart = this.filled;
+  }
+
+  /** Queue the rest of the current block and stop filling it (full, or the file ends). */
+  private retireBlock(): void {
+    const block = this.block;
+    if (!block) return;
+    this.cutSpan();
     this.block = undefined;
-    this.filled = 0;
+    this.release(block);
+  }
+
+  private enqueue(span: BlockSpan): void {
+    pin(span.block);
+    this.queue.push(span);
+    this.inFlight += span.length;
     this.pumping ??= this.pump();
   }
 
-  /** Writes queued blocks (all that are waiting, in one writev) until the queue is empty; then hashes them. */
+  /** A span is written and hashed (or will never be): its block may be reused. */
+  private hashed(span: BlockSpan): void {
+    this.inFlight -= span.length;
+    unpin(span.block);
+    this.release(span.block);
+  }
+
+  /** An own block neither filled nor pinned goes back to the free list. */
+  private release(block: SharedBlock): void {
+    if (block !== this.block && block.pins === 0 && this.owned.delete(block)) freeBlocks.push(block);
+  }
+
+  /** Writes queued spans (all that are waiting, in one writev) until the queue is empty; then hashes them. */
   private async pump(): Promise<void> {
     try {
       while (this.queue.length && !this.failure) {
         const batch = this.queue.splice(0, MAX_IOV);
-        let pending = batch.map((s) => s.block.bytes.subarray(0, s.length));
+        let pending = batch.map((s) => s.block.bytes.subarray(s.start, s.start + s.length));
         let bytes = 0;
         for (const s of batch) bytes += s.length;
         while (bytes > 0) {
@@ -149,6 +205,7 @@ class LocalOutputFile implements OutputFile {
           bytes -= n;
           if (bytes > 0) pending = dropFront(pending, n);
         }
+        this.hashing.push(...batch);
         this.hasher.update(batch);
         if (this.written >= this.nextSync && !this.syncing) this.backgroundSync();
       }
@@ -178,7 +235,7 @@ class LocalOutputFile implements OutputFile {
   }
 
   async commit(): Promise<{ bytes: number; sha256: string }> {
-    this.enqueueBlock();
+    this.retireBlock();
     while (this.pumping) await this.pumping;
     if (this.failure) throw this.failure;
     const sha256 = this.hasher.digest();
@@ -197,15 +254,13 @@ class LocalOutputFile implements OutputFile {
     if (this.done) return;
     this.done = true;
     this.failure ??= new Error('aborted');
-    for (const s of this.queue) freeBlocks.push(s.block); // never written
-    this.blocksOut -= this.queue.length;
-    this.queue = [];
-    if (this.block) {
-      freeBlocks.push(this.block);
-      this.blocksOut--;
-    }
-    this.block = undefined;
     while (this.pumping) await this.pumping;
+    const unwritten = this.queue;
+    this.queue = [];
+    for (const span of unwritten) this.hashed(span); // never written, never hashed
+    const current = this.block;
+    this.block = undefined;
+    if (current) this.release(current);
     while (this.syncing) await this.syncing; // never close the fd under a running fdatasync
     this.hasher.drop();
     await new Promise<void>((resolve) => close(this.fd, () => resolve()));

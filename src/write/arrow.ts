@@ -96,6 +96,7 @@ export function createArrowSplitWriter<R extends object>(sink: Sink, opts: Arrow
     close,
     async add(row: R): Promise<void> {
       const r = row as Record<string, unknown>;
+      if (len === 0) await arena.begin();
       entries.forEach(([name, f], j) => cols[j]!.push(toArrowValue(f, f.kind === 'image' ? arena.hold(r[name]) : r[name])));
       if (++len >= batchRows) await flushBatch();
     },

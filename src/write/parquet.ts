@@ -38,8 +38,9 @@ const PASS_THROUGH_BYTES = 64 << 10;
  * hyparquet-writer's ByteWriter whose flush() hands the encoded bytes to a sink file.
  *
  * Large values (the frames writeRowGroup appends from the group's media arena, large pages) are
- * not copied into this buffer: they are queued as they are and handed to the sink, which copies
- * them, in order with the small pieces between them at the next flush.
+ * not copied into this buffer: they are queued as they are and handed to the sink, in order with
+ * the small pieces between them at the next flush. The local sink writes the arena's frames where
+ * they are (shared memory, see media-arena.ts) and copies the rest.
  */
 class SinkByteWriter extends ByteWriter {
   private parts: Uint8Array[] = [];
@@ -129,7 +130,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
     shard.rows += groupLen;
     group = columns.map(() => []);
     groupLen = 0;
-    arena.reset(); // the sink copied every byte of the group
+    arena.reset(); // the sink copied or pinned every byte of the group
   }
 
   // A finished shard's commit (fsync, rename) runs while the next shard is written; at most one at
@@ -174,6 +175,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
     close,
     async add(row: R): Promise<void> {
       const r = row as Record<string, unknown>;
+      if (groupLen === 0) await arena.begin();
       columns.forEach(([name, f], j) => group[j]!.push(f.kind === 'image' ? arena.hold(r[name]) : toParquetValue(f, r[name])));
       if (++groupLen >= groupRows) await flushGroup();
     },
