@@ -169,6 +169,10 @@ function lazyImage(ref: string, ext: string, load: () => Promise<Uint8Array>, st
   };
 }
 
+function readFrame(source: Source, rel: string): Promise<Uint8Array> {
+  return source.readFrame ? source.readFrame(rel) : source.read(rel);
+}
+
 /** Where the frame bytes of a row come from; nothing is read until `read()`. */
 function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Array | undefined, ctx: NormalizeContext, step: () => Step): FrameImage {
   if (raw.image) {
@@ -190,15 +194,15 @@ function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Arr
   const dest = ctx.manifest.destination;
   if (dest !== '' && url.startsWith(dest)) {
     const rel = url.slice(dest.length).replace(/^\/+/, '');
-    return lazyImage(rel, ext, () => ctx.source.read(rel), step);
+    return lazyImage(rel, ext, () => readFrame(ctx.source, rel), step);
   }
   if (!hasScheme(url)) {
     const rel = url.replace(/^(\.\/)+/, '');
-    return lazyImage(rel, ext, () => ctx.source.read(rel), step);
+    return lazyImage(rel, ext, () => readFrame(ctx.source, rel), step);
   }
   return lazyImage(url, ext, async () => {
     const { source, path } = await openFileUrl(url);
-    return source.read(path);
+    return readFrame(source, path);
   }, step);
 }
 

@@ -15,7 +15,7 @@
  * Messages to one worker are handled in order, so a digest request sees every earlier update.
  */
 import { Worker } from 'node:worker_threads';
-import { onSharedBlockDropped, sharedBlockById } from './shared-blocks.ts';
+import { onSharedBlockCollected } from './shared-blocks.ts';
 import type { SharedBlock } from './shared-blocks.ts';
 
 const WORKER_SOURCE = `
@@ -31,15 +31,13 @@ parentPort.on('message', (m) => {
     job?.update(new Uint8Array(m.buffer));
   } else if (m.op === 'blocks') {
     // m.spans: [block id, start, length, its SharedArrayBuffer the first time the block is sent]...
-    const ids = [];
     for (let i = 0; i < m.spans.length; i += 4) {
       const n = m.spans[i];
       if (m.spans[i + 3]) blocks.set(n, new Uint8Array(m.spans[i + 3]));
       if (job) job.update(blocks.get(n).subarray(m.spans[i + 1], m.spans[i + 1] + m.spans[i + 2]));
-      ids.push(n);
     }
-    // Always answered, even for a dropped file: the sender waits for its blocks to come back.
-    parentPort.postMessage({ id: m.id, hashed: ids });
+    // Always answered, even for a dropped file: the sender waits for its spans to come back.
+    parentPort.postMessage({ id: m.id, hashed: m.spans.length / 4 });
   } else if (m.op === 'digest') {
     jobs.delete(m.id);
     parentPort.postMessage({ id: m.id, hex: job ? job.digest('hex') : undefined, error: job ? undefined : 'unknown hash job' });
@@ -51,7 +49,7 @@ parentPort.on('message', (m) => {
 });
 `;
 
-interface Reply { id: number; hex?: string; error?: string; hashed?: number[] }
+interface Reply { id: number; hex?: string; error?: string; hashed?: number }
 
 let worker: Worker | undefined;
 let nextId = 1;
@@ -129,7 +127,7 @@ abstract class HashJob {
 
 /** Blocks the current worker already holds (a new worker after a crash is sent them again). */
 const sentBlocks = new Set<number>();
-onSharedBlockDropped((id) => {
+onSharedBlockCollected((id) => {
   if (sentBlocks.delete(id)) worker?.postMessage({ op: 'forget', block: id });
 });
 
@@ -141,14 +139,14 @@ export interface BlockSpan {
 }
 
 /**
- * Hashes block spans in the order given. The caller must not change a span's bytes until its block
- * comes back through `onReturned` (once per span, in order). `onFailed` reports a dead worker (its
- * spans do not come back).
+ * Hashes block spans in the order given. The caller must not change a span's bytes until the worker
+ * is done with it: `onReturned(n)` says the next n spans (in order) are. `onFailed` reports a dead
+ * worker (its spans never come back).
  */
 export class BlockHasher extends HashJob {
   private out = 0;
   constructor(
-    private readonly onReturned: (blocks: SharedBlock[]) => void,
+    private readonly onReturned: (spans: number) => void,
     private readonly onFailed: (err: Error) => void,
   ) {
     super();
@@ -169,14 +167,14 @@ export class BlockHasher extends HashJob {
     w.postMessage({ op: 'blocks', id: this.id, spans: message });
   }
 
-  /** @internal the worker hashed these blocks. */
-  returned(ids: number[]): void {
-    this.out -= ids.length;
+  /** @internal the worker hashed the next `spans` spans. */
+  returned(spans: number): void {
+    this.out -= spans;
     if (this.out === 0) {
       blockOwners.delete(this.id);
       updateRef();
     }
-    this.onReturned(ids.map(sharedBlockById));
+    this.onReturned(spans);
   }
 
   /** @internal the worker died. */

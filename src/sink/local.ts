@@ -103,8 +103,8 @@ class LocalOutputFile implements OutputFile {
     private readonly fd: number,
   ) {
     this.hasher = new BlockHasher(
-      (blocks) => {
-        for (let i = 0; i < blocks.length; i++) this.hashed(this.hashing[this.hashingHead++]!);
+      (spans) => {
+        for (let i = 0; i < spans; i++) this.hashed(this.hashing[this.hashingHead++]!);
         if (this.hashingHead === this.hashing.length) {
           this.hashing = [];
           this.hashingHead = 0;

@@ -1,14 +1,17 @@
 /**
- * Buffers in shared memory (SharedArrayBuffer) that the sink writes and hashes where they are.
+ * Buffers in shared memory (SharedArrayBuffer) that the local sink writes and hashes where they are.
  *
  * Why: the local sink writes with writev and hashes on a worker thread. A chunk in an ordinary
  * buffer must be copied into the sink's own blocks first (the caller reuses it as soon as write()
  * resolves, and moving it to the worker would wrap it in a new ArrayBuffer object each time, which
  * V8 counts towards full GCs). A chunk in a shared block needs neither: the sink queues a reference,
  * the worker reads the same memory, and the block stays pinned until both are done with it.
+ * Shared blocks today: the sink's own blocks, the Parquet/Arrow media arena, and frames read by the
+ * local source's reader thread.
  *
  * The rule for an owner of a block: after handing part of it to `OutputFile.write`, change those
- * bytes only once `whenUnpinned(block)` resolves.
+ * bytes only once `whenUnpinned(block)` resolves. A block nobody references is garbage-collected
+ * like any buffer (listeners such as the hash worker are told to let go of it too).
  */
 export interface SharedBlock {
   /** Names the block in messages to the hash worker; never reused. */
@@ -19,23 +22,27 @@ export interface SharedBlock {
   pins: number;
 }
 
-const blocks = new Map<number, SharedBlock>();
 const byBuffer = new WeakMap<ArrayBufferLike, SharedBlock>();
 const unpinnedWaiters = new Map<SharedBlock, (() => void)[]>();
-const dropListeners: ((id: number) => void)[] = [];
+const collectedListeners: ((id: number) => void)[] = [];
+const collected = new FinalizationRegistry<number>((id) => {
+  for (const listener of collectedListeners) listener(id);
+});
 let nextId = 1;
 
-/** A new block of `size` bytes; `dropSharedBlock` when it is no longer wanted (or keep and reuse it). */
+/** A new block of `size` bytes. */
 export function newSharedBlock(size: number): SharedBlock {
-  const block: SharedBlock = { id: nextId++, bytes: new Uint8Array(new SharedArrayBuffer(size)), pins: 0 };
-  blocks.set(block.id, block);
-  byBuffer.set(block.bytes.buffer, block);
-  return block;
+  return sharedBlockFor(new SharedArrayBuffer(size));
 }
 
-export function sharedBlockById(id: number): SharedBlock {
-  const block = blocks.get(id);
-  if (!block) throw new Error(`shared block ${id} is not registered`);
+/** The block for shared memory made elsewhere (another thread): registered on first sight. */
+export function sharedBlockFor(buffer: SharedArrayBuffer): SharedBlock {
+  let block = byBuffer.get(buffer);
+  if (!block) {
+    block = { id: nextId++, bytes: new Uint8Array(buffer), pins: 0 };
+    byBuffer.set(buffer, block);
+    collected.register(block, block.id);
+  }
   return block;
 }
 
@@ -67,15 +74,7 @@ export function whenUnpinned(block: SharedBlock): Promise<void> {
   });
 }
 
-/** Forget a block that is no longer pinned (others holding it, like the hash worker, are told). */
-export function dropSharedBlock(block: SharedBlock): void {
-  if (block.pins > 0) throw new Error(`shared block ${block.id} is still pinned`);
-  if (!blocks.delete(block.id)) return;
-  byBuffer.delete(block.bytes.buffer);
-  for (const listener of dropListeners) listener(block.id);
-}
-
-/** @internal the hash worker's registry listens, to free its own reference. */
-export function onSharedBlockDropped(listener: (id: number) => void): void {
-  dropListeners.push(listener);
+/** @internal the hash worker listens, to let go of its own reference to a collected block. */
+export function onSharedBlockCollected(listener: (id: number) => void): void {
+  collectedListeners.push(listener);
 }

@@ -3,6 +3,8 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../errors.ts';
+import { sharedBlockFor, sharedBlockOf, whenUnpinned } from '../sink/shared-blocks.ts';
+import type { SharedBlock } from '../sink/shared-blocks.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
 
 /** A local directory. Paths are POSIX-relative to the root; nothing outside the root is reachable. */
@@ -80,6 +82,15 @@ export class LocalSource implements Source {
     }
   }
 
+  async readFrame(p: string): Promise<Uint8Array> {
+    const full = this.resolve(p);
+    try {
+      return await readInWorker(full, undefined, true);
+    } catch (err) {
+      throw notFound(err, this.describe(p));
+    }
+  }
+
   async *stream(p: string): AsyncIterable<Uint8Array> {
     const full = this.resolve(p);
     try {
@@ -106,27 +117,32 @@ function notFound(err: unknown, where: string): Error {
 /**
  * Whole-file and range reads run in one worker thread with synchronous calls, in batches: a frame
  * is one small file (~150 KB, tens of thousands per convert), and four async fs calls per file
- * cost the main thread more than the copy itself. The worker transfers each result, so nothing is
- * copied twice. Buffers the main thread is done with come back (`recycleFrame`) and are reused:
- * fresh buffers count as external memory, and V8 ran a full GC (and recompiled the hot code it
+ * cost the main thread more than the copy itself. Results are never copied twice:
+ *  - `read`: into a buffer the worker transfers; it belongs to the caller;
+ *  - `readFrame`: into a slot of shared memory (sink/shared-blocks.ts), which the local sink writes
+ *    and hashes where it is (no copy into the sink's blocks). The worker forgets a slot once it is
+ *    handed out: an unrecycled slot is collected like any buffer.
+ * Buffers and slots the main thread is done with come back (`recycleFrame`) and are reused: fresh
+ * buffers count as external memory, and V8 ran a full GC (and recompiled the hot code it
  * discarded) about every 64 MB of them. Plain JavaScript evaluated from a string (runs the same
  * under tsx, vitest and plain node).
  */
 const READER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
-const pool = [];
 const POOL_MAX = 64;
-/** A view of exactly size bytes, over a returned buffer when one fits without wasting half of it. */
-function buffer(size) {
+const buffers = [];
+/** Recycled slots: [slot number, SharedArrayBuffer]. */
+const slots = [];
+const SLOTS_MAX = 512;
+let nextSlot = 1;
+/** Index of a pooled buffer (ArrayBuffer or SharedArrayBuffer) that fits size without wasting half of it. */
+function fit(pool, size, bytesOf) {
   for (let i = pool.length - 1; i >= 0; i--) {
-    const ab = pool[i];
-    if (ab.byteLength >= size && ab.byteLength <= size * 1.5) {
-      pool.splice(i, 1);
-      return new Uint8Array(ab, 0, size);
-    }
+    const n = bytesOf(pool[i]).byteLength;
+    if (n >= size && n <= size * 1.5 + 65536) return i;
   }
-  return new Uint8Array(size);
+  return -1;
 }
 function readOne(r) {
   const fd = fs.openSync(r.path, 'r');
@@ -134,31 +150,45 @@ function readOne(r) {
     const size = fs.fstatSync(fd).size;
     const start = Math.max(0, Math.min(r.start === undefined ? 0 : r.start, size));
     const end = Math.max(start, Math.min(r.end === undefined ? size : r.end, size));
-    const buf = buffer(end - start);
+    const want = end - start;
+    let buf;
+    let slot;
+    if (r.shared) {
+      const i = fit(slots, want, (s) => s[1]);
+      slot = i >= 0 ? slots.splice(i, 1)[0] : [nextSlot++, new SharedArrayBuffer(Math.ceil((want + 1) / 65536) * 65536), true];
+      buf = new Uint8Array(slot[1], 0, want);
+    } else {
+      const i = fit(buffers, want, (b) => b);
+      buf = i >= 0 ? new Uint8Array(buffers.splice(i, 1)[0], 0, want) : new Uint8Array(want);
+    }
     let off = 0;
-    while (off < buf.length) {
-      const n = fs.readSync(fd, buf, off, buf.length - off, start + off);
+    while (off < want) {
+      const n = fs.readSync(fd, buf, off, want - off, start + off);
       if (n === 0) break;
       off += n;
     }
-    return off === buf.length ? buf : buf.slice(0, off);
+    // A new slot goes with its memory; a recycled one the main thread still holds.
+    if (slot) return { id: r.id, slot: slot[0], length: off, sab: slot[2] ? slot[1] : undefined };
+    return { id: r.id, bytes: off === want ? buf : buf.slice(0, off) };
   } finally {
     fs.closeSync(fd);
   }
 }
 parentPort.on('message', (msg) => {
   if (msg.recycle) {
-    for (const ab of msg.recycle) if (ab.byteLength > 0) pool.push(ab);
-    if (pool.length > POOL_MAX) pool.splice(0, pool.length - POOL_MAX);
+    for (const ab of msg.recycle) if (ab.byteLength > 0) buffers.push(ab);
+    if (buffers.length > POOL_MAX) buffers.splice(0, buffers.length - POOL_MAX);
+    for (let i = 0; i < msg.slots.length; i += 2) slots.push([msg.slots[i], msg.slots[i + 1], false]);
+    if (slots.length > SLOTS_MAX) slots.splice(0, slots.length - SLOTS_MAX);
     return;
   }
   const out = [];
   const transfer = [];
   for (const r of msg) {
     try {
-      const bytes = readOne(r);
-      out.push({ id: r.id, bytes });
-      transfer.push(bytes.buffer);
+      const reply = readOne(r);
+      out.push(reply);
+      if (reply.bytes) transfer.push(reply.bytes.buffer);
     } catch (err) {
       out.push({ id: r.id, error: { message: String(err && err.message || err), code: err && err.code } });
     }
@@ -167,10 +197,20 @@ parentPort.on('message', (msg) => {
 });
 `;
 
-interface ReadRequest { id: number; path: string; start?: number; end?: number }
-interface ReadReply { id: number; bytes?: Uint8Array; error?: { message: string; code?: string } }
+interface ReadRequest { id: number; path: string; start?: number; end?: number; shared?: true }
+interface ReadReply {
+  id: number;
+  bytes?: Uint8Array;
+  /** A shared read: the slot's number, the bytes read, and its memory when the slot is new. */
+  slot?: number;
+  length?: number;
+  sab?: SharedArrayBuffer;
+  error?: { message: string; code?: string };
+}
 
 let reader: Worker | undefined;
+/** Counts reader threads started: slot numbers mean something only to the thread that made them. */
+let readerGeneration = 0;
 let nextReadId = 1;
 let batch: ReadRequest[] = [];
 const pendingReads = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
@@ -186,6 +226,7 @@ function readerWorker(): Worker {
         if (!p) continue;
         pendingReads.delete(r.id);
         if (r.error) p.reject(Object.assign(new Error(r.error.message), { code: r.error.code }));
+        else if (r.slot !== undefined) p.resolve(leaseSlot(r.slot, r.length!, r.sab));
         else {
           fromReader.add(r.bytes!.buffer as ArrayBuffer);
           p.resolve(r.bytes!);
@@ -198,10 +239,14 @@ function readerWorker(): Worker {
       pendingReads.clear();
       batch = [];
       outstanding = 0;
+      atReader.clear();
+      recycled = [];
+      recycledSlots = [];
       reader = undefined;
     });
     w.unref();
     reader = w;
+    readerGeneration++;
   }
   return reader;
 }
@@ -210,23 +255,61 @@ function readerWorker(): Worker {
 const fromReader = new WeakSet<ArrayBuffer>();
 let recycled: ArrayBuffer[] = [];
 
+/** Slots handed out by `readFrame` and not given back: the reader thread that made each, and its number. */
+const leased = new WeakMap<SharedBlock, { generation: number; slot: number }>();
+/** Slots given back: the reader thread reuses them by number (it forgot them when it handed them out). */
+const atReader = new Map<number, SharedBlock>();
+/** [slot number, its memory]... waiting to go back to the reader. */
+let recycledSlots: (number | SharedArrayBuffer)[] = [];
+
+function leaseSlot(slot: number, length: number, sab: SharedArrayBuffer | undefined): Uint8Array {
+  const block = sab ? sharedBlockFor(sab) : atReader.get(slot);
+  if (!block) throw new Error(`reader thread answered with slot ${slot}, which it was never given back`);
+  atReader.delete(slot);
+  leased.set(block, { generation: readerGeneration, slot });
+  return block.bytes.subarray(0, length);
+}
+
 /**
  * Give a frame read from a local source back for reuse. Only for a caller that owns the bytes and
- * will not touch them again: the buffer moves to the reader thread (here it becomes empty).
+ * will not touch them again: a transferred buffer moves to the reader thread (here it becomes
+ * empty); a shared slot goes back once the sink has written and hashed it (it may be pinned).
  * Anything else (bytes from elsewhere, already given back) is ignored.
  */
 export function recycleFrame(bytes: Uint8Array): void {
+  if (!reader) return;
+  const block = sharedBlockOf(bytes);
+  if (block) {
+    const lease = leased.get(block);
+    if (!lease) return;
+    leased.delete(block);
+    if (lease.generation !== readerGeneration) return; // made by a reader thread that has died
+    if (block.pins === 0) slotBack(lease.slot, block);
+    else void whenUnpinned(block).then(() => slotBack(lease.slot, block));
+    return;
+  }
   const ab = bytes.buffer as ArrayBuffer;
-  if (!reader || !fromReader.has(ab)) return;
+  if (!fromReader.has(ab)) return;
   fromReader.delete(ab);
   recycled.push(ab);
+  sendRecycled();
+}
+
+function slotBack(slot: number, block: SharedBlock): void {
+  if (!reader) return;
+  atReader.set(slot, block);
+  recycledSlots.push(slot, block.bytes.buffer as SharedArrayBuffer);
+  sendRecycled();
+}
+
+function sendRecycled(): void {
   // In batches: every message wakes the reader thread, and on two cores a wake-up costs the
   // sender its time slice more often than not.
-  if (recycled.length >= MESSAGE_BATCH) {
-    const list = recycled;
-    recycled = [];
-    reader.postMessage({ recycle: list }, list);
-  }
+  if (recycled.length + recycledSlots.length / 2 < MESSAGE_BATCH || !reader) return;
+  const list = recycled;
+  reader.postMessage({ recycle: list, slots: recycledSlots }, list);
+  recycled = [];
+  recycledSlots = [];
 }
 
 /** Requests (and recycled buffers) per message to the reader; see recycleFrame. */
@@ -253,11 +336,13 @@ function sendBatch(): void {
   w.postMessage(b);
 }
 
-function readInWorker(full: string, range?: ByteRange): Promise<Uint8Array> {
+function readInWorker(full: string, range?: ByteRange, shared?: true): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const id = nextReadId++;
     pendingReads.set(id, { resolve, reject });
-    batch.push(range ? { id, path: full, start: range.start, end: range.end } : { id, path: full });
+    const request: ReadRequest = range ? { id, path: full, start: range.start, end: range.end } : { id, path: full };
+    if (shared) request.shared = true;
+    batch.push(request);
     // A read-ahead window asks one frame at a time: send a batch once it is full, or at once when
     // the reader is running out of work (the answers to earlier batches also send what waits).
     if (batch.length >= MESSAGE_BATCH || outstanding < MESSAGE_BATCH) scheduleSend();

@@ -34,6 +34,12 @@ export interface Source {
   size(path: string): Promise<number>;
   /** Bytes of a file, or of a range of it (Range requests on remote sources). */
   read(path: string, range?: ByteRange): Promise<Uint8Array>;
+  /**
+   * Optional: a whole frame file, like `read`, where the bytes may live in memory the source
+   * reuses once given back with `recycleFrame` (local: shared memory the sink writes without a
+   * copy). Until given back they are the caller's, as with `read`.
+   */
+  readFrame?(path: string): Promise<Uint8Array>;
   /** The whole file as a stream of chunks, with backpressure (nothing is buffered ahead unboundedly). */
   stream(path: string): AsyncIterable<Uint8Array>;
   /** The file's full name for messages: `s3://bucket/prefix/data/x.parquet`, or a path. */

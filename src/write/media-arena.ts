@@ -1,4 +1,4 @@
-import { dropSharedBlock, newSharedBlock, whenUnpinned } from '../sink/shared-blocks.ts';
+import { newSharedBlock, whenUnpinned } from '../sink/shared-blocks.ts';
 import type { SharedBlock } from '../sink/shared-blocks.ts';
 
 /**
@@ -16,19 +16,10 @@ export class MediaArena {
   private blocks: SharedBlock[] = [newSharedBlock(16 << 20), newSharedBlock(16 << 20)];
   private current = 0;
   private used = 0;
-  /** Blocks outgrown mid-group: dropped once the sink is done with them. */
-  private outgrown: SharedBlock[] = [];
 
   /** Call before the first `hold` of a group: waits until the sink is done with this block's last group. */
   async begin(): Promise<void> {
     await whenUnpinned(this.blocks[this.current]!);
-    if (this.outgrown.length === 0) return;
-    const old = this.outgrown;
-    this.outgrown = [];
-    for (const b of old) {
-      await whenUnpinned(b);
-      dropSharedBlock(b);
-    }
   }
 
   /** An Image value `{bytes, path}` with its bytes moved into the arena (other values as they are). */
@@ -38,10 +29,8 @@ export class MediaArena {
     const bytes = image.bytes;
     let block = this.blocks[this.current]!;
     if (this.used + bytes.length > block.bytes.length) {
-      // Views into the old block stay valid; it is dropped once written (see begin).
-      const old = block;
-      this.outgrown.push(old);
-      block = this.blocks[this.current] = newSharedBlock(Math.max(old.bytes.length * 2, bytes.length));
+      // Views into the old block stay valid; it is collected once they and the sink let go of it.
+      block = this.blocks[this.current] = newSharedBlock(Math.max(block.bytes.length * 2, bytes.length));
       this.used = 0;
     }
     const copy = block.bytes.subarray(this.used, this.used + bytes.length);
