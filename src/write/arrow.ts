@@ -104,6 +104,7 @@ export function createArrowSplitWriter<R extends object>(sink: Sink, opts: Arrow
       files.push(...(await writeSplitMetadata(sink, dir, opts.split, opts.features, files)));
     },
     async abort(): Promise<void> {
+      arena.reset(); // the unwritten group's frames are free again
       const s = shard;
       shard = undefined;
       if (s) await s.out.abort();

@@ -180,6 +180,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
       if (++groupLen >= groupRows) await flushGroup();
     },
     async abort(): Promise<void> {
+      arena.reset(); // the unwritten group's frames are free again
       const s = shard;
       shard = undefined;
       if (s) await s.out.abort();
