@@ -7,6 +7,9 @@ import { sharedBlockFor, sharedBlockOf, whenUnpinned } from '../sink/shared-bloc
 import type { SharedBlock } from '../sink/shared-blocks.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
 
+/** `a/b.webp`: segments of ordinary characters that do not start with a dot, no empty segment. */
+const PLAIN_RELATIVE = /^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*(\/[A-Za-z0-9_\-][A-Za-z0-9_\-.]*)*$/;
+
 /** A local directory. Paths are POSIX-relative to the root; nothing outside the root is reachable. */
 export class LocalSource implements Source {
   readonly root: string;
@@ -22,6 +25,9 @@ export class LocalSource implements Source {
   }
 
   private resolve(p: string): string {
+    // The common case, a plain relative path (frames: tens of thousands per convert), needs no
+    // normalising; anything with '.', '..', '//', '\\' or a leading '/' takes the full check.
+    if (PLAIN_RELATIVE.test(p)) return `${this.abs}${path.sep}${p}`;
     const full = path.resolve(this.abs, p);
     const rel = path.relative(this.abs, full);
     // A path that climbs out of the root (a hostile manifest or image_url) is refused.
@@ -42,11 +48,10 @@ export class LocalSource implements Source {
       }
       for (const e of entries) {
         const rel = prefix ? `${prefix}/${e.name}` : e.name;
-        const full = path.join(dir, e.name);
-        if (e.isDirectory()) await walk(full, rel);
+        if (e.isDirectory()) await walk(path.join(dir, e.name), rel);
         else if ((e.isFile() || e.isSymbolicLink()) && (!keep || keep(rel))) {
           // Sync: an export lists tens of thousands of frames, and a stat is microseconds.
-          const st = statSync(full, { throwIfNoEntry: false });
+          const st = statSync(path.join(dir, e.name), { throwIfNoEntry: false });
           if (st?.isFile()) out.push({ path: rel, size: st.size });
         }
       }

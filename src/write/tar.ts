@@ -38,9 +38,35 @@ function ascii(buf: Uint8Array, offset: number, s: string): void {
   for (let i = 0; i < s.length; i++) buf[offset + i] = s.charCodeAt(i);
 }
 
+/** The fixed fields of our headers for one mtime, and the byte sum they add to the checksum. */
+interface HeaderTemplate {
+  mtime: number;
+  bytes: Uint8Array;
+  sum: number;
+}
+let lastTemplate: HeaderTemplate | undefined;
+
+function headerTemplate(mtime: number): HeaderTemplate {
+  if (lastTemplate?.mtime === mtime) return lastTemplate;
+  const h = new Uint8Array(BLOCK);
+  octal(h, 100, 8, 0o644); // mode
+  octal(h, 108, 8, 0); // uid
+  octal(h, 116, 8, 0); // gid
+  octal(h, 136, 12, mtime);
+  h[156] = 0x30; // typeflag '0': regular file
+  ascii(h, 257, 'ustar\u000000'); // magic "ustar\0" + version "00" (POSIX, not GNU "ustar  ")
+  // uname, gname, devmajor, devminor, prefix stay NUL (not a device; as Python's tarfile writes).
+  h.fill(0x20, 148, 156); // the checksum field counts as spaces
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += h[i]!;
+  lastTemplate = { mtime, bytes: h, sum };
+  return lastTemplate;
+}
+
 /**
  * One ustar header for a regular file: mode 0644, uid/gid 0, empty uname/gname, given mtime.
- * Written into `into` (512 bytes, overwritten) when given, else into a new array.
+ * Written into `into` (512 bytes, overwritten) when given, else into a new array. The fixed fields
+ * come from a template; only the name and size are added (and their bytes to the checksum).
  */
 export function ustarHeader(name: string, size: number, mtime: number, into?: Uint8Array): Uint8Array {
   const problem = tarNameProblem(name);
@@ -48,20 +74,14 @@ export function ustarHeader(name: string, size: number, mtime: number, into?: Ui
   if (!Number.isSafeInteger(size) || size < 0 || size > MAX_MEMBER_BYTES) {
     throw new RangeError(`member ${name}: size ${size} does not fit a ustar header`);
   }
-  const h = into ? into.fill(0) : new Uint8Array(BLOCK);
-  ascii(h, 0, name);
-  octal(h, 100, 8, 0o644); // mode
-  octal(h, 108, 8, 0); // uid
-  octal(h, 116, 8, 0); // gid
+  const t = headerTemplate(mtime);
+  const h = into ?? new Uint8Array(BLOCK);
+  h.set(t.bytes);
+  let sum = t.sum;
+  for (let i = 0; i < name.length; i++) sum += h[i] = name.charCodeAt(i);
   octal(h, 124, 12, size);
-  octal(h, 136, 12, mtime);
-  h[156] = 0x30; // typeflag '0': regular file
-  ascii(h, 257, 'ustar\u000000'); // magic "ustar\0" + version "00" (POSIX, not GNU "ustar  ")
-  // uname, gname, devmajor, devminor, prefix stay NUL (not a device; as Python's tarfile writes).
-  // Checksum: sum of all bytes with the checksum field read as spaces; 6 octal digits, NUL, space.
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += h[i]!;
+  for (let i = 124; i < 135; i++) sum += h[i]!;
+  // Checksum: 6 octal digits, NUL, space.
   octal(h, 148, 7, sum);
   h[155] = 0x20;
   return h;
