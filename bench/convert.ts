@@ -105,7 +105,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `Parquet written: convert ${round(written.get(ours)! / 1e6, 0)} MB, pyarrow ${round(written.get(pyarrowScript)! / 1e6, 0)} MB, datasets ${round(written.get(datasetsScript)! / 1e6, 0)} MB; all with the same row count (checked from the footers).`,
       ctx.dropCaches
         ? 'Page cache dropped before every measurement (cold reads).'
-        : 'Warm page cache: the export was read once untimed before the runs; every measurement starts warm.',
+        : 'Warm page cache: before every measurement (untimed) pending writes are synced and the export is read again; every measurement starts warm, with nothing left to write back.',
       `Best wall time of ${ctx.repeats} interleaved runs per tool at 1x (peak RSS: highest seen); ${SCALE}x measured once. Peak RSS via getrusage of the child process tree's largest process.`,
     ],
   };

@@ -48,7 +48,7 @@ export interface BenchContext {
   ensureExport(o: { sessions: number; steps: number; format: 'jsonl' | 'parquet' | 'webdataset' }): GeneratedExport;
   /** An empty directory under the work dir (emptied if it existed). */
   scratch(name: string): string;
-  /** Call before each timed command: drops the page cache or warms `warm` into it, per the mode. */
+  /** Call before each timed command: drops the page cache, or syncs and warms `warm` into it, per the mode. */
   prepareCache(warm?: GeneratedExport): void;
   /** Total size of the files under a path. */
   sizeOf(p: string): number;
@@ -77,7 +77,6 @@ export function sizeOf(p: string): number {
 
 function makeContext(workDir: string, repeats: number, dropCaches: boolean): BenchContext {
   const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-  const warmed = new Set<string>();
   return {
     workDir,
     repeats,
@@ -113,12 +112,11 @@ function makeContext(workDir: string, repeats: number, dropCaches: boolean): Ben
         if (r.status !== 0) throw new Error(`--drop-caches: cannot drop the page cache (${r.stderr.toString().trim()}); run as root or without it`);
         return;
       }
-      // Warm mode: the export is read once, untimed, so every tool starts from the same cache state.
-      if (warm && !warmed.has(warm.dir)) {
-        log(`reading ${warm.dir} into the page cache (untimed)`);
-        runCommand(['sh', '-c', 'find . -type f -print0 | xargs -0 cat > /dev/null'], { cwd: warm.dir });
-        warmed.add(warm.dir);
-      }
+      // Warm mode, before every measurement (untimed): write back what earlier steps left dirty (a
+      // tar layout just unpacked, 3 GB), so no tool pays for another's writes, and read the export
+      // again: a 4x run in between (12 GB in, 12 GB out) evicts much of the 1x export.
+      runCommand(['sync']);
+      if (warm) runCommand(['sh', '-c', 'find . -type f -print0 | xargs -0 cat > /dev/null'], { cwd: warm.dir });
     },
     sizeOf,
   };

@@ -116,7 +116,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         `${layout!.members} member files, already laid out on disk (unpacked from our shards, untimed), in the same order, then syncs the archive.`,
       ctx.dropCaches
         ? 'Page cache dropped before every measurement (cold reads).'
-        : 'Warm page cache: inputs were read once untimed (the export before the runs; the tar layout was just written); every measurement starts warm.',
+        : 'Warm page cache: before every measurement (untimed) pending writes are synced (the unpacked tar layout too) and the export is read again before each convert; tar packs its layout, still cached from unpacking. Every measurement starts warm, with nothing left to write back.',
       `Best wall time of ${ctx.repeats} interleaved runs per tool at 1x (peak RSS: highest seen); ${SCALE}x measured once.`,
     ],
   };
