@@ -10,8 +10,9 @@ export interface OutputFile {
   /**
    * Append bytes. Resolves when the sink accepted them (backpressure: await every call, one at a
    * time). The sink keeps no reference to `chunk` afterwards (it copies what it still has to
-   * write), so the caller may reuse its buffer. A failed write may surface on a later write or on
-   * commit.
+   * write), so the caller may reuse its buffer; except a chunk in a shared block
+   * (shared-blocks.ts), which a sink may write where it is and keep pinned until then. A failed
+   * write may surface on a later write or on commit.
    */
   write(chunk: Uint8Array): Promise<void>;
   /** Finish the file and make it visible under its final name. Returns its size and sha256 (hex). */

@@ -27,7 +27,11 @@ export interface SplitPlan {
 
 /** A writer for one split that takes rows one at a time (await each `add`: backpressure). */
 export interface SplitWriter<R> {
-  /** Keeps no reference to the row's byte buffers once resolved (copied or written): convert reuses them. */
+  /**
+   * Keeps no reference to the row's byte buffers once resolved (copied or written), except bytes in
+   * shared blocks (sink/shared-blocks.ts), which it may keep pinned: convert reuses the buffers, a
+   * pinned one only once unpinned.
+   */
   add(row: R): Promise<void>;
   /** Close the last shard (and write per-split metadata); returns every file written. */
   finish(): Promise<WrittenFile[]>;
