@@ -4,13 +4,13 @@
  * it writes in order and hashes exactly the file. The local source gives read buffers back to its
  * reader for reuse only when asked (`recycleFrame`).
  */
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalSink } from '../src/sink/local.ts';
 import { newSharedBlock, sharedBlockOf, whenUnpinned } from '../src/sink/shared-blocks.ts';
-import { LocalSource, recycleFrame } from '../src/source/local.ts';
+import { LocalSource, recycleFrame, slotsAtReader } from '../src/source/local.ts';
 import { noise, sha } from './helpers/bytes.ts';
 
 let tmp: string;
@@ -91,13 +91,18 @@ describe('local sink', () => {
   });
 });
 
+/** `count` files `{i}.webp` under a new folder of tmp. */
+async function frameFiles(name: string, count: number, bytes: (i: number) => Uint8Array): Promise<{ dir: string; files: Uint8Array[] }> {
+  const dir = path.join(tmp, name);
+  await mkdir(dir, { recursive: true });
+  const files = Array.from({ length: count }, (_, i) => bytes(i));
+  await Promise.all(files.map((b, i) => writeFile(path.join(dir, `${i}.webp`), b)));
+  return { dir, files };
+}
+
 describe('local source read buffers', () => {
   it('recycleFrame gives a buffer back: it empties here, and later reads still return their own bytes', async () => {
-    const dir = path.join(tmp, 'frames');
-    const { mkdir } = await import('node:fs/promises');
-    await mkdir(dir, { recursive: true });
-    const files = Array.from({ length: 40 }, (_, i) => noise(100_000 + i * 997, i + 10));
-    await Promise.all(files.map((b, i) => writeFile(path.join(dir, `${i}.webp`), b)));
+    const { dir, files } = await frameFiles('frames', 40, (i) => noise(100_000 + i * 997, i + 10));
     const source = new LocalSource(dir);
     for (let round = 0; round < 3; round++) {
       const given: Uint8Array[] = [];
@@ -121,11 +126,7 @@ describe('local source read buffers', () => {
   });
 
   it('readFrame reads into shared slots the sink writes without copying; a slot is reused only once the sink is done with it', async () => {
-    const dir = path.join(tmp, 'slots');
-    const { mkdir } = await import('node:fs/promises');
-    await mkdir(dir, { recursive: true });
-    const files = Array.from({ length: 40 }, (_, i) => noise(100_000 + i * 1013, i + 50));
-    await Promise.all(files.map((b, i) => writeFile(path.join(dir, `${i}.webp`), b)));
+    const { dir, files } = await frameFiles('slots', 40, (i) => noise(100_000 + i * 1013, i + 50));
     const source = new LocalSource(dir);
     const sink = new LocalSink(path.join(tmp, 'slots-out'));
     const f = await sink.create('all.bin');
@@ -151,5 +152,19 @@ describe('local source read buffers', () => {
     const all = Buffer.concat(written);
     expect(await f.commit()).toEqual({ bytes: all.length, sha256: sha(all) });
     expect(sha(new Uint8Array(await readFile(path.join(tmp, 'slots-out/all.bin'))))).toBe(sha(all));
+  });
+
+  it('slots the reader thread drops from its pool (more given back than it keeps) are let go here too', async () => {
+    const { dir, files } = await frameFiles('many', 700, (i) => noise(1000 + i, i + 900));
+    const source = new LocalSource(dir);
+    const held: Uint8Array[] = [];
+    for (let i = 0; i < files.length; i++) held.push(await source.readFrame(`${i}.webp`));
+    for (const b of held) recycleFrame(b);
+    // The next answer comes after the reader handled the recycled slots (messages stay in order).
+    const again = await source.readFrame('3.webp');
+    expect(sha(again)).toBe(sha(files[3]!));
+    // The reader keeps at most 512; up to 7 more may wait here for the next batch to it.
+    expect(slotsAtReader()).toBeLessThanOrEqual(512 + 7);
+    expect(slotsAtReader()).toBeGreaterThan(0);
   });
 });

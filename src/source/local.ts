@@ -184,7 +184,8 @@ parentPort.on('message', (msg) => {
     for (const ab of msg.recycle) if (ab.byteLength > 0) buffers.push(ab);
     if (buffers.length > POOL_MAX) buffers.splice(0, buffers.length - POOL_MAX);
     for (let i = 0; i < msg.slots.length; i += 2) slots.push([msg.slots[i], msg.slots[i + 1], false]);
-    if (slots.length > SLOTS_MAX) slots.splice(0, slots.length - SLOTS_MAX);
+    // Slots dropped here are never answered with again: the main thread lets go of them too.
+    if (slots.length > SLOTS_MAX) parentPort.postMessage({ forget: slots.splice(0, slots.length - SLOTS_MAX).map((s) => s[0]) });
     return;
   }
   const out = [];
@@ -223,7 +224,11 @@ const pendingReads = new Map<number, { resolve: (b: Uint8Array) => void; reject:
 function readerWorker(): Worker {
   if (!reader) {
     const w = new Worker(READER_SOURCE, { eval: true });
-    w.on('message', (replies: ReadReply[]) => {
+    w.on('message', (replies: ReadReply[] | { forget: number[] }) => {
+      if (!Array.isArray(replies)) {
+        for (const slot of replies.forget) atReader.delete(slot);
+        return;
+      }
       outstanding -= replies.length;
       if (outstanding < MESSAGE_BATCH) scheduleSend();
       for (const r of replies) {
@@ -266,6 +271,11 @@ const leased = new WeakMap<SharedBlock, { generation: number; slot: number }>();
 const atReader = new Map<number, SharedBlock>();
 /** [slot number, its memory]... waiting to go back to the reader. */
 let recycledSlots: (number | SharedArrayBuffer)[] = [];
+
+/** @internal for tests: slots given back that the reader thread may still answer with. */
+export function slotsAtReader(): number {
+  return atReader.size;
+}
 
 function leaseSlot(slot: number, length: number, sab: SharedArrayBuffer | undefined): Uint8Array {
   const block = sab ? sharedBlockFor(sab) : atReader.get(slot);
