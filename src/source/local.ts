@@ -298,9 +298,8 @@ export function recycleFrame(bytes: Uint8Array): void {
     const lease = leased.get(block);
     if (!lease) return;
     leased.delete(block);
-    if (lease.generation !== readerGeneration) return; // made by a reader thread that has died
-    if (block.pins === 0) slotBack(lease.slot, block);
-    else void whenUnpinned(block).then(() => slotBack(lease.slot, block));
+    if (block.pins === 0) slotBack(lease, block);
+    else void whenUnpinned(block).then(() => slotBack(lease, block));
     return;
   }
   const ab = bytes.buffer as ArrayBuffer;
@@ -310,10 +309,11 @@ export function recycleFrame(bytes: Uint8Array): void {
   sendRecycled();
 }
 
-function slotBack(slot: number, block: SharedBlock): void {
-  if (!reader) return;
-  atReader.set(slot, block);
-  recycledSlots.push(slot, block.bytes.buffer as SharedArrayBuffer);
+function slotBack(lease: { generation: number; slot: number }, block: SharedBlock): void {
+  // A slot number means something only to the reader thread that made it (one may have died since).
+  if (!reader || lease.generation !== readerGeneration) return;
+  atReader.set(lease.slot, block);
+  recycledSlots.push(lease.slot, block.bytes.buffer as SharedArrayBuffer);
   sendRecycled();
 }
 
