@@ -155,7 +155,7 @@ export class BlockHasher extends HashJob {
   update(spans: BlockSpan[]): void {
     if (spans.length === 0) return;
     const w = shared();
-    const message: (number | SharedArrayBuffer | 0)[] = [];
+    const message: (number | SharedArrayBuffer)[] = [];
     for (const { block, start, length } of spans) {
       const first = !sentBlocks.has(block.id);
       if (first) sentBlocks.add(block.id);
