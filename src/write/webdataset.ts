@@ -184,7 +184,7 @@ function utf8(s: string): Uint8Array {
 async function writeSample(tar: TarWriter, sample: WdsSample, sidecarMp: boolean, where: { file: string; member: string }): Promise<void> {
   const members: [string, Uint8Array][] = [
     [sample.image.ext, sample.image.bytes],
-    ['json', utf8(JSON.stringify(jsonSafe(sample.json, '', where)))],
+    ['json', utf8(JSON.stringify(isFlatJson(sample.json) ? sample.json : jsonSafe(sample.json, '', where)))],
   ];
   if (sidecarMp) {
     packr ??= new (await import('msgpackr')).Packr({ useRecords: false });
@@ -194,6 +194,18 @@ async function writeSample(tar: TarWriter, sample: WdsSample, sidecarMp: boolean
   }
   members.sort((a, b) => (a[0] < b[0] ? -1 : 1));
   for (const [ext, bytes] of members) await tar.add(`${sample.key}.${ext}`, bytes);
+}
+
+/** A plain object of strings, finite numbers, booleans and nulls (a steps sample): JSON as it is, no copy needed. */
+function isFlatJson(o: Record<string, unknown>): boolean {
+  if (Object.getPrototypeOf(o) !== Object.prototype) return false;
+  for (const k of Object.keys(o)) {
+    const x = o[k];
+    const t = typeof x;
+    if (t === 'string' || t === 'boolean' || x === null || (t === 'number' && Number.isFinite(x as number))) continue;
+    return false;
+  }
+  return true;
 }
 
 /**
