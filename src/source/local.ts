@@ -1,5 +1,5 @@
 import { createReadStream, statSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../errors.ts';
@@ -108,7 +108,45 @@ export class LocalSource implements Source {
       yield new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     }
   }
+
+  /**
+   * Read into a ring of RING reused buffers, one read ahead: a fresh 1 MB buffer per chunk (what a
+   * read stream allocates) cost a scan of a 1.5 GB shard more than the scan itself (page faults
+   * on new memory, and a full GC every few dozen MB of external memory).
+   */
+  async *streamReusing(p: string): AsyncIterable<Uint8Array> {
+    let fh;
+    try {
+      fh = await open(this.resolve(p), 'r');
+    } catch (err) {
+      throw notFound(err, this.describe(p));
+    }
+    let pending: Promise<{ bytesRead: number }> | null = null;
+    try {
+      const ring = Array.from({ length: RING }, () => new Uint8Array(RING_CHUNK));
+      let k = 0;
+      let pos = 0;
+      pending = fh.read(ring[0]!, 0, RING_CHUNK, 0);
+      for (;;) {
+        const { bytesRead } = await pending;
+        pending = null;
+        if (bytesRead === 0) return;
+        const cur = ring[k]!;
+        pos += bytesRead;
+        k = (k + 1) % RING;
+        pending = fh.read(ring[k]!, 0, RING_CHUNK, pos);
+        yield cur.subarray(0, bytesRead);
+      }
+    } finally {
+      await pending?.catch(() => undefined);
+      await fh.close();
+    }
+  }
 }
+
+const RING_CHUNK = 4 << 20;
+/** A chunk from streamReusing stays intact while the two after it are handed out (one more is being read). */
+const RING = 4;
 
 function notFound(err: unknown, where: string): Error {
   if (err instanceof InputError) return err;

@@ -42,6 +42,11 @@ export interface Source {
   readFrame?(path: string): Promise<Uint8Array>;
   /** The whole file as a stream of chunks, with backpressure (nothing is buffered ahead unboundedly). */
   stream(path: string): AsyncIterable<Uint8Array>;
+  /**
+   * Optional: like `stream`, but a chunk's memory is reused once two more chunks were handed out,
+   * for scans that keep nothing longer (local: a small ring of buffers instead of a fresh one each).
+   */
+  streamReusing?(path: string): AsyncIterable<Uint8Array>;
   /** The file's full name for messages: `s3://bucket/prefix/data/x.parquet`, or a path. */
   describe(path: string): string;
 }

@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import type { FileToCheck, ValidateContext } from './context.ts';
 import { RowWindow, toNum } from './context.ts';
-import { shardChunks } from './chunks.ts';
 import type { FrameLocation } from './frame-dedupe.ts';
 import type { FrameInfo } from './frame-pool.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
@@ -94,14 +93,16 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
     await sampleRow(ctx, file, state.split, s, win);
   };
 
-  // Header mode reads into reused buffers: member data is used while its event is handled (JSON
-  // decoded to text, the frame identified), never kept. Full mode copies frames to the workers.
-  const reuse = ctx.pool.inline;
-  for await (const ev of scanTar(shardChunks(ctx.source, file.path, reuse), {
+  // Header mode reads into reused buffers where the source can: member data is used while its
+  // event is handled (JSON decoded to text, the frame identified), never kept. Full mode copies
+  // frames to the workers.
+  const share = ctx.pool.inline;
+  const chunks = share && ctx.source.streamReusing ? ctx.source.streamReusing(file.path) : ctx.source.stream(file.path);
+  for await (const ev of scanTar(chunks, {
     totalSize: file.size,
     maxData: MAX_MEMBER,
     want: () => true,
-    shareData: reuse,
+    shareData: share,
     ...(hash ? { onChunk: (c: Uint8Array) => hash.update(c) } : {}),
   })) {
     if (ev.kind === 'problem') {
@@ -162,7 +163,7 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
       else if (IMAGE_EXTS.has(ext) && !cur.members.some((x) => IMAGE_EXTS.has(x.ext))) {
         const at = dataAt !== undefined ? { file: file.path, start: dataAt, end: dataAt + data.length } : null;
         member.frame = checkFrame(ctx, data, at);
-        if (reuse) await member.frame; // identified before the buffer moves on
+        if (share) await member.frame; // identified before the buffer moves on
       }
     }
     cur.members.push(member);
