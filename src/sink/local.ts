@@ -262,6 +262,9 @@ class LocalOutputFile implements OutputFile {
     this.block = undefined;
     if (current) this.release(current);
     while (this.syncing) await this.syncing; // never close the fd under a running fdatasync
+    // Spans the worker is hashing come back (it answers every message, even for a dropped
+    // file): wait for them, so an aborted file holds no block pinned once abort() resolves.
+    while (this.hashingHead < this.hashing.length) await new Promise<void>((resolve) => (this.progressed = resolve));
     this.hasher.drop();
     await new Promise<void>((resolve) => close(this.fd, () => resolve()));
     await rm(this.tmp, { force: true });
