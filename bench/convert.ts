@@ -5,8 +5,10 @@
  *  (c) bench/datasets_convert.py (`Dataset.from_generator` then `to_parquet`);
  * then (a) on 4× the data for the peak-RSS growth. Repeats are interleaved (a, b, c, a, b, c...) so a
  * noisy neighbour hurts every tool alike; the best time and the highest RSS of each are kept.
+ * After the first round (untimed) bench/same_parquet.py checks that (b) and (c) wrote the same
+ * Parquet as (a): the same schema and the same values row for row.
  */
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { cli, keepBest, measure, repoRoot, round, row, run as runCommand, venvPython } from './lib.ts';
 import type { Measured } from './lib.ts';
@@ -45,7 +47,13 @@ const datasetsScript: Tool = {
   env: (out) => ({ HF_DATASETS_CACHE: path.join(out, 'hf-cache'), HF_HUB_OFFLINE: '1', HF_DATASETS_DISABLE_PROGRESS_BARS: '1' }),
 };
 
-function measureTool(ctx: BenchContext, tool: Tool, exp: GeneratedExport, label: string): { m: Measured; outBytes: number } {
+/** Fails the bench unless the reference's Parquet file holds what convert wrote under `oursDir`. */
+function checkSameParquet(tool: Tool, oursDir: string, theirsDir: string): void {
+  const rows = runCommand([venvPython, path.join(repoRoot, 'bench/same_parquet.py'), oursDir, path.join(theirsDir, 'train.parquet')]);
+  if (Number(rows.trim()) <= 0) throw new Error(`${tool.name}: same_parquet.py compared no rows`);
+}
+
+function measureTool(ctx: BenchContext, tool: Tool, exp: GeneratedExport, label: string, afterRun?: (out: string) => void): { m: Measured; outBytes: number } {
   const out = ctx.scratch('out-convert');
   ctx.prepareCache(exp);
   ctx.log(`${label}: ${tool.name} on ${exp.rows} rows`);
@@ -55,6 +63,7 @@ function measureTool(ctx: BenchContext, tool: Tool, exp: GeneratedExport, label:
   if (rows !== exp.rows) throw new Error(`${tool.name} wrote ${rows} rows, expected ${exp.rows}`);
   const outBytes = ctx.sizeOf(out);
   ctx.log(`  ${round(m.seconds, 1)} s, ${round(exp.rows / m.seconds, 0)} rows/s, peak RSS ${round(m.peakRssMB, 0)} MB, ${round(outBytes / 1e6, 0)} MB written`);
+  afterRun?.(out); // before the output is removed
   rmSync(out, { recursive: true, force: true });
   return { m, outBytes };
 }
@@ -65,12 +74,28 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const tools = [ours, pyarrowScript, datasetsScript];
   const best = new Map<Tool, Measured>();
   const written = new Map<Tool, number>();
+  // Convert's first output stays until both references were compared with it.
+  let oursDir: string | undefined;
   for (let rep = 1; rep <= ctx.repeats; rep++) {
     for (const tool of tools) {
-      const { m, outBytes } = measureTool(ctx, tool, e1, `1x run ${rep}/${ctx.repeats}`);
+      let afterRun: ((out: string) => void) | undefined;
+      if (rep === 1 && tool === ours) {
+        afterRun = (out) => {
+          oursDir = ctx.scratch('out-convert-first');
+          renameSync(out, oursDir);
+        };
+      } else if (rep === 1) {
+        afterRun = (out) => {
+          ctx.log(`  same Parquet as convert: checking ${tool.name}'s file`);
+          checkSameParquet(tool, oursDir!, out);
+        };
+      }
+      const { m, outBytes } = measureTool(ctx, tool, e1, `1x run ${rep}/${ctx.repeats}`, afterRun);
       best.set(tool, keepBest(best.get(tool), m));
       written.set(tool, outBytes);
     }
+    if (oursDir) rmSync(oursDir, { recursive: true, force: true });
+    oursDir = undefined;
   }
   const big = measureTool(ctx, ours, e4, `${SCALE}x`).m;
 
@@ -103,6 +128,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       'MB/s = input bytes (jsonl + frames) per second, the same for every tool.',
       'Every tool ends durable: convert fsyncs each shard before its rename; the pyarrow and datasets scripts fsync their Parquet file before exiting.',
       `Parquet written: convert ${round(written.get(ours)! / 1e6, 0)} MB, pyarrow ${round(written.get(pyarrowScript)! / 1e6, 0)} MB, datasets ${round(written.get(datasetsScript)! / 1e6, 0)} MB; all with the same row count (checked from the footers).`,
+      'The same Parquet: the pyarrow and datasets scripts build the same steps rows as convert (action structs with ClassLabel ids, x_norm/y_norm, args/extra JSON text; bench/steps_rows.py), and after the first round bench/same_parquet.py checked that their files have the same schema and the same values row for row as convert\'s shards (frames by length and path).',
       ctx.dropCaches
         ? 'Page cache dropped before every measurement (cold reads).'
         : 'Warm page cache: before every measurement (untimed) pending writes are synced and the export is read again; every measurement starts warm, with nothing left to write back.',

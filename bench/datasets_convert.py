@@ -12,7 +12,26 @@ import sys
 
 from datasets import ClassLabel, Dataset, Features, Image, List, Value
 
-from steps_rows import OUTCOMES, export_rows
+from steps_rows import ACTION_TYPES, OUTCOMES, export_rows
+
+# The features of nusomi-hf's `steps` table (src/hf/steps-schema.ts).
+ACTION = {
+    "type": ClassLabel(names=ACTION_TYPES),
+    "x": Value("int32"),
+    "y": Value("int32"),
+    "x_norm": Value("float32"),
+    "y_norm": Value("float32"),
+    "target": {"role": Value("string"), "name": Value("string"), "bbox": List(Value("int32"))},
+    "text": Value("string"),
+    "key": Value("string"),
+    "modifiers": List(Value("string")),
+    "url": Value("string"),
+    "to_x": Value("int32"),
+    "to_y": Value("int32"),
+    "dx": Value("int32"),
+    "dy": Value("int32"),
+    "args": Value("string"),
+}
 
 FEATURES = Features({
     "session_id": Value("string"),
@@ -20,8 +39,8 @@ FEATURES = Features({
     "t_ms": Value("int64"),
     "image": Image(),
     "viewport": {"w": Value("int32"), "h": Value("int32")},
-    "action": Value("string"),
-    "prior_action": Value("string"),
+    "action": ACTION,
+    "prior_action": ACTION,
     "workflow": Value("string"),
     "outcome": ClassLabel(names=OUTCOMES),
     "actor_kind": Value("string"),

@@ -16,14 +16,34 @@ from steps_rows import export_rows
 
 ROW_GROUP = 100
 
+# The Arrow schema of nusomi-hf's `steps` Parquet (src/hf/steps-schema.ts); the bench checks it
+# equals the schema of convert's shards.
+ACTION = pa.struct([
+    ("type", pa.int64()),
+    ("x", pa.int32()),
+    ("y", pa.int32()),
+    ("x_norm", pa.float32()),
+    ("y_norm", pa.float32()),
+    ("target", pa.struct([("role", pa.string()), ("name", pa.string()), ("bbox", pa.list_(pa.int32()))])),
+    ("text", pa.string()),
+    ("key", pa.string()),
+    ("modifiers", pa.list_(pa.string())),
+    ("url", pa.string()),
+    ("to_x", pa.int32()),
+    ("to_y", pa.int32()),
+    ("dx", pa.int32()),
+    ("dy", pa.int32()),
+    ("args", pa.string()),
+])
+
 SCHEMA = pa.schema([
     ("session_id", pa.string()),
     ("step", pa.int32()),
     ("t_ms", pa.int64()),
     ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
     ("viewport", pa.struct([("w", pa.int32()), ("h", pa.int32())])),
-    ("action", pa.string()),
-    ("prior_action", pa.string()),
+    ("action", ACTION),
+    ("prior_action", ACTION),
     ("workflow", pa.string()),
     ("outcome", pa.int64()),
     ("actor_kind", pa.string()),
@@ -34,7 +54,18 @@ SCHEMA = pa.schema([
     ("accessibility_tree", pa.string()),
     ("extra", pa.string()),
 ])
-NON_IMAGE = [f.name for f in SCHEMA if f.name != "image"]
+
+
+def leaf_paths(name, t):
+    """Parquet column paths under a field (struct children, then list elements as pyarrow names them)."""
+    if pa.types.is_struct(t):
+        return [p for f in t for p in leaf_paths(f"{name}.{f.name}", f.type)]
+    if pa.types.is_list(t):
+        return leaf_paths(f"{name}.list.element", t.value_type)
+    return [name]
+
+
+NON_IMAGE = [p for f in SCHEMA if f.name != "image" for p in leaf_paths(f.name, f.type)]
 
 
 def main(root, out):
