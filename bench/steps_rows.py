@@ -100,10 +100,14 @@ def image_size(b):
         return im.size
 
 
+def is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def take_int(rest, key):
     """steps-schema.ts takeInt: the value rounded to int32; it leaves `rest` only when exact."""
     v = rest.get(key)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    if not is_number(v):
         return None
     r = math.floor(v + 0.5)
     if not INT32[0] <= r <= INT32[1]:
@@ -133,6 +137,7 @@ def is_int32(x):
     return isinstance(x, int) and not isinstance(x, bool) and INT32[0] <= x <= INT32[1]
 
 
+
 def action_row(a, width, height):
     """steps-schema.ts actionRow: typed columns for what they hold exactly, the rest as `args`."""
     rest = dict(a)
@@ -157,13 +162,12 @@ def action_row(a, width, height):
             rest["to"] = t
         else:
             del rest["to"]
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     return {
         "type": ACTION_ID[name],
         "x": x,
         "y": y,
-        "x_norm": raw_x / width if number(raw_x) else None,
-        "y_norm": raw_y / height if number(raw_y) else None,
+        "x_norm": raw_x / width if is_number(raw_x) else None,
+        "y_norm": raw_y / height if is_number(raw_y) else None,
         "target": target,
         "text": take_str(rest, "text"),
         "key": take_str(rest, "key"),
