@@ -74,28 +74,21 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const tools = [ours, pyarrowScript, datasetsScript];
   const best = new Map<Tool, Measured>();
   const written = new Map<Tool, number>();
-  // Convert's first output stays until both references were compared with it.
-  let oursDir: string | undefined;
+  // Round 1 only: convert's output is kept, and each reference's file is compared with it.
+  const firstOut = path.join(ctx.workDir, 'out-convert-first');
+  rmSync(firstOut, { recursive: true, force: true });
+  const firstRound = (tool: Tool) => (out: string) => {
+    if (tool === ours) return renameSync(out, firstOut);
+    ctx.log(`  same Parquet as convert: checking ${tool.name}'s file`);
+    checkSameParquet(tool, firstOut, out);
+  };
   for (let rep = 1; rep <= ctx.repeats; rep++) {
     for (const tool of tools) {
-      let afterRun: ((out: string) => void) | undefined;
-      if (rep === 1 && tool === ours) {
-        afterRun = (out) => {
-          oursDir = ctx.scratch('out-convert-first');
-          renameSync(out, oursDir);
-        };
-      } else if (rep === 1) {
-        afterRun = (out) => {
-          ctx.log(`  same Parquet as convert: checking ${tool.name}'s file`);
-          checkSameParquet(tool, oursDir!, out);
-        };
-      }
-      const { m, outBytes } = measureTool(ctx, tool, e1, `1x run ${rep}/${ctx.repeats}`, afterRun);
+      const { m, outBytes } = measureTool(ctx, tool, e1, `1x run ${rep}/${ctx.repeats}`, rep === 1 ? firstRound(tool) : undefined);
       best.set(tool, keepBest(best.get(tool), m));
       written.set(tool, outBytes);
     }
-    if (oursDir) rmSync(oursDir, { recursive: true, force: true });
-    oursDir = undefined;
+    rmSync(firstOut, { recursive: true, force: true });
   }
   const big = measureTool(ctx, ours, e4, `${SCALE}x`).m;
 
