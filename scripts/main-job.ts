@@ -13,8 +13,6 @@ const OUT = 'out/sample-dataset';
 const HUB_DIR = 'out/hub';
 const REPO = 'nusomi/process_invoice-sample';
 const TAG = 'v1';
-// The local server accepts any token that starts with hf_; this one opens nothing anywhere else.
-const LOCAL_TOKEN = new HubToken('hf_local_sample_token', 'HF_TOKEN');
 
 const SAMPLE = 'samples/jsonl';
 
@@ -30,9 +28,11 @@ const code = await main([
 ]);
 if (code !== 0) process.exit(code);
 
+// With no tokens given, the server makes its own write token once (out/hub/token, 0600); push uses it.
 const hub = await startHubServer({ dir: HUB_DIR, port: 0 });
 try {
-  const r = await pushDataset({ dir: OUT, repo: REPO, tag: TAG, forceTag: true, hubUrl: hub.url, token: LOCAL_TOKEN, formats: ['parquet', 'webdataset'] });
+  const token = new HubToken(hub.token!, 'token file', hub.tokenFile);
+  const r = await pushDataset({ dir: OUT, repo: REPO, tag: TAG, forceTag: true, hubUrl: hub.url, token, formats: ['parquet', 'webdataset'] });
   const what = r.commits.length ? `commit ${r.commit}` : `unchanged at ${r.commit}`;
   process.stdout.write([
     '',

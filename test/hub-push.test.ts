@@ -28,7 +28,7 @@ beforeAll(async () => {
   hubDir = path.join(work, 'hub');
   childHome = path.join(work, 'cli-home');
   mkdirSync(childHome);
-  hub = await startHubServer({ dir: hubDir });
+  hub = await startHubServer({ dir: hubDir, tokens: [{ token: TOKEN, role: 'write' }] });
 });
 
 afterAll(async () => {

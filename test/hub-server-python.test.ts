@@ -46,7 +46,7 @@ describe('local Hub server with huggingface_hub and datasets', () => {
 
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'hub-py-'));
-    server = await startHubServer({ dir: path.join(tmp, 'hub'), multipartChunkBytes: 1 * MiB, log: (l) => requests.push(l) });
+    server = await startHubServer({ dir: path.join(tmp, 'hub'), tokens: [{ token: TOKEN, role: 'write' }], multipartChunkBytes: 1 * MiB, log: (l) => requests.push(l) });
     env = {
       HF_ENDPOINT: server.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HUB_DISABLE_XET: '1', HF_TOKEN: TOKEN,
       HF_HOME: path.join(tmp, 'hf-home'), HF_HUB_DISABLE_TELEMETRY: '1', HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_DATASETS_DISABLE_PROGRESS_BARS: '1',

@@ -56,7 +56,7 @@ describe('local Hub server with @huggingface/hub', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'hub-server-'));
-    server = await startHubServer({ dir, multipartChunkBytes: 4 * MiB, treePageSize: 3, log: (l) => requests.push(l) });
+    server = await startHubServer({ dir, tokens: [{ token: TOKEN, role: 'write' }], multipartChunkBytes: 4 * MiB, treePageSize: 3, log: (l) => requests.push(l) });
   });
   afterAll(async () => {
     await server?.stop();
@@ -205,7 +205,7 @@ describe('local Hub server with @huggingface/hub', () => {
     const oldUrl = server.url;
     const refsBefore = await (await fetch(`${oldUrl}/api/datasets/${repo}/refs`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json();
     await server.stop();
-    server = await startHubServer({ dir, multipartChunkBytes: 4 * MiB });
+    server = await startHubServer({ dir, tokens: [{ token: TOKEN, role: 'write' }], multipartChunkBytes: 4 * MiB });
     const hubUrl = server.url;
     expect(await (await fetch(`${hubUrl}/api/datasets/${repo}/refs`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()).toEqual(refsBefore);
     expect(sha256((await download(hubUrl, repo, 'blobs/big.bin', 'v1'))!)).toBe(sha256(files['blobs/big.bin']));
@@ -247,7 +247,7 @@ describe('local Hub server with @huggingface/hub', () => {
 
   it('`nusomi-hf hub serve` serves a directory on loopback until stopped', async () => {
     const serveDir = await mkdtemp(path.join(os.tmpdir(), 'hub-serve-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'hub', 'serve', '--dir', serveDir, '--port', '0'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'hub', 'serve', '--dir', serveDir, '--port', '0', '--token', TOKEN], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = '';

@@ -25,7 +25,7 @@ let pyEnv: Record<string, string>;
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'loaders-hub-'));
-  hub = await startHubServer({ dir: path.join(work, 'hub') });
+  hub = await startHubServer({ dir: path.join(work, 'hub'), tokens: [{ token: TOKEN, role: 'write' }] });
   const token = new HubToken(TOKEN, 'HF_TOKEN');
   const v1 = path.join(work, 'v1');
   const v2 = path.join(work, 'v2');

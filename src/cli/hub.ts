@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-
 /** `nusomi-hf hub serve`: a local Hugging Face Hub for offline tests, CI and dry runs. */
 export function registerHub(program: Command): void {
   const hub = program.command('hub').description('a local Hugging Face Hub server');
@@ -11,23 +9,44 @@ export function registerHub(program: Command): void {
     .description('serve a local Hub that @huggingface/hub, huggingface_hub and datasets accept (storage survives restarts)')
     .option('--dir <dir>', 'storage directory', '.hub')
     .option('--port <port>', 'port to listen on (0 picks a free one)', '0')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--host <host>', 'address to listen on; other than loopback only with --token or --tokens-file', '127.0.0.1')
+    .option('--token <hf_token>', 'a token with the write role (repeatable); without --token/--tokens-file the server makes one in <dir>/token', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--tokens-file <file>', 'tokens and roles, one "hf_... read|write" per line')
     .option('--verbose', 'log one line per request to stderr')
-    .action(async (opts: { dir: string; port: string; host: string; verbose?: boolean }) => {
+    .action(async (opts: { dir: string; port: string; host: string; token: string[]; tokensFile?: string; verbose?: boolean }) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(opts.port)}`);
+      const { checkServerToken, readTokensFile } = await import('../hub/server-auth.ts');
+      const tokens = [
+        ...opts.token.map((t, i) => ({ token: checkServerToken(t, `--token #${i + 1}`), role: 'write' as const })),
+        ...(opts.tokensFile ? readTokensFile(opts.tokensFile) : []),
+      ];
       const { startHubServer } = await import('../hub/server.ts');
       const server = await startHubServer({
         dir: opts.dir,
         port,
         host: opts.host,
+        ...(tokens.length ? { tokens } : {}),
         log: opts.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
       });
-      if (!LOOPBACK.has(opts.host)) process.stderr.write(`warning: listening on ${opts.host}, not loopback: anyone who can reach it can read public repos\n`);
+      const { isLoopbackHost } = await import('../hub/server.ts');
+      if (!isLoopbackHost(opts.host)) process.stderr.write(`warning: listening on ${opts.host}, not loopback: anyone who can reach it can read public repos\n`);
+      const auth = server.tokenFile
+        ? [
+          `Writes and private reads need the token in ${server.tokenFile} (write role, readable only by you):`,
+          `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=$(cat ${server.tokenFile})`,
+          `  JS:      hubUrl: "${server.url}", accessToken: <the token in ${server.tokenFile}>`,
+          `  push:    HF_TOKEN=$(cat ${server.tokenFile}) nusomi-hf push <dataset> --repo org/name --hub-url ${server.url}`,
+        ]
+        : [
+          `Writes and private reads need one of the ${tokens.length} configured token${tokens.length === 1 ? '' : 's'} (read role: private reads only):`,
+          `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=hf_...`,
+          `  JS:      hubUrl: "${server.url}", accessToken: "hf_..."`,
+        ];
       process.stdout.write(
         `Hub server listening on ${server.url} (storage: ${opts.dir})\n` +
-        `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=hf_...\n` +
-        `  JS:      hubUrl: "${server.url}", accessToken: "hf_..."\n` +
+        `Public repos need no token:  HF_ENDPOINT=${server.url} python -c 'from datasets import load_dataset; print(load_dataset("org/name"))'\n` +
+        auth.join('\n') + '\n' +
         'Press Ctrl+C to stop.\n',
       );
       await new Promise<void>((resolve) => {

@@ -3,10 +3,12 @@
  * rules for who sees which repo and how revisions resolve.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, repoNotFound, revisionNotFound } from './server-http.ts';
+import { repoNamePartProblem } from './repo-id.ts';
+import type { TokenRole, TokenTable } from './server-auth.ts';
+import { decodeSegment, HttpError, repoNotFound, revisionNotFound } from './server-http.ts';
 import type { CommitRecord, HubStore, RepoRecord, RepoType } from './store.ts';
 
-/** The one user every valid token authenticates as. */
+/** The one user every listed token authenticates as. */
 export const USER_NAME = 'local-user';
 
 export interface HubSettings {
@@ -22,6 +24,8 @@ export interface HubContext extends HubSettings {
   store: HubStore;
   /** Hex key that signs LFS upload URLs. */
   secret: string;
+  /** The tokens that may read private repos (`read`) or also write (`write`). */
+  tokens: TokenTable;
   stats: { lfsBytesReceived: number; commits: number };
 }
 
@@ -31,8 +35,10 @@ export interface HubRequest {
   url: URL;
   /** Base URL as the client reached us (from Host), used in the URLs we hand out. */
   endpoint: string;
-  /** The bearer token, when one was sent (always `hf_`-prefixed: others are refused earlier). */
-  token?: string;
+  /** The role of the bearer token; undefined without a token or for a token that is not listed. */
+  role?: TokenRole;
+  /** A bearer token was sent but is not listed: reads go on as anonymous, writes get 401. */
+  unknownToken: boolean;
   head: boolean;
 }
 
@@ -43,16 +49,37 @@ export function webPrefix(type: RepoType): string {
   return type === 'model' ? '' : `${type}s/`;
 }
 
-export function requireToken(r: HubRequest): string {
-  if (!r.token) throw new HttpError(401, 'this request needs an access token: send "Authorization: Bearer hf_..."');
-  return r.token;
+/**
+ * Writes need a listed `write` token: none or an unlisted one is 401, a `read` token 403 (the
+ * real Hub's answers; huggingface_hub maps both to clear errors).
+ */
+export function requireWrite(r: HubRequest): void {
+  if (r.role === 'write') return;
+  if (r.role === 'read') throw new HttpError(403, 'this token has the read role: writing needs a token with the write role');
+  throw new HttpError(401, r.unknownToken
+    ? 'Invalid credentials in Authorization header: this token is not one of the tokens this server accepts'
+    : 'this request needs an access token: send "Authorization: Bearer hf_..." with a write token of this server');
 }
 
-/** Load a repo the caller may see. Missing and private-without-token look the same: 404 RepoNotFound. */
+/**
+ * The repo id of a route's namespace and name segments: percent-decoded first, then each part
+ * checked like the Hub checks repo ids, so no encoded `..` or `/` ever reaches the storage paths.
+ * Every route that names a repo goes through here.
+ */
+export function repoIdFromSegments(nsRaw: string, nameRaw: string): string {
+  const parts = [decodeSegment(nsRaw), decodeSegment(nameRaw)];
+  for (const part of parts) {
+    const problem = repoNamePartProblem(part);
+    if (problem) throw new HttpError(400, `invalid repo id segment ${JSON.stringify(part)}: ${problem}`);
+  }
+  return parts.join('/');
+}
+
+/** Load a repo the caller may see. Missing and private-without-a-listed-token look the same: 404 RepoNotFound. */
 export async function openRepo(ctx: HubContext, r: HubRequest, type: RepoType, id: string, write = false): Promise<RepoRecord> {
-  if (write) requireToken(r);
+  if (write) requireWrite(r);
   const repo = await ctx.store.getRepo(type, id);
-  if (!repo || (repo.private && !r.token)) throw repoNotFound(id);
+  if (!repo || (repo.private && !r.role)) throw repoNotFound(id);
   return repo;
 }
 

@@ -5,16 +5,14 @@
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_GITATTRIBUTES, writeCommit } from './server-commit.ts';
 import { HttpError, readJson, repoNotFound, revisionNotFound, sendJson } from './server-http.ts';
-import { checkRefName, checkRepoPath, openRepo, requireToken, resolveCommit, resolveSha, USER_NAME, webPrefix, type HubContext, type HubRequest } from './server-context.ts';
+import { checkRefName, checkRepoPath, openRepo, requireWrite, resolveCommit, resolveSha, USER_NAME, webPrefix, type HubContext, type HubRequest } from './server-context.ts';
+import { repoNamePartProblem } from './repo-id.ts';
 import { bytesOf, lfsPointer, treeFileFor, type CommitRecord, type RepoRecord, type RepoType, type TreeFile } from './store.ts';
 
-const NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$/;
-
 function checkRepoName(name: unknown, what: string): string {
-  if (typeof name !== 'string' || !NAME_RE.test(name) || name.includes('--') || name.includes('..')) {
-    throw new HttpError(400, `invalid ${what} ${JSON.stringify(name)}: letters, digits, "-", "_", "." (no "--" or ".."), at most 96 characters`);
-  }
-  return name;
+  const problem = typeof name === 'string' ? repoNamePartProblem(name) : 'it is not a string';
+  if (problem) throw new HttpError(400, `invalid ${what} ${JSON.stringify(name)}: ${problem}`);
+  return name as string;
 }
 
 function repoTypeOf(v: unknown): RepoType {
@@ -31,7 +29,7 @@ function repoIdFromBody(body: Record<string, unknown>): string {
 
 /** `POST /api/repos/create` */
 export async function handleCreateRepo(ctx: HubContext, r: HubRequest): Promise<void> {
-  requireToken(r);
+  requireWrite(r);
   const body = await readJson(r.req);
   const type = repoTypeOf(body.type);
   const id = repoIdFromBody(body);
@@ -56,7 +54,7 @@ export async function handleCreateRepo(ctx: HubContext, r: HubRequest): Promise<
 
 /** `DELETE /api/repos/delete` */
 export async function handleDeleteRepo(ctx: HubContext, r: HubRequest): Promise<void> {
-  requireToken(r);
+  requireWrite(r);
   const body = await readJson(r.req);
   const type = repoTypeOf(body.type);
   const id = repoIdFromBody(body);
@@ -219,10 +217,10 @@ export async function handleCommits(ctx: HubContext, r: HubRequest, repo: RepoRe
 
 /** `GET /api/whoami-v2` */
 export function handleWhoami(r: HubRequest): void {
-  requireToken(r);
+  if (!r.role) throw new HttpError(401, r.unknownToken ? 'Invalid credentials in Authorization header' : 'this request needs an access token');
   sendJson(r.res, 200, {
     type: 'user', id: USER_NAME, name: USER_NAME, fullname: 'Local Hub user', email: null, emailVerified: false, isPro: false, orgs: [],
-    auth: { type: 'access_token', accessToken: { displayName: 'local', role: 'write' } },
+    auth: { type: 'access_token', accessToken: { displayName: 'local', role: r.role } },
   });
 }
 

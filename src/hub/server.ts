@@ -2,12 +2,16 @@
  * A local Hugging Face Hub server (node:http, no framework) that the official clients accept:
  * @huggingface/hub (JS) and huggingface_hub / datasets (Python, with HF_ENDPOINT pointing here).
  * It serves the minimal surface recorded in shared/reference/hub-api.md, with on-disk storage
- * (see store.ts) that survives restarts. Loopback by default; tokens must start with `hf_`.
+ * (see store.ts) that survives restarts. Loopback by default, and only loopback unless tokens are
+ * configured; writes and private reads need a listed token (see server-auth.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { handleCommit, handlePreupload } from './server-commit.ts';
-import { TYPE_BY_PLURAL, openRepo, type HubContext, type HubRequest, type HubSettings } from './server-context.ts';
+import { UsageError } from '../errors.ts';
+import { newServerToken, TokenTable, type ServerToken } from './server-auth.ts';
+import { TYPE_BY_PLURAL, openRepo, repoIdFromSegments, type HubContext, type HubRequest, type HubSettings } from './server-context.ts';
 import { handleDownload, handlePathsInfo, handleTree } from './server-files.ts';
 import { decodeSegment, HttpError, sendError } from './server-http.ts';
 import { handleLfsBatch, handleLfsComplete, handleLfsPart, handleLfsPut, handleLfsVerify } from './server-lfs.ts';
@@ -22,8 +26,13 @@ export interface HubServerOptions extends Partial<HubSettings> {
   dir: string;
   /** 0 (default) picks a free port. */
   port?: number;
-  /** Default 127.0.0.1. */
+  /** Default 127.0.0.1. Any other than loopback is refused unless `tokens` are given. */
   host?: string;
+  /**
+   * The tokens this server accepts. When none are given it makes one write token, once, and keeps
+   * it in `{dir}/token` (0600); `token` of the result is that token.
+   */
+  tokens?: ServerToken[];
   /** One line per request: method, path (never the query, which holds upload signatures), status. */
   log?: (line: string) => void;
 }
@@ -33,19 +42,37 @@ export interface HubServer {
   port: number;
   stop(): Promise<void>;
   stats(): { lfsBytesReceived: number; commits: number };
+  /** The token kept in `{dir}/token`, when the server made it (no `tokens` were given). */
+  token?: string;
+  /** Where that token is kept. */
+  tokenFile?: string;
 }
 
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost', '[::1]']);
+
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host.toLowerCase()) || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
+
+
+
 export async function startHubServer(opts: HubServerOptions): Promise<HubServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const configured = opts.tokens !== undefined && opts.tokens.length > 0;
+  if (!configured && !isLoopbackHost(host)) {
+    throw new UsageError(`--host ${host} is not loopback: give --token or --tokens-file so that only listed tokens can write or read private repos`);
+  }
   const store = await HubStore.open(opts.dir);
+  const ownToken = configured ? undefined : (await store.privateFile('token', () => `${newServerToken()}\n`)).trim();
   const ctx: HubContext = {
     store,
     secret: await store.secret(),
+    tokens: new TokenTable(configured ? opts.tokens! : [{ token: ownToken!, role: 'write' }]),
     stats: { lfsBytesReceived: 0, commits: 0 },
     treePageSize: opts.treePageSize ?? 1000,
     multipartChunkBytes: opts.multipartChunkBytes ?? 16 * 1024 * 1024,
     lfsThresholdBytes: opts.lfsThresholdBytes ?? 10 * 1024 * 1024,
   };
-  const host = opts.host ?? '127.0.0.1';
   let baseUrl = '';
   const server = createServer((req, res) => {
     const started = req.method ?? 'GET';
@@ -73,6 +100,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     url: baseUrl,
     port,
     stats: () => ({ ...ctx.stats }),
+    ...(ownToken ? { token: ownToken, tokenFile: path.join(store.dir, 'token') } : {}),
     stop: () => new Promise<void>((resolve, reject) => {
       server.close((err) => (err ? reject(err) : resolve()));
       server.closeAllConnections();
@@ -95,7 +123,9 @@ async function handle(ctx: HubContext, req: IncomingMessage, res: ServerResponse
   const endpoint = hostHeader && /^[A-Za-z0-9.:[\]-]+$/.test(hostHeader) ? `http://${hostHeader}` : baseUrl;
   const url = new URL(req.url ?? '/', endpoint);
   const method = req.method ?? 'GET';
-  const r: HubRequest = { req, res, url, endpoint, token: bearer(req), head: method === 'HEAD' };
+  const token = bearer(req);
+  const role = token === undefined ? undefined : ctx.tokens.roleOf(token);
+  const r: HubRequest = { req, res, url, endpoint, role, unknownToken: token !== undefined && role === undefined, head: method === 'HEAD' };
   const segs = url.pathname.split('/').slice(1);
   const is = (...methods: string[]): boolean => methods.includes(method);
   const notFound = (): never => { throw new HttpError(404, `no route for ${method} ${url.pathname}`); };
@@ -116,7 +146,7 @@ async function handle(ctx: HubContext, req: IncomingMessage, res: ServerResponse
     if (segs[1] === 'repos' && segs[2] === 'delete' && is('DELETE')) return handleDeleteRepo(ctx, r);
     const type = TYPE_BY_PLURAL[segs[1] ?? ''];
     if (!type || segs.length < 4) return notFound();
-    const id = `${decodeSegment(segs[2]!)}/${decodeSegment(segs[3]!)}`;
+    const id = repoIdFromSegments(segs[2]!, segs[3]!);
     const action = segs[4];
     const rest = segs.slice(5).map(decodeSegment);
     const rev = rest.join('/');
@@ -146,17 +176,16 @@ async function handle(ctx: HubContext, req: IncomingMessage, res: ServerResponse
     web = segs.slice(1);
   }
   if (web.length < 3) return notFound();
-  const ns = decodeSegment(web[0]!);
-  const name = decodeSegment(web[1]!);
-  if (name.endsWith('.git')) {
+  if (decodeSegment(web[1]!).endsWith('.git')) {
     if (web.slice(2).join('/') === 'info/lfs/objects/batch' && is('POST')) {
-      const repo = await openRepo(ctx, r, type, `${ns}/${name.slice(0, -4)}`, true);
+      const name = encodeURIComponent(decodeSegment(web[1]!).slice(0, -4));
+      const repo = await openRepo(ctx, r, type, repoIdFromSegments(web[0]!, name), true);
       return handleLfsBatch(ctx, r, repo);
     }
     return notFound();
   }
   if ((web[2] === 'resolve' || web[2] === 'raw') && is('GET', 'HEAD')) {
-    const repo = await openRepo(ctx, r, type, `${ns}/${name}`);
+    const repo = await openRepo(ctx, r, type, repoIdFromSegments(web[0]!, web[1]!));
     return handleDownload(ctx, r, repo, web.slice(3).map(decodeSegment), web[2] === 'raw');
   }
   return notFound();

@@ -5,14 +5,16 @@
  *   {dir}/repos/{type}s/{ns}/{name}/repo.json        visibility, branches, tags
  *   {dir}/repos/{type}s/{ns}/{name}/commits/{sha1}.json   one commit: parents, title, full file map
  *   {dir}/tmp/                           uploads in progress (never read as objects)
- *   {dir}/secret                         key that signs the self-authorizing LFS upload URLs
+ *   {dir}/secret                         key that signs the self-authorizing LFS upload URLs (0600)
+ *   {dir}/token                          the write token made when no token is configured (0600)
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { repoIdProblem } from './repo-id.ts';
 
 export type RepoType = 'dataset' | 'model' | 'space';
 
@@ -114,13 +116,24 @@ export class HubStore {
 
   /** Key for signing upload URLs; made once, kept so that URLs handed out survive a restart. */
   async secret(): Promise<string> {
-    const file = path.join(this.dir, 'secret');
+    return this.privateFile('secret', () => randomBytes(32).toString('hex'));
+  }
+
+  /**
+   * A small secret file of the store (`secret`, `token`): made once with `make`, and readable only
+   * by its owner (0600), also when an older version left it readable by others.
+   */
+  async privateFile(name: string, make: () => string): Promise<string> {
+    const file = path.join(this.dir, name);
     try {
-      return await readFile(file, 'utf8');
-    } catch {
-      await this.writeAtomic(file, randomBytes(32).toString('hex'));
-      return readFile(file, 'utf8');
+      const text = await readFile(file, 'utf8');
+      await chmod(file, 0o600);
+      return text;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    await this.writeAtomic(file, make(), 0o600);
+    return readFile(file, 'utf8');
   }
 
   tmpPath(label: string): string {
@@ -128,10 +141,10 @@ export class HubStore {
     return path.join(this.dir, 'tmp', `${process.pid}-${tmpCounter}-${label}`);
   }
 
-  async writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  async writeAtomic(file: string, data: Uint8Array | string, mode = 0o666): Promise<void> {
     await mkdir(path.dirname(file), { recursive: true });
     const tmp = this.tmpPath(path.basename(file));
-    const fh = await open(tmp, 'w');
+    const fh = await open(tmp, 'w', mode);
     try {
       await fh.writeFile(data);
       await fh.sync();
@@ -257,6 +270,9 @@ export class HubStore {
   // ---- repos, commits ----
 
   repoDir(type: RepoType, id: string): string {
+    // The server checked the id already; this keeps any other caller inside repos/ too.
+    const problem = repoIdProblem(id);
+    if (problem) throw new Error(`invalid repo id ${JSON.stringify(id)}: ${problem}`);
     return path.join(this.dir, 'repos', `${type}s`, ...id.split('/'));
   }
 
