@@ -90,9 +90,16 @@ const pyEnv = (): Record<string, string> => ({
   HF_TOKEN: '',
 });
 
-function pushedBytes(dir: string, manifest: DatasetManifest, formats: string[]): number {
+/** Bytes of a file as published at a revision (the card and manifest are made for the repo by push). */
+async function publishedSize(repo: string, rev: string, file: string): Promise<number> {
+  const res = await fetch(`${hub.url}/datasets/${repo}/resolve/${rev}/${file}`, { method: 'HEAD' });
+  expect(res.status, file).toBe(200);
+  return Number(res.headers.get('content-length'));
+}
+
+async function pushedBytes(manifest: DatasetManifest, formats: string[], repo: string, rev: string): Promise<number> {
   const files = manifest.files.filter((f) => formats.includes(f.format));
-  return files.reduce((n, f) => n + f.bytes, 0) + statSync(path.join(dir, 'README.md')).size + statSync(path.join(dir, 'dataset-manifest.json')).size;
+  return files.reduce((n, f) => n + f.bytes, 0) + (await publishedSize(repo, rev, 'README.md')) + (await publishedSize(repo, rev, 'dataset-manifest.json'));
 }
 
 async function rewriteShard(dir: string, manifest: DatasetManifest, shard: string, rows: number): Promise<void> {
@@ -128,12 +135,12 @@ describe('nusomi-hf push to the local Hub', () => {
     expect(s.commit).toMatch(/^[0-9a-f]{40}$/);
     expect(s.tag).toBe('v1');
     expect(s.uploaded_files).toBe(2 + manifest.files.length);
-    expect(s.uploaded_bytes).toBe(pushedBytes(dsDir, manifest, ['parquet', 'webdataset']));
+    expect(s.uploaded_bytes).toBe(await pushedBytes(manifest, ['parquet', 'webdataset'], 'acme/steps', s.commit));
     expect(s.unchanged_files).toBe(0);
     // Data files went through LFS: the server received exactly their bytes.
     expect(hub.stats().lfsBytesReceived - before.lfsBytesReceived).toBe(manifest.files.reduce((n, f) => n + f.bytes, 0));
 
-    const expected = Object.fromEntries(['README.md', 'dataset-manifest.json', ...manifest.files.map((f) => f.path)].map((p) => [p, sha256(path.join(dsDir, p))]));
+    const expected = Object.fromEntries(manifest.files.map((f) => [f.path, sha256(path.join(dsDir, f.path))]));
     const py = await runPython<{ files: Record<string, string>; listed: string[]; tags: Record<string, string>; counts: Record<string, number> }>(
       `
 import json, hashlib, os
@@ -155,7 +162,7 @@ print(json.dumps({"files": files, "listed": sorted(api.list_repo_files(repo, rep
       { env: pyEnv() },
     );
     for (const [p, sha] of Object.entries(expected)) expect(py.files[p], p).toBe(sha);
-    expect(py.listed).toEqual([...Object.keys(expected), '.gitattributes'].sort());
+    expect(py.listed).toEqual([...Object.keys(expected), '.gitattributes', 'README.md', 'dataset-manifest.json'].sort());
     expect(py.tags).toEqual({ v1: s.commit });
     expect(py.counts).toEqual({ train: 9, test: 3 });
   });
@@ -182,7 +189,9 @@ print(json.dumps({"files": files, "listed": sorted(api.list_repo_files(repo, rep
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/change\s+data\/train-00001-of-00002\.parquet/);
     expect(r.stdout).toMatch(/change\s+dataset-manifest\.json/);
-    expect(r.stdout).toContain('0 to add, 2 to change, 0 to delete');
+    // The card's split counts changed too.
+    expect(r.stdout).toMatch(/change\s+README\.md/);
+    expect(r.stdout).toContain('0 to add, 3 to change, 0 to delete');
     expect(hub.stats()).toEqual(before);
   });
 
@@ -190,8 +199,8 @@ print(json.dumps({"files": files, "listed": sorted(api.list_repo_files(repo, rep
     const shard = manifest.files.find((f) => f.path === 'data/train-00001-of-00002.parquet')!;
     const before = hub.stats();
     const s = await pushJson(dsDir, ['--repo', 'acme/steps', '--formats', 'parquet,webdataset']);
-    expect(s.uploaded_files).toBe(2);
-    expect(s.uploaded_bytes).toBe(shard.bytes + statSync(path.join(dsDir, 'dataset-manifest.json')).size);
+    expect(s.uploaded_files).toBe(3);
+    expect(s.uploaded_bytes).toBe(shard.bytes + (await publishedSize('acme/steps', s.commit, 'dataset-manifest.json')) + (await publishedSize('acme/steps', s.commit, 'README.md')));
     expect(s.commits).toHaveLength(1);
     expect(s.commit).not.toBe(v1);
     const after = hub.stats();
@@ -225,7 +234,7 @@ print(json.dumps({t.name: t.target_commit for t in HfApi().list_repo_refs("acme/
     writeManifest(dsDir, manifest);
     const s = await pushJson(dsDir, ['--repo', 'acme/steps', '--tag', 'v2']);
     expect(s.deleted_files).toBe(1);
-    expect(s.uploaded_files).toBe(1);
+    expect(s.uploaded_files).toBe(2); // the manifest and the card (its split counts)
     const py = await runPython<{ listed: string[]; counts: Record<string, number> }>(
       `
 import json
@@ -245,9 +254,12 @@ print(json.dumps({"listed": HfApi().list_repo_files("acme/steps", repo_type="dat
   it('--branch pushes to a new branch made from the default branch', async () => {
     const main = await pushJson(dsDir, ['--repo', 'acme/steps', '--dry-run']);
     const s = await pushJson(dsDir, ['--repo', 'acme/steps', '--branch', 'dev']);
-    // Same content as main: the branch is created at main's head and nothing is committed.
-    expect(s.commits).toEqual([]);
-    expect(s.commit).toBe(main.commit);
+    // Same data as main: the branch is created at main's head and only the card changes (its
+    // snippets name the branch).
+    expect(s.commits).toHaveLength(1);
+    expect(s.uploaded_files).toBe(1);
+    const card = await (await fetch(`${hub.url}/datasets/acme/steps/resolve/dev/README.md`)).text();
+    expect(card).toContain('load_dataset("acme/steps", revision="dev")');
     const branches = await runPython<Record<string, string>>(
       `
 import json
@@ -256,7 +268,7 @@ print(json.dumps({b.name: b.target_commit for b in HfApi().list_repo_refs("acme/
 `,
       { env: pyEnv() },
     );
-    expect(branches).toEqual({ main: main.commit, dev: main.commit });
+    expect(branches).toEqual({ main: main.commit, dev: s.commit });
   });
 
   it('a push killed during LFS uploads, re-run, uploads only what the Hub does not have yet', async () => {
@@ -297,7 +309,7 @@ print(json.dumps({b.name: b.target_commit for b in HfApi().list_repo_refs("acme/
 
     const mid = hub.stats();
     const second = await run2(bigDir);
-    expect(second.uploaded_bytes).toBe(pushedBytes(bigDir, big, ['parquet']) - storedBytes);
+    expect(second.uploaded_bytes).toBe((await pushedBytes(big, ['parquet'], 'acme/big', second.commit)) - storedBytes);
     expect(hub.stats().lfsBytesReceived - mid.lfsBytesReceived).toBe(lfsTotal - storedBytes);
     expect(hub.stats().commits - mid.commits).toBe(1);
     const listed = await runPython<string[]>(

@@ -84,6 +84,8 @@ export function jsonSummary(r: PushResult): Record<string, unknown> {
     unchanged_files: r.unchanged_files,
     branch: r.branch,
     commits: r.commits,
+    staged_on: r.staged_on,
+    formats: r.formats,
     created_repo: r.created_repo,
     dry_run: r.dry_run,
   };

@@ -2,12 +2,14 @@
  * The dataset card (README.md): YAML front matter that `datasets` and the Hub read, then the prose a
  * training engineer reads before spending GPU hours on the data.
  *
- * Facts from reference/hf-datasets.md §4: `configs` must declare ONE file format (the Hub picks the
- * builder from the first config's files), `dataset_info.splits[].num_examples` is verified by
- * `datasets` (must be exact), `dataset_info.features` overrides the file schema.
+ * What `datasets` does with the YAML (datasets/load.py): the packaged builder (parquet, arrow,
+ * webdataset) is inferred from the FIRST config's files and used for every config, so a card can
+ * only declare configs of one file format; `dataset_info.splits[].num_examples` is verified (must
+ * be exact); `dataset_info.features` overrides the file schema (so WebDataset, whose samples are
+ * not the Parquet rows, gets a config without features).
  */
-import { stringify } from 'yaml';
-import type { DatasetFile, DatasetManifest, OutputFormat } from './dataset-manifest.ts';
+import { parse as parseYaml, stringify } from 'yaml';
+import type { DatasetManifest, OutputFormat } from './dataset-manifest.ts';
 
 export interface CardInput {
   manifest: DatasetManifest;
@@ -24,18 +26,50 @@ export interface CardInput {
   repoId?: string;
 }
 
-/** Which format the card's single `configs` entry declares: the first present of these. */
-const CONFIG_FORMAT_ORDER: OutputFormat[] = ['parquet', 'arrow'];
+/** Which format the card's `configs` declare: the first present of these. */
+const CONFIG_FORMAT_ORDER: OutputFormat[] = ['parquet', 'arrow', 'webdataset'];
 
-export function configFormat(formats: OutputFormat[]): OutputFormat | null {
+export function configFormat(formats: readonly OutputFormat[]): OutputFormat | null {
   return CONFIG_FORMAT_ORDER.find((f) => formats.includes(f)) ?? null;
 }
 
+/** Name of the card's config: `default` for the Parquet/Arrow rows, `webdataset` for the tar samples. */
+export function configName(format: OutputFormat): string {
+  return format === 'webdataset' ? 'webdataset' : 'default';
+}
+
 function configDataFiles(format: OutputFormat, splits: string[]): Array<{ split: string; path: string }> {
-  return splits.map((split) => ({
-    split,
-    path: format === 'parquet' ? `data/${split}-*` : `arrow/${split}/data-*.arrow`,
-  }));
+  const glob: Record<OutputFormat, (split: string) => string> = {
+    parquet: (split) => `data/${split}-*`,
+    arrow: (split) => `arrow/${split}/data-*.arrow`,
+    webdataset: (split) => `webdataset/${split}-*.tar`,
+    jsonl: (split) => `jsonl/${split}.jsonl`,
+  };
+  return splits.map((split) => ({ split, path: glob[format](split) }));
+}
+
+/** The `configs` entry for the formats present, or undefined when none of them is a config format. */
+function configsFor(formats: readonly OutputFormat[], splits: string[]): unknown[] | undefined {
+  const fmt = configFormat(formats);
+  if (!fmt) return undefined;
+  const name = configName(fmt);
+  return [{ config_name: name, data_files: configDataFiles(fmt, splits), ...(name === 'default' ? {} : { default: true }) }];
+}
+
+/**
+ * `dataset_info` for the config: features only for the Parquet/Arrow rows (WebDataset samples are
+ * typed by their members); split counts are the rows either way.
+ */
+function datasetInfoFor(m: DatasetManifest, formats: readonly OutputFormat[], featuresYaml: unknown, splitNumBytes: Record<string, number>): Record<string, unknown> {
+  const fmt = configFormat(formats);
+  const splits = Object.keys(m.splits).map((name) => ({ name, num_bytes: splitNumBytes[name] ?? 0, num_examples: m.splits[name]!.rows }));
+  const info: Record<string, unknown> = {};
+  if (fmt === 'webdataset') info.config_name = 'webdataset';
+  else if (featuresYaml !== undefined) info.features = featuresYaml;
+  info.splits = splits;
+  info.download_size = fmt ? m.files.filter((f) => f.format === fmt).reduce((a, f) => a + f.bytes, 0) : 0;
+  info.dataset_size = splits.reduce((a, s) => a + s.num_bytes, 0);
+  return info;
 }
 
 function sizeCategory(n: number): string {
@@ -51,30 +85,19 @@ function frontMatter(input: CardInput): string {
   const m = input.manifest;
   const splits = Object.keys(m.splits);
   const totalRows = splits.reduce((a, s) => a + m.splits[s]!.rows, 0);
-  const fmt = configFormat(m.formats);
-  const downloadSize = fmt
-    ? m.files.filter((f) => f.format === fmt).reduce((a, f) => a + f.bytes, 0)
-    : 0;
-  const splitInfo = splits.map((name) => ({
-    name,
-    num_bytes: input.splitNumBytes[name] ?? 0,
-    num_examples: m.splits[name]!.rows,
-  }));
   const doc: Record<string, unknown> = {};
   if (input.license) doc.license = input.license;
   if (input.prettyName) doc.pretty_name = input.prettyName;
   doc.tags = [...new Set(['computer-use', 'gui-agent', 'screenshots', ...(input.tags ?? [])])];
   doc.size_categories = [sizeCategory(totalRows)];
-  if (fmt) doc.configs = [{ config_name: 'default', data_files: configDataFiles(fmt, splits) }];
-  doc.dataset_info = {
-    features: input.featuresYaml,
-    splits: splitInfo,
-    download_size: downloadSize,
-    dataset_size: splitInfo.reduce((a, s) => a + s.num_bytes, 0),
-  };
-  // lineWidth 0: never fold long strings, so the YAML is stable and greppable.
-  return `---\n${stringify(doc, { lineWidth: 0 })}---\n`;
+  const configs = configsFor(m.formats, splits);
+  if (configs) doc.configs = configs;
+  doc.dataset_info = datasetInfoFor(m, m.formats, input.featuresYaml, input.splitNumBytes);
+  return yamlBlock(doc);
 }
+
+// lineWidth 0: never fold long strings, so the YAML is stable and greppable.
+const yamlBlock = (doc: Record<string, unknown>): string => `---\n${stringify(doc, { lineWidth: 0 })}---\n`;
 
 function countTable(title: string, counts: Record<string, number>): string {
   const rows = Object.entries(counts).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
@@ -82,23 +105,32 @@ function countTable(title: string, counts: Record<string, number>): string {
   return `| ${title} | rows |\n|---|---:|\n${rows.map(([k, v]) => `| ${k} | ${v} |`).join('\n')}\n`;
 }
 
-function filesOf(files: DatasetFile[], format: OutputFormat, split: string): string[] {
-  return files.filter((f) => f.format === format && f.split === split).map((f) => f.path);
+/** Where the snippets find the dataset: a Hub repo (at a branch) or, for a local card, a placeholder. */
+export interface CardLocation {
+  repoId?: string;
+  /** Branch the card is pushed to; snippets name it when it is not main. */
+  branch?: string;
 }
 
-function loadingSection(input: CardInput): string {
-  const m = input.manifest;
-  const id = input.repoId ?? '<org/name or path to this folder>';
+const LOADING_HEADING = '## How to load';
+
+function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], where: CardLocation): string {
+  const id = where.repoId ?? '<org/name or path to this folder>';
+  const rev = where.branch && where.branch !== 'main' ? where.branch : undefined;
+  const revArg = rev ? `, revision="${rev}"` : '';
+  // hf:// and absolute paths work from any working directory; a local card cannot know its own path.
+  const root = where.repoId ? `hf://datasets/${where.repoId}${rev ? `@${encodeURIComponent(rev)}` : ''}` : '<path to this folder>';
   const splits = Object.keys(m.splits);
   const first = splits[0] ?? 'train';
-  const parts: string[] = ['## How to load'];
-  if (configFormat(m.formats)) {
+  const fmt = configFormat(formats);
+  const parts: string[] = [LOADING_HEADING];
+  if (fmt === 'parquet' || fmt === 'arrow') {
     parts.push(
       '### With `datasets`',
       '```python',
       'from datasets import load_dataset',
       '',
-      `ds = load_dataset("${id}")  # add revision="<tag>" to pin a version`,
+      `ds = load_dataset("${id}"${revArg})  # add revision="<tag>" to pin a version`,
       `row = ds["${first}"][0]`,
       'row["image"]            # PIL image of the stored frame',
       'row["action"]["type"]   # ClassLabel id; names in ds["' + first + '"].features["action"]["type"].names',
@@ -107,29 +139,66 @@ function loadingSection(input: CardInput): string {
       '### With PyTorch',
       '```python',
       'from torch.utils.data import DataLoader',
-      `ds = load_dataset("${id}", split="${first}").with_format("torch")`,
+      `ds = load_dataset("${id}", split="${first}"${revArg}).with_format("torch")`,
       'loader = DataLoader(ds, batch_size=32, num_workers=2, collate_fn=lambda rows: rows)',
       '```',
     );
   }
-  if (m.formats.includes('webdataset')) {
-    // Only the tars: the split's wids index is listed under the same format but is not a shard.
-    const shards = filesOf(m.files, 'webdataset', first).filter((p) => p.endsWith('.tar'));
+  if (formats.includes('webdataset')) {
     parts.push(
       '',
       '### WebDataset shards (`webdataset/`)',
-      `Tar shards per split (\`webdataset/{split}-NNNNNN.tar\`), one sample per step: the frame (\`.webp\`/\`.jpg\`/\`.png\`) and \`.json\` with every other column. In \`.json\`, \`session_id\`, \`step\`, \`t_ms\`, \`image_path\`, \`action_type\` (name) and \`action_type_id\` are typed; every value that can be null (\`viewport\`, \`action\`, \`prior_action\`, \`context\`, \`dom\`, \`accessibility_tree\`, \`extra\`) is JSON text, so its type never changes between samples (\`json.loads\` gives the Parquet value). Index files \`webdataset/{split}.index.json\` (wids format) give sample counts. They are not declared in \`configs\` above (the Hub infers one builder from the first config).`,
+      `Tar shards per split (\`webdataset/{split}-NNNNNN.tar\`), one sample per step: the frame (\`.webp\`/\`.jpg\`/\`.png\`) and \`.json\` with every other column. In \`.json\`, \`session_id\`, \`step\`, \`t_ms\`, \`image_path\`, \`action_type\` (name) and \`action_type_id\` are typed; every value that can be null (\`viewport\`, \`action\`, \`prior_action\`, \`context\`, \`dom\`, \`accessibility_tree\`, \`extra\`) is JSON text, so its type never changes between samples (\`json.loads\` gives the Parquet value). Index files \`webdataset/{split}.index.json\` (wids format) give sample counts.`,
       '```python',
       'from datasets import load_dataset',
-      `ds = load_dataset("webdataset", data_files={"${first}": ${JSON.stringify(shards.length ? shards : [`webdataset/${first}-*.tar`])}}, split="${first}")`,
+    );
+    if (fmt === 'webdataset') {
+      parts.push(`ds = load_dataset("${id}", "webdataset"${revArg})  # the card's config; add revision="<tag>" to pin a version`);
+    } else {
+      // One card holds configs of one format only (datasets infers the builder from the first config),
+      // so the tars are read with the webdataset builder and their own member types.
+      const files = Object.fromEntries(splits.map((s) => [s, `${root}/webdataset/${s}-*.tar`]));
+      parts.push(`ds = load_dataset("webdataset", data_files=${JSON.stringify(files)})`);
+    }
+    parts.push(
       '```',
       'With plain PyTorch, iterate the tar members in order: members of one sample are adjacent and share the key before the first dot. Shard counts per split are balanced for `world_size x num_workers` when converted with `--world-size/--workers`.',
     );
   }
-  if (m.formats.includes('arrow')) {
-    parts.push('', '### Arrow (`arrow/`, `save_to_disk` layout)', '```python', 'from datasets import load_from_disk', 'dd = load_from_disk("arrow")', '```');
+  if (formats.includes('arrow') && !where.repoId) {
+    parts.push('', '### Arrow (`arrow/`, `save_to_disk` layout)', '```python', 'from datasets import load_from_disk', 'dd = load_from_disk("<path to this folder>/arrow")', '```');
   }
   return parts.join('\n') + '\n';
+}
+
+/**
+ * The card as published to a Hub repo: the convert card with its `configs`, `dataset_info` and
+ * loading snippets rewritten for the repo pushed to and the formats present there. Everything
+ * else is kept as written. Same inputs, same bytes.
+ */
+export function cardForRepo(card: string, m: DatasetManifest, formats: readonly OutputFormat[], where: CardLocation): string {
+  const fm = /^---\r?\n([\s\S]*?)\r?\n?---\r?\n/.exec(card);
+  let doc: Record<string, unknown> = {};
+  if (fm) {
+    const parsed: unknown = parseYaml(fm[1]!);
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) doc = parsed as Record<string, unknown>;
+  }
+  let body = fm ? card.slice(fm[0].length) : card;
+  const splits = Object.keys(m.splits);
+  const oldInfo = (doc.dataset_info && typeof doc.dataset_info === 'object' && !Array.isArray(doc.dataset_info) ? doc.dataset_info : {}) as Record<string, unknown>;
+  const numBytes = Object.fromEntries(
+    (Array.isArray(oldInfo.splits) ? (oldInfo.splits as Array<{ name?: unknown; num_bytes?: unknown }>) : [])
+      .filter((s) => typeof s?.name === 'string' && typeof s.num_bytes === 'number')
+      .map((s) => [s.name as string, s.num_bytes as number]),
+  );
+  const configs = configsFor(formats, splits);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc)) if (k !== 'configs' && k !== 'dataset_info') out[k] = v;
+  if (configs) out.configs = configs;
+  if (Object.keys(oldInfo).length || configs) out.dataset_info = datasetInfoFor(m, formats, oldInfo.features, numBytes);
+  const at = body.lastIndexOf(`\n${LOADING_HEADING}\n`);
+  body = (at === -1 ? `${body.replace(/\n*$/, '\n')}` : body.slice(0, at + 1)) + loadingSection(m, formats, where);
+  return `${yamlBlock(out)}${body.startsWith('\n') ? '' : '\n'}${body}`;
 }
 
 /** The convert-side filters in words, with the rows each one dropped. */
@@ -186,6 +255,6 @@ export function renderCard(input: CardInput): string {
   if (input.example) {
     body.push('## Example row (image left out)', '```json', JSON.stringify(input.example, null, 2), '```', '');
   }
-  body.push(loadingSection(input));
+  body.push(loadingSection(m, m.formats, { repoId: input.repoId }));
   return frontMatter(input) + '\n' + body.join('\n');
 }

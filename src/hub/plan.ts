@@ -31,6 +31,13 @@ export interface LocalFile {
   absPath: string;
   bytes: number;
   sha256: string;
+  /** Bytes push made (the published card and manifest) instead of a file on disk. */
+  content?: Uint8Array;
+}
+
+/** A file push publishes from memory. */
+export function generatedFile(repoPath: string, content: Uint8Array): LocalFile {
+  return { path: repoPath, absPath: '', bytes: content.length, sha256: createHash('sha256').update(content).digest('hex'), content };
 }
 
 export interface RemoteFile {
@@ -145,7 +152,39 @@ export async function hashFile(absPath: string, kind: 'sha256' | 'gitblob'): Pro
 export async function sameContent(local: LocalFile, remote: RemoteFile): Promise<boolean> {
   if (remote.lfsOid) return remote.lfsOid === local.sha256 && remote.size === local.bytes;
   if (remote.size !== local.bytes) return false;
+  if (local.content) return createHash('sha1').update(`blob ${local.content.length}\0`).update(local.content).digest('hex') === remote.oid;
   return (await hashFile(local.absPath, 'gitblob')) === remote.oid;
+}
+
+function asLocal(dir: string, m: DatasetFile): LocalFile {
+  return { path: m.path, absPath: path.join(dir, ...m.path.split('/')), bytes: m.bytes, sha256: m.sha256 };
+}
+
+/**
+ * Formats of this version that are not pushed this time but whose every file is already on the
+ * remote with this version's content: they stay published (and the card keeps describing them).
+ */
+export async function keptFormats(remote: RemoteFile[], manifest: DatasetManifest, pushed: readonly OutputFormat[], dir: string): Promise<OutputFormat[]> {
+  const remoteByPath = new Map(remote.map((r) => [r.path, r]));
+  const kept: OutputFormat[] = [];
+  for (const format of ALL_FORMATS) {
+    if (pushed.includes(format)) continue;
+    const files = manifest.files.filter((f) => f.format === format);
+    if (files.length === 0) continue;
+    let all = true;
+    for (const f of files) {
+      const r = remoteByPath.get(f.path);
+      // A missing local copy (format not converted this time) cannot prove the remote is current.
+      if (!r || !(await sameContent(asLocal(dir, f), r).catch(() => false))) { all = false; break; }
+    }
+    if (all) kept.push(format);
+  }
+  return kept;
+}
+
+/** The manifest as published: only the files of the formats present in the repo. */
+export function publishedManifest(manifest: DatasetManifest, formats: readonly OutputFormat[]): DatasetManifest {
+  return { ...manifest, formats: ALL_FORMATS.filter((f) => formats.includes(f)), files: manifest.files.filter((f) => formats.includes(f.format)) };
 }
 
 export function isManaged(repoPath: string): boolean {
@@ -155,9 +194,10 @@ export function isManaged(repoPath: string): boolean {
 /**
  * Diff local against remote. Remote files under managed folders that are not pushed are deleted
  * unless the manifest still lists them with the same content (a format that was pushed before and
- * is left out this time stays, as long as it is still this version's).
+ * is left out this time stays, as long as it is still this version's). With `kept`, only files of
+ * those formats stay, so the published card and manifest describe exactly what is there.
  */
-export async function planPush(local: LocalFile[], remote: RemoteFile[], dir: string, manifest: DatasetManifest): Promise<PushPlan> {
+export async function planPush(local: LocalFile[], remote: RemoteFile[], dir: string, manifest: DatasetManifest, kept?: readonly OutputFormat[]): Promise<PushPlan> {
   const remoteByPath = new Map(remote.map((r) => [r.path, r]));
   const plan: PushPlan = { add: [], change: [], delete: [], unchanged: [], uploadBytes: 0 };
   const pushed = new Set<string>();
@@ -172,10 +212,9 @@ export async function planPush(local: LocalFile[], remote: RemoteFile[], dir: st
   for (const r of remote) {
     if (pushed.has(r.path) || !isManaged(r.path)) continue;
     const m = listed.get(r.path);
-    if (m) {
-      const asLocal: LocalFile = { path: m.path, absPath: path.join(dir, ...m.path.split('/')), bytes: m.bytes, sha256: m.sha256 };
+    if (m && (!kept || kept.includes(m.format))) {
       // A missing local copy (format not converted this time) cannot prove the remote is current.
-      if (await sameContent(asLocal, r).catch(() => false)) continue;
+      if (await sameContent(asLocal(dir, m), r).catch(() => false)) continue;
     }
     plan.delete.push(r);
   }

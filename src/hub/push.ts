@@ -1,24 +1,39 @@
 /**
  * Publish one dataset version to a Hub dataset repo with `@huggingface/hub`: plan against the
- * branch head, upload only what changed (commits of < 100 files, large files through LFS, the
- * card and manifest last), delete stale files of managed folders, then tag. Re-running a killed
- * push is cheap because the LFS batch answer omits the upload action for objects the Hub already
- * stores, and commits that landed are already part of the remote tree the next plan starts from.
+ * branch head, upload only what changed (commits of < 100 files, large files through LFS), delete
+ * stale files of managed folders, then tag. The card and manifest pushed are made for the repo
+ * and the formats present there (cardForRepo, publishedManifest).
+ *
+ * A branch never shows half a version: a change that fits one commit is one commit; a larger one
+ * is committed to a staging branch made at the branch head, and the branch is moved to the
+ * staging head only at the end (createBranch with overwrite, a Hub API call). A push killed
+ * before the move leaves the branch at the old version; re-running starts the staging branch
+ * afresh and is cheap, because the LFS batch answer omits the upload action for objects the Hub
+ * already stores.
  */
 import { openAsBlob } from 'node:fs';
-import { commitIter, createBranch, createRepo, HubApiError, listFiles, whoAmI } from '@huggingface/hub';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listFiles, whoAmI } from '@huggingface/hub';
 import type { CommitOperation, CommitOutput, RepoDesignation } from '@huggingface/hub';
 import { NusomiError, UsageError } from '../errors.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
-import { ALL_FORMATS, planIsEmpty, planPush, readDatasetManifest, README_FILE, selectLocalFiles } from './plan.ts';
+import { cardForRepo } from '../hf/card.ts';
+import { ALL_FORMATS, generatedFile, keptFormats, planIsEmpty, planPush, publishedManifest, readDatasetManifest, README_FILE, selectLocalFiles } from './plan.ts';
 import type { LocalFile, PushPlan, RemoteFile } from './plan.ts';
+import { repoIdProblem } from './repo-id.ts';
 import { resolveHubToken, scrubSecret } from './token.ts';
 import type { HubToken } from './token.ts';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
 /** The Hub advises fewer than 100 files per commit. */
 export const MAX_FILES_PER_COMMIT = 99;
+
+/** The branch a multi-commit push stages on before it moves `branch` to the result. */
+export function stagingBranch(branch: string): string {
+  return `nusomi-staging-${branch}`;
+}
 
 export interface PushOptions {
   /** The dataset directory (README.md, dataset-manifest.json, data files). */
@@ -56,6 +71,10 @@ export interface PushResult {
   commit: string | null;
   /** Commits made by this push, oldest first (empty when nothing changed). */
   commits: string[];
+  /** The staging branch used when the change took more than one commit (deleted at the end). */
+  staged_on: string | null;
+  /** Formats present in the repo after the push (pushed now, or still there unchanged). */
+  formats: OutputFormat[];
   tag: string | null;
   created_repo: boolean;
   uploaded_files: number;
@@ -100,7 +119,8 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   for (const f of formats) {
     if (!ALL_FORMATS.includes(f)) throw new UsageError(`unknown format "${f}" (expected ${ALL_FORMATS.join(', ')})`);
   }
-  if (!/^[\w.-]+\/[\w.-]+$/.test(opts.repo)) throw new UsageError(`--repo must be "org/name", got "${opts.repo}"`);
+  const repoProblem = repoIdProblem(opts.repo);
+  if (repoProblem) throw new UsageError(`--repo ${JSON.stringify(opts.repo)}: ${repoProblem}`);
 
   const manifest = await readDatasetManifest(opts.dir);
   for (const f of formats) {
@@ -126,13 +146,24 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     baseSha = main.kind === 'ok' ? main.sha : null;
   }
   const remote = baseSha ? await hub.listRemoteFiles(baseSha) : [];
-  const plan = await planPush(local, remote, opts.dir, manifest);
+  const kept = await keptFormats(remote, manifest, formats, opts.dir);
+  const published = ALL_FORMATS.filter((f) => formats.includes(f) || kept.includes(f));
+  // The card and manifest as published: for this repo, and for the formats that will be there.
+  const card = cardForRepo(await readFile(path.join(opts.dir, README_FILE), 'utf8'), manifest, published, { repoId: opts.repo, branch });
+  const manifestBytes = JSON.stringify(publishedManifest(manifest, published), null, 2) + '\n';
+  const generated = new Map([
+    [README_FILE, generatedFile(README_FILE, new TextEncoder().encode(card))],
+    [DATASET_MANIFEST_FILE, generatedFile(DATASET_MANIFEST_FILE, new TextEncoder().encode(manifestBytes))],
+  ]);
+  const toPublish = local.map((f) => generated.get(f.path) ?? f);
+  const plan = await planPush(toPublish, remote, opts.dir, manifest, kept);
   opts.onProgress?.({ kind: 'plan', plan });
 
+  const refs = state.kind === 'no-repo' ? { branches: [], tags: [] } : await hub.refs();
   // Refuse a tag move before uploading anything.
   let existingTag: { name: string; targetCommit: string } | undefined;
   if (opts.tag && state.kind !== 'no-repo') {
-    existingTag = (await hub.refs()).tags.find((t) => t.name === opts.tag);
+    existingTag = refs.tags.find((t) => t.name === opts.tag);
     const willCommit = !planIsEmpty(plan) || state.kind === 'no-revision';
     if (existingTag && !opts.forceTag && (willCommit || existingTag.targetCommit !== head)) {
       throw new HubPushError(
@@ -147,6 +178,8 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     branch,
     commit: head,
     commits: [],
+    staged_on: null,
+    formats: published,
     tag: opts.tag ?? null,
     created_repo: false,
     uploaded_files: 0,
@@ -171,13 +204,34 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   }
 
   const chunks = await commitChunks(plan);
-  const counter = new UploadCounter(new Map(local.map((f) => [f.path, f])));
+  const counter = new UploadCounter(new Map(toPublish.map((f) => [f.path, f])));
+  const staging = stagingBranch(branch);
+  // A killed earlier push may have left its staging branch: it is started afresh below.
+  const leftover = refs.branches.some((b) => b.name === staging);
+  const target = chunks.length > 1 ? staging : branch;
+  if (chunks.length > 1) {
+    if (leftover) await hub.deleteBranch(staging);
+    await hub.createBranch(staging, head!);
+    result.staged_on = staging;
+  }
+  const base = head;
   for (const [i, chunk] of chunks.entries()) {
     const title = commitTitle(opts.message, manifest.source_manifest?.export_id, i, chunks.length);
-    const out = await hub.commit(chunk, { title, branch, parentCommit: head ?? undefined, counter, onProgress: opts.onProgress });
+    const out = await hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, onProgress: opts.onProgress });
     head = out.commit.oid;
     result.commits.push(head);
     opts.onProgress?.({ kind: 'commit', sha: head, index: i, total: chunks.length });
+  }
+  if (chunks.length > 1) {
+    // Move the branch only if nobody committed to it meanwhile (their commit would be lost).
+    const now = await hub.revision(branch);
+    if (now.kind !== 'ok' || now.sha !== base) {
+      throw new HubPushError(`branch "${branch}" of ${opts.repo} moved while this push staged on "${staging}"; it was left as it is: run push again`);
+    }
+    await hub.createBranch(branch, head!, true);
+    await hub.deleteBranch(staging);
+  } else if (leftover) {
+    await hub.deleteBranch(staging);
   }
   result.commit = head;
   result.uploaded_files = counter.files;
@@ -208,7 +262,7 @@ export async function commitChunks(plan: PushPlan): Promise<CommitOperation[][]>
   const last = new Set([README_FILE, DATASET_MANIFEST_FILE]);
   const uploads = [...plan.add, ...plan.change].sort((a, b) => (a.path < b.path ? -1 : 1));
   // openAsBlob keeps no descriptor open and reads the file only when the upload streams it.
-  const toOp = async (f: LocalFile): Promise<CommitOperation> => ({ operation: 'addOrUpdate', path: f.path, content: await openAsBlob(f.absPath) });
+  const toOp = async (f: LocalFile): Promise<CommitOperation> => ({ operation: 'addOrUpdate', path: f.path, content: f.content ? new Blob([f.content]) : await openAsBlob(f.absPath) });
   const ops: CommitOperation[] = [
     ...(await Promise.all(uploads.filter((f) => !last.has(f.path)).map(toOp))),
     ...plan.delete.map((r): CommitOperation => ({ operation: 'delete', path: r.path })),
@@ -315,8 +369,13 @@ class HubClient {
     await createRepo({ repo: this.#repo, hubUrl: this.hubUrl, accessToken: this.#token!.reveal(), ...(isPrivate ? { visibility: 'private' as const } : {}) });
   }
 
-  async createBranch(branch: string): Promise<void> {
-    await createBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal() });
+  /** Create `branch` at `revision` (default: the default branch); `overwrite` moves an existing one. */
+  async createBranch(branch: string, revision?: string, overwrite = false): Promise<void> {
+    await createBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal(), ...(revision ? { revision } : {}), ...(overwrite ? { overwrite } : {}) });
+  }
+
+  async deleteBranch(branch: string): Promise<void> {
+    await deleteBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal() });
   }
 
   async createTag(tag: string, sha: string, message: string): Promise<void> {
@@ -399,8 +458,8 @@ class HubClient {
 function toScrubbedError(err: unknown, token: HubToken | null, hubUrl: string): Error {
   const secret = token?.reveal();
   if (err instanceof NusomiError) {
-    if (secret && err.message.includes(secret)) return new HubPushError(scrubSecret(err.message, secret));
-    return err;
+    const clean = scrubSecret(err.message, secret);
+    return clean === err.message ? err : new HubPushError(clean);
   }
   let msg: string;
   if (err instanceof HubApiError) {

@@ -77,7 +77,8 @@ export function resolveHubToken(env: NodeJS.ProcessEnv = process.env): HubToken 
 }
 
 /**
- * Remove a secret from text: the exact value, its URL-encoded form, and any `Bearer <credential>`.
+ * Remove a secret from text: the exact value, its URL-encoded form, any `Bearer <credential>`,
+ * and the query of every URL (signed upload URLs carry their signature there).
  * Used on every message that leaves push (errors, logs).
  */
 export function scrubSecret(text: string, secret: string | undefined): string {
@@ -87,5 +88,10 @@ export function scrubSecret(text: string, secret: string | undefined): string {
       out = out.split(form).join(REDACTED);
     }
   }
-  return out.replace(/Bearer\s+[^\s"',;]+/gi, `Bearer ${REDACTED}`);
+  return redactUrlQueries(out.replace(/Bearer\s+[^\s"',;]+/gi, `Bearer ${REDACTED}`));
+}
+
+/** `https://host/path?sig=abc` → `https://host/path?<redacted>`: a query may hold a signature or a token. */
+export function redactUrlQueries(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s?#"'<>]*)\?[^\s"'<>]*/gi, '$1?<redacted>');
 }
