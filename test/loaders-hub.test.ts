@@ -48,6 +48,15 @@ afterAll(async () => {
 });
 
 describe('loaders from a Hub repo', () => {
+  it('offers only targets whose files are in the repo at that revision (a parquet-only push has no torch-wds)', async () => {
+    const token = new HubToken(TOKEN, 'HF_TOKEN');
+    await pushDataset({ dir: path.join(work, 'v1'), repo: 'acme/parquet-only', tag: 'v1', formats: ['parquet'], hubUrl: hub.url, token });
+    const out = path.join(work, 'loaders-pq');
+    const r = await renderFor({ source: 'acme/parquet-only@v1', out, hubUrl: hub.url, token });
+    expect(r.targets).toEqual(['hf', 'torch-parquet', 'ray']);
+    await expect(renderFor({ source: 'acme/parquet-only@v1', out, hubUrl: hub.url, token, targets: ['torch-wds'] })).rejects.toThrow(/torch-wds: needs the webdataset files/);
+  }, 60_000);
+
   it('pins the commit sha of the tag and the tag; no token and no Hub address in any file', async () => {
     const pins = await runPython<{ source: Record<string, unknown>; revision: string }>(`${importFrom(loaders)}
 import json, nusomi_process_invoice_hf as m

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { HubApiError, datasetInfo, downloadFile } from '@huggingface/hub';
+import { HubApiError, datasetInfo, downloadFile, listFiles } from '@huggingface/hub';
 import { InputError, NusomiError, UsageError } from '../errors.ts';
 import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
@@ -56,7 +56,12 @@ async function readHub(repo: string, revision: string, opts: ReadLoaderInputOpti
     if (!blob) throw new InputError(`no ${DATASET_MANIFEST_FILE} in the repo: was it pushed with "nusomi-hf push"?`, { file: `${where}` });
     const bytes = Buffer.from(await blob.arrayBuffer());
     const tag = await tagOf(hubUrl, repo, revision, sha, token);
-    return { manifest: parseManifest(bytes, `${where}/${DATASET_MANIFEST_FILE}`), manifestSha256: sha256(bytes), origin: { kind: 'hub', repo, revision: sha, tag } };
+    const present = new Set<string>();
+    for await (const e of listFiles({ repo: { type: 'dataset', name: repo }, recursive: true, revision: sha, hubUrl, ...auth })) {
+      if (e.type === 'file') present.add(e.path);
+    }
+    const manifest = onlyPresentFormats(parseManifest(bytes, `${where}/${DATASET_MANIFEST_FILE}`), present);
+    return { manifest, manifestSha256: sha256(bytes), origin: { kind: 'hub', repo, revision: sha, tag } };
   } catch (err) {
     if (err instanceof NusomiError) throw err;
     if (err instanceof HubApiError) {
@@ -65,6 +70,16 @@ async function readHub(repo: string, revision: string, opts: ReadLoaderInputOpti
     }
     throw new NusomiError(scrubSecret(`${hubUrl}: cannot read ${where}: ${err instanceof Error ? err.message : String(err)}`, token?.reveal()));
   }
+}
+
+/**
+ * The manifest narrowed to the formats whose every file is in the repo at that revision (a push
+ * may publish fewer formats than were converted): loaders are offered only for data that is there.
+ */
+function onlyPresentFormats(m: DatasetManifest, present: ReadonlySet<string>): DatasetManifest {
+  const missing = new Set(m.files.filter((f) => !present.has(f.path)).map((f) => f.format));
+  if (missing.size === 0) return m;
+  return { ...m, formats: (m.formats ?? []).filter((f) => !missing.has(f)), files: m.files.filter((f) => !missing.has(f.format)) };
 }
 
 /** The tag: the revision itself when it is a tag, else the first tag (by name) on the commit, else null. */
