@@ -118,8 +118,9 @@ function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], wh
   const id = where.repoId ?? '<org/name or path to this folder>';
   const rev = where.branch && where.branch !== 'main' ? where.branch : undefined;
   const revArg = rev ? `, revision="${rev}"` : '';
-  // hf:// and absolute paths work from any working directory; a local card cannot know its own path.
-  const root = where.repoId ? `hf://datasets/${where.repoId}${rev ? `@${encodeURIComponent(rev)}` : ''}` : '<path to this folder>';
+  // hf:// paths work from any working directory; a local card cannot know its own absolute path,
+  // so its snippet names the folder in one variable.
+  const root = where.repoId ? `hf://datasets/${where.repoId}${rev ? `@${encodeURIComponent(rev)}` : ''}` : undefined;
   const splits = Object.keys(m.splits);
   const first = splits[0] ?? 'train';
   const fmt = configFormat(formats);
@@ -154,19 +155,26 @@ function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], wh
     );
     if (fmt === 'webdataset') {
       parts.push(`ds = load_dataset("${id}", "webdataset"${revArg})  # the card's config; add revision="<tag>" to pin a version`);
+    } else if (root) {
+      parts.push(`ds = load_dataset("webdataset", data_files={"${first}": "${root}/webdataset/${first}-*.tar"}, split="${first}")`);
     } else {
-      // One card holds configs of one format only (datasets infers the builder from the first config),
-      // so the tars are read with the webdataset builder and their own member types.
-      const files = Object.fromEntries(splits.map((s) => [s, `${root}/webdataset/${s}-*.tar`]));
-      parts.push(`ds = load_dataset("webdataset", data_files=${JSON.stringify(files)})`);
+      parts.push(
+        'root = "."  # the folder that holds this README (an absolute path works from anywhere)',
+        `ds = load_dataset("webdataset", data_files={"${first}": f"{root}/webdataset/${first}-*.tar"}, split="${first}")`,
+      );
+    }
+    parts.push('```');
+    if (fmt !== 'webdataset') {
+      parts.push(
+        `The tars are not a config of this card: \`datasets\` reads every config of a dataset with the one builder it infers from the first config's files, so they are read with the \`webdataset\` builder and their own member types${root ? '. To pin a version, put `@<tag>` after the repo id in the path' : ''}.`,
+      );
     }
     parts.push(
-      '```',
       'With plain PyTorch, iterate the tar members in order: members of one sample are adjacent and share the key before the first dot. Shard counts per split are balanced for `world_size x num_workers` when converted with `--world-size/--workers`.',
     );
   }
   if (formats.includes('arrow') && !where.repoId) {
-    parts.push('', '### Arrow (`arrow/`, `save_to_disk` layout)', '```python', 'from datasets import load_from_disk', 'dd = load_from_disk("<path to this folder>/arrow")', '```');
+    parts.push('', '### Arrow (`arrow/`, `save_to_disk` layout)', '```python', 'from datasets import load_from_disk', 'dd = load_from_disk("arrow")', '```');
   }
   return parts.join('\n') + '\n';
 }
