@@ -18,6 +18,7 @@ import { makeDataset } from './hub-push.fixture.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
 
 const TOKEN = 'hf_atomicPUSHtokenABCDEFGH12345';
+const READ_TOKEN = 'hf_atomicREADtokenABCDEFGH12345';
 const CLI = path.join(repoRoot, 'bin', 'nusomi-hf.js');
 
 let work: string;
@@ -26,7 +27,7 @@ const requests: string[] = [];
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'hub-push-atomic-'));
-  hub = await startHubServer({ dir: path.join(work, 'hub'), tokens: [{ token: TOKEN, role: 'write' }], log: (l) => requests.push(l) });
+  hub = await startHubServer({ dir: path.join(work, 'hub'), tokens: [{ token: TOKEN, role: 'write' }, { token: READ_TOKEN, role: 'read' }], log: (l) => requests.push(l) });
 });
 
 afterAll(async () => {
@@ -169,5 +170,9 @@ describe('push publishes whole versions only', () => {
       expect((err as Error).message, repo).toContain('--repo');
     }
     expect(requests.slice(seen)).toEqual([]);
+    // A listed token of the read role: a clear error before anything is created.
+    const err = await pushDataset({ dir, repo: 'acme/readonly', hubUrl: hub.url, token: new HubToken(READ_TOKEN, 'HF_TOKEN') }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/the token from HF_TOKEN has the read role .*: push needs a token with write access/);
+    expect(requests.slice(seen).some((l) => l.startsWith('POST /api/repos/create'))).toBe(false);
   });
 });

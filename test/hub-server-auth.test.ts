@@ -151,7 +151,7 @@ print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(o
         [`GET /api/datasets/${id}/revision/main`, () => get(`/api/datasets/${id}/revision/main`)],
         [`GET /api/datasets/${id}/tree/main`, () => get(`/api/datasets/${id}/tree/main`)],
         [`GET /datasets/${id}/resolve/main/x`, () => get(`/datasets/${id}/resolve/main/x`)],
-        [`POST /api/datasets/${id}/branch/evil`, () => send(`/api/datasets/${id}/branch/evil`, 'POST', '{}')],
+        [`POST /api/datasets/${id}/branch/evil`, () => send(`/api/datasets/${id}/branch/evil`, 'POST', '{"emptyBranch":true}')],
         [`POST /api/datasets/${id}/tag/main`, () => send(`/api/datasets/${id}/tag/main`, 'POST', '{"tag":"evil"}')],
         [`POST /api/datasets/${id}/commit/main`, () => send(`/api/datasets/${id}/commit/main`, 'POST', '{"key":"header","value":{"summary":"x"}}\n{"key":"file","value":{"path":"x","content":"eA==","encoding":"base64"}}', 'application/x-ndjson')],
         [`PUT /api/datasets/${id}/settings`, () => send(`/api/datasets/${id}/settings`, 'PUT', '{"private":true}')],

@@ -310,8 +310,9 @@ class HubClient {
     if (!t.reveal().startsWith('hf_')) {
       throw new HubPushError(`the token from ${t.describeSource()} is not a Hugging Face token (they start with "hf_")`);
     }
+    let role: string | undefined;
     try {
-      await whoAmI({ hubUrl: this.hubUrl, accessToken: t.reveal() });
+      role = (await whoAmI({ hubUrl: this.hubUrl, accessToken: t.reveal() })).auth?.accessToken?.role;
     } catch (err) {
       if (err instanceof HubApiError && (err.statusCode === 401 || err.statusCode === 403)) {
         throw new HubPushError(
@@ -321,6 +322,9 @@ class HubClient {
       }
       // A Hub without whoami still gets to judge the token on the calls that need it.
       if (!(err instanceof HubApiError && err.statusCode === 404)) throw err;
+    }
+    if (role === 'read') {
+      throw new HubPushError(`the token from ${t.describeSource()} has the read role on ${this.hubUrl}: push needs a token with write access`);
     }
   }
 
@@ -459,7 +463,7 @@ function toScrubbedError(err: unknown, token: HubToken | null, hubUrl: string): 
   const secret = token?.reveal();
   if (err instanceof NusomiError) {
     const clean = scrubSecret(err.message, secret);
-    return clean === err.message ? err : new HubPushError(clean);
+    return clean === err.message ? err : new NusomiError(clean, {}, err.exitCode);
   }
   let msg: string;
   if (err instanceof HubApiError) {
