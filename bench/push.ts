@@ -30,7 +30,7 @@ function freePort(): Promise<number> {
 
 async function startServer(dir: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(cli[0]!, [...cli.slice(1), 'hub', 'serve', '--dir', dir, '--port', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(cli[0]!, [...cli.slice(1), 'hub', 'serve', '--dir', dir, '--port', String(port), '--token', TOKEN], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     try {
