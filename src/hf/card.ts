@@ -26,8 +26,13 @@ export interface CardInput {
   repoId?: string;
 }
 
-/** Which format the card's `configs` declare: the first present of these. */
-const CONFIG_FORMAT_ORDER: OutputFormat[] = ['parquet', 'arrow', 'webdataset'];
+/** The formats a card's `configs` can declare, in order of preference, with their file globs per split. */
+const CONFIG_GLOBS: Array<[OutputFormat, (split: string) => string]> = [
+  ['parquet', (split) => `data/${split}-*`],
+  ['arrow', (split) => `arrow/${split}/data-*.arrow`],
+  ['webdataset', (split) => `webdataset/${split}-*.tar`],
+];
+const CONFIG_FORMAT_ORDER: OutputFormat[] = CONFIG_GLOBS.map(([f]) => f);
 
 export function configFormat(formats: readonly OutputFormat[]): OutputFormat | null {
   return CONFIG_FORMAT_ORDER.find((f) => formats.includes(f)) ?? null;
@@ -39,13 +44,8 @@ export function configName(format: OutputFormat): string {
 }
 
 function configDataFiles(format: OutputFormat, splits: string[]): Array<{ split: string; path: string }> {
-  const glob: Record<OutputFormat, (split: string) => string> = {
-    parquet: (split) => `data/${split}-*`,
-    arrow: (split) => `arrow/${split}/data-*.arrow`,
-    webdataset: (split) => `webdataset/${split}-*.tar`,
-    jsonl: (split) => `jsonl/${split}.jsonl`,
-  };
-  return splits.map((split) => ({ split, path: glob[format](split) }));
+  const glob = CONFIG_GLOBS.find(([f]) => f === format)![1];
+  return splits.map((split) => ({ split, path: glob(split) }));
 }
 
 /** The `configs` entry for the formats present, or undefined when none of them is a config format. */

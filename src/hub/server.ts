@@ -54,8 +54,6 @@ export function isLoopbackHost(host: string): boolean {
   return LOOPBACK_HOSTS.has(host.toLowerCase()) || /^127(?:\.\d{1,3}){3}$/.test(host);
 }
 
-
-
 export async function startHubServer(opts: HubServerOptions): Promise<HubServer> {
   const host = opts.host ?? '127.0.0.1';
   const configured = opts.tokens !== undefined && opts.tokens.length > 0;
