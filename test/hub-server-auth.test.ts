@@ -143,7 +143,7 @@ print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(o
     const send = (u: string, method: string, body: string, type = 'application/json'): Promise<Response> =>
       fetch(`${hubUrl}${u}`, { method, headers: { Authorization: `Bearer ${WRITE}`, 'Content-Type': type }, body });
     const cases: Array<[string, () => Promise<Response>]> = [];
-    for (const [ns, name] of [[up, 'pwn'], ['..', 'pwn'], ['acme', `..%2F${up}%2Fpwn`], ['acme', '..'], [upDouble, 'pwn'], ['%2E%2E', 'pwn']]) {
+    for (const [ns, name] of [['..%2F..%2F..%2Foutside', 'pwn'], [up, 'pwn'], ['..', 'pwn'], ['..%5C..%5Coutside', 'pwn'], ['acme', `..%2F${up}%2Fpwn`], ['acme', '..'], [upDouble, 'pwn'], ['%2E%2E', 'pwn']]) {
       const id = `${ns}/${name}`;
       cases.push(
         [`GET /api/datasets/${id}`, () => get(`/api/datasets/${id}`)],
