@@ -4,7 +4,7 @@
  *
  * One shared worker (plain JavaScript evaluated from a string, so it runs the same under tsx,
  * vitest and plain node) serves every open file. Two ways to feed it:
- *  - `BlockHasher` (local sink): spans of shared blocks (shared-blocks.ts), once written, are hashed
+ *  - `BlockHasher` (local sink): spans of shared blocks (src/buffers), once written, are hashed
  *    where they are: both threads hold the memory, so a message names a block by id, start and
  *    length (no copy, no re-read of the file, no transfer);
  *  - `ChunkHasher` (remote sinks): each chunk is copied once into a transferred buffer.
@@ -15,8 +15,8 @@
  * Messages to one worker are handled in order, so a digest request sees every earlier update.
  */
 import { Worker } from 'node:worker_threads';
-import { onSharedBlockCollected } from './shared-blocks.ts';
-import type { SharedBlock } from './shared-blocks.ts';
+import { onSharedBlockCollected } from '../buffers/index.ts';
+import type { SharedBlock } from '../buffers/index.ts';
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
