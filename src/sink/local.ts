@@ -14,9 +14,9 @@ import type { OutputFile, Sink } from './types.ts';
  * reuse its buffer at once); filled spans of blocks are written in order by writev, then hashed by
  * the hash worker, while the caller encodes the next bytes. A large chunk that lies in a shared
  * block (src/buffers: a frame slot, a Parquet group's media) is not copied: the span is queued as it
- * is and the sink holds a reference to its block until written and hashed. At most IN_FLIGHT_BYTES per file are queued or
- * being hashed (memory stays bounded); beyond that write() waits. An error surfaces on the next
- * write or on commit.
+ * is and the sink holds a reference to its block until written and hashed. At most IN_FLIGHT_BYTES
+ * per file are queued or being hashed (memory stays bounded); beyond that write() waits. An error
+ * surfaces on the next write or on commit.
  *
  * Why copy small and ordinary chunks: a sink that kept the callers' buffers (frames, pages) until
  * written made them live long enough to reach V8's old generation, where only full GCs free them.
