@@ -48,9 +48,11 @@ function shared(): Worker {
     });
     // A worker that dies (an error, or stopped) fails everything waiting on it, and the next file
     // starts a new one: nothing hangs on answers that will never come.
+    const mine: WorkerLife = (life = {});
     const died = (err: Error): void => {
       if (worker !== w) return;
       worker = undefined;
+      mine.death = err;
       for (const p of waiting.values()) p.reject(err);
       waiting.clear();
       for (const owner of blockOwners.values()) owner.failed(err);
@@ -64,6 +66,10 @@ function shared(): Worker {
   }
   return worker;
 }
+
+/** Why the worker a job was opened on died: its jobs are gone, a new worker does not know them. */
+interface WorkerLife { death?: Error }
+let life: WorkerLife = {};
 
 /** @internal for tests: the hash worker, if one runs (to stop it mid-run). */
 export function hashThread(): Worker | undefined {
@@ -88,11 +94,14 @@ function digestOf(id: number): Promise<string> {
 /** One hash in the worker: the digest of what was given, or dropped. */
 abstract class HashJob {
   protected readonly id = begin();
+  /** The worker's life this job was opened in (set by begin()). */
+  private readonly life = life;
   private finished = false;
 
   /** The sha256 (hex) of everything given so far. */
   digest(): Promise<string> {
     this.finished = true;
+    if (this.life.death) return Promise.reject(this.life.death);
     return digestOf(this.id);
   }
 
