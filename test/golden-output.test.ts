@@ -9,7 +9,8 @@
  *
  *     UPDATE_GOLDEN=1 npx vitest run test/golden-output.test.ts
  *
- * Converts run in-process (no CLI spawn), about 15 s.
+ * Converts run in-process (no CLI spawn), about 15 s, in frame memory's debug mode (vitest.config.ts
+ * sets NUSOMI_DEBUG_BUFFERS=1), so a writer using a frame after its release fails here too.
  */
 import { createHash } from 'node:crypto';
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
