@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Frame memory's debug mode (src/buffers): a frame used after its release fails loudly.
+    env: { NUSOMI_DEBUG_BUFFERS: '1' },
     globalSetup: ['test/helpers/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,

@@ -5,11 +5,13 @@
  * transpiling), an edit to src never runs stale code, and nothing needs a build to work.
  *
  * dist/cli sits two folders below the repo root like src/<module>/, so the few paths taken
- * relative to a module (package.json, loaders/ templates, resolving sharp) stay valid.
+ * relative to a module (package.json, loaders/ templates, resolving sharp) stay valid. Worker
+ * threads' modules (the `*.worker.ts` files under src/) are entry points of their own,
+ * `dist/cli/<name>.js`, where src/worker-file.ts starts them from.
  * Plain JavaScript: it runs before anything else is set up.
  */
 import { build } from 'esbuild';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,7 +20,12 @@ const out = path.join(root, 'dist', 'cli');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 await build({
-  entryPoints: [path.join(root, 'src/cli/main.ts')],
+  entryPoints: [
+    path.join(root, 'src/cli/main.ts'),
+    ...readdirSync(path.join(root, 'src'), { recursive: true })
+      .filter((f) => f.endsWith('.worker.ts'))
+      .map((f) => ({ in: path.join(root, 'src', f), out: path.basename(f, '.ts') })),
+  ],
   outdir: out,
   bundle: true,
   // Lazy imports stay lazy (separate chunks): a command loads only what it uses.

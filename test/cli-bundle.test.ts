@@ -57,4 +57,13 @@ describe('CLI bundle (dist/cli)', () => {
     expect(files.some((f) => f.endsWith('.py'))).toBe(true);
   });
 
+  it('starts every worker thread from its bundled module (file reader, sha256, frame encode, frame check)', async () => {
+    const workers = (await readdir(path.join(repoRoot, 'dist/cli'))).filter((f) => f.endsWith('.worker.js')).sort();
+    expect(workers).toEqual(['encode.worker.js', 'frame-decode.worker.js', 'frame-reader.worker.js', 'hash.worker.js']);
+    const out = path.join(tmp, 'reencoded');
+    const cli = (...args: string[]) => execFileSync(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), ...args], { cwd: repoRoot, stdio: 'pipe' }).toString();
+    cli('convert', path.join(repoRoot, 'samples/jsonl'), '--formats', 'parquet', '--max-side', '200', '--out', out);
+    expect(cli('validate', out, '--decode', 'full')).toMatch(/no findings/);
+  });
+
 });

@@ -15,6 +15,7 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, UsageError } from '../errors.ts';
+import { releaseFrame } from '../buffers/index.ts';
 import { openExport } from '../export/read.ts';
 import type { ExportReader } from '../export/read.ts';
 import type { JsonObject, Step } from '../export/step.ts';
@@ -33,7 +34,6 @@ import type { FilterOptions, FilterStats } from '../select/filters.ts';
 import { createSplitter, makeSplitPlan } from '../select/split.ts';
 import type { SplitOptions } from '../select/split.ts';
 import { openSink } from '../sink/open.ts';
-import { recycleFrame } from '../source/local.ts';
 import { createJsonlSplitWriter } from '../write/jsonl.ts';
 import { planShards } from '../write/shard-plan.ts';
 import { ALL_FORMATS } from './formats.ts';
@@ -353,8 +353,8 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
       if (!example && name === splitNames[0]) example = exampleRow(row, labels);
       const frameBytes = prepared.image.bytes.length;
       await writer.add(row);
-      // Every writer has copied or written the frame by now (writers keep no row's bytes past add).
-      recycleFrame(prepared.image.bytes);
+      // The owner's reference: a writer that keeps the frame past add() holds its own (src/buffers).
+      releaseFrame(prepared.image.bytes);
       opts.onProgress?.(1, frameBytes);
     }
     for (const name of splitNames) files.push(...(await writers.get(name)!.finish()));

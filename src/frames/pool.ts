@@ -1,13 +1,12 @@
 /**
  * A small pool of worker_threads that resize and re-encode frames with sharp. sharp's own
  * concurrency is 1 per operation here, so parallelism comes from workers side by side.
- *
- * The worker is plain JavaScript evaluated from a string: it then runs the same under tsx, vitest
- * and an installed package, without a TypeScript loader in the worker. It loads the same sharp
- * the main thread resolves (passed as a path), so the binary matches.
+ * The worker's code is encode.worker.ts.
  */
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../worker-file.ts';
+import type { EncodeReply, EncodeRequest } from './encode.worker.ts';
 
 export interface EncodeTask {
   bytes: Uint8Array;
@@ -23,35 +22,6 @@ export interface EncodeResult {
   width: number;
   height: number;
 }
-
-/**
- * Every encoder option is set explicitly so the output bytes depend only on input and options.
- * JPEG has no alpha: transparent pixels are flattened onto white.
- */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const sharp = require(workerData.sharpPath);
-sharp.cache(false);
-async function encode(t) {
-  let img = sharp(t.bytes, { failOn: 'error' });
-  if (t.resize) img = img.resize({ width: t.resize.width, height: t.resize.height, fit: 'fill', kernel: 'lanczos3' });
-  if (t.format === 'webp') img = img.webp({ quality: t.quality, alphaQuality: 100, lossless: false, nearLossless: false, smartSubsample: false, effort: 4 });
-  else if (t.format === 'jpeg') img = img.flatten({ background: '#ffffff' }).jpeg({ quality: t.quality, progressive: false, chromaSubsampling: '4:2:0', optimiseCoding: true, mozjpeg: false });
-  else img = img.png({ compressionLevel: 6, adaptiveFiltering: false, palette: false, progressive: false });
-  return img.toBuffer({ resolveWithObject: true });
-}
-parentPort.on('message', async (msg) => {
-  try {
-    const { data, info } = await encode(msg.task);
-    // A fresh, exactly-sized buffer so it can be transferred without copying again.
-    const bytes = new Uint8Array(data.byteLength);
-    bytes.set(data);
-    parentPort.postMessage({ id: msg.id, ok: true, bytes, width: info.width, height: info.height }, [bytes.buffer]);
-  } catch (err) {
-    parentPort.postMessage({ id: msg.id, ok: false, message: String((err && err.message) || err) });
-  }
-});
-`;
 
 interface Pending {
   resolve(r: EncodeResult): void;
@@ -101,23 +71,23 @@ export class EncodePool {
       const { id, task } = this.queue.shift()!;
       slot.busyWith = id;
       slot.worker.ref();
-      slot.worker.postMessage({ id, task });
+      slot.worker.postMessage({ id, task } satisfies EncodeRequest);
     }
   }
 
   private spawn(): Slot {
     const sharpPath = createRequire(import.meta.url).resolve('sharp');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sharpPath } });
+    const worker = startWorker('frames/encode.worker.ts', { workerData: { sharpPath } });
     const slot: Slot = { worker };
-    worker.on('message', (msg: { id: number; ok: boolean; bytes?: Uint8Array; width?: number; height?: number; message?: string }) => {
+    worker.on('message', (msg: EncodeReply) => {
       const p = this.pending.get(msg.id);
       this.pending.delete(msg.id);
       slot.busyWith = undefined;
       // An idle worker must not keep the process alive.
       worker.unref();
       if (p) {
-        if (msg.ok) p.resolve({ bytes: msg.bytes!, width: msg.width!, height: msg.height! });
-        else p.reject(new EncodeFailure(msg.message ?? 'unknown sharp error'));
+        if (msg.ok) p.resolve({ bytes: msg.bytes, width: msg.width, height: msg.height });
+        else p.reject(new EncodeFailure(msg.message || 'unknown sharp error'));
       }
       this.dispatch();
     });

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { ChunkHasher } from './hasher.ts';
 import type { BlockBlobClient } from '@azure/storage-blob';
-import { AzureLocation, azureError } from '../source/azure.ts';
+import { AzureLocation, azureError } from '../remote/azure.ts';
 import { writeThrough } from './types.ts';
 import type { OutputFile, Sink } from './types.ts';
 

@@ -2,9 +2,8 @@
  * sha256 of sink output off the main thread. Hashing 3 GB of shards costs ~3 s of CPU; on the main
  * thread that time is added to every convert, in a worker it overlaps encoding.
  *
- * One shared worker (plain JavaScript evaluated from a string, so it runs the same under tsx,
- * vitest and plain node) serves every open file. Two ways to feed it:
- *  - `BlockHasher` (local sink): spans of shared blocks (shared-blocks.ts), once written, are hashed
+ * One shared worker (hash.worker.ts) serves every open file. Two ways to feed it:
+ *  - `BlockHasher` (local sink): spans of shared blocks (src/buffers), once written, are hashed
  *    where they are: both threads hold the memory, so a message names a block by id, start and
  *    length (no copy, no re-read of the file, no transfer);
  *  - `ChunkHasher` (remote sinks): each chunk is copied once into a transferred buffer.
@@ -14,42 +13,11 @@
  * their 1 MiB each, and the main thread ran a full GC every few dozen MB written (90+ per 3 GB).
  * Messages to one worker are handled in order, so a digest request sees every earlier update.
  */
-import { Worker } from 'node:worker_threads';
-import { onSharedBlockCollected } from './shared-blocks.ts';
-import type { SharedBlock } from './shared-blocks.ts';
-
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const jobs = new Map();
-const blocks = new Map();
-parentPort.on('message', (m) => {
-  const job = jobs.get(m.id);
-  if (m.op === 'open') {
-    jobs.set(m.id, createHash('sha256'));
-  } else if (m.op === 'chunk') {
-    job?.update(new Uint8Array(m.buffer));
-  } else if (m.op === 'blocks') {
-    // m.spans: [block id, start, length, its SharedArrayBuffer the first time the block is sent]...
-    for (let i = 0; i < m.spans.length; i += 4) {
-      const n = m.spans[i];
-      if (m.spans[i + 3]) blocks.set(n, new Uint8Array(m.spans[i + 3]));
-      if (job) job.update(blocks.get(n).subarray(m.spans[i + 1], m.spans[i + 1] + m.spans[i + 2]));
-    }
-    // Always answered, even for a dropped file: the sender waits for its spans to come back.
-    parentPort.postMessage({ id: m.id, hashed: m.spans.length / 4 });
-  } else if (m.op === 'digest') {
-    jobs.delete(m.id);
-    parentPort.postMessage({ id: m.id, hex: job ? job.digest('hex') : undefined, error: job ? undefined : 'unknown hash job' });
-  } else if (m.op === 'drop') {
-    jobs.delete(m.id);
-  } else if (m.op === 'forget') {
-    blocks.delete(m.block);
-  }
-});
-`;
-
-interface Reply { id: number; hex?: string; error?: string; hashed?: number }
+import type { Worker } from 'node:worker_threads';
+import { onSharedBlockCollected } from '../buffers/index.ts';
+import type { SharedBlock } from '../buffers/index.ts';
+import { startWorker } from '../worker-file.ts';
+import type { FromHasher, ToHasher } from './hash.worker.ts';
 
 let worker: Worker | undefined;
 let nextId = 1;
@@ -65,8 +33,8 @@ function updateRef(): void {
 
 function shared(): Worker {
   if (!worker) {
-    const w = new Worker(WORKER_SOURCE, { eval: true });
-    w.on('message', (r: Reply) => {
+    const w = startWorker('sink/hash.worker.ts');
+    w.on('message', (r: FromHasher) => {
       if (r.hashed !== undefined) {
         blockOwners.get(r.id)?.returned(r.hashed);
         return;
@@ -78,23 +46,39 @@ function shared(): Worker {
       else p.resolve(r.hex!);
       updateRef();
     });
-    w.on('error', (err) => {
+    // A worker that dies (an error, or stopped) fails everything waiting on it, and the next file
+    // starts a new one: nothing hangs on answers that will never come.
+    const mine: WorkerLife = (life = {});
+    const died = (err: Error): void => {
+      if (worker !== w) return;
+      worker = undefined;
+      mine.death = err;
       for (const p of waiting.values()) p.reject(err);
       waiting.clear();
       for (const owner of blockOwners.values()) owner.failed(err);
       blockOwners.clear();
       sentBlocks.clear();
-      worker = undefined;
-    });
+    };
+    w.on('error', died);
+    w.on('exit', (code) => died(new Error(`the sha256 worker thread stopped (exit code ${code}) before answering`)));
     w.unref();
     worker = w;
   }
   return worker;
 }
 
+/** Why the worker a job was opened on died: its jobs are gone, a new worker does not know them. */
+interface WorkerLife { death?: Error }
+let life: WorkerLife = {};
+
+/** @internal for tests: the hash worker, if one runs (to stop it mid-run). */
+export function hashThread(): Worker | undefined {
+  return worker;
+}
+
 function begin(): number {
   const id = nextId++;
-  shared().postMessage({ op: 'open', id });
+  shared().postMessage({ op: 'open', id } satisfies ToHasher);
   return id;
 }
 
@@ -103,32 +87,35 @@ function digestOf(id: number): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     waiting.set(id, { resolve, reject });
     updateRef();
-    w.postMessage({ op: 'digest', id });
+    w.postMessage({ op: 'digest', id } satisfies ToHasher);
   });
 }
 
 /** One hash in the worker: the digest of what was given, or dropped. */
 abstract class HashJob {
   protected readonly id = begin();
+  /** The worker's life this job was opened in (set by begin()). */
+  private readonly life = life;
   private finished = false;
 
   /** The sha256 (hex) of everything given so far. */
   digest(): Promise<string> {
     this.finished = true;
+    if (this.life.death) return Promise.reject(this.life.death);
     return digestOf(this.id);
   }
 
   drop(): void {
     if (this.finished) return;
     this.finished = true;
-    shared().postMessage({ op: 'drop', id: this.id });
+    shared().postMessage({ op: 'drop', id: this.id } satisfies ToHasher);
   }
 }
 
 /** Blocks the current worker already holds (a new worker after a crash is sent them again). */
 const sentBlocks = new Set<number>();
 onSharedBlockCollected((id) => {
-  if (sentBlocks.delete(id)) worker?.postMessage({ op: 'forget', block: id });
+  if (sentBlocks.delete(id)) worker?.postMessage({ op: 'forget', block: id } satisfies ToHasher);
 });
 
 /** `length` bytes of a block from `start`, to be hashed. */
@@ -164,7 +151,7 @@ export class BlockHasher extends HashJob {
     this.out += spans.length;
     blockOwners.set(this.id, this);
     updateRef();
-    w.postMessage({ op: 'blocks', id: this.id, spans: message });
+    w.postMessage({ op: 'blocks', id: this.id, spans: message } satisfies ToHasher);
   }
 
   /** @internal the worker hashed the next `spans` spans. */
@@ -189,6 +176,6 @@ export class ChunkHasher extends HashJob {
   update(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     const copy = chunk.slice();
-    shared().postMessage({ op: 'chunk', id: this.id, buffer: copy.buffer }, [copy.buffer]);
+    shared().postMessage({ op: 'chunk', id: this.id, buffer: copy.buffer } satisfies ToHasher, [copy.buffer]);
   }
 }

@@ -4,8 +4,8 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BlockHasher } from './hasher.ts';
 import type { BlockSpan } from './hasher.ts';
-import { newSharedBlock, pin, sharedBlockOf, unpin } from './shared-blocks.ts';
-import type { SharedBlock } from './shared-blocks.ts';
+import { BlockPool, checkLive, debugBuffersOn, retainShared } from '../buffers/index.ts';
+import type { SharedBlock } from '../buffers/index.ts';
 import { writeThrough } from './types.ts';
 import type { OutputFile, Sink } from './types.ts';
 
@@ -13,10 +13,10 @@ import type { OutputFile, Sink } from './types.ts';
  * Write-behind: write() copies the chunk into the file's current block and resolves (the caller may
  * reuse its buffer at once); filled spans of blocks are written in order by writev, then hashed by
  * the hash worker, while the caller encodes the next bytes. A large chunk that lies in a shared
- * block (shared-blocks.ts: a Parquet group's frames) is not copied: the span is queued as it is and
- * its block stays pinned until written and hashed. At most IN_FLIGHT_BYTES per file are queued or
- * being hashed (memory stays bounded); beyond that write() waits. An error surfaces on the next
- * write or on commit.
+ * block (src/buffers: a frame slot, a Parquet group's media) is not copied: the span is queued as it
+ * is and the sink holds a reference to its block until written and hashed. At most IN_FLIGHT_BYTES
+ * per file are queued or being hashed (memory stays bounded); beyond that write() waits. An error
+ * surfaces on the next write or on commit.
  *
  * Why copy small and ordinary chunks: a sink that kept the callers' buffers (frames, pages) until
  * written made them live long enough to reach V8's old generation, where only full GCs free them.
@@ -27,7 +27,7 @@ const BLOCK_BYTES = 1 << 20;
 const IN_FLIGHT_BYTES = 24 * BLOCK_BYTES;
 /** Shared chunks at least this long are written by reference; shorter ones are cheaper to copy. */
 const BY_REFERENCE_BYTES = 64 << 10;
-const freeBlocks: SharedBlock[] = [];
+const freeBlocks = new BlockPool(BLOCK_BYTES);
 
 /** A local directory. Files are written as `.<name>.tmp-<rand>` beside the target, fsynced, renamed. */
 export class LocalSink implements Sink {
@@ -113,7 +113,7 @@ class LocalOutputFile implements OutputFile {
       },
       (err) => {
         this.failure ??= err;
-        // The dead worker's spans never come back: unpin them, or their owners would wait forever.
+        // The dead worker's spans never come back: release them, or their owners would wait forever.
         while (this.hashingHead < this.hashing.length) this.hashed(this.hashing[this.hashingHead++]!);
         this.wake();
       },
@@ -123,9 +123,15 @@ class LocalOutputFile implements OutputFile {
   /** One write at a time: await each call before the next. */
   async write(chunk: Uint8Array): Promise<void> {
     if (this.failure) throw this.failure;
-    const shared = chunk.length >= BY_REFERENCE_BYTES ? sharedBlockOf(chunk) : undefined;
+    if (debugBuffersOn()) checkLive(chunk);
+    const shared = chunk.length >= BY_REFERENCE_BYTES ? retainShared(chunk) : undefined;
     if (shared) {
-      await this.room();
+      try {
+        await this.room();
+      } catch (err) {
+        shared.release();
+        throw err;
+      }
       this.cutSpan();
       this.enqueue({ block: shared, start: chunk.byteOffset, length: chunk.length });
       this.size += chunk.length;
@@ -135,7 +141,7 @@ class LocalOutputFile implements OutputFile {
     while (off < chunk.length) {
       if (!this.block) {
         await this.room();
-        this.block = freeBlocks.pop() ?? newSharedBlock(BLOCK_BYTES);
+        this.block = freeBlocks.take();
         this.owned.add(this.block);
         this.filled = 0;
         this.spanStart = 0;
@@ -159,6 +165,7 @@ class LocalOutputFile implements OutputFile {
   /** Queue what the current block holds since its last span (it stays current). */
   private cutSpan(): void {
     if (!this.block || this.filled === this.spanStart) return;
+    this.block.retain();
     this.enqueue({ block: this.block, start: this.spanStart, length: this.filled - this.spanStart });
     this.spanStart = this.filled;
   }
@@ -172,8 +179,8 @@ class LocalOutputFile implements OutputFile {
     this.release(block);
   }
 
+  /** Queue a span whose block the sink already holds a reference to. */
   private enqueue(span: BlockSpan): void {
-    pin(span.block);
     this.queue.push(span);
     this.inFlight += span.length;
     this.pumping ??= this.pump();
@@ -182,13 +189,13 @@ class LocalOutputFile implements OutputFile {
   /** A span is written and hashed (or will never be): its block may be reused. */
   private hashed(span: BlockSpan): void {
     this.inFlight -= span.length;
-    unpin(span.block);
+    span.block.release();
     this.release(span.block);
   }
 
-  /** An own block neither filled nor pinned goes back to the free list. */
+  /** An own block neither filled nor held goes back to the free list. */
   private release(block: SharedBlock): void {
-    if (block !== this.block && block.pins === 0 && this.owned.delete(block)) freeBlocks.push(block);
+    if (block !== this.block && block.references === 0 && this.owned.delete(block)) freeBlocks.give(block);
   }
 
   /** Writes queued spans (all that are waiting, in one writev) until the queue is empty; then hashes them. */

@@ -10,8 +10,8 @@ import { PassThrough } from 'node:stream';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { S3Location, s3Error } from '../source/s3.ts';
-import type { Env } from '../source/s3.ts';
+import { S3Location, s3Error } from '../remote/s3.ts';
+import type { Env } from '../remote/s3.ts';
 import type { OutputFile, Sink } from './types.ts';
 
 /** Part size: S3's minimum is 5 MiB; 8 MiB keeps 10,000 parts ≥ 78 GiB per file. */

@@ -11,7 +11,7 @@ export interface OutputFile {
    * Append bytes. Resolves when the sink accepted them (backpressure: await every call, one at a
    * time). The sink keeps no reference to `chunk` afterwards (it copies what it still has to
    * write), so the caller may reuse its buffer; except a chunk in a shared block
-   * (shared-blocks.ts), which a sink may write where it is and keep pinned until then. A failed
+   * (src/buffers), which a sink may write where it is, holding a reference until then. A failed
    * write may surface on a later write or on commit.
    */
   write(chunk: Uint8Array): Promise<void>;

@@ -1,10 +1,11 @@
 import { createReadStream, statSync } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { FrameSlots } from '../buffers/index.ts';
 import { InputError } from '../errors.ts';
-import { sharedBlockFor, sharedBlockOf, whenUnpinned } from '../sink/shared-blocks.ts';
-import type { SharedBlock } from '../sink/shared-blocks.ts';
+import { startWorker } from '../worker-file.ts';
+import type { FromReader, ReadReply, ReadRequest, ToReader } from './frame-reader.worker.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
 
 /** `a/b.webp`: segments of ordinary characters that do not start with a dot, no empty segment. */
@@ -158,214 +159,78 @@ function notFound(err: unknown, where: string): Error {
 }
 
 /**
- * Whole-file and range reads run in one worker thread with synchronous calls, in batches: a frame
- * is one small file (~150 KB, tens of thousands per convert), and four async fs calls per file
- * cost the main thread more than the copy itself. Results are never copied twice:
+ * Whole-file and range reads run in one worker thread (frame-reader.worker.ts) with synchronous
+ * calls, in batches: a frame is one small file (~150 KB, tens of thousands per convert), and four
+ * async fs calls per file cost the main thread more than the copy itself. Results are never copied
+ * twice:
  *  - `read`: into a buffer the worker transfers; it belongs to the caller;
- *  - `readFrame`: into a slot of shared memory (sink/shared-blocks.ts), which the local sink writes
- *    and hashes where it is (no copy into the sink's blocks). The worker forgets a slot once it is
- *    handed out: an unrecycled slot is collected like any buffer.
- * Buffers and slots the main thread is done with come back (`recycleFrame`) and are reused: fresh
- * buffers count as external memory, and V8 ran a full GC (and recompiled the hot code it
- * discarded) about every 64 MB of them. Plain JavaScript evaluated from a string (runs the same
- * under tsx, vitest and plain node).
+ *  - `readFrame`: into a frame slot (src/buffers/frame-slots.ts), shared memory the local sink
+ *    writes and hashes where it is. The slot comes back to the reader once its owner released it
+ *    (`releaseFrame`) and nobody else holds it: fresh buffers count as external memory, and V8 ran
+ *    a full GC (and recompiled the hot code it discarded) about every 64 MB of them.
  */
-const READER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const POOL_MAX = 64;
-const buffers = [];
-/** Recycled slots: [slot number, SharedArrayBuffer]. */
-const slots = [];
-const SLOTS_MAX = 512;
-let nextSlot = 1;
-/** Index of a pooled buffer (ArrayBuffer or SharedArrayBuffer) that fits size without wasting half of it. */
-function fit(pool, size, bytesOf) {
-  for (let i = pool.length - 1; i >= 0; i--) {
-    const n = bytesOf(pool[i]).byteLength;
-    if (n >= size && n <= size * 1.5 + 65536) return i;
-  }
-  return -1;
-}
-function readOne(r) {
-  const fd = fs.openSync(r.path, 'r');
-  try {
-    const size = fs.fstatSync(fd).size;
-    const start = Math.max(0, Math.min(r.start === undefined ? 0 : r.start, size));
-    const end = Math.max(start, Math.min(r.end === undefined ? size : r.end, size));
-    const want = end - start;
-    let buf;
-    let slot;
-    if (r.shared) {
-      const i = fit(slots, want, (s) => s[1]);
-      slot = i >= 0 ? slots.splice(i, 1)[0] : [nextSlot++, new SharedArrayBuffer(Math.ceil((want + 1) / 65536) * 65536), true];
-      buf = new Uint8Array(slot[1], 0, want);
-    } else {
-      const i = fit(buffers, want, (b) => b);
-      buf = i >= 0 ? new Uint8Array(buffers.splice(i, 1)[0], 0, want) : new Uint8Array(want);
-    }
-    let off = 0;
-    while (off < want) {
-      const n = fs.readSync(fd, buf, off, want - off, start + off);
-      if (n === 0) break;
-      off += n;
-    }
-    // A new slot goes with its memory; a recycled one the main thread still holds.
-    if (slot) return { id: r.id, slot: slot[0], length: off, sab: slot[2] ? slot[1] : undefined };
-    return { id: r.id, bytes: off === want ? buf : buf.slice(0, off) };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-parentPort.on('message', (msg) => {
-  if (msg.recycle) {
-    for (const ab of msg.recycle) if (ab.byteLength > 0) buffers.push(ab);
-    if (buffers.length > POOL_MAX) buffers.splice(0, buffers.length - POOL_MAX);
-    for (let i = 0; i < msg.slots.length; i += 2) slots.push([msg.slots[i], msg.slots[i + 1], false]);
-    // Slots dropped here are never answered with again: the main thread lets go of them too.
-    if (slots.length > SLOTS_MAX) parentPort.postMessage({ forget: slots.splice(0, slots.length - SLOTS_MAX).map((s) => s[0]) });
-    return;
-  }
-  const out = [];
-  const transfer = [];
-  for (const r of msg) {
-    try {
-      const reply = readOne(r);
-      out.push(reply);
-      if (reply.bytes) transfer.push(reply.bytes.buffer);
-    } catch (err) {
-      out.push({ id: r.id, error: { message: String(err && err.message || err), code: err && err.code } });
-    }
-  }
-  parentPort.postMessage(out, transfer);
-});
-`;
-
-interface ReadRequest { id: number; path: string; start?: number; end?: number; shared?: true }
-interface ReadReply {
-  id: number;
-  bytes?: Uint8Array;
-  /** A shared read: the slot's number, the bytes read, and its memory when the slot is new. */
-  slot?: number;
-  length?: number;
-  sab?: SharedArrayBuffer;
-  error?: { message: string; code?: string };
-}
-
 let reader: Worker | undefined;
-/** Counts reader threads started: slot numbers mean something only to the thread that made them. */
-let readerGeneration = 0;
+/** The running reader thread's slots (a new thread starts with new ones). */
+let slots: FrameSlots | undefined;
 let nextReadId = 1;
 let batch: ReadRequest[] = [];
 const pendingReads = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
 
 function readerWorker(): Worker {
   if (!reader) {
-    const w = new Worker(READER_SOURCE, { eval: true });
-    w.on('message', (replies: ReadReply[] | { forget: number[] }) => {
+    const w = startWorker('source/frame-reader.worker.ts');
+    const own = new FrameSlots((list) => w.postMessage({ recycle: list } satisfies ToReader), MESSAGE_BATCH);
+    w.on('message', (replies: FromReader) => {
       if (!Array.isArray(replies)) {
-        for (const slot of replies.forget) atReader.delete(slot);
+        own.forget(replies.forget);
         return;
       }
       outstanding -= replies.length;
       if (outstanding < MESSAGE_BATCH) scheduleSend();
-      for (const r of replies) {
-        const p = pendingReads.get(r.id);
-        if (!p) continue;
-        pendingReads.delete(r.id);
-        if (r.error) p.reject(Object.assign(new Error(r.error.message), { code: r.error.code }));
-        else if (r.slot !== undefined) p.resolve(leaseSlot(r.slot, r.length!, r.sab));
-        else {
-          fromReader.add(r.bytes!.buffer as ArrayBuffer);
-          p.resolve(r.bytes!);
-        }
-      }
+      for (const r of replies) settle(r, own);
       if (pendingReads.size === 0) w.unref();
     });
-    w.on('error', (err) => {
+    // A reader that dies (an error, or stopped) fails what waits on it, and the next read starts a
+    // new one: nothing hangs on answers that will never come.
+    const died = (err: Error): void => {
+      if (reader !== w) return;
       for (const p of pendingReads.values()) p.reject(err);
       pendingReads.clear();
       batch = [];
       outstanding = 0;
-      atReader.clear();
-      recycled = [];
-      recycledSlots = [];
+      own.close();
       reader = undefined;
-    });
+      slots = undefined;
+    };
+    w.on('error', died);
+    w.on('exit', (code) => died(new Error(`the file reader thread stopped (exit code ${code}) before answering`)));
     w.unref();
     reader = w;
-    readerGeneration++;
+    slots = own;
   }
   return reader;
 }
 
-/** Buffers this module handed out, the only ones `recycleFrame` takes back. */
-const fromReader = new WeakSet<ArrayBuffer>();
-let recycled: ArrayBuffer[] = [];
-
-/** Slots handed out by `readFrame` and not given back: the reader thread that made each, and its number. */
-const leased = new WeakMap<SharedBlock, { generation: number; slot: number }>();
-/** Slots given back: the reader thread reuses them by number (it forgot them when it handed them out). */
-const atReader = new Map<number, SharedBlock>();
-/** [slot number, its memory]... waiting to go back to the reader. */
-let recycledSlots: (number | SharedArrayBuffer)[] = [];
+function settle(r: ReadReply, own: FrameSlots): void {
+  const p = pendingReads.get(r.id);
+  if (!p) return;
+  pendingReads.delete(r.id);
+  if (r.error) p.reject(Object.assign(new Error(r.error.message), { code: r.error.code }));
+  else if (r.slot !== undefined) p.resolve(own.lease(r.slot, r.length!, r.sab));
+  else p.resolve(r.bytes!);
+}
 
 /** @internal for tests: slots given back that the reader thread may still answer with. */
 export function slotsAtReader(): number {
-  return atReader.size;
+  return slots?.atReaderCount ?? 0;
 }
 
-function leaseSlot(slot: number, length: number, sab: SharedArrayBuffer | undefined): Uint8Array {
-  const block = sab ? sharedBlockFor(sab) : atReader.get(slot);
-  if (!block) throw new Error(`reader thread answered with slot ${slot}, which it was never given back`);
-  atReader.delete(slot);
-  leased.set(block, { generation: readerGeneration, slot });
-  return block.bytes.subarray(0, length);
+/** @internal for tests: the reader thread, if one runs (to stop it mid-run). */
+export function readerThread(): Worker | undefined {
+  return reader;
 }
 
-/**
- * Give a frame read from a local source back for reuse. Only for a caller that owns the bytes and
- * will not touch them again: a transferred buffer moves to the reader thread (here it becomes
- * empty); a shared slot goes back once the sink has written and hashed it (it may be pinned).
- * Anything else (bytes from elsewhere, already given back) is ignored.
- */
-export function recycleFrame(bytes: Uint8Array): void {
-  if (!reader) return;
-  const block = sharedBlockOf(bytes);
-  if (block) {
-    const lease = leased.get(block);
-    if (!lease) return;
-    leased.delete(block);
-    if (block.pins === 0) slotBack(lease, block);
-    else void whenUnpinned(block).then(() => slotBack(lease, block));
-    return;
-  }
-  const ab = bytes.buffer as ArrayBuffer;
-  if (!fromReader.has(ab)) return;
-  fromReader.delete(ab);
-  recycled.push(ab);
-  sendRecycled();
-}
-
-function slotBack(lease: { generation: number; slot: number }, block: SharedBlock): void {
-  // A slot number means something only to the reader thread that made it (one may have died since).
-  if (!reader || lease.generation !== readerGeneration) return;
-  atReader.set(lease.slot, block);
-  recycledSlots.push(lease.slot, block.bytes.buffer as SharedArrayBuffer);
-  sendRecycled();
-}
-
-function sendRecycled(): void {
-  // In batches: every message wakes the reader thread, and on two cores a wake-up costs the
-  // sender its time slice more often than not.
-  if (recycled.length + recycledSlots.length / 2 < MESSAGE_BATCH || !reader) return;
-  const list = recycled;
-  reader.postMessage({ recycle: list, slots: recycledSlots }, list);
-  recycled = [];
-  recycledSlots = [];
-}
-
-/** Requests (and recycled buffers) per message to the reader; see recycleFrame. */
+/** Requests (and given-back slots) per message to the reader. */
 const MESSAGE_BATCH = 8;
 /** Requests sent and not answered yet. */
 let outstanding = 0;
@@ -386,7 +251,7 @@ function sendBatch(): void {
   outstanding += b.length;
   const w = readerWorker();
   w.ref();
-  w.postMessage(b);
+  w.postMessage(b satisfies ToReader);
 }
 
 function readInWorker(full: string, range?: ByteRange, shared?: true): Promise<Uint8Array> {
@@ -401,4 +266,3 @@ function readInWorker(full: string, range?: ByteRange, shared?: true): Promise<U
     if (batch.length >= MESSAGE_BATCH || outstanding < MESSAGE_BATCH) scheduleSend();
   });
 }
-

@@ -35,9 +35,9 @@ export interface Source {
   /** Bytes of a file, or of a range of it (Range requests on remote sources). */
   read(path: string, range?: ByteRange): Promise<Uint8Array>;
   /**
-   * Optional: a whole frame file, like `read`, where the bytes may live in memory the source
-   * reuses once given back with `recycleFrame` (local: shared memory the sink writes without a
-   * copy). Until given back they are the caller's, as with `read`.
+   * Optional: a whole frame file, like `read`, where the bytes may live in a frame slot the source
+   * reuses once released (local: shared memory the sink writes without a copy; src/buffers). The
+   * caller holds the slot's one reference until `releaseFrame`; unreleased, it is collected.
    */
   readFrame?(path: string): Promise<Uint8Array>;
   /** The whole file as a stream of chunks, with backpressure (nothing is buffered ahead unboundedly). */

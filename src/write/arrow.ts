@@ -17,7 +17,7 @@ import { toArrowSchema, toArrowValue } from '../hf/arrow-schema.ts';
 import { featuresToDict } from '../hf/features.ts';
 import type { Features } from '../hf/features.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
-import { MediaArena } from './media-arena.ts';
+import { MediaArena } from '../buffers/index.ts';
 import { drain, pad5, shardedSplitWriter } from './shards.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from './shards.ts';
 

@@ -13,7 +13,7 @@ import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { huggingfaceMetadata, toParquetSchema, toParquetValue } from '../hf/features.ts';
 import type { Features } from '../hf/features.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
-import { MediaArena } from './media-arena.ts';
+import { MediaArena } from '../buffers/index.ts';
 import { writeRowGroup } from './parquet-row-group.ts';
 import type { RowGroupColumn } from './parquet-row-group.ts';
 import { drain, pad5, shardedSplitWriter } from './shards.ts';
@@ -40,7 +40,7 @@ const PASS_THROUGH_BYTES = 64 << 10;
  * Large values (the frames writeRowGroup appends from the group's media arena, large pages) are
  * not copied into this buffer: they are queued as they are and handed to the sink, in order with
  * the small pieces between them at the next flush. The local sink writes the arena's frames where
- * they are (shared memory, see media-arena.ts) and copies the rest.
+ * they are (shared memory, see src/buffers/media-arena.ts) and copies the rest.
  */
 class SinkByteWriter extends ByteWriter {
   private parts: Uint8Array[] = [];
@@ -130,7 +130,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
     shard.rows += groupLen;
     group = columns.map(() => []);
     groupLen = 0;
-    arena.reset(); // the sink copied or pinned every byte of the group
+    arena.reset(); // the sink copied or retained every byte of the group
   }
 
   // A finished shard's commit (fsync, rename) runs while the next shard is written; at most one at

@@ -28,9 +28,10 @@ export interface SplitPlan {
 /** A writer for one split that takes rows one at a time (await each `add`: backpressure). */
 export interface SplitWriter<R> {
   /**
-   * Keeps no reference to the row's byte buffers once resolved (copied or written), except bytes in
-   * shared blocks (sink/shared-blocks.ts), which it may keep pinned: convert reuses the buffers, a
-   * pinned one only once unpinned.
+   * Keeps no reference to the row's byte buffers once resolved (copied or written), unless it holds
+   * a reference: frame bytes in shared memory may be kept past `add()` only retained (src/buffers:
+   * `MediaArena` does it), because convert releases every frame when `add()` returns and the
+   * reader then reuses its memory.
    */
   add(row: R): Promise<void>;
   /** Close the last shard (and write per-split metadata); returns every file written. */

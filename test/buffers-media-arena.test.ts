@@ -1,15 +1,15 @@
 /**
  * The media arena keeps a group's frames valid until the group is written, without an ordinary
- * reference to the caller's buffers: frames in shared memory are pinned as they are (no copy),
+ * reference to the caller's buffers: frames in shared memory are retained as they are (no copy),
  * others are copied into the arena's shared blocks, which are reused only once the sink lets go.
  */
 import { describe, expect, it } from 'vitest';
-import { newSharedBlock, pin, sharedBlockOf, unpin } from '../src/sink/shared-blocks.ts';
-import { MediaArena } from '../src/write/media-arena.ts';
+import { MediaArena } from '../src/buffers/index.ts';
+import { newSharedBlock, sharedBlockOf } from '../src/buffers/shared-block.ts';
 import { noise, sha } from './helpers/bytes.ts';
 
 describe('MediaArena', () => {
-  it('pins a frame already in shared memory instead of copying it, until reset()', async () => {
+  it('retains a frame already in shared memory instead of copying it, until reset()', async () => {
     const arena = new MediaArena();
     await arena.begin();
     const slot = newSharedBlock(300_000);
@@ -17,9 +17,9 @@ describe('MediaArena', () => {
     frame.set(noise(250_000, 1));
     const image = { bytes: frame, path: 'a.webp' };
     expect(arena.hold(image)).toBe(image); // as it is
-    expect(slot.pins).toBe(1);
+    expect(slot.references).toBe(1);
     arena.reset();
-    expect(slot.pins).toBe(0);
+    expect(slot.references).toBe(0);
   });
 
   it('copies other frames into its shared blocks, and a block is refilled only after the sink is done with it', async () => {
@@ -35,15 +35,15 @@ describe('MediaArena', () => {
     own.fill(0); // the caller reuses its buffer: the held copy is unaffected
     expect(sha(held.bytes)).not.toBe(sha(own));
 
-    pin(block); // as the sink does while writing the group
+    block.retain(); // as the sink does while writing the group
     arena.reset(); // next group: the other block
     await arena.begin();
-    arena.reset(); // and back to the first, still pinned
+    arena.reset(); // and back to the first, still held
     let ready = false;
     const waiting = arena.begin().then(() => (ready = true));
     await new Promise((r) => setTimeout(r, 20));
     expect(ready).toBe(false);
-    unpin(block);
+    block.release();
     await waiting;
     expect(ready).toBe(true);
   });
