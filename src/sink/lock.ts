@@ -161,7 +161,8 @@ export async function lockFile(file: string, out: string): Promise<OutputLock> {
       return heldFile(file, me, tookOver);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new NusomiError(`--out ${out}: cannot create the lock file ${file}: ${(err as Error).message}`, {}, 1);
+        const e = err as NodeJS.ErrnoException;
+        throw new NusomiError(`--out ${out}: cannot create the lock file ${file} (${e.code ?? e.message})`, {}, 1);
       }
     }
     const seen = await readFile(file).catch(() => undefined);
