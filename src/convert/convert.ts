@@ -275,10 +275,14 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   if (split.split === undefined && split.splitBy === undefined && split.splitSessions === undefined) split.split = DEFAULT_SPLIT;
   opts = { ...opts, split };
 
+  // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
+  const exportManifest = (await openExport(opts.input, {})).manifest;
+  opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
+
   // One run at a time per output, from before the first byte is written until the new dataset is in place.
   const output = await openOutput(opts.out, opts.input);
   try {
-    const result = await writeDataset(opts, output);
+    const result = await writeDataset(opts, exportManifest, output);
     await output.finish(result.manifest.files.map((f) => f.path));
     return { ...result, warnings: [...output.notes, ...result.warnings] };
   } catch (err) {
@@ -289,11 +293,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   }
 }
 
-async function writeDataset(opts: ConvertOptions, output: Output): Promise<ConvertResult> {
-  // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
-  const exportManifest = (await openExport(opts.input, {})).manifest;
-  opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
-
+async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['manifest'], output: Output): Promise<ConvertResult> {
   const labels = opts.labelsFrom
     ? pinLabels(JSON.parse(await readFile(opts.labelsFrom, 'utf8')) as unknown, opts.labelsFrom)
     : new LabelVocab();
