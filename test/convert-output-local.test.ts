@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalOutputDir } from '../src/convert/output-dir.ts';
-import { KEPT_ENTRIES, OWNED_ENTRIES } from '../src/convert/output.ts';
+import { KEPT_ENTRIES, OWNED_ENTRIES, checkPlaces } from '../src/convert/output.ts';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { SAMPLE, SPLIT3, SPLIT3_ROWS, convertOk, listFiles, runCli, tempDir } from './convert-fixtures.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
@@ -218,4 +218,13 @@ describe('convert: --out and the export must not overlap', () => {
     // The export still reads as before.
     expect((await runCli(['inspect', exp])).code).toBe(0);
   }, 60_000);
+
+  it('the same holds for object store prefixes (same bucket or container, nested prefixes)', () => {
+    expect(() => checkPlaces('s3://b/exports/v1/', 's3://b/exports/v1/ds/')).toThrow(/--out s3:\/\/b\/exports\/v1\/ds\/ is inside the export/);
+    expect(() => checkPlaces('az://c/exp', 'az://c/exp/')).toThrow(/inside the export/);
+    expect(() => checkPlaces('s3://b/exports/v1/ds/', 's3://b/exports/')).toThrow(/the export .* is inside --out/);
+    expect(() => checkPlaces('s3://b/exports/v1/', 's3://b/exports/v10/')).not.toThrow();
+    expect(() => checkPlaces('s3://b/exports/v1/', 's3://other/exports/v1/')).not.toThrow();
+    expect(() => checkPlaces('s3://b/exports/v1/', 'az://b/exports/v1/')).not.toThrow();
+  });
 });

@@ -166,6 +166,16 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     expect(await loadCounts(dir)).toEqual({ train: BIG_ROWS });
   }, 180_000);
 
+  it('SIGTERM releases the lock at once (the next run needs no takeover)', async () => {
+    const out = b.url('termed');
+    const a = startConvert(big, out, ['--split', 'train=1'], b.env());
+    expect(await waitFor(() => b.locked('termed'), a.exited)).toBe(true);
+    a.child.kill('SIGTERM');
+    expect((await a.exited).signal).toBe('SIGTERM');
+    expect(await b.locked('termed')).toBe(false);
+    expect(await b.names('termed')).not.toContain('.nusomi-lock');
+  }, 120_000);
+
   it('re-converting with other shard sizes leaves exactly the new manifest\'s files under the prefix', async () => {
     const out = b.url('reshard');
     const first = await runCli(['convert', SAMPLE, '--out', out, ...SMALL_SHARDS], b.env());

@@ -66,6 +66,19 @@ export class AzureSink extends AzureLocation implements ObjectStoreSink {
    */
   async lock(): Promise<OutputLock> {
     const blob = this.container.getBlockBlobClient(this.prefix + LOCK_NAME);
+    const taking: { lease?: ReturnType<BlockBlobClient['getBlobLeaseClient']> } = {};
+    // Interrupted while taking it: a lease already acquired goes with its blob.
+    const undo = cleanupOnInterrupt(async () => {
+      if (taking.lease) await blob.delete({ conditions: { leaseId: taking.lease.leaseId } });
+    });
+    try {
+      return await this.takeLease(blob, taking);
+    } finally {
+      undo();
+    }
+  }
+
+  private async takeLease(blob: BlockBlobClient, taking: { lease?: ReturnType<BlockBlobClient['getBlobLeaseClient']> }): Promise<OutputLock> {
     const name = this.describe(LOCK_NAME);
     const how = `its lease lapses within ${LEASE_SECONDS} s after that run ends`;
     const me = newHolder();
@@ -100,6 +113,7 @@ export class AzureSink extends AzureLocation implements ObjectStoreSink {
         tookOver = takeOverNote(this.root, holder);
         continue;
       }
+      taking.lease = lease;
       try {
         await blob.setMetadata(holderMetadata(me), { conditions: { leaseId: lease.leaseId } });
       } catch (err) {

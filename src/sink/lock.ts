@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { unlinkSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import { NusomiError } from '../errors.ts';
 
@@ -154,6 +154,23 @@ export function cleanupOnInterrupt(cleanup: Cleanup, sync?: () => void): () => v
  */
 export async function lockFile(file: string, out: string): Promise<OutputLock> {
   const me = newHolder();
+  // Interrupted while taking it: the file may already be this run's; then it goes.
+  const removeIfMine = (): void => {
+    try {
+      if (decodeHolder(readFileSync(file))?.token === me.token) unlinkSync(file);
+    } catch {
+      // not there
+    }
+  };
+  const undo = cleanupOnInterrupt(async () => removeIfMine(), removeIfMine);
+  try {
+    return await takeLockFile(file, out, me);
+  } finally {
+    undo();
+  }
+}
+
+async function takeLockFile(file: string, out: string, me: LockHolder): Promise<OutputLock> {
   let tookOver: string | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {

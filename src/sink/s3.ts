@@ -60,8 +60,21 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
   async lock(): Promise<OutputLock> {
     const key = this.prefix + LOCK_NAME;
     const name = this.describe(LOCK_NAME);
-    const how = `delete ${name} if no convert is running`;
     const me = newHolder();
+    // Interrupted while taking it: the lock may already be this run's; then it goes.
+    const undo = cleanupOnInterrupt(async () => {
+      const stored = await this.readLock(key, name);
+      if (stored?.holder?.token === me.token) await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: stored.etag }));
+    });
+    try {
+      return await this.takeLock(key, name, me);
+    } finally {
+      undo();
+    }
+  }
+
+  private async takeLock(key: string, name: string, me: LockHolder): Promise<OutputLock> {
+    const how = `delete ${name} if no convert is running`;
     let tookOver: string | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
