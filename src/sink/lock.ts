@@ -8,7 +8,7 @@
  * Held locks are released when the process is interrupted (SIGINT, SIGTERM) as well as on return.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { readFileSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import { NusomiError } from '../errors.ts';
@@ -197,7 +197,9 @@ async function takeLockFile(file: string, out: string, me: LockHolder): Promise<
     }
     const moved = await readFile(aside).catch(() => undefined);
     if (moved && Buffer.compare(moved, seen) !== 0) {
-      await rename(aside, file).catch(() => {});
+      // link, not rename: never replace a lock created meanwhile.
+      await link(aside, file).catch(() => {});
+      await rm(aside, { force: true });
       throw new OutputBusyError(busyMessage(out, decodeHolder(moved), `remove ${file} if no convert is running`));
     }
     await rm(aside, { force: true });

@@ -158,7 +158,14 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
         }));
         errors = r.Errors ?? [];
       } catch (err) {
-        throw s3Error(err, this.root, this.env);
+        // Some S3-compatible stores (GCS's XML API) lack the batch call: delete one by one.
+        if (failure(err).status !== 501 && failure(err).name !== 'NotImplemented') throw s3Error(err, this.root, this.env);
+        for (const p of batch) {
+          await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + p })).catch((e: unknown) => {
+            throw s3Error(e, this.describe(p), this.env);
+          });
+        }
+        continue;
       }
       if (errors.length) throw s3Error({ name: errors[0]!.Code }, `s3://${this.bucket}/${errors[0]!.Key ?? ''}`, this.env);
     }
