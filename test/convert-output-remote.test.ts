@@ -219,7 +219,7 @@ describe('convert --out s3:// after a killed run', () => {
     const r = await runCli(['convert', SAMPLE, '--out', out, ...DEFAULT_SHARDS], moto.env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('took over the lock');
-    expect(r.stderr).toContain(`discarded 1 unfinished upload(s) a killed run left under ${out}: ${upload!.Key.slice('killed/'.length)}`);
+    expect(r.stderr).toContain(`discarded 1 unfinished upload a killed run left under ${out}: ${upload!.Key.slice('killed/'.length)}`);
     expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'outs', Prefix: 'killed/' }))).Uploads ?? []).toEqual([]);
     const names = await s3Keys('killed/');
     expect(names).not.toContain('.nusomi-lock');
@@ -253,7 +253,7 @@ describe('convert --out az:// after a killed run', () => {
     const r = await runCli(['convert', SAMPLE, '--out', out, ...DEFAULT_SHARDS], azurite.env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('took over the lock');
-    expect(r.stderr).toContain(`discarded 1 unfinished upload(s) a killed run left under ${out}: webdataset/train-000000.tar`);
+    expect(r.stderr).toContain(`discarded 1 unfinished upload a killed run left under ${out}: webdataset/train-000000.tar`);
     // Nothing is left but the committed new dataset: no blob of uncommitted blocks, no lock.
     const committed = await azNames('killed/');
     expect(await azNames('killed/', true)).toEqual(committed);

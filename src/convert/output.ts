@@ -37,6 +37,10 @@ export interface Output {
   release(): Promise<void>;
 }
 
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 function schemeOf(s: string): string | undefined {
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(s);
   return m ? m[1]!.toLowerCase() : undefined;
@@ -119,7 +123,7 @@ class ObjectStoreOutput implements Output {
       if (lock.tookOver) output.notes.push(lock.tookOver);
       // Under the lock, any unfinished upload is a killed run's.
       const dropped = await sink.dropUnfinished(isOwned);
-      if (dropped.length) output.notes.push(`discarded ${dropped.length} unfinished upload(s) a killed run left under ${out}: ${preview(dropped)}`);
+      if (dropped.length) output.notes.push(`discarded ${count(dropped.length, 'unfinished upload')} a killed run left under ${out}: ${preview(dropped)}`);
     } catch (err) {
       await output.release();
       throw err;
@@ -138,7 +142,7 @@ class ObjectStoreOutput implements Output {
     const keep = new Set([...listed, 'README.md', DATASET_MANIFEST_FILE]);
     const stale = (await this.sink.list()).filter((p) => isOwned(p) && !keep.has(p));
     await this.sink.remove(stale);
-    if (stale.length) this.notes.push(`removed ${stale.length} file(s) of an earlier run that the new manifest does not list: ${preview(stale)}`);
+    if (stale.length) this.notes.push(`removed ${count(stale.length, 'file')} of an earlier run that the new manifest does not list: ${preview(stale)}`);
   }
 
   async abort(): Promise<void> {
