@@ -3,8 +3,7 @@
  * parquet files, load_from_disk, arrow files), pyarrow, polars and duckdb. One conversion shared by
  * the file; a second one (other folder) for byte-identity.
  */
-import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -184,10 +183,11 @@ describe('convert: determinism and atomicity', () => {
     expect(JSON.stringify(m)).not.toContain(work);
   });
 
-  it('a failed run names the file and step, exits 1 without a stack trace, and leaves no dataset-manifest.json (not even an earlier one)', async () => {
+  it('a failed run names the file and step, exits 1 without a stack trace, and leaves the earlier dataset as it was', async () => {
     const dir = path.join(work, 'atomic');
     await convertOk(SAMPLE, dir, SPLIT3);
-    expect(existsSync(path.join(dir, 'dataset-manifest.json'))).toBe(true);
+    const before = await listFiles(dir);
+    const manifestBefore = await readFile(path.join(dir, 'dataset-manifest.json'));
     const rows = (await readFile(path.join(SAMPLE, 'data', 'part-00000.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
     rows[1]!.frame.image_url = rows[1]!.frame.image_url.replace(/\.webp$/, '-missing.webp');
     const broken = await deriveExport(path.join(work, 'broken-export'), rows);
@@ -196,7 +196,10 @@ describe('convert: determinism and atomicity', () => {
     expect(r.stderr).toContain(`data/part-00000.jsonl: session ${rows[1]!.session_id} t_ms ${rows[1]!.t_ms}`);
     expect(r.stderr).toContain('cannot be read');
     expect(r.stderr).not.toMatch(/\n\s+at /);
-    expect(existsSync(path.join(dir, 'dataset-manifest.json'))).toBe(false);
+    // The new dataset was built beside the old one, which is untouched; nothing of the failed run is left.
+    expect(await listFiles(dir)).toEqual(before);
+    expect(Buffer.compare(await readFile(path.join(dir, 'dataset-manifest.json')), manifestBefore)).toBe(0);
+    expect((await readdir(work)).filter((e) => e.startsWith('.atomic.'))).toEqual([]);
   });
 
   it('re-converting into an earlier output with other shard counts leaves no stale shards behind', async () => {

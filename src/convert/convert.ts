@@ -11,9 +11,8 @@
  * Then the card and, last, `dataset-manifest.json`: a dataset without a manifest is incomplete.
  */
 import { createHash } from 'node:crypto';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InputError, UsageError } from '../errors.ts';
 import { releaseFrame } from '../buffers/index.ts';
 import { openExport } from '../export/read.ts';
@@ -33,10 +32,11 @@ import { emptyFilterStats, describeFilters, filterSteps } from '../select/filter
 import type { FilterOptions, FilterStats } from '../select/filters.ts';
 import { createSplitter, makeSplitPlan } from '../select/split.ts';
 import type { SplitOptions } from '../select/split.ts';
-import { openSink } from '../sink/open.ts';
 import { createJsonlSplitWriter } from '../write/jsonl.ts';
 import { planShards } from '../write/shard-plan.ts';
 import { ALL_FORMATS } from './formats.ts';
+import { openOutput } from './output.ts';
+import type { Output } from './output.ts';
 import { fanOut } from '../write/shards.ts';
 import type { SplitWriter, WrittenFile } from '../write/shards.ts';
 import { createWdsSplitWriter } from './wds-rows.ts';
@@ -279,6 +279,21 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   const exportManifest = (await openExport(opts.input, {})).manifest;
   opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
 
+  // One run at a time per output, from before the first byte is written until the new dataset is in place.
+  const output = await openOutput(opts.out, opts.input);
+  try {
+    const result = await writeDataset(opts, exportManifest, output);
+    await output.finish(result.manifest.files.map((f) => f.path));
+    return { ...result, warnings: [...output.notes, ...result.warnings] };
+  } catch (err) {
+    await output.abort().catch(() => {});
+    throw err;
+  } finally {
+    await output.release();
+  }
+}
+
+async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['manifest'], output: Output): Promise<ConvertResult> {
   const labels = opts.labelsFrom
     ? pinLabels(JSON.parse(await readFile(opts.labelsFrom, 'utf8')) as unknown, opts.labelsFrom)
     : new LabelVocab();
@@ -296,8 +311,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
 
   const splitNames = orderSplits(planned.splits.keys());
   const features = stepsFeatures(labels);
-  const sink = await openSink(opts.out);
-  await clearLocalOut(opts.out);
+  const sink = await output.openSink();
   const maxShardBytes = opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
   const created = Date.parse(exportManifest.created_at);
   const mtime = Number.isFinite(created) ? Math.floor(created / 1000) : 0;
@@ -416,37 +430,6 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   // Last: its presence means every file it lists is complete.
   await sink.writeFile(DATASET_MANIFEST_FILE, new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
   return { out: opts.out, manifest, warnings };
-}
-
-/** What convert writes at a dataset root. `loaders/` (the loaders command's) and hidden entries are left alone. */
-const CONVERT_ENTRIES = new Set(['README.md', DATASET_MANIFEST_FILE, 'data', 'arrow', 'jsonl', 'webdataset']);
-const KEPT_ENTRIES = new Set(['loaders']);
-const ROOT_TEMP = /^\.(README\.md|dataset-manifest\.json)\.tmp-/;
-
-/**
- * A local --out that holds an earlier convert: drop its manifest first (until the new one is
- * written the folder is incomplete), then its files, so stale shards (another `-of-N`) never join
- * the card's `data/{split}-*` globs. A folder with anything else in it is refused, never emptied.
- * Remote sinks overwrite file by file (object stores have no folders to clear).
- */
-async function clearLocalOut(out: string): Promise<void> {
-  if (/^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(out) && !out.startsWith('file:')) return;
-  const dir = out.startsWith('file:') ? fileURLToPath(out) : out;
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw new UsageError(`--out ${out}: cannot read the folder: ${(err as Error).message}`);
-  }
-  const foreign = entries.filter((e) => !CONVERT_ENTRIES.has(e) && !KEPT_ENTRIES.has(e) && !e.startsWith('.'));
-  if (foreign.length) {
-    throw new UsageError(`--out ${out} holds files convert did not write (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); choose a new or empty folder, or an earlier convert's output`);
-  }
-  await rm(path.join(dir, DATASET_MANIFEST_FILE), { force: true });
-  for (const e of entries) {
-    if ((CONVERT_ENTRIES.has(e) && e !== DATASET_MANIFEST_FILE) || ROOT_TEMP.test(e)) await rm(path.join(dir, e), { recursive: true, force: true });
-  }
 }
 
 function emptySplitNames(opts: ConvertOptions, planned: PlanResult): string[] {

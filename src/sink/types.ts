@@ -4,6 +4,8 @@
  * when `commit()` completes (local: temp name + fsync + rename; S3: multipart complete; Azure: block
  * list commit), so a killed run never leaves an incomplete file under a final name.
  */
+import type { OutputLock } from './lock.ts';
+
 export interface OutputFile {
   /** The final path relative to the sink root. */
   readonly path: string;
@@ -30,6 +32,24 @@ export interface Sink {
   writeFile(path: string, bytes: Uint8Array): Promise<{ bytes: number; sha256: string }>;
   /** The full name of a path for messages. */
   describe(path: string): string;
+}
+
+/**
+ * An object store root (S3, Azure) as convert keeps it across runs: one writer at a time, and what
+ * earlier or killed runs left there removed once the new dataset is complete.
+ */
+export interface ObjectStoreSink extends Sink {
+  /** Take the root's lock (fails at once when another live run holds it). */
+  lock(): Promise<OutputLock>;
+  /** Committed objects under the root, as paths relative to it (the lock excluded). */
+  list(): Promise<string[]>;
+  /** Delete these objects (paths relative to the root); missing ones are fine. */
+  remove(paths: string[]): Promise<void>;
+  /**
+   * Discard uploads a killed run left unfinished (S3 multipart uploads, Azure uncommitted blocks)
+   * at paths `owned` accepts. Returns their paths.
+   */
+  dropUnfinished(owned: (path: string) => boolean): Promise<string[]>;
 }
 
 /** writeFile through create/write/commit: one file's bytes, atomic like any file; aborted on failure. */

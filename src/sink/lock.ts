@@ -1,0 +1,235 @@
+/**
+ * One writer per output: a convert holds a lock on its `--out` from before its first write until it
+ * ends. The holder is recorded as pid, host and start time, so a refused run can name it, and a lock
+ * whose process is gone (same host, pid not alive) is taken over instead of blocking forever.
+ *
+ * The local lock is a file created with O_EXCL; the object store locks (S3 conditional create,
+ * Azure blob lease) live in s3.ts and azure.ts and share the holder record and messages from here.
+ * Held locks are released when the process is interrupted (SIGINT, SIGTERM) as well as on return.
+ */
+import { randomBytes } from 'node:crypto';
+import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, unlinkSync } from 'node:fs';
+import os from 'node:os';
+import { NusomiError } from '../errors.ts';
+
+/** Who holds a lock: written into the lock, read back by a refused run. */
+export interface LockHolder {
+  pid: number;
+  host: string;
+  /** ISO time the lock was taken (for the message only; nothing of it reaches an output). */
+  since: string;
+  /** Random: tells this holder's lock from a later one at the same place. */
+  token: string;
+}
+
+export interface OutputLock {
+  /** Set when a lock left by a process that is gone was taken over: a sentence for the user. */
+  readonly tookOver?: string;
+  /** Throws if the lock was lost while held (a lease that could not be renewed). */
+  check(): void;
+  /** Give the lock up; safe to call twice. */
+  release(): Promise<void>;
+}
+
+/** The output is locked by another run: exit 1, one line naming the holder. */
+export class OutputBusyError extends NusomiError {
+  constructor(message: string) {
+    super(message, {}, 1);
+    this.name = 'OutputBusyError';
+  }
+}
+
+/** Name of the lock beside (local) or under (object stores) an output root. */
+export const LOCK_NAME = '.nusomi-lock';
+
+/** Lock records larger than this are not ours: never parsed. */
+const MAX_LOCK_BYTES = 4096;
+
+/** A lock file this old that still holds no readable record is a crashed creator's. */
+const UNREADABLE_STALE_MS = 10_000;
+
+export function newHolder(): LockHolder {
+  return { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+}
+
+export function encodeHolder(h: LockHolder): string {
+  return JSON.stringify(h) + '\n';
+}
+
+/** The holder in a lock's bytes, or undefined when they are not a holder record. */
+export function decodeHolder(bytes: Uint8Array | string): LockHolder | undefined {
+  if (bytes.length === 0 || bytes.length > MAX_LOCK_BYTES) return undefined;
+  try {
+    const v = JSON.parse(typeof bytes === 'string' ? bytes : new TextDecoder().decode(bytes)) as Partial<LockHolder>;
+    if (typeof v.pid === 'number' && typeof v.host === 'string' && typeof v.token === 'string') {
+      return { pid: v.pid, host: v.host, since: typeof v.since === 'string' ? v.since : '?', token: v.token };
+    }
+  } catch {
+    // not a record
+  }
+  return undefined;
+}
+
+export function describeHolder(h: LockHolder | undefined): string {
+  return h ? `pid ${h.pid} on host ${h.host}, since ${h.since}` : 'an unknown process';
+}
+
+/** True when the holder ran on this host and its process no longer exists. */
+export function holderIsGone(h: LockHolder): boolean {
+  if (h.host !== os.hostname()) return false;
+  if (h.pid === process.pid) return false;
+  try {
+    process.kill(h.pid, 0);
+    return false;
+  } catch (err) {
+    // EPERM: the process exists under another user.
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+export function busyMessage(out: string, h: LockHolder | undefined, how: string): string {
+  return `--out ${out} is being written by another convert (${describeHolder(h)}); wait for it to finish, or ${how}`;
+}
+
+export function takeOverNote(out: string, h: LockHolder): string {
+  return `took over the lock on ${out} left by ${describeHolder(h)}, which is no longer running`;
+}
+
+// ---------- release on interrupt ----------
+
+type Cleanup = () => Promise<void>;
+const cleanups = new Set<Cleanup>();
+const syncCleanups = new Set<() => void>();
+/** Longest an interrupted run waits for its cleanups before it exits anyway. */
+const CLEANUP_TIMEOUT_MS = 5_000;
+let interrupted = false;
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (interrupted) return; // a second Ctrl-C while cleaning up: the cleanup timeout still applies
+  interrupted = true;
+  const all = [...cleanups].map((c) => c().catch(() => {}));
+  const timeout = new Promise<void>((resolve) => setTimeout(resolve, CLEANUP_TIMEOUT_MS).unref());
+  void Promise.race([Promise.all(all), timeout]).then(() => {
+    for (const c of syncCleanups) c();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    // Die of the same signal, as if no handler had been installed (exit status 128 + n for shells).
+    process.kill(process.pid, signal);
+  });
+}
+
+function onExit(): void {
+  for (const c of syncCleanups) c();
+}
+
+/**
+ * Run `cleanup` if the process is interrupted while it is registered (and `sync` at exit, for what
+ * can be undone synchronously). Returns the unregister function.
+ */
+export function cleanupOnInterrupt(cleanup: Cleanup, sync?: () => void): () => void {
+  if (cleanups.size === 0 && syncCleanups.size === 0) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('exit', onExit);
+  }
+  cleanups.add(cleanup);
+  if (sync) syncCleanups.add(sync);
+  return () => {
+    cleanups.delete(cleanup);
+    if (sync) syncCleanups.delete(sync);
+    if (cleanups.size === 0 && syncCleanups.size === 0 && !interrupted) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('exit', onExit);
+    }
+  };
+}
+
+// ---------- local lock file ----------
+
+/**
+ * Take the lock file `file` (created with O_EXCL, holding the holder record) for the output `out`.
+ * A lock whose holder is gone is taken over; any other held lock fails at once with OutputBusyError.
+ */
+export async function lockFile(file: string, out: string): Promise<OutputLock> {
+  const me = newHolder();
+  // Interrupted while taking it: the file may already be this run's; then it goes.
+  const removeIfMine = (): void => {
+    try {
+      if (decodeHolder(readFileSync(file))?.token === me.token) unlinkSync(file);
+    } catch {
+      // not there
+    }
+  };
+  const undo = cleanupOnInterrupt(async () => removeIfMine(), removeIfMine);
+  try {
+    return await takeLockFile(file, out, me);
+  } finally {
+    undo();
+  }
+}
+
+async function takeLockFile(file: string, out: string, me: LockHolder): Promise<OutputLock> {
+  let tookOver: string | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(file, encodeHolder(me), { flag: 'wx', mode: 0o644 });
+      return heldFile(file, me, tookOver);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        const e = err as NodeJS.ErrnoException;
+        throw new NusomiError(`--out ${out}: cannot create the lock file ${file} (${e.code ?? e.message})`, {}, 1);
+      }
+    }
+    const seen = await readFile(file).catch(() => undefined);
+    if (seen === undefined) continue; // released meanwhile: try again
+    const holder = decodeHolder(seen);
+    const stale = holder ? holderIsGone(holder) : await olderThan(file, UNREADABLE_STALE_MS);
+    if (!stale) throw new OutputBusyError(busyMessage(out, holder, `remove ${file} if no convert is running`));
+    // Take over by renaming the stale file away; if what was renamed is not what was judged stale
+    // (another run took it over first), put it back and report that run as the holder.
+    const aside = `${file}.stale-${me.token}`;
+    try {
+      await rename(file, aside);
+    } catch {
+      continue;
+    }
+    const moved = await readFile(aside).catch(() => undefined);
+    if (moved && Buffer.compare(moved, seen) !== 0) {
+      // link, not rename: never replace a lock created meanwhile.
+      await link(aside, file).catch(() => {});
+      await rm(aside, { force: true });
+      throw new OutputBusyError(busyMessage(out, decodeHolder(moved), `remove ${file} if no convert is running`));
+    }
+    await rm(aside, { force: true });
+    tookOver = holder ? takeOverNote(out, holder) : `removed an unreadable stale lock file ${file}`;
+  }
+  throw new OutputBusyError(busyMessage(out, undefined, `remove ${file} if no convert is running`));
+}
+
+async function olderThan(file: string, ms: number): Promise<boolean> {
+  const st = await stat(file).catch(() => undefined);
+  return st !== undefined && Date.now() - st.mtimeMs > ms;
+}
+
+function heldFile(file: string, me: LockHolder, tookOver: string | undefined): OutputLock {
+  let released = false;
+  const mine = async (): Promise<boolean> => decodeHolder((await readFile(file).catch(() => new Uint8Array())))?.token === me.token;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    unregister();
+    if (await mine()) await rm(file, { force: true });
+  };
+  const unregister = cleanupOnInterrupt(release, () => {
+    if (released) return;
+    released = true;
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  });
+  return { tookOver, check: () => {}, release };
+}
