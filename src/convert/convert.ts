@@ -19,6 +19,7 @@ import { openExport } from '../export/read.ts';
 import type { ExportReader } from '../export/read.ts';
 import type { JsonObject, Step } from '../export/step.ts';
 import { stepLocation } from '../export/step.ts';
+import { COORDINATE_RULE } from '../frames/rescale.ts';
 import { prepareFrames, targetSize } from '../frames/transform.ts';
 import type { FrameOptions } from '../frames/transform.ts';
 import { renderCard } from '../hf/card.ts';
@@ -387,7 +388,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
     labels_appended: appended,
     splits: Object.fromEntries(splitNames.map((n) => [n, { rows: planned.splits.get(n)!.rows, sessions: planned.splits.get(n)!.sessions }])),
     viewports: [...planned.viewports.values()].sort((a, b) => a.w - b.w || a.h - b.h),
-    coordinates: { pixels: 'stored_image', normalized: 'x / stored width, y / stored height' },
+    coordinates: { pixels: 'stored_image', normalized: 'x / stored width, y / stored height', fields: COORDINATE_RULE },
     image: {
       mode: opts.frames.maxSide || opts.frames.imageFormat || opts.frames.quality ? 'reencode' : 'passthrough',
       format: opts.frames.imageFormat ?? null,

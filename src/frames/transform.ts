@@ -155,12 +155,17 @@ async function prepareOne(step: Step, opts: FrameOptions, pool: () => EncodePool
   const sy = image.height / vp.h;
   const bounds = { w: image.width, h: image.height };
   const prior = step.context?.prior_action ?? null;
-  return {
-    step,
-    action: rescaleAction(step.action, sx, sy, bounds),
-    prior_action: prior === null ? null : rescaleAction(prior, sx, sy, bounds),
-    image,
-  };
+  try {
+    return {
+      step,
+      action: rescaleAction(step.action, sx, sy, bounds),
+      prior_action: prior === null ? null : rescaleAction(prior, sx, sy, bounds),
+      image,
+    };
+  } catch (err) {
+    if (err instanceof InputError) throw new InputError(err.message, where(step));
+    throw err;
+  }
 }
 
 /** Prepare every frame of a Step stream, in order. See the module comment for the rules. */

@@ -7,7 +7,7 @@
  * `datasets` (must be exact), `dataset_info.features` overrides the file schema.
  */
 import { stringify } from 'yaml';
-import type { DatasetFile, DatasetManifest, OutputFormat } from './dataset-manifest.ts';
+import type { CoordinateFields, DatasetFile, DatasetManifest, OutputFormat } from './dataset-manifest.ts';
 
 export interface CardInput {
   manifest: DatasetManifest;
@@ -139,6 +139,20 @@ function convertFilters(m: DatasetManifest): string {
   return dropped.length ? `${summary} (rows dropped: ${dropped.join(', ')})` : summary;
 }
 
+/** Which action fields are coordinates, in words (the manifest's `coordinates.fields`). */
+function coordinateFields(f: CoordinateFields): string {
+  const code = (keys: string[]) => keys.map((k) => `\`${k}\``).join(', ');
+  return [
+    `columns ${code(f.columns.map((c) => `action.${c}`))} (and the same in \`prior_action\`)`,
+    `in \`args\`, at any depth: numbers under ${code(f.positions)}`,
+    `\`[x, y]\` arrays under ${code(f.point_arrays)}`,
+    `paths of points under ${code(f.paths)}`,
+    `boxes under ${code(f.boxes_xywh)} (\`[x, y, w, h]\` or an object of edges ${code(f.box_edges)} and sizes ${code(f.box_sizes)})`,
+    `\`[x1, y1, x2, y2]\` under ${code(f.boxes_xyxy)}`,
+    `not rescaled: ${code(f.not_coordinates)}`,
+  ].join('; ') + '.';
+}
+
 function appendedLabels(m: DatasetManifest): string[] {
   const a = m.labels_appended;
   if (!a.action_type.length && !a.outcome.length) return [];
@@ -164,6 +178,7 @@ export function renderCard(input: CardInput): string {
     `- convert filters: ${convertFilters(m)}`,
     `- rows skipped as bad input (\`--on-error skip\`): ${m.skipped.count}${m.skipped.count ? ' (' + Object.entries(m.skipped.reasons).map(([r, n]) => `${r}: ${n}`).join('; ') + ')' : ''}`,
     `- images: ${m.image.mode === 'passthrough' ? 'stored as captured (bytes unchanged)' : `re-encoded to ${m.image.format}${m.image.max_side ? `, longest side ≤ ${m.image.max_side}px` : ''}`}; coordinates \`x\`, \`y\` are pixels of the stored image, \`x_norm\`, \`y_norm\` are relative to it.`,
+    ...(m.coordinates.fields ? [`- coordinates (pixels of the stored image, rescaled with it): ${coordinateFields(m.coordinates.fields)}`] : []),
     '',
     '## Splits (by session: no session is in two splits)',
     '| split | rows | sessions |',

@@ -27,6 +27,19 @@ export interface DatasetFile {
   last_key?: string;
 }
 
+/** Which action fields are coordinates (the rule of src/frames/rescale.ts, as data). */
+export interface CoordinateFields {
+  columns: string[];
+  positions: string[];
+  point_arrays: string[];
+  paths: string[];
+  boxes_xywh: string[];
+  boxes_xyxy: string[];
+  box_edges: string[];
+  box_sizes: string[];
+  not_coordinates: string[];
+}
+
 export interface SplitSummary {
   rows: number;
   sessions: number;
@@ -50,8 +63,12 @@ export interface DatasetManifest {
   splits: Record<string, SplitSummary>;
   /** Capture viewports seen, e.g. [{w:1440,h:900,rows:40}]. */
   viewports: Array<{ w: number; h: number; rows: number }>;
-  /** How coordinates relate to the stored image. */
-  coordinates: { pixels: 'stored_image'; normalized: 'x / stored width, y / stored height' };
+  /**
+   * How coordinates relate to the stored image, and which action fields are coordinates (rescaled
+   * with a resized frame): `columns` of action/prior_action, and the keys found at any depth of the
+   * action (in `args` too); absent in manifests written before it was recorded.
+   */
+  coordinates: { pixels: 'stored_image'; normalized: 'x / stored width, y / stored height'; fields?: CoordinateFields };
   /** Stored image policy: passthrough or re-encoded. */
   image: { mode: 'passthrough' | 'reencode'; format: string | null; max_side: number | null; quality: number | null };
   /** Rows skipped with --on-error skip, and why (reason → count). */
