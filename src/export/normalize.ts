@@ -107,10 +107,19 @@ class RowContext {
   }
 }
 
+/** The first character of `s` that is not JSON whitespace ('' when none). */
+function firstChar(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return s[i]!;
+  }
+  return '';
+}
+
 /** `frame.dom` as a string: JSON text of an object/array is parsed, any other text (HTML) is kept. */
 function domText(v: string): Json {
-  const t = v.trimStart();
-  if (t.startsWith('{') || t.startsWith('[')) {
+  const c = firstChar(v);
+  if (c === '{' || c === '[') {
     try {
       return JSON.parse(v) as Json;
     } catch {
@@ -206,15 +215,20 @@ function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Arr
   }, step);
 }
 
-/** Turn a raw row into a Step; throws InputError naming the file, row and field when the row is bad. */
+/**
+ * Turn a raw row into a Step; throws InputError naming the file, row and field when the row is bad.
+ *
+ * One canonical form whatever the format: a nested value that may arrive as JSON text (`frame`,
+ * `action`, `context`, `frame.viewport`, `frame.dom`, `context.prior_action`, `context.actor`) is
+ * parsed here, for every format and row by row, so an export converts to the same bytes whether its
+ * rows carry objects, JSON text, or a mix.
+ */
 export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
   const rc = new RowContext(raw.origin);
   // JSON-parsed rows (jsonl) are already plain: skip the deep copy (and its per-key path strings).
   let fields = (!raw.columnar && isPlainJson(raw.fields) ? raw.fields : rc.plain(raw.fields, '', raw.columnar)) as Record<string, unknown>;
-  if (raw.columnar) {
-    for (const k of ['frame', 'action', 'context']) if (k in fields) fields[k] = rc.jsonText(fields[k], k, false);
-    fields = nestDotted(fields, rc);
-  }
+  for (const k of ['frame', 'action', 'context']) if (typeof fields[k] === 'string') fields[k] = rc.jsonText(fields[k], k, false);
+  if (raw.columnar) fields = nestDotted(fields, rc);
   const { session_id, t_ms, frame: frameIn, action: actionIn, context: contextIn, ...extra } = fields;
   if (typeof session_id !== 'string' || session_id === '') throw rc.error('session_id', 'a non-empty string', session_id);
   if (typeof t_ms !== 'number' || !Number.isSafeInteger(t_ms)) throw rc.error('t_ms', 'an integer (milliseconds from session start)', t_ms);
@@ -224,12 +238,12 @@ export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
   if (image_bytes !== undefined && image_bytes !== null && !(image_bytes instanceof Uint8Array)) {
     throw rc.error('frame.image_bytes', 'binary image bytes', image_bytes);
   }
-  const viewport = raw.columnar ? rc.jsonText(frameRest.viewport, 'frame.viewport', false) : frameRest.viewport;
+  const viewport = rc.jsonText(frameRest.viewport, 'frame.viewport', false);
   if (!isObject(viewport) || typeof viewport.w !== 'number' || typeof viewport.h !== 'number') {
     throw rc.error('frame.viewport', 'an object {w, h} of numbers', viewport);
   }
   let dom = frameRest.dom ?? null;
-  if (raw.columnar && typeof dom === 'string') dom = domText(dom);
+  if (typeof dom === 'string') dom = domText(dom);
   const tree = frameRest.accessibility_tree ?? null;
   if (tree !== null && typeof tree !== 'string') throw rc.error('frame.accessibility_tree', 'a string or null', tree);
   const frame = { ...frameRest, viewport, dom, accessibility_tree: tree } as Frame;
@@ -239,11 +253,9 @@ export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
 
   if (!isObject(contextIn)) throw rc.error('context', 'an object', contextIn);
   const context = { ...contextIn } as Record<string, unknown>;
-  if (raw.columnar) {
-    context.prior_action = rc.jsonText(context.prior_action ?? null, 'context.prior_action', true);
-    if (typeof context.actor === 'string' && context.actor.trimStart().startsWith('{')) {
-      context.actor = rc.jsonText(context.actor, 'context.actor', false);
-    }
+  context.prior_action = rc.jsonText(context.prior_action ?? null, 'context.prior_action', true);
+  if (typeof context.actor === 'string' && firstChar(context.actor) === '{') {
+    context.actor = rc.jsonText(context.actor, 'context.actor', false);
   }
   const prior = context.prior_action ?? null;
   if (prior !== null && (!isObject(prior) || typeof prior.type !== 'string')) {
