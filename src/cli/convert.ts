@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { ALL_FORMATS } from '../convert/formats.ts';
 import type { ConvertOptions, ConvertResult } from '../convert/convert.ts';
+import { lostFileText } from '../hf/dataset-manifest.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { FilterOptions } from '../select/filters.ts';
 import type { StoredFormat } from '../frames/probe.ts';
@@ -168,7 +169,9 @@ function humanSummary(r: ConvertResult): string {
     `wrote ${s.files} files (${(s.bytes / 1e6).toFixed(1)} MB) to ${r.out}`,
     ...Object.entries(s.splits).map(([name, c]) => `  ${name.padEnd(12)} ${String(c.rows).padStart(8)} rows  ${String(c.sessions).padStart(6)} sessions`),
   ];
-  if (s.skipped.count) lines.push(`skipped ${s.skipped.count} bad rows: ${Object.entries(s.skipped.reasons).map(([k, v]) => `${k} (${v})`).join('; ')}`);
+  const reasons = Object.entries(s.skipped.reasons).map(([k, v]) => `${k} (${v})`).join('; ');
+  if (s.skipped.count || s.skipped.files?.length) lines.push(`skipped ${s.skipped.count} bad rows${reasons ? `: ${reasons}` : ''}`);
+  for (const f of s.skipped.files ?? []) lines.push(`  ${lostFileText(f)}`);
   const filtered = Object.entries(s.filtered);
   if (filtered.length) lines.push(`filtered out: ${filtered.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   const at = (p: string) => `${r.out.replace(/\/+$/, '')}/${p}`;

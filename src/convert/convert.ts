@@ -16,15 +16,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, UsageError } from '../errors.ts';
 import { openExport } from '../export/read.ts';
-import type { ExportReader } from '../export/read.ts';
+import type { ExportReader, LostRows } from '../export/read.ts';
 import type { JsonObject, Step } from '../export/step.ts';
 import { stepLocation } from '../export/step.ts';
 import { COORDINATE_RULE } from '../frames/rescale.ts';
 import { prepareFrames, targetSize } from '../frames/transform.ts';
 import type { FrameOptions } from '../frames/transform.ts';
 import { renderCard } from '../hf/card.ts';
-import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION } from '../hf/dataset-manifest.ts';
-import type { DatasetFile, DatasetManifest, OutputFormat } from '../hf/dataset-manifest.ts';
+import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION, lostFileText } from '../hf/dataset-manifest.ts';
+import type { DatasetFile, DatasetManifest, LostFile, OutputFormat } from '../hf/dataset-manifest.ts';
 import { featuresToDict, featuresToYamlList } from '../hf/features.ts';
 import { LabelVocab, pinLabels } from '../hf/labels.ts';
 import { observeLabels, stepsFeatures, stepsRowNbytes, toStepsRow } from '../hf/steps-schema.ts';
@@ -293,7 +293,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   if (appended.action_type.length || appended.outcome.length) {
     warnings.push(`labels appended beyond the ${opts.labelsFrom ? 'pinned' : 'known'} vocabulary: ${JSON.stringify(appended)}`);
   }
-  if (planned.rows === 0) throw new UsageError('no rows left to convert after filters');
+  if (planned.rows === 0) throw noRowsError(planned);
 
   const splitNames = orderSplits(planned.splits.keys());
   const features = stepsFeatures(labels);
@@ -395,7 +395,11 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
       max_side: opts.frames.maxSide ?? null,
       quality: opts.frames.quality ?? null,
     },
-    skipped: { count: planned.skipped.count, reasons: Object.fromEntries([...planned.skipped.reasons].sort()) },
+    skipped: {
+      count: planned.skipped.count,
+      reasons: Object.fromEntries([...planned.skipped.reasons].sort()),
+      files: planned.skipped.files.map(lostFile),
+    },
     filtered: filteredCounts(planned.filterStats),
     stats: planned.stats,
     formats: ALL_FORMATS.filter((f) => opts.formats.includes(f)),
@@ -448,6 +452,25 @@ async function clearLocalOut(out: string): Promise<void> {
   for (const e of entries) {
     if ((CONVERT_ENTRIES.has(e) && e !== DATASET_MANIFEST_FILE) || ROOT_TEMP.test(e)) await rm(path.join(dir, e), { recursive: true, force: true });
   }
+}
+
+function lostFile(f: LostRows): LostFile {
+  return { file: f.file, rows_read: f.rowsRead, rows_lost: f.rowsLost, counted_from: f.countedFrom, message: f.message };
+}
+
+/** Why nothing is left to convert: the filters (a usage problem), or input that could not be read. */
+function noRowsError(planned: PlanResult): Error {
+  const dropped = Object.values(planned.filterStats.dropped).reduce((a, n) => a + n, 0);
+  if (dropped > 0) {
+    const by = Object.entries(filteredCounts(planned.filterStats)).map(([f, n]) => `${f} ${n}`).join(', ');
+    return new UsageError(`no rows left to convert after filters (dropped: ${by})`);
+  }
+  const s = planned.skipped;
+  if (s.count > 0 || s.files.length > 0) {
+    const first = s.files[0] ? lostFileText(lostFile(s.files[0])) : s.examples[0];
+    return new InputError(`no rows to convert: none could be read (${s.count} skipped as bad input${first ? `; ${first}` : ''})`);
+  }
+  return new InputError('no rows to convert: the export has none');
 }
 
 function emptySplitNames(opts: ConvertOptions, planned: PlanResult): string[] {

@@ -7,6 +7,7 @@
  * `datasets` (must be exact), `dataset_info.features` overrides the file schema.
  */
 import { stringify } from 'yaml';
+import { lostFileText } from './dataset-manifest.ts';
 import type { CoordinateFields, DatasetFile, DatasetManifest, OutputFormat } from './dataset-manifest.ts';
 
 export interface CardInput {
@@ -177,6 +178,7 @@ export function renderCard(input: CardInput): string {
     `- export filter (applied by the exporter): ${String(src.filter_summary ?? '') || '(none)'}`,
     `- convert filters: ${convertFilters(m)}`,
     `- rows skipped as bad input (\`--on-error skip\`): ${m.skipped.count}${m.skipped.count ? ' (' + Object.entries(m.skipped.reasons).map(([r, n]) => `${r}: ${n}`).join('; ') + ')' : ''}`,
+    ...(m.skipped.files ?? []).map((f) => `  - ${lostFileText(f)}`),
     `- images: ${m.image.mode === 'passthrough' ? 'stored as captured (bytes unchanged)' : `re-encoded to ${m.image.format}${m.image.max_side ? `, longest side ≤ ${m.image.max_side}px` : ''}`}; coordinates \`x\`, \`y\` are pixels of the stored image, \`x_norm\`, \`y_norm\` are relative to it.`,
     ...(m.coordinates.fields ? [`- coordinates (pixels of the stored image, rescaled with it): ${coordinateFields(m.coordinates.fields)}`] : []),
     '',

@@ -40,6 +40,28 @@ export interface CoordinateFields {
   not_coordinates: string[];
 }
 
+/** A source data file that could not be read to its end (`--on-error skip`). */
+export interface LostFile {
+  /** The file as the export names it. */
+  file: string;
+  /** Rows (good or bad) read from it before it broke. */
+  rows_read: number;
+  /** Rows it held past that point; null when nothing says how many it held. */
+  rows_lost: number | null;
+  /** Where the file's row count came from. */
+  counted_from: 'export manifest' | 'sidecar' | 'parquet footer' | null;
+  /** Why it could not be read further. */
+  message: string;
+}
+
+/** One line on a lost file, for the card and the CLI. */
+export function lostFileText(f: LostFile): string {
+  const plural = (n: number) => `${n} row${n === 1 ? '' : 's'}`;
+  return f.rows_lost === null
+    ? `${f.file}: rows after ${f.rows_read} unknown (nothing says how many rows it held)`
+    : `${f.file}: ${plural(f.rows_lost)} lost after ${plural(f.rows_read)} read (count from the ${f.counted_from})`;
+}
+
 export interface SplitSummary {
   rows: number;
   sessions: number;
@@ -71,8 +93,11 @@ export interface DatasetManifest {
   coordinates: { pixels: 'stored_image'; normalized: 'x / stored width, y / stored height'; fields?: CoordinateFields };
   /** Stored image policy: passthrough or re-encoded. */
   image: { mode: 'passthrough' | 'reencode'; format: string | null; max_side: number | null; quality: number | null };
-  /** Rows skipped with --on-error skip, and why (reason → count). */
-  skipped: { count: number; reasons: Record<string, number> };
+  /**
+   * Rows skipped with --on-error skip, and why (reason → rows); `files` lists the source files that
+   * could not be read to their end (absent in manifests written before it was recorded).
+   */
+  skipped: { count: number; reasons: Record<string, number>; files?: LostFile[] };
   /** Rows dropped by filters (filter → count). */
   filtered: Record<string, number>;
   /** Row counts over the whole dataset, for the card and for reviewers. */
