@@ -54,6 +54,7 @@ interface ConvertFlags extends Pick<FilterOptions, 'workflow' | 'outcome' | 'act
   workers?: number;
   sidecar?: 'mp';
   onError: 'stop' | 'skip';
+  strict?: boolean;
   license?: string;
   cardTag?: string[];
   prettyName?: string;
@@ -95,6 +96,7 @@ export function registerConvert(program: Command): void {
     .option('--workers <k>', 'WebDataset: DataLoader workers per rank', int('--workers', 1))
     .addOption(new Option('--sidecar <kind>', 'WebDataset: also write a msgpack member per sample').choices(['mp']))
     .addOption(new Option('--on-error <mode>', 'stop at the first bad row, or skip and count bad rows').choices(['stop', 'skip']).default('stop'))
+    .option('--strict', "exit 1 when the export manifest's counts (rows, frames, actions, shards) differ from what was read; without it, a warning")
     .option('--license <id>', 'license for the card (e.g. cc-by-4.0)')
     .option('--card-tag <tags>', 'extra tags for the card', list)
     .option('--pretty-name <name>', 'title of the card')
@@ -127,6 +129,7 @@ export function registerConvert(program: Command): void {
         maxShardBytes: flags.maxShardBytes,
         wds: { shardBytes: flags.shardBytes, shardSamples: flags.shardSamples, minShards, sidecar: flags.sidecar },
         onError: flags.onError,
+        strict: flags.strict,
         license: flags.license,
         tags: flags.cardTag,
         prettyName: flags.prettyName,

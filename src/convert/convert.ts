@@ -15,6 +15,8 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, UsageError } from '../errors.ts';
+import { checkManifestCounts, mismatchText } from '../export/manifest-check.ts';
+import type { ManifestCheck } from '../export/manifest-check.ts';
 import { openExport } from '../export/read.ts';
 import type { ExportReader, LostRows } from '../export/read.ts';
 import type { JsonObject, Step } from '../export/step.ts';
@@ -69,6 +71,8 @@ export interface ConvertOptions {
   maxShardBytes?: number;
   wds: WdsOptions;
   onError: 'stop' | 'skip';
+  /** `--strict`: the export manifest's counts must match what was read (else a warning). */
+  strict?: boolean;
   license?: string;
   tags?: string[];
   prettyName?: string;
@@ -100,6 +104,8 @@ interface PlanResult {
   filterStats: FilterStats;
   skipped: ExportReader['skipped'];
   rows: number;
+  /** The export manifest's counts against what the plan pass read. */
+  sourceChecks: ManifestCheck[];
 }
 
 function increment(m: Record<string, number>, key: unknown): void {
@@ -197,7 +203,18 @@ async function planPass(opts: ConvertOptions, labels: LabelVocab): Promise<PlanR
     filterStats,
     skipped: reader.skipped,
     rows,
+    sourceChecks: sourceChecks(reader),
   };
+}
+
+/**
+ * The export manifest's counts against every row read, before filters. A row that could not be
+ * read still counts as a row, an action and a frame (each row of an export pairs one of each).
+ */
+function sourceChecks(reader: ExportReader): ManifestCheck[] {
+  const c = reader.counts;
+  const bad = c.rows - c.readable;
+  return checkManifestCounts(reader.manifest, { rows: c.rows, sessions: c.sessions, frames: c.frames + bad, actions: c.rows, shards: reader.files.length });
 }
 
 /** Rough ratio of stored to captured frame bytes (pixel count) when resizing; 1 in passthrough. */
@@ -294,6 +311,11 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
     warnings.push(`labels appended beyond the ${opts.labelsFrom ? 'pinned' : 'known'} vocabulary: ${JSON.stringify(appended)}`);
   }
   if (planned.rows === 0) throw noRowsError(planned);
+  const mismatches = planned.sourceChecks.filter((c) => !c.ok).map(mismatchText);
+  if (mismatches.length && opts.strict) {
+    throw new InputError(`${mismatches.join('; ')} (convert --strict stops when the export manifest's counts differ from what was read)`, { file: 'manifest.json' });
+  }
+  for (const m of mismatches) warnings.push(`export ${m}`);
 
   const splitNames = orderSplits(planned.splits.keys());
   const features = stepsFeatures(labels);
@@ -400,6 +422,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
       reasons: Object.fromEntries([...planned.skipped.reasons].sort()),
       files: planned.skipped.files.map(lostFile),
     },
+    source_counts: { consistent: mismatches.length === 0, checks: planned.sourceChecks },
     filtered: filteredCounts(planned.filterStats),
     stats: planned.stats,
     formats: ALL_FORMATS.filter((f) => opts.formats.includes(f)),

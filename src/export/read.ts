@@ -52,7 +52,20 @@ export interface ExportReader {
   files: SourceEntry[];
   /** Rows skipped so far by `onError` returning 'skip' (filled while `steps()` runs). */
   skipped: SkipReport;
+  /** What `steps()` has read so far (for checks against the manifest's counts). */
+  counts: ReadCounts;
   steps(): AsyncIterable<Step>;
+}
+
+export interface ReadCounts {
+  /** Rows read from the data files, bad ones included. */
+  rows: number;
+  /** Rows that became Steps. */
+  readable: number;
+  /** Readable rows that reference a frame (embedded or by URL). */
+  frames: number;
+  /** Sessions among the readable rows (rows are ordered by session). */
+  sessions: number;
 }
 
 export interface OpenExportOptions {
@@ -155,6 +168,7 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
   const { entries, files } = await dataFiles(source, manifest);
   const skipped: SkipReport = { count: 0, reasons: new Map(), examples: [], files: [] };
   const listedRows = manifestFileRows(manifest);
+  const counts: ReadCounts = { rows: 0, readable: 0, frames: 0, sessions: 0 };
   const onError = opts.onError ?? (() => 'throw' as const);
 
   // Errors already refused by onError pass through the per-file catch below untouched.
@@ -217,6 +231,7 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
       try {
         for await (const item of READERS[manifest.format](file)) {
           read++;
+          counts.rows++;
           if (item.kind === 'problem') {
             handle(item.error);
             continue;
@@ -239,6 +254,9 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
               continue;
             }
           }
+          if (step.session_id !== last?.session_id) counts.sessions++;
+          counts.readable++;
+          if (step.image.ref !== '') counts.frames++;
           last = { session_id: step.session_id, t_ms: step.t_ms };
           yield step;
         }
@@ -252,5 +270,5 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
     attributeManifestRows(totalRead);
   }
 
-  return { manifest, source, files: entries, skipped, steps };
+  return { manifest, source, files: entries, skipped, counts, steps };
 }

@@ -7,6 +7,7 @@
  * `datasets` (must be exact), `dataset_info.features` overrides the file schema.
  */
 import { stringify } from 'yaml';
+import { mismatchText } from '../export/manifest-check.ts';
 import { lostFileText } from './dataset-manifest.ts';
 import type { CoordinateFields, DatasetFile, DatasetManifest, OutputFormat } from './dataset-manifest.ts';
 
@@ -154,6 +155,14 @@ function coordinateFields(f: CoordinateFields): string {
   ].join('; ') + '.';
 }
 
+/** Whether the export manifest's counts matched what was read; a difference is a warning. */
+function sourceCounts(m: DatasetManifest): string[] {
+  const c = m.source_counts;
+  if (!c) return [];
+  if (c.consistent) return [`- export manifest counts match what was read (${c.checks.map((x) => `${x.field} ${x.actual}`).join(', ')})`];
+  return [`- **warning**: the export manifest's counts differ from what was read: ${c.checks.filter((x) => !x.ok).map(mismatchText).join('; ')}`];
+}
+
 function appendedLabels(m: DatasetManifest): string[] {
   const a = m.labels_appended;
   if (!a.action_type.length && !a.outcome.length) return [];
@@ -179,6 +188,7 @@ export function renderCard(input: CardInput): string {
     `- convert filters: ${convertFilters(m)}`,
     `- rows skipped as bad input (\`--on-error skip\`): ${m.skipped.count}${m.skipped.count ? ' (' + Object.entries(m.skipped.reasons).map(([r, n]) => `${r}: ${n}`).join('; ') + ')' : ''}`,
     ...(m.skipped.files ?? []).map((f) => `  - ${lostFileText(f)}`),
+    ...sourceCounts(m),
     `- images: ${m.image.mode === 'passthrough' ? 'stored as captured (bytes unchanged)' : `re-encoded to ${m.image.format}${m.image.max_side ? `, longest side ≤ ${m.image.max_side}px` : ''}`}; coordinates \`x\`, \`y\` are pixels of the stored image, \`x_norm\`, \`y_norm\` are relative to it.`,
     ...(m.coordinates.fields ? [`- coordinates (pixels of the stored image, rescaled with it): ${coordinateFields(m.coordinates.fields)}`] : []),
     '',

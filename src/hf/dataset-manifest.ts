@@ -4,6 +4,7 @@
  * deterministic: no clock, host or absolute path, so an unchanged re-convert is byte-identical and
  * an unchanged re-push uploads nothing.
  */
+import type { ManifestCheck } from '../export/manifest-check.ts';
 import type { JsonObject } from '../export/step.ts';
 
 export const DATASET_MANIFEST_FILE = 'dataset-manifest.json';
@@ -98,6 +99,11 @@ export interface DatasetManifest {
    * could not be read to their end (absent in manifests written before it was recorded).
    */
   skipped: { count: number; reasons: Record<string, number>; files?: LostFile[] };
+  /**
+   * The export manifest's counts (rows, frames, actions, shards; sessions when it has them) against
+   * what convert read; a difference is a warning (an error with --strict). Absent in older manifests.
+   */
+  source_counts?: { consistent: boolean; checks: ManifestCheck[] };
   /** Rows dropped by filters (filter → count). */
   filtered: Record<string, number>;
   /** Row counts over the whole dataset, for the card and for reviewers. */
