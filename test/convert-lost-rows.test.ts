@@ -4,7 +4,7 @@
  * footer or the export manifest, and is "unknown" when nothing says; the CLI, card and manifest
  * say the same, and the output's row count (read back with pyarrow) adds up.
  */
-import { cp, open, readFile, truncate } from 'node:fs/promises';
+import { cp, mkdir, open, readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
@@ -63,6 +63,20 @@ describe('--on-error skip: rows lost in files that break', () => {
     const card = await readFile(path.join(out, 'README.md'), 'utf8');
     expect(card).toContain(`skipped as bad input (\`--on-error skip\`): ${lost} (`);
     expect(card).toContain(line);
+  });
+
+  it('"after filters" (exit 2) only when a filter dropped the rows; an export with no rows is exit 1', async () => {
+    const filtered = await runCli(['convert', path.join(samples, 'jsonl'), '--out', path.join(work, 'none-filtered'), '--workflow', 'nothing']);
+    expect(filtered.code).toBe(2);
+    expect(filtered.stderr).toContain('no rows left to convert after filters (dropped: workflow 77)');
+    const empty = path.join(work, 'empty');
+    await mkdir(path.join(empty, 'data'), { recursive: true });
+    await cp(path.join(samples, 'jsonl', 'manifest.json'), path.join(empty, 'manifest.json'));
+    await writeFile(path.join(empty, 'data', 'part-00000.jsonl'), '');
+    const r = await runCli(['convert', empty, '--out', path.join(work, 'empty-out')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('no rows to convert: the export has none');
+    expect(r.stderr).not.toContain('after filters');
   });
 
   describe('Parquet', () => {
