@@ -95,12 +95,16 @@ describe('rescaleAction', () => {
       target: { role: 'button', rect: { left: 600, top: 380, right: 720, bottom: 420 } },
       element: { bounds: [600, 380, 120, 40], box_xyxy: [600, 380, 720, 420] },
       region: { bounding_box: { x1: 0, y1: 0, x2: 1440, y2: 900 } },
+      box: [[600, 380], [720, 420]],
+      polygon: [[0, 0], [1439, 899]],
     };
     expect(rescaleAction(a, 0.5, 0.5, half)).toEqual({
       type: 'click',
       target: { role: 'button', rect: { left: 300, top: 190, right: 360, bottom: 210 } },
       element: { bounds: [300, 190, 60, 20], box_xyxy: [300, 190, 360, 210] },
       region: { bounding_box: { x1: 0, y1: 0, x2: 720, y2: 450 } },
+      box: [[300, 190], [360, 210]],
+      polygon: [[0, 0], [719, 449]],
     });
   });
 

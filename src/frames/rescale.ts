@@ -5,9 +5,10 @@
  * the action is walked at every depth (sub-objects, arrays of objects), and
  *  - positions: a number under `x`, `x1`, `x2` (x axis) or `y`, `y1`, `y2` (y axis) in any object;
  *    a `[x, y, ...rest]` array under a point key (`center`, `point`, `from`, `to`, ...);
- *    the items of a path (`path`, `points`, `trajectory`): `[x, y, ...rest]` arrays or `{x, y}` objects;
+ *    the items of a path (`path`, `points`, `trajectory`, `polygon`, `polyline`): `[x, y, ...rest]`
+ *    arrays or `{x, y}` objects;
  *  - boxes: the value under a box key (`bbox`, `box`, `rect`, `bounds`, `bounding_box`), an array
- *    `[x, y, w, h, ...rest]` or an object of edges (`x`, `y`, `left`, `top`, `x1`, `y1`, `x2`,
+ *    `[x, y, w, h, ...rest]`, two corners `[[x1, y1], [x2, y2]]`, or an object of edges (`x`, `y`, `left`, `top`, `x1`, `y1`, `x2`,
  *    `y2`, `right`, `bottom`) and sizes (`w`, `h`, `width`, `height`); under an xyxy key (`xyxy`,
  *    `bbox_xyxy`, `box_xyxy`) an array `[x1, y1, x2, y2, ...rest]`;
  *  - not coordinates, with everything under them: `dx`, `dy`, `delta_x`, `delta_y` (scroll
@@ -33,7 +34,7 @@ type Axis = 0 | 1; // 0 = x, 1 = y
 
 const POSITION_KEYS = new Map<string, Axis>([['x', 0], ['x1', 0], ['x2', 0], ['y', 1], ['y1', 1], ['y2', 1]]);
 const POINT_ARRAY_KEYS = new Set(['center', 'point', 'position', 'pos', 'location', 'coords', 'coordinates', 'xy', 'from', 'to', 'start', 'end']);
-const PATH_KEYS = new Set(['path', 'points', 'trajectory']);
+const PATH_KEYS = new Set(['path', 'points', 'trajectory', 'polygon', 'polyline']);
 const BOX_KEYS = new Set(['bbox', 'box', 'rect', 'bounds', 'bounding_box']);
 const XYXY_KEYS = new Set(['xyxy', 'bbox_xyxy', 'box_xyxy']);
 /** Box object keys: `start` edges (left/top), `end` edges (right/bottom) and sizes. */
@@ -90,6 +91,12 @@ function pointArray(p: Json[], sc: Scale): Json[] {
 }
 
 function box(v: Json, sc: Scale, xyxy: boolean, depth: number): Json {
+  if (Array.isArray(v) && v.length === 2 && Array.isArray(v[0]) && Array.isArray(v[1]) && isPointArray(v[0]) && isPointArray(v[1])) {
+    // Two corners: the flat [x1, y1, x2, y2] rule, put back in its nested shape.
+    const [a, b] = v as [Json[], Json[]];
+    const [x1, y1, x2, y2] = box([a[0]!, a[1]!, b[0]!, b[1]!], sc, true, depth) as number[];
+    return [[x1!, y1!, ...a.slice(2)], [x2!, y2!, ...b.slice(2)]];
+  }
   if (Array.isArray(v)) {
     if (v.length < 4 || !(typeof v[0] === 'number' && typeof v[1] === 'number' && typeof v[2] === 'number' && typeof v[3] === 'number')) return walk(v, sc, depth);
     const out = v.slice();

@@ -146,10 +146,10 @@ function coordinateFields(f: CoordinateFields): string {
   const code = (keys: string[]) => keys.map((k) => `\`${k}\``).join(', ');
   return [
     `columns ${code(f.columns.map((c) => `action.${c}`))} (and the same in \`prior_action\`)`,
-    `in \`args\`, at any depth: numbers under ${code(f.positions)}`,
+    `anywhere in the action (\`args\` included): numbers under ${code(f.positions)}`,
     `\`[x, y]\` arrays under ${code(f.point_arrays)}`,
     `paths of points under ${code(f.paths)}`,
-    `boxes under ${code(f.boxes_xywh)} (\`[x, y, w, h]\` or an object of edges ${code(f.box_edges)} and sizes ${code(f.box_sizes)})`,
+    `boxes under ${code(f.boxes_xywh)} (\`[x, y, w, h]\`, two corners \`[[x1, y1], [x2, y2]]\`, or an object of edges ${code(f.box_edges)} and sizes ${code(f.box_sizes)})`,
     `\`[x1, y1, x2, y2]\` under ${code(f.boxes_xyxy)}`,
     `not rescaled: ${code(f.not_coordinates)}`,
   ].join('; ') + '.';
