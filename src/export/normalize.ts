@@ -215,6 +215,9 @@ function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Arr
   }, step);
 }
 
+/** Top-level fields that hold an object (or JSON text of one). */
+const TOP_OBJECTS = ['frame', 'action', 'context'] as const;
+
 /**
  * Turn a raw row into a Step; throws InputError naming the file, row and field when the row is bad.
  *
@@ -227,7 +230,7 @@ export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
   const rc = new RowContext(raw.origin);
   // JSON-parsed rows (jsonl) are already plain: skip the deep copy (and its per-key path strings).
   let fields = (!raw.columnar && isPlainJson(raw.fields) ? raw.fields : rc.plain(raw.fields, '', raw.columnar)) as Record<string, unknown>;
-  for (const k of ['frame', 'action', 'context']) if (typeof fields[k] === 'string') fields[k] = rc.jsonText(fields[k], k, false);
+  for (const k of TOP_OBJECTS) if (typeof fields[k] === 'string') fields[k] = rc.jsonText(fields[k], k, false);
   if (raw.columnar) fields = nestDotted(fields, rc);
   const { session_id, t_ms, frame: frameIn, action: actionIn, context: contextIn, ...extra } = fields;
   if (typeof session_id !== 'string' || session_id === '') throw rc.error('session_id', 'a non-empty string', session_id);
