@@ -8,7 +8,9 @@ import { cp, mkdir, open, readFile, truncate, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
+import { openExport } from '../src/export/read.ts';
 import { convertOk, runCli, tempDir } from './convert-fixtures.ts';
+import { collect, makeJsonlExport } from './export-fixtures.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
 
 const samples = path.join(repoRoot, 'samples');
@@ -77,6 +79,23 @@ describe('--on-error skip: rows lost in files that break', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('no rows to convert: the export has none');
     expect(r.stderr).not.toContain('after filters');
+  });
+
+  it("two cut jsonl.gz files: each one's loss from the export manifest's files[].rows", async () => {
+    const files = [0, 1, 2].map((i) => ({ path: `data/part-0000${i}.jsonl.gz`, rows: 2 }));
+    const root = await makeJsonlExport({ shards: 3, gzip: true, manifest: { files } });
+    for (const f of files.slice(1)) {
+      const p = path.join(root, f.path);
+      await truncate(p, Math.floor((await readFile(p)).length / 2));
+    }
+    const reader = await openExport(root, { onError: () => 'skip' });
+    const steps = await collect(reader.steps());
+    const lost = reader.skipped.files.map((f) => f.rowsLost ?? 0).reduce((a, n) => a + n, 0);
+    expect(reader.skipped.files.map((f) => [f.file, f.countedFrom])).toEqual([['data/part-00001.jsonl.gz', 'export manifest'], ['data/part-00002.jsonl.gz', 'export manifest']]);
+    for (const f of reader.skipped.files) expect(f.rowsRead + f.rowsLost!).toBe(2);
+    expect(lost).toBeGreaterThan(0);
+    expect(reader.skipped.count).toBe(lost);
+    expect(steps.length + lost).toBe(6);
   });
 
   describe('Parquet', () => {
