@@ -59,7 +59,7 @@ describe('bundled samples', () => {
 
 /**
  * The fixture rows with nested values given as JSON text in some rows and as objects in others,
- * as vendors mix them: dom, viewport, action, context, prior_action, actor.
+ * as vendors mix them (dom, viewport, action, context, prior_action, actor), and with null-valued keys.
  */
 function mixedRows(): Record<string, unknown>[] {
   return fixtureRows().map((r, i) => {
@@ -69,8 +69,11 @@ function mixedRows(): Record<string, unknown>[] {
     if (i === 1) frame.viewport = JSON.stringify(frame.viewport);
     if (context.prior_action !== null && i % 2 === 1) context.prior_action = JSON.stringify(context.prior_action);
     if (i === 4) context.actor = JSON.stringify(context.actor);
-    const out: Record<string, unknown> = { ...r, frame, context };
-    if (i % 3 === 0) out.action = JSON.stringify(r.action);
+    // A null-valued key is the same as an absent one (Parquet/Arrow structs cannot tell them apart).
+    if (i === 4) context.path = null;
+    const action = i === 2 || i === 3 ? { ...(r.action as Record<string, unknown>), note: null } : r.action;
+    const out: Record<string, unknown> = { ...r, frame, context, action, ...(i === 1 ? { late_field: null } : {}) };
+    if (i % 3 === 0) out.action = JSON.stringify(action);
     if (i === 5) out.context = JSON.stringify(context);
     return out;
   });

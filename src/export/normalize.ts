@@ -41,25 +41,51 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
+const NOT_PLAIN = Symbol('not plain JSON');
+const DROP = Symbol('dropped null');
+
 /**
- * Whether `v` is made of what JSON.parse makes (null, strings, finite numbers, booleans, arrays,
- * plain objects) and so equals its `plain()` copy. A `__proto__` key fails the check: the copy
- * would not keep it as an own key, so such a row takes the copying path and behaves as before.
+ * `v` in canonical form, when it is made of what JSON.parse makes (null, strings, finite numbers,
+ * booleans, arrays, plain objects): `v` itself, or a copy without the object keys whose value is
+ * null (only the objects on the way to such a key are copied). NOT_PLAIN otherwise (then
+ * `RowContext.plain` copies it). A `__proto__` key is NOT_PLAIN: a copy would not keep it as an own key.
  */
-function isPlainJson(v: unknown): boolean {
-  if (v === null) return true;
+function canonicalJson(v: unknown): unknown {
+  if (v === null) return v;
   const t = typeof v;
-  if (t === 'string' || t === 'number' || t === 'boolean') return true;
-  if (t !== 'object') return false;
+  if (t === 'string' || t === 'number' || t === 'boolean') return v;
+  if (t !== 'object') return NOT_PLAIN;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (!isPlainJson(v[i])) return false;
-    return true;
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const c = canonicalJson(v[i]);
+      if (c === NOT_PLAIN) return NOT_PLAIN;
+      if (c !== v[i]) (out ??= v.slice())[i] = c;
+    }
+    return out ?? v;
   }
-  if (Object.getPrototypeOf(v) !== Object.prototype) return false;
-  for (const k in v as Record<string, unknown>) {
-    if (k === '__proto__' || !isPlainJson((v as Record<string, unknown>)[k])) return false;
+  if (Object.getPrototypeOf(v) !== Object.prototype) return NOT_PLAIN;
+  const o = v as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  let i = 0;
+  for (const k in o) {
+    if (k === '__proto__') return NOT_PLAIN;
+    const x = o[k];
+    const c = x === null ? DROP : canonicalJson(x);
+    if (c === NOT_PLAIN) return NOT_PLAIN;
+    if (c !== x && !out) {
+      // First change: copy the keys before this one (all unchanged).
+      out = {};
+      let j = 0;
+      for (const p in o) {
+        if (j++ === i) break;
+        out[p] = o[p];
+      }
+    }
+    if (out && c !== DROP) out[k] = c;
+    i++;
   }
-  return true;
+  return out ?? v;
 }
 
 class RowContext {
@@ -71,9 +97,9 @@ class RowContext {
   /**
    * Plain JSON values: int64 bigint → number (error beyond 2^53), Date → ISO string, bytes → base64
    * (only `frame.image_bytes` is binary by contract; any other binary value is kept as base64 text).
-   * With `dropNulls` (struct columns) keys whose value is null are dropped.
+   * Object keys whose value is null are dropped (see normalizeRow).
    */
-  plain(v: unknown, field: string, dropNulls: boolean): unknown {
+  plain(v: unknown, field: string): unknown {
     if (v === null || v === undefined) return null;
     if (typeof v === 'bigint') {
       if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
@@ -84,16 +110,22 @@ class RowContext {
     if (typeof v !== 'object') return v;
     if (v instanceof Uint8Array) return field === 'frame.image_bytes' ? v : Buffer.from(v).toString('base64');
     if (v instanceof Date) return v.toISOString();
-    if (Array.isArray(v)) return v.map((x, i) => this.plain(x, `${field}[${i}]`, dropNulls));
+    if (Array.isArray(v)) return v.map((x, i) => this.plain(x, `${field}[${i}]`));
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      if (dropNulls && (x === null || x === undefined)) continue;
-      out[k] = this.plain(x, field ? `${field}.${k}` : k, dropNulls);
+      if (x === null || x === undefined) continue;
+      out[k] = this.plain(x, field ? `${field}.${k}` : k);
     }
     return out;
   }
 
-  /** A string column holding JSON text of an object (or null) is parsed; anything else is an error. */
+  /** Parsed JSON in canonical form (no null-valued keys). */
+  canonical(parsed: unknown, field: string): unknown {
+    const c = canonicalJson(parsed);
+    return c === NOT_PLAIN ? this.plain(parsed, field) : c;
+  }
+
+  /** A string holding JSON text of an object (or null) is parsed; anything else is an error. */
   jsonText(v: unknown, field: string, allowNull: boolean): unknown {
     if (typeof v !== 'string') return v;
     let parsed: unknown;
@@ -103,7 +135,7 @@ class RowContext {
       throw this.error(field, `an object or JSON text of one`, v);
     }
     if (!isObject(parsed) && !(allowNull && parsed === null)) throw this.error(field, 'JSON text of an object', v);
-    return parsed;
+    return this.canonical(parsed, field);
   }
 }
 
@@ -117,14 +149,16 @@ function firstChar(s: string): string {
 }
 
 /** `frame.dom` as a string: JSON text of an object/array is parsed, any other text (HTML) is kept. */
-function domText(v: string): Json {
+function domText(v: string, rc: RowContext): Json {
   const c = firstChar(v);
   if (c === '{' || c === '[') {
+    let parsed: unknown;
     try {
-      return JSON.parse(v) as Json;
+      parsed = JSON.parse(v);
     } catch {
       return v;
     }
+    return rc.canonical(parsed, 'frame.dom') as Json;
   }
   return v;
 }
@@ -221,15 +255,19 @@ const TOP_OBJECTS = ['frame', 'action', 'context'] as const;
 /**
  * Turn a raw row into a Step; throws InputError naming the file, row and field when the row is bad.
  *
- * One canonical form whatever the format: a nested value that may arrive as JSON text (`frame`,
- * `action`, `context`, `frame.viewport`, `frame.dom`, `context.prior_action`, `context.actor`) is
- * parsed here, for every format and row by row, so an export converts to the same bytes whether its
- * rows carry objects, JSON text, or a mix.
+ * One canonical form whatever the format, so an export converts to the same bytes whether its rows
+ * carry objects, JSON text, or a mix:
+ *  - a nested value that may arrive as JSON text (`frame`, `action`, `context`, `frame.viewport`,
+ *    `frame.dom`, `context.prior_action`, `context.actor`) is parsed, in every format, row by row;
+ *  - an object key whose value is null is dropped at every depth, as Parquet and Arrow structs
+ *    cannot tell it from an absent key (`frame.dom`, `frame.accessibility_tree` and
+ *    `context.prior_action` come back as null when absent).
  */
 export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
   const rc = new RowContext(raw.origin);
   // JSON-parsed rows (jsonl) are already plain: skip the deep copy (and its per-key path strings).
-  let fields = (!raw.columnar && isPlainJson(raw.fields) ? raw.fields : rc.plain(raw.fields, '', raw.columnar)) as Record<string, unknown>;
+  const canon = raw.columnar ? NOT_PLAIN : canonicalJson(raw.fields);
+  let fields = (canon === NOT_PLAIN ? rc.plain(raw.fields, '') : canon) as Record<string, unknown>;
   for (const k of TOP_OBJECTS) if (typeof fields[k] === 'string') fields[k] = rc.jsonText(fields[k], k, false);
   if (raw.columnar) fields = nestDotted(fields, rc);
   const { session_id, t_ms, frame: frameIn, action: actionIn, context: contextIn, ...extra } = fields;
@@ -246,7 +284,7 @@ export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
     throw rc.error('frame.viewport', 'an object {w, h} of numbers', viewport);
   }
   let dom = frameRest.dom ?? null;
-  if (typeof dom === 'string') dom = domText(dom);
+  if (typeof dom === 'string') dom = domText(dom, rc);
   const tree = frameRest.accessibility_tree ?? null;
   if (tree !== null && typeof tree !== 'string') throw rc.error('frame.accessibility_tree', 'a string or null', tree);
   const frame = { ...frameRest, viewport, dom, accessibility_tree: tree } as Frame;

@@ -6,7 +6,7 @@
  * Normalisation every reader applies, so that all export formats read to equal Steps:
  *  - JSON text of a nested value (frame, action, context, frame.viewport, frame.dom,
  *    context.prior_action, context.actor) is parsed, in every format, row by row;
- *  - keys whose value is null inside a struct column are dropped (Parquet/Arrow structs cannot
+ *  - object keys whose value is null are dropped, in every format (Parquet/Arrow structs cannot
  *    tell "absent" from "null"), except the fields below that are always present;
  *  - `frame.dom`, `frame.accessibility_tree` and `context.prior_action` are always present (null when absent);
  *  - int64 values become JS numbers (an error if beyond 2^53);
