@@ -42,37 +42,63 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 const NOT_PLAIN = Symbol('not plain JSON');
-const DROP = Symbol('dropped null');
+
+/** What `jsonKind` finds. */
+const PLAIN = 0;
+const HAS_NULL_KEYS = 1;
+const NOT_PLAIN_JSON = 2;
 
 /**
- * `v` in canonical form, when it is made of what JSON.parse makes (null, strings, finite numbers,
- * booleans, arrays, plain objects): `v` itself, or a copy without the object keys whose value is
- * null (only the objects on the way to such a key are copied). NOT_PLAIN otherwise (then
- * `RowContext.plain` copies it). A `__proto__` key is NOT_PLAIN: a copy would not keep it as an own key.
+ * Whether `v` is made of what JSON.parse makes (null, strings, finite numbers, booleans, arrays,
+ * plain objects), and whether an object in it has a null-valued key. One pass, no allocation: the
+ * common row takes no copy. A `__proto__` key is NOT_PLAIN_JSON: a copy would not keep it as an own key.
  */
-function canonicalJson(v: unknown): unknown {
-  if (v === null) return v;
+function jsonKind(v: unknown): number {
+  if (v === null) return PLAIN;
   const t = typeof v;
-  if (t === 'string' || t === 'number' || t === 'boolean') return v;
-  if (t !== 'object') return NOT_PLAIN;
+  if (t === 'string' || t === 'number' || t === 'boolean') return PLAIN;
+  if (t !== 'object') return NOT_PLAIN_JSON;
+  let kind = PLAIN;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const k = jsonKind(v[i]);
+      if (k === NOT_PLAIN_JSON) return k;
+      kind |= k;
+    }
+    return kind;
+  }
+  if (Object.getPrototypeOf(v) !== Object.prototype) return NOT_PLAIN_JSON;
+  for (const key in v as Record<string, unknown>) {
+    if (key === '__proto__') return NOT_PLAIN_JSON;
+    const x = (v as Record<string, unknown>)[key];
+    if (x === null) {
+      kind = HAS_NULL_KEYS;
+      continue;
+    }
+    const k = jsonKind(x);
+    if (k === NOT_PLAIN_JSON) return k;
+    kind |= k;
+  }
+  return kind;
+}
+
+/** Plain JSON without its null-valued object keys; only the objects on the way to one are copied. */
+function withoutNullKeys(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < v.length; i++) {
-      const c = canonicalJson(v[i]);
-      if (c === NOT_PLAIN) return NOT_PLAIN;
+      const c = withoutNullKeys(v[i]);
       if (c !== v[i]) (out ??= v.slice())[i] = c;
     }
     return out ?? v;
   }
-  if (Object.getPrototypeOf(v) !== Object.prototype) return NOT_PLAIN;
   const o = v as Record<string, unknown>;
   let out: Record<string, unknown> | undefined;
   let i = 0;
   for (const k in o) {
-    if (k === '__proto__') return NOT_PLAIN;
     const x = o[k];
-    const c = x === null ? DROP : canonicalJson(x);
-    if (c === NOT_PLAIN) return NOT_PLAIN;
+    const c = x === null ? undefined : withoutNullKeys(x);
     if (c !== x && !out) {
       // First change: copy the keys before this one (all unchanged).
       out = {};
@@ -82,10 +108,16 @@ function canonicalJson(v: unknown): unknown {
         out[p] = o[p];
       }
     }
-    if (out && c !== DROP) out[k] = c;
+    if (out && c !== undefined) out[k] = c;
     i++;
   }
   return out ?? v;
+}
+
+/** `v` in canonical form (no null-valued object keys) when it is plain JSON, else NOT_PLAIN. */
+function canonicalJson(v: unknown): unknown {
+  const kind = jsonKind(v);
+  return kind === PLAIN ? v : kind === HAS_NULL_KEYS ? withoutNullKeys(v) : NOT_PLAIN;
 }
 
 class RowContext {
