@@ -159,6 +159,7 @@ function summary(r: ConvertResult) {
     files: m.files.length,
     bytes: m.files.reduce((a, f) => a + f.bytes, 0),
     skipped: m.skipped,
+    source_counts: m.source_counts,
     filtered: m.filtered,
     labels: m.labels,
     labels_appended: m.labels_appended,
