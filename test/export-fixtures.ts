@@ -93,10 +93,11 @@ export async function makeJsonlExport(opts: FixtureOptions = {}): Promise<string
   }
   if (opts.frames !== 'none') {
     for (const [i, r] of rows.entries()) {
-      const f = r.frame as { image_url: string; viewport: { w: number; h: number } };
+      const f = r.frame as { image_url: string; viewport: { w: number; h: number } | string };
+      const vp = typeof f.viewport === 'string' ? (JSON.parse(f.viewport) as { w: number; h: number }) : f.viewport;
       const rel = f.image_url.startsWith(DESTINATION) ? f.image_url.slice(DESTINATION.length) : f.image_url;
       await mkdir(path.join(root, path.dirname(rel)), { recursive: true });
-      await writeFile(path.join(root, rel), new Uint8Array(await frame(i, f.viewport.w, f.viewport.h)));
+      await writeFile(path.join(root, rel), new Uint8Array(await frame(i, vp.w, vp.h)));
     }
   }
   const shards = opts.shards ?? 1;
@@ -266,9 +267,9 @@ export async function tarBytes(members: TarMember[]): Promise<Uint8Array> {
 }
 
 /** A webdataset export of the fixture rows; `sidecar` moves the rows of shard 1 into its .jsonl sidecar. */
-export async function makeWebDatasetExport(jsonlRoot: string, opts: { sidecar?: boolean } = {}): Promise<string> {
+export async function makeWebDatasetExport(jsonlRoot: string, opts: { sidecar?: boolean; rows?: Record<string, unknown>[] } = {}): Promise<string> {
   const root = await tempDir();
-  const rows = fixtureRows();
+  const rows = opts.rows ?? fixtureRows();
   await mkdir(path.join(root, 'shards'), { recursive: true });
   for (const [s, part] of [rows.slice(0, 3), rows.slice(3)].entries()) {
     const members: TarMember[] = [];

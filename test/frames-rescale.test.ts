@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../src/export/step.ts';
-import { rescaleAction, scalePosition } from '../src/frames/rescale.ts';
+import { InputError } from '../src/errors.ts';
+import { COORDINATE_RULE, MAX_ACTION_DEPTH, rescaleAction, scalePosition } from '../src/frames/rescale.ts';
 
 const half = { w: 720, h: 450 };
 
@@ -67,5 +68,65 @@ describe('rescaleAction', () => {
     rescaleAction(a, 0.5, 0.5, half);
     expect(a).toEqual(copy);
     expect(rescaleAction(a, 1, 1, half)).toBe(a);
+  });
+
+  it('rescales coordinates at any depth: sub-objects, arrays of objects, centers, point arrays, xyxy corners', () => {
+    const a: Action = {
+      type: 'drag',
+      drag: { start: { x: 100, y: 200 }, end: [1400, 880], via: { point: { x: 700, y: 450 } } },
+      center: [612, 388],
+      targets: [{ name: 'a', x: 10, y: 20 }, { name: 'b', center: { x: 30, y: 40 } }],
+      selection: { x1: 100, y1: 100, x2: 300, y2: 500 },
+      trajectory: [{ x: 2, y: 4 }, [6, 8, 99]],
+    };
+    expect(rescaleAction(a, 0.5, 0.5, half)).toEqual({
+      type: 'drag',
+      drag: { start: { x: 50, y: 100 }, end: [700, 440], via: { point: { x: 350, y: 225 } } },
+      center: [306, 194],
+      targets: [{ name: 'a', x: 5, y: 10 }, { name: 'b', center: { x: 15, y: 20 } }],
+      selection: { x1: 50, y1: 50, x2: 150, y2: 250 },
+      trajectory: [{ x: 1, y: 2 }, [3, 4, 99]],
+    });
+  });
+
+  it('rescales boxes under every box key, [x, y, w, h] and xyxy arrays and edge/size objects, nested too', () => {
+    const a: Action = {
+      type: 'click',
+      target: { role: 'button', rect: { left: 600, top: 380, right: 720, bottom: 420 } },
+      element: { bounds: [600, 380, 120, 40], box_xyxy: [600, 380, 720, 420] },
+      region: { bounding_box: { x1: 0, y1: 0, x2: 1440, y2: 900 } },
+      box: [[600, 380], [720, 420]],
+      polygon: [[0, 0], [1439, 899]],
+    };
+    expect(rescaleAction(a, 0.5, 0.5, half)).toEqual({
+      type: 'click',
+      target: { role: 'button', rect: { left: 300, top: 190, right: 360, bottom: 210 } },
+      element: { bounds: [300, 190, 60, 20], box_xyxy: [300, 190, 360, 210] },
+      region: { bounding_box: { x1: 0, y1: 0, x2: 720, y2: 450 } },
+      box: [[300, 190], [360, 210]],
+      polygon: [[0, 0], [719, 449]],
+    });
+  });
+
+  it('leaves what is not a coordinate alone at any depth: scroll offsets and deltas, viewport sizes, other numbers', () => {
+    const a: Action = {
+      type: 'scroll',
+      x: 720,
+      y: 450,
+      scroll: { x: 0, y: 1200 },
+      detail: { delta_x: 10, delta_y: 20, dx: 3, viewport: { w: 1440, h: 900 }, count: 3 },
+      center: ['[masked]', 3],
+    };
+    expect(rescaleAction(a, 0.5, 0.5, half)).toEqual({ ...a, x: 360, y: 225 });
+  });
+
+  it('names the coordinate keys for the card and manifest, and bounds the walk', () => {
+    expect(COORDINATE_RULE.positions).toEqual(['x', 'x1', 'x2', 'y', 'y1', 'y2']);
+    expect(COORDINATE_RULE.boxes_xywh).toContain('bbox');
+    expect(COORDINATE_RULE.not_coordinates).toEqual(expect.arrayContaining(['dx', 'dy', 'scroll', 'viewport']));
+    let deep: Record<string, unknown> = { x: 5 };
+    for (let i = 0; i < MAX_ACTION_DEPTH + 1; i++) deep = { n: deep };
+    expect(() => rescaleAction({ type: 'click', deep } as Action, 0.5, 0.5, half)).toThrow(InputError);
+    expect(() => rescaleAction({ type: 'click', deep } as Action, 0.5, 0.5, half)).toThrow(/nested deeper than 64 levels/);
   });
 });

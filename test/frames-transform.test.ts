@@ -128,7 +128,7 @@ describe('prepareFrames: formats, passthrough, order, determinism, errors', () =
     for (const opts of [{}, { maxSide: 4000 }, { imageFormat: 'webp' as const }]) {
       const [p] = await collect(steps, opts);
       expect(Buffer.from(p!.image.bytes).equals(bytes)).toBe(true);
-      expect(p!.image).toMatchObject({ ext: 'webp', width: 640, height: 400, path: 'ses-x-1_000012480.webp' });
+      expect(p!.image).toMatchObject({ ext: 'webp', width: 640, height: 400, path: 'ses-x-1-3ee19811a451_000012480.webp' });
       expect(p!.action).toBe(steps[0]!.action);
       expect(p!.prior_action).toBeNull();
     }
@@ -146,10 +146,10 @@ describe('prepareFrames: formats, passthrough, order, determinism, errors', () =
     const steps = [mkStep('s', 0, bytes, { w: 800, h: 500 }, { type: 'click', x: 1, y: 1 })];
     const [j] = await collect(steps, { imageFormat: 'jpeg', quality: 70 });
     expect(await probeImage(j!.image.bytes)).toEqual({ format: 'jpeg', width: 800, height: 500 });
-    expect(j!.image).toMatchObject({ ext: 'jpg', path: 's_000000000.jpg' });
+    expect(j!.image).toMatchObject({ ext: 'jpg', path: 's-043a718774c5_000000000.jpg' });
     const [p] = await collect(steps, { imageFormat: 'png', maxSide: 400 });
     expect(await probeImage(p!.image.bytes)).toEqual({ format: 'png', width: 400, height: 250 });
-    expect(p!.image).toMatchObject({ ext: 'png', path: 's_000000000.png', width: 400, height: 250 });
+    expect(p!.image).toMatchObject({ ext: 'png', path: 's-043a718774c5_000000000.png', width: 400, height: 250 });
   });
 
   it('keeps input order with parallel workers, and gives identical bytes across runs and worker counts', async () => {

@@ -39,6 +39,11 @@ const shapes: Action[] = [
   { type: 'navigate', url: 'https://app.example/invoices?page=2' },
   { type: 'zoom', factor: 1.5, x: null, target: 'canvas', key: 12, modifiers: [1] },
   { type: 'wait', duration_ms: 500, target: { bbox: [1.5, 2, 3, 4], role: null } },
+  { type: 'input_text', field: 'amount', value: '[masked]' },
+  { type: 'input_text', text: 'a', value: 'a' },
+  { type: 'input_text', text: 'a', value: 'b' },
+  { type: 'input_text', value: 7 },
+  { type: 'select', text: 'EUR', value: 'EUR' },
 ];
 
 describe('steps schema', () => {
@@ -73,6 +78,18 @@ describe('steps schema', () => {
     expect(drag).toMatchObject({ to_x: 200, to_y: 300, args: '{"path":[[10,10],[100,150],[200,300]]}' });
     const key = toStepsRow(prepared(step({ action: shapes[3]! })), 0, labels).action;
     expect(key).toMatchObject({ key: 'Enter', modifiers: ['Control', 'Shift'], x: null, x_norm: null, target: null });
+  });
+
+  it("puts the vendor's typed value (input_text `value`) in action.text and prior_action.text", () => {
+    const labels = new LabelVocab();
+    const typed = { type: 'input_text', field: 'amount', value: '[masked]' };
+    const row = toStepsRow(prepared(step({ action: typed, context: { workflow: 'wf', prior_action: typed, outcome: 'success' } })), 1, labels);
+    for (const a of [row.action, row.prior_action!]) {
+      expect(a.text).toBe('[masked]');
+      expect(JSON.parse(a.args)).toEqual({ field: 'amount', value: '[masked]' });
+    }
+    // Other types keep `value` out of the text column (a select's value is an option, not typed text).
+    expect(toStepsRow(prepared(step({ action: { type: 'select', value: 'EUR' } })), 0, labels).action.text).toBeNull();
   });
 
   it('moves context fields to columns and unknown fields to extra; dom is JSON text', () => {

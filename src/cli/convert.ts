@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { ALL_FORMATS } from '../convert/formats.ts';
 import type { ConvertOptions, ConvertResult } from '../convert/convert.ts';
+import { lostFileText } from '../hf/dataset-manifest.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { FilterOptions } from '../select/filters.ts';
 import type { StoredFormat } from '../frames/probe.ts';
@@ -53,6 +54,7 @@ interface ConvertFlags extends Pick<FilterOptions, 'workflow' | 'outcome' | 'act
   workers?: number;
   sidecar?: 'mp';
   onError: 'stop' | 'skip';
+  strict?: boolean;
   license?: string;
   cardTag?: string[];
   prettyName?: string;
@@ -94,6 +96,7 @@ export function registerConvert(program: Command): void {
     .option('--workers <k>', 'WebDataset: DataLoader workers per rank', int('--workers', 1))
     .addOption(new Option('--sidecar <kind>', 'WebDataset: also write a msgpack member per sample').choices(['mp']))
     .addOption(new Option('--on-error <mode>', 'stop at the first bad row, or skip and count bad rows').choices(['stop', 'skip']).default('stop'))
+    .option('--strict', "exit 1 when the export manifest's counts (rows, frames, actions, shards) differ from what was read; without it, a warning")
     .option('--license <id>', 'license for the card (e.g. cc-by-4.0)')
     .option('--card-tag <tags>', 'extra tags for the card', list)
     .option('--pretty-name <name>', 'title of the card')
@@ -126,6 +129,7 @@ export function registerConvert(program: Command): void {
         maxShardBytes: flags.maxShardBytes,
         wds: { shardBytes: flags.shardBytes, shardSamples: flags.shardSamples, minShards, sidecar: flags.sidecar },
         onError: flags.onError,
+        strict: flags.strict,
         license: flags.license,
         tags: flags.cardTag,
         prettyName: flags.prettyName,
@@ -155,6 +159,7 @@ function summary(r: ConvertResult) {
     files: m.files.length,
     bytes: m.files.reduce((a, f) => a + f.bytes, 0),
     skipped: m.skipped,
+    source_counts: m.source_counts,
     filtered: m.filtered,
     labels: m.labels,
     labels_appended: m.labels_appended,
@@ -168,7 +173,9 @@ function humanSummary(r: ConvertResult): string {
     `wrote ${s.files} files (${(s.bytes / 1e6).toFixed(1)} MB) to ${r.out}`,
     ...Object.entries(s.splits).map(([name, c]) => `  ${name.padEnd(12)} ${String(c.rows).padStart(8)} rows  ${String(c.sessions).padStart(6)} sessions`),
   ];
-  if (s.skipped.count) lines.push(`skipped ${s.skipped.count} bad rows: ${Object.entries(s.skipped.reasons).map(([k, v]) => `${k} (${v})`).join('; ')}`);
+  const reasons = Object.entries(s.skipped.reasons).map(([k, v]) => `${k} (${v})`).join('; ');
+  if (s.skipped.count || s.skipped.files?.length) lines.push(`skipped ${s.skipped.count} bad rows${reasons ? `: ${reasons}` : ''}`);
+  for (const f of s.skipped.files ?? []) lines.push(`  ${lostFileText(f)}`);
   const filtered = Object.entries(s.filtered);
   if (filtered.length) lines.push(`filtered out: ${filtered.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   const at = (p: string) => `${r.out.replace(/\/+$/, '')}/${p}`;

@@ -15,15 +15,18 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.ts';
 import { releaseFrame } from '../buffers/index.ts';
+import { checkManifestCounts, mismatchText } from '../export/manifest-check.ts';
+import type { ManifestCheck } from '../export/manifest-check.ts';
 import { openExport } from '../export/read.ts';
-import type { ExportReader } from '../export/read.ts';
+import type { ExportReader, LostRows } from '../export/read.ts';
 import type { JsonObject, Step } from '../export/step.ts';
 import { stepLocation } from '../export/step.ts';
+import { COORDINATE_RULE } from '../frames/rescale.ts';
 import { prepareFrames, targetSize } from '../frames/transform.ts';
 import type { FrameOptions } from '../frames/transform.ts';
 import { renderCard } from '../hf/card.ts';
-import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION } from '../hf/dataset-manifest.ts';
-import type { DatasetFile, DatasetManifest, OutputFormat } from '../hf/dataset-manifest.ts';
+import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION, lostFileText } from '../hf/dataset-manifest.ts';
+import type { DatasetFile, DatasetManifest, LostFile, OutputFormat } from '../hf/dataset-manifest.ts';
 import { featuresToDict, featuresToYamlList } from '../hf/features.ts';
 import { LabelVocab, pinLabels } from '../hf/labels.ts';
 import { observeLabels, stepsFeatures, stepsRowNbytes, toStepsRow } from '../hf/steps-schema.ts';
@@ -68,6 +71,8 @@ export interface ConvertOptions {
   maxShardBytes?: number;
   wds: WdsOptions;
   onError: 'stop' | 'skip';
+  /** `--strict`: the export manifest's counts must match what was read (else a warning). */
+  strict?: boolean;
   license?: string;
   tags?: string[];
   prettyName?: string;
@@ -99,6 +104,8 @@ interface PlanResult {
   filterStats: FilterStats;
   skipped: ExportReader['skipped'];
   rows: number;
+  /** The export manifest's counts against what the plan pass read. */
+  sourceChecks: ManifestCheck[];
 }
 
 function increment(m: Record<string, number>, key: unknown): void {
@@ -196,7 +203,18 @@ async function planPass(opts: ConvertOptions, labels: LabelVocab): Promise<PlanR
     filterStats,
     skipped: reader.skipped,
     rows,
+    sourceChecks: sourceChecks(reader),
   };
+}
+
+/**
+ * The export manifest's counts against every row read, before filters. A row that could not be
+ * read still counts as a row, an action and a frame (each row of an export pairs one of each).
+ */
+function sourceChecks(reader: ExportReader): ManifestCheck[] {
+  const c = reader.counts;
+  const bad = c.rows - c.readable;
+  return checkManifestCounts(reader.manifest, { rows: c.rows, sessions: c.sessions, frames: c.frames + bad, actions: c.rows, shards: reader.files.length });
 }
 
 /** Rough ratio of stored to captured frame bytes (pixel count) when resizing; 1 in passthrough. */
@@ -307,7 +325,12 @@ async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['
   if (appended.action_type.length || appended.outcome.length) {
     warnings.push(`labels appended beyond the ${opts.labelsFrom ? 'pinned' : 'known'} vocabulary: ${JSON.stringify(appended)}`);
   }
-  if (planned.rows === 0) throw new UsageError('no rows left to convert after filters');
+  if (planned.rows === 0) throw noRowsError(planned);
+  const mismatches = planned.sourceChecks.filter((c) => !c.ok).map(mismatchText);
+  if (mismatches.length && opts.strict) {
+    throw new InputError(`${mismatches.join('; ')} (convert --strict stops when the export manifest's counts differ from what was read)`, { file: 'manifest.json' });
+  }
+  for (const m of mismatches) warnings.push(`export ${m}`);
 
   const splitNames = orderSplits(planned.splits.keys());
   const features = stepsFeatures(labels);
@@ -401,14 +424,19 @@ async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['
     labels_appended: appended,
     splits: Object.fromEntries(splitNames.map((n) => [n, { rows: planned.splits.get(n)!.rows, sessions: planned.splits.get(n)!.sessions }])),
     viewports: [...planned.viewports.values()].sort((a, b) => a.w - b.w || a.h - b.h),
-    coordinates: { pixels: 'stored_image', normalized: 'x / stored width, y / stored height' },
+    coordinates: { pixels: 'stored_image', normalized: 'x / stored width, y / stored height', fields: COORDINATE_RULE },
     image: {
       mode: opts.frames.maxSide || opts.frames.imageFormat || opts.frames.quality ? 'reencode' : 'passthrough',
       format: opts.frames.imageFormat ?? null,
       max_side: opts.frames.maxSide ?? null,
       quality: opts.frames.quality ?? null,
     },
-    skipped: { count: planned.skipped.count, reasons: Object.fromEntries([...planned.skipped.reasons].sort()) },
+    skipped: {
+      count: planned.skipped.count,
+      reasons: Object.fromEntries([...planned.skipped.reasons].sort()),
+      files: planned.skipped.files.map(lostFile),
+    },
+    source_counts: { consistent: mismatches.length === 0, checks: planned.sourceChecks },
     filtered: filteredCounts(planned.filterStats),
     stats: planned.stats,
     formats: ALL_FORMATS.filter((f) => opts.formats.includes(f)),
@@ -430,6 +458,25 @@ async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['
   // Last: its presence means every file it lists is complete.
   await sink.writeFile(DATASET_MANIFEST_FILE, new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
   return { out: opts.out, manifest, warnings };
+}
+
+function lostFile(f: LostRows): LostFile {
+  return { file: f.file, rows_read: f.rowsRead, rows_lost: f.rowsLost, counted_from: f.countedFrom, message: f.message };
+}
+
+/** Why nothing is left to convert: the filters (a usage problem), or input that could not be read. */
+function noRowsError(planned: PlanResult): Error {
+  const dropped = Object.values(planned.filterStats.dropped).reduce((a, n) => a + n, 0);
+  if (dropped > 0) {
+    const by = Object.entries(filteredCounts(planned.filterStats)).map(([f, n]) => `${f} ${n}`).join(', ');
+    return new UsageError(`no rows left to convert after filters (dropped: ${by})`);
+  }
+  const s = planned.skipped;
+  if (s.count > 0 || s.files.length > 0) {
+    const first = s.files[0] ? lostFileText(lostFile(s.files[0])) : s.examples[0];
+    return new InputError(`no rows to convert: none could be read (${s.count} skipped as bad input${first ? `; ${first}` : ''})`);
+  }
+  return new InputError('no rows to convert: the export has none');
 }
 
 function emptySplitNames(opts: ConvertOptions, planned: PlanResult): string[] {

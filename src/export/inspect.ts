@@ -5,15 +5,12 @@
  */
 import sharp from 'sharp';
 import { InputError } from '../errors.ts';
+import { checkManifestCounts, mismatchText } from './manifest-check.ts';
+import type { ManifestCheck } from './manifest-check.ts';
 import { openExport } from './read.ts';
 import { stepLocation } from './step.ts';
 
-export interface ManifestCheck {
-  field: 'rows' | 'frames' | 'actions' | 'shards';
-  manifest: number;
-  actual: number;
-  ok: boolean;
-}
+export type { ManifestCheck };
 
 export interface FrameProblem {
   /** `session ses_01 t_ms 1200` */
@@ -129,8 +126,7 @@ export async function inspectExport(root: string): Promise<InspectReport> {
     }
   }
 
-  const check = (field: ManifestCheck['field'], actual: number): ManifestCheck => ({ field, manifest: manifest[field], actual, ok: manifest[field] === actual });
-  const checks = [check('rows', rows), check('frames', frames), check('actions', actions), check('shards', reader.files.length)];
+  const checks = checkManifestCounts(manifest, { rows, sessions, frames, actions, shards: reader.files.length });
   return {
     export: root,
     export_id: manifest.export_id,
@@ -162,7 +158,7 @@ export function inspectPassed(r: InspectReport): boolean {
 
 /** The differences a failing report has, one line each. */
 export function inspectFailures(r: InspectReport): string[] {
-  const out = r.manifest.filter((c) => !c.ok).map((c) => `manifest ${c.field} is ${c.manifest} but the export has ${c.actual}`);
+  const out = r.manifest.filter((c) => !c.ok).map(mismatchText);
   if (r.frames_missing) out.push(`${r.frames_missing} frame(s) missing`);
   if (r.frames_unreadable) out.push(`${r.frames_unreadable} frame(s) not readable as images`);
   return out;

@@ -41,25 +41,83 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
+const NOT_PLAIN = Symbol('not plain JSON');
+
+/** What `jsonKind` finds. */
+const PLAIN = 0;
+const HAS_NULL_KEYS = 1;
+const NOT_PLAIN_JSON = 2;
+
 /**
  * Whether `v` is made of what JSON.parse makes (null, strings, finite numbers, booleans, arrays,
- * plain objects) and so equals its `plain()` copy. A `__proto__` key fails the check: the copy
- * would not keep it as an own key, so such a row takes the copying path and behaves as before.
+ * plain objects), and whether an object in it has a null-valued key. One pass, no allocation: the
+ * common row takes no copy. A `__proto__` key is NOT_PLAIN_JSON: a copy would not keep it as an own key.
  */
-function isPlainJson(v: unknown): boolean {
-  if (v === null) return true;
+function jsonKind(v: unknown): number {
+  if (v === null) return PLAIN;
   const t = typeof v;
-  if (t === 'string' || t === 'number' || t === 'boolean') return true;
-  if (t !== 'object') return false;
+  if (t === 'string' || t === 'number' || t === 'boolean') return PLAIN;
+  if (t !== 'object') return NOT_PLAIN_JSON;
+  let kind = PLAIN;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (!isPlainJson(v[i])) return false;
-    return true;
+    for (let i = 0; i < v.length; i++) {
+      const k = jsonKind(v[i]);
+      if (k === NOT_PLAIN_JSON) return k;
+      kind |= k;
+    }
+    return kind;
   }
-  if (Object.getPrototypeOf(v) !== Object.prototype) return false;
-  for (const k in v as Record<string, unknown>) {
-    if (k === '__proto__' || !isPlainJson((v as Record<string, unknown>)[k])) return false;
+  if (Object.getPrototypeOf(v) !== Object.prototype) return NOT_PLAIN_JSON;
+  for (const key in v as Record<string, unknown>) {
+    if (key === '__proto__') return NOT_PLAIN_JSON;
+    const x = (v as Record<string, unknown>)[key];
+    if (x === null) {
+      kind = HAS_NULL_KEYS;
+      continue;
+    }
+    const k = jsonKind(x);
+    if (k === NOT_PLAIN_JSON) return k;
+    kind |= k;
   }
-  return true;
+  return kind;
+}
+
+/** Plain JSON without its null-valued object keys; only the objects on the way to one are copied. */
+function withoutNullKeys(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const c = withoutNullKeys(v[i]);
+      if (c !== v[i]) (out ??= v.slice())[i] = c;
+    }
+    return out ?? v;
+  }
+  const o = v as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  let i = 0;
+  for (const k in o) {
+    const x = o[k];
+    const c = x === null ? undefined : withoutNullKeys(x);
+    if (c !== x && !out) {
+      // First change: copy the keys before this one (all unchanged).
+      out = {};
+      let j = 0;
+      for (const p in o) {
+        if (j++ === i) break;
+        out[p] = o[p];
+      }
+    }
+    if (out && c !== undefined) out[k] = c;
+    i++;
+  }
+  return out ?? v;
+}
+
+/** `v` in canonical form (no null-valued object keys) when it is plain JSON, else NOT_PLAIN. */
+function canonicalJson(v: unknown): unknown {
+  const kind = jsonKind(v);
+  return kind === PLAIN ? v : kind === HAS_NULL_KEYS ? withoutNullKeys(v) : NOT_PLAIN;
 }
 
 class RowContext {
@@ -71,9 +129,9 @@ class RowContext {
   /**
    * Plain JSON values: int64 bigint → number (error beyond 2^53), Date → ISO string, bytes → base64
    * (only `frame.image_bytes` is binary by contract; any other binary value is kept as base64 text).
-   * With `dropNulls` (struct columns) keys whose value is null are dropped.
+   * Object keys whose value is null are dropped (see normalizeRow).
    */
-  plain(v: unknown, field: string, dropNulls: boolean): unknown {
+  plain(v: unknown, field: string): unknown {
     if (v === null || v === undefined) return null;
     if (typeof v === 'bigint') {
       if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
@@ -84,16 +142,22 @@ class RowContext {
     if (typeof v !== 'object') return v;
     if (v instanceof Uint8Array) return field === 'frame.image_bytes' ? v : Buffer.from(v).toString('base64');
     if (v instanceof Date) return v.toISOString();
-    if (Array.isArray(v)) return v.map((x, i) => this.plain(x, `${field}[${i}]`, dropNulls));
+    if (Array.isArray(v)) return v.map((x, i) => this.plain(x, `${field}[${i}]`));
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      if (dropNulls && (x === null || x === undefined)) continue;
-      out[k] = this.plain(x, field ? `${field}.${k}` : k, dropNulls);
+      if (x === null || x === undefined) continue;
+      out[k] = this.plain(x, field ? `${field}.${k}` : k);
     }
     return out;
   }
 
-  /** A string column holding JSON text of an object (or null) is parsed; anything else is an error. */
+  /** Parsed JSON in canonical form (no null-valued keys). */
+  canonical(parsed: unknown, field: string): unknown {
+    const c = canonicalJson(parsed);
+    return c === NOT_PLAIN ? this.plain(parsed, field) : c;
+  }
+
+  /** A string holding JSON text of an object (or null) is parsed; anything else is an error. */
   jsonText(v: unknown, field: string, allowNull: boolean): unknown {
     if (typeof v !== 'string') return v;
     let parsed: unknown;
@@ -103,19 +167,30 @@ class RowContext {
       throw this.error(field, `an object or JSON text of one`, v);
     }
     if (!isObject(parsed) && !(allowNull && parsed === null)) throw this.error(field, 'JSON text of an object', v);
-    return parsed;
+    return this.canonical(parsed, field);
   }
 }
 
+/** The first character of `s` that is not JSON whitespace ('' when none). */
+function firstChar(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return s[i]!;
+  }
+  return '';
+}
+
 /** `frame.dom` as a string: JSON text of an object/array is parsed, any other text (HTML) is kept. */
-function domText(v: string): Json {
-  const t = v.trimStart();
-  if (t.startsWith('{') || t.startsWith('[')) {
+function domText(v: string, rc: RowContext): Json {
+  const c = firstChar(v);
+  if (c === '{' || c === '[') {
+    let parsed: unknown;
     try {
-      return JSON.parse(v) as Json;
+      parsed = JSON.parse(v);
     } catch {
       return v;
     }
+    return rc.canonical(parsed, 'frame.dom') as Json;
   }
   return v;
 }
@@ -206,15 +281,27 @@ function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Arr
   }, step);
 }
 
-/** Turn a raw row into a Step; throws InputError naming the file, row and field when the row is bad. */
+/** Top-level fields that hold an object (or JSON text of one). */
+const TOP_OBJECTS = ['frame', 'action', 'context'] as const;
+
+/**
+ * Turn a raw row into a Step; throws InputError naming the file, row and field when the row is bad.
+ *
+ * One canonical form whatever the format, so an export converts to the same bytes whether its rows
+ * carry objects, JSON text, or a mix:
+ *  - a nested value that may arrive as JSON text (`frame`, `action`, `context`, `frame.viewport`,
+ *    `frame.dom`, `context.prior_action`, `context.actor`) is parsed, in every format, row by row;
+ *  - an object key whose value is null is dropped at every depth, as Parquet and Arrow structs
+ *    cannot tell it from an absent key (`frame.dom`, `frame.accessibility_tree` and
+ *    `context.prior_action` come back as null when absent).
+ */
 export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
   const rc = new RowContext(raw.origin);
   // JSON-parsed rows (jsonl) are already plain: skip the deep copy (and its per-key path strings).
-  let fields = (!raw.columnar && isPlainJson(raw.fields) ? raw.fields : rc.plain(raw.fields, '', raw.columnar)) as Record<string, unknown>;
-  if (raw.columnar) {
-    for (const k of ['frame', 'action', 'context']) if (k in fields) fields[k] = rc.jsonText(fields[k], k, false);
-    fields = nestDotted(fields, rc);
-  }
+  const canon = raw.columnar ? NOT_PLAIN : canonicalJson(raw.fields);
+  let fields = (canon === NOT_PLAIN ? rc.plain(raw.fields, '') : canon) as Record<string, unknown>;
+  for (const k of TOP_OBJECTS) if (typeof fields[k] === 'string') fields[k] = rc.jsonText(fields[k], k, false);
+  if (raw.columnar) fields = nestDotted(fields, rc);
   const { session_id, t_ms, frame: frameIn, action: actionIn, context: contextIn, ...extra } = fields;
   if (typeof session_id !== 'string' || session_id === '') throw rc.error('session_id', 'a non-empty string', session_id);
   if (typeof t_ms !== 'number' || !Number.isSafeInteger(t_ms)) throw rc.error('t_ms', 'an integer (milliseconds from session start)', t_ms);
@@ -224,12 +311,12 @@ export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
   if (image_bytes !== undefined && image_bytes !== null && !(image_bytes instanceof Uint8Array)) {
     throw rc.error('frame.image_bytes', 'binary image bytes', image_bytes);
   }
-  const viewport = raw.columnar ? rc.jsonText(frameRest.viewport, 'frame.viewport', false) : frameRest.viewport;
+  const viewport = rc.jsonText(frameRest.viewport, 'frame.viewport', false);
   if (!isObject(viewport) || typeof viewport.w !== 'number' || typeof viewport.h !== 'number') {
     throw rc.error('frame.viewport', 'an object {w, h} of numbers', viewport);
   }
   let dom = frameRest.dom ?? null;
-  if (raw.columnar && typeof dom === 'string') dom = domText(dom);
+  if (typeof dom === 'string') dom = domText(dom, rc);
   const tree = frameRest.accessibility_tree ?? null;
   if (tree !== null && typeof tree !== 'string') throw rc.error('frame.accessibility_tree', 'a string or null', tree);
   const frame = { ...frameRest, viewport, dom, accessibility_tree: tree } as Frame;
@@ -239,11 +326,9 @@ export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
 
   if (!isObject(contextIn)) throw rc.error('context', 'an object', contextIn);
   const context = { ...contextIn } as Record<string, unknown>;
-  if (raw.columnar) {
-    context.prior_action = rc.jsonText(context.prior_action ?? null, 'context.prior_action', true);
-    if (typeof context.actor === 'string' && context.actor.trimStart().startsWith('{')) {
-      context.actor = rc.jsonText(context.actor, 'context.actor', false);
-    }
+  context.prior_action = rc.jsonText(context.prior_action ?? null, 'context.prior_action', true);
+  if (typeof context.actor === 'string' && firstChar(context.actor) === '{') {
+    context.actor = rc.jsonText(context.actor, 'context.actor', false);
   }
   const prior = context.prior_action ?? null;
   if (prior !== null && (!isObject(prior) || typeof prior.type !== 'string')) {

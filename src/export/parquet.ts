@@ -52,3 +52,12 @@ export async function* readParquet(file: DataFile): AsyncIterable<RawItem> {
     rowStart += n;
   }
 }
+
+/** Rows in a Parquet file as its footer says; undefined when the footer cannot be read. */
+export async function parquetRowCount(file: DataFile): Promise<number | undefined> {
+  try {
+    return Number((await parquetMetadataAsync(await asyncBuffer(file))).num_rows);
+  } catch {
+    return undefined;
+  }
+}

@@ -16,12 +16,34 @@ import type { Step } from './step.ts';
 export type OnError = (err: InputError) => 'skip' | 'throw';
 
 export interface SkipReport {
+  /** Rows skipped: bad rows, plus the rows lost in files that broke part-way (where that is known). */
   count: number;
-  /** Reason (the message without its location) → how many times. */
+  /** Reason (the message without its location) → how many rows. */
   reasons: Map<string, number>;
   /** The first few full messages, to show where. */
   examples: string[];
+  /** Files that could not be read to their end, in reading order. */
+  files: LostRows[];
 }
+
+/** Where a count of a file's rows came from. */
+export type RowCountSource = 'export manifest' | 'sidecar' | 'parquet footer';
+
+/** A data file that broke part-way (truncated tar, unreadable Parquet): what was lost. */
+export interface LostRows {
+  file: string;
+  /** Rows (good or bad) read from it before it broke. */
+  rowsRead: number;
+  /** Rows it held past that point, or null when nothing says how many it held. */
+  rowsLost: number | null;
+  /** What the file's row count was taken from; null when unknown. */
+  countedFrom: RowCountSource | null;
+  /** Why it could not be read further. */
+  message: string;
+}
+
+/** The reason under which rows lost in broken files are counted. */
+export const LOST_ROWS_REASON = 'rows lost in a file that cannot be read to its end';
 
 export interface ExportReader {
   manifest: ExportManifest;
@@ -30,7 +52,20 @@ export interface ExportReader {
   files: SourceEntry[];
   /** Rows skipped so far by `onError` returning 'skip' (filled while `steps()` runs). */
   skipped: SkipReport;
+  /** What `steps()` has read so far (for checks against the manifest's counts). */
+  counts: ReadCounts;
   steps(): AsyncIterable<Step>;
+}
+
+export interface ReadCounts {
+  /** Rows read from the data files, bad ones included. */
+  rows: number;
+  /** Rows that became Steps. */
+  readable: number;
+  /** Readable rows that reference a frame (embedded or by URL). */
+  frames: number;
+  /** Sessions among the readable rows (rows are ordered by session). */
+  sessions: number;
 }
 
 export interface OpenExportOptions {
@@ -53,6 +88,16 @@ const READERS: Record<ExportFormat, (f: DataFile) => AsyncIterable<RawItem>> = {
   webdataset: async function* (f) { yield* (await import('./webdataset.ts')).readWebDataset(f); },
 };
 
+/**
+ * How many rows a data file holds, from what travels with it (the Parquet footer, the WebDataset
+ * sidecar); read only once the file broke, to count what was lost.
+ */
+const ROWS_IN_FILE: Partial<Record<ExportFormat, (f: DataFile) => Promise<number | undefined>>> = {
+  parquet: async (f) => (await import('./parquet.ts')).parquetRowCount(f),
+  webdataset: async (f) => (await import('./webdataset.ts')).sidecarRowCount(f),
+};
+const ROWS_IN_FILE_SOURCE: Partial<Record<ExportFormat, RowCountSource>> = { parquet: 'parquet footer', webdataset: 'sidecar' };
+
 /** Whether a path is a data file of this format (a .jsonl beside a .tar is a webdataset sidecar, not data). */
 export function isDataFile(format: ExportFormat, path: string): boolean {
   const base = path.slice(path.lastIndexOf('/') + 1);
@@ -61,6 +106,16 @@ export function isDataFile(format: ExportFormat, path: string): boolean {
 
 function hasScheme(s: string): boolean {
   return /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(s);
+}
+
+/** Rows per data file as the export manifest's `files[i].rows` gives them (not in the vendor's docs; used when present). */
+function manifestFileRows(manifest: ExportManifest): Array<number | undefined> {
+  const listed = manifest.raw.files;
+  if (!manifest.files || !Array.isArray(listed)) return [];
+  return listed.map((f) => {
+    const rows = f !== null && typeof f === 'object' && !Array.isArray(f) ? f.rows : undefined;
+    return typeof rows === 'number' && Number.isSafeInteger(rows) && rows >= 0 ? rows : undefined;
+  });
 }
 
 async function dataFiles(source: Source, manifest: ExportManifest): Promise<{ entries: SourceEntry[]; files: DataFile[] }> {
@@ -111,7 +166,9 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
   const source = typeof root === 'string' ? await openSource(root) : root;
   const manifest = await readManifest(source);
   const { entries, files } = await dataFiles(source, manifest);
-  const skipped: SkipReport = { count: 0, reasons: new Map(), examples: [] };
+  const skipped: SkipReport = { count: 0, reasons: new Map(), examples: [], files: [] };
+  const listedRows = manifestFileRows(manifest);
+  const counts: ReadCounts = { rows: 0, readable: 0, frames: 0, sessions: 0 };
   const onError = opts.onError ?? (() => 'throw' as const);
 
   // Errors already refused by onError pass through the per-file catch below untouched.
@@ -127,12 +184,54 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
     if (skipped.examples.length < 20) skipped.examples.push(err.message);
   };
 
+  const countLost = (rows: number): void => {
+    skipped.count += rows;
+    skipped.reasons.set(LOST_ROWS_REASON, (skipped.reasons.get(LOST_ROWS_REASON) ?? 0) + rows);
+  };
+
+  /** A file broke after `read` rows: with 'skip', record how many rows it lost, when anything says. */
+  const brokenFile = async (err: InputError, i: number, read: number): Promise<void> => {
+    if (onError(err) !== 'skip') {
+      refused.add(err);
+      throw err;
+    }
+    if (skipped.examples.length < 20) skipped.examples.push(err.message);
+    let held = listedRows[i];
+    let from: RowCountSource | null = held === undefined ? null : 'export manifest';
+    if (held === undefined) {
+      held = await ROWS_IN_FILE[manifest.format]?.(files[i]!).catch(() => undefined);
+      if (held !== undefined) from = ROWS_IN_FILE_SOURCE[manifest.format]!;
+    }
+    const lost = held === undefined ? null : Math.max(0, held - read);
+    skipped.files.push({ file: files[i]!.name, rowsRead: read, rowsLost: lost, countedFrom: lost === null ? null : from, message: err.message });
+    if (lost) countLost(lost);
+  };
+
+  /**
+   * One broken file whose own count is unknown: the export manifest's total, less every row read
+   * or counted elsewhere, is what it lost. With two or more such files, their losses stay unknown.
+   */
+  const attributeManifestRows = (totalRead: number): void => {
+    const unknown = skipped.files.filter((f) => f.rowsLost === null);
+    if (unknown.length !== 1) return;
+    const counted = skipped.files.reduce((n, f) => n + (f.rowsLost ?? 0), 0);
+    const rest = manifest.rows - totalRead - counted;
+    if (rest < 0) return;
+    unknown[0]!.rowsLost = rest;
+    unknown[0]!.countedFrom = 'export manifest';
+    if (rest) countLost(rest);
+  };
+
   async function* steps(): AsyncIterable<Step> {
     let last: { session_id: string; t_ms: number } | undefined;
     const ctx = { manifest, source };
-    for (const file of files) {
+    let totalRead = 0;
+    for (const [i, file] of files.entries()) {
+      let read = 0;
       try {
         for await (const item of READERS[manifest.format](file)) {
+          read++;
+          counts.rows++;
           if (item.kind === 'problem') {
             handle(item.error);
             continue;
@@ -155,16 +254,21 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
               continue;
             }
           }
+          if (step.session_id !== last?.session_id) counts.sessions++;
+          counts.readable++;
+          if (step.image.ref !== '') counts.frames++;
           last = { session_id: step.session_id, t_ms: step.t_ms };
           yield step;
         }
       } catch (err) {
         // A file that breaks part-way (truncated tar, bad row group): with 'skip' its rest is skipped.
         if (!(err instanceof InputError) || refused.has(err)) throw err;
-        handle(err);
+        await brokenFile(err, i, read);
       }
+      totalRead += read;
     }
+    attributeManifestRows(totalRead);
   }
 
-  return { manifest, source, files: entries, skipped, steps };
+  return { manifest, source, files: entries, skipped, counts, steps };
 }

@@ -4,8 +4,9 @@
  *
  * Field values are kept as in the source row (unknown fields included) so nothing is lost.
  * Normalisation every reader applies, so that all export formats read to equal Steps:
- *  - JSON text in columnar exports (action, frame.dom, context.prior_action, ...) is parsed;
- *  - keys whose value is null inside a struct column are dropped (Parquet/Arrow structs cannot
+ *  - JSON text of a nested value (frame, action, context, frame.viewport, frame.dom,
+ *    context.prior_action, context.actor) is parsed, in every format, row by row;
+ *  - object keys whose value is null are dropped, in every format (Parquet/Arrow structs cannot
  *    tell "absent" from "null"), except the fields below that are always present;
  *  - `frame.dom`, `frame.accessibility_tree` and `context.prior_action` are always present (null when absent);
  *  - int64 values become JS numbers (an error if beyond 2^53);

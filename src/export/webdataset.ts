@@ -160,3 +160,15 @@ export async function* readWebDataset(file: DataFile): AsyncIterable<RawItem> {
   }
   if (key !== undefined) yield await assemble(key, members);
 }
+
+/**
+ * Samples in a tar as its sidecar lists them (one non-blank line each); undefined without a
+ * sidecar. Read only to count what a broken tar lost.
+ */
+export async function sidecarRowCount(file: DataFile): Promise<number | undefined> {
+  const path = sidecarPath(file.path);
+  if (!(await file.source.exists(path))) return undefined;
+  let n = 0;
+  for await (const [, text] of readLines(file.source.stream(path))) if (text.trim() !== '') n++;
+  return n;
+}

@@ -1,16 +1,25 @@
 /**
  * Rescale an action's coordinates from the capture viewport to the stored image.
  *
- * Positions (a point that lands on a pixel) use pixel-centre mapping, x' = (x + 0.5) * s - 0.5,
- * rounded to the nearest integer and clamped into [0, size - 1]: the pixel under x in the capture
- * is the pixel under x' in the resized image. Handled:
- *  - `x`, `y` of the action and of `from`, `to`, `start`, `end`, `target` objects;
- *  - `path` / `points`: arrays of `[x, y, ...rest]` (rest, e.g. a time, kept) or `{x, y}`;
- *  - boxes `bbox` (at the root or in `target`) as `[x, y, w, h]` or `{x, y, w|width, h|height}`:
- *    the corner scales as an edge (x * s), sizes as lengths (w * s), rounded, clamped inside the image.
- * Left alone on purpose: scroll `dx`/`dy` (and `delta_x`/`delta_y`) are scroll distances in page
- * content, not positions on the screen image. Non-numeric values (null, "[masked]") are kept.
+ * What is a coordinate (`COORDINATE_RULE` below, also written to the card and the dataset manifest):
+ * the action is walked at every depth (sub-objects, arrays of objects), and
+ *  - positions: a number under `x`, `x1`, `x2` (x axis) or `y`, `y1`, `y2` (y axis) in any object;
+ *    a `[x, y, ...rest]` array under a point key (`center`, `point`, `from`, `to`, ...);
+ *    the items of a path (`path`, `points`, `trajectory`, `polygon`, `polyline`): `[x, y, ...rest]`
+ *    arrays or `{x, y}` objects;
+ *  - boxes: the value under a box key (`bbox`, `box`, `rect`, `bounds`, `bounding_box`), an array
+ *    `[x, y, w, h, ...rest]`, two corners `[[x1, y1], [x2, y2]]`, or an object of edges (`x`, `y`, `left`, `top`, `x1`, `y1`, `x2`,
+ *    `y2`, `right`, `bottom`) and sizes (`w`, `h`, `width`, `height`); under an xyxy key (`xyxy`,
+ *    `bbox_xyxy`, `box_xyxy`) an array `[x1, y1, x2, y2, ...rest]`;
+ *  - not coordinates, with everything under them: `dx`, `dy`, `delta_x`, `delta_y` (scroll
+ *    distances in page content), `scroll`, `scroll_x`, `scroll_y` (page offsets), `viewport` (a size).
+ * Non-numeric values (null, "[masked]") are kept; other numbers are left alone.
+ *
+ * Positions use pixel-centre mapping, x' = (x + 0.5) * s - 0.5, rounded and clamped into
+ * [0, size - 1]: the pixel under x in the capture is the pixel under x' in the resized image.
+ * Box edges scale as x * s and sizes as w * s, rounded and clamped so the box stays inside the image.
  */
+import { InputError } from '../errors.ts';
 import type { Action, Json, JsonObject } from '../export/step.ts';
 
 export interface ImageSize {
@@ -18,12 +27,43 @@ export interface ImageSize {
   h: number;
 }
 
-const POINT_HOLDERS = ['from', 'to', 'start', 'end', 'target'] as const;
-const PATH_KEYS = ['path', 'points'] as const;
+/** Deepest nesting of objects/arrays inside an action that is searched for coordinates. */
+export const MAX_ACTION_DEPTH = 64;
 
-function clamp(v: number, max: number | undefined): number {
-  if (max === undefined) return Math.max(0, v);
-  return Math.min(Math.max(0, v), Math.max(0, max - 1));
+type Axis = 0 | 1; // 0 = x, 1 = y
+
+const POSITION_KEYS = new Map<string, Axis>([['x', 0], ['x1', 0], ['x2', 0], ['y', 1], ['y1', 1], ['y2', 1]]);
+const POINT_ARRAY_KEYS = new Set(['center', 'point', 'position', 'pos', 'location', 'coords', 'coordinates', 'xy', 'from', 'to', 'start', 'end']);
+const PATH_KEYS = new Set(['path', 'points', 'trajectory', 'polygon', 'polyline']);
+const BOX_KEYS = new Set(['bbox', 'box', 'rect', 'bounds', 'bounding_box']);
+const XYXY_KEYS = new Set(['xyxy', 'bbox_xyxy', 'box_xyxy']);
+/** Box object keys: `start` edges (left/top), `end` edges (right/bottom) and sizes. */
+const BOX_START_EDGES = new Map<string, Axis>([['x', 0], ['x1', 0], ['left', 0], ['y', 1], ['y1', 1], ['top', 1]]);
+const BOX_END_EDGES = new Map<string, Axis>([['x2', 0], ['right', 0], ['y2', 1], ['bottom', 1]]);
+const BOX_SIZES = new Map<string, Axis>([['w', 0], ['width', 0], ['h', 1], ['height', 1]]);
+const NOT_COORDINATES = new Set(['dx', 'dy', 'delta_x', 'delta_y', 'scroll', 'scroll_x', 'scroll_y', 'viewport']);
+
+/** The rule above as data: which action fields are coordinates (for the card and dataset manifest). */
+export const COORDINATE_RULE = {
+  columns: ['x', 'y', 'to_x', 'to_y', 'target.bbox'],
+  positions: [...POSITION_KEYS.keys()],
+  point_arrays: [...POINT_ARRAY_KEYS],
+  paths: [...PATH_KEYS],
+  boxes_xywh: [...BOX_KEYS],
+  boxes_xyxy: [...XYXY_KEYS],
+  box_edges: [...BOX_START_EDGES.keys(), ...BOX_END_EDGES.keys()],
+  box_sizes: [...BOX_SIZES.keys()],
+  not_coordinates: [...NOT_COORDINATES],
+};
+
+interface Scale {
+  s: [number, number];
+  /** Stored image size per axis; Infinity when unknown (results are then only kept >= 0). */
+  size: [number, number];
+}
+
+function clamp(v: number, max: number): number {
+  return Math.min(Math.max(0, v), Math.max(0, max));
 }
 
 function isObject(v: Json | undefined): v is JsonObject {
@@ -32,75 +72,115 @@ function isObject(v: Json | undefined): v is JsonObject {
 
 /** Rescale one position coordinate. */
 export function scalePosition(v: number, s: number, size?: number): number {
-  return clamp(Math.round((v + 0.5) * s - 0.5), size);
+  return clamp(Math.round((v + 0.5) * s - 0.5), size === undefined ? Infinity : size - 1);
 }
 
-function scaleEdge(v: number, s: number, size?: number): number {
-  return clamp(Math.round(v * s), size);
+function position(v: number, axis: Axis, sc: Scale): number {
+  return clamp(Math.round((v + 0.5) * sc.s[axis] - 0.5), sc.size[axis] - 1);
 }
 
-function scalePointObject(o: JsonObject, sx: number, sy: number, size?: ImageSize): JsonObject {
-  const out: JsonObject = { ...o };
-  if (typeof o['x'] === 'number') out['x'] = scalePosition(o['x'], sx, size?.w);
-  if (typeof o['y'] === 'number') out['y'] = scalePosition(o['y'], sy, size?.h);
+function isPointArray(v: Json[]): boolean {
+  return v.length >= 2 && typeof v[0] === 'number' && typeof v[1] === 'number';
+}
+
+function pointArray(p: Json[], sc: Scale): Json[] {
+  const out = p.slice();
+  out[0] = position(p[0] as number, 0, sc);
+  out[1] = position(p[1] as number, 1, sc);
   return out;
 }
 
-function scaleBox(box: Json, sx: number, sy: number, size?: ImageSize): Json {
-  if (Array.isArray(box)) {
-    if (box.length < 4 || !box.slice(0, 4).every((v) => typeof v === 'number')) return box;
-    const [x, y, w, h] = box as number[];
-    const nx = scaleEdge(x!, sx, size?.w);
-    const ny = scaleEdge(y!, sy, size?.h);
-    const nw = Math.max(0, Math.min(Math.round(w! * sx), size ? size.w - nx : Infinity));
-    const nh = Math.max(0, Math.min(Math.round(h! * sy), size ? size.h - ny : Infinity));
-    return [nx, ny, nw, nh, ...box.slice(4)];
+function box(v: Json, sc: Scale, xyxy: boolean, depth: number): Json {
+  if (Array.isArray(v) && v.length === 2 && Array.isArray(v[0]) && Array.isArray(v[1]) && isPointArray(v[0]) && isPointArray(v[1])) {
+    // Two corners: the flat [x1, y1, x2, y2] rule, put back in its nested shape.
+    const [a, b] = v as [Json[], Json[]];
+    const [x1, y1, x2, y2] = box([a[0]!, a[1]!, b[0]!, b[1]!], sc, true, depth) as number[];
+    return [[x1!, y1!, ...a.slice(2)], [x2!, y2!, ...b.slice(2)]];
   }
-  if (isObject(box)) {
-    const out: JsonObject = { ...box };
-    const nx = typeof box['x'] === 'number' ? scaleEdge(box['x'], sx, size?.w) : undefined;
-    const ny = typeof box['y'] === 'number' ? scaleEdge(box['y'], sy, size?.h) : undefined;
-    if (nx !== undefined) out['x'] = nx;
-    if (ny !== undefined) out['y'] = ny;
-    for (const k of ['w', 'width'] as const) {
-      const v = box[k];
-      if (typeof v === 'number') out[k] = Math.max(0, Math.min(Math.round(v * sx), size ? size.w - (nx ?? 0) : Infinity));
-    }
-    for (const k of ['h', 'height'] as const) {
-      const v = box[k];
-      if (typeof v === 'number') out[k] = Math.max(0, Math.min(Math.round(v * sy), size ? size.h - (ny ?? 0) : Infinity));
-    }
+  if (Array.isArray(v)) {
+    if (v.length < 4 || !(typeof v[0] === 'number' && typeof v[1] === 'number' && typeof v[2] === 'number' && typeof v[3] === 'number')) return walk(v, sc, depth);
+    const out = v.slice();
+    const x = clamp(Math.round(v[0] * sc.s[0]), sc.size[0] - 1);
+    const y = clamp(Math.round(v[1] * sc.s[1]), sc.size[1] - 1);
+    out[0] = x;
+    out[1] = y;
+    out[2] = xyxy ? clamp(Math.round(v[2] * sc.s[0]), sc.size[0]) : clamp(Math.round(v[2] * sc.s[0]), sc.size[0] - x);
+    out[3] = xyxy ? clamp(Math.round(v[3] * sc.s[1]), sc.size[1]) : clamp(Math.round(v[3] * sc.s[1]), sc.size[1] - y);
     return out;
   }
-  return box;
+  if (!isObject(v)) return v;
+  const out: JsonObject = { ...v };
+  const start: [number, number] = [0, 0];
+  for (const k of Object.keys(v)) {
+    const n = v[k];
+    if (typeof n !== 'number') continue;
+    const a = BOX_START_EDGES.get(k);
+    if (a !== undefined) out[k] = start[a] = clamp(Math.round(n * sc.s[a]), sc.size[a] - 1);
+  }
+  for (const k of Object.keys(v)) {
+    const n = v[k];
+    if (typeof n !== 'number') continue;
+    const e = BOX_END_EDGES.get(k);
+    if (e !== undefined) out[k] = clamp(Math.round(n * sc.s[e]), sc.size[e]);
+    const z = BOX_SIZES.get(k);
+    if (z !== undefined) out[k] = clamp(Math.round(n * sc.s[z]), sc.size[z] - start[z]);
+  }
+  return out;
 }
 
-function scalePath(path: Json, sx: number, sy: number, size?: ImageSize): Json {
-  if (!Array.isArray(path)) return path;
-  return path.map((p) => {
-    if (Array.isArray(p)) {
-      if (p.length < 2 || typeof p[0] !== 'number' || typeof p[1] !== 'number') return p;
-      return [scalePosition(p[0], sx, size?.w), scalePosition(p[1], sy, size?.h), ...p.slice(2)];
+function path(v: Json[], sc: Scale, depth: number): Json[] {
+  let out: Json[] | undefined;
+  for (let i = 0; i < v.length; i++) {
+    const p = v[i]!;
+    const q = Array.isArray(p) && isPointArray(p) ? pointArray(p, sc) : walk(p, sc, depth + 1);
+    if (q !== p) (out ??= v.slice())[i] = q;
+  }
+  return out ?? v;
+}
+
+/** `v` with its coordinates rescaled; the same reference when nothing in it changed. */
+function walk(v: Json, sc: Scale, depth: number): Json {
+  if (v === null || typeof v !== 'object') return v;
+  if (depth > MAX_ACTION_DEPTH) {
+    throw new InputError(`action is nested deeper than ${MAX_ACTION_DEPTH} levels; its coordinates cannot be rescaled`);
+  }
+  if (Array.isArray(v)) {
+    let out: Json[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const q = walk(v[i]!, sc, depth + 1);
+      if (q !== v[i]) (out ??= v.slice())[i] = q;
     }
-    return isObject(p) ? scalePointObject(p, sx, sy, size) : p;
-  });
+    return out ?? v;
+  }
+  let out: JsonObject | undefined;
+  for (const k of Object.keys(v)) {
+    // Assigning `__proto__` on the copy would set its prototype instead: such a key is kept as is.
+    if (k === '__proto__') continue;
+    const x = v[k]!;
+    let q: Json = x;
+    if (typeof x === 'number') {
+      const axis = POSITION_KEYS.get(k);
+      if (axis !== undefined) q = position(x, axis, sc);
+    } else if (x !== null && typeof x === 'object' && !NOT_COORDINATES.has(k)) {
+      if (BOX_KEYS.has(k)) q = box(x, sc, false, depth + 1);
+      else if (XYXY_KEYS.has(k)) q = box(x, sc, true, depth + 1);
+      else if (Array.isArray(x) && PATH_KEYS.has(k)) q = path(x, sc, depth + 1);
+      else if (Array.isArray(x) && POINT_ARRAY_KEYS.has(k) && isPointArray(x)) q = pointArray(x, sc);
+      else q = walk(x, sc, depth + 1);
+    }
+    if (q !== x) (out ??= { ...v })[k] = q;
+  }
+  return out ?? v;
 }
 
 /**
  * A copy of `action` with every coordinate scaled by (sx, sy) = stored size / capture viewport.
  * `size` (the stored image size) bounds the results; without it they are only kept >= 0.
  * The identity scale returns the action unchanged (passthrough keeps source values exactly).
+ * An action nested deeper than MAX_ACTION_DEPTH is an InputError (the caller adds the row).
  */
 export function rescaleAction(action: Action, sx: number, sy: number, size?: ImageSize): Action {
   if (sx === 1 && sy === 1) return action;
-  const out = scalePointObject(action, sx, sy, size) as Action;
-  for (const k of POINT_HOLDERS) {
-    const v = action[k];
-    if (isObject(v)) out[k] = scalePointObject(v, sx, sy, size);
-  }
-  for (const k of PATH_KEYS) if (k in action) out[k] = scalePath(action[k]!, sx, sy, size);
-  if ('bbox' in action) out['bbox'] = scaleBox(action['bbox']!, sx, sy, size);
-  const target = out['target'];
-  if (isObject(target) && 'bbox' in target) out['target'] = { ...target, bbox: scaleBox(target['bbox']!, sx, sy, size) };
-  return out;
+  const sc: Scale = { s: [sx, sy], size: size ? [size.w, size.h] : [Infinity, Infinity] };
+  return walk(action, sc, 0) as Action;
 }

@@ -10,9 +10,10 @@
  *    output order equal to the input order and memory bounded (window = 2 × workers frames).
  *  - Coordinates: s = stored size / capture viewport (`frame.viewport`), per axis, applied to
  *    `action` and `context.prior_action` (see rescale.ts); so x_norm = x / stored width later.
- *  - `image.path` = `{session_id}_{t_ms:09d}.{ext}` (characters outside [A-Za-z0-9_-] of the
- *    session id become `-`): a stable file name, no directories.
+ *  - `image.path` = `{session}-{hash}_{t_ms:09d}.{ext}`: a stable file name, no directories, unique
+ *    per (session_id, t_ms) even on case-insensitive file systems (see `framePath`).
  */
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { InputError, NusomiError, UsageError } from '../errors.ts';
 import { stepLocation } from '../export/step.ts';
@@ -38,7 +39,7 @@ export interface PreparedImage {
   ext: StoredExt;
   width: number;
   height: number;
-  /** Stable file name, e.g. `ses_01_000012480.webp`. */
+  /** Stable file name, e.g. `ses_01-0a1b2c3d4e5f_000012480.webp`. */
   path: string;
 }
 
@@ -71,9 +72,32 @@ export function targetSize(w: number, h: number, maxSide?: number): { width: num
   return { width: Math.max(1, Math.round(w * s)), height: Math.max(1, Math.round(h * s)) };
 }
 
+/** Characters of the sanitised session id kept in a frame file name; the hash after it keeps names unique. */
+const FRAME_NAME_PREFIX = 48;
+/** Hex digits of sha256(session_id) in a frame file name (48 bits). */
+const FRAME_NAME_HASH_HEX = 12;
+
+// Rows arrive grouped by session: one hash per session, not per frame.
+let lastSessionId: string | undefined;
+let lastSessionName = '';
+
+/**
+ * The session part of a frame file name: the id with characters outside [A-Za-z0-9_-] replaced by
+ * `-` (readable), then `-` and a hash of the raw id. Sanitising alone is not injective (`ses-x` and
+ * `ses.x` both become `ses-x`, `A` and `a` are one file on macOS/Windows); the hash of the raw id is.
+ */
+export function frameSessionName(sessionId: string): string {
+  if (sessionId !== lastSessionId) {
+    const hash = createHash('sha256').update(sessionId, 'utf8').digest('hex').slice(0, FRAME_NAME_HASH_HEX);
+    lastSessionName = `${sessionId.slice(0, FRAME_NAME_PREFIX).replace(/[^A-Za-z0-9_-]/g, '-')}-${hash}`;
+    lastSessionId = sessionId;
+  }
+  return lastSessionName;
+}
+
+/** `{session}-{hash}_{t_ms:09d}.{ext}`: t_ms (no `_` in it) follows the last `_`, so names are unique per (session_id, t_ms). */
 export function framePath(step: Pick<Step, 'session_id' | 't_ms'>, ext: StoredExt): string {
-  const session = step.session_id.replace(/[^A-Za-z0-9_-]/g, '-');
-  return `${session}_${String(step.t_ms).padStart(9, '0')}.${ext}`;
+  return `${frameSessionName(step.session_id)}_${String(step.t_ms).padStart(9, '0')}.${ext}`;
 }
 
 function where(step: Step) {
@@ -131,12 +155,17 @@ async function prepareOne(step: Step, opts: FrameOptions, pool: () => EncodePool
   const sy = image.height / vp.h;
   const bounds = { w: image.width, h: image.height };
   const prior = step.context?.prior_action ?? null;
-  return {
-    step,
-    action: rescaleAction(step.action, sx, sy, bounds),
-    prior_action: prior === null ? null : rescaleAction(prior, sx, sy, bounds),
-    image,
-  };
+  try {
+    return {
+      step,
+      action: rescaleAction(step.action, sx, sy, bounds),
+      prior_action: prior === null ? null : rescaleAction(prior, sx, sy, bounds),
+      image,
+    };
+  } catch (err) {
+    if (err instanceof InputError) throw new InputError(err.message, where(step));
+    throw err;
+  }
 }
 
 /** Prepare every frame of a Step stream, in order. See the module comment for the rules. */

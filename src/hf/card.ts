@@ -9,7 +9,9 @@
  * not the Parquet rows, gets a config without features).
  */
 import { parse as parseYaml, stringify } from 'yaml';
-import type { DatasetManifest, OutputFormat } from './dataset-manifest.ts';
+import { mismatchText } from '../export/manifest-check.ts';
+import { lostFileText } from './dataset-manifest.ts';
+import type { CoordinateFields, DatasetManifest, OutputFormat } from './dataset-manifest.ts';
 
 export interface CardInput {
   manifest: DatasetManifest;
@@ -216,6 +218,28 @@ function convertFilters(m: DatasetManifest): string {
   return dropped.length ? `${summary} (rows dropped: ${dropped.join(', ')})` : summary;
 }
 
+/** Which action fields are coordinates, in words (the manifest's `coordinates.fields`). */
+function coordinateFields(f: CoordinateFields): string {
+  const code = (keys: string[]) => keys.map((k) => `\`${k}\``).join(', ');
+  return [
+    `columns ${code(f.columns.map((c) => `action.${c}`))} (and the same in \`prior_action\`)`,
+    `anywhere in the action (\`args\` included): numbers under ${code(f.positions)}`,
+    `\`[x, y]\` arrays under ${code(f.point_arrays)}`,
+    `paths of points under ${code(f.paths)}`,
+    `boxes under ${code(f.boxes_xywh)} (\`[x, y, w, h]\`, two corners \`[[x1, y1], [x2, y2]]\`, or an object of edges ${code(f.box_edges)} and sizes ${code(f.box_sizes)})`,
+    `\`[x1, y1, x2, y2]\` under ${code(f.boxes_xyxy)}`,
+    `not rescaled: ${code(f.not_coordinates)}`,
+  ].join('; ') + '.';
+}
+
+/** Whether the export manifest's counts matched what was read; a difference is a warning. */
+function sourceCounts(m: DatasetManifest): string[] {
+  const c = m.source_counts;
+  if (!c) return [];
+  if (c.consistent) return [`- export manifest counts match what was read (${c.checks.map((x) => `${x.field} ${x.actual}`).join(', ')})`];
+  return [`- **warning**: the export manifest's counts differ from what was read: ${c.checks.filter((x) => !x.ok).map(mismatchText).join('; ')}`];
+}
+
 function appendedLabels(m: DatasetManifest): string[] {
   const a = m.labels_appended;
   if (!a.action_type.length && !a.outcome.length) return [];
@@ -240,7 +264,10 @@ export function renderCard(input: CardInput): string {
     `- export filter (applied by the exporter): ${String(src.filter_summary ?? '') || '(none)'}`,
     `- convert filters: ${convertFilters(m)}`,
     `- rows skipped as bad input (\`--on-error skip\`): ${m.skipped.count}${m.skipped.count ? ' (' + Object.entries(m.skipped.reasons).map(([r, n]) => `${r}: ${n}`).join('; ') + ')' : ''}`,
+    ...(m.skipped.files ?? []).map((f) => `  - ${lostFileText(f)}`),
+    ...sourceCounts(m),
     `- images: ${m.image.mode === 'passthrough' ? 'stored as captured (bytes unchanged)' : `re-encoded to ${m.image.format}${m.image.max_side ? `, longest side ≤ ${m.image.max_side}px` : ''}`}; coordinates \`x\`, \`y\` are pixels of the stored image, \`x_norm\`, \`y_norm\` are relative to it.`,
+    ...(m.coordinates.fields ? [`- coordinates (pixels of the stored image, rescaled with it): ${coordinateFields(m.coordinates.fields)}`] : []),
     '',
     '## Splits (by session: no session is in two splits)',
     '| split | rows | sessions |',

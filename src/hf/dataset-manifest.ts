@@ -4,6 +4,7 @@
  * deterministic: no clock, host or absolute path, so an unchanged re-convert is byte-identical and
  * an unchanged re-push uploads nothing.
  */
+import type { ManifestCheck } from '../export/manifest-check.ts';
 import type { JsonObject } from '../export/step.ts';
 
 export const DATASET_MANIFEST_FILE = 'dataset-manifest.json';
@@ -25,6 +26,41 @@ export interface DatasetFile {
   /** WebDataset shards: first and last sample key. */
   first_key?: string;
   last_key?: string;
+}
+
+/** Which action fields are coordinates (the rule of src/frames/rescale.ts, as data). */
+export interface CoordinateFields {
+  columns: string[];
+  positions: string[];
+  point_arrays: string[];
+  paths: string[];
+  boxes_xywh: string[];
+  boxes_xyxy: string[];
+  box_edges: string[];
+  box_sizes: string[];
+  not_coordinates: string[];
+}
+
+/** A source data file that could not be read to its end (`--on-error skip`). */
+export interface LostFile {
+  /** The file as the export names it. */
+  file: string;
+  /** Rows (good or bad) read from it before it broke. */
+  rows_read: number;
+  /** Rows it held past that point; null when nothing says how many it held. */
+  rows_lost: number | null;
+  /** Where the file's row count came from. */
+  counted_from: 'export manifest' | 'sidecar' | 'parquet footer' | null;
+  /** Why it could not be read further. */
+  message: string;
+}
+
+/** One line on a lost file, for the card and the CLI. */
+export function lostFileText(f: LostFile): string {
+  const plural = (n: number) => `${n} row${n === 1 ? '' : 's'}`;
+  return f.rows_lost === null
+    ? `${f.file}: rows after ${f.rows_read} unknown (nothing says how many rows it held)`
+    : `${f.file}: ${plural(f.rows_lost)} lost after ${plural(f.rows_read)} read (count from the ${f.counted_from})`;
 }
 
 export interface SplitSummary {
@@ -50,12 +86,24 @@ export interface DatasetManifest {
   splits: Record<string, SplitSummary>;
   /** Capture viewports seen, e.g. [{w:1440,h:900,rows:40}]. */
   viewports: Array<{ w: number; h: number; rows: number }>;
-  /** How coordinates relate to the stored image. */
-  coordinates: { pixels: 'stored_image'; normalized: 'x / stored width, y / stored height' };
+  /**
+   * How coordinates relate to the stored image, and which action fields are coordinates (rescaled
+   * with a resized frame): `columns` of action/prior_action, and the keys found at any depth of the
+   * action (in `args` too); absent in manifests written before it was recorded.
+   */
+  coordinates: { pixels: 'stored_image'; normalized: 'x / stored width, y / stored height'; fields?: CoordinateFields };
   /** Stored image policy: passthrough or re-encoded. */
   image: { mode: 'passthrough' | 'reencode'; format: string | null; max_side: number | null; quality: number | null };
-  /** Rows skipped with --on-error skip, and why (reason → count). */
-  skipped: { count: number; reasons: Record<string, number> };
+  /**
+   * Rows skipped with --on-error skip, and why (reason → rows); `files` lists the source files that
+   * could not be read to their end (absent in manifests written before it was recorded).
+   */
+  skipped: { count: number; reasons: Record<string, number>; files?: LostFile[] };
+  /**
+   * The export manifest's counts (rows, frames, actions, shards; sessions when it has them) against
+   * what convert read; a difference is a warning (an error with --strict). Absent in older manifests.
+   */
+  source_counts?: { consistent: boolean; checks: ManifestCheck[] };
   /** Rows dropped by filters (filter → count). */
   filtered: Record<string, number>;
   /** Row counts over the whole dataset, for the card and for reviewers. */

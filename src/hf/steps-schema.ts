@@ -35,6 +35,7 @@ export interface ActionRow {
   x_norm: number | null;
   y_norm: number | null;
   target: TargetRow | null;
+  /** What was typed: `text`, or an `input_text` action's `value` (see takeText). */
   text: string | null;
   key: string | null;
   modifiers: string[] | null;
@@ -43,7 +44,7 @@ export interface ActionRow {
   to_y: number | null;
   dx: number | null;
   dy: number | null;
-  /** JSON text of every action field not held exactly by a column above (`{}` when none). */
+  /** JSON text of every action field not held exactly by a column above (`{}` when none); an `input_text` `value` stays here too. */
   args: string;
 }
 
@@ -155,6 +156,27 @@ function takeIntList(rest: JsonObject, key: string): number[] | null {
   return v as number[];
 }
 
+/**
+ * Action types whose `value` is the text typed: the vendor's example is
+ * `{"type": "input_text", "field": "amount", "value": "[masked]"}`.
+ */
+const TYPED_VALUE_TYPES: ReadonlySet<string> = new Set(['input_text']);
+
+/**
+ * The `text` column: what was typed. A `text` key fills it for every type; a typing action without
+ * a string `text` fills it from `value`, which also stays in `args` so the row rebuilds with the
+ * source key (`text` stays in `args` too in the one ambiguous case, `text` equal to `value`).
+ */
+function takeText(rest: JsonObject, type: string): string | null {
+  const text = rest.text;
+  if (typeof text === 'string') {
+    if (!(TYPED_VALUE_TYPES.has(type) && rest.value === text)) delete rest.text;
+    return text;
+  }
+  const value = rest.value;
+  return TYPED_VALUE_TYPES.has(type) && typeof value === 'string' ? value : null;
+}
+
 function actionRow(a: Action, width: number, height: number, labels: LabelVocab, where: string): ActionRow {
   if (!isObject(a) || typeof a.type !== 'string') {
     throw new InputError(`expected an action object with a string "type", got ${JSON.stringify(a)}`, { row: where });
@@ -192,7 +214,7 @@ function actionRow(a: Action, width: number, height: number, labels: LabelVocab,
     x_norm: typeof rawX === 'number' && Number.isFinite(rawX) ? Math.fround(rawX / width) : null,
     y_norm: typeof rawY === 'number' && Number.isFinite(rawY) ? Math.fround(rawY / height) : null,
     target,
-    text: takeString(rest, 'text'),
+    text: takeText(rest, a.type),
     key: takeString(rest, 'key'),
     modifiers: takeStringList(rest, 'modifiers'),
     url: takeString(rest, 'url'),
@@ -307,7 +329,9 @@ export function actionFromRow(r: ActionRow, actionTypes: readonly string[]): Act
     a.target = { ...t, ...(isObject(rest.target) ? rest.target : {}) };
     delete rest.target;
   }
-  for (const k of ['text', 'key', 'modifiers', 'url'] as const) if (r[k] !== null) a[k] = r[k];
+  // A typing action whose `value` (kept in args) equals the column had no `text` of its own (see takeText).
+  if (r.text !== null && !(TYPED_VALUE_TYPES.has(actionTypes[r.type] ?? '') && rest.value === r.text)) a.text = r.text;
+  for (const k of ['key', 'modifiers', 'url'] as const) if (r[k] !== null) a[k] = r[k];
   if (r.to_x !== null || r.to_y !== null) {
     const restTo = isObject(rest.to) ? rest.to : {};
     const t: JsonObject = {};
