@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { InputError } from '../errors.ts';
 import { openExport } from './read.ts';
 import { stepLocation } from './step.ts';
+import type { Source } from '../source/types.ts';
 
 export interface ManifestCheck {
   field: 'rows' | 'frames' | 'actions' | 'shards';
@@ -72,7 +73,7 @@ function label(v: unknown): string {
   return typeof v === 'string' && v !== '' ? v : v === undefined || v === null ? UNSET : JSON.stringify(v);
 }
 
-export async function inspectExport(root: string): Promise<InspectReport> {
+export async function inspectExport(root: string | Source): Promise<InspectReport> {
   const reader = await openExport(root);
   const { manifest } = reader;
   let rows = 0;
@@ -132,7 +133,7 @@ export async function inspectExport(root: string): Promise<InspectReport> {
   const check = (field: ManifestCheck['field'], actual: number): ManifestCheck => ({ field, manifest: manifest[field], actual, ok: manifest[field] === actual });
   const checks = [check('rows', rows), check('frames', frames), check('actions', actions), check('shards', reader.files.length)];
   return {
-    export: root,
+    export: typeof root === 'string' ? root : root.root,
     export_id: manifest.export_id,
     workflow: manifest.workflow,
     format: manifest.format,

@@ -7,12 +7,15 @@ import { RowWindow, stepsRowToV } from './context.ts';
 import type { FrameInfo } from './frame-pool.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
 
-export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelNames: { action_type: string[]; outcome: string[] } | null): Promise<void> {
+/** Checks one JSONL file; returns its rows (non-empty lines, readable or not). */
+export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelNames: { action_type: string[]; outcome: string[] } | null): Promise<number> {
   const f = ctx.findings;
   const dir = file.path.includes('/') ? file.path.slice(0, file.path.lastIndexOf('/') + 1) : '';
   const win = new RowWindow(ctx, 'jsonl', file.split);
+  let rows = 0;
   for await (const [line, text] of readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'))) {
     if (text.trim() === '') continue;
+    rows++;
     const at = { file: file.path, row: line - 1 };
     if (jsonDepthExceeds(text, 64)) {
       f.add('rows.unreadable', { ...at, message: `line ${line}: JSON nested deeper than 64 levels` });
@@ -54,4 +57,5 @@ export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelN
     await win.push(v, frame);
   }
   await win.drain();
+  return rows;
 }
