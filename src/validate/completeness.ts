@@ -5,18 +5,20 @@
  *     an export (manifest.json), or data files named one by one on the command line.
  *  2. A folder or prefix of data files is a dataset only with its dataset-manifest.json. convert
  *     writes it last, so a folder without it is an interrupted or foreign copy.
- *  3. Every file the manifest lists is there, with its size and sha256 (checked in validate.ts), and
- *     every data file there is listed.
+ *  3. Every file the manifest lists is there with its size (its sha256 is compared while the file
+ *     is read, see FileToCheck), the card is there, and every data file there is listed.
  *  4. The rows read from the files of each format, counted one by one (never taken from a footer or
  *     from the manifest), equal the manifest's `files[].rows` and `splits.*.rows` and the card's
  *     `num_examples`. So a file cut short and re-hashed into the manifest still fails.
+ *  5. An export holds rows, and as many as its manifest.json says (validate.ts, through inspect).
  *
  * A file that cannot be read to its end is reported by its own check; its rows are unknown and are
  * not compared (the run fails on that check already).
  */
-import type { DatasetManifest } from '../hf/dataset-manifest.ts';
+import type { DatasetFile, DatasetManifest } from '../hf/dataset-manifest.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { SourceEntry } from '../source/types.ts';
+import type { FileToCheck } from './context.ts';
 import type { Findings } from './report.ts';
 
 export type Format = 'parquet' | 'arrow' | 'jsonl' | 'webdataset';
@@ -66,13 +68,35 @@ export class Completeness {
     if (rows !== null) s.rows += rows;
   }
 
-  /** Rule 3, second half: every data file or frame present is listed in the manifest. */
-  unlisted(listing: SourceEntry[], manifest: DatasetManifest): void {
-    const listed = new Set(manifest.files.map((f) => f.path));
+  /**
+   * Rule 3: the files the manifest lists that are present, each with its expected sha256 for the
+   * checker that reads it; missing ones, size changes, a missing card and unlisted data files or
+   * frames are reported here.
+   */
+  listedFiles(manifest: DatasetManifest, listing: SourceEntry[]): Array<{ listed: DatasetFile; file: FileToCheck }> {
+    const f = this.findings;
+    const sizes = new Map(listing.map((e) => [e.path, e.size]));
+    const out: Array<{ listed: DatasetFile; file: FileToCheck }> = [];
+    for (const mf of manifest.files) {
+      const size = sizes.get(mf.path);
+      if (size === undefined) {
+        f.add('dataset.file_missing', { file: mf.path, message: `listed in ${DATASET_MANIFEST_FILE} (${mf.bytes} bytes) but not found` });
+        continue;
+      }
+      const file: FileToCheck = { path: mf.path, split: mf.split ?? '', size, sha256: mf.sha256 ?? null };
+      if (size !== mf.bytes) {
+        f.add('dataset.file_size_mismatch', { file: mf.path, message: `${size} bytes, ${DATASET_MANIFEST_FILE} says ${mf.bytes}` });
+        file.sizeMismatch = true;
+      }
+      out.push({ listed: mf, file });
+    }
+    if (!sizes.has('README.md')) f.add('dataset.file_missing', { file: 'README.md', message: 'the dataset card is missing' });
+    const listed = new Set(manifest.files.map((x) => x.path));
     for (const e of listing) {
       if (listed.has(e.path) || hidden(e.path) || !(formatOf(e.path) || FRAME_FILE.test(e.path))) continue;
-      this.findings.add('dataset.file_unlisted', { file: e.path, message: `present (${e.size ?? '?'} bytes) but not in ${DATASET_MANIFEST_FILE}` });
+      f.add('dataset.file_unlisted', { file: e.path, message: `present (${e.size ?? '?'} bytes) but not in ${DATASET_MANIFEST_FILE}` });
     }
+    return out;
   }
 
   /** Rule 4: rows read against files[].rows, splits.*.rows and the card's num_examples. */

@@ -14,18 +14,23 @@ export async function isVendorTar(source: Source, tar: string): Promise<boolean>
   // Vendor shards may keep their rows in a `{shard}.jsonl` sidecar; our shards never have one.
   if (await source.exists(tar.replace(/\.tar$/i, '.jsonl'))) return true;
   let seen = 0;
-  const events = scanTar(source.stream(tar), { totalSize: await source.size(tar), maxData: MAX_SNIFF_JSON, want: (n) => n.endsWith('.json') });
-  for await (const ev of events) {
-    if (ev.kind === 'problem' || ++seen > MAX_SNIFF_MEMBERS) return false;
-    if (!ev.data) continue;
-    try {
-      const j = JSON.parse(Buffer.from(ev.data).toString('utf8')) as Record<string, unknown>;
-      return typeof j === 'object' && j !== null && !('image_path' in j) && typeof j.frame === 'object' && typeof j.action === 'object';
-    } catch {
-      return false; // not JSON: the dataset checks report it
+  const chunks = source.stream(tar)[Symbol.asyncIterator]();
+  const events = scanTar({ [Symbol.asyncIterator]: () => chunks }, { totalSize: await source.size(tar), maxData: MAX_SNIFF_JSON, want: (n) => n.endsWith('.json') });
+  try {
+    for await (const ev of events) {
+      if (ev.kind === 'problem' || ++seen > MAX_SNIFF_MEMBERS) return false;
+      if (!ev.data) continue;
+      try {
+        const j = JSON.parse(Buffer.from(ev.data).toString('utf8')) as Record<string, unknown>;
+        return typeof j === 'object' && j !== null && !('image_path' in j) && typeof j.frame === 'object' && typeof j.action === 'object';
+      } catch {
+        return false; // not JSON: the dataset checks report it
+      }
     }
+    return false;
+  } finally {
+    await chunks.return?.(); // only the first members were read: close the file
   }
-  return false;
 }
 
 /**

@@ -184,24 +184,12 @@ async function validateFiles(
   const toCheck: Array<FileToCheck & { format: Format }> = [];
   const hashLater: FileToCheck[] = [];
   if (manifest) {
-    for (const mf of manifest.files) {
-      const size = sizes.get(mf.path);
-      if (size === undefined) {
-        findings.add('dataset.file_missing', { file: mf.path, message: `listed in ${DATASET_MANIFEST_FILE} (${mf.bytes} bytes) but not found` });
-        continue;
-      }
-      const fc: FileToCheck = { path: mf.path, split: mf.split ?? '', size, sha256: mf.sha256 ?? null };
-      if (size !== mf.bytes) {
-        findings.add('dataset.file_size_mismatch', { file: mf.path, message: `${size} bytes, ${DATASET_MANIFEST_FILE} says ${mf.bytes}` });
-        fc.sizeMismatch = true;
-      }
+    for (const { listed: mf, file: fc } of complete.listedFiles(manifest, listing)) {
       const format = formatOf(mf.path);
       // jsonl frames and support files are hashed apart; data files hash while they are checked (tars) or after.
       if (format && !(format === 'jsonl' && mf.rows === null)) toCheck.push({ ...fc, format, split: mf.split ?? splitOf(mf.path, splitNames) });
       if (format !== 'webdataset') hashLater.push(fc);
     }
-    complete.unlisted(listing, manifest);
-    if (!sizes.has('README.md')) findings.add('dataset.file_missing', { file: 'README.md', message: 'the dataset card is missing' });
   } else {
     for (const e of listing) {
       const format = formatOf(e.path);
