@@ -216,6 +216,29 @@ describe('validate: a dataset must be whole', () => {
     expect(rep.checks[0]!.examples[0]!.message).toMatch(/^webdataset split train: 10 rows read, splits\.train\.rows says \d+$/);
   });
 
+  it('a cut .jsonl.gz cannot be read to its end: rows.unreadable, not a crash', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const text = await readFile(path.join(clean, 'jsonl/train-00000.jsonl'));
+    const gz = gzipSync(text);
+    // Beside the dataset's jsonl, so the frames its rows name resolve.
+    const cut = path.join(await copy('gz'), 'jsonl/cut.jsonl.gz');
+    await writeFile(cut, gz.subarray(0, gz.length >> 1));
+    const rep = await failsWith(cut);
+    expect(ids(rep)).toEqual(['rows.unreadable']);
+    expect(rep.checks[0]!.examples[0]!.message).toMatch(/^the file cannot be read past row \d+ \(unexpected end of file\)$/);
+  });
+
+  it('an export with no rows is empty', async () => {
+    const dir = path.join(tmp, 'empty-export');
+    await mkdir(path.join(dir, 'data'), { recursive: true });
+    const m = JSON.parse(await readFile(path.join(repoRoot, 'samples/jsonl/manifest.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(path.join(dir, 'manifest.json'), JSON.stringify({ ...m, rows: 0, frames: 0, actions: 0, shards: 1 }));
+    await writeFile(path.join(dir, 'data/part-00000.jsonl'), '');
+    const rep = await failsWith(dir);
+    expect(rep.kind).toBe('export');
+    expect(ids(rep)).toEqual(['target.empty']);
+  });
+
   it('a manifest of the wrong shape is unreadable metadata, not a crash', async () => {
     const dir = await copy('bad-shape');
     await writeFile(path.join(dir, 'dataset-manifest.json'), '{"files": {}}');
