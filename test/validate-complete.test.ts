@@ -16,7 +16,9 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3ClientFor } from '../src/source/s3.ts';
 import { validate } from '../src/validate/validate.ts';
+import { exitCodeOf } from '../src/validate/report.ts';
 import type { ValidationReport } from '../src/validate/report.ts';
+import { convert } from '../src/convert/convert.ts';
 import { ustarHeader } from '../src/write/tar.ts';
 import { repoRoot } from './helpers/python.ts';
 import { startAzurite, startMoto } from './helpers/services.ts';
@@ -35,12 +37,19 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ status
   });
 }
 
-/** `validate --json` through the CLI: exit 1, one report, no stack trace. */
-async function failsWith(target: string, env: Record<string, string> = {}): Promise<ValidationReport> {
+/** `validate --json` through the CLI (cloud targets, exit codes): exit 1, one report, no stack trace. */
+async function cliFailsWith(target: string, env: Record<string, string> = {}): Promise<ValidationReport> {
   const r = await cli(['validate', target, '--json'], env);
   expect(r.stderr).not.toMatch(/\n\s+at /);
   expect(r.status, r.stdout + r.stderr).toBe(1);
   return JSON.parse(r.stdout) as ValidationReport;
+}
+
+/** validate in this process (quicker than a child), failing as the CLI's exit code would say. */
+async function failsWith(target: string): Promise<ValidationReport> {
+  const rep = await validate([target], { threads: 2 });
+  expect(exitCodeOf(rep, false), JSON.stringify(rep.checks)).toBe(1);
+  return rep;
 }
 
 const ids = (r: ValidationReport) => r.checks.map((c) => c.id);
@@ -52,8 +61,10 @@ let clean: string;
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'validate-complete-'));
   clean = path.join(tmp, 'clean');
-  const r = await cli(['convert', 'samples/jsonl', '--out', clean, '--formats', 'parquet,arrow,jsonl,webdataset', '--split', 'train=0.6,validation=0.2,test=0.2', '--seed', '1']);
-  expect(r.status, r.stderr).toBe(0);
+  await convert({
+    input: path.join(repoRoot, 'samples/jsonl'), out: clean, formats: ['parquet', 'arrow', 'jsonl', 'webdataset'],
+    split: { split: 'train=0.6,validation=0.2,test=0.2', seed: '1' }, filters: {}, frames: {}, wds: {}, onError: 'stop',
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -88,7 +99,7 @@ describe('validate: targets with nothing to check', () => {
   it('an empty folder, a folder of unknown files and a missing path each fail with their check', async () => {
     const empty = path.join(tmp, 'empty');
     await mkdir(empty);
-    expect(ids(await failsWith(empty))).toEqual(['target.empty']);
+    expect(ids(await cliFailsWith(empty))).toEqual(['target.empty']);
     const junk = path.join(tmp, 'junk');
     await mkdir(path.join(junk, 'notes'), { recursive: true });
     await writeFile(path.join(junk, 'notes', 'readme.txt'), 'hello');
@@ -114,16 +125,16 @@ describe('validate: cloud prefixes with nothing under them', () => {
     const s3 = s3ClientFor(moto.env);
     await s3.send(new CreateBucketCommand({ Bucket: 'datasets' }));
     await s3.send(new PutObjectCommand({ Bucket: 'datasets', Key: 'other/x.txt', Body: 'x' }));
-    expect(ids(await failsWith('s3://no-such-bucket/v1/', moto.env))).toEqual(['target.not_found']);
-    expect(ids(await failsWith('s3://datasets/v1/', moto.env))).toEqual(['target.empty']);
-    expect(ids(await failsWith('s3://datasets/other/', moto.env))).toEqual(['target.unrecognised']);
+    expect(ids(await cliFailsWith('s3://no-such-bucket/v1/', moto.env))).toEqual(['target.not_found']);
+    expect(ids(await cliFailsWith('s3://datasets/v1/', moto.env))).toEqual(['target.empty']);
+    expect(ids(await cliFailsWith('s3://datasets/other/', moto.env))).toEqual(['target.unrecognised']);
   }, 120_000);
 
   it('az://: a missing container is not found, an empty prefix is empty', async () => {
     const svc = BlobServiceClient.fromConnectionString(azurite.connectionString);
     await svc.getContainerClient('datasets').create();
-    expect(ids(await failsWith('az://no-such-container/v1/', azurite.env))).toEqual(['target.not_found']);
-    expect(ids(await failsWith('az://datasets/v1/', azurite.env))).toEqual(['target.empty']);
+    expect(ids(await cliFailsWith('az://no-such-container/v1/', azurite.env))).toEqual(['target.not_found']);
+    expect(ids(await cliFailsWith('az://datasets/v1/', azurite.env))).toEqual(['target.empty']);
   }, 120_000);
 });
 
