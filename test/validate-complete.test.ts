@@ -105,6 +105,12 @@ describe('validate: targets with nothing to check', () => {
     await writeFile(path.join(junk, 'notes', 'readme.txt'), 'hello');
     await writeFile(path.join(junk, '.hidden.parquet'), 'not counted');
     expect(ids(await failsWith(junk))).toEqual(['target.unrecognised']);
+    // Files named one by one: none a data file, or data files without a row.
+    expect(ids(await failsWith(path.join(junk, 'notes', 'readme.txt')))).toEqual(['target.unrecognised']);
+    await writeFile(path.join(junk, 'empty.tar'), new Uint8Array(1024));
+    await writeFile(path.join(junk, 'empty.jsonl'), '\n');
+    expect(ids(await failsWith(path.join(junk, 'empty.tar')))).toEqual(['target.empty']);
+    expect(ids(await validate([path.join(junk, 'empty.tar'), path.join(junk, 'empty.jsonl')]))).toEqual(['target.empty']);
     const rep = await failsWith(path.join(tmp, 'no-such-dir'));
     expect(ids(rep)).toEqual(['target.not_found']);
     expect(rep.checks[0]!.examples[0]!.message).toContain('does not exist');
@@ -248,6 +254,14 @@ describe('validate: a dataset must be whole', () => {
     const rep = await failsWith(dir);
     expect(rep.kind).toBe('export');
     expect(ids(rep)).toEqual(['target.empty']);
+  });
+
+  it('a manifest that lists nothing is empty', async () => {
+    const dir = path.join(tmp, 'lists-nothing');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'dataset-manifest.json'), JSON.stringify({ files: [], splits: {}, formats: [] }));
+    await writeFile(path.join(dir, 'README.md'), '# empty\n');
+    expect(ids(await failsWith(dir))).toEqual(['target.unrecognised']);
   });
 
   it('a manifest of the wrong shape is unreadable metadata, not a crash', async () => {

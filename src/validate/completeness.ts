@@ -2,7 +2,8 @@
  * The one rule for what `validate` must see before it says clean:
  *
  *  1. The target exists and holds something validate recognises: a dataset (dataset-manifest.json),
- *     an export (manifest.json), or data files named one by one on the command line.
+ *     an export (manifest.json), or data files named one by one on the command line; and at least
+ *     one row was read from it.
  *  2. A folder or prefix of data files is a dataset only with its dataset-manifest.json. convert
  *     writes it last, so a folder without it is an interrupted or foreign copy.
  *  3. Every file the manifest lists is there with its size (its sha256 is compared while the file
@@ -97,6 +98,15 @@ export class Completeness {
       f.add('dataset.file_unlisted', { file: e.path, message: `present (${e.size ?? '?'} bytes) but not in ${DATASET_MANIFEST_FILE}` });
     }
     return out;
+  }
+
+  /** Rule 1, after reading: some data file was read, and it held rows. */
+  somethingRead(target: string): void {
+    if (!this.files.length) {
+      this.findings.add('target.unrecognised', { file: target, message: 'no data file (.parquet, .arrow, .jsonl, .tar) to check' });
+    } else if (this.files.every((x) => x.rows === 0)) {
+      this.findings.add('target.empty', { file: target, message: 'its data files hold no rows' });
+    }
   }
 
   /** Rule 4: rows read against files[].rows, splits.*.rows and the card's num_examples. */

@@ -124,7 +124,7 @@ export async function validate(targets: string[], opts: ValidateOptions = {}): P
   }
   const pool = new FramePool(opts.decode ?? 'header', opts.threads);
   try {
-    await validateFiles(target, findings, { ...opts, worldSize, workers, decode: opts.decode ?? 'header' }, pool);
+    await validateFiles(target, label, findings, { ...opts, worldSize, workers, decode: opts.decode ?? 'header' }, pool);
   } finally {
     await pool.close();
   }
@@ -149,6 +149,7 @@ async function readDatasetManifest(source: Source, findings: Findings): Promise<
 
 async function validateFiles(
   target: Exclude<Target, { kind: 'export' }>,
+  label: string,
   findings: Findings,
   opts: { worldSize: number; workers: number; decode: DecodeMode },
   pool: FramePool,
@@ -236,6 +237,7 @@ async function validateFiles(
     for (const d of [...dirs].sort()) await (await import('./arrow.ts')).checkSaveToDiskDir(ctx, d, listed);
     complete.rowCounts(manifest, sizes.has('README.md') ? await cardSplits(ctx) : null);
   }
+  complete.somethingRead(label);
   await hashing;
 }
 
