@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -162,6 +162,25 @@ describe('validate: a dataset must be whole', () => {
     // Its files were still checked (and say nothing more).
     expect(rep.stats.by_format.parquet!.rows).toBe(77);
   });
+
+  it('a real convert killed part-way leaves a folder validate fails', async () => {
+    const out = path.join(tmp, 'killed');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'convert', 'samples/jsonl', '--out', out,
+      '--formats', 'parquet,webdataset', '--shard-samples', '1'], { cwd: repoRoot, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    // Killed once the first shard is under its final name (convert writes its manifest last).
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const shards = await readdir(path.join(out, 'webdataset')).catch(() => [] as string[]);
+      if (shards.some((f) => /^train-\d+\.tar$/.test(f))) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    expect(await readdir(out).then((f) => f.includes('dataset-manifest.json'))).toBe(false);
+    const rep = await failsWith(out);
+    expect(ids(rep)).toContain('dataset.manifest_missing');
+  }, 90_000);
 
   it('a data file present but not listed in the manifest fails', async () => {
     const dir = await copy('unlisted');
