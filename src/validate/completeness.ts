@@ -36,7 +36,7 @@ export function formatOf(p: string): Format | null {
 
 const FRAME_FILE = /\.(webp|png|jpe?g)$/i;
 /** Hidden files and folders (.gitattributes, .git/, lock files) are not part of a dataset. */
-const hidden = (p: string): boolean => p.split('/').some((s) => s.startsWith('.'));
+export const hidden = (p: string): boolean => p.split('/').some((s) => s.startsWith('.'));
 
 /** What a folder or prefix without a manifest holds (rule 1). */
 export function classifyListing(listing: SourceEntry[]): 'empty' | 'unrecognised' | 'data' {

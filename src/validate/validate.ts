@@ -16,7 +16,7 @@ import type { DatasetManifest } from '../hf/dataset-manifest.ts';
 import { LocalSource } from '../source/local.ts';
 import { openSource } from '../source/open.ts';
 import type { Source } from '../source/types.ts';
-import { Completeness, FORMAT_ORDER, classifyListing, formatOf, manifestShapeProblem } from './completeness.ts';
+import { Completeness, FORMAT_ORDER, classifyListing, formatOf, hidden, manifestShapeProblem } from './completeness.ts';
 import type { CardSplits, Format } from './completeness.ts';
 import type { FileToCheck, JsonFeatures, ValidateContext } from './context.ts';
 import { featurePaths } from './features-json.ts';
@@ -194,7 +194,7 @@ async function validateFiles(
   } else {
     for (const e of listing) {
       const format = formatOf(e.path);
-      if (format) toCheck.push({ path: e.path, split: splitOf(e.path, splitNames), size: e.size ?? 0, sha256: null, format });
+      if (format && (target.kind === 'files' || !hidden(e.path))) toCheck.push({ path: e.path, split: splitOf(e.path, splitNames), size: e.size ?? 0, sha256: null, format });
     }
   }
   findings.stats.files = toCheck.length;
