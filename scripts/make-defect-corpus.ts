@@ -24,8 +24,8 @@ export interface Planted {
   id: string;
   /** The file every example names (a trailing `*` matches a prefix). */
   file: string;
-  /** The row every example names; 'any' = some row. */
-  row?: number | 'any';
+  /** The row every example names; 'any' = some row; 'none' = no row (a finding on a column or row group). */
+  row?: number | 'any' | 'none';
   /** The member every example names; 'any' = some member. */
   member?: string | 'any';
   /** Extra CLI flags the case needs (e.g. --world-size). */
@@ -187,7 +187,7 @@ async function moveSamples(dir: string, from: string, to: string, n: number): Pr
 }
 
 /** `base: 'large'` plants go into copies of the larger dataset (makeLargeClean), not the sample. */
-type Plant = { name: string; id: string; file: string; row?: number | 'any'; member?: string | 'any'; flags?: string[]; base?: 'large'; plant(dir: string): Promise<void> };
+type Plant = { name: string; id: string; file: string; row?: Planted['row']; member?: string | 'any'; flags?: string[]; base?: 'large'; plant(dir: string): Promise<void> };
 
 const PLANTS: Plant[] = [
   // --- tar / WebDataset (train shard: members K.json, K.webp per sample; member 2i is sample i's json)
@@ -314,8 +314,9 @@ import os; os.replace(p + '.tmp', p)`, path.join(d, f));
   // --- Shard balance: the clean copy with more ranks than shards
   { name: 'wds-too-few', id: 'wds.too_few_shards', file: 'webdataset/*', flags: ['--world-size', '2'], plant: async () => {} },
   // --- Plants that need more rows than the sample: the large dataset (180 rows, 4 shards of 45, 2 row groups)
-  { name: 'pq-row-group', id: 'parquet.row_group_too_large', file: TRAIN_PQ, row: 0, base: 'large', plant: (d) => plantParquet(d, TRAIN_PQ, '', 'write_page_index=True, row_group_size=150') },
-  { name: 'pq-no-page-index', id: 'parquet.no_page_index', file: TRAIN_PQ, row: 0, base: 'large', plant: (d) => plantParquet(d, TRAIN_PQ, '', 'write_page_index=False, row_group_size=100') },
+  { name: 'pq-row-group', id: 'parquet.row_group_too_large', file: TRAIN_PQ, row: 'none', base: 'large', plant: (d) => plantParquet(d, TRAIN_PQ, '', 'write_page_index=True, row_group_size=150') },
+  // Pages of about 64 KB (pyarrow checks the page size every write_batch_size values), no offset index.
+  { name: 'pq-no-page-index', id: 'parquet.no_page_index', file: TRAIN_PQ, row: 'none', base: 'large', plant: (d) => plantParquet(d, TRAIN_PQ, '', 'write_page_index=False, row_group_size=100, data_page_size=65536, write_batch_size=4') },
   // 50/40/45/45 samples: with 2 ranks, rank 0 reads shards 0 and 2 (95), rank 1 shards 1 and 3 (85).
   { name: 'wds-uneven', id: 'wds.uneven_shards', file: SHARD, flags: ['--world-size', '2'], base: 'large', plant: (d) => moveSamples(d, 'webdataset/train-000001.tar', SHARD, 5) },
 ];

@@ -42,7 +42,9 @@ describe('validate: clean sample', () => {
     expect(rep.checks).toEqual([]);
     expect(rep.errors).toBe(0);
     expect(rep.stats.masked).toBeGreaterThan(0);
-    expect(rep.stats.rows).toBe(77 * 4);
+    // Rows per format, not summed over the four formats.
+    expect(rep.stats.rows).toBe(77);
+    expect(Object.entries(rep.stats.by_format).map(([f, s]: [string, any]) => [f, s.rows, s.frames])).toEqual(['parquet', 'arrow', 'jsonl', 'webdataset'].map((f) => [f, 77, 77]));
   });
 
   it('the larger clean dataset the row-group, page-index and shard-balance plants copy is clean too', async () => {
@@ -50,7 +52,7 @@ describe('validate: clean sample', () => {
     for (const worldSize of [1, 2, 4]) {
       const rep = await validate([large], { worldSize, threads: 2 });
       expect(rep.checks, `world size ${worldSize}`).toEqual([]);
-      expect(rep.stats.rows).toBe(180 * 2);
+      expect(rep.stats.rows).toBe(180);
     }
   });
 
@@ -75,16 +77,18 @@ describe('validate: each planted defect is reported exactly', () => {
       }
       for (const e of rep.checks[0]!.examples) {
         const fileOk = p.file.endsWith('*') ? e.file.startsWith(p.file.slice(0, -1)) : e.file === p.file;
-        const rowOk = p.row === undefined || (p.row === 'any' ? e.row !== undefined : e.row === p.row);
+        const rowOk = p.row === undefined || (p.row === 'any' ? e.row !== undefined : p.row === 'none' ? e.row === undefined : e.row === p.row);
         const memberOk = p.member === undefined || (p.member === 'any' ? e.member !== undefined : e.member === p.member);
         if (!fileOk || !rowOk || !memberOk) problems.push(`${p.name}: example at ${JSON.stringify(e)}`);
       }
     }
     expect(problems).toEqual([]);
     // The corpus covers every check but the hostile-input ones (validate-hostile), unreadable
-    // files (the message is the point there) and exports (validate-export).
+    // files (the message is the point there), exports (validate-export), whole-target checks
+    // (validate-complete) and balance notes (validate-shard-balance).
     const { CHECKS } = await import('../src/validate/checks.ts');
-    const elsewhere = ['wds.member_too_large', 'wds.decompression_bomb', 'arrow.unreadable', 'dataset.unreadable_metadata', 'rows.unreadable'];
+    const elsewhere = ['wds.member_too_large', 'wds.decompression_bomb', 'arrow.unreadable', 'dataset.unreadable_metadata', 'rows.unreadable', 'wds.uneven_rows',
+      'target.not_found', 'target.empty', 'target.unrecognised', 'dataset.manifest_missing', 'dataset.file_unlisted', 'dataset.row_count_mismatch'];
     const unplanted = Object.keys(CHECKS).filter((id) => !id.startsWith('export.') && !elsewhere.includes(id) && !plan.some((p) => p.id === id));
     expect(unplanted).toEqual([]);
   }, 600_000);

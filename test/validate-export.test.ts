@@ -93,6 +93,6 @@ describe('validate <export>', () => {
     const ex = rep.checks[0]!.examples;
     expect(ex).toHaveLength(1);
     expect(ex[0]).toMatchObject({ file: `data/${path.basename(file)}`, row: 6 });
-    expect(ex[0]!.message).toMatch(new RegExp(`^session ${r.session_id} t_ms ${r.t_ms}: field frame\\.accessibility_tree: ….*"Contact" value="\\[email: @\\*\\*\\*\\]"$`));
+    expect(ex[0]!.message).toMatch(new RegExp(`^session ${r.session_id} t_ms ${r.t_ms}: field accessibility_tree: ….*"Contact" value="\\[email: @\\*\\*\\*\\]"$`));
   });
 });

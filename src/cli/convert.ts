@@ -127,7 +127,7 @@ export function registerConvert(program: Command): void {
         frames: { maxSide: flags.maxSide, imageFormat: flags.imageFormat, quality: flags.quality, workers: flags.encodeWorkers },
         labelsFrom: flags.labelsFrom,
         maxShardBytes: flags.maxShardBytes,
-        wds: { shardBytes: flags.shardBytes, shardSamples: flags.shardSamples, minShards, sidecar: flags.sidecar },
+        wds: { shardBytes: flags.shardBytes, shardSamples: flags.shardSamples, minShards, worldSize: flags.worldSize, workers: flags.workers, sidecar: flags.sidecar },
         onError: flags.onError,
         strict: flags.strict,
         license: flags.license,

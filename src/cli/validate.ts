@@ -11,7 +11,7 @@ function positiveInt(flag: string): (v: string) => number {
 
 /**
  * `nusomi-hf validate <target...>`: exit 0 clean, 1 when any error (or warning with --strict),
- * 2 on usage errors.
+ * or when there was nothing whole to check (src/validate/completeness.ts), 2 on usage errors.
  */
 export function registerValidate(program: Command): void {
   program

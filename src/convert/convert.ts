@@ -26,7 +26,7 @@ import { prepareFrames, targetSize } from '../frames/transform.ts';
 import type { FrameOptions } from '../frames/transform.ts';
 import { renderCard } from '../hf/card.ts';
 import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION, lostFileText } from '../hf/dataset-manifest.ts';
-import type { DatasetFile, DatasetManifest, LostFile, OutputFormat } from '../hf/dataset-manifest.ts';
+import type { DatasetFile, DatasetManifest, LostFile, OutputFormat, WebDatasetBalance } from '../hf/dataset-manifest.ts';
 import { featuresToDict, featuresToYamlList } from '../hf/features.ts';
 import { LabelVocab, pinLabels } from '../hf/labels.ts';
 import { observeLabels, stepsFeatures, stepsRowNbytes, toStepsRow } from '../hf/steps-schema.ts';
@@ -36,7 +36,7 @@ import type { FilterOptions, FilterStats } from '../select/filters.ts';
 import { createSplitter, makeSplitPlan } from '../select/split.ts';
 import type { SplitOptions } from '../select/split.ts';
 import { createJsonlSplitWriter } from '../write/jsonl.ts';
-import { planShards } from '../write/shard-plan.ts';
+import { planShards, shardBalance, unevenSplitMessage } from '../write/shard-plan.ts';
 import { ALL_FORMATS } from './formats.ts';
 import { openOutput } from './output.ts';
 import type { Output } from './output.ts';
@@ -286,6 +286,18 @@ async function recordedOptions(opts: ConvertOptions): Promise<JsonObject> {
   };
 }
 
+/**
+ * A split whose samples cannot feed the planned ranks × workers equally (the row count forbids
+ * it; the plan is as even as it can be): what convert says in its warning and the manifest.
+ */
+function unevenSplit(split: string, plan: number[], wds: WdsOptions): WebDatasetBalance | null {
+  const job = wds.worldSize || wds.workers ? { w: wds.worldSize ?? 1, k: wds.workers ?? 1 } : wds.minShards ? { w: wds.minShards, k: 1 } : null;
+  if (!job || job.w * job.k === 1 || plan.length < job.w * job.k) return null;
+  const b = shardBalance(plan, job.w, job.k);
+  if (b.slots[0] === b.slots[1]) return null;
+  return { world_size: job.w, workers: job.k, rank_samples: b.ranks, worker_samples: b.slots, note: unevenSplitMessage(split, b, job.w, job.k) };
+}
+
 export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   if (opts.formats.length === 0) throw new UsageError('--formats: name at least one of ' + ALL_FORMATS.join(', '));
   for (const f of opts.formats) if (!ALL_FORMATS.includes(f)) throw new UsageError(`--formats: unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}`);
@@ -345,6 +357,7 @@ async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['
   // One writer per split, fanning out to every requested format.
   const writers = new Map<string, SplitWriter<StepsRow>>();
   const wdsShards: WdsShardInfo[] = [];
+  const wdsBalance: Record<string, WebDatasetBalance> = {};
   for (const name of splitNames) {
     const counts = planned.splits.get(name)!;
     const numShards = Math.max(1, Math.min(counts.rows, Math.ceil((counts.rows * planned.approxBytesPerRow) / maxShardBytes)));
@@ -362,6 +375,11 @@ async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['
         minShards: opts.wds.minShards,
         split: name,
       });
+      const uneven = unevenSplit(name, shardPlan, opts.wds);
+      if (uneven) {
+        warnings.push(uneven.note);
+        wdsBalance[name] = uneven;
+      }
       perFormat.push(createWdsSplitWriter(sink, { split: name, totalSamples: counts.rows, plan: shardPlan, mtime, sidecarMp: opts.wds.sidecar === 'mp', labels: labels.toJSON() }, wdsShards));
     }
     writers.set(name, fanOut(perFormat));
@@ -440,6 +458,7 @@ async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['
     filtered: filteredCounts(planned.filterStats),
     stats: planned.stats,
     formats: ALL_FORMATS.filter((f) => opts.formats.includes(f)),
+    ...(Object.keys(wdsBalance).length ? { webdataset_balance: wdsBalance } : {}),
     files: datasetFiles,
   };
   manifest.options.filter_summary = describeFilters(opts.filters);

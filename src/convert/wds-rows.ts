@@ -25,6 +25,9 @@ export interface WdsOptions {
   shardSamples?: number;
   /** At least this many shards per split with counts differing by ≤ 1 (world size × workers). */
   minShards?: number;
+  /** The training job the shards are planned for: balance is reported for these (convert --world-size/--workers). */
+  worldSize?: number;
+  workers?: number;
   sidecar?: 'mp';
 }
 

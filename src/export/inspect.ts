@@ -9,6 +9,7 @@ import { checkManifestCounts, mismatchText } from './manifest-check.ts';
 import type { ManifestCheck } from './manifest-check.ts';
 import { openExport } from './read.ts';
 import { stepLocation } from './step.ts';
+import type { Source } from '../source/types.ts';
 
 export type { ManifestCheck };
 
@@ -69,7 +70,7 @@ function label(v: unknown): string {
   return typeof v === 'string' && v !== '' ? v : v === undefined || v === null ? UNSET : JSON.stringify(v);
 }
 
-export async function inspectExport(root: string): Promise<InspectReport> {
+export async function inspectExport(root: string | Source): Promise<InspectReport> {
   const reader = await openExport(root);
   const { manifest } = reader;
   let rows = 0;
@@ -128,7 +129,7 @@ export async function inspectExport(root: string): Promise<InspectReport> {
 
   const checks = checkManifestCounts(manifest, { rows, sessions, frames, actions, shards: reader.files.length });
   return {
-    export: root,
+    export: typeof root === 'string' ? root : root.root,
     export_id: manifest.export_id,
     workflow: manifest.workflow,
     format: manifest.format,

@@ -63,6 +63,15 @@ export function lostFileText(f: LostFile): string {
     : `${f.file}: ${plural(f.rows_lost)} lost after ${plural(f.rows_read)} read (count from the ${f.counted_from})`;
 }
 
+export interface WebDatasetBalance {
+  world_size: number;
+  workers: number;
+  /** Smallest and largest samples per rank, and per (rank, worker), per epoch. */
+  rank_samples: [number, number];
+  worker_samples: [number, number];
+  note: string;
+}
+
 export interface SplitSummary {
   rows: number;
   sessions: number;
@@ -114,6 +123,12 @@ export interface DatasetManifest {
     actor_kinds: Record<string, number>;
   };
   formats: OutputFormat[];
+  /**
+   * WebDataset splits whose samples cannot be split equally over the planned ranks × workers
+   * (convert --world-size/--workers): how uneven convert left them and what a training loop does.
+   * Absent when every split divides evenly.
+   */
+  webdataset_balance?: Record<string, WebDatasetBalance>;
   /** Every file of the dataset except README.md and this manifest, sorted by path. */
   files: DatasetFile[];
 }

@@ -70,13 +70,14 @@ export async function checkSaveToDiskDir(ctx: ValidateContext, dir: string, list
   }
 }
 
-export async function checkArrow(ctx: ValidateContext, file: FileToCheck): Promise<void> {
+/** Checks one Arrow stream file; returns the rows read, or null when it cannot be read to its end. */
+export async function checkArrow(ctx: ValidateContext, file: FileToCheck): Promise<number | null> {
   const f = ctx.findings;
   const at = { file: file.path };
   const head = Buffer.from(await ctx.source.read(file.path, { start: 0, end: Math.min(file.size, 6) })).toString('latin1');
   if (head === 'ARROW1') {
     f.add('arrow.ipc_file_format', { ...at, message: 'an Arrow IPC *file* (ARROW1 magic); datasets reads only the stream format' });
-    return;
+    return null;
   }
   let it: AsyncIterator<RecordBatch>;
   let reader;
@@ -85,7 +86,7 @@ export async function checkArrow(ctx: ValidateContext, file: FileToCheck): Promi
     it = (reader as AsyncIterable<RecordBatch>)[Symbol.asyncIterator]();
   } catch (err) {
     f.add('arrow.unreadable', { ...at, message: `not an Arrow IPC stream (${(err as Error).message})` });
-    return;
+    return null;
   }
   if (ctx.features) {
     let expected;
@@ -109,12 +110,14 @@ export async function checkArrow(ctx: ValidateContext, file: FileToCheck): Promi
   }
   const win = new RowWindow(ctx, 'arrow', file.split);
   let row = 0;
+  let whole = true;
   for (;;) {
     let next: IteratorResult<RecordBatch>;
     try {
       next = await it.next();
     } catch (err) {
       f.add('arrow.unreadable', { ...at, row, message: `the stream breaks after ${row} rows (${(err as Error).message})` });
+      whole = false;
       break;
     }
     if (next.done) break;
@@ -131,4 +134,5 @@ export async function checkArrow(ctx: ValidateContext, file: FileToCheck): Promi
     }
   }
   await win.drain();
+  return whole ? row : null;
 }

@@ -22,8 +22,6 @@ export interface ValidateContext {
   features: JsonFeatures | null;
   worldSize: number;
   workers: number;
-  /** Rows per split counted from Parquet footers (for README num_examples). */
-  parquetRows: Map<string, number>;
 }
 
 export interface FileToCheck {
@@ -102,15 +100,15 @@ export function stepsRowToV(
       'prior_action.type': typeof prior?.type === 'string' ? null : toNum(prior?.type),
       outcome: typeof r.outcome === 'string' ? null : toNum(r.outcome),
     },
-    texts: [
-      ['action.text', toStr(action?.text)],
-      ['action.target.name', toStr(target?.name)],
-      ['action.url', toStr(action?.url)],
-      ['action.args', toStr(action?.args)],
-      ['dom', toStr(r.dom)],
-      ['accessibility_tree', toStr(r.accessibility_tree)],
-      ['extra', toStr(r.extra)],
-    ],
+    texts: {
+      'action.text': toStr(action?.text),
+      'action.target.name': toStr(target?.name),
+      'action.url': toStr(action?.url),
+      'action.args': toStr(action?.args),
+      dom: toStr(r.dom),
+      accessibility_tree: toStr(r.accessibility_tree),
+      extra: toStr(r.extra),
+    },
     frame: null,
   };
 }

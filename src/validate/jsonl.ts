@@ -7,12 +7,29 @@ import { RowWindow, stepsRowToV } from './context.ts';
 import type { FrameInfo } from './frame-pool.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
 
-export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelNames: { action_type: string[]; outcome: string[] } | null): Promise<void> {
+/**
+ * Checks one JSONL file; returns its rows (non-empty lines, readable or not), or null when the file
+ * cannot be read to its end (a broken gzip stream, a read error).
+ */
+export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelNames: { action_type: string[]; outcome: string[] } | null): Promise<number | null> {
   const f = ctx.findings;
   const dir = file.path.includes('/') ? file.path.slice(0, file.path.lastIndexOf('/') + 1) : '';
   const win = new RowWindow(ctx, 'jsonl', file.split);
-  for await (const [line, text] of readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'))) {
+  let rows = 0;
+  const lines = readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'))[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<[number, string]>;
+    try {
+      next = await lines.next();
+    } catch (err) {
+      f.add('rows.unreadable', { file: file.path, message: `the file cannot be read past row ${rows} (${(err as Error).message})` });
+      await win.drain();
+      return null;
+    }
+    if (next.done) break;
+    const [line, text] = next.value;
     if (text.trim() === '') continue;
+    rows++;
     const at = { file: file.path, row: line - 1 };
     if (jsonDepthExceeds(text, 64)) {
       f.add('rows.unreadable', { ...at, message: `line ${line}: JSON nested deeper than 64 levels` });
@@ -54,4 +71,5 @@ export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelN
     await win.push(v, frame);
   }
   await win.drain();
+  return rows;
 }

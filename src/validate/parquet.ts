@@ -7,7 +7,8 @@
 import { RecordBatchReader, Type } from 'apache-arrow';
 import type { DataType, Field } from 'apache-arrow';
 import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
-import type { AsyncBuffer, FileMetaData, SchemaElement } from 'hyparquet';
+import type { AsyncBuffer, ColumnChunk, FileMetaData, SchemaElement } from 'hyparquet';
+import { parquetHeader } from 'hyparquet/src/column.js';
 import { compressors } from 'hyparquet-compressors';
 import type { FileToCheck, ValidateContext } from './context.ts';
 import { RowWindow, stepsRowToV } from './context.ts';
@@ -15,8 +16,31 @@ import { featurePaths, sameJson } from './features-json.ts';
 
 const MAX_IMAGE_ROWS = 100;
 const MAX_GROUP_BYTES = 100e6;
-/** hyparquet-writer's page size: a chunk above it spans several pages and needs an offset index to seek. */
+/** Below this uncompressed size a chunk is one page in every writer we know: no need to count. */
 const ONE_PAGE = 1 << 20;
+/** Bytes read for one page header (thrift; with statistics of long strings it can pass a few KiB). */
+const PAGE_HEADER_READ = 64 << 10;
+
+/**
+ * Data pages in a column chunk, counted from the page headers (stops at 2: all the page-index
+ * check needs). Size alone cannot tell: a single page of one large value passes 1 MiB.
+ */
+async function dataPages(buf: AsyncBuffer, chunk: ColumnChunk): Promise<number> {
+  const md = chunk.meta_data;
+  if (!md) return 0;
+  let pos = Number(md.dictionary_page_offset ?? md.data_page_offset);
+  if (md.dictionary_page_offset !== undefined && Number(md.data_page_offset) < pos) pos = Number(md.data_page_offset);
+  const end = Math.min(pos + Number(md.total_compressed_size), buf.byteLength);
+  let pages = 0;
+  while (pos < end && pages < 2) {
+    const bytes = await buf.slice(pos, Math.min(end, pos + PAGE_HEADER_READ));
+    const reader = { view: new DataView(bytes), offset: 0 };
+    const header = parquetHeader(reader);
+    if (header.type === 'DATA_PAGE' || header.type === 'DATA_PAGE_V2') pages++;
+    pos += reader.offset + header.compressed_page_size;
+  }
+  return pages;
+}
 
 function asyncBuffer(ctx: ValidateContext, path: string, byteLength: number): AsyncBuffer {
   return {
@@ -83,23 +107,21 @@ function largeTypes(fields: Field[], prefix = ''): string[] {
   return out;
 }
 
-export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Promise<void> {
+/** Checks one Parquet file; returns the rows read, or null when it cannot be read to its end. */
+export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Promise<number | null> {
   const f = ctx.findings;
   const at = { file: file.path };
   const size = file.size;
-  const prevRows = ctx.parquetRows.get(file.split);
-  // Rows of this split are unknown until the footer reads (README counts are then not compared).
-  ctx.parquetRows.set(file.split, Number.NaN);
   if (size < 12) {
     f.add('parquet.bad_magic', { ...at, message: `only ${size} bytes: not a Parquet file` });
-    return;
+    return null;
   }
   const head = await ctx.source.read(file.path, { start: 0, end: 4 });
   const tail = await ctx.source.read(file.path, { start: size - 8, end: size });
   const magic = (b: Uint8Array) => Buffer.from(b).toString('latin1') === 'PAR1';
   if (!magic(head) || !magic(tail.subarray(4))) {
     f.add('parquet.bad_magic', { ...at, message: `the "PAR1" magic is missing at the ${magic(head) ? 'end' : 'start'} (writer not closed or file cut)` });
-    return;
+    return null;
   }
   const buf = asyncBuffer(ctx, file.path, size);
   let md: FileMetaData;
@@ -107,7 +129,7 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
     md = await parquetMetadataAsync(buf);
   } catch (err) {
     f.add('parquet.bad_magic', { ...at, message: `the footer cannot be read (${(err as Error).message})` });
-    return;
+    return null;
   }
   const kv = new Map((md.key_value_metadata ?? []).map((e) => [e.key, e.value ?? '']));
   const hf = kv.get('huggingface');
@@ -165,19 +187,27 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
     const n = Number(rg.num_rows);
     const bytes = Number(rg.total_byte_size);
     if ((hasImage && n > MAX_IMAGE_ROWS) || bytes > MAX_GROUP_BYTES) {
-      f.add('parquet.row_group_too_large', { ...at, row: rowStart, message: `row group ${g} has ${n} rows, ${(bytes / 1e6).toFixed(1)} MB uncompressed` });
+      f.add('parquet.row_group_too_large', { ...at, message: `row group ${g} (rows ${rowStart}..${rowStart + n - 1}) has ${n} rows, ${(bytes / 1e6).toFixed(1)} MB uncompressed` });
     }
-    const bigChunk = rg.columns.find((c) => Number(c.meta_data?.total_uncompressed_size ?? 0) > ONE_PAGE && c.offset_index_offset === undefined);
-    if (bigChunk && !reportedIndex) {
+    for (const c of reportedIndex ? [] : rg.columns) {
+      if (!(Number(c.meta_data?.total_uncompressed_size ?? 0) > ONE_PAGE && c.offset_index_offset === undefined)) continue;
+      let pages: number;
+      try {
+        pages = await dataPages(buf, c);
+      } catch (err) {
+        f.add('rows.unreadable', { ...at, message: `column ${c.meta_data?.path_in_schema.join('.')} in row group ${g}: a page header cannot be read (${(err as Error).message})` });
+        break;
+      }
+      if (pages < 2) continue;
       reportedIndex = true;
-      f.add('parquet.no_page_index', { ...at, row: rowStart, message: `column ${bigChunk.meta_data?.path_in_schema.join('.')} in row group ${g} spans several pages but has no offset index` });
+      f.add('parquet.no_page_index', { ...at, message: `column ${c.meta_data?.path_in_schema.join('.')} in row group ${g} spans several pages but has no offset index` });
     }
     rowStart += n;
   }
-  const rows = Number(md.num_rows);
-  ctx.parquetRows.set(file.split, (prevRows ?? 0) + rows);
-
   const win = new RowWindow(ctx, 'parquet', file.split);
+  // Rows are counted as they are read, never taken from the footer (which a cut file can keep).
+  let read = 0;
+  let whole = true;
   rowStart = 0;
   for (const [g, rg] of md.row_groups.entries()) {
     const n = Number(rg.num_rows);
@@ -188,8 +218,10 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
     } catch (err) {
       f.add('rows.unreadable', { ...at, row: rowStart, message: `row group ${g} cannot be read (${(err as Error).message})` });
       rowStart += n;
+      whole = false;
       continue;
     }
+    read += objs.length;
     for (let i = 0; i < objs.length; i++) {
       const r = objs[i]!;
       const v = stepsRowToV(r, { format: 'parquet', split: file.split, loc: { ...at, row: rowStart + i } });
@@ -200,4 +232,5 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
     rowStart += n;
   }
   await win.drain();
+  return whole ? read : null;
 }

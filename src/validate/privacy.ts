@@ -8,6 +8,16 @@ import type { CheckId } from './checks.ts';
 
 export const MASKED = '[masked]';
 
+/**
+ * The text fields the privacy scan reads: where typed and free text lands in a dataset row (any
+ * format). An export row is scanned under the same names (export-privacy.ts maps a Step onto
+ * them), so an export and the dataset made from it are flagged alike.
+ */
+export const PRIVACY_FIELDS = ['action.text', 'action.target.name', 'action.url', 'action.args', 'dom', 'accessibility_tree', 'extra'] as const;
+export type PrivacyField = (typeof PRIVACY_FIELDS)[number];
+/** One row's text per scanned field (null: absent). */
+export type PrivacyTexts = Record<PrivacyField, string | null>;
+
 interface Detector {
   id: CheckId;
   tag: string;
@@ -137,4 +147,16 @@ export function scanText(text: string): PrivacyHit[] {
     const excerpt = (from > 0 ? '…' : '') + out.replace(/\s+/g, ' ') + (to < text.length ? '…' : '');
     return { id: s.d.id, excerpt };
   });
+}
+
+/** Scans every field of one row: `found` gets each hit; returns the `[masked]` placeholders seen. */
+export function scanFields(texts: PrivacyTexts, found: (field: PrivacyField, hit: PrivacyHit) => void): number {
+  let masked = 0;
+  for (const field of PRIVACY_FIELDS) {
+    const text = texts[field];
+    if (typeof text !== 'string' || text.length === 0) continue;
+    masked += countMasked(text);
+    for (const hit of scanText(text)) found(field, hit);
+  }
+  return masked;
 }

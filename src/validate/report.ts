@@ -23,11 +23,21 @@ export interface CheckResult {
   examples: FindingExample[];
 }
 
+export interface FormatStats {
+  files: number;
+  rows: number;
+  frames: number;
+}
+
 export interface ValidationStats {
   files: number;
   bytes: number;
+  /** Rows of the dataset: the largest count of any one format (each format holds every row). */
   rows: number;
+  /** Frames of the dataset, counted the same way. */
   frames: number;
+  /** Per output format (or the export's format): files, rows read and frames checked. */
+  by_format: Record<string, FormatStats>;
   /** `[masked]` placeholders seen in scanned text fields. */
   masked: number;
 }
@@ -39,6 +49,8 @@ export interface ValidationReport {
   clean: boolean;
   errors: number;
   warnings: number;
+  /** Findings that never fail a run (see CHECKS). */
+  notes: number;
   checks: CheckResult[];
   stats: ValidationStats;
 }
@@ -56,9 +68,14 @@ function compareExamples(a: FindingExample, b: FindingExample): number {
 
 export class Findings {
   private readonly byCheck = new Map<CheckId, { count: number; examples: FindingExample[] }>();
-  readonly stats: ValidationStats = { files: 0, bytes: 0, rows: 0, frames: 0, masked: 0 };
+  readonly stats: ValidationStats = { files: 0, bytes: 0, rows: 0, frames: 0, by_format: {}, masked: 0 };
 
   constructor(private readonly maxExamples = 10) {}
+
+  /** The counters of one format, created on first use. */
+  format(name: string): FormatStats {
+    return (this.stats.by_format[name] ??= { files: 0, rows: 0, frames: 0 });
+  }
 
   add(id: CheckId, ex: FindingExample): void {
     let c = this.byCheck.get(id);
@@ -79,7 +96,16 @@ export class Findings {
       .map(([id, c]) => ({ id, severity: CHECKS[id].severity, hint: CHECKS[id].hint, count: c.count, examples: c.examples }));
     const errors = checks.filter((c) => c.severity === 'error').reduce((n, c) => n + c.count, 0);
     const warnings = checks.filter((c) => c.severity === 'warning').reduce((n, c) => n + c.count, 0);
-    return { target, kind, clean: errors + warnings === 0, errors, warnings, checks, stats: { ...this.stats } };
+    const notes = checks.filter((c) => c.severity === 'note').reduce((n, c) => n + c.count, 0);
+    const formats = Object.values(this.stats.by_format);
+    const stats: ValidationStats = {
+      ...this.stats,
+      rows: Math.max(0, ...formats.map((f) => f.rows)),
+      frames: Math.max(0, ...formats.map((f) => f.frames)),
+      // In the order the formats were checked (parquet, arrow, jsonl, webdataset): deterministic.
+      by_format: { ...this.stats.by_format },
+    };
+    return { target, kind, clean: errors + warnings === 0, errors, warnings, notes, checks, stats };
   }
 }
 
@@ -87,15 +113,24 @@ function where(e: FindingExample): string {
   return [e.file, e.member !== undefined ? `member ${e.member}` : '', e.row !== undefined ? `row ${e.row}` : ''].filter(Boolean).join(': ');
 }
 
+/** `77 rows, 77 frames in each of parquet, arrow`, or per format when they differ. */
+function rowsLine(s: ValidationStats): string {
+  const f = Object.entries(s.by_format);
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  if (f.length <= 1) return `${plural(s.rows, 'row')}, ${plural(s.frames, 'frame')}`;
+  if (f.every(([, x]) => x.rows === s.rows && x.frames === s.frames)) return `${plural(s.rows, 'row')}, ${plural(s.frames, 'frame')} in each of ${f.map(([n]) => n).join(', ')}`;
+  return f.map(([n, x]) => `${n} ${plural(x.rows, 'row')}, ${plural(x.frames, 'frame')}`).join('; ');
+}
+
 export function formatReport(r: ValidationReport): string {
   const out: string[] = [];
   const s = r.stats;
-  out.push(`validate ${r.target} (${r.kind}): ${s.files} files, ${(s.bytes / 1e6).toFixed(1)} MB, ${s.rows} rows, ${s.frames} frames, ${s.masked} [masked] values`);
+  out.push(`validate ${r.target} (${r.kind}): ${s.files} files, ${(s.bytes / 1e6).toFixed(1)} MB, ${rowsLine(s)}, ${s.masked} [masked] values`);
   if (r.clean) {
-    out.push('clean: no findings');
-    return out.join('\n') + '\n';
+    out.push(r.notes ? `clean: no errors or warnings, ${r.notes} note(s)` : 'clean: no findings');
+    if (!r.notes) return out.join('\n') + '\n';
   }
-  for (const sev of ['error', 'warning'] as const) {
+  for (const sev of ['error', 'warning', 'note'] as const) {
     for (const c of r.checks.filter((x) => x.severity === sev)) {
       out.push('');
       out.push(`${sev.toUpperCase()} ${c.id} (${c.count}): ${c.hint}`);
@@ -103,8 +138,9 @@ export function formatReport(r: ValidationReport): string {
       if (c.count > c.examples.length) out.push(`  ... and ${c.count - c.examples.length} more`);
     }
   }
+  if (r.clean) return out.join('\n') + '\n';
   out.push('');
-  out.push(`${r.errors} error(s), ${r.warnings} warning(s)`);
+  out.push(`${r.errors} error(s), ${r.warnings} warning(s)${r.notes ? `, ${r.notes} note(s)` : ''}`);
   return out.join('\n') + '\n';
 }
 

@@ -7,7 +7,8 @@
 import type { Findings } from './report.ts';
 import type { DuplicateOf } from './frame-dedupe.ts';
 import type { FrameInfo } from './frame-pool.ts';
-import { countMasked, scanText } from './privacy.ts';
+import { scanFields } from './privacy.ts';
+import type { PrivacyTexts } from './privacy.ts';
 
 export interface RowLocation {
   file: string;
@@ -36,8 +37,8 @@ export interface VRow {
   action: ActionLike | null;
   /** ClassLabel ids by column name (`action.type`, `outcome`, ...). */
   labels: Record<string, number | null>;
-  /** Text fields to scan for unmasked values: field name → text. */
-  texts: Array<[string, string | null | undefined]>;
+  /** Text fields to scan for unmasked values (the one list in privacy.ts). */
+  texts: PrivacyTexts;
   frame: FrameInfo | null;
   /** The same frame bytes were first seen in another split (set with the frame). */
   duplicateOf?: DuplicateOf | null;
@@ -69,7 +70,6 @@ export class RowChecks {
   row(r: VRow): void {
     const f = this.f;
     const at = r.loc;
-    f.stats.rows++;
     // Order and steps, per format + split.
     const key = `${r.format}\0${r.split}`;
     if (r.session_id !== null && r.t_ms !== null) {
@@ -105,16 +105,10 @@ export class RowChecks {
     if (fr && !fr.ok) {
       f.add('frame.undecodable', { ...at, message: `${describe(r)}: ${fr.message}` });
     } else if (fr && fr.ok) {
-      f.stats.frames++;
+      f.format(r.format).frames++;
       this.frameChecks(r, fr);
     }
-    for (const [field, text] of r.texts) {
-      if (typeof text !== 'string' || text.length === 0) continue;
-      f.stats.masked += countMasked(text);
-      for (const hit of scanText(text)) {
-        f.add(hit.id, { ...at, message: `${describe(r)}: field ${field}: ${hit.excerpt}` });
-      }
-    }
+    f.stats.masked += scanFields(r.texts, (field, hit) => f.add(hit.id, { ...at, message: `${describe(r)}: field ${field}: ${hit.excerpt}` }));
   }
 
   private frameChecks(r: VRow, fr: Extract<FrameInfo, { ok: true }>): void {

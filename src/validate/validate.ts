@@ -1,6 +1,7 @@
 /**
  * `validate`: find what it was given — a dataset directory (dataset-manifest.json), an export
- * (manifest.json) or loose .tar/.parquet/.arrow/.jsonl files — and check it. Files are read as
+ * (manifest.json) or loose .tar/.parquet/.arrow/.jsonl files — and check it; what it must see
+ * before it says clean is one rule, in completeness.ts. Files are read as
  * streams (tars) or by ranges (Parquet), one at a time in (format, split, path) order so findings
  * are deterministic; frames are decoded in worker threads meanwhile (--decode full). The checkers
  * of Parquet, Arrow, JSONL and exports load on first use: Arrow and hyparquet cost more start-up
@@ -9,17 +10,20 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { UsageError } from '../errors.ts';
+import { InputError, UsageError } from '../errors.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
 import { LocalSource } from '../source/local.ts';
 import { openSource } from '../source/open.ts';
 import type { Source } from '../source/types.ts';
+import { Completeness, FORMAT_ORDER, classifyListing, formatOf, hidden, manifestShapeProblem } from './completeness.ts';
+import type { CardSplits, Format } from './completeness.ts';
 import type { FileToCheck, JsonFeatures, ValidateContext } from './context.ts';
 import { featurePaths } from './features-json.ts';
 import { FrameDedupe } from './frame-dedupe.ts';
 import { FramePool } from './frame-pool.ts';
 import type { DecodeMode } from './frame-pool.ts';
+import { isVendorTar, looseExportSource } from './loose-export.ts';
 import { Findings } from './report.ts';
 import type { ValidationReport } from './report.ts';
 import { RowChecks } from './rows.ts';
@@ -35,22 +39,13 @@ export interface ValidateOptions {
   threads?: number;
 }
 
-type Format = 'parquet' | 'arrow' | 'jsonl' | 'webdataset';
-const FORMAT_ORDER: Format[] = ['parquet', 'arrow', 'jsonl', 'webdataset'];
-
-function formatOf(p: string): Format | null {
-  if (/\.parquet$/i.test(p)) return 'parquet';
-  if (/\.arrow$/i.test(p)) return 'arrow';
-  if (/\.jsonl(\.gz)?$/i.test(p)) return 'jsonl';
-  if (/\.tar$/i.test(p)) return 'webdataset';
-  return null;
-}
-
 /** `data/train-00000-of-00001.parquet`, `arrow/train/data-...`, `webdataset/train-000000.tar` → `train`. */
 function splitOf(p: string, known: string[]): string {
   const parts = p.split('/');
   for (const s of known) if (parts.slice(0, -1).includes(s)) return s;
   const base = parts[parts.length - 1]!;
+  // save_to_disk: the split is the folder (`arrow/train/data-00000-of-00001.arrow`).
+  if (parts.length > 1 && /^data-\d+-of-\d+\.arrow$/.test(base)) return parts[parts.length - 2]!;
   const m = /^([A-Za-z0-9_.]+?)[-.]/.exec(base);
   return m ? m[1]! : base;
 }
@@ -65,28 +60,51 @@ async function sha256Of(source: Source, p: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** What to validate: one root (dir or URL), or loose local files. */
-async function resolveTarget(targets: string[]): Promise<{ source: Source; kind: ValidationReport['kind']; files?: string[] }> {
+/**
+ * What to validate: a dataset or an export root, data files named one by one (`files`), a folder
+ * of data files without a manifest (`folder`), or a loose vendor tar (`export` with `looseTars`).
+ */
+type Target =
+  | { kind: 'dataset' | 'export' | 'folder'; source: Source; looseTars?: string[] }
+  | { kind: 'files'; source: Source; files: string[] };
+
+const hasScheme = (t: string): boolean => /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(t);
+const isLocalFile = (t: string): Promise<boolean> => stat(t).then((s) => s.isFile(), () => false);
+
+/** The target, or null after reporting why there is nothing to check (completeness.ts, rule 1). */
+async function resolveTarget(targets: string[], findings: Findings): Promise<Target | null> {
   if (targets.length === 0) throw new UsageError('validate needs a dataset directory, an export, or files');
-  if (targets.length === 1) {
+  if (targets.length === 1 && (hasScheme(targets[0]!) || !(await isLocalFile(targets[0]!)))) {
     const t = targets[0]!;
-    const isLocalFile = !/^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(t) && (await stat(t).then((s) => s.isFile(), () => false));
-    if (!isLocalFile) {
-      const source = await openSource(t);
+    if (!hasScheme(t) && !(await stat(t).then(() => true, () => false))) {
+      findings.add('target.not_found', { file: t, message: 'does not exist' });
+      return null;
+    }
+    const source = await openSource(t);
+    try {
       if (await source.exists(DATASET_MANIFEST_FILE)) return { source, kind: 'dataset' };
       if (await source.exists('manifest.json')) return { source, kind: 'export' };
-      return { source, kind: 'files' };
+      const found = classifyListing(await source.list());
+      if (found === 'data') return { source, kind: 'folder' };
+      findings.add(found === 'empty' ? 'target.empty' : 'target.unrecognised', { file: t, message: found === 'empty' ? 'no files here' : 'nothing here is a manifest or a data file' });
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      findings.add('target.not_found', { file: t, message: err.message });
     }
+    return null;
   }
   for (const t of targets) {
-    if (/^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(t)) throw new UsageError(`with several targets, each must be a local file: ${t}`);
-    if (!(await stat(t).then((s) => s.isFile(), () => false))) throw new UsageError(`${t} is not a file`);
+    if (hasScheme(t)) throw new UsageError(`with several targets, each must be a local file: ${t}`);
+    if (!(await isLocalFile(t))) throw new UsageError(`${t} is not a file`);
   }
   // Loose files: rooted at their common directory, named relative to it.
   const abs = targets.map((t) => path.resolve(t));
   let root = path.dirname(abs[0]!);
   while (!abs.every((a) => a.startsWith(root + path.sep))) root = path.dirname(root);
-  return { source: new LocalSource(root), kind: 'files', files: abs.map((a) => path.relative(root, a).split(path.sep).join('/')) };
+  const files = abs.map((a) => path.relative(root, a).split(path.sep).join('/'));
+  const source = new LocalSource(root);
+  if (files.every((f) => formatOf(f) === 'webdataset') && (await isVendorTar(source, files[0]!))) return { source, kind: 'export', looseTars: files };
+  return { source, kind: 'files', files };
 }
 
 export async function validate(targets: string[], opts: ValidateOptions = {}): Promise<ValidationReport> {
@@ -95,43 +113,58 @@ export async function validate(targets: string[], opts: ValidateOptions = {}): P
   if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(workers) && workers >= 1)) {
     throw new UsageError('--world-size and --workers must be positive integers');
   }
-  const { source, kind, files: looseFiles } = await resolveTarget(targets);
   const label = targets.length === 1 ? targets[0]! : `${targets.length} files`;
   const findings = new Findings(opts.maxFindings ?? 10);
-  if (kind === 'export') {
-    await validateExport(source, targets[0]!, findings);
+  const target = await resolveTarget(targets, findings);
+  if (!target) return findings.report(label, 'files');
+  const kind = target.kind === 'folder' ? 'files' : target.kind;
+  if (target.kind === 'export') {
+    await validateExport(target.looseTars ? looseExportSource(target.source, target.looseTars) : target.source, findings, target.looseTars !== undefined);
     return findings.report(label, kind);
   }
   const pool = new FramePool(opts.decode ?? 'header', opts.threads);
   try {
-    await validateFiles(source, kind, looseFiles, findings, { ...opts, worldSize, workers, decode: opts.decode ?? 'header' }, pool);
+    await validateFiles(target, label, findings, { ...opts, worldSize, workers, decode: opts.decode ?? 'header' }, pool);
   } finally {
     await pool.close();
   }
   return findings.report(label, kind);
 }
 
+async function readDatasetManifest(source: Source, findings: Findings): Promise<DatasetManifest | null> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readText(source, DATASET_MANIFEST_FILE));
+  } catch (err) {
+    findings.add('dataset.unreadable_metadata', { file: DATASET_MANIFEST_FILE, message: `not valid JSON (${(err as Error).message})` });
+    return null;
+  }
+  const problem = manifestShapeProblem(parsed);
+  if (problem) {
+    findings.add('dataset.unreadable_metadata', { file: DATASET_MANIFEST_FILE, message: problem });
+    return null;
+  }
+  return parsed as DatasetManifest;
+}
+
 async function validateFiles(
-  source: Source,
-  kind: ValidationReport['kind'],
-  looseFiles: string[] | undefined,
+  target: Exclude<Target, { kind: 'export' }>,
+  label: string,
   findings: Findings,
   opts: { worldSize: number; workers: number; decode: DecodeMode },
   pool: FramePool,
 ): Promise<void> {
-  let manifest: DatasetManifest | null = null;
-  if (kind === 'dataset') {
-    try {
-      manifest = JSON.parse(await readText(source, DATASET_MANIFEST_FILE)) as DatasetManifest;
-    } catch (err) {
-      findings.add('dataset.unreadable_metadata', { file: DATASET_MANIFEST_FILE, message: `not valid JSON (${(err as Error).message})` });
-    }
+  const { source } = target;
+  const manifest = target.kind === 'dataset' ? await readDatasetManifest(source, findings) : null;
+  const listing = target.kind === 'files' ? await Promise.all(target.files.map(async (p) => ({ path: p, size: await source.size(p) }))) : await source.list();
+  if (target.kind === 'folder') {
+    findings.add('dataset.manifest_missing', { file: DATASET_MANIFEST_FILE, message: `not found; the data files here were checked alone` });
   }
-  const listing = looseFiles ? await Promise.all(looseFiles.map(async (p) => ({ path: p, size: await source.size(p) }))) : await source.list();
   const sizes = new Map(listing.map((e) => [e.path, e.size]));
   const splitNames = manifest ? Object.keys(manifest.splits) : [];
   const features = (manifest?.features ?? null) as JsonFeatures | null;
   const labelSizes = features ? featurePaths(features).classLabels : {};
+  const complete = new Completeness(findings);
   const ctx: ValidateContext = {
     source,
     findings,
@@ -141,7 +174,6 @@ async function validateFiles(
     features,
     worldSize: opts.worldSize,
     workers: opts.workers,
-    parquetRows: new Map(),
     rows: new RowChecks(findings, {
       labelSizes,
       passthrough: manifest?.image?.mode === 'passthrough',
@@ -151,20 +183,9 @@ async function validateFiles(
 
   // Files to check: the manifest's list (missing ones reported), else what was found.
   const toCheck: Array<FileToCheck & { format: Format }> = [];
-  const manifestFiles = new Map((manifest?.files ?? []).map((f) => [f.path, f]));
   const hashLater: FileToCheck[] = [];
   if (manifest) {
-    for (const mf of manifest.files) {
-      const size = sizes.get(mf.path);
-      if (size === undefined) {
-        findings.add('dataset.file_missing', { file: mf.path, message: `listed in ${DATASET_MANIFEST_FILE} (${mf.bytes} bytes) but not found` });
-        continue;
-      }
-      const fc: FileToCheck = { path: mf.path, split: mf.split ?? '', size, sha256: mf.sha256 ?? null };
-      if (size !== mf.bytes) {
-        findings.add('dataset.file_size_mismatch', { file: mf.path, message: `${size} bytes, ${DATASET_MANIFEST_FILE} says ${mf.bytes}` });
-        fc.sizeMismatch = true;
-      }
+    for (const { listed: mf, file: fc } of complete.listedFiles(manifest, listing)) {
       const format = formatOf(mf.path);
       // jsonl frames and support files are hashed apart; data files hash while they are checked (tars) or after.
       if (format && !(format === 'jsonl' && mf.rows === null)) toCheck.push({ ...fc, format, split: mf.split ?? splitOf(mf.path, splitNames) });
@@ -173,7 +194,7 @@ async function validateFiles(
   } else {
     for (const e of listing) {
       const format = formatOf(e.path);
-      if (format) toCheck.push({ path: e.path, split: splitOf(e.path, splitNames), size: e.size ?? 0, sha256: null, format });
+      if (format && (target.kind === 'files' || !hidden(e.path))) toCheck.push({ path: e.path, split: splitOf(e.path, splitNames), size: e.size ?? 0, sha256: null, format });
     }
   }
   findings.stats.files = toCheck.length;
@@ -193,14 +214,16 @@ async function validateFiles(
 
   const wdsSplits = new Map<string, WdsSplitState>();
   for (const fc of toCheck) {
-    if (fc.format === 'parquet') await (await import('./parquet.ts')).checkParquet(ctx, fc);
-    else if (fc.format === 'arrow') await (await import('./arrow.ts')).checkArrow(ctx, fc);
-    else if (fc.format === 'jsonl') await (await import('./jsonl.ts')).checkJsonl(ctx, fc, manifest?.labels ?? null);
+    let rows: number | null;
+    if (fc.format === 'parquet') rows = await (await import('./parquet.ts')).checkParquet(ctx, fc);
+    else if (fc.format === 'arrow') rows = await (await import('./arrow.ts')).checkArrow(ctx, fc);
+    else if (fc.format === 'jsonl') rows = await (await import('./jsonl.ts')).checkJsonl(ctx, fc, manifest?.labels ?? null);
     else {
       let st = wdsSplits.get(fc.split);
       if (!st) wdsSplits.set(fc.split, (st = new WdsSplitState(fc.split)));
-      await checkWdsShard(ctx, fc, st);
+      rows = await checkWdsShard(ctx, fc, st);
     }
+    complete.fileRows(fc.path, fc.format, fc.split, rows);
   }
   for (const [split, st] of wdsSplits) {
     const dir = st.shardSamples[0]!.path.slice(0, st.shardSamples[0]!.path.lastIndexOf('/') + 1);
@@ -212,47 +235,44 @@ async function validateFiles(
     const listed = new Set(sizes.keys());
     const dirs = new Set(toCheck.filter((f) => f.format === 'arrow').map((f) => f.path.slice(0, f.path.lastIndexOf('/'))));
     for (const d of [...dirs].sort()) await (await import('./arrow.ts')).checkSaveToDiskDir(ctx, d, listed);
-    await checkCard(ctx, manifest, manifestFiles.size > 0);
+    complete.rowCounts(manifest, sizes.has('README.md') ? await cardSplits(ctx) : null);
   }
+  complete.somethingRead(label);
   await hashing;
 }
 
-/** README `dataset_info.splits[].num_examples` against the Parquet rows (what `datasets` verifies). */
-async function checkCard(ctx: ValidateContext, manifest: DatasetManifest, _hasFiles: boolean): Promise<void> {
-  if (!manifest.formats.includes('parquet')) return;
-  if (!(await ctx.source.exists('README.md'))) return;
+/** README `dataset_info.splits[].num_examples` (what `datasets` verifies), or null without a YAML header. */
+async function cardSplits(ctx: ValidateContext): Promise<CardSplits | null> {
   const text = await readText(ctx.source, 'README.md');
   const m = /^---\r?\n([\s\S]*?)\r?\n---/.exec(text);
-  if (!m) return;
+  if (!m) return null;
   const { parse: parseYaml } = await import('yaml');
   let yaml: { dataset_info?: { splits?: Array<{ name?: string; num_examples?: number }> } | Array<unknown> };
   try {
     yaml = parseYaml(m[1]!) as typeof yaml;
   } catch (err) {
     ctx.findings.add('dataset.unreadable_metadata', { file: 'README.md', message: `the YAML front matter does not parse (${(err as Error).message})` });
-    return;
+    return null;
   }
-  const info = Array.isArray(yaml.dataset_info) ? (yaml.dataset_info[0] as { splits?: Array<{ name?: string; num_examples?: number }> }) : yaml.dataset_info;
-  for (const s of info?.splits ?? []) {
-    const actual = ctx.parquetRows.get(s.name ?? '') ?? 0;
-    if (Number.isNaN(actual)) continue; // a Parquet file of the split is unreadable (reported)
-    if (s.num_examples !== actual) {
-      ctx.findings.add('dataset.num_examples_mismatch', { file: 'README.md', message: `split ${s.name}: num_examples ${s.num_examples}, the Parquet files have ${actual} rows` });
-    }
-  }
+  const info = Array.isArray(yaml?.dataset_info) ? (yaml.dataset_info[0] as { splits?: Array<{ name?: string; num_examples?: number }> }) : yaml?.dataset_info;
+  if (!Array.isArray(info?.splits)) return null;
+  return new Map(info.splits.map((s) => [String(s?.name), s?.num_examples]));
 }
 
-/** Exports: manifest counts against the rows, every referenced frame (via inspect), then the privacy scan. */
-async function validateExport(source: Source, root: string, findings: Findings): Promise<void> {
+/**
+ * Exports: manifest counts against the rows, every referenced frame (via inspect), then the
+ * privacy scan. A loose vendor tar has no manifest: its counts are not compared.
+ */
+async function validateExport(source: Source, findings: Findings, loose: boolean): Promise<void> {
   const { inspectExport } = await import('../export/inspect.ts');
   const { scanExportPrivacy } = await import('./export-privacy.ts');
   try {
-    const r = await inspectExport(root);
+    const r = await inspectExport(source);
     findings.stats.bytes = (await source.list()).filter((e) => r.files.includes(e.path)).reduce((n, e) => n + (e.size ?? 0), 0);
     findings.stats.files = r.files.length;
-    findings.stats.rows = r.rows;
-    findings.stats.frames = r.frames;
-    for (const c of r.manifest) {
+    Object.assign(findings.format(r.format), { files: r.files.length, rows: r.rows, frames: r.frames });
+    if (r.rows === 0) findings.add('target.empty', { file: loose ? r.files[0] ?? source.describe('') : 'manifest.json', message: 'the export holds no rows' });
+    for (const c of loose ? [] : r.manifest) {
       if (!c.ok) findings.add('export.manifest_count_mismatch', { file: 'manifest.json', message: `${c.field}: manifest says ${c.manifest}, the export has ${c.actual}` });
     }
     for (const p of r.frame_problems) {

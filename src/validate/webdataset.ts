@@ -13,6 +13,7 @@ import type { FrameInfo } from './frame-pool.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
 import type { VRow } from './rows.ts';
 import { scanTar } from './tar-scan.ts';
+import { shardBalance, unevenSplitMessage } from '../write/shard-plan.ts';
 
 const IMAGE_EXTS = new Set(['webp', 'png', 'jpg', 'jpeg']);
 const MAX_MEMBER = 256 << 20;
@@ -74,7 +75,8 @@ function splitName(name: string): { key: string; ext: string; dotted: boolean } 
   return { key: name.slice(0, slash + 1 + dot), ext, dotted: ext.includes('.') };
 }
 
-export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, state: WdsSplitState): Promise<void> {
+/** Checks one shard; returns its samples (distinct keys), or null when it breaks part-way. */
+export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, state: WdsSplitState): Promise<number | null> {
   const f = ctx.findings;
   const at = { file: file.path };
   const hash = file.sha256 ? createHash('sha256') : null;
@@ -180,6 +182,7 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
     f.add('dataset.file_sha256_mismatch', { ...at, message: 'content differs from the sha256 in dataset-manifest.json' });
   }
   state.shardSamples.push({ path: file.path, samples: inShard.size, size: file.size, broken });
+  return broken ? null : inShard.size;
 }
 
 function isFlatObject(v: unknown): boolean {
@@ -271,15 +274,15 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
     viewport: vp,
     action: action ? { x: toNum(action.x), y: toNum(action.y), x_norm: toNum(action.x_norm), y_norm: toNum(action.y_norm), to_x: toNum(action.to_x), to_y: toNum(action.to_y) } : null,
     labels: { 'action.type': toNum(j.action_type_id), 'prior_action.type': toNum(prior?.type_id), outcome: toNum(context.outcome_id) },
-    texts: [
-      ['action.text', str(action?.text)],
-      ['action.target.name', str(target?.name)],
-      ['action.url', str(action?.url)],
-      ['action.args', str(action?.args)],
-      ['dom', str(j.dom)],
-      ['accessibility_tree', str(parsed.accessibility_tree)],
-      ['extra', str(j.extra)],
-    ],
+    texts: {
+      'action.text': str(action?.text),
+      'action.target.name': str(target?.name),
+      'action.url': str(action?.url),
+      'action.args': str(action?.args),
+      dom: str(j.dom),
+      accessibility_tree: str(parsed.accessibility_tree),
+      extra: str(j.extra),
+    },
     frame: null,
   };
   await win.push(row, frame);
@@ -319,11 +322,12 @@ export async function checkWdsSplit(ctx: ValidateContext, state: WdsSplitState, 
     return;
   }
   if (slots > 1) {
-    // webdataset: shards go to ranks by position (split_by_node), then to workers (split_by_worker).
-    const totals = new Array<number>(slots).fill(0);
-    state.shardSamples.forEach((s, i) => { totals[i % slots]! += s.samples; });
-    const min = Math.min(...totals);
-    const max = Math.max(...totals);
-    if (min < max) f.add('wds.uneven_shards', { file: first, message: `split ${state.split}: rank/worker slots get ${min}..${max} samples; the short ones stop early (DDP hangs)` });
+    // The same rule convert plans by (shard-plan.ts): uneven only beyond what the row count forces.
+    const b = shardBalance(state.shardSamples.map((s) => s.samples), ctx.worldSize, ctx.workers);
+    if (b.avoidable) {
+      f.add('wds.uneven_shards', { file: first, message: `split ${state.split}: ranks read ${b.ranks[0]}..${b.ranks[1]}, rank/worker slots ${b.slots[0]}..${b.slots[1]} samples; the short ones stop early (DDP hangs)` });
+    } else if (b.slots[0] < b.slots[1]) {
+      f.add('wds.uneven_rows', { file: first, message: unevenSplitMessage(state.split, b, ctx.worldSize, ctx.workers) });
+    }
   }
 }

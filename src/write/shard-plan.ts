@@ -69,3 +69,41 @@ export function planShards(opts: ShardPlanOptions): number[] {
   const extra = total % n;
   return Array.from({ length: n }, (_, i) => base + (i < extra ? 1 : 0));
 }
+
+/** How evenly a split's shards feed W ranks × K DataLoader workers, as webdataset hands them out. */
+export interface ShardBalance {
+  samples: number;
+  /** Smallest and largest samples one rank reads per epoch. */
+  ranks: [number, number];
+  /** Smallest and largest samples one (rank, worker) slot reads per epoch. */
+  slots: [number, number];
+  /** Whether other shard sizes could make it more even (else the row count itself forbids it). */
+  avoidable: boolean;
+}
+
+/**
+ * Shard i goes to rank i mod W (split_by_node), then to worker ⌊i / W⌋ mod K of that rank
+ * (split_by_worker): slot i mod W·K. Equal counts are possible only when W·K (for ranks: W)
+ * divides the samples; otherwise the best is a difference of 1, which convert's plan reaches.
+ */
+export function shardBalance(counts: number[], worldSize: number, workers: number): ShardBalance {
+  const n = worldSize * workers;
+  const slots = new Array<number>(n).fill(0);
+  counts.forEach((c, i) => { slots[i % n]! += c; });
+  const ranks = new Array<number>(worldSize).fill(0);
+  slots.forEach((c, s) => { ranks[s % worldSize]! += c; });
+  const samples = counts.reduce((a, b) => a + b, 0);
+  const spread = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+  const r = spread(ranks);
+  const s = spread(slots);
+  const avoidable = s[1] - s[0] > (samples % n ? 1 : 0) || r[1] - r[0] > (samples % worldSize ? 1 : 0);
+  return { samples, ranks: r, slots: s, avoidable };
+}
+
+/** What a training loop must do with an uneven split (the same words in convert's warning and validate's note). */
+export function unevenSplitMessage(split: string, b: ShardBalance, worldSize: number, workers: number): string {
+  const range = ([lo, hi]: [number, number]) => (lo === hi ? `${lo}` : `${lo}..${hi}`);
+  return `split ${split}: ${b.samples} samples cannot be split equally over ${worldSize} rank(s) x ${workers} worker(s): ` +
+    `every row is kept and shards differ by at most one sample, so ranks read ${range(b.ranks)} and workers ${range(b.slots)} samples per epoch; ` +
+    `cap each worker at ${b.slots[0]} samples per epoch (e.g. webdataset .with_epoch(${b.slots[0]})) or use torch.distributed Join`;
+}
