@@ -168,17 +168,25 @@ describe('validate: a dataset must be whole', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'convert', 'samples/jsonl', '--out', out,
       '--formats', 'parquet,webdataset', '--shard-samples', '1'], { cwd: repoRoot, stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
-    // Killed once the first shard is under its final name (convert writes its manifest last).
+    // A local convert builds beside --out (`.killed.nusomi-new-*`) and renames it in when complete:
+    // killed once the first shard is under its final name in that build folder.
     const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const shards = await readdir(path.join(out, 'webdataset')).catch(() => [] as string[]);
-      if (shards.some((f) => /^train-\d+\.tar$/.test(f))) break;
-      await new Promise((r) => setTimeout(r, 10));
+    let build: string | undefined;
+    while (Date.now() < deadline && !build) {
+      for (const d of await readdir(tmp)) {
+        if (!d.startsWith('.killed.nusomi-new-')) continue;
+        const shards = await readdir(path.join(tmp, d, 'webdataset')).catch(() => [] as string[]);
+        if (shards.some((f) => /^train-\d+\.tar$/.test(f))) build = path.join(tmp, d);
+      }
+      if (!build) await new Promise((r) => setTimeout(r, 10));
     }
     child.kill('SIGKILL');
     await exited;
-    expect(await readdir(out).then((f) => f.includes('dataset-manifest.json'))).toBe(false);
-    const rep = await failsWith(out);
+    expect(build, 'the kill landed before the first shard').toBeDefined();
+    // Nothing under the final name, and the half-built folder it left is not clean.
+    expect(ids(await failsWith(out))).toEqual(['target.not_found']);
+    expect(await readdir(build!).then((f) => f.includes('dataset-manifest.json'))).toBe(false);
+    const rep = await failsWith(build!);
     expect(ids(rep)).toContain('dataset.manifest_missing');
   }, 90_000);
 
