@@ -323,7 +323,7 @@ describe('https specifics', () => {
         ],
       }),
     );
-    const src = new HttpsSource(rangeServer.signed('elsewhere/manifest.json'));
+    const src = new HttpsSource(rangeServer.signed('elsewhere/manifest.json'), { allowRemote: ['127.0.0.1'] });
     const err = await src.list().catch((e: unknown) => e);
     // A relative path may not climb out of the manifest's folder.
     expect((err as Error).message).toMatch(/path escapes the export root/);
@@ -337,7 +337,12 @@ describe('https specifics', () => {
         ],
       }),
     );
-    const ok = new HttpsSource(rangeServer.signed('elsewhere/manifest.json'));
+    // Own URLs outside the manifest's folder are refused unless their host is allowed.
+    const refused = await new HttpsSource(rangeServer.signed('elsewhere/manifest.json')).list().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InputError);
+    expect((refused as Error).message).toMatch(/elsewhere\/manifest\.json: files\[0\]: file URL http:\/\/127\.0\.0\.1:\d+\/export\/data\/big\.bin is outside the export root \(host 127\.0\.0\.1:\d+\); pass --allow-remote-frames 127\.0\.0\.1/);
+    expect((refused as Error).message).not.toContain(SIG);
+    const ok = new HttpsSource(rangeServer.signed('elsewhere/manifest.json'), { allowRemote: ['127.0.0.1'] });
     expect((await ok.list()).map((e) => e.path)).toEqual(['export/data/a.jsonl', 'manifest.json', 'shard.bin']);
     expect(sha(await ok.read('shard.bin', { start: 0, end: 5000 }))).toBe(sha(files['data/big.bin']!.subarray(0, 5000)));
     expect(sha(await ok.read('export/data/a.jsonl'))).toBe(sha(files['data/a.jsonl']!));

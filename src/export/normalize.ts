@@ -4,7 +4,11 @@
  */
 import { InputError } from '../errors.ts';
 import type { Where } from '../errors.ts';
+import { DEFAULT_LIMITS, jsonDeeperThan, jsonSyntaxReason, overLimit, typeName } from '../limits.ts';
+import type { InputLimits } from '../limits.ts';
 import { openFileUrl } from '../source/open.ts';
+import type { SourceOptions } from '../source/open.ts';
+import { resolveReference } from '../source/reach.ts';
 import type { Source } from '../source/types.ts';
 import type { ExportManifest } from './manifest-types.ts';
 import type { RawRow } from './raw.ts';
@@ -15,6 +19,10 @@ export interface NormalizeContext {
   manifest: ExportManifest;
   /** The export root: relative image paths and URLs under `manifest.destination` are read here. */
   source: Source;
+  /** JSON depth for JSON text columns (default: DEFAULT_LIMITS). */
+  limits?: InputLimits;
+  /** What frame URLs may reach besides the root, and the largest frame read (sources opened by URL). */
+  reach?: SourceOptions;
 }
 
 /** The row location in messages: `line 3`, `row 40`, or the tar member. */
@@ -63,7 +71,7 @@ function isPlainJson(v: unknown): boolean {
 }
 
 class RowContext {
-  constructor(readonly origin: StepOrigin) {}
+  constructor(readonly origin: StepOrigin, readonly maxJsonDepth: number) {}
   error(field: string, expected: string, got: unknown): InputError {
     return new InputError(`field "${field}": expected ${expected}, got ${describe(got)}`, originWhere(this.origin));
   }
@@ -99,23 +107,37 @@ class RowContext {
     let parsed: unknown;
     try {
       parsed = JSON.parse(v);
-    } catch {
-      throw this.error(field, `an object or JSON text of one`, v);
+    } catch (err) {
+      // The reason and position only: the text may be anything, a secret included.
+      throw new InputError(`field "${field}": expected an object or JSON text of one, got text that is not JSON (${jsonSyntaxReason(err)})`, originWhere(this.origin));
     }
-    if (!isObject(parsed) && !(allowNull && parsed === null)) throw this.error(field, 'JSON text of an object', v);
+    if (!isObject(parsed) && !(allowNull && parsed === null)) {
+      throw new InputError(`field "${field}": expected JSON text of an object, got JSON text of ${typeName(parsed)}`, originWhere(this.origin));
+    }
+    this.checkDepth(parsed, field, v);
     return parsed;
+  }
+
+  /** Refuses parsed JSON text nested deeper than the limit (text shorter than the limit cannot be). */
+  checkDepth(parsed: unknown, field: string, text: string): void {
+    if (text.length > this.maxJsonDepth && jsonDeeperThan(parsed, this.maxJsonDepth)) {
+      throw new InputError(`field "${field}": JSON nested deeper than ${this.maxJsonDepth} levels, ${overLimit('maxJsonDepth', this.maxJsonDepth)}`, originWhere(this.origin));
+    }
   }
 }
 
 /** `frame.dom` as a string: JSON text of an object/array is parsed, any other text (HTML) is kept. */
-function domText(v: string): Json {
+function domText(v: string, rc: RowContext): Json {
   const t = v.trimStart();
   if (t.startsWith('{') || t.startsWith('[')) {
+    let parsed: Json;
     try {
-      return JSON.parse(v) as Json;
+      parsed = JSON.parse(v) as Json;
     } catch {
       return v;
     }
+    rc.checkDepth(parsed, 'frame.dom', v);
+    return parsed;
   }
   return v;
 }
@@ -147,10 +169,6 @@ function extOf(url: string): string | undefined {
   const p = url.replace(/[?#].*$/, '');
   const m = /\.([a-zA-Z0-9]+)$/.exec(p.slice(p.lastIndexOf('/') + 1));
   return m ? m[1]!.toLowerCase() : undefined;
-}
-
-function hasScheme(s: string): boolean {
-  return /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(s);
 }
 
 function lazyImage(ref: string, ext: string, load: () => Promise<Uint8Array>, step: () => Step): FrameImage {
@@ -191,24 +209,30 @@ function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Arr
       throw new Error('the row has no frame.image_url and no embedded image bytes');
     }, step);
   }
-  const dest = ctx.manifest.destination;
-  if (dest !== '' && url.startsWith(dest)) {
-    const rel = url.slice(dest.length).replace(/^\/+/, '');
+  // Where the export may reach is decided once, here; a refused URL fails this row's frame read.
+  let to;
+  try {
+    to = resolveReference(url, ctx.source.root, ctx.manifest.destination, ctx.reach ?? {}, {}, '');
+  } catch (err) {
+    const why = (err as Error).message;
+    return lazyImage(url.replace(/[?#].*$/, ''), ext, async () => {
+      throw new Error(why);
+    }, step);
+  }
+  if (to.kind === 'root') {
+    const rel = to.path;
     return lazyImage(rel, ext, () => readFrame(ctx.source, rel), step);
   }
-  if (!hasScheme(url)) {
-    const rel = url.replace(/^(\.\/)+/, '');
-    return lazyImage(rel, ext, () => readFrame(ctx.source, rel), step);
-  }
+  const target = to.url;
   return lazyImage(url, ext, async () => {
-    const { source, path } = await openFileUrl(url);
+    const { source, path } = await openFileUrl(target, ctx.reach);
     return readFrame(source, path);
   }, step);
 }
 
 /** Turn a raw row into a Step; throws InputError naming the file, row and field when the row is bad. */
 export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
-  const rc = new RowContext(raw.origin);
+  const rc = new RowContext(raw.origin, (ctx.limits ?? DEFAULT_LIMITS).maxJsonDepth);
   // JSON-parsed rows (jsonl) are already plain: skip the deep copy (and its per-key path strings).
   let fields = (!raw.columnar && isPlainJson(raw.fields) ? raw.fields : rc.plain(raw.fields, '', raw.columnar)) as Record<string, unknown>;
   if (raw.columnar) {
@@ -229,7 +253,7 @@ export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
     throw rc.error('frame.viewport', 'an object {w, h} of numbers', viewport);
   }
   let dom = frameRest.dom ?? null;
-  if (raw.columnar && typeof dom === 'string') dom = domText(dom);
+  if (raw.columnar && typeof dom === 'string') dom = domText(dom, rc);
   const tree = frameRest.accessibility_tree ?? null;
   if (tree !== null && typeof tree !== 'string') throw rc.error('frame.accessibility_tree', 'a string or null', tree);
   const frame = { ...frameRest, viewport, dom, accessibility_tree: tree } as Frame;

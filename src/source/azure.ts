@@ -7,6 +7,8 @@
 import { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import { InputError, UsageError } from '../errors.ts';
+import { overLimit } from '../limits.ts';
+import type { SourceOptions } from './open.ts';
 import { checkRelative } from './s3.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
 
@@ -102,6 +104,12 @@ export class AzureLocation {
 }
 
 export class AzureSource extends AzureLocation implements Source {
+  private readonly maxReadBytes?: number;
+
+  constructor(root: string, env: Env = process.env, opts: SourceOptions = {}) {
+    super(root, env);
+    this.maxReadBytes = opts.maxReadBytes;
+  }
 
   private blob(p: string) {
     checkRelative(p, this.root);
@@ -153,6 +161,11 @@ export class AzureSource extends AzureLocation implements Source {
     let total = 0;
     try {
       const res = await this.blob(p).download(range?.start ?? 0, range ? range.end - range.start : undefined);
+      // A whole-blob read is refused before its body is buffered when it is over the limit.
+      if (!range && this.maxReadBytes !== undefined && (res.contentLength ?? 0) > this.maxReadBytes) {
+        (res.readableStreamBody as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+        throw new InputError(`${res.contentLength} bytes, ${overLimit('maxMemberBytes', this.maxReadBytes)}`, { file: this.describe(p) });
+      }
       for await (const c of chunksOf(res.readableStreamBody)) {
         parts.push(c);
         total += c.byteLength;

@@ -1,8 +1,10 @@
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, realpathSync, statSync } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../errors.ts';
+import { overLimit } from '../limits.ts';
+import type { SourceOptions } from './open.ts';
 import { sharedBlockFor, sharedBlockOf, whenUnpinned } from '../sink/shared-blocks.ts';
 import type { SharedBlock } from '../sink/shared-blocks.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
@@ -10,14 +12,45 @@ import type { ByteRange, Source, SourceEntry } from './types.ts';
 /** `a/b.webp`: segments of ordinary characters that do not start with a dot, no empty segment. */
 const PLAIN_RELATIVE = /^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*(\/[A-Za-z0-9_\-][A-Za-z0-9_\-.]*)*$/;
 
-/** A local directory. Paths are POSIX-relative to the root; nothing outside the root is reachable. */
+/**
+ * A local directory. Paths are POSIX-relative to the root; nothing outside the root is reachable:
+ * `..` and absolute paths are refused, and so is a file whose real path (symlinks resolved) is
+ * not under the root's real path.
+ */
 export class LocalSource implements Source {
   readonly root: string;
   private readonly abs: string;
+  private readonly maxReadBytes?: number;
+  private realRoot?: string;
 
-  constructor(root: string) {
+  constructor(root: string, opts: SourceOptions = {}) {
     this.root = root;
     this.abs = path.resolve(root);
+    this.maxReadBytes = opts.maxReadBytes;
+  }
+
+  /** The root with symlinks resolved (itself when it does not exist yet). */
+  private real(): string {
+    if (this.realRoot === undefined) {
+      try {
+        this.realRoot = realpathSync.native(this.abs);
+      } catch {
+        return this.abs;
+      }
+    }
+    return this.realRoot;
+  }
+
+  /** Refuses a file that a symlink leads out of the root (a missing file is left to the caller). */
+  private confined(full: string, p: string): string {
+    let real: string;
+    try {
+      real = realpathSync.native(full);
+    } catch {
+      return full;
+    }
+    if (!isInside(real, this.real())) throw outsideRoot(this.describe(p));
+    return full;
   }
 
   describe(p: string): string {
@@ -63,7 +96,7 @@ export class LocalSource implements Source {
 
   async exists(p: string): Promise<boolean> {
     try {
-      return (await stat(this.resolve(p))).isFile();
+      return (await stat(this.confined(this.resolve(p), p))).isFile();
     } catch (err) {
       if (err instanceof InputError) throw err;
       return false;
@@ -72,7 +105,7 @@ export class LocalSource implements Source {
 
   async size(p: string): Promise<number> {
     try {
-      return (await stat(this.resolve(p))).size;
+      return (await stat(this.confined(this.resolve(p), p))).size;
     } catch (err) {
       throw notFound(err, this.describe(p));
     }
@@ -81,23 +114,23 @@ export class LocalSource implements Source {
   async read(p: string, range?: ByteRange): Promise<Uint8Array> {
     const full = this.resolve(p);
     try {
-      return await readInWorker(full, range);
+      return await readInWorker(full, this.real(), range, undefined, range ? undefined : this.maxReadBytes);
     } catch (err) {
-      throw notFound(err, this.describe(p));
+      throw notFound(err, this.describe(p), this.maxReadBytes);
     }
   }
 
   async readFrame(p: string): Promise<Uint8Array> {
     const full = this.resolve(p);
     try {
-      return await readInWorker(full, undefined, true);
+      return await readInWorker(full, this.real(), undefined, true, this.maxReadBytes);
     } catch (err) {
-      throw notFound(err, this.describe(p));
+      throw notFound(err, this.describe(p), this.maxReadBytes);
     }
   }
 
   async *stream(p: string): AsyncIterable<Uint8Array> {
-    const full = this.resolve(p);
+    const full = this.confined(this.resolve(p), p);
     try {
       await stat(full);
     } catch (err) {
@@ -117,7 +150,7 @@ export class LocalSource implements Source {
   async *streamReusing(p: string): AsyncIterable<Uint8Array> {
     let fh;
     try {
-      fh = await open(this.resolve(p), 'r');
+      fh = await open(this.confined(this.resolve(p), p), 'r');
     } catch (err) {
       throw notFound(err, this.describe(p));
     }
@@ -148,9 +181,19 @@ const RING_CHUNK = 4 << 20;
 /** A chunk from streamReusing stays intact while the two after it are handed out (one more is being read). */
 const RING = 4;
 
-function notFound(err: unknown, where: string): Error {
+function isInside(real: string, root: string): boolean {
+  return real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+function outsideRoot(where: string): InputError {
+  return new InputError('a symbolic link leads out of the export root; only files inside it are read', { file: where });
+}
+
+function notFound(err: unknown, where: string, maxReadBytes?: number): Error {
   if (err instanceof InputError) return err;
   const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'EOUTSIDE') return outsideRoot(where);
+  if (code === 'ETOOBIG') return new InputError(`${(err as { size?: number }).size} bytes, ${overLimit('maxMemberBytes', maxReadBytes ?? 0)}`, { file: where });
   if (code === 'ENOENT' || code === 'ENOTDIR') return new InputError('no such file or directory', { file: where });
   if (code === 'EACCES' || code === 'EPERM') return new InputError('permission denied', { file: where });
   if (code === 'EISDIR') return new InputError('is a directory, expected a file', { file: where });
@@ -187,10 +230,24 @@ function fit(pool, size, bytesOf) {
   }
   return -1;
 }
+/** The real path of an open file: one readlink on Linux, realpath elsewhere. */
+function realOf(fd, p) {
+  try {
+    return fs.readlinkSync('/proc/self/fd/' + fd);
+  } catch {
+    return fs.realpathSync.native(p);
+  }
+}
 function readOne(r) {
   const fd = fs.openSync(r.path, 'r');
   try {
+    // Checked on what was opened, so a symlink swapped in meanwhile changes nothing.
+    const real = realOf(fd, r.path);
+    if (real !== r.within && !real.startsWith(r.within.endsWith('/') ? r.within : r.within + '/')) {
+      throw Object.assign(new Error('outside the root'), { code: 'EOUTSIDE' });
+    }
     const size = fs.fstatSync(fd).size;
+    if (r.max !== undefined && size > r.max) throw Object.assign(new Error('too big'), { code: 'ETOOBIG', size });
     const start = Math.max(0, Math.min(r.start === undefined ? 0 : r.start, size));
     const end = Math.max(start, Math.min(r.end === undefined ? size : r.end, size));
     const want = end - start;
@@ -234,14 +291,14 @@ parentPort.on('message', (msg) => {
       out.push(reply);
       if (reply.bytes) transfer.push(reply.bytes.buffer);
     } catch (err) {
-      out.push({ id: r.id, error: { message: String(err && err.message || err), code: err && err.code } });
+      out.push({ id: r.id, error: { message: String(err && err.message || err), code: err && err.code, size: err && err.size } });
     }
   }
   parentPort.postMessage(out, transfer);
 });
 `;
 
-interface ReadRequest { id: number; path: string; start?: number; end?: number; shared?: true }
+interface ReadRequest { id: number; path: string; within: string; start?: number; end?: number; shared?: true; max?: number }
 interface ReadReply {
   id: number;
   bytes?: Uint8Array;
@@ -249,7 +306,7 @@ interface ReadReply {
   slot?: number;
   length?: number;
   sab?: SharedArrayBuffer;
-  error?: { message: string; code?: string };
+  error?: { message: string; code?: string; size?: number };
 }
 
 let reader: Worker | undefined;
@@ -273,7 +330,7 @@ function readerWorker(): Worker {
         const p = pendingReads.get(r.id);
         if (!p) continue;
         pendingReads.delete(r.id);
-        if (r.error) p.reject(Object.assign(new Error(r.error.message), { code: r.error.code }));
+        if (r.error) p.reject(Object.assign(new Error(r.error.message), { code: r.error.code, size: r.error.size }));
         else if (r.slot !== undefined) p.resolve(leaseSlot(r.slot, r.length!, r.sab));
         else {
           fromReader.add(r.bytes!.buffer as ArrayBuffer);
@@ -389,12 +446,14 @@ function sendBatch(): void {
   w.postMessage(b);
 }
 
-function readInWorker(full: string, range?: ByteRange, shared?: true): Promise<Uint8Array> {
+/** `within`: the real root the file must be inside; `max`: the largest file read whole. */
+function readInWorker(full: string, within: string, range?: ByteRange, shared?: true, max?: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const id = nextReadId++;
     pendingReads.set(id, { resolve, reject });
-    const request: ReadRequest = range ? { id, path: full, start: range.start, end: range.end } : { id, path: full };
+    const request: ReadRequest = range ? { id, path: full, within, start: range.start, end: range.end } : { id, path: full, within };
     if (shared) request.shared = true;
+    if (max !== undefined) request.max = max;
     batch.push(request);
     // A read-ahead window asks one frame at a time: send a batch once it is full, or at once when
     // the reader is running out of work (the answers to earlier batches also send what waits).

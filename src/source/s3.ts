@@ -11,6 +11,8 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { InputError, UsageError } from '../errors.ts';
+import { overLimit } from '../limits.ts';
+import type { SourceOptions } from './open.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -121,6 +123,12 @@ export class S3Location {
 }
 
 export class S3Source extends S3Location implements Source {
+  private readonly maxReadBytes?: number;
+
+  constructor(root: string, env: Env = process.env, opts: SourceOptions = {}) {
+    super(root, env);
+    this.maxReadBytes = opts.maxReadBytes;
+  }
 
   private key(p: string): string {
     checkRelative(p, this.root);
@@ -183,6 +191,11 @@ export class S3Source extends S3Location implements Source {
           Range: range ? `bytes=${range.start}-${range.end - 1}` : undefined,
         }),
       );
+      // A whole-object read is refused before its body is buffered when it is over the limit.
+      if (!range && this.maxReadBytes !== undefined && (res.ContentLength ?? 0) > this.maxReadBytes) {
+        (res.Body as unknown as { destroy?: () => void }).destroy?.();
+        throw new InputError(`${res.ContentLength} bytes, ${overLimit('maxMemberBytes', this.maxReadBytes)}`, { file: this.describe(p) });
+      }
       const bytes = await res.Body!.transformToByteArray();
       return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (err) {
