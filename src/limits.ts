@@ -78,6 +78,7 @@ export function jsonSyntaxReason(err: unknown): string {
   if (/^Bad (escaped character|Unicode escape)/.test(msg)) return `a bad escape in a string${at}`;
   if (/^Expected/.test(msg)) return `syntax error${at}: ${msg.replace(/ in JSON at position.*$/, '').replace(/^Expected/, 'expected')}`;
   if (/^Unexpected non-whitespace/.test(msg)) return `text after the JSON value${at}`;
+  if (/^Unexpected token/.test(msg)) return `an unexpected character${at}`;
   return `syntax error${at}`;
 }
 

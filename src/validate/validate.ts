@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
+import { resolveLimits } from '../limits.ts';
+import type { InputLimits } from '../limits.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
 import { LocalSource } from '../source/local.ts';
@@ -33,6 +35,10 @@ export interface ValidateOptions {
   maxFindings?: number;
   /** Frame worker threads (default: available cores). */
   threads?: number;
+  /** Bounds on untrusted input where an export is read (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<InputLimits>;
+  /** Hosts, buckets or containers besides an export's root that its frames and data files may come from. */
+  allowRemoteFrames?: string[];
 }
 
 type Format = 'parquet' | 'arrow' | 'jsonl' | 'webdataset';
@@ -66,13 +72,13 @@ async function sha256Of(source: Source, p: string): Promise<string> {
 }
 
 /** What to validate: one root (dir or URL), or loose local files. */
-async function resolveTarget(targets: string[]): Promise<{ source: Source; kind: ValidationReport['kind']; files?: string[] }> {
+async function resolveTarget(targets: string[], opts: ValidateOptions): Promise<{ source: Source; kind: ValidationReport['kind']; files?: string[] }> {
   if (targets.length === 0) throw new UsageError('validate needs a dataset directory, an export, or files');
   if (targets.length === 1) {
     const t = targets[0]!;
     const isLocalFile = !/^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(t) && (await stat(t).then((s) => s.isFile(), () => false));
     if (!isLocalFile) {
-      const source = await openSource(t);
+      const source = await openSource(t, { maxReadBytes: resolveLimits(opts.limits).maxMemberBytes, allowRemote: opts.allowRemoteFrames ?? [] });
       if (await source.exists(DATASET_MANIFEST_FILE)) return { source, kind: 'dataset' };
       if (await source.exists('manifest.json')) return { source, kind: 'export' };
       return { source, kind: 'files' };
@@ -95,11 +101,11 @@ export async function validate(targets: string[], opts: ValidateOptions = {}): P
   if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(workers) && workers >= 1)) {
     throw new UsageError('--world-size and --workers must be positive integers');
   }
-  const { source, kind, files: looseFiles } = await resolveTarget(targets);
+  const { source, kind, files: looseFiles } = await resolveTarget(targets, opts);
   const label = targets.length === 1 ? targets[0]! : `${targets.length} files`;
   const findings = new Findings(opts.maxFindings ?? 10);
   if (kind === 'export') {
-    await validateExport(source, targets[0]!, findings);
+    await validateExport(source, targets[0]!, findings, opts);
     return findings.report(label, kind);
   }
   const pool = new FramePool(opts.decode ?? 'header', opts.threads);
@@ -243,11 +249,12 @@ async function checkCard(ctx: ValidateContext, manifest: DatasetManifest, _hasFi
 }
 
 /** Exports: manifest counts against the rows, every referenced frame (via inspect), then the privacy scan. */
-async function validateExport(source: Source, root: string, findings: Findings): Promise<void> {
+async function validateExport(source: Source, root: string, findings: Findings, opts: ValidateOptions): Promise<void> {
   const { inspectExport } = await import('../export/inspect.ts');
   const { scanExportPrivacy } = await import('./export-privacy.ts');
+  const input = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [] };
   try {
-    const r = await inspectExport(root);
+    const r = await inspectExport(root, input);
     findings.stats.bytes = (await source.list()).filter((e) => r.files.includes(e.path)).reduce((n, e) => n + (e.size ?? 0), 0);
     findings.stats.files = r.files.length;
     findings.stats.rows = r.rows;
@@ -263,7 +270,7 @@ async function validateExport(source: Source, root: string, findings: Findings):
     const extraBad = r.frames_unreadable - (shown - r.frame_problems.filter((p) => p.problem === 'missing').length);
     for (let i = 0; i < extraMissing; i++) findings.add('export.frame_missing', { file: '(more)', message: 'not shown' });
     for (let i = 0; i < extraBad; i++) findings.add('export.frame_unreadable', { file: '(more)', message: 'not shown' });
-    await scanExportPrivacy(source, findings);
+    await scanExportPrivacy(source, findings, input);
   } catch (err) {
     if (!(err instanceof Error) || !('where' in err)) throw err;
     const w = (err as { where: { file?: string; member?: string } }).where;
