@@ -11,6 +11,8 @@ import type { SourceOptions } from './open.ts';
 import { resolveReference } from './reach.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
 
+const MAX_REDIRECTS = 5;
+
 /** The URL without its query string or fragment: what messages may show. */
 export function redactUrl(url: URL | string): string {
   const u = new URL(String(url));
@@ -297,11 +299,26 @@ export class HttpsSource implements Source {
     return out;
   }
 
+  /**
+   * One request; redirects are followed only where the export may reach (reach.ts): a signed URL
+   * whose server redirects to another host (an internal address, say) would otherwise escape it.
+   */
   private async request(u: URL, range?: string): Promise<Response> {
-    try {
-      return await fetch(u, { headers: range ? { range } : {}, redirect: 'follow' });
-    } catch (err) {
-      throw this.networkError(err, u);
+    let url = u;
+    for (let hop = 0; ; hop++) {
+      let res: Response;
+      try {
+        res = await fetch(url, { headers: range ? { range } : {}, redirect: 'manual' });
+      } catch (err) {
+        throw this.networkError(err, u);
+      }
+      const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
+      if (location === null) return res;
+      await res.body?.cancel();
+      if (hop >= MAX_REDIRECTS) throw new InputError(`more than ${MAX_REDIRECTS} redirects`, { file: redactUrl(u) });
+      const next = new URL(location, url);
+      resolveReference(next.href, this.url.href, '', this.opts, { file: redactUrl(u) }, 'redirect to');
+      url = next;
     }
   }
 

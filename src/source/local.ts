@@ -94,9 +94,10 @@ export class LocalSource implements Source {
     return out;
   }
 
+  /** Whether the file is there; reading one a symlink leads out of the root is refused by the read. */
   async exists(p: string): Promise<boolean> {
     try {
-      return (await stat(this.confined(this.resolve(p), p))).isFile();
+      return (await stat(this.resolve(p))).isFile();
     } catch (err) {
       if (err instanceof InputError) throw err;
       return false;
@@ -230,22 +231,46 @@ function fit(pool, size, bytesOf) {
   }
   return -1;
 }
-/** The real path of an open file: one readlink on Linux, realpath elsewhere. */
-function realOf(fd, p) {
+const NOFOLLOW = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW || 0);
+/** Directories whose real path was checked: dir → inside the root it was checked against. */
+const dirsChecked = new Map();
+function inside(real, root) {
+  return real === root || real.startsWith(root.endsWith('/') ? root : root + '/');
+}
+function outside() {
+  return Object.assign(new Error('outside the root'), { code: 'EOUTSIDE' });
+}
+/**
+ * Open a file that must be inside the real root \`within\`, without an extra syscall per file: the
+ * open refuses a symlink as the last component (O_NOFOLLOW), and each directory's real path is
+ * checked once. A symlink that stays inside the root is still read.
+ */
+function openInside(p, within) {
+  const dir = p.slice(0, p.lastIndexOf('/'));
+  const key = within + '\0' + dir;
+  let ok = dirsChecked.get(key);
+  if (ok === undefined) {
+    let real;
+    try { real = fs.realpathSync.native(dir); } catch { real = undefined; }
+    // A missing directory is left to the open below (not found), and checked again next time.
+    if (real !== undefined) {
+      ok = inside(real, within);
+      if (dirsChecked.size > 4096) dirsChecked.clear();
+      dirsChecked.set(key, ok);
+    }
+  }
+  if (ok === false) throw outside();
   try {
-    return fs.readlinkSync('/proc/self/fd/' + fd);
-  } catch {
-    return fs.realpathSync.native(p);
+    return fs.openSync(p, NOFOLLOW);
+  } catch (err) {
+    if (err.code !== 'ELOOP') throw err;
+    if (!inside(fs.realpathSync.native(p), within)) throw outside();
+    return fs.openSync(p, 'r');
   }
 }
 function readOne(r) {
-  const fd = fs.openSync(r.path, 'r');
+  const fd = openInside(r.path, r.within);
   try {
-    // Checked on what was opened, so a symlink swapped in meanwhile changes nothing.
-    const real = realOf(fd, r.path);
-    if (real !== r.within && !real.startsWith(r.within.endsWith('/') ? r.within : r.within + '/')) {
-      throw Object.assign(new Error('outside the root'), { code: 'EOUTSIDE' });
-    }
     const size = fs.fstatSync(fd).size;
     if (r.max !== undefined && size > r.max) throw Object.assign(new Error('too big'), { code: 'ETOOBIG', size });
     const start = Math.max(0, Math.min(r.start === undefined ? 0 : r.start, size));

@@ -5,6 +5,7 @@ import { readLines } from '../export/lines.ts';
 import type { FileToCheck, ValidateContext } from './context.ts';
 import { RowWindow, stepsRowToV } from './context.ts';
 import type { FrameInfo } from './frame-pool.ts';
+import { jsonSyntaxReason } from '../limits.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
 
 export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelNames: { action_type: string[]; outcome: string[] } | null): Promise<void> {
@@ -24,7 +25,7 @@ export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelN
     try {
       obj = JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      f.add('rows.unreadable', { ...at, message: `line ${line}: not JSON (${(err as Error).message})` });
+      f.add('rows.unreadable', { ...at, message: `line ${line}: not JSON (${jsonSyntaxReason(err)})` });
       await win.push(null, null);
       continue;
     }

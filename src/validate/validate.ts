@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
-import { resolveLimits } from '../limits.ts';
+import { jsonSyntaxReason, resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
@@ -130,7 +130,7 @@ async function validateFiles(
     try {
       manifest = JSON.parse(await readText(source, DATASET_MANIFEST_FILE)) as DatasetManifest;
     } catch (err) {
-      findings.add('dataset.unreadable_metadata', { file: DATASET_MANIFEST_FILE, message: `not valid JSON (${(err as Error).message})` });
+      findings.add('dataset.unreadable_metadata', { file: DATASET_MANIFEST_FILE, message: `not valid JSON (${jsonSyntaxReason(err)})` });
     }
   }
   const listing = looseFiles ? await Promise.all(looseFiles.map(async (p) => ({ path: p, size: await source.size(p) }))) : await source.list();

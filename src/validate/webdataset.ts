@@ -10,6 +10,7 @@ import type { FileToCheck, ValidateContext } from './context.ts';
 import { RowWindow, toNum } from './context.ts';
 import type { FrameLocation } from './frame-dedupe.ts';
 import type { FrameInfo } from './frame-pool.ts';
+import { jsonSyntaxReason } from '../limits.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
 import type { VRow } from './rows.ts';
 import { scanTar } from './tar-scan.ts';
@@ -229,9 +230,14 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
     await win.push(null, frame);
     return;
   }
-  if (parseError === null && (typeof parsed0 !== 'object' || parsed0 === null || Array.isArray(parsed0))) parseError = new Error('not a JSON object');
+  if (parseError === null && (typeof parsed0 !== 'object' || parsed0 === null || Array.isArray(parsed0))) {
+    f.add('wds.json_invalid', { ...at, message: 'not a JSON object' });
+    await win.push(null, frame);
+    return;
+  }
   if (parseError) {
-    f.add('wds.json_invalid', { ...at, message: `does not parse (${parseError.message})` });
+    // The reason and position only: V8's message quotes the text, which may hold anything.
+    f.add('wds.json_invalid', { ...at, message: `does not parse (${jsonSyntaxReason(parseError)})` });
     await win.push(null, frame);
     return;
   }
