@@ -65,6 +65,26 @@ export function jsonDeeperThan(v: unknown, limit: number): boolean {
 }
 
 /**
+ * Whether JSON text nests deeper than `limit`, from the text alone (nothing recursive runs): for
+ * callers that must decide before parsing. After JSON.parse, `jsonDeeperThan` is cheaper.
+ */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash escape
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > limit) return true;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return false;
+}
+
+/**
  * Why JSON.parse failed, without the text: V8's messages quote the input around the error
  * (`Unexpected token 'a', "secret..." is not valid JSON`), and input may be anything, a secret included.
  */

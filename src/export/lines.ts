@@ -50,7 +50,9 @@ export async function* readLines(chunks: AsyncIterable<Uint8Array>, gzip = false
     for (;;) {
       const nl = chunk.indexOf(10, start);
       if (nl < 0) break;
-      if (pendingBytes + nl - start > max + 1) throw tooLong(); // +1: a `\r` before the `\n`
+      const len = pendingBytes + nl - start;
+      // A `\r` before the `\n` is not part of the line.
+      if (len > max && (len > max + 1 || !endsInCr(chunk, start, nl, pending))) throw tooLong();
       pending.push(chunk.subarray(start, nl));
       yield [++lineNo, text(pending)];
       pending = [];
@@ -59,11 +61,20 @@ export async function* readLines(chunks: AsyncIterable<Uint8Array>, gzip = false
     }
     if (start < chunk.length) {
       pendingBytes += chunk.length - start;
+      // Past max + 1 no `\r\n` can make it fit; at max + 1 the next byte decides.
       if (pendingBytes > max + 1) throw tooLong();
       pending.push(chunk.slice(start));
     }
   }
+  if (pendingBytes > max) throw tooLong(); // the last line has no `\n`; its `\r` counts
   if (pending.length && pending.some((p) => p.length)) yield [++lineNo, text(pending)];
+}
+
+/** Whether the line ending at `chunk[nl]` (`\n`) has a `\r` before it, in this chunk or the pending ones. */
+function endsInCr(chunk: Uint8Array, start: number, nl: number, pending: Uint8Array[]): boolean {
+  if (nl > start) return chunk[nl - 1] === 13;
+  for (let i = pending.length - 1; i >= 0; i--) if (pending[i]!.length) return pending[i]![pending[i]!.length - 1] === 13;
+  return false;
 }
 
 export function concatBytes(parts: Uint8Array[]): Uint8Array {
