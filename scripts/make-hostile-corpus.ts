@@ -289,6 +289,20 @@ export async function makeHostileCorpus(out: string, opts: { remoteFrameUrl?: st
     }));
   await add({ name: 'tar-member-lowered-limit', file: 'data/shard-000000.tar', position: 'member k0.json', flags: ['--max-member-bytes', '1MiB'] }, (root) =>
     wdsExport(root, [['k0.webp', frame0], ['k0.json', bytes(JSON.stringify({ ...rows()[0], pad: 'x'.repeat(2 * MiB) }))]]));
+  {
+    // Sidecar lines for samples the tar does not have wait in memory for them: bounded too.
+    const lines: string[] = [];
+    let held = 0;
+    let over = 0;
+    for (let i = 0; i < 200; i++) {
+      const l = JSON.stringify({ __key__: `other${String(i).padStart(3, '0')}`, pad: 'x'.repeat(10_000) });
+      lines.push(l);
+      held += l.length;
+      if (!over && held > MiB) over = i + 1;
+    }
+    await add({ name: 'wds-sidecar-out-of-order', file: 'data/shard-000000.jsonl', position: `line ${over}`, flags: ['--max-member-bytes', '1MiB'] }, (root) =>
+      wdsExport(root, [['k0.webp', frame0]], lines.join('\n') + '\n'));
+  }
   await add({ name: 'frame-30000px-passthrough', file: 'data/part-00000.jsonl', position: firstRow, skipReason: 'frame over the size limits' }, (root) =>
     jsonlExport(root, async (files) => {
       const rs = rows();

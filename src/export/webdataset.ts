@@ -34,7 +34,9 @@ export function unsafeMemberName(name: string): string | undefined {
 /** The sidecar, read lazily and in step with the tar; out-of-order lines wait in a small map. */
 class Sidecar {
   private lines?: AsyncIterator<[number, string]>;
-  private waiting = new Map<string, { line: number; row: Record<string, unknown> }>();
+  private waiting = new Map<string, { line: number; row: Record<string, unknown>; bytes: number }>();
+  /** Text bytes of the lines waiting, bounded by maxMemberBytes: a sidecar in another order than its tar must not fill memory. */
+  private waitingBytes = 0;
   private present?: boolean;
   constructor(private readonly file: DataFile) {}
 
@@ -49,6 +51,7 @@ class Sidecar {
     const hit = this.waiting.get(key);
     if (hit) {
       this.waiting.delete(key);
+      this.waitingBytes -= hit.bytes;
       return hit;
     }
     while (this.lines) {
@@ -65,7 +68,12 @@ class Sidecar {
       }
       const { __key__: k, ...row } = v as Record<string, unknown>;
       if (k === key) return { line, row };
-      this.waiting.set(k as string, { line, row });
+      this.waitingBytes += text.length;
+      const max = this.file.limits.maxMemberBytes;
+      if (this.waitingBytes > max) {
+        throw new InputError(`lines waiting for their tar sample hold more than ${max} bytes, ${overLimit('maxMemberBytes', max)}; a sidecar's lines follow its tar's sample order`, { file: this.file.name, row: `line ${line}` });
+      }
+      this.waiting.set(k as string, { line, row, bytes: text.length });
     }
     return undefined;
   }
