@@ -225,6 +225,10 @@ describe('hostile inputs', () => {
       max_frame_pixels: DEFAULT_LIMITS.maxFramePixels,
       max_frame_scale: DEFAULT_LIMITS.maxFrameScale,
     });
+    // validate takes the line limit for a dataset's jsonl files too.
+    const v = await runCli('validate lowered line', ['validate', r.out, '--max-line-bytes', '100']);
+    expect(v.code, v.stdout + v.stderr).toBe(1);
+    expect(v.stderr).toMatch(/^nusomi-hf: error: jsonl\/\w+-00000\.jsonl: line 1: line longer than 100 bytes, over the limit of 100 \(--max-line-bytes\)\n$/);
   }, 120_000);
 
   it('a bad limit flag is a usage error (exit 2), and --help names every limit', async () => {

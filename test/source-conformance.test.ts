@@ -131,6 +131,18 @@ describe.each(['local', 's3', 'azure', 'https'])('%s source', (kind) => {
     for (const p of paths) expect(sha(await src().read(p)), p).toBe(sha(all[p]!));
   });
 
+  it('refuses a whole-file read past maxReadBytes (--max-member-bytes); ranges and small files still read', async () => {
+    const root = { local: path.join(dir, 'export'), s3: 's3://conf/exp/', azure: 'az://conf/exp', https: rangeServer.signed('export/manifest.json') }[kind]!;
+    const bounded = await openSource(root, { maxReadBytes: 100_000 });
+    const err = await bounded.read('data/big.bin').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/big\.bin: 700000 bytes, over the limit of 100000 \(--max-member-bytes\)$/);
+    expect((err as Error).message).not.toContain(SIG);
+    expect((await bounded.read('data/big.bin', { start: 0, end: 200_000 })).byteLength).toBe(200_000);
+    expect(sha(await bounded.read('data/a.jsonl'))).toBe(sha(all['data/a.jsonl']!));
+    if (bounded.readFrame) await expect(bounded.readFrame('data/big.bin')).rejects.toThrow(/over the limit of 100000/);
+  });
+
   it('reads ranges byte-identical to the local copy', async () => {
     const big = files['data/big.bin']!;
     const ranges = [

@@ -74,7 +74,7 @@ async function dataFiles(source: Source, manifest: ExportManifest, limits: Input
     for (const [i, f] of manifest.files.entries()) {
       let df: DataFile;
       const ref = f.path ?? f.url!;
-      const to = resolveReference(ref, source.root, manifest.destination, sourceOpts, { file: 'manifest.json', row: `files[${i}]` }, 'file');
+      const to = resolveReference(ref, source.root, manifest.destination, sourceOpts, { file: 'manifest.json', row: `files[${i}]` }, 'data file');
       if (to.kind === 'root') {
         df = { source, path: to.path, name: to.path, limits };
       } else {

@@ -12,8 +12,8 @@ export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelN
   const f = ctx.findings;
   const dir = file.path.includes('/') ? file.path.slice(0, file.path.lastIndexOf('/') + 1) : '';
   const win = new RowWindow(ctx, 'jsonl', file.split);
-  // Bounded by the default line limit; an over-long line stops the read naming the file and line.
-  for await (const [line, text] of readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'), { file: file.path })) {
+  // An over-long line (--max-line-bytes) stops the read, naming the file and line.
+  for await (const [line, text] of readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'), { file: file.path, maxLineBytes: ctx.limits?.maxLineBytes })) {
     if (text.trim() === '') continue;
     const at = { file: file.path, row: line - 1 };
     if (jsonDepthExceeds(text, 64)) {

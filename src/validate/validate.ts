@@ -122,7 +122,7 @@ async function validateFiles(
   kind: ValidationReport['kind'],
   looseFiles: string[] | undefined,
   findings: Findings,
-  opts: { worldSize: number; workers: number; decode: DecodeMode },
+  opts: { worldSize: number; workers: number; decode: DecodeMode; limits?: ValidateOptions['limits'] },
   pool: FramePool,
 ): Promise<void> {
   let manifest: DatasetManifest | null = null;
@@ -148,6 +148,7 @@ async function validateFiles(
     worldSize: opts.worldSize,
     workers: opts.workers,
     parquetRows: new Map(),
+    limits: resolveLimits(opts.limits),
     rows: new RowChecks(findings, {
       labelSizes,
       passthrough: manifest?.image?.mode === 'passthrough',
