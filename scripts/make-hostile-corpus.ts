@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDeflate, crc32, gzipSync } from 'node:zlib';
 import { Int32, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import sharp from 'sharp';
 import { ustarHeader } from '../src/write/tar.ts';
 
@@ -111,8 +112,8 @@ async function wdsExport(root: string, members: [string, Uint8Array][], sidecar?
   return root;
 }
 
-/** An Arrow IPC export whose frame/action/context columns are JSON text (as vendors write heterogeneous shapes). */
-async function arrowExport(root: string, edit: (cols: { frame: string[]; action: string[]; context: string[] }) => void): Promise<string> {
+/** An Arrow IPC (or Parquet) export whose frame/action/context columns are JSON text (as vendors write heterogeneous shapes). */
+async function arrowExport(root: string, edit: (cols: { frame: string[]; action: string[]; context: string[] }) => void, format: 'arrow' | 'parquet' = 'arrow'): Promise<string> {
   const rs = rows();
   const cols = {
     frame: rs.map((r) => JSON.stringify({ ...(r.frame as Row), image_url: String((r.frame as Row).image_url).slice(DESTINATION.length) })),
@@ -127,10 +128,20 @@ async function arrowExport(root: string, edit: (cols: { frame: string[]; action:
     action: vectorFromArray(cols.action, new Utf8()),
     context: vectorFromArray(cols.context, new Utf8()),
   });
+  const parquet = () => new Uint8Array(parquetWriteBuffer({
+    columnData: [
+      { name: 'session_id', data: rs.map((r) => r.session_id as string), type: 'STRING' },
+      { name: 't_ms', data: rs.map((r) => r.t_ms as number), type: 'INT32' },
+      { name: 'frame', data: cols.frame, type: 'STRING' },
+      { name: 'action', data: cols.action, type: 'STRING' },
+      { name: 'context', data: cols.context, type: 'STRING' },
+    ],
+  }));
   await jsonlExport(root, (files) => {
     files.delete('data/part-00000.jsonl');
-    files.set('manifest.json', JSON.stringify(manifest('arrow'), null, 2));
-    files.set('data/part-0.arrow', tableToIPC(table, 'file'));
+    files.set('manifest.json', JSON.stringify(manifest(format), null, 2));
+    if (format === 'arrow') files.set('data/part-0.arrow', tableToIPC(table, 'file'));
+    else files.set('data/part-0.parquet', parquet());
   });
   return root;
 }
@@ -256,6 +267,9 @@ export async function makeHostileCorpus(out: string, opts: { remoteFrameUrl?: st
   await add({ name: 'arrow-bad-json-text', file: 'data/part-0.arrow', position: 'row 0', secret: true }, (root) =>
     arrowExport(root, (cols) => void (cols.action[0] = `{"type": "click", "x": ${SECRET}`)));
 
+  await add({ name: 'parquet-bad-json-text', file: 'data/part-0.parquet', position: 'row 2', secret: true }, (root) =>
+    arrowExport(root, (cols) => void (cols.frame[2] = `{"viewport": {"w": 1, "h": 1}, "dom": ${SECRET}`), 'parquet'));
+
   // JSON depth: V8 parses any depth, but recursive walkers (and JSON.stringify) overflow the stack.
   await add({ name: 'deep-json-line', file: 'data/part-00000.jsonl', position: 'line 1', skipReason: 'JSON nested deeper than 256 levels, over the limit of 256' }, (root) =>
     jsonlExport(root, (files) => {
@@ -265,6 +279,8 @@ export async function makeHostileCorpus(out: string, opts: { remoteFrameUrl?: st
     }));
   await add({ name: 'deep-json-text-column', file: 'data/part-0.arrow', position: 'row 0' }, (root) =>
     arrowExport(root, (cols) => void (cols.context[0] = JSON.stringify({ workflow: 'w', prior_action: null, outcome: 'success' }).replace('"w"', deep(10_000)))));
+  await add({ name: 'deep-json-parquet-column', file: 'data/part-0.parquet', position: 'row 1' }, (root) =>
+    arrowExport(root, (cols) => void (cols.action[1] = JSON.stringify({ type: 'click', args: 'A' }).replace('"A"', deep(10_000))), 'parquet'));
   await add({ name: 'deep-manifest', file: 'manifest.json' }, (root) =>
     jsonlExport(root, (files) => void files.set('manifest.json', JSON.stringify(manifest('jsonl')).replace(/}$/, `, "vendor": ${deep(10_000)}}`))));
   await add({ name: 'deep-wds-member', file: 'data/shard-000000.tar', position: 'member k0.json' }, (root) =>

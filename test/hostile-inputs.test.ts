@@ -151,9 +151,10 @@ describe('frame limits keep legit frames', () => {
 describe('hostile inputs', () => {
   it('the corpus covers every class of the issue', () => {
     expect(cases.map((c) => c.name).sort()).toEqual([
-      'arrow-bad-json-text', 'bad-json-line', 'bad-manifest', 'deep-json-line', 'deep-json-text-column', 'deep-manifest', 'deep-wds-member',
-      'file-url-frame', 'frame-30000px-passthrough', 'gz-line-3gib', 'https-other-host', 'long-line-lowered-limit', 'manifest-file-url',
-      'symlink-data-file', 'symlink-frame', 'tar-member-2gib', 'tar-member-lowered-limit', 'wds-bad-json-member', 'wds-bad-sidecar-line', 'wds-sidecar-out-of-order',
+      'arrow-bad-json-text', 'bad-json-line', 'bad-manifest', 'deep-json-line', 'deep-json-parquet-column', 'deep-json-text-column',
+      'deep-manifest', 'deep-wds-member', 'file-url-frame', 'frame-30000px-passthrough', 'gz-line-3gib', 'https-other-host',
+      'long-line-lowered-limit', 'manifest-file-url', 'parquet-bad-json-text', 'symlink-data-file', 'symlink-frame', 'tar-member-2gib',
+      'tar-member-lowered-limit', 'wds-bad-json-member', 'wds-bad-sidecar-line', 'wds-sidecar-out-of-order',
     ]);
   });
 
@@ -161,7 +162,7 @@ describe('hostile inputs', () => {
     'file-url-frame', 'symlink-frame', 'symlink-data-file', 'manifest-file-url', 'https-other-host', 'bad-json-line', 'bad-manifest',
     'wds-bad-json-member', 'wds-bad-sidecar-line', 'arrow-bad-json-text', 'deep-json-line', 'deep-json-text-column', 'deep-manifest',
     'deep-wds-member', 'gz-line-3gib', 'tar-member-2gib', 'long-line-lowered-limit', 'tar-member-lowered-limit', 'frame-30000px-passthrough',
-    'wds-sidecar-out-of-order',
+    'wds-sidecar-out-of-order', 'parquet-bad-json-text', 'deep-json-parquet-column',
   ];
   describe.each(names)('%s', (name) => {
     it.each(COMMANDS)('%s: exit 1, one line naming the file and position, no secret, nothing written, bounded memory', async (cmd) => {
