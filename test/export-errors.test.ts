@@ -132,14 +132,14 @@ describe('frames', () => {
     expect((err as Error).message).toMatch(/^data\/part-00000\.jsonl: session ses_B t_ms 1250: frame frames\/ses_B\/001\.webp cannot be read: .*no such file/);
   });
 
-  it('a frame URL outside the destination is fetched through its own source (file://), and ../ cannot escape the root', async () => {
+  it('a file:// frame URL is refused (it could copy any local file), and ../ cannot escape the root', async () => {
     const rows = fixtureRows();
     const outside = path.join(jsonlRoot, 'frames/ses_A/000.webp');
     rows[0] = { ...rows[0]!, frame: { ...(rows[0]!.frame as object), image_url: `file://${outside}` } };
     rows[1] = { ...rows[1]!, frame: { ...(rows[1]!.frame as object), image_url: '../escape.webp' } };
     const root = await makeJsonlExport({ rows, frames: 'none' });
     const steps = await collect((await openExport(root)).steps());
-    expect(Buffer.from(await steps[0]!.image.read())).toEqual(await readFile(outside));
+    await expect(steps[0]!.image.read()).rejects.toThrow(/^data\/part-00000\.jsonl: session ses_A t_ms \d+: frame file:\/\/.*000\.webp cannot be read: it is refused: file:\/\/ URLs could read any file of this machine/);
     await expect(steps[1]!.image.read()).rejects.toThrow(/session ses_A t_ms 1250: frame \.\.\/escape\.webp cannot be read: .*escapes the export root/);
   });
 });

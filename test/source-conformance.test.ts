@@ -131,6 +131,18 @@ describe.each(['local', 's3', 'azure', 'https'])('%s source', (kind) => {
     for (const p of paths) expect(sha(await src().read(p)), p).toBe(sha(all[p]!));
   });
 
+  it('refuses a whole-file read past maxReadBytes (--max-member-bytes); ranges and small files still read', async () => {
+    const root = { local: path.join(dir, 'export'), s3: 's3://conf/exp/', azure: 'az://conf/exp', https: rangeServer.signed('export/manifest.json') }[kind]!;
+    const bounded = await openSource(root, { maxReadBytes: 100_000 });
+    const err = await bounded.read('data/big.bin').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/big\.bin: 700000 bytes, over the limit of 100000 \(--max-member-bytes\)$/);
+    expect((err as Error).message).not.toContain(SIG);
+    expect((await bounded.read('data/big.bin', { start: 0, end: 200_000 })).byteLength).toBe(200_000);
+    expect(sha(await bounded.read('data/a.jsonl'))).toBe(sha(all['data/a.jsonl']!));
+    if (bounded.readFrame) await expect(bounded.readFrame('data/big.bin')).rejects.toThrow(/over the limit of 100000/);
+  });
+
   it('reads ranges byte-identical to the local copy', async () => {
     const big = files['data/big.bin']!;
     const ranges = [
@@ -323,7 +335,7 @@ describe('https specifics', () => {
         ],
       }),
     );
-    const src = new HttpsSource(rangeServer.signed('elsewhere/manifest.json'));
+    const src = new HttpsSource(rangeServer.signed('elsewhere/manifest.json'), { allowRemote: ['127.0.0.1'] });
     const err = await src.list().catch((e: unknown) => e);
     // A relative path may not climb out of the manifest's folder.
     expect((err as Error).message).toMatch(/path escapes the export root/);
@@ -337,7 +349,12 @@ describe('https specifics', () => {
         ],
       }),
     );
-    const ok = new HttpsSource(rangeServer.signed('elsewhere/manifest.json'));
+    // Own URLs outside the manifest's folder are refused unless their host is allowed.
+    const refused = await new HttpsSource(rangeServer.signed('elsewhere/manifest.json')).list().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InputError);
+    expect((refused as Error).message).toMatch(/elsewhere\/manifest\.json: files\[0\]: file URL http:\/\/127\.0\.0\.1:\d+\/export\/data\/big\.bin is outside the export root \(host 127\.0\.0\.1:\d+\); pass --allow-remote-frames 127\.0\.0\.1/);
+    expect((refused as Error).message).not.toContain(SIG);
+    const ok = new HttpsSource(rangeServer.signed('elsewhere/manifest.json'), { allowRemote: ['127.0.0.1'] });
     expect((await ok.list()).map((e) => e.path)).toEqual(['export/data/a.jsonl', 'manifest.json', 'shard.bin']);
     expect(sha(await ok.read('shard.bin', { start: 0, end: 5000 }))).toBe(sha(files['data/big.bin']!.subarray(0, 5000)));
     expect(sha(await ok.read('export/data/a.jsonl'))).toBe(sha(files['data/a.jsonl']!));

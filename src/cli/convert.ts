@@ -6,6 +6,8 @@ import { lostFileText } from '../hf/dataset-manifest.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { FilterOptions } from '../select/filters.ts';
 import type { StoredFormat } from '../frames/probe.ts';
+import { addInputOptions, inputOptionsOf } from './input-options.ts';
+import type { InputFlags } from './input-options.ts';
 import { startProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
 
@@ -33,7 +35,7 @@ function bytes(flag: string): (v: string) => number {
 }
 
 /** commander's parsed flags; the filter flags are named as FilterOptions names them. */
-interface ConvertFlags extends Pick<FilterOptions, 'workflow' | 'outcome' | 'actorKind' | 'tag' | 'path' | 'since' | 'until' | 'minDurationMs' | 'maxDurationMs' | 'frames'> {
+interface ConvertFlags extends InputFlags, Pick<FilterOptions, 'workflow' | 'outcome' | 'actorKind' | 'tag' | 'path' | 'since' | 'until' | 'minDurationMs' | 'maxDurationMs' | 'frames'> {
   out: string;
   formats: string[];
   split?: string;
@@ -63,7 +65,7 @@ interface ConvertFlags extends Pick<FilterOptions, 'workflow' | 'outcome' | 'act
 }
 
 export function registerConvert(program: Command): void {
-  program
+  const cmd = program
     .command('convert <export>')
     .description('convert an export into a dataset directory that datasets and PyTorch read natively')
     .requiredOption('--out <dir>', 'output dataset directory (local path, s3://bucket/prefix/ or az://container/prefix/)')
@@ -101,7 +103,8 @@ export function registerConvert(program: Command): void {
     .option('--card-tag <tags>', 'extra tags for the card', list)
     .option('--pretty-name <name>', 'title of the card')
     .option('--repo-id <org/name>', 'Hub repo id used in the card\'s loading snippets')
-    .option('--json', 'print a machine-readable summary')
+    .option('--json', 'print a machine-readable summary');
+  addInputOptions(cmd)
     .action(async (input: string, flags: ConvertFlags) => {
       const formats = (flags.formats.length ? flags.formats : ['parquet']) as OutputFormat[];
       const minShards = flags.minShards ?? (flags.worldSize || flags.workers ? (flags.worldSize ?? 1) * (flags.workers ?? 1) : undefined);
@@ -130,6 +133,7 @@ export function registerConvert(program: Command): void {
         wds: { shardBytes: flags.shardBytes, shardSamples: flags.shardSamples, minShards, worldSize: flags.worldSize, workers: flags.workers, sidecar: flags.sidecar },
         onError: flags.onError,
         strict: flags.strict,
+        ...inputOptionsOf(flags),
         license: flags.license,
         tags: flags.cardTag,
         prettyName: flags.prettyName,

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
+import { addInputOptions, inputOptionsOf } from './input-options.ts';
+import type { InputFlags } from './input-options.ts';
 
 function positiveInt(flag: string): (v: string) => number {
   return (v) => {
@@ -14,7 +16,7 @@ function positiveInt(flag: string): (v: string) => number {
  * or when there was nothing whole to check (src/validate/completeness.ts), 2 on usage errors.
  */
 export function registerValidate(program: Command): void {
-  program
+  const cmd = program
     .command('validate <target...>')
     .description('check a dataset directory, an export, or loose .tar/.parquet/.arrow files before training')
     .option('--world-size <n>', 'training ranks (shard balance checks)', positiveInt('--world-size'), 1)
@@ -22,12 +24,14 @@ export function registerValidate(program: Command): void {
     .option('--decode <mode>', 'frames: header (size from the header) or full (decode every pixel)', 'header')
     .option('--json', 'print one JSON object')
     .option('--max-findings <n>', 'examples shown per check', positiveInt('--max-findings'), 10)
-    .option('--strict', 'warnings fail the run too')
-    .action(async (targets: string[], opts: { worldSize: number; workers: number; decode: string; json?: boolean; maxFindings: number; strict?: boolean }) => {
+    .option('--strict', 'warnings fail the run too');
+  // The input limits and --allow-remote-frames apply where validate reads an export and its lines.
+  addInputOptions(cmd)
+    .action(async (targets: string[], opts: InputFlags & { worldSize: number; workers: number; decode: string; json?: boolean; maxFindings: number; strict?: boolean }) => {
       if (opts.decode !== 'header' && opts.decode !== 'full') throw new UsageError(`--decode must be header or full, got ${opts.decode}`);
       const { exitCodeOf, formatReport } = await import('../validate/report.ts');
       const { validate } = await import('../validate/validate.ts');
-      const report = await validate(targets, { worldSize: opts.worldSize, workers: opts.workers, decode: opts.decode, maxFindings: opts.maxFindings });
+      const report = await validate(targets, { worldSize: opts.worldSize, workers: opts.workers, decode: opts.decode, maxFindings: opts.maxFindings, ...inputOptionsOf(opts) });
       process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
       process.exitCode = exitCodeOf(report, opts.strict === true);
     });

@@ -17,11 +17,14 @@ import { InputError, UsageError } from '../errors.ts';
 import { releaseFrame } from '../buffers/index.ts';
 import { checkManifestCounts, mismatchText } from '../export/manifest-check.ts';
 import type { ManifestCheck } from '../export/manifest-check.ts';
+import { frameSizeProblem, resolveLimits } from '../limits.ts';
+import type { InputLimits } from '../limits.ts';
 import { openExport } from '../export/read.ts';
 import type { ExportReader, LostRows } from '../export/read.ts';
 import type { JsonObject, Step } from '../export/step.ts';
 import { stepLocation } from '../export/step.ts';
 import { COORDINATE_RULE } from '../frames/rescale.ts';
+import { probeImage } from '../frames/probe.ts';
 import { prepareFrames, targetSize } from '../frames/transform.ts';
 import type { FrameOptions } from '../frames/transform.ts';
 import { renderCard } from '../hf/card.ts';
@@ -73,6 +76,10 @@ export interface ConvertOptions {
   onError: 'stop' | 'skip';
   /** `--strict`: the export manifest's counts must match what was read (else a warning). */
   strict?: boolean;
+  /** Bounds on lines, members, JSON depth and frame size (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<InputLimits>;
+  /** Hosts, buckets or containers besides the export root that frames and data files may come from. */
+  allowRemoteFrames?: string[];
   license?: string;
   tags?: string[];
   prettyName?: string;
@@ -119,24 +126,37 @@ function sortedRecord(m: Record<string, number>): Record<string, number> {
 
 /** `--on-error skip`: the reader skips bad rows; frames that cannot be read are checked here too. */
 function readerOptions(opts: ConvertOptions) {
-  return opts.onError === 'skip' ? { onError: () => 'skip' as const } : {};
+  const common = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [] };
+  return opts.onError === 'skip' ? { ...common, onError: () => 'skip' as const } : common;
 }
 
 /**
- * With --on-error skip, a step whose frame cannot be read is dropped in BOTH passes, so the plan's
- * counts match what the write pass produces. (Without skip, the write pass fails on it instead.)
+ * With --on-error skip, a step whose frame cannot be read, or whose header size is over the frame
+ * limits, is dropped in BOTH passes, so the plan's counts match what the write pass produces.
+ * (Without skip, the write pass fails on it instead.)
  */
-async function* readableFramesOnly(steps: AsyncIterable<Step>, reader: ExportReader, check: boolean): AsyncIterable<Step> {
+async function* readableFramesOnly(steps: AsyncIterable<Step>, reader: ExportReader, check: boolean, limits: InputLimits): AsyncIterable<Step> {
+  const skip = (reason: string, message: string): void => {
+    reader.skipped.count++;
+    reader.skipped.reasons.set(reason, (reader.skipped.reasons.get(reason) ?? 0) + 1);
+    if (reader.skipped.examples.length < 5) reader.skipped.examples.push(message);
+  };
   for await (const step of steps) {
     if (check) {
+      let bytes: Uint8Array;
       try {
-        await step.image.read();
+        bytes = await step.image.read();
       } catch (err) {
         if (!(err instanceof InputError)) throw err;
-        const reason = 'frame cannot be read';
-        reader.skipped.count++;
-        reader.skipped.reasons.set(reason, (reader.skipped.reasons.get(reason) ?? 0) + 1);
-        if (reader.skipped.examples.length < 5) reader.skipped.examples.push(err.message);
+        skip('frame cannot be read', err.message);
+        continue;
+      }
+      // The header only; a frame that is not an image fails in the write pass, as without skip.
+      const probe = await probeImage(bytes).catch(() => null);
+      const vp = step.frame.viewport;
+      const tooBig = probe && vp.w > 0 && vp.h > 0 ? frameSizeProblem(probe.width, probe.height, vp, limits) : undefined;
+      if (tooBig) {
+        skip('frame over the size limits', `${step.origin.file}: ${stepLocation(step)}: frame image ${step.image.ref}: ${tooBig}`);
         continue;
       }
     }
@@ -156,7 +176,7 @@ async function planPass(opts: ConvertOptions, labels: LabelVocab): Promise<PlanR
   let rows = 0;
   let probedBytes = 0;
   let probed = 0;
-  const steps = readableFramesOnly(filterSteps(reader.steps(), opts.filters, filterStats), reader, opts.onError === 'skip');
+  const steps = readableFramesOnly(filterSteps(reader.steps(), opts.filters, filterStats), reader, opts.onError === 'skip', resolveLimits(opts.limits));
   for await (const step of steps) {
     rows++;
     const split = splitter.assign(step);
@@ -252,6 +272,7 @@ const FORMAT_OF: Record<WrittenFile['format'], OutputFormat> = {
 
 /** Options as recorded in the manifest: what shaped the data, nothing of this machine. */
 async function recordedOptions(opts: ConvertOptions): Promise<JsonObject> {
+  const limits = resolveLimits(opts.limits);
   const fileRef = async (p: string | undefined): Promise<JsonObject | null> =>
     p === undefined ? null : { name: path.basename(p), sha256: createHash('sha256').update(new Uint8Array(await readFile(p))).digest('hex') };
   const f = opts.filters;
@@ -283,6 +304,15 @@ async function recordedOptions(opts: ConvertOptions): Promise<JsonObject> {
       ? { shard_bytes: opts.wds.shardBytes ?? null, shard_samples: opts.wds.shardSamples ?? null, min_shards: opts.wds.minShards ?? null, sidecar: opts.wds.sidecar ?? null }
       : null,
     on_error: opts.onError,
+    // What the export was allowed to reach besides its root, and the input limits it was read under.
+    allow_remote_frames: [...(opts.allowRemoteFrames ?? [])].sort(),
+    input_limits: {
+      max_line_bytes: limits.maxLineBytes,
+      max_member_bytes: limits.maxMemberBytes,
+      max_json_depth: limits.maxJsonDepth,
+      max_frame_pixels: limits.maxFramePixels,
+      max_frame_scale: limits.maxFrameScale,
+    },
   };
 }
 
@@ -303,10 +333,11 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   for (const f of opts.formats) if (!ALL_FORMATS.includes(f)) throw new UsageError(`--formats: unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}`);
   const split = { ...opts.split };
   if (split.split === undefined && split.splitBy === undefined && split.splitSessions === undefined) split.split = DEFAULT_SPLIT;
-  opts = { ...opts, split };
+  const limits = resolveLimits(opts.limits);
+  opts = { ...opts, split, limits, frames: { ...opts.frames, limits } };
 
   // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
-  const exportManifest = (await openExport(opts.input, {})).manifest;
+  const exportManifest = (await openExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [] })).manifest;
   opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
 
   // One run at a time per output, from before the first byte is written until the new dataset is in place.
@@ -391,7 +422,7 @@ async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['
     const reader = await openExport(opts.input, readerOptions(opts));
     const plan = await makeSplitPlan(opts.split);
     const splitter = createSplitter(plan);
-    const steps = readableFramesOnly(filterSteps(reader.steps(), opts.filters), reader, opts.onError === 'skip');
+    const steps = readableFramesOnly(filterSteps(reader.steps(), opts.filters), reader, opts.onError === 'skip', resolveLimits(opts.limits));
     let session: string | undefined;
     let stepIndex = 0;
     for await (const prepared of prepareFrames(steps, opts.frames)) {

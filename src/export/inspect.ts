@@ -7,7 +7,9 @@ import sharp from 'sharp';
 import { InputError } from '../errors.ts';
 import { checkManifestCounts, mismatchText } from './manifest-check.ts';
 import type { ManifestCheck } from './manifest-check.ts';
+import { frameSizeProblem, resolveLimits } from '../limits.ts';
 import { openExport } from './read.ts';
+import type { OpenExportOptions } from './read.ts';
 import { stepLocation } from './step.ts';
 import type { Source } from '../source/types.ts';
 
@@ -70,8 +72,10 @@ function label(v: unknown): string {
   return typeof v === 'string' && v !== '' ? v : v === undefined || v === null ? UNSET : JSON.stringify(v);
 }
 
-export async function inspectExport(root: string | Source): Promise<InspectReport> {
-  const reader = await openExport(root);
+/** `opts`: input limits and allowed remote hosts (`onError` is not used: inspect stops at a bad row). */
+export async function inspectExport(root: string | Source, opts: Pick<OpenExportOptions, 'limits' | 'allowRemote'> = {}): Promise<InspectReport> {
+  const limits = resolveLimits(opts.limits);
+  const reader = await openExport(root, { limits, allowRemote: opts.allowRemote ?? [] });
   const { manifest } = reader;
   let rows = 0;
   let sessions = 0;
@@ -119,8 +123,14 @@ export async function inspectExport(root: string | Source): Promise<InspectRepor
       continue;
     }
     try {
-      // Header only: cheap, and enough to tell an image from anything else.
-      const meta = await sharp(bytes).metadata();
+      // Header only: cheap, and enough to tell an image from anything else. No pixel limit here:
+      // the frame limits below say why a frame is too large, naming the flag that raises them.
+      const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+      const tooBig = meta.width !== undefined && meta.height !== undefined ? frameSizeProblem(meta.width, meta.height, step.frame.viewport, limits) : undefined;
+      if (tooBig) {
+        problem('unreadable', `${step.origin.file}: ${stepLocation(step)}: frame ${step.image.ref}: ${tooBig}`);
+        continue;
+      }
       bump(formats, meta.format ?? UNSET);
     } catch (err) {
       problem('unreadable', `${step.origin.file}: ${stepLocation(step)}: frame ${step.image.ref} is not a readable image (${(err as Error).message})`);
@@ -160,8 +170,10 @@ export function inspectPassed(r: InspectReport): boolean {
 /** The differences a failing report has, one line each. */
 export function inspectFailures(r: InspectReport): string[] {
   const out = r.manifest.filter((c) => !c.ok).map(mismatchText);
-  if (r.frames_missing) out.push(`${r.frames_missing} frame(s) missing`);
-  if (r.frames_unreadable) out.push(`${r.frames_unreadable} frame(s) not readable as images`);
+  // The first problem of each kind, in full: its message names the file and the step.
+  const first = (kind: FrameProblem['problem']) => r.frame_problems.find((p) => p.problem === kind)?.message;
+  if (r.frames_missing) out.push(`${r.frames_missing} frame(s) missing; first: ${first('missing')}`);
+  if (r.frames_unreadable) out.push(`${r.frames_unreadable} frame(s) not readable as images or over the frame limits; first: ${first('unreadable')}`);
   return out;
 }
 

@@ -1,23 +1,26 @@
 /** jsonl / jsonl.gz export files: one JSON row object per line; blank lines are ignored. */
 import { InputError } from '../errors.ts';
+import { parseJsonText, typeName } from '../limits.ts';
 import { readLines } from './lines.ts';
 import type { DataFile, RawItem } from './raw.ts';
 
 export async function* readJsonl(file: DataFile): AsyncIterable<RawItem> {
   const gzip = /\.gz$/i.test(file.path);
-  const lines: AsyncIterable<[number, string]> = readLines(file.source.stream(file.path), gzip);
+  const lines: AsyncIterable<[number, string]> = readLines(file.source.stream(file.path), gzip, { maxLineBytes: file.limits.maxLineBytes, file: file.name });
   try {
     for await (const [line, text] of lines) {
       if (text.trim() === '') continue;
+      const where = { file: file.name, row: `line ${line}` };
       let value: unknown;
       try {
-        value = JSON.parse(text);
+        value = parseJsonText(text, file.limits.maxJsonDepth, where, 'a JSON object');
       } catch (err) {
-        yield { kind: 'problem', error: new InputError(`not a JSON object (${(err as Error).message})`, { file: file.name, row: `line ${line}` }) };
+        if (!(err instanceof InputError)) throw err;
+        yield { kind: 'problem', error: err };
         continue;
       }
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        yield { kind: 'problem', error: new InputError(`expected a JSON object per line, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`, { file: file.name, row: `line ${line}` }) };
+        yield { kind: 'problem', error: new InputError(`expected a JSON object per line, got ${typeName(value)}`, where) };
         continue;
       }
       yield { kind: 'row', fields: value as Record<string, unknown>, origin: { file: file.name, line }, columnar: false };

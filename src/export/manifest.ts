@@ -3,6 +3,8 @@
  * message naming the field and what was expected. Every field is kept verbatim in `raw`.
  */
 import { InputError } from '../errors.ts';
+import { DEFAULT_LIMITS, parseJsonText } from '../limits.ts';
+import type { InputLimits } from '../limits.ts';
 import type { Source } from '../source/types.ts';
 import type { ExportFormat, ExportManifest, ManifestFile } from './manifest-types.ts';
 import type { JsonObject } from './step.ts';
@@ -25,13 +27,14 @@ function isCount(v: unknown): v is number {
 }
 
 /** Parse and check manifest bytes; `file` names the manifest in messages (`manifest.json` or its URL). */
-export function parseManifest(bytes: Uint8Array, file: string = MANIFEST_NAME): ExportManifest {
-  let raw: unknown;
+export function parseManifest(bytes: Uint8Array, file: string = MANIFEST_NAME, limits: Pick<InputLimits, 'maxJsonDepth'> = DEFAULT_LIMITS): ExportManifest {
+  let text: string;
   try {
-    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (err) {
-    throw new InputError(`not valid JSON (${(err as Error).message})`, { file });
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new InputError('not valid JSON (not UTF-8 text)', { file });
   }
+  const raw = parseJsonText(text, limits.maxJsonDepth, { file });
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new InputError(`expected a JSON object, got ${Array.isArray(raw) ? 'an array' : show(raw)}`, { file });
   }
@@ -99,7 +102,7 @@ function parseFiles(v: unknown, file: string): ManifestFile[] {
 }
 
 /** Read and parse `manifest.json` at the root of a source; a missing manifest is an InputError naming it. */
-export async function readManifest(source: Source): Promise<ExportManifest> {
+export async function readManifest(source: Source, limits: Pick<InputLimits, 'maxJsonDepth'> = DEFAULT_LIMITS): Promise<ExportManifest> {
   const where = source.describe(MANIFEST_NAME);
   let bytes: Uint8Array;
   if (!(await source.exists(MANIFEST_NAME))) {
@@ -113,5 +116,5 @@ export async function readManifest(source: Source): Promise<ExportManifest> {
     }
     throw err;
   }
-  return parseManifest(bytes, MANIFEST_NAME);
+  return parseManifest(bytes, MANIFEST_NAME, limits);
 }

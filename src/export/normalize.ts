@@ -4,7 +4,11 @@
  */
 import { InputError } from '../errors.ts';
 import type { Where } from '../errors.ts';
+import { DEFAULT_LIMITS, jsonDeeperThan, jsonSyntaxReason, overLimit, typeName } from '../limits.ts';
+import type { InputLimits } from '../limits.ts';
 import { openFileUrl } from '../source/open.ts';
+import type { SourceOptions } from '../source/open.ts';
+import { resolveReference } from '../source/reach.ts';
 import type { Source } from '../source/types.ts';
 import type { ExportManifest } from './manifest-types.ts';
 import type { RawRow } from './raw.ts';
@@ -15,6 +19,10 @@ export interface NormalizeContext {
   manifest: ExportManifest;
   /** The export root: relative image paths and URLs under `manifest.destination` are read here. */
   source: Source;
+  /** JSON depth for JSON text columns (default: DEFAULT_LIMITS). */
+  limits?: InputLimits;
+  /** What frame URLs may reach besides the root, and the largest frame read (sources opened by URL). */
+  reach?: SourceOptions;
 }
 
 /** The row location in messages: `line 3`, `row 40`, or the tar member. */
@@ -121,7 +129,7 @@ function canonicalJson(v: unknown): unknown {
 }
 
 class RowContext {
-  constructor(readonly origin: StepOrigin) {}
+  constructor(readonly origin: StepOrigin, readonly maxJsonDepth: number) {}
   error(field: string, expected: string, got: unknown): InputError {
     return new InputError(`field "${field}": expected ${expected}, got ${describe(got)}`, originWhere(this.origin));
   }
@@ -163,11 +171,22 @@ class RowContext {
     let parsed: unknown;
     try {
       parsed = JSON.parse(v);
-    } catch {
-      throw this.error(field, `an object or JSON text of one`, v);
+    } catch (err) {
+      // The reason and position only: the text may be anything, a secret included.
+      throw new InputError(`field "${field}": expected an object or JSON text of one, got text that is not JSON (${jsonSyntaxReason(err)})`, originWhere(this.origin));
     }
-    if (!isObject(parsed) && !(allowNull && parsed === null)) throw this.error(field, 'JSON text of an object', v);
+    if (!isObject(parsed) && !(allowNull && parsed === null)) {
+      throw new InputError(`field "${field}": expected JSON text of an object, got JSON text of ${typeName(parsed)}`, originWhere(this.origin));
+    }
+    this.checkDepth(parsed, field, v);
     return this.canonical(parsed, field);
+  }
+
+  /** Refuses parsed JSON text nested deeper than the limit (text shorter than the limit cannot be). */
+  checkDepth(parsed: unknown, field: string, text: string): void {
+    if (text.length > this.maxJsonDepth && jsonDeeperThan(parsed, this.maxJsonDepth)) {
+      throw new InputError(`field "${field}": JSON nested deeper than ${this.maxJsonDepth} levels, ${overLimit('maxJsonDepth', this.maxJsonDepth)}`, originWhere(this.origin));
+    }
   }
 }
 
@@ -190,6 +209,7 @@ function domText(v: string, rc: RowContext): Json {
     } catch {
       return v;
     }
+    rc.checkDepth(parsed, 'frame.dom', v);
     return rc.canonical(parsed, 'frame.dom') as Json;
   }
   return v;
@@ -222,10 +242,6 @@ function extOf(url: string): string | undefined {
   const p = url.replace(/[?#].*$/, '');
   const m = /\.([a-zA-Z0-9]+)$/.exec(p.slice(p.lastIndexOf('/') + 1));
   return m ? m[1]!.toLowerCase() : undefined;
-}
-
-function hasScheme(s: string): boolean {
-  return /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(s);
 }
 
 function lazyImage(ref: string, ext: string, load: () => Promise<Uint8Array>, step: () => Step): FrameImage {
@@ -266,17 +282,23 @@ function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Arr
       throw new Error('the row has no frame.image_url and no embedded image bytes');
     }, step);
   }
-  const dest = ctx.manifest.destination;
-  if (dest !== '' && url.startsWith(dest)) {
-    const rel = url.slice(dest.length).replace(/^\/+/, '');
+  // Where the export may reach is decided once, here; a refused URL fails this row's frame read.
+  let to;
+  try {
+    to = resolveReference(url, ctx.source.root, ctx.manifest.destination, ctx.reach ?? {}, {}, '');
+  } catch (err) {
+    const why = (err as Error).message;
+    return lazyImage(url.replace(/[?#].*$/, ''), ext, async () => {
+      throw new Error(why);
+    }, step);
+  }
+  if (to.kind === 'root') {
+    const rel = to.path;
     return lazyImage(rel, ext, () => readFrame(ctx.source, rel), step);
   }
-  if (!hasScheme(url)) {
-    const rel = url.replace(/^(\.\/)+/, '');
-    return lazyImage(rel, ext, () => readFrame(ctx.source, rel), step);
-  }
+  const target = to.url;
   return lazyImage(url, ext, async () => {
-    const { source, path } = await openFileUrl(url);
+    const { source, path } = await openFileUrl(target, ctx.reach);
     return readFrame(source, path);
   }, step);
 }
@@ -296,7 +318,7 @@ const TOP_OBJECTS = ['frame', 'action', 'context'] as const;
  *    `context.prior_action` come back as null when absent).
  */
 export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
-  const rc = new RowContext(raw.origin);
+  const rc = new RowContext(raw.origin, (ctx.limits ?? DEFAULT_LIMITS).maxJsonDepth);
   // JSON-parsed rows (jsonl) are already plain: skip the deep copy (and its per-key path strings).
   const canon = raw.columnar ? NOT_PLAIN : canonicalJson(raw.fields);
   let fields = (canon === NOT_PLAIN ? rc.plain(raw.fields, '') : canon) as Record<string, unknown>;

@@ -1,5 +1,6 @@
 /** What format readers yield before normalisation: a raw row, or a problem with one row. */
 import type { InputError } from '../errors.ts';
+import type { InputLimits } from '../limits.ts';
 import type { Source } from '../source/types.ts';
 import type { StepOrigin } from './step.ts';
 
@@ -10,6 +11,8 @@ export interface DataFile {
   path: string;
   /** The file as the user knows it, for messages and origins: relative to the export root, or a URL. */
   name: string;
+  /** Bounds on lines, members and JSON nesting the reader enforces. */
+  limits: InputLimits;
 }
 
 export interface RawRow {

@@ -4,7 +4,11 @@
  * lexical path order. `(session_id, t_ms)` order is verified across the whole export.
  */
 import { InputError } from '../errors.ts';
+import { resolveLimits } from '../limits.ts';
+import type { InputLimits } from '../limits.ts';
 import { openFileUrl, openSource } from '../source/open.ts';
+import type { SourceOptions } from '../source/open.ts';
+import { resolveReference } from '../source/reach.ts';
 import type { Source, SourceEntry } from '../source/types.ts';
 import { readJsonl } from './jsonl.ts';
 import { readManifest } from './manifest.ts';
@@ -71,6 +75,10 @@ export interface ReadCounts {
 export interface OpenExportOptions {
   /** Called for each bad row (or unreadable rest of a file); 'skip' counts it and goes on. Default: throw. */
   onError?: OnError;
+  /** Bounds on lines, members, JSON nesting and frame size (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<InputLimits>;
+  /** Hosts, buckets or containers besides the export root that frames and data files may come from. */
+  allowRemote?: readonly string[];
 }
 
 const DATA_EXT: Record<ExportFormat, RegExp> = {
@@ -104,10 +112,6 @@ export function isDataFile(format: ExportFormat, path: string): boolean {
   return DATA_EXT[format].test(path) && base !== 'manifest.json' && !base.startsWith('.');
 }
 
-function hasScheme(s: string): boolean {
-  return /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(s);
-}
-
 /** Rows per data file as the export manifest's `files[i].rows` gives them (not in the vendor's docs; used when present). */
 function manifestFileRows(manifest: ExportManifest): Array<number | undefined> {
   const listed = manifest.raw.files;
@@ -118,23 +122,19 @@ function manifestFileRows(manifest: ExportManifest): Array<number | undefined> {
   });
 }
 
-async function dataFiles(source: Source, manifest: ExportManifest): Promise<{ entries: SourceEntry[]; files: DataFile[] }> {
+async function dataFiles(source: Source, manifest: ExportManifest, limits: InputLimits, sourceOpts: SourceOptions): Promise<{ entries: SourceEntry[]; files: DataFile[] }> {
   if (manifest.files) {
     const entries: SourceEntry[] = [];
     const files: DataFile[] = [];
     for (const [i, f] of manifest.files.entries()) {
       let df: DataFile;
       const ref = f.path ?? f.url!;
-      const dest = manifest.destination;
-      if (!hasScheme(ref)) {
-        const rel = ref.replace(/^(\.\/)+/, '');
-        df = { source, path: rel, name: rel };
-      } else if (dest !== '' && ref.startsWith(dest)) {
-        const rel = ref.slice(dest.length).replace(/^\/+/, '');
-        df = { source, path: rel, name: rel };
+      const to = resolveReference(ref, source.root, manifest.destination, sourceOpts, { file: 'manifest.json', row: `files[${i}]` }, 'data file');
+      if (to.kind === 'root') {
+        df = { source, path: to.path, name: to.path, limits };
       } else {
-        const opened = await openFileUrl(ref);
-        df = { source: opened.source, path: opened.path, name: ref };
+        const opened = await openFileUrl(to.url, sourceOpts);
+        df = { source: opened.source, path: opened.path, name: ref.replace(/[?#].*$/, ''), limits };
       }
       if (!(await df.source.exists(df.path))) {
         throw new InputError(`files[${i}] names ${ref}, which does not exist`, { file: 'manifest.json' });
@@ -150,7 +150,7 @@ async function dataFiles(source: Source, manifest: ExportManifest): Promise<{ en
       file: source.describe(''),
     });
   }
-  return { entries: listed, files: listed.map((e) => ({ source, path: e.path, name: e.path })) };
+  return { entries: listed, files: listed.map((e) => ({ source, path: e.path, name: e.path, limits })) };
 }
 
 /** The message without its `file: row: ` prefix, used to group skip reasons. */
@@ -163,9 +163,11 @@ function reasonOf(err: InputError): string {
 }
 
 export async function openExport(root: string | Source, opts: OpenExportOptions = {}): Promise<ExportReader> {
-  const source = typeof root === 'string' ? await openSource(root) : root;
-  const manifest = await readManifest(source);
-  const { entries, files } = await dataFiles(source, manifest);
+  const limits = resolveLimits(opts.limits);
+  const sourceOpts: SourceOptions = { maxReadBytes: limits.maxMemberBytes, allowRemote: opts.allowRemote ?? [] };
+  const source = typeof root === 'string' ? await openSource(root, sourceOpts) : root;
+  const manifest = await readManifest(source, limits);
+  const { entries, files } = await dataFiles(source, manifest, limits, sourceOpts);
   const skipped: SkipReport = { count: 0, reasons: new Map(), examples: [], files: [] };
   const listedRows = manifestFileRows(manifest);
   const counts: ReadCounts = { rows: 0, readable: 0, frames: 0, sessions: 0 };
@@ -224,7 +226,7 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
 
   async function* steps(): AsyncIterable<Step> {
     let last: { session_id: string; t_ms: number } | undefined;
-    const ctx = { manifest, source };
+    const ctx = { manifest, source, limits, reach: sourceOpts };
     let totalRead = 0;
     for (const [i, file] of files.entries()) {
       let read = 0;

@@ -2,12 +2,14 @@
  * WebDataset export shards: `*.tar` with adjacent `{key}.webp|png|jpg` and `{key}.json` members per
  * sample, and an optional `{shard}.jsonl` sidecar beside the tar (`{"__key__": key, ...row}`) that
  * supplies the row when a sample has no `.json` member. Members must be regular files with safe
- * names; links and unsafe names are errors naming the member. One sample is in memory at a time.
+ * names; links and unsafe names are errors naming the member. One sample is in memory at a time,
+ * and a member larger than `maxMemberBytes` is refused from its header, before any of it is read.
  */
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { InputError } from '../errors.ts';
-import { concatBytes, readLines } from './lines.ts';
+import { overLimit, parseJsonText } from '../limits.ts';
+import { readLines } from './lines.ts';
 import type { DataFile, RawItem } from './raw.ts';
 
 const IMAGE_EXTS = new Set(['webp', 'png', 'jpg', 'jpeg']);
@@ -32,18 +34,24 @@ export function unsafeMemberName(name: string): string | undefined {
 /** The sidecar, read lazily and in step with the tar; out-of-order lines wait in a small map. */
 class Sidecar {
   private lines?: AsyncIterator<[number, string]>;
-  private waiting = new Map<string, { line: number; row: Record<string, unknown> }>();
+  private waiting = new Map<string, { line: number; row: Record<string, unknown>; bytes: number }>();
+  /** Text bytes of the lines waiting, bounded by maxMemberBytes: a sidecar in another order than its tar must not fill memory. */
+  private waitingBytes = 0;
   private present?: boolean;
   constructor(private readonly file: DataFile) {}
 
   async get(key: string): Promise<{ line: number; row: Record<string, unknown> } | undefined> {
     if (this.present === undefined) {
       this.present = await this.file.source.exists(this.file.path);
-      if (this.present) this.lines = readLines(this.file.source.stream(this.file.path))[Symbol.asyncIterator]();
+      if (this.present) {
+        const opts = { maxLineBytes: this.file.limits.maxLineBytes, file: this.file.name };
+        this.lines = readLines(this.file.source.stream(this.file.path), false, opts)[Symbol.asyncIterator]();
+      }
     }
     const hit = this.waiting.get(key);
     if (hit) {
       this.waiting.delete(key);
+      this.waitingBytes -= hit.bytes;
       return hit;
     }
     while (this.lines) {
@@ -54,18 +62,18 @@ class Sidecar {
       }
       const [line, text] = next.value;
       if (text.trim() === '') continue;
-      let v: unknown;
-      try {
-        v = JSON.parse(text);
-      } catch (err) {
-        throw new InputError(`not a JSON object (${(err as Error).message})`, { file: this.file.name, row: `line ${line}` });
-      }
+      const v = parseJsonText(text, this.file.limits.maxJsonDepth, { file: this.file.name, row: `line ${line}` }, 'a JSON object');
       if (v === null || typeof v !== 'object' || Array.isArray(v) || typeof (v as Record<string, unknown>).__key__ !== 'string') {
         throw new InputError('expected a JSON object with a string "__key__"', { file: this.file.name, row: `line ${line}` });
       }
       const { __key__: k, ...row } = v as Record<string, unknown>;
       if (k === key) return { line, row };
-      this.waiting.set(k as string, { line, row });
+      this.waitingBytes += text.length;
+      const max = this.file.limits.maxMemberBytes;
+      if (this.waitingBytes > max) {
+        throw new InputError(`lines waiting for their tar sample hold more than ${max} bytes, ${overLimit('maxMemberBytes', max)}; a sidecar's lines follow its tar's sample order`, { file: this.file.name, row: `line ${line}` });
+      }
+      this.waiting.set(k as string, { line, row, bytes: text.length });
     }
     return undefined;
   }
@@ -82,7 +90,7 @@ export function sidecarPath(tarPath: string): string {
 }
 
 export async function* readWebDataset(file: DataFile): AsyncIterable<RawItem> {
-  const sidecar = new Sidecar({ source: file.source, path: sidecarPath(file.path), name: sidecarPath(file.name) });
+  const sidecar = new Sidecar({ source: file.source, path: sidecarPath(file.path), name: sidecarPath(file.name), limits: file.limits });
   const extract = tar.extract();
   const input = Readable.from(file.source.stream(file.path));
   input.on('error', (err) => extract.destroy(err));
@@ -100,9 +108,16 @@ export async function* readWebDataset(file: DataFile): AsyncIterable<RawItem> {
     if (json) {
       let v: unknown;
       try {
-        v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json.bytes));
+        let text: string;
+        try {
+          text = new TextDecoder('utf-8', { fatal: true }).decode(json.bytes);
+        } catch {
+          throw new InputError('not a JSON object (not UTF-8 text)', where(json.name));
+        }
+        v = parseJsonText(text, file.limits.maxJsonDepth, where(json.name), 'a JSON object');
       } catch (err) {
-        return { kind: 'problem', error: new InputError(`not a JSON object (${(err as Error).message})`, where(json.name)) };
+        if (!(err instanceof InputError)) throw err;
+        return { kind: 'problem', error: err };
       }
       if (v === null || typeof v !== 'object' || Array.isArray(v)) {
         return { kind: 'problem', error: new InputError('expected a JSON object', where(json.name)) };
@@ -124,11 +139,22 @@ export async function* readWebDataset(file: DataFile): AsyncIterable<RawItem> {
     };
   };
 
+  const maxMember = file.limits.maxMemberBytes;
   try {
     for await (const entry of extract) {
       const h = entry.header;
-      const chunks: Uint8Array[] = [];
-      for await (const c of entry) chunks.push(c as Uint8Array);
+      const size = h.size ?? 0;
+      // From the header, before reading: a member claiming gigabytes is never buffered.
+      if (size > maxMember) throw new InputError(`member is ${size} bytes, ${overLimit('maxMemberBytes', maxMember)}`, where(h.name));
+      // One buffer of the declared size, filled in place (collecting chunks and joining them took twice the member).
+      const body = new Uint8Array(size);
+      let filled = 0;
+      for await (const c of entry) {
+        const chunk = c as Uint8Array;
+        if (filled + chunk.length > size) throw new InputError(`member holds more than the ${size} bytes its header declares`, where(h.name));
+        body.set(chunk, filled);
+        filled += chunk.length;
+      }
       if (h.type === 'directory') continue;
       const unsafe = unsafeMemberName(h.name);
       if (unsafe) {
@@ -150,13 +176,17 @@ export async function* readWebDataset(file: DataFile): AsyncIterable<RawItem> {
         members = [];
       }
       key = k;
-      members.push({ name: h.name, ext, bytes: concatBytes(chunks) });
+      members.push({ name: h.name, ext, bytes: filled === size ? body : body.subarray(0, filled) });
     }
   } catch (err) {
     if (err instanceof InputError) throw err;
     const msg = err instanceof Error ? err.message : String(err);
     const after = key !== undefined ? ` after member ${members[members.length - 1]?.name ?? key}` : '';
     throw new InputError(`not a readable tar archive${after} (${msg}); the file may be truncated`, { file: file.name });
+  } finally {
+    // Stopped early (an error, or the reader gave up): stop reading the file too.
+    input.destroy();
+    extract.destroy();
   }
   if (key !== undefined) yield await assemble(key, members);
 }

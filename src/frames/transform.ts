@@ -3,6 +3,8 @@
  * pixels), in input order.
  *
  *  - Passthrough by default: bytes unchanged, only the header is probed for size and format.
+ *  - Every frame's header size is checked against the frame limits (limits.ts), in passthrough
+ *    too: a 30000×30000 PNG behind a 1440×900 viewport is refused, never copied or decoded.
  *  - `maxSide`: downscale so the longer side is at most N (aspect kept, never upscales).
  *  - `imageFormat` / `quality`: re-encode (webp default q80, jpeg default q85; png lossless).
  *    A frame is re-encoded only when it must be: resized, another format, or a quality asked for a
@@ -16,6 +18,8 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { InputError, NusomiError, UsageError } from '../errors.ts';
+import { DEFAULT_LIMITS, frameSizeProblem } from '../limits.ts';
+import type { InputLimits } from '../limits.ts';
 import { stepLocation } from '../export/step.ts';
 import type { Step } from '../export/step.ts';
 import type { PreparedStep } from '../hf/steps-schema.ts';
@@ -31,6 +35,8 @@ export interface FrameOptions {
   quality?: number;
   /** Encoder threads; default = available cores. */
   workers?: number;
+  /** Largest frame (pixels, and size against the viewport); default DEFAULT_LIMITS. */
+  limits?: Pick<InputLimits, 'maxFramePixels' | 'maxFrameScale'>;
 }
 
 /** `PreparedStep['image']`, named. */
@@ -122,6 +128,8 @@ async function prepareOne(step: Step, opts: FrameOptions, pool: () => EncodePool
   } catch (err) {
     throw new InputError(`cannot decode frame image ${step.image.ref}: ${(err as Error).message}`, where(step));
   }
+  const tooBig = frameSizeProblem(probe.width, probe.height, vp, opts.limits ?? DEFAULT_LIMITS);
+  if (tooBig) throw new InputError(`frame image ${step.image.ref}: ${tooBig}`, where(step));
   const size = targetSize(probe.width, probe.height, opts.maxSide);
   const resize = size.width !== probe.width || size.height !== probe.height;
   const outFormat = opts.imageFormat ?? probe.format;

@@ -6,6 +6,9 @@
  */
 import { InputError } from '../errors.ts';
 import { AzureLocation, azureError } from '../remote/azure.ts';
+import type { Env } from '../remote/azure.ts';
+import { overLimit } from '../limits.ts';
+import type { SourceOptions } from './open.ts';
 import { checkRelative } from './s3.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
 
@@ -20,6 +23,12 @@ async function* chunksOf(body: NodeJS.ReadableStream | undefined): AsyncIterable
 }
 
 export class AzureSource extends AzureLocation implements Source {
+  private readonly maxReadBytes?: number;
+
+  constructor(root: string, env: Env = process.env, opts: SourceOptions = {}) {
+    super(root, env);
+    this.maxReadBytes = opts.maxReadBytes;
+  }
 
   private blob(p: string) {
     checkRelative(p, this.root);
@@ -71,6 +80,11 @@ export class AzureSource extends AzureLocation implements Source {
     let total = 0;
     try {
       const res = await this.blob(p).download(range?.start ?? 0, range ? range.end - range.start : undefined);
+      // A whole-blob read is refused before its body is buffered when it is over the limit.
+      if (!range && this.maxReadBytes !== undefined && (res.contentLength ?? 0) > this.maxReadBytes) {
+        (res.readableStreamBody as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+        throw new InputError(`${res.contentLength} bytes, ${overLimit('maxMemberBytes', this.maxReadBytes)}`, { file: this.describe(p) });
+      }
       for await (const c of chunksOf(res.readableStreamBody)) {
         parts.push(c);
         total += c.byteLength;

@@ -3,12 +3,13 @@
  * synchronous calls, in batches. `read` answers with a transferred buffer; `readFrame` (`shared`)
  * reads into a frame slot (src/buffers/slot-pool.ts) and answers with its number.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { SlotPool } from '../buffers/slot-pool.ts';
 import type { SlotList } from '../buffers/frame-slots.ts';
 
-export interface ReadRequest { id: number; path: string; start?: number; end?: number; shared?: true }
+/** `within`: the real root the file must be inside; `max`: the largest file read whole. */
+export interface ReadRequest { id: number; path: string; within: string; start?: number; end?: number; shared?: true; max?: number }
 
 export interface ReadReply {
   id: number;
@@ -17,7 +18,7 @@ export interface ReadReply {
   slot?: number;
   length?: number;
   sab?: SharedArrayBuffer;
-  error?: { message: string; code?: string };
+  error?: { message: string; code?: string; size?: number };
 }
 
 /** To the reader: a batch of reads, or slots given back. */
@@ -27,10 +28,56 @@ export type FromReader = ReadReply[] | { forget: number[] };
 
 const pool = new SlotPool();
 
+const NOFOLLOW = constants.O_RDONLY | (constants.O_NOFOLLOW || 0);
+/** Directories whose real path was checked: within + dir → inside the root it was checked against. */
+const dirsChecked = new Map<string, boolean>();
+
+function inside(real: string, root: string): boolean {
+  return real === root || real.startsWith(root.endsWith('/') ? root : root + '/');
+}
+
+function outside(): Error {
+  return Object.assign(new Error('outside the root'), { code: 'EOUTSIDE' });
+}
+
+/**
+ * Open a file that must be inside the real root `within`, without an extra syscall per file: the
+ * open refuses a symlink as the last component (O_NOFOLLOW), and each directory's real path is
+ * checked once. A symlink that stays inside the root is still read.
+ */
+function openInside(p: string, within: string): number {
+  const dir = p.slice(0, p.lastIndexOf('/'));
+  const key = within + '\0' + dir;
+  let ok = dirsChecked.get(key);
+  if (ok === undefined) {
+    let real: string | undefined;
+    try {
+      real = realpathSync.native(dir);
+    } catch {
+      real = undefined;
+    }
+    // A missing directory is left to the open below (not found), and checked again next time.
+    if (real !== undefined) {
+      ok = inside(real, within);
+      if (dirsChecked.size > 4096) dirsChecked.clear();
+      dirsChecked.set(key, ok);
+    }
+  }
+  if (ok === false) throw outside();
+  try {
+    return openSync(p, NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
+    if (!inside(realpathSync.native(p), within)) throw outside();
+    return openSync(p, 'r');
+  }
+}
+
 function readOne(r: ReadRequest): ReadReply {
-  const fd = openSync(r.path, 'r');
+  const fd = openInside(r.path, r.within);
   try {
     const size = fstatSync(fd).size;
+    if (r.max !== undefined && size > r.max) throw Object.assign(new Error('too big'), { code: 'ETOOBIG', size });
     const start = Math.max(0, Math.min(r.start ?? 0, size));
     const end = Math.max(start, Math.min(r.end ?? size, size));
     const want = end - start;
@@ -66,8 +113,8 @@ port.on('message', (msg: ToReader) => {
       out.push(reply);
       if (reply.bytes) transfer.push(reply.bytes.buffer as ArrayBuffer);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      out.push({ id: r.id, error: { message: String(e?.message ?? e), code: e?.code } });
+      const e = err as NodeJS.ErrnoException & { size?: number };
+      out.push({ id: r.id, error: { message: String(e?.message ?? e), code: e?.code, size: e?.size } });
     }
   }
   port.postMessage(out satisfies FromReader, transfer);

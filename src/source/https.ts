@@ -6,7 +6,12 @@
  * Query strings are secrets: messages name URLs without them.
  */
 import { InputError, UsageError } from '../errors.ts';
+import { overLimit } from '../limits.ts';
+import type { SourceOptions } from './open.ts';
+import { resolveReference } from './reach.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
+
+const MAX_REDIRECTS = 5;
 
 /** The URL without its query string or fragment: what messages may show. */
 export function redactUrl(url: URL | string): string {
@@ -26,13 +31,16 @@ export class HttpsSource implements Source {
   private manifest?: Promise<ManifestFiles>;
 
   private readonly hasManifest: boolean;
+  private readonly opts: SourceOptions;
 
   /**
    * `root` is the signed URL of `manifest.json`; with `{ manifest: false }` it is the URL of any
-   * file in a folder and only relative reads work (a frame opened by URL).
+   * file in a folder and only relative reads work (a frame opened by URL). A manifest's file
+   * entries may only point inside its own folder, or at hosts `opts.allowRemote` names.
    */
-  constructor(root: string, opts: { manifest?: boolean } = {}) {
+  constructor(root: string, opts: SourceOptions & { manifest?: boolean } = {}) {
     this.hasManifest = opts.manifest ?? true;
+    this.opts = opts;
     let url: URL;
     try {
       url = new URL(root);
@@ -108,6 +116,7 @@ export class HttpsSource implements Source {
           { file: where },
         );
       }
+      const destination = typeof (doc as { destination?: unknown }).destination === 'string' ? (doc as { destination: string }).destination : '';
       const entries: SourceEntry[] = [{ path: 'manifest.json', size: bytes.byteLength }];
       const urls = new Map<string, URL>();
       files.forEach((f: unknown, i: number) => {
@@ -131,8 +140,15 @@ export class HttpsSource implements Source {
           } catch {
             throw new InputError('"url" is not a valid absolute URL', { file: where, row });
           }
-          path ??= this.pathOfUrl(own);
-          urls.set(path, own);
+          // Refuses file:// and other hosts (unless allowed); a URL under `destination` is a path here.
+          const ref = resolveReference(url as string, this.url.href, destination, this.opts, { file: where, row }, 'file URL');
+          if (ref.kind === 'root') {
+            path ??= ref.path;
+            this.resolve(path);
+          } else {
+            path ??= this.pathOfUrl(own);
+            if (own.protocol === 'https:' || own.protocol === 'http:') urls.set(path, own);
+          }
         } else {
           this.resolve(path!); // refuses paths that climb out of the folder
         }
@@ -206,12 +222,12 @@ export class HttpsSource implements Source {
         await res.body?.cancel();
         throw new InputError(`the server answered range ${range.start}-${range.end - 1} with "${cr}"`, { file: redactUrl(u) });
       }
-      return this.body(res, u);
+      return this.body(res, u, false);
     }
     if (res.ok) {
       // 200 to a range request is only right when the range is the whole file.
       const len = Number(res.headers.get('content-length') ?? NaN);
-      if (res.status === 200 && range.start === 0 && len <= range.end) return this.body(res, u);
+      if (res.status === 200 && range.start === 0 && len <= range.end) return this.body(res, u, false);
       await res.body?.cancel();
       throw new InputError(`the server ignored the Range request (HTTP ${res.status}, expected 206)`, { file: redactUrl(u) });
     }
@@ -244,19 +260,65 @@ export class HttpsSource implements Source {
     return this.body(res, u);
   }
 
-  private async body(res: Response, u: URL): Promise<Uint8Array> {
+  /** The whole body, refused past `maxReadBytes` (by Content-Length, or while it streams in). */
+  private async body(res: Response, u: URL, whole = true): Promise<Uint8Array> {
+    const max = whole ? this.opts.maxReadBytes : undefined;
+    if (max === undefined) {
+      try {
+        return new Uint8Array(await res.arrayBuffer());
+      } catch (err) {
+        throw this.networkError(err, u);
+      }
+    }
+    const tooBig = (n: number | string) => new InputError(`${n} bytes, ${overLimit('maxMemberBytes', max)}`, { file: redactUrl(u) });
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    if (declared > max) {
+      await res.body?.cancel();
+      throw tooBig(declared);
+    }
+    const parts: Uint8Array[] = [];
+    let total = 0;
     try {
-      return new Uint8Array(await res.arrayBuffer());
+      for await (const c of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+        total += c.byteLength;
+        // Leaving the loop cancels the body.
+        if (total > max) throw tooBig(`more than ${max}`);
+        parts.push(c);
+      }
     } catch (err) {
+      if (err instanceof InputError) throw err;
       throw this.networkError(err, u);
     }
+    if (parts.length === 1) return parts[0]!;
+    const out = new Uint8Array(total);
+    let off = 0;
+    for (const c of parts) {
+      out.set(c, off);
+      off += c.byteLength;
+    }
+    return out;
   }
 
+  /**
+   * One request; redirects are followed only where the export may reach (reach.ts): a signed URL
+   * whose server redirects to another host (an internal address, say) would otherwise escape it.
+   */
   private async request(u: URL, range?: string): Promise<Response> {
-    try {
-      return await fetch(u, { headers: range ? { range } : {}, redirect: 'follow' });
-    } catch (err) {
-      throw this.networkError(err, u);
+    let url = u;
+    for (let hop = 0; ; hop++) {
+      let res: Response;
+      try {
+        res = await fetch(url, { headers: range ? { range } : {}, redirect: 'manual' });
+      } catch (err) {
+        throw this.networkError(err, u);
+      }
+      const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
+      if (location === null) return res;
+      await res.body?.cancel();
+      if (hop >= MAX_REDIRECTS) throw new InputError(`more than ${MAX_REDIRECTS} redirects`, { file: redactUrl(u) });
+      const next = new URL(location, url);
+      resolveReference(next.href, this.url.href, '', this.opts, { file: redactUrl(u) }, 'redirect to');
+      url = next;
     }
   }
 

@@ -1,4 +1,4 @@
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, realpathSync, statSync } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -6,19 +6,52 @@ import { FrameSlots } from '../buffers/index.ts';
 import { InputError } from '../errors.ts';
 import { startWorker } from '../worker-file.ts';
 import type { FromReader, ReadReply, ReadRequest, ToReader } from './frame-reader.worker.ts';
+import { overLimit } from '../limits.ts';
+import type { SourceOptions } from './open.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
 
 /** `a/b.webp`: segments of ordinary characters that do not start with a dot, no empty segment. */
 const PLAIN_RELATIVE = /^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*(\/[A-Za-z0-9_\-][A-Za-z0-9_\-.]*)*$/;
 
-/** A local directory. Paths are POSIX-relative to the root; nothing outside the root is reachable. */
+/**
+ * A local directory. Paths are POSIX-relative to the root; nothing outside the root is reachable:
+ * `..` and absolute paths are refused, and so is a file whose real path (symlinks resolved) is
+ * not under the root's real path.
+ */
 export class LocalSource implements Source {
   readonly root: string;
   private readonly abs: string;
+  private readonly maxReadBytes?: number;
+  private realRoot?: string;
 
-  constructor(root: string) {
+  constructor(root: string, opts: SourceOptions = {}) {
     this.root = root;
     this.abs = path.resolve(root);
+    this.maxReadBytes = opts.maxReadBytes;
+  }
+
+  /** The root with symlinks resolved (itself when it does not exist yet). */
+  private real(): string {
+    if (this.realRoot === undefined) {
+      try {
+        this.realRoot = realpathSync.native(this.abs);
+      } catch {
+        return this.abs;
+      }
+    }
+    return this.realRoot;
+  }
+
+  /** Refuses a file that a symlink leads out of the root (a missing file is left to the caller). */
+  private confined(full: string, p: string): string {
+    let real: string;
+    try {
+      real = realpathSync.native(full);
+    } catch {
+      return full;
+    }
+    if (!isInside(real, this.real())) throw outsideRoot(this.describe(p));
+    return full;
   }
 
   describe(p: string): string {
@@ -62,6 +95,7 @@ export class LocalSource implements Source {
     return out;
   }
 
+  /** Whether the file is there; reading one a symlink leads out of the root is refused by the read. */
   async exists(p: string): Promise<boolean> {
     try {
       return (await stat(this.resolve(p))).isFile();
@@ -73,7 +107,7 @@ export class LocalSource implements Source {
 
   async size(p: string): Promise<number> {
     try {
-      return (await stat(this.resolve(p))).size;
+      return (await stat(this.confined(this.resolve(p), p))).size;
     } catch (err) {
       throw notFound(err, this.describe(p));
     }
@@ -82,23 +116,23 @@ export class LocalSource implements Source {
   async read(p: string, range?: ByteRange): Promise<Uint8Array> {
     const full = this.resolve(p);
     try {
-      return await readInWorker(full, range);
+      return await readInWorker(full, this.real(), range, undefined, range ? undefined : this.maxReadBytes);
     } catch (err) {
-      throw notFound(err, this.describe(p));
+      throw notFound(err, this.describe(p), this.maxReadBytes);
     }
   }
 
   async readFrame(p: string): Promise<Uint8Array> {
     const full = this.resolve(p);
     try {
-      return await readInWorker(full, undefined, true);
+      return await readInWorker(full, this.real(), undefined, true, this.maxReadBytes);
     } catch (err) {
-      throw notFound(err, this.describe(p));
+      throw notFound(err, this.describe(p), this.maxReadBytes);
     }
   }
 
   async *stream(p: string): AsyncIterable<Uint8Array> {
-    const full = this.resolve(p);
+    const full = this.confined(this.resolve(p), p);
     try {
       await stat(full);
     } catch (err) {
@@ -118,7 +152,7 @@ export class LocalSource implements Source {
   async *streamReusing(p: string): AsyncIterable<Uint8Array> {
     let fh;
     try {
-      fh = await open(this.resolve(p), 'r');
+      fh = await open(this.confined(this.resolve(p), p), 'r');
     } catch (err) {
       throw notFound(err, this.describe(p));
     }
@@ -149,9 +183,19 @@ const RING_CHUNK = 4 << 20;
 /** A chunk from streamReusing stays intact while the two after it are handed out (one more is being read). */
 const RING = 4;
 
-function notFound(err: unknown, where: string): Error {
+function isInside(real: string, root: string): boolean {
+  return real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+function outsideRoot(where: string): InputError {
+  return new InputError('a symbolic link leads out of the export root; only files inside it are read', { file: where });
+}
+
+function notFound(err: unknown, where: string, maxReadBytes?: number): Error {
   if (err instanceof InputError) return err;
   const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'EOUTSIDE') return outsideRoot(where);
+  if (code === 'ETOOBIG') return new InputError(`${(err as { size?: number }).size} bytes, ${overLimit('maxMemberBytes', maxReadBytes ?? 0)}`, { file: where });
   if (code === 'ENOENT' || code === 'ENOTDIR') return new InputError('no such file or directory', { file: where });
   if (code === 'EACCES' || code === 'EPERM') return new InputError('permission denied', { file: where });
   if (code === 'EISDIR') return new InputError('is a directory, expected a file', { file: where });
@@ -215,7 +259,7 @@ function settle(r: ReadReply, own: FrameSlots): void {
   const p = pendingReads.get(r.id);
   if (!p) return;
   pendingReads.delete(r.id);
-  if (r.error) p.reject(Object.assign(new Error(r.error.message), { code: r.error.code }));
+  if (r.error) p.reject(Object.assign(new Error(r.error.message), { code: r.error.code, size: r.error.size }));
   else if (r.slot !== undefined) p.resolve(own.lease(r.slot, r.length!, r.sab));
   else p.resolve(r.bytes!);
 }
@@ -254,12 +298,14 @@ function sendBatch(): void {
   w.postMessage(b satisfies ToReader);
 }
 
-function readInWorker(full: string, range?: ByteRange, shared?: true): Promise<Uint8Array> {
+/** `within`: the real root the file must be inside; `max`: the largest file read whole. */
+function readInWorker(full: string, within: string, range?: ByteRange, shared?: true, max?: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const id = nextReadId++;
     pendingReads.set(id, { resolve, reject });
-    const request: ReadRequest = range ? { id, path: full, start: range.start, end: range.end } : { id, path: full };
+    const request: ReadRequest = range ? { id, path: full, within, start: range.start, end: range.end } : { id, path: full, within };
     if (shared) request.shared = true;
+    if (max !== undefined) request.max = max;
     batch.push(request);
     // A read-ahead window asks one frame at a time: send a batch once it is full, or at once when
     // the reader is running out of work (the answers to earlier batches also send what waits).

@@ -10,6 +10,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { InputError } from '../errors.ts';
 import { S3Location, s3Error } from '../remote/s3.ts';
+import type { Env } from '../remote/s3.ts';
+import { overLimit } from '../limits.ts';
+import type { SourceOptions } from './open.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
 
 // The location and client live in src/remote/s3.ts (the S3 sink shares them); re-exported for callers of the source.
@@ -27,6 +30,12 @@ export function checkRelative(p: string, root: string): void {
 }
 
 export class S3Source extends S3Location implements Source {
+  private readonly maxReadBytes?: number;
+
+  constructor(root: string, env: Env = process.env, opts: SourceOptions = {}) {
+    super(root, env);
+    this.maxReadBytes = opts.maxReadBytes;
+  }
 
   private key(p: string): string {
     checkRelative(p, this.root);
@@ -89,6 +98,11 @@ export class S3Source extends S3Location implements Source {
           Range: range ? `bytes=${range.start}-${range.end - 1}` : undefined,
         }),
       );
+      // A whole-object read is refused before its body is buffered when it is over the limit.
+      if (!range && this.maxReadBytes !== undefined && (res.ContentLength ?? 0) > this.maxReadBytes) {
+        (res.Body as unknown as { destroy?: () => void }).destroy?.();
+        throw new InputError(`${res.ContentLength} bytes, ${overLimit('maxMemberBytes', this.maxReadBytes)}`, { file: this.describe(p) });
+      }
       const bytes = await res.Body!.transformToByteArray();
       return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (err) {

@@ -12,6 +12,7 @@ import type { Dtype, Feature, Features } from '../hf/features.ts';
 import type { FileToCheck, JsonFeatures, ValidateContext } from './context.ts';
 import { RowWindow, stepsRowToV } from './context.ts';
 import { isObj, sameJson } from './features-json.ts';
+import { failureReason } from '../limits.ts';
 
 const STATE_KEYS = ['_data_files', '_fingerprint', '_split', '_format_type', '_format_kwargs', '_format_columns', '_output_all_columns'];
 
@@ -54,7 +55,7 @@ export async function checkSaveToDiskDir(ctx: ValidateContext, dir: string, list
         }
       }
     } catch (err) {
-      f.add('arrow.state_json_keys', { file: statePath, message: `not valid JSON (${(err as Error).message})` });
+      f.add('arrow.state_json_keys', { file: statePath, message: `not valid JSON (${failureReason(err)})` });
     }
   }
   const infoPath = `${dir}/dataset_info.json`;
@@ -65,7 +66,7 @@ export async function checkSaveToDiskDir(ctx: ValidateContext, dir: string, list
       const info = (await readJson(ctx, infoPath)) as { features?: unknown };
       if (!sameJson(info.features, ctx.features)) f.add('arrow.features_mismatch', { file: infoPath, message: 'features differ from dataset-manifest.json features' });
     } catch (err) {
-      f.add('arrow.features_mismatch', { file: infoPath, message: `not valid JSON (${(err as Error).message})` });
+      f.add('arrow.features_mismatch', { file: infoPath, message: `not valid JSON (${failureReason(err)})` });
     }
   }
 }

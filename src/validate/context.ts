@@ -2,6 +2,7 @@
  * What every file checker shares: the source, findings, row checks, the frame pool, and what the
  * dataset manifest says (features, labels, image policy) when there is one.
  */
+import type { InputLimits } from '../limits.ts';
 import type { Source } from '../source/types.ts';
 import type { FrameDedupe } from './frame-dedupe.ts';
 import type { DecodeMode, FrameInfo, FramePool } from './frame-pool.ts';
@@ -22,6 +23,8 @@ export interface ValidateContext {
   features: JsonFeatures | null;
   worldSize: number;
   workers: number;
+  /** Bounds on untrusted input (`--max-line-bytes`, ...); default DEFAULT_LIMITS. */
+  limits?: InputLimits;
 }
 
 export interface FileToCheck {

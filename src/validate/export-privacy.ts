@@ -6,6 +6,7 @@
  * are not read (inspect checks them).
  */
 import { openExport } from '../export/read.ts';
+import type { OpenExportOptions } from '../export/read.ts';
 import type { Json, JsonObject, Step } from '../export/step.ts';
 import { stepLocation } from '../export/step.ts';
 import type { Source } from '../source/types.ts';
@@ -66,8 +67,8 @@ function where(s: Step): FindingExample {
 }
 
 /** Scan every step of the export; unreadable rows are skipped (inspect reports them). */
-export async function scanExportPrivacy(source: Source, findings: Findings): Promise<void> {
-  const reader = await openExport(source, { onError: () => 'skip' });
+export async function scanExportPrivacy(source: Source, findings: Findings, input: Pick<OpenExportOptions, 'limits' | 'allowRemote'> = {}): Promise<void> {
+  const reader = await openExport(source, { ...input, onError: () => 'skip' });
   for await (const s of reader.steps()) {
     findings.stats.masked += scanFields(stepTexts(s), (field, hit) => findings.add(hit.id, { ...where(s), message: `${stepLocation(s)}: field ${field}: ${hit.excerpt}` }));
   }

@@ -5,6 +5,7 @@ import { readLines } from '../export/lines.ts';
 import type { FileToCheck, ValidateContext } from './context.ts';
 import { RowWindow, stepsRowToV } from './context.ts';
 import type { FrameInfo } from './frame-pool.ts';
+import { jsonSyntaxReason } from '../limits.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
 
 /**
@@ -16,7 +17,8 @@ export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelN
   const dir = file.path.includes('/') ? file.path.slice(0, file.path.lastIndexOf('/') + 1) : '';
   const win = new RowWindow(ctx, 'jsonl', file.split);
   let rows = 0;
-  const lines = readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'))[Symbol.asyncIterator]();
+  // An over-long line (--max-line-bytes) stops the read, naming the file and line.
+  const lines = readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'), { file: file.path, maxLineBytes: ctx.limits?.maxLineBytes })[Symbol.asyncIterator]();
   for (;;) {
     let next: IteratorResult<[number, string]>;
     try {
@@ -40,7 +42,7 @@ export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelN
     try {
       obj = JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      f.add('rows.unreadable', { ...at, message: `line ${line}: not JSON (${(err as Error).message})` });
+      f.add('rows.unreadable', { ...at, message: `line ${line}: not JSON (${jsonSyntaxReason(err)})` });
       await win.push(null, null);
       continue;
     }

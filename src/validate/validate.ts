@@ -11,6 +11,8 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.ts';
+import { failureReason, jsonSyntaxReason, resolveLimits } from '../limits.ts';
+import type { InputLimits } from '../limits.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
 import { LocalSource } from '../source/local.ts';
@@ -37,6 +39,10 @@ export interface ValidateOptions {
   maxFindings?: number;
   /** Frame worker threads (default: available cores). */
   threads?: number;
+  /** Bounds on untrusted input where an export is read (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<InputLimits>;
+  /** Hosts, buckets or containers besides an export's root that its frames and data files may come from. */
+  allowRemoteFrames?: string[];
 }
 
 /** `data/train-00000-of-00001.parquet`, `arrow/train/data-...`, `webdataset/train-000000.tar` → `train`. */
@@ -72,7 +78,7 @@ const hasScheme = (t: string): boolean => /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(t);
 const isLocalFile = (t: string): Promise<boolean> => stat(t).then((s) => s.isFile(), () => false);
 
 /** The target, or null after reporting why there is nothing to check (completeness.ts, rule 1). */
-async function resolveTarget(targets: string[], findings: Findings): Promise<Target | null> {
+async function resolveTarget(targets: string[], findings: Findings, opts: ValidateOptions): Promise<Target | null> {
   if (targets.length === 0) throw new UsageError('validate needs a dataset directory, an export, or files');
   if (targets.length === 1 && (hasScheme(targets[0]!) || !(await isLocalFile(targets[0]!)))) {
     const t = targets[0]!;
@@ -80,7 +86,7 @@ async function resolveTarget(targets: string[], findings: Findings): Promise<Tar
       findings.add('target.not_found', { file: t, message: 'does not exist' });
       return null;
     }
-    const source = await openSource(t);
+    const source = await openSource(t, { maxReadBytes: resolveLimits(opts.limits).maxMemberBytes, allowRemote: opts.allowRemoteFrames ?? [] });
     try {
       if (await source.exists(DATASET_MANIFEST_FILE)) return { source, kind: 'dataset' };
       if (await source.exists('manifest.json')) return { source, kind: 'export' };
@@ -115,11 +121,11 @@ export async function validate(targets: string[], opts: ValidateOptions = {}): P
   }
   const label = targets.length === 1 ? targets[0]! : `${targets.length} files`;
   const findings = new Findings(opts.maxFindings ?? 10);
-  const target = await resolveTarget(targets, findings);
+  const target = await resolveTarget(targets, findings, opts);
   if (!target) return findings.report(label, 'files');
   const kind = target.kind === 'folder' ? 'files' : target.kind;
   if (target.kind === 'export') {
-    await validateExport(target.looseTars ? looseExportSource(target.source, target.looseTars) : target.source, findings, target.looseTars !== undefined);
+    await validateExport(target.looseTars ? looseExportSource(target.source, target.looseTars) : target.source, findings, target.looseTars !== undefined, opts);
     return findings.report(label, kind);
   }
   const pool = new FramePool(opts.decode ?? 'header', opts.threads);
@@ -136,7 +142,7 @@ async function readDatasetManifest(source: Source, findings: Findings): Promise<
   try {
     parsed = JSON.parse(await readText(source, DATASET_MANIFEST_FILE));
   } catch (err) {
-    findings.add('dataset.unreadable_metadata', { file: DATASET_MANIFEST_FILE, message: `not valid JSON (${(err as Error).message})` });
+    findings.add('dataset.unreadable_metadata', { file: DATASET_MANIFEST_FILE, message: `not valid JSON (${jsonSyntaxReason(err)})` });
     return null;
   }
   const problem = manifestShapeProblem(parsed);
@@ -151,7 +157,7 @@ async function validateFiles(
   target: Exclude<Target, { kind: 'export' }>,
   label: string,
   findings: Findings,
-  opts: { worldSize: number; workers: number; decode: DecodeMode },
+  opts: { worldSize: number; workers: number; decode: DecodeMode; limits?: ValidateOptions['limits'] },
   pool: FramePool,
 ): Promise<void> {
   const { source } = target;
@@ -174,6 +180,7 @@ async function validateFiles(
     features,
     worldSize: opts.worldSize,
     workers: opts.workers,
+    limits: resolveLimits(opts.limits),
     rows: new RowChecks(findings, {
       labelSizes,
       passthrough: manifest?.image?.mode === 'passthrough',
@@ -251,7 +258,7 @@ async function cardSplits(ctx: ValidateContext): Promise<CardSplits | null> {
   try {
     yaml = parseYaml(m[1]!) as typeof yaml;
   } catch (err) {
-    ctx.findings.add('dataset.unreadable_metadata', { file: 'README.md', message: `the YAML front matter does not parse (${(err as Error).message})` });
+    ctx.findings.add('dataset.unreadable_metadata', { file: 'README.md', message: `the YAML front matter does not parse (${failureReason(err)})` });
     return null;
   }
   const info = Array.isArray(yaml?.dataset_info) ? (yaml.dataset_info[0] as { splits?: Array<{ name?: string; num_examples?: number }> }) : yaml?.dataset_info;
@@ -263,11 +270,12 @@ async function cardSplits(ctx: ValidateContext): Promise<CardSplits | null> {
  * Exports: manifest counts against the rows, every referenced frame (via inspect), then the
  * privacy scan. A loose vendor tar has no manifest: its counts are not compared.
  */
-async function validateExport(source: Source, findings: Findings, loose: boolean): Promise<void> {
+async function validateExport(source: Source, findings: Findings, loose: boolean, opts: ValidateOptions): Promise<void> {
   const { inspectExport } = await import('../export/inspect.ts');
   const { scanExportPrivacy } = await import('./export-privacy.ts');
+  const input = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [] };
   try {
-    const r = await inspectExport(source);
+    const r = await inspectExport(source, input);
     findings.stats.bytes = (await source.list()).filter((e) => r.files.includes(e.path)).reduce((n, e) => n + (e.size ?? 0), 0);
     findings.stats.files = r.files.length;
     Object.assign(findings.format(r.format), { files: r.files.length, rows: r.rows, frames: r.frames });
@@ -283,7 +291,7 @@ async function validateExport(source: Source, findings: Findings, loose: boolean
     const extraBad = r.frames_unreadable - (shown - r.frame_problems.filter((p) => p.problem === 'missing').length);
     for (let i = 0; i < extraMissing; i++) findings.add('export.frame_missing', { file: '(more)', message: 'not shown' });
     for (let i = 0; i < extraBad; i++) findings.add('export.frame_unreadable', { file: '(more)', message: 'not shown' });
-    await scanExportPrivacy(source, findings);
+    await scanExportPrivacy(source, findings, input);
   } catch (err) {
     if (!(err instanceof Error) || !('where' in err)) throw err;
     const w = (err as { where: { file?: string; member?: string } }).where;

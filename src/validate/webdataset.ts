@@ -10,6 +10,7 @@ import type { FileToCheck, ValidateContext } from './context.ts';
 import { RowWindow, toNum } from './context.ts';
 import type { FrameLocation } from './frame-dedupe.ts';
 import type { FrameInfo } from './frame-pool.ts';
+import { failureReason, jsonSyntaxReason } from '../limits.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
 import type { VRow } from './rows.ts';
 import { scanTar } from './tar-scan.ts';
@@ -232,9 +233,14 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
     await win.push(null, frame);
     return;
   }
-  if (parseError === null && (typeof parsed0 !== 'object' || parsed0 === null || Array.isArray(parsed0))) parseError = new Error('not a JSON object');
+  if (parseError === null && (typeof parsed0 !== 'object' || parsed0 === null || Array.isArray(parsed0))) {
+    f.add('wds.json_invalid', { ...at, message: 'not a JSON object' });
+    await win.push(null, frame);
+    return;
+  }
   if (parseError) {
-    f.add('wds.json_invalid', { ...at, message: `does not parse (${parseError.message})` });
+    // The reason and position only: V8's message quotes the text, which may hold anything.
+    f.add('wds.json_invalid', { ...at, message: `does not parse (${jsonSyntaxReason(parseError)})` });
     await win.push(null, frame);
     return;
   }
@@ -310,7 +316,7 @@ export async function checkWdsSplit(ctx: ValidateContext, state: WdsSplitState, 
       }
       for (const s of state.shardSamples) if (!listed.has(s.path)) f.add('wds.index_mismatch', { file: indexPath, message: `${s.path} is not in the index` });
     } catch (err) {
-      f.add('wds.index_mismatch', { file: indexPath, message: `cannot be read as JSON (${(err as Error).message})` });
+      f.add('wds.index_mismatch', { file: indexPath, message: `cannot be read as JSON (${failureReason(err)})` });
     }
   }
   const slots = ctx.worldSize * ctx.workers;

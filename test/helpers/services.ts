@@ -178,11 +178,12 @@ export interface RangeServer {
 }
 
 /**
- * A node:http server on 127.0.0.1 serving files from `root` with Range support (206 + Content-Range,
- * 416 when unsatisfiable), refusing any request whose `sig` query is not `signature` (403), as a
- * signed-URL store does.
+ * A node:http server on 127.0.0.1 (or another loopback `host`, e.g. 127.0.0.2 as a second host)
+ * serving files from `root` with Range support (206 + Content-Range, 416 when unsatisfiable),
+ * refusing any request whose `sig` query is not `signature` (403), as a signed-URL store does.
  */
-export async function startRangeServer(root: string, opts: { signature: string }): Promise<RangeServer> {
+export async function startRangeServer(root: string, opts: { signature: string; host?: string }): Promise<RangeServer> {
+  const host = opts.host ?? '127.0.0.1';
   const absRoot = path.resolve(root);
   const requests: string[] = [];
   const server = http.createServer((req, res) => {
@@ -249,10 +250,10 @@ export async function startRangeServer(root: string, opts: { signature: string }
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(0, host, () => resolve());
   });
   const port = (server.address() as net.AddressInfo).port;
-  const base = `http://127.0.0.1:${port}/`;
+  const base = `http://${host}:${port}/`;
   return {
     base,
     requests,
