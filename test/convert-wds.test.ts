@@ -60,7 +60,7 @@ describe('convert --formats webdataset on the sample export', () => {
   it('writes ≥ world_size × workers shards per split, counts within 1, listed in manifest and summary', () => {
     expect(Object.keys(manifest.splits)).toEqual(SPLITS);
     expect(summary.splits).toEqual(manifest.splits);
-    expect(summary.files).toBe(manifest.files.length);
+    expect(summary.files).toBe(manifest.files.length + 2); // + README.md and dataset-manifest.json
     for (const split of SPLITS) {
       const files = manifest.files.filter((f) => f.format === 'webdataset' && f.split === split && f.path.endsWith('.tar'));
       const rows = files.map((f) => f.rows!);

@@ -1,7 +1,16 @@
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
+import { say, warn } from './output.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Storage outside any working tree, so a repo never picks it up: $XDG_DATA_HOME/nusomi-hf/hub. */
+function defaultHubDir(): string {
+  const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(data, 'nusomi-hf', 'hub');
+}
 
 /** `nusomi-hf hub serve`: a local Hugging Face Hub for offline tests, CI and dry runs. */
 export function registerHub(program: Command): void {
@@ -9,7 +18,7 @@ export function registerHub(program: Command): void {
   hub
     .command('serve')
     .description('serve a local Hub that @huggingface/hub, huggingface_hub and datasets accept (storage survives restarts)')
-    .option('--dir <dir>', 'storage directory', '.hub')
+    .option('--dir <dir>', 'storage directory', defaultHubDir())
     .option('--port <port>', 'port to listen on (0 picks a free one)', '0')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--verbose', 'log one line per request to stderr')
@@ -23,8 +32,8 @@ export function registerHub(program: Command): void {
         host: opts.host,
         log: opts.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
       });
-      if (!LOOPBACK.has(opts.host)) process.stderr.write(`warning: listening on ${opts.host}, not loopback: anyone who can reach it can read public repos\n`);
-      process.stdout.write(
+      if (!LOOPBACK.has(opts.host)) warn(`listening on ${opts.host}, not loopback: anyone who can reach it can read public repos`);
+      say(
         `Hub server listening on ${server.url} (storage: ${opts.dir})\n` +
         `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=hf_...\n` +
         `  JS:      hubUrl: "${server.url}", accessToken: "hf_..."\n` +

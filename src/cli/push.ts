@@ -10,6 +10,8 @@ import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { ALL_FORMATS } from '../hub/plan.ts';
 import type { PushPlan } from '../hub/plan.ts';
 import type { PushProgressEvent, PushResult } from '../hub/push.ts';
+import { say, verbosity } from './output.ts';
+import { assertLocalInputExists } from './system-errors.ts';
 
 interface PushFlags {
   repo: string;
@@ -39,8 +41,9 @@ export function registerPush(program: Command): void {
     .option('--dry-run', 'print what would be uploaded and deleted; change nothing')
     .option('--json', 'print a machine-readable summary')
     .action(async (dir: string, flags: PushFlags) => {
+      assertLocalInputExists(dir);
       const formats = parseFormats(flags.formats);
-      const progress = !flags.json && !flags.dryRun && process.stderr.isTTY ? new PushProgressBar() : null;
+      const progress = !flags.json && !flags.dryRun && verbosity() !== 'quiet' && process.stderr.isTTY ? new PushProgressBar() : null;
       let result: PushResult;
       try {
         result = await (await import('../hub/push.ts')).pushDataset({
@@ -60,7 +63,10 @@ export function registerPush(program: Command): void {
         progress?.stop();
       }
       const { loadHint } = await import('../hub/push.ts');
-      process.stdout.write(flags.json ? JSON.stringify(jsonSummary(result)) + '\n' : flags.dryRun ? describePlan(result) : describeResult(result, loadHint));
+      if (flags.json) process.stdout.write(JSON.stringify(jsonSummary(result)) + '\n');
+      // A dry run's plan is the output asked for, quiet or not.
+      else if (flags.dryRun) process.stdout.write(describePlan(result));
+      else say(describeResult(result, loadHint));
     });
 }
 

@@ -3,10 +3,11 @@
  * viewport sizes, frames that are missing or not images, and whether the manifest's counts match.
  * Streams the export; memory is bounded by the number of distinct labels.
  */
-import sharp from 'sharp';
 import { InputError } from '../errors.ts';
+import { probeImage } from '../frames/probe.ts';
 import { openExport } from './read.ts';
 import { stepLocation } from './step.ts';
+import { plural } from '../plural.ts';
 
 export interface ManifestCheck {
   field: 'rows' | 'frames' | 'actions' | 'shards';
@@ -51,9 +52,24 @@ export interface InspectReport {
   frame_problems: FrameProblem[];
   manifest: ManifestCheck[];
   /** Every manifest count matches what was read. */
+  manifest_matches: boolean;
+  /** Rows that could not be read (bad JSON, missing fields, out of order...); 0 unless `badRows: 'report'`. */
+  bad_rows: number;
+  /** The first bad rows' messages (file and line), at most MAX_PROBLEMS. */
+  row_problems: string[];
+  /** Everything checked out: the manifest matches, every row and every frame reads. `inspect` exits 0 exactly then. */
   consistent: boolean;
 }
 
+export interface InspectOptions {
+  /**
+   * 'report': count bad rows and go on, showing the first MAX_PROBLEMS (the `inspect` command);
+   * 'throw' (default): the first bad row ends the read with its InputError.
+   */
+  badRows?: 'report' | 'throw';
+}
+
+/** Bad rows and frame problems shown, each; all are counted. */
 const MAX_PROBLEMS = 20;
 const UNSET = '(none)';
 
@@ -72,8 +88,8 @@ function label(v: unknown): string {
   return typeof v === 'string' && v !== '' ? v : v === undefined || v === null ? UNSET : JSON.stringify(v);
 }
 
-export async function inspectExport(root: string): Promise<InspectReport> {
-  const reader = await openExport(root);
+export async function inspectExport(root: string, opts: InspectOptions = {}): Promise<InspectReport> {
+  const reader = await openExport(root, opts.badRows === 'report' ? { onError: () => 'skip' } : {});
   const { manifest } = reader;
   let rows = 0;
   let sessions = 0;
@@ -122,15 +138,17 @@ export async function inspectExport(root: string): Promise<InspectReport> {
     }
     try {
       // Header only: cheap, and enough to tell an image from anything else.
-      const meta = await sharp(bytes).metadata();
-      bump(formats, meta.format ?? UNSET);
+      bump(formats, (await probeImage(bytes)).format);
     } catch (err) {
       problem('unreadable', `${step.origin.file}: ${stepLocation(step)}: frame ${step.image.ref} is not a readable image (${(err as Error).message})`);
     }
   }
 
   const check = (field: ManifestCheck['field'], actual: number): ManifestCheck => ({ field, manifest: manifest[field], actual, ok: manifest[field] === actual });
-  const checks = [check('rows', rows), check('frames', frames), check('actions', actions), check('shards', reader.files.length)];
+  // The manifest counts every row the exporter wrote, bad ones included.
+  const badRows = reader.skipped.count;
+  const checks = [check('rows', rows + badRows), check('frames', frames), check('actions', actions), check('shards', reader.files.length)];
+  const manifestMatches = checks.every((c) => c.ok);
   return {
     export: root,
     export_id: manifest.export_id,
@@ -151,20 +169,24 @@ export async function inspectExport(root: string): Promise<InspectReport> {
     frames_unreadable: unreadable,
     frame_problems: problems,
     manifest: checks,
-    consistent: checks.every((c) => c.ok),
+    manifest_matches: manifestMatches,
+    bad_rows: badRows,
+    row_problems: reader.skipped.examples.slice(0, MAX_PROBLEMS),
+    consistent: manifestMatches && badRows === 0 && missing === 0 && unreadable === 0,
   };
 }
 
-/** Whether `inspect` exits 0: the manifest matches and every frame reads as an image. */
+/** Whether `inspect` exits 0: the manifest matches and every row and frame reads. */
 export function inspectPassed(r: InspectReport): boolean {
-  return r.consistent && r.frames_missing === 0 && r.frames_unreadable === 0;
+  return r.consistent;
 }
 
 /** The differences a failing report has, one line each. */
 export function inspectFailures(r: InspectReport): string[] {
   const out = r.manifest.filter((c) => !c.ok).map((c) => `manifest ${c.field} is ${c.manifest} but the export has ${c.actual}`);
-  if (r.frames_missing) out.push(`${r.frames_missing} frame(s) missing`);
-  if (r.frames_unreadable) out.push(`${r.frames_unreadable} frame(s) not readable as images`);
+  if (r.bad_rows) out.push(`${plural(r.bad_rows, 'row')} not readable`);
+  if (r.frames_missing) out.push(`${plural(r.frames_missing, 'frame')} missing`);
+  if (r.frames_unreadable) out.push(`${plural(r.frames_unreadable, 'frame')} not readable as ${r.frames_unreadable === 1 ? 'an image' : 'images'}`);
   return out;
 }
 
@@ -180,6 +202,7 @@ export function formatInspectReport(r: InspectReport): string {
   row('data files', `${r.files.length}`);
   row('rows', `${r.rows}`);
   row('sessions', `${r.sessions}`);
+  if (r.bad_rows) row('bad rows', `${r.bad_rows}`);
   row('frames', `${r.frames}  (missing ${r.frames_missing}, unreadable ${r.frames_unreadable})`);
   row('actions', `${r.actions}`);
   lines.push('');
@@ -189,6 +212,11 @@ export function formatInspectReport(r: InspectReport): string {
   row('action type', spread(r.action_types));
   row('viewport', spread(r.viewports));
   row('image format', spread(r.image_formats));
+  if (r.row_problems.length) {
+    lines.push('');
+    lines.push('row problems' + (r.row_problems.length < r.bad_rows ? ` (first ${r.row_problems.length} of ${r.bad_rows})` : ''));
+    for (const p of r.row_problems) lines.push(`  ${p}`);
+  }
   if (r.frame_problems.length) {
     lines.push('');
     lines.push('frame problems' + (r.frame_problems.length < r.frames_missing + r.frames_unreadable ? ` (first ${r.frame_problems.length})` : ''));
@@ -201,6 +229,6 @@ export function formatInspectReport(r: InspectReport): string {
     lines.push(`${''.padEnd(14)}${c.field.padEnd(9)}${String(c.manifest).padEnd(w)}${String(c.actual).padEnd(w)}${c.ok ? 'ok' : 'DIFFERS'}`);
   }
   lines.push('');
-  row('consistent', r.consistent ? 'yes' : 'no');
+  row('consistent', r.consistent ? 'yes' : `no (${inspectFailures(r).join('; ')})`);
   return lines.join('\n') + '\n';
 }

@@ -24,6 +24,8 @@ export function isStoredFormat(format: string): format is StoredFormat {
 
 /** Probe encoded image bytes. Rejects (with sharp's message) when the bytes are not an image. */
 export async function probeImage(bytes: Uint8Array): Promise<ImageProbe> {
+  // sharp would say "Input Bit Array is empty".
+  if (bytes.length === 0) throw new Error('empty file: 0 bytes');
   const fast = probeHeader(bytes);
   if (fast) return fast;
   const { default: sharp } = await import('sharp');
