@@ -187,8 +187,10 @@ function summary(r: ConvertResult) {
 }
 
 export interface SummaryOptions {
-  /** The Python that the load hints run (default `python`; the main job passes its venv's). */
+  /** The Python that the load hints run (default `python`). */
   python?: string;
+  /** Print the "load it with" hints (default true; the main job prints its own, in run order). */
+  hints?: boolean;
 }
 
 /** The human summary: what was written where, rows per split, and how to load it. */
@@ -204,6 +206,7 @@ export function humanSummary(r: ConvertResult, opts: SummaryOptions = {}): strin
   if (filtered.length) lines.push(`filtered out: ${filtered.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   const at = (p: string) => `${r.out.replace(/\/+$/, '')}/${p}`;
   lines.push(`dataset card: ${at('README.md')}  manifest: ${at('dataset-manifest.json')}`);
+  if (opts.hints === false) return lines.join('\n') + '\n';
   lines.push('', 'load it with:');
   if (s.formats.includes('parquet') || s.formats.includes('arrow')) lines.push(`  ${python} -c 'from datasets import load_dataset; print(load_dataset("${r.out}"))'`);
   if (s.formats.includes('arrow')) lines.push(`  ${python} -c 'from datasets import load_from_disk; print(load_from_disk("${at('arrow')}"))'`);
