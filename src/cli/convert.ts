@@ -5,6 +5,7 @@ import type { ConvertOptions, ConvertResult } from '../convert/convert.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { FilterOptions } from '../select/filters.ts';
 import type { StoredFormat } from '../frames/probe.ts';
+import { hubLicense } from '../hf/hub-metadata.ts';
 import { SPLIT_RATIOS_EXAMPLE, SPLIT_VALUES_EXAMPLE } from '../select/split.ts';
 import { plural } from '../plural.ts';
 import { detail, say, verbosity, warn } from './output.ts';
@@ -37,6 +38,13 @@ function formatList(value: string, previous: string[] = DEFAULT_FORMATS): string
     if (!(ALL_FORMATS as readonly string[]).includes(f)) throw new InvalidArgumentError(`Unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}.`);
   }
   return [...new Set([...(previous === DEFAULT_FORMATS ? [] : previous), ...given])];
+}
+
+/** `--license`: one of the Hub's license identifiers, lower-cased as the Hub spells them. */
+function license(value: string): string {
+  const r = hubLicense(value);
+  if ('error' in r) throw new InvalidArgumentError(`${r.error}.`);
+  return r.id;
 }
 
 /** Byte sizes: plain numbers or with a decimal unit (500MB, 1GB), as datasets writes them. */
@@ -112,7 +120,7 @@ export function registerConvert(program: Command): void {
     .option('--workers <k>', 'WebDataset: DataLoader workers per rank', int('--workers', 1))
     .addOption(new Option('--sidecar <kind>', 'WebDataset: also write a msgpack member per sample').choices(['mp']))
     .addOption(new Option('--on-error <mode>', 'stop at the first bad row, or skip and count bad rows').choices(['stop', 'skip']).default('stop'))
-    .option('--license <id>', 'license for the card (e.g. cc-by-4.0)')
+    .option('--license <id>', 'license for the card: a Hub license identifier (e.g. cc-by-4.0, apache-2.0; https://huggingface.co/docs/hub/repositories-licenses)', license)
     .option('--card-tag <tags>', 'extra tags for the card', list)
     .option('--pretty-name <name>', 'title of the card')
     .option('--repo-id <org/name>', 'Hub repo id used in the card\'s loading snippets')
