@@ -195,8 +195,6 @@ function summary(r: ConvertResult) {
 }
 
 export interface SummaryOptions {
-  /** The Python that the load hints run (default `python`). */
-  python?: string;
   /** Print the "load it with" hints (default true; the main job prints its own, in run order). */
   hints?: boolean;
 }
@@ -204,7 +202,6 @@ export interface SummaryOptions {
 /** The human summary: what was written where, rows per split, and how to load it. */
 export function humanSummary(r: ConvertResult, opts: SummaryOptions = {}): string {
   const s = summary(r);
-  const python = opts.python ?? 'python';
   const lines = [
     `wrote ${plural(s.files, 'file')} (${(s.bytes / 1e6).toFixed(1)} MB) to ${r.out}`,
     ...Object.entries(s.splits).map(([name, c]) => `  ${name.padEnd(12)} ${String(c.rows).padStart(8)} ${c.rows === 1 ? 'row ' : 'rows'}  ${String(c.sessions).padStart(6)} ${c.sessions === 1 ? 'session' : 'sessions'}`),
@@ -216,8 +213,8 @@ export function humanSummary(r: ConvertResult, opts: SummaryOptions = {}): strin
   lines.push(`dataset card: ${at('README.md')}  manifest: ${at('dataset-manifest.json')}`);
   if (opts.hints === false) return lines.join('\n') + '\n';
   lines.push('', 'load it with:');
-  if (s.formats.includes('parquet') || s.formats.includes('arrow')) lines.push(`  ${python} -c 'from datasets import load_dataset; print(load_dataset("${r.out}"))'`);
-  if (s.formats.includes('arrow')) lines.push(`  ${python} -c 'from datasets import load_from_disk; print(load_from_disk("${at('arrow')}"))'`);
+  if (s.formats.includes('parquet') || s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${r.out}"))'`);
+  if (s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_from_disk; print(load_from_disk("${at('arrow')}"))'`);
   if (s.formats.includes('webdataset')) lines.push(`  webdataset tar shards in ${at('webdataset/')}: load_dataset("webdataset", data_files=...) as the card's "How to load" shows`);
   if (s.formats.includes('jsonl')) lines.push(`  JSONL for inspection in ${at('jsonl/')} (frames beside it)`);
   return lines.join('\n') + '\n';
