@@ -5,7 +5,7 @@
  *
  * Two environment variables keep this quick and safe on a shared machine, both documented in the
  * scripts they steer: NUSOMI_HF_VENV lets the printed `bash scripts/python-env.sh` link this
- * checkout's .venv instead of installing torch again, and NUSOMI_HF_HUB_PORT gives the printed
+ * checkout's .venv (or the venv NUSOMI_HF_VENV already names) instead of installing torch again, and NUSOMI_HF_HUB_PORT gives the printed
  * `hub serve` a free port. npm reuses its cache (--prefer-offline).
  */
 import { spawn } from 'node:child_process';
@@ -93,7 +93,8 @@ describe('fresh clone: npm ci && npm run main, then every printed command', () =
     // A user's shell: no test-only Hugging Face settings, a cache of its own.
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HF_') && !k.startsWith('NUSOMI_')));
     env.HF_HOME = path.join(tmp, 'hf-home');
-    env.NUSOMI_HF_VENV = realpathSync(path.join(repoRoot, '.venv'));
+    // The venv to link: NUSOMI_HF_VENV when the runner gives one, else this checkout's.
+    env.NUSOMI_HF_VENV = process.env.NUSOMI_HF_VENV || realpathSync(path.join(repoRoot, '.venv'));
     env.NUSOMI_HF_HUB_PORT = String(await freePort());
 
     const cloned = await run('git', ['clone', '-q', repoRoot, clone], tmp, env);
