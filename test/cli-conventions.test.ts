@@ -109,10 +109,12 @@ describe('system errors are one line naming the path, exit 1, no stack trace', (
     }
   });
 
-  it('convert --out under /proc ends at once (it used to spin in a mkdir loop)', async () => {
-    const r = await runCli(['convert', SAMPLE, '-o', '/proc/nusomi-x']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toBe('nusomi-hf: error: cannot create folder /proc/nusomi-x: its parent does not exist or takes no new folders (ENOENT)\n');
+  it('convert --out and hub serve --dir under /proc end at once (they used to spin in a mkdir loop)', async () => {
+    const [convert, serve] = await Promise.all([runCli(['convert', SAMPLE, '-o', '/proc/nusomi-x']), runCli(['hub', 'serve', '--dir', '/proc/nusomi-y'])]);
+    expect(convert.code).toBe(1);
+    expect(convert.stderr).toBe('nusomi-hf: error: cannot create folder /proc/nusomi-x: its parent does not exist or takes no new folders (ENOENT)\n');
+    expect(serve.code).toBe(1);
+    expect(serve.stderr).toBe('nusomi-hf: error: cannot create folder /proc/nusomi-y: its parent does not exist or takes no new folders (ENOENT)\n');
   }, 30_000);
 
   it('mkdirs ends with the error where recursive mkdir loops, and makes missing parents', async () => {

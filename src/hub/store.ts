@@ -13,6 +13,7 @@ import { mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promis
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { mkdirs } from '../mkdirs.ts';
 
 export type RepoType = 'dataset' | 'model' | 'space';
 
@@ -104,6 +105,8 @@ export class HubStore {
 
   static async open(dir: string): Promise<HubStore> {
     const store = new HubStore(path.resolve(dir));
+    // The root first, with a mkdir that ends where recursive mkdir loops (a --dir under /proc).
+    await mkdirs(store.dir);
     await mkdir(path.join(store.dir, 'objects'), { recursive: true });
     await mkdir(path.join(store.dir, 'repos'), { recursive: true });
     // Leftovers of uploads cut off by a previous stop are never objects: drop them.
