@@ -14,6 +14,7 @@ import { convert } from '../src/convert/convert.ts';
 import { startHubServer } from '../src/hub/server.ts';
 import { loadHint, pushDataset } from '../src/hub/push.ts';
 import { HubToken } from '../src/hub/token.ts';
+import { plural } from '../src/plural.ts';
 
 const OUT = 'out/sample-dataset';
 const HUB_DIR = 'out/hub';
@@ -50,7 +51,7 @@ try {
   const what = r.commits.length ? `commit ${r.commit}` : `unchanged at ${r.commit}`;
   process.stdout.write([
     '',
-    `pushed to the local Hub (${HUB_DIR}): ${REPO} ${what}, tag ${TAG}; ${r.uploaded_files} files / ${(r.uploaded_bytes / 1e6).toFixed(1)} MB uploaded`,
+    `pushed to the local Hub (${HUB_DIR}): ${REPO} ${what}, tag ${TAG}; ${plural(r.uploaded_files, 'file')} / ${(r.uploaded_bytes / 1e6).toFixed(1)} MB uploaded`,
     '',
     'load it (run these from the repo root, one after the other):',
     `  bash scripts/python-env.sh   # once: makes .venv with datasets, pyarrow, torch (minutes); instant when it is there`,

@@ -10,6 +10,7 @@ import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { ALL_FORMATS } from '../hub/plan.ts';
 import type { PushPlan } from '../hub/plan.ts';
 import type { PushProgressEvent, PushResult } from '../hub/push.ts';
+import { plural } from '../plural.ts';
 import { say, verbosity } from './output.ts';
 import { assertLocalInputExists } from './system-errors.ts';
 
@@ -123,10 +124,10 @@ function describePlan(r: PushResult): string {
 function describeResult(r: PushResult, loadHint: (r: PushResult) => string): string {
   const lines: string[] = [];
   if (r.commits.length === 0) {
-    lines.push(`nothing to push: ${r.repo}@${r.branch} already has this version (${r.unchanged_files} files unchanged)`);
+    lines.push(`nothing to push: ${r.repo}@${r.branch} already has this version (${plural(r.unchanged_files, 'file')} unchanged)`);
   } else {
     lines.push(
-      `pushed ${r.repo}@${r.branch}${r.created_repo ? ' (new repo)' : ''}: ${r.uploaded_files} files uploaded (${formatBytes(r.uploaded_bytes)}), ` +
+      `pushed ${r.repo}@${r.branch}${r.created_repo ? ' (new repo)' : ''}: ${plural(r.uploaded_files, 'file')} uploaded (${formatBytes(r.uploaded_bytes)}), ` +
         `${r.deleted_files} deleted, ${r.unchanged_files} unchanged, ${r.commits.length} commit${r.commits.length === 1 ? '' : 's'}`,
     );
   }
