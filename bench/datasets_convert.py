@@ -46,7 +46,7 @@ FEATURES = Features({
     "actor_kind": Value("string"),
     "tags": List(Value("string")),
     "path": Value("string"),
-    "started_at": Value("string"),
+    "started_at": Value("timestamp[ms, tz=UTC]"),
     "dom": Value("string"),
     "accessibility_tree": Value("string"),
     "extra": Value("string"),

@@ -49,7 +49,7 @@ SCHEMA = pa.schema([
     ("actor_kind", pa.string()),
     ("tags", pa.list_(pa.string())),
     ("path", pa.string()),
-    ("started_at", pa.string()),
+    ("started_at", pa.timestamp("ms", tz="UTC")),
     ("dom", pa.string()),
     ("accessibility_tree", pa.string()),
     ("extra", pa.string()),

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import struct
+from datetime import datetime
 
 from PIL import Image
 
@@ -72,11 +73,24 @@ def export_rows(root):
                     "actor_kind": actor.get("kind"),
                     "tags": ctx.get("tags"),
                     "path": ctx.get("path"),
-                    "started_at": ctx.get("started_at"),
+                    "started_at": instant(ctx.get("started_at")),
                     "dom": None if dom is None else compact(dom),
                     "accessibility_tree": frame.get("accessibility_tree"),
                     "extra": compact(extra),
                 }
+
+
+def instant(text):
+    """The started_at column: an ISO 8601 instant as an aware datetime (written as
+    timestamp[ms, tz=UTC]); None for anything else. The bench exports use the canonical form
+    (2026-04-10T08:49:12Z), which convert also keeps nowhere else."""
+    if not isinstance(text, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts if ts.tzinfo is not None else None
 
 
 def compact(value):

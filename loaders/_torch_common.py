@@ -1,22 +1,28 @@
 """Helpers shared by the PyTorch loaders (hf, torch-wds, torch-parquet): model inputs and collate.
 
 `nusomi-hf loaders` copies the block between the `nusomi-hf:torch-common` markers into each
-generated PyTorch module.
+generated PyTorch module. The block imports nothing: templates import numpy, torch, PIL.Image and
+typing.Any at their top (the list above the block).
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
 
 from _common import action_features, as_action
 
 # --- nusomi-hf:torch-common ---
-import numpy as np
-import torch
 
-
-def image_to_tensor(image):
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
     """PIL image -> uint8 tensor [3, H, W] (RGB) of the stored image, no resizing."""
     return torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
 
 
-def model_inputs(row):
+def model_inputs(row: dict[str, Any]) -> dict[str, Any]:
     """One decoded row -> tensors for a model.
 
     image                 uint8 [3, H, W], the stored image
@@ -44,7 +50,7 @@ def model_inputs(row):
     }
 
 
-def collate(samples):
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """A list of model_inputs dicts -> one batch.
 
     Frames of different sizes are zero-padded at the bottom/right to the largest in the batch;

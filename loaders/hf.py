@@ -10,9 +10,21 @@ root=<dir> (or the ROOT_ENV variable) it loads the Parquet files there instead, 
 each against the pinned size and sha256.
 """
 
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, BinaryIO
 
 import datasets
+import numpy as np
+import torch
+from PIL import Image
 
 # --- nusomi-hf:pins ---
 from _pins import FEATURES, REVISION, SOURCE
@@ -23,18 +35,24 @@ from _common import DATASET_NAME, ROOT_ENV, dataset_root, file_location, is_remo
 # --- end nusomi-hf:common ---
 
 # --- nusomi-hf:torch-common ---
-from _torch_common import collate, model_inputs, torch
+from _torch_common import collate, model_inputs
 # --- end nusomi-hf:torch-common ---
 
-__all__ = ["load", "to_model_inputs", "collate", "features"]
+__all__ = ["collate", "features", "load", "to_model_inputs"]
 
 
-def features():
+def features() -> datasets.Features:
     """The pinned features as a datasets.Features."""
     return datasets.Features.from_dict(FEATURES)
 
 
-def load(split, streaming=False, revision=REVISION, root=None, verify=True):
+def load(
+    split: str,
+    streaming: bool = False,
+    revision: str | None = REVISION,
+    root: str | os.PathLike[str] | None = None,
+    verify: bool = True,
+) -> datasets.Dataset | datasets.IterableDataset:
     """The split as a datasets.Dataset (an IterableDataset when streaming).
 
     revision: a Hub-pinned module loads the pinned commit by default; pass another revision
@@ -58,7 +76,7 @@ def load(split, streaming=False, revision=REVISION, root=None, verify=True):
     return datasets.load_dataset("parquet", data_files={split: paths}, split=split, streaming=streaming, features=features())
 
 
-def to_model_inputs(batch):
+def to_model_inputs(batch: dict[str, list[Any]]) -> dict[str, Any]:
     """A `.with_transform` / `.set_transform` function: a batch of rows -> model inputs.
 
     Per row: image uint8 [3, H, W]; action_type_id; action_xy (normalised to the stored image);

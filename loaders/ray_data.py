@@ -15,9 +15,18 @@ the stored image), action_has_xy, prior_action_type_id (NO_PRIOR_ACTION_ID on st
 prior_action_xy, prior_action_has_xy, session_id, step.
 """
 
+from __future__ import annotations
+
+import hashlib
+import importlib.util
 import io
+import json
+import os
 import sys
+import urllib.error
 import urllib.parse
+import urllib.request
+from typing import Any, BinaryIO
 
 import numpy as np
 import ray
@@ -28,13 +37,24 @@ from _pins import DATASET_NAME, SOURCE
 # --- end nusomi-hf:pins ---
 
 # --- nusomi-hf:common ---
-from _common import action_features, as_action, dataset_root, file_location, hub_resolve_base, is_remote, split_files, verify_local_file
+from _common import (
+    action_features,
+    as_action,
+    dataset_root,
+    file_location,
+    hub_endpoint,
+    hub_fs_path,
+    hub_resolve_base,
+    is_remote,
+    split_files,
+    verify_local_file,
+)
 # --- end nusomi-hf:common ---
 
-__all__ = ["read_split", "decode_row"]
+__all__ = ["decode_row", "read_split"]
 
 
-def decode_row(row):
+def decode_row(row: dict[str, Any]) -> dict[str, Any]:
     """One Parquet row -> model inputs as numpy values (the same decoding as the torch loaders)."""
     image = Image.open(io.BytesIO(row["image"]["bytes"]))
     pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
@@ -53,7 +73,13 @@ def decode_row(row):
     }
 
 
-def read_split(split, root=None, decode=True, verify=True, **read_parquet_args):
+def read_split(
+    split: str,
+    root: str | os.PathLike[str] | None = None,
+    decode: bool = True,
+    verify: bool = True,
+    **read_parquet_args: Any,
+) -> ray.data.Dataset:
     """The split as a ray.data.Dataset; decode=False keeps the stored columns (image bytes)."""
     entries = split_files("parquet", split)
     base = dataset_root(root)
@@ -67,9 +93,8 @@ def read_split(split, root=None, decode=True, verify=True, **read_parquet_args):
         import pyarrow.fs
         from huggingface_hub import HfFileSystem
 
-        filesystem = pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(HfFileSystem()))
-        rev = urllib.parse.quote(SOURCE["revision"], safe="")
-        paths = [f"datasets/{SOURCE['repo_id']}@{rev}/{e[0]}" for e in entries]
+        filesystem = pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(HfFileSystem(endpoint=hub_endpoint())))
+        paths = [hub_fs_path(e[0]) for e in entries]
     else:
         paths = [file_location(base, e[0]) for e in entries]
         if verify and "://" not in base:

@@ -9,44 +9,77 @@ ds[i] is row i of the split (the pinned files in order). Rows are read a row gro
 pyarrow and the last few row groups are kept (per process), so sequential and shuffled access
 both work; shuffled access over huge splits costs one row-group read per miss. Files on the Hub
 (or any https:// root) are downloaded once into a content-addressed cache ($NUSOMI_HF_CACHE, else
-~/.cache/nusomi-hf) and checked against the pinned sha256.
+~/.cache/nusomi-hf) and checked against the pinned sha256; files of a Hub-pinned module go
+through huggingface_hub's own cache (hf_hub_download) when huggingface_hub is installed.
 """
+
+from __future__ import annotations
 
 import bisect
 import collections
 import hashlib
+import importlib.util
 import io
+import json
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow.parquet as pq
 import torch
 import torch.utils.data
 from PIL import Image
 
 # --- nusomi-hf:pins ---
-from _pins import DATASET_NAME
+from _pins import DATASET_NAME, SOURCE
 # --- end nusomi-hf:pins ---
 
 # --- nusomi-hf:common ---
-from _common import dataset_root, file_location, identity_error, is_remote, open_url, split_files, verify_local_file
+from _common import (
+    dataset_root,
+    file_location,
+    hub_endpoint,
+    huggingface_hub_installed,
+    identity_error,
+    is_remote,
+    open_url,
+    pinned_hub_path,
+    split_files,
+    verify_local_file,
+)
 # --- end nusomi-hf:common ---
 
 # --- nusomi-hf:torch-common ---
 from _torch_common import collate, model_inputs
 # --- end nusomi-hf:torch-common ---
 
-__all__ = ["ParquetSteps", "collate", "model_inputs", "decode_row"]
+__all__ = ["ParquetSteps", "collate", "decode_row", "model_inputs"]
 
 
-def cache_dir():
+def cache_dir() -> str:
     return os.environ.get("NUSOMI_HF_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nusomi-hf"
     )
 
 
-def fetch_to_cache(url, entry, directory):
-    """Download a pinned file once (temp name, then rename), refusing a sha256 that differs."""
+def fetch_to_cache(url: str, entry: tuple[str, int, int, str], directory: str) -> str:
+    """Download a pinned file once (temp name, then rename), refusing a sha256 that differs.
+
+    A file of the pinned Hub repo goes through hf_hub_download when huggingface_hub is installed
+    (its cache, token and resumable downloads); it is checked against the pin on first use.
+    """
     path, _rows, size, sha256 = entry
+    hub_path = pinned_hub_path(url)
+    if hub_path is not None and huggingface_hub_installed():
+        from huggingface_hub import hf_hub_download
+
+        return hf_hub_download(
+            SOURCE["repo_id"], hub_path, repo_type="dataset", revision=SOURCE["revision"], endpoint=hub_endpoint()
+        )
     target = os.path.join(directory, sha256[:2], sha256 + os.path.splitext(path)[1])
     if os.path.exists(target) and os.path.getsize(target) == size:
         return target
@@ -69,7 +102,7 @@ def fetch_to_cache(url, entry, directory):
     return target
 
 
-def decode_row(row):
+def decode_row(row: dict[str, Any]) -> dict[str, Any]:
     """A Parquet row (python values) -> the decoded row: image as a PIL image, the rest as stored."""
     out = dict(row)
     image = Image.open(io.BytesIO(row["image"]["bytes"]))
@@ -87,7 +120,14 @@ class ParquetSteps(torch.utils.data.Dataset):
     verify          check each local file's sha256 against the pin on first use in a process
     """
 
-    def __init__(self, split, root=None, transform=model_inputs, cached_row_groups=4, verify=True):
+    def __init__(
+        self,
+        split: str,
+        root: str | os.PathLike[str] | None = None,
+        transform: Callable[[dict[str, Any]], Any] | None = model_inputs,
+        cached_row_groups: int = 4,
+        verify: bool = True,
+    ) -> None:
         super().__init__()
         self.split = split
         self.entries = tuple(split_files("parquet", split))
@@ -103,20 +143,20 @@ class ParquetSteps(torch.utils.data.Dataset):
         self.transform = transform
         self.cached_row_groups = max(1, cached_row_groups)
         self.verify = verify
-        self._open = {}
-        self._cache = collections.OrderedDict()
+        self._open: dict[int, tuple[pq.ParquetFile, list[int]]] = {}
+        self._cache: collections.OrderedDict[tuple[int, int], list[dict[str, Any]]] = collections.OrderedDict()
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         # Open files and cached rows stay in the process that made them (DataLoader workers reopen).
         state = dict(self.__dict__)
         state["_open"] = {}
         state["_cache"] = collections.OrderedDict()
         return state
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.offsets[-1]
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Any:
         index = int(index)
         if index < 0:
             index += len(self)
@@ -127,7 +167,7 @@ class ParquetSteps(torch.utils.data.Dataset):
         decoded = decode_row(row)
         return decoded if self.transform is None else self.transform(decoded)
 
-    def _file(self, f):
+    def _file(self, f: int) -> tuple[pq.ParquetFile, list[int]]:
         opened = self._open.get(f)
         if opened is None:
             entry = self.entries[f]
@@ -142,7 +182,7 @@ class ParquetSteps(torch.utils.data.Dataset):
             opened = self._open[f] = (pf, starts)
         return opened
 
-    def _row(self, f, local):
+    def _row(self, f: int, local: int) -> dict[str, Any]:
         pf, starts = self._file(f)
         g = bisect.bisect_right(starts, local) - 1
         rows = self._cache.get((f, g))

@@ -24,7 +24,11 @@ same number of samples each epoch and DDP never waits on a rank that ran dry.
 With a single process (world size 1) both give every sample exactly once per epoch.
 set_epoch must be called on the dataset before the DataLoader starts an epoch; with
 persistent_workers=True the workers keep the epoch they started with, so leave it off.
+Shards of a Hub-pinned module stream through huggingface_hub when it is installed, else through
+the standard library.
 """
+
+from __future__ import annotations
 
 import bisect
 import hashlib
@@ -35,7 +39,13 @@ import math
 import os
 import random
 import tarfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, BinaryIO
 
+import numpy as np
 import torch
 import torch.utils.data
 from PIL import Image
@@ -63,12 +73,12 @@ from _common import (
 from _torch_common import collate, model_inputs
 # --- end nusomi-hf:torch-common ---
 
-__all__ = ["WdsSteps", "collate", "model_inputs", "rank_and_world_size", "DatasetIdentityError"]
+__all__ = ["DatasetIdentityError", "WdsSteps", "collate", "model_inputs", "rank_and_world_size"]
 
 IMAGE_EXTENSIONS = ("webp", "png", "jpg", "jpeg")
 
 
-def rank_and_world_size(rank=None, world_size=None):
+def rank_and_world_size(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
     """(rank, world_size): the arguments, else RANK/WORLD_SIZE, else torch.distributed, else (0, 1)."""
     if rank is None or world_size is None:
         if os.environ.get("RANK") is not None and os.environ.get("WORLD_SIZE") is not None:
@@ -84,7 +94,7 @@ def rank_and_world_size(rank=None, world_size=None):
     return rank, world_size
 
 
-def samples_per_rank(rows, world_size, equalize):
+def samples_per_rank(rows: int, world_size: int, equalize: str) -> int:
     if equalize == "pad":
         return math.ceil(rows / world_size)
     if equalize == "drop":
@@ -92,7 +102,7 @@ def samples_per_rank(rows, world_size, equalize):
     raise ValueError(f"{DATASET_NAME}: equalize must be 'pad' or 'drop', not {equalize!r}")
 
 
-def shard_order(n_shards, seed, epoch, shuffle):
+def shard_order(n_shards: int, seed: int, epoch: int, shuffle: bool) -> list[int]:
     """The epoch's shard order: the same on every rank and worker (seeded by seed and epoch only)."""
     order = list(range(n_shards))
     if shuffle:
@@ -100,7 +110,7 @@ def shard_order(n_shards, seed, epoch, shuffle):
     return order
 
 
-def block_pieces(lengths, order, first, stop):
+def block_pieces(lengths: list[int], order: list[int], first: int, stop: int) -> list[tuple[int, int, int]]:
     """Positions [first, stop) of the epoch's sample sequence (shards in `order`, wrapping around)
     as (shard index, start, stop) pieces, start/stop counted in samples within the shard."""
     total = sum(lengths)
@@ -125,23 +135,23 @@ def block_pieces(lengths, order, first, stop):
 class _HashingReader:
     """A read-through wrapper that hashes every byte read (remote shards: verify while streaming)."""
 
-    def __init__(self, raw):
+    def __init__(self, raw: BinaryIO) -> None:
         self.raw = raw
         self.sha256 = hashlib.sha256()
         self.bytes = 0
 
-    def read(self, n=-1):
+    def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
         self.sha256.update(data)
         self.bytes += len(data)
         return data
 
-    def drain(self):
+    def drain(self) -> None:
         while self.read(1 << 20):
             pass
 
 
-def _member_key(name):
+def _member_key(name: str) -> tuple[str, str] | tuple[None, None]:
     """WebDataset grouping: key = path up to the first dot of the basename; field = the rest."""
     slash = name.rfind("/")
     dot = name.find(".", slash + 1)
@@ -150,7 +160,7 @@ def _member_key(name):
     return name[:dot], name[dot + 1 :].lower()
 
 
-def decode_sample(key, fields, shard):
+def decode_sample(key: str, fields: dict[str, bytes], shard: str) -> dict[str, Any]:
     """Raw members of one sample -> the row: the .json members' fields, a PIL image, actions as dicts."""
     if "json" not in fields:
         raise ValueError(f"{DATASET_NAME}: {shard}: sample {key} has no .json member (has {sorted(fields)})")
@@ -183,8 +193,19 @@ class WdsSteps(torch.utils.data.IterableDataset):
                  then raised at the end of the shard)
     """
 
-    def __init__(self, split, root=None, seed=0, shuffle=True, shuffle_buffer=1000, equalize="pad",
-                 rank=None, world_size=None, transform=model_inputs, verify=True):
+    def __init__(
+        self,
+        split: str,
+        root: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        shuffle: bool = True,
+        shuffle_buffer: int = 1000,
+        equalize: str = "pad",
+        rank: int | None = None,
+        world_size: int | None = None,
+        transform: Callable[[dict[str, Any]], Any] | None = model_inputs,
+        verify: bool = True,
+    ) -> None:
         super().__init__()
         self.split = split
         self.entries = tuple(split_files("webdataset", split))
@@ -203,14 +224,14 @@ class WdsSteps(torch.utils.data.IterableDataset):
         self.epoch = 0
         samples_per_rank(self.rows, 1, equalize)
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def __len__(self):
+    def __len__(self) -> int:
         _rank, world = rank_and_world_size(self.rank, self.world_size)
         return samples_per_rank(self.rows, world, self.equalize)
 
-    def pieces(self, rank, world_size, worker, num_workers):
+    def pieces(self, rank: int, world_size: int, worker: int, num_workers: int) -> list[tuple[int, int, int]]:
         """This worker's (shard index, start, stop) pieces for the current epoch."""
         per_rank = samples_per_rank(self.rows, world_size, self.equalize)
         order = shard_order(len(self.entries), self.seed, self.epoch, self.shuffle)
@@ -218,7 +239,7 @@ class WdsSteps(torch.utils.data.IterableDataset):
         hi = rank * per_rank + ((worker + 1) * per_rank) // num_workers
         return block_pieces([e[1] for e in self.entries], order, lo, hi)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         rank, world = rank_and_world_size(self.rank, self.world_size)
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
@@ -230,21 +251,24 @@ class WdsSteps(torch.utils.data.IterableDataset):
             row = decode_sample(key, fields, shard)
             yield row if self.transform is None else self.transform(row)
 
-    def _raw_samples(self, pieces):
+    def _raw_samples(self, pieces: list[tuple[int, int, int]]) -> Iterator[tuple[str, str, dict[str, bytes]]]:
         for shard, start, stop in pieces:
             yield from self._read_shard(shard, start, stop)
 
-    def _read_shard(self, index, start, stop):
+    def _read_shard(self, index: int, start: int, stop: int) -> Iterator[tuple[str, str, dict[str, bytes]]]:
         entry = self.entries[index]
-        path, rows, _size, sha256 = entry
-        location = file_location(self.root, path)
+        location = file_location(self.root, entry[0])
         remote = is_remote(location)
-        if remote:
-            raw = open_url(location)
-        else:
-            if self.verify:
-                verify_local_file(location, entry)
-            raw = open(location, "rb")
+        if not remote and self.verify:
+            verify_local_file(location, entry)
+        with open_url(location) if remote else open(location, "rb") as raw:
+            yield from self._read_tar(raw, entry, start, stop, remote)
+
+    def _read_tar(
+        self, raw: BinaryIO, entry: tuple[str, int, int, str], start: int, stop: int, remote: bool
+    ) -> Iterator[tuple[str, str, dict[str, bytes]]]:
+        """The samples [start, stop) of one opened shard, checked against the pinned count (and sha256 when streamed)."""
+        path, rows, _size, sha256 = entry
         reader = _HashingReader(raw) if remote and self.verify else raw
         count = 0
         try:
@@ -279,11 +303,9 @@ class WdsSteps(torch.utils.data.IterableDataset):
                     raise identity_error(path, "sha256", sha256, found)
         except tarfile.TarError as err:
             raise ValueError(f"{DATASET_NAME}: {path}: not a readable tar shard ({err})") from None
-        finally:
-            raw.close()
 
 
-def _shuffled(stream, size, rng):
+def _shuffled(stream: Iterable[Any], size: int, rng: random.Random) -> Iterator[Any]:
     """Buffered shuffle: hold `size` items, emit a random one as each new item arrives."""
     buffer = []
     for item in stream:
@@ -297,7 +319,7 @@ def _shuffled(stream, size, rng):
     yield from buffer
 
 
-def _webdataset_installed():
+def _webdataset_installed() -> bool:
     try:
         return importlib.util.find_spec("webdataset") is not None
     except (ImportError, ValueError):
@@ -307,8 +329,15 @@ def _webdataset_installed():
 if _webdataset_installed():
     __all__.append("webdataset_pipeline")
 
-    def webdataset_pipeline(split, root=None, seed=0, shuffle_buffer=1000, num_workers=1, world_size=None,
-                            transform=model_inputs):
+    def webdataset_pipeline(
+        split: str,
+        root: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        shuffle_buffer: int = 1000,
+        num_workers: int = 1,
+        world_size: int | None = None,
+        transform: Callable[[dict[str, Any]], Any] | None = model_inputs,
+    ) -> Any:
         """The same samples through the `webdataset` package (offered because it is installed).
 
         webdataset splits by whole shards, so equal counts per rank come from its own idiom:
@@ -322,7 +351,7 @@ if _webdataset_installed():
         urls = [file_location(base, e[0]) for e in split_files("webdataset", split)]
         per_worker = math.ceil(split_rows(split) / world / num_workers)
 
-        def to_row(sample):
+        def to_row(sample: dict[str, Any]) -> dict[str, Any]:
             fields = {k: v for k, v in sample.items() if not k.startswith("__")}
             return decode_sample(sample["__key__"], fields, sample.get("__url__", split))
 

@@ -2,17 +2,26 @@
  * The README's main job (`npm run main`): inspect the bundled sample export (the report a user reads
  * first; stop if it is inconsistent), convert it in every format, then
  * publish it to a local Hub server started in-process (stored under out/hub, so it survives), and
- * print how to load it from the folder and from that Hub.
+ * print the commands that load it from the folder and from that Hub, in the order to run them.
+ *
+ * Every printed command works as pasted from the repo root, one after the other: the first one
+ * makes .venv (the Python with `datasets`) and returns at once when it is already there.
+ * NUSOMI_HF_HUB_PORT sets the port of the printed `hub serve` (default 8765).
  */
 import { main } from '../src/cli/program.ts';
+import { humanSummary } from '../src/cli/convert.ts';
+import { convert } from '../src/convert/convert.ts';
 import { startHubServer } from '../src/hub/server.ts';
 import { loadHint, pushDataset } from '../src/hub/push.ts';
 import { HubToken } from '../src/hub/token.ts';
+import { plural } from '../src/plural.ts';
 
 const OUT = 'out/sample-dataset';
 const HUB_DIR = 'out/hub';
 const REPO = 'nusomi/process_invoice-sample';
 const TAG = 'v1';
+const PYTHON = '.venv/bin/python';
+const HUB_PORT = Number(process.env.NUSOMI_HF_HUB_PORT || 8765);
 
 const SAMPLE = 'samples/jsonl';
 
@@ -20,13 +29,19 @@ const inspected = await main(['inspect', SAMPLE]);
 if (inspected !== 0) process.exit(inspected);
 process.stdout.write('\n');
 
-const code = await main([
-  'convert', SAMPLE, '--out', OUT,
-  '--formats', 'parquet,arrow,jsonl,webdataset',
-  '--split', 'train=0.8,validation=0.1,test=0.1', '--seed', '0',
-  '--repo-id', REPO,
-]);
-if (code !== 0) process.exit(code);
+const result = await convert({
+  input: SAMPLE,
+  out: OUT,
+  formats: ['parquet', 'arrow', 'jsonl', 'webdataset'],
+  split: { split: 'train=0.8,validation=0.1,test=0.1', seed: '0' },
+  filters: {},
+  frames: {},
+  wds: {},
+  onError: 'stop',
+  repoId: REPO,
+});
+for (const w of result.warnings) process.stderr.write(`nusomi-hf: warning: ${w}\n`);
+process.stdout.write(humanSummary(result, { hints: false }));
 
 // With no tokens given, the server makes its own write token once (out/hub/token, 0600); push uses it.
 const hub = await startHubServer({ dir: HUB_DIR, port: 0 });
@@ -36,10 +51,14 @@ try {
   const what = r.commits.length ? `commit ${r.commit}` : `unchanged at ${r.commit}`;
   process.stdout.write([
     '',
-    `pushed to the local Hub (${HUB_DIR}): ${REPO} ${what}, tag ${TAG}; ${r.uploaded_files} files / ${(r.uploaded_bytes / 1e6).toFixed(1)} MB uploaded`,
-    'load it from there:',
-    `  npx nusomi-hf hub serve --dir ${HUB_DIR} --port 8765 &`,
-    `  ${loadHint({ ...r, hub_url: 'http://127.0.0.1:8765' })}`,
+    `pushed to the local Hub (${HUB_DIR}): ${REPO} ${what}, tag ${TAG}; ${plural(r.uploaded_files, 'file')} / ${(r.uploaded_bytes / 1e6).toFixed(1)} MB uploaded`,
+    '',
+    'load it (run these from the repo root, one after the other):',
+    `  bash scripts/python-env.sh   # once: makes .venv with datasets, pyarrow, torch (minutes); instant when it is there`,
+    `  ${PYTHON} -c 'from datasets import load_dataset; print(load_dataset("${OUT}"))'`,
+    `  ${PYTHON} -c 'from datasets import load_from_disk; print(load_from_disk("${OUT}/arrow"))'`,
+    `  npx nusomi-hf hub serve --dir ${HUB_DIR} --port ${HUB_PORT} &   # the local Hub again, in the background`,
+    `  ${loadHint({ ...r, hub_url: `http://127.0.0.1:${HUB_PORT}` }, PYTHON)}`,
     '',
   ].join('\n'));
 } finally {

@@ -150,7 +150,8 @@ for name, ds in dd.items():
         r['image'] = {'sha256': hashlib.sha256(b).hexdigest(), 'path': r['image']['path'], 'size': size}
         rows.append(r)
     res['splits'][name] = rows
-print(json.dumps(res))
+# Timestamps (started_at) as the epoch milliseconds the steps row holds.
+print(json.dumps(res, default=lambda o: round(o.timestamp() * 1000)))
 `;
 
 /** Load a converted dataset with `datasets`: README-driven, parquet files, load_from_disk, arrow files. */

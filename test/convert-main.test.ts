@@ -31,7 +31,7 @@ describe('npm run main', () => {
     const job = await readFile(path.join(repoRoot, 'scripts/main-job.ts'), 'utf8');
     const outArg = /const OUT = '([^']+)'/.exec(job)?.[1];
     const hubDir = /const HUB_DIR = '([^']+)'/.exec(job)?.[1];
-    expect(job).toContain("'parquet,arrow,jsonl,webdataset'");
+    expect(job).toContain("formats: ['parquet', 'arrow', 'jsonl', 'webdataset']");
     expect(outArg).toBeDefined();
     expect(hubDir).toBeDefined();
     expect(await readFile(path.join(repoRoot, '.gitignore'), 'utf8')).toMatch(new RegExp(`^/?${outArg!.split('/')[0]}/?$`, 'm'));

@@ -60,7 +60,7 @@ describe('convert --formats webdataset on the sample export', () => {
   it('writes ≥ world_size × workers shards per split, counts within 1, listed in manifest and summary', () => {
     expect(Object.keys(manifest.splits)).toEqual(SPLITS);
     expect(summary.splits).toEqual(manifest.splits);
-    expect(summary.files).toBe(manifest.files.length);
+    expect(summary.files).toBe(manifest.files.length + 2); // + README.md and dataset-manifest.json
     for (const split of SPLITS) {
       const files = manifest.files.filter((f) => f.format === 'webdataset' && f.split === split && f.path.endsWith('.tar'));
       const rows = files.map((f) => f.rows!);
@@ -177,6 +177,11 @@ def action_from_parquet(a):
     a["x_norm"], a["y_norm"] = f32(a["x_norm"]), f32(a["y_norm"])
     return a
 
+def iso(ts):
+    # The Parquet timestamp as the .json carries it: UTC, Z, milliseconds only when not zero.
+    if ts is None: return None
+    return ts.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ts.microsecond // 1000:03d}" if ts.microsecond else "") + "Z"
+
 def action_from_json(text):
     a = json.loads(text)
     if a is None: return None
@@ -206,7 +211,7 @@ for split, files in parquet.items():
             "viewport": p["viewport"],
             "context": {"workflow": p["workflow"], "outcome": None if p["outcome"] is None else outcomes[p["outcome"]],
                         "outcome_id": p["outcome"], "actor_kind": p["actor_kind"], "tags": p["tags"], "path": p["path"],
-                        "started_at": p["started_at"]},
+                        "started_at": iso(p["started_at"])},
             "dom": None if p["dom"] is None else json.loads(p["dom"]),
             "accessibility_tree": p["accessibility_tree"],
             "extra": json.loads(p["extra"]),

@@ -95,7 +95,7 @@ describe('steps schema', () => {
   it('moves context fields to columns and unknown fields to extra; dom is JSON text', () => {
     const s = step({ action: shapes[0]!, frame: { image_url: 'u', viewport: { w: 1280, h: 800 }, dom: '<p>', accessibility_tree: 'tree' }, context: { workflow: 'wf', prior_action: shapes[1]!, outcome: 'error', actor: { kind: 'model' }, tags: ['x'], started_at: '2026-01-01T00:00:00Z' }, extra: { foo: 1 } });
     const row = toStepsRow(prepared(s), 1, new LabelVocab());
-    expect(row).toMatchObject({ workflow: 'wf', outcome: 1, actor_kind: 'model', tags: ['x'], path: null, started_at: '2026-01-01T00:00:00Z', dom: '"<p>"', accessibility_tree: 'tree', viewport: { w: 1280, h: 800 } });
+    expect(row).toMatchObject({ workflow: 'wf', outcome: 1, actor_kind: 'model', tags: ['x'], path: null, started_at: Date.UTC(2026, 0, 1), dom: '"<p>"', accessibility_tree: 'tree', viewport: { w: 1280, h: 800 } });
     expect(JSON.parse(row.extra)).toEqual({ foo: 1, frame: { image_url: 'u' } });
     expect(row.prior_action?.type).toBe(1);
   });

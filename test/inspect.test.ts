@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -47,7 +47,8 @@ describe('inspectExport', () => {
       ['missing', 'session ses_A t_ms 1250'],
       ['unreadable', 'session ses_B t_ms 2250'],
     ]);
-    expect(r.consistent).toBe(true); // counts match; the frames are what is wrong
+    expect(r.manifest_matches).toBe(true); // counts match; the frames are what is wrong
+    expect(r.consistent).toBe(false);
   });
 });
 
@@ -79,7 +80,9 @@ describe('nusomi-hf inspect', () => {
     await writeFile(path.join(bad, 'frames/ses_A/000.webp'), new Uint8Array(await sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } }).png().toBuffer()).subarray(0, 20));
     const r = await runCli(['inspect', bad]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('1 frame(s) not readable as images');
+    expect(r.stderr).toContain('1 frame not readable as an image');
+    // "consistent" never stands beside exit 1.
+    expect(r.stdout).toMatch(/^consistent {4}no \(1 frame not readable as an image\)$/m);
     expect(r.stdout).toMatch(/unreadable +data\/part-00000\.jsonl: session ses_A t_ms 250: frame frames\/ses_A\/000\.webp is not a readable image/);
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
@@ -90,15 +93,34 @@ describe('nusomi-hf inspect', () => {
     let r = await runCli(['inspect', bad]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('nusomi-hf: error: manifest.json: field "rows": expected a non-negative integer, got "12"\n');
-    await writeFile(path.join(bad, 'data/part-00000.jsonl'), '{"session_id": "ses_A"\n');
-    await writeManifest(bad, {});
-    r = await runCli(['inspect', bad]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^nusomi-hf: error: data\/part-00000\.jsonl: line 1: not a JSON object/);
-    expect(r.stderr).not.toMatch(/^\s+at /m);
     r = await runCli(['inspect', path.join(bad, 'nope')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('nope/manifest.json');
-    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stderr).toBe(`nusomi-hf: error: ${path.join(bad, 'nope')}: does not exist\n`);
+  });
+
+  it('reports every bad line (the first 20 shown, all counted) instead of stopping at the first', async () => {
+    const bad = await makeJsonlExport();
+    const file = path.join(bad, 'data/part-00000.jsonl');
+    const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    // Lines 2 and 4 broken, and 25 more bad lines at the end: 27 bad rows, the good ones still counted.
+    lines[1] = '{"session_id": "ses_A"';
+    lines[3] = '[1, 2]';
+    for (let i = 0; i < 25; i++) lines.push('not json');
+    await writeFile(file, lines.join('\n') + '\n');
+    const r = await runCli(['inspect', '--json', bad]);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.bad_rows).toBe(27);
+    expect(report.row_problems).toHaveLength(20);
+    expect(report.row_problems[0]).toMatch(/^data\/part-00000\.jsonl: line 2: not a JSON object/);
+    expect(report.row_problems[1]).toMatch(/^data\/part-00000\.jsonl: line 4: /);
+    expect(report.consistent).toBe(false);
+    expect(r.stderr).toContain('nusomi-hf: 27 rows not readable\n');
+    const human = await runCli(['inspect', bad]);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toMatch(/^row problems \(first 20 of 27\)$/m);
+    expect(human.stdout).toMatch(/^consistent {4}no \(/m);
+    expect(human.stdout).not.toMatch(/^consistent {4}yes/m);
+    expect(human.stderr).not.toMatch(/^\s+at /m);
   });
 });

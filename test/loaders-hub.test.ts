@@ -38,7 +38,7 @@ beforeAll(async () => {
   // main moves on: the pinned modules must still read v1.
   await pushDataset({ dir: v2, repo: REPO, formats: ['parquet', 'webdataset'], hubUrl: hub.url, token });
   loaders = path.join(work, 'loaders');
-  await renderFor({ source: `${REPO}@v1`, out: loaders, hubUrl: hub.url, token, targets: ['hf', 'torch-wds'] });
+  await renderFor({ source: `${REPO}@v1`, out: loaders, hubUrl: hub.url, token, targets: ['hf', 'torch-wds', 'torch-parquet'] });
   pyEnv = { HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HUB_DISABLE_XET: '1', HF_HOME: path.join(work, 'hf-home'), HF_TOKEN: TOKEN };
 }, 180_000);
 
@@ -101,5 +101,41 @@ print(json.dumps({"keys": keys, "len": len(ds)}))
     expect(r.len).toBe(40);
     expect(r.keys).toHaveLength(40);
     expect(new Set(r.keys).size).toBe(40);
+  }, 300_000);
+
+  it('a Hub pin reads through huggingface_hub when it is installed, and through the standard library when not', async () => {
+    const snippet = `${importFrom(loaders)}
+import json, sys
+if sys.argv[1] == "without":
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "huggingface_hub":
+                raise ImportError("blocked for this test: " + name)
+            return None
+    sys.meta_path.insert(0, Block())
+from nusomi_process_invoice_torch_wds import WdsSteps
+from nusomi_process_invoice_torch_parquet import ParquetSteps
+wds = [f'{r["session_id"]}/{r["step"]}' for r in WdsSteps("train", shuffle=False, transform=None)]
+pq = ParquetSteps("train", transform=None)
+rows = [f'{pq[i]["session_id"]}/{pq[i]["step"]}' for i in range(len(pq))]
+print(json.dumps({"wds": wds, "pq": rows, "hf_hub": "huggingface_hub" in sys.modules, "paths": pq.paths}))
+`;
+    type Got = { wds: string[]; pq: string[]; hf_hub: boolean; paths: string[] };
+    const cache = path.join(work, 'nusomi-cache');
+    const [withHub, without] = await Promise.all([
+      runPython<Got>(snippet, { args: ['with'], env: { ...pyEnv, NUSOMI_HF_CACHE: cache }, timeoutMs: 240_000 }),
+      runPython<Got>(snippet, { args: ['without'], env: { ...pyEnv, NUSOMI_HF_CACHE: cache }, timeoutMs: 240_000 }),
+    ]);
+    for (const r of [withHub, without]) {
+      expect(r.wds).toHaveLength(40);
+      expect(new Set(r.wds).size).toBe(40);
+      expect(r.pq).toEqual(r.wds);
+    }
+    // Installed: huggingface_hub streams the shards and its own cache holds the Parquet files.
+    expect(withHub.hf_hub).toBe(true);
+    for (const p of withHub.paths) expect(p.startsWith(path.join(pyEnv.HF_HOME!, 'hub')), p).toBe(true);
+    // Not installed: the dependency-free path (urllib, the loaders' own content-addressed cache).
+    expect(without.hf_hub).toBe(false);
+    for (const p of without.paths) expect(p.startsWith(cache), p).toBe(true);
   }, 300_000);
 });

@@ -212,8 +212,9 @@ img = dd["train"][0]["image"]
 rows = {s: [plain(r) for r in dd[s].cast_column("image", Image(decode=False))] for s in dd}
 import pyarrow.parquet as pq
 meta = json.loads(pq.read_schema(files["train"][0]).metadata[b"huggingface"])
+# started_at (a timestamp) as the epoch milliseconds the steps row holds.
 print(json.dumps({"features": f.to_dict(), "names": f["action"]["type"].names, "outcomes": f["outcome"].names,
-  "imgType": type(f["image"]).__name__, "size": list(img.size), "rows": rows, "meta": meta}))
+  "imgType": type(f["image"]).__name__, "size": list(img.size), "rows": rows, "meta": meta}, default=lambda o: round(o.timestamp() * 1000)))
 `, { args: [outA, path.join(tmp, 'hf-cache')] });
     expect(got.imgType).toBe('Image');
     expect(got.names).toEqual(labels.actionTypes.list);

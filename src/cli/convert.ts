@@ -8,8 +8,13 @@ import type { FilterOptions } from '../select/filters.ts';
 import type { StoredFormat } from '../frames/probe.ts';
 import { addInputOptions, inputOptionsOf } from './input-options.ts';
 import type { InputFlags } from './input-options.ts';
+import { hubLicense } from '../hf/hub-metadata.ts';
+import { SPLIT_RATIOS_EXAMPLE, SPLIT_VALUES_EXAMPLE } from '../select/split.ts';
+import { plural } from '../plural.ts';
+import { detail, say, verbosity, warn } from './output.ts';
 import { startProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
+import { assertLocalInputExists } from './system-errors.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
@@ -22,6 +27,27 @@ function int(flag: string, min = 0): (v: string) => number {
     if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${flag} expects an integer >= ${min}, got "${v}"`);
     return n;
   };
+}
+
+/**
+ * `--formats`: a comma list of known formats, repeatable. The default (parquet) is a constant the
+ * first occurrence replaces, since commander hands the default in as `previous`.
+ */
+const DEFAULT_FORMATS: string[] = ['parquet'];
+function formatList(value: string, previous: string[] = DEFAULT_FORMATS): string[] {
+  const given = value.split(',').map((v) => v.trim()).filter(Boolean);
+  if (!given.length) throw new InvalidArgumentError(`No format given; expected a comma list of ${ALL_FORMATS.join(', ')}.`);
+  for (const f of given) {
+    if (!(ALL_FORMATS as readonly string[]).includes(f)) throw new InvalidArgumentError(`Unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}.`);
+  }
+  return [...new Set([...(previous === DEFAULT_FORMATS ? [] : previous), ...given])];
+}
+
+/** `--license`: one of the Hub's license identifiers, lower-cased as the Hub spells them. */
+function license(value: string): string {
+  const r = hubLicense(value);
+  if ('error' in r) throw new InvalidArgumentError(`${r.error}.`);
+  return r.id;
 }
 
 /** Byte sizes: plain numbers or with a decimal unit (500MB, 1GB), as datasets writes them. */
@@ -68,9 +94,9 @@ export function registerConvert(program: Command): void {
   const cmd = program
     .command('convert <export>')
     .description('convert an export into a dataset directory that datasets and PyTorch read natively')
-    .requiredOption('--out <dir>', 'output dataset directory (local path, s3://bucket/prefix/ or az://container/prefix/)')
-    .option('--formats <list>', `output formats, comma separated: ${ALL_FORMATS.join(', ')}`, list, [])
-    .option('--split <spec>', 'split ratios by session, e.g. train=0.9,validation=0.05,test=0.05 (the default); with --split-by, value lists like train=*,test=onboarding')
+    .requiredOption('-o, --out <dir>', 'output dataset directory (local path, s3://bucket/prefix/ or az://container/prefix/)')
+    .addOption(new Option('--formats <list>', `output formats, comma separated: ${ALL_FORMATS.join(', ')}`).argParser(formatList).default(DEFAULT_FORMATS, 'parquet'))
+    .option('--split <spec>', `split ratios by session (default: ${SPLIT_RATIOS_EXAMPLE}); with --split-by, value lists like ${SPLIT_VALUES_EXAMPLE}`)
     .option('--seed <seed>', 'seed of the session hash that assigns splits', '0')
     .option('--split-by <field>', 'hold out whole values of a context field (e.g. workflow, actor.kind)')
     .option('--split-sessions <file>', 'explicit session lists: JSON {"train": [...], "test": [...]} or split<TAB>session lines')
@@ -99,14 +125,15 @@ export function registerConvert(program: Command): void {
     .addOption(new Option('--sidecar <kind>', 'WebDataset: also write a msgpack member per sample').choices(['mp']))
     .addOption(new Option('--on-error <mode>', 'stop at the first bad row, or skip and count bad rows').choices(['stop', 'skip']).default('stop'))
     .option('--strict', "exit 1 when the export manifest's counts (rows, frames, actions, shards) differ from what was read; without it, a warning")
-    .option('--license <id>', 'license for the card (e.g. cc-by-4.0)')
+    .option('--license <id>', 'license for the card: a Hub license identifier (e.g. cc-by-4.0, apache-2.0; https://huggingface.co/docs/hub/repositories-licenses)', license)
     .option('--card-tag <tags>', 'extra tags for the card', list)
     .option('--pretty-name <name>', 'title of the card')
     .option('--repo-id <org/name>', 'Hub repo id used in the card\'s loading snippets')
     .option('--json', 'print a machine-readable summary');
   addInputOptions(cmd)
     .action(async (input: string, flags: ConvertFlags) => {
-      const formats = (flags.formats.length ? flags.formats : ['parquet']) as OutputFormat[];
+      assertLocalInputExists(input);
+      const formats = flags.formats as OutputFormat[];
       const minShards = flags.minShards ?? (flags.worldSize || flags.workers ? (flags.worldSize ?? 1) * (flags.workers ?? 1) : undefined);
       let progress: Progress | undefined;
       const opts: ConvertOptions = {
@@ -138,7 +165,7 @@ export function registerConvert(program: Command): void {
         tags: flags.cardTag,
         prettyName: flags.prettyName,
         repoId: flags.repoId,
-        onPlanned: (rows) => { progress = startProgress('convert', rows, { enabled: !flags.json && Boolean(process.stderr.isTTY) }); },
+        onPlanned: (rows) => { progress = startProgress('convert', rows, { enabled: !flags.json && verbosity() !== 'quiet' && Boolean(process.stderr.isTTY) }); },
         onProgress: (rows, b) => progress?.tick(rows, b),
       };
       let result: ConvertResult;
@@ -149,10 +176,15 @@ export function registerConvert(program: Command): void {
       } finally {
         progress?.stop();
       }
-      for (const w of result.warnings) process.stderr.write(`nusomi-hf: warning: ${w}\n`);
-      process.stdout.write(flags.json ? JSON.stringify(summary(result), null, 2) + '\n' : humanSummary(result));
+      for (const w of result.warnings) warn(w);
+      if (flags.json) process.stdout.write(JSON.stringify(summary(result), null, 2) + '\n');
+      else say(humanSummary(result));
+      for (const f of result.manifest.files) detail(`  ${f.path} (${f.bytes} bytes)`);
     });
 }
+
+/** The card and the dataset manifest, written beside the files the manifest lists. */
+const CARD_AND_MANIFEST = 2;
 
 function summary(r: ConvertResult) {
   const m = r.manifest;
@@ -160,7 +192,7 @@ function summary(r: ConvertResult) {
     out: r.out,
     splits: m.splits,
     formats: m.formats,
-    files: m.files.length,
+    files: m.files.length + CARD_AND_MANIFEST,
     bytes: m.files.reduce((a, f) => a + f.bytes, 0),
     skipped: m.skipped,
     source_counts: m.source_counts,
@@ -171,19 +203,26 @@ function summary(r: ConvertResult) {
   };
 }
 
-function humanSummary(r: ConvertResult): string {
+export interface SummaryOptions {
+  /** Print the "load it with" hints (default true; the main job prints its own, in run order). */
+  hints?: boolean;
+}
+
+/** The human summary: what was written where, rows per split, and how to load it. */
+export function humanSummary(r: ConvertResult, opts: SummaryOptions = {}): string {
   const s = summary(r);
   const lines = [
-    `wrote ${s.files} files (${(s.bytes / 1e6).toFixed(1)} MB) to ${r.out}`,
-    ...Object.entries(s.splits).map(([name, c]) => `  ${name.padEnd(12)} ${String(c.rows).padStart(8)} rows  ${String(c.sessions).padStart(6)} sessions`),
+    `wrote ${plural(s.files, 'file')} (${(s.bytes / 1e6).toFixed(1)} MB) to ${r.out}`,
+    ...Object.entries(s.splits).map(([name, c]) => `  ${name.padEnd(12)} ${String(c.rows).padStart(8)} ${c.rows === 1 ? 'row ' : 'rows'}  ${String(c.sessions).padStart(6)} ${c.sessions === 1 ? 'session' : 'sessions'}`),
   ];
   const reasons = Object.entries(s.skipped.reasons).map(([k, v]) => `${k} (${v})`).join('; ');
-  if (s.skipped.count || s.skipped.files?.length) lines.push(`skipped ${s.skipped.count} bad rows${reasons ? `: ${reasons}` : ''}`);
+  if (s.skipped.count || s.skipped.files?.length) lines.push(`skipped ${plural(s.skipped.count, 'bad row')}${reasons ? `: ${reasons}` : ''}`);
   for (const f of s.skipped.files ?? []) lines.push(`  ${lostFileText(f)}`);
   const filtered = Object.entries(s.filtered);
   if (filtered.length) lines.push(`filtered out: ${filtered.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   const at = (p: string) => `${r.out.replace(/\/+$/, '')}/${p}`;
   lines.push(`dataset card: ${at('README.md')}  manifest: ${at('dataset-manifest.json')}`);
+  if (opts.hints === false) return lines.join('\n') + '\n';
   lines.push('', 'load it with:');
   if (s.formats.includes('parquet') || s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${r.out}"))'`);
   if (s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_from_disk; print(load_from_disk("${at('arrow')}"))'`);

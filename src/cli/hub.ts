@@ -1,5 +1,14 @@
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
+import { say, warn } from './output.ts';
+
+/** Storage outside any working tree, so a repo never picks it up: $XDG_DATA_HOME/nusomi-hf/hub. */
+function defaultHubDir(): string {
+  const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(data, 'nusomi-hf', 'hub');
+}
 
 /** `nusomi-hf hub serve`: a local Hugging Face Hub for offline tests, CI and dry runs. */
 export function registerHub(program: Command): void {
@@ -7,7 +16,7 @@ export function registerHub(program: Command): void {
   hub
     .command('serve')
     .description('serve a local Hub that @huggingface/hub, huggingface_hub and datasets accept (storage survives restarts)')
-    .option('--dir <dir>', 'storage directory', '.hub')
+    .option('--dir <dir>', 'storage directory', defaultHubDir())
     .option('--port <port>', 'port to listen on (0 picks a free one)', '0')
     .option('--host <host>', 'address to listen on; other than loopback only with --token or --tokens-file', '127.0.0.1')
     .option('--token <hf_token>', 'a token with the write role (repeatable); without --token/--tokens-file the server makes one in <dir>/token', (v: string, acc: string[]) => [...acc, v], [] as string[])
@@ -30,7 +39,7 @@ export function registerHub(program: Command): void {
         log: opts.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
       });
       const { isLoopbackHost } = await import('../hub/server.ts');
-      if (!isLoopbackHost(opts.host)) process.stderr.write(`warning: listening on ${opts.host}, not loopback: anyone who can reach it can read public repos\n`);
+      if (!isLoopbackHost(opts.host)) warn(`listening on ${opts.host}, not loopback: anyone who can reach it can read public repos`);
       const auth = server.tokenFile
         ? [
           `Writes and private reads need the token in ${server.tokenFile} (write role, readable only by you):`,
@@ -43,7 +52,7 @@ export function registerHub(program: Command): void {
           `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=hf_...`,
           `  JS:      hubUrl: "${server.url}", accessToken: "hf_..."`,
         ];
-      process.stdout.write(
+      say(
         `Hub server listening on ${server.url} (storage: ${opts.dir})\n` +
         `Public repos need no token:  HF_ENDPOINT=${server.url} python -c 'from datasets import load_dataset; print(load_dataset("org/name"))'\n` +
         auth.join('\n') + '\n' +

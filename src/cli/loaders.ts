@@ -4,6 +4,8 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
+import { plural } from '../plural.ts';
+import { say } from './output.ts';
 import { ALL_TARGETS } from '../loaders/targets.ts';
 import type { LoaderTarget } from '../loaders/targets.ts';
 
@@ -18,7 +20,7 @@ export function registerLoaders(program: Command): void {
   program
     .command('loaders <dataset>')
     .description('generate pinned Python loaders (hf, torch-wds, torch-parquet, ray) for a dataset dir or a Hub repo[@revision]')
-    .requiredOption('--out <dir>', 'directory to write the modules and README.md into')
+    .requiredOption('-o, --out <dir>', 'directory to write the modules and README.md into')
     .option('--targets <list>', `targets: ${ALL_TARGETS.join(',')} (default: every one the dataset's formats allow)`)
     .option('--name <name>', 'dataset name in module names (default: the repo name, else the workflow)')
     .option('--hub-url <url>', 'Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)')
@@ -32,7 +34,7 @@ export function registerLoaders(program: Command): void {
         ...(flags.hubUrl !== undefined && { hubUrl: flags.hubUrl }),
       });
       const pin = r.origin.kind === 'hub' ? `${r.origin.repo}@${r.origin.revision}${r.origin.tag ? ` (tag ${r.origin.tag})` : ''}` : 'a local dataset (root given at run time)';
-      process.stdout.write(`wrote ${r.files.length} files to ${flags.out}, pinned to ${pin}:\n${r.files.map((f) => `  ${f}`).join('\n')}\n`);
+      say(`wrote ${plural(r.files.length, 'file')} to ${flags.out}, pinned to ${pin}:\n${r.files.map((f) => `  ${f}`).join('\n')}\n`);
     });
 }
 

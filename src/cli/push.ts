@@ -10,6 +10,9 @@ import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { ALL_FORMATS } from '../hub/plan.ts';
 import type { PushPlan } from '../hub/plan.ts';
 import type { PushProgressEvent, PushResult } from '../hub/push.ts';
+import { plural } from '../plural.ts';
+import { say, verbosity } from './output.ts';
+import { assertLocalInputExists } from './system-errors.ts';
 
 interface PushFlags {
   repo: string;
@@ -39,8 +42,9 @@ export function registerPush(program: Command): void {
     .option('--dry-run', 'print what would be uploaded and deleted; change nothing')
     .option('--json', 'print a machine-readable summary')
     .action(async (dir: string, flags: PushFlags) => {
+      assertLocalInputExists(dir);
       const formats = parseFormats(flags.formats);
-      const progress = !flags.json && !flags.dryRun && process.stderr.isTTY ? new PushProgressBar() : null;
+      const progress = !flags.json && !flags.dryRun && verbosity() !== 'quiet' && process.stderr.isTTY ? new PushProgressBar() : null;
       let result: PushResult;
       try {
         result = await (await import('../hub/push.ts')).pushDataset({
@@ -60,7 +64,10 @@ export function registerPush(program: Command): void {
         progress?.stop();
       }
       const { loadHint } = await import('../hub/push.ts');
-      process.stdout.write(flags.json ? JSON.stringify(jsonSummary(result)) + '\n' : flags.dryRun ? describePlan(result) : describeResult(result, loadHint));
+      if (flags.json) process.stdout.write(JSON.stringify(jsonSummary(result)) + '\n');
+      // A dry run's plan is the output asked for, quiet or not.
+      else if (flags.dryRun) process.stdout.write(describePlan(result));
+      else say(describeResult(result, loadHint));
     });
 }
 
@@ -119,10 +126,10 @@ function describePlan(r: PushResult): string {
 function describeResult(r: PushResult, loadHint: (r: PushResult) => string): string {
   const lines: string[] = [];
   if (r.commits.length === 0) {
-    lines.push(`nothing to push: ${r.repo}@${r.branch} already has this version (${r.unchanged_files} files unchanged)`);
+    lines.push(`nothing to push: ${r.repo}@${r.branch} already has this version (${plural(r.unchanged_files, 'file')} unchanged)`);
   } else {
     lines.push(
-      `pushed ${r.repo}@${r.branch}${r.created_repo ? ' (new repo)' : ''}: ${r.uploaded_files} files uploaded (${formatBytes(r.uploaded_bytes)}), ` +
+      `pushed ${r.repo}@${r.branch}${r.created_repo ? ' (new repo)' : ''}: ${plural(r.uploaded_files, 'file')} uploaded (${formatBytes(r.uploaded_bytes)}), ` +
         `${r.deleted_files} deleted, ${r.unchanged_files} unchanged, ${r.commits.length} commit${r.commits.length === 1 ? '' : 's'}`,
     );
   }

@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
-import { UsageError } from '../errors.ts';
+import { InvalidArgumentError, Option } from 'commander';
 import { addInputOptions, inputOptionsOf } from './input-options.ts';
 import type { InputFlags } from './input-options.ts';
+import { say } from './output.ts';
 
-function positiveInt(flag: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${v}`);
-    return n;
-  };
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('Expected a positive integer.');
+  return n;
 }
 
 /**
@@ -19,20 +18,21 @@ export function registerValidate(program: Command): void {
   const cmd = program
     .command('validate <target...>')
     .description('check a dataset directory, an export, or loose .tar/.parquet/.arrow files before training')
-    .option('--world-size <n>', 'training ranks (shard balance checks)', positiveInt('--world-size'), 1)
-    .option('--workers <n>', 'DataLoader workers per rank (shard balance checks)', positiveInt('--workers'), 1)
-    .option('--decode <mode>', 'frames: header (size from the header) or full (decode every pixel)', 'header')
+    .option('--world-size <n>', 'training ranks (shard balance checks)', positiveInt, 1)
+    .option('--workers <n>', 'DataLoader workers per rank (shard balance checks)', positiveInt, 1)
+    .addOption(new Option('--decode <mode>', 'frames: header (size from the header) or full (decode every pixel)').choices(['header', 'full']).default('header'))
     .option('--json', 'print one JSON object')
-    .option('--max-findings <n>', 'examples shown per check', positiveInt('--max-findings'), 10)
+    .option('--max-findings <n>', 'examples shown per check', positiveInt, 10)
     .option('--strict', 'warnings fail the run too');
   // The input limits and --allow-remote-frames apply where validate reads an export and its lines.
   addInputOptions(cmd)
-    .action(async (targets: string[], opts: InputFlags & { worldSize: number; workers: number; decode: string; json?: boolean; maxFindings: number; strict?: boolean }) => {
-      if (opts.decode !== 'header' && opts.decode !== 'full') throw new UsageError(`--decode must be header or full, got ${opts.decode}`);
+    .action(async (targets: string[], opts: InputFlags & { worldSize: number; workers: number; decode: 'header' | 'full'; json?: boolean; maxFindings: number; strict?: boolean }) => {
+      // A missing target is validate's own finding (target.not_found), like an empty one.
       const { exitCodeOf, formatReport } = await import('../validate/report.ts');
       const { validate } = await import('../validate/validate.ts');
       const report = await validate(targets, { worldSize: opts.worldSize, workers: opts.workers, decode: opts.decode, maxFindings: opts.maxFindings, ...inputOptionsOf(opts) });
-      process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+      if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else say(formatReport(report));
       process.exitCode = exitCodeOf(report, opts.strict === true);
     });
 }

@@ -38,6 +38,7 @@ import { emptyFilterStats, describeFilters, filterSteps } from '../select/filter
 import type { FilterOptions, FilterStats } from '../select/filters.ts';
 import { createSplitter, makeSplitPlan } from '../select/split.ts';
 import type { SplitOptions } from '../select/split.ts';
+import { isoOfMs } from '../hf/timestamps.ts';
 import { createJsonlSplitWriter } from '../write/jsonl.ts';
 import { planShards, shardBalance, unevenSplitMessage } from '../write/shard-plan.ts';
 import { ALL_FORMATS } from './formats.ts';
@@ -550,6 +551,7 @@ function exampleRow(row: StepsRow, labels: LabelVocab): Record<string, unknown> 
     action: named(row.action),
     prior_action: named(row.prior_action),
     outcome: row.outcome === null ? null : l.outcome[row.outcome],
+    started_at: row.started_at === null ? null : isoOfMs(row.started_at),
     dom: row.dom && row.dom.length > 200 ? row.dom.slice(0, 200) + '…' : row.dom,
     accessibility_tree: row.accessibility_tree && row.accessibility_tree.length > 200 ? row.accessibility_tree.slice(0, 200) + '…' : row.accessibility_tree,
   };

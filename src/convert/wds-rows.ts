@@ -12,6 +12,7 @@
  * first input_text...) fails the cast later ("Couldn't cast ... to null"), and keys first seen after
  * sample 5 are silently dropped (reference/hf-datasets.md §5). Strings never change type.
  */
+import { isoOfMs } from '../hf/timestamps.ts';
 import type { ActionRow, StepsRow } from '../hf/steps-schema.ts';
 import type { LabelVocabJson } from '../hf/labels.ts';
 import type { Sink } from '../sink/types.ts';
@@ -79,7 +80,7 @@ export function wdsSampleOf(row: StepsRow, labels: LabelVocabJson): WdsSample {
         actor_kind: row.actor_kind,
         tags: row.tags,
         path: row.path,
-        started_at: row.started_at,
+        started_at: row.started_at === null ? null : isoOfMs(row.started_at),
       }),
       // dom is already JSON text in the steps row; null becomes the text "null".
       dom: row.dom ?? 'null',

@@ -3,8 +3,9 @@
  * viewport sizes, frames that are missing or not images, and whether the manifest's counts match.
  * Streams the export; memory is bounded by the number of distinct labels.
  */
-import sharp from 'sharp';
 import { InputError } from '../errors.ts';
+import { probeImage } from '../frames/probe.ts';
+import { plural } from '../plural.ts';
 import { checkManifestCounts, mismatchText } from './manifest-check.ts';
 import type { ManifestCheck } from './manifest-check.ts';
 import { frameSizeProblem, resolveLimits } from '../limits.ts';
@@ -50,10 +51,24 @@ export interface InspectReport {
   /** The first problems, to show where. */
   frame_problems: FrameProblem[];
   manifest: ManifestCheck[];
-  /** Every manifest count matches what was read. */
+  manifest_matches: boolean;
+  /** Rows that could not be read (bad JSON, missing fields, out of order...); 0 unless `badRows: 'report'`. */
+  bad_rows: number;
+  /** The first bad rows' messages (file and line), at most MAX_PROBLEMS. */
+  row_problems: string[];
+  /** Everything checked out: the manifest matches, every row and every frame reads. `inspect` exits 0 exactly then. */
   consistent: boolean;
 }
 
+export interface InspectOptions extends Pick<OpenExportOptions, 'limits' | 'allowRemote'> {
+  /**
+   * 'report': count bad rows and go on, showing the first MAX_PROBLEMS (the `inspect` command);
+   * 'throw' (default): the first bad row ends the read with its InputError.
+   */
+  badRows?: 'report' | 'throw';
+}
+
+/** Bad rows and frame problems shown, each; all are counted. */
 const MAX_PROBLEMS = 20;
 const UNSET = '(none)';
 
@@ -72,10 +87,10 @@ function label(v: unknown): string {
   return typeof v === 'string' && v !== '' ? v : v === undefined || v === null ? UNSET : JSON.stringify(v);
 }
 
-/** `opts`: input limits and allowed remote hosts (`onError` is not used: inspect stops at a bad row). */
-export async function inspectExport(root: string | Source, opts: Pick<OpenExportOptions, 'limits' | 'allowRemote'> = {}): Promise<InspectReport> {
+/** `opts`: input limits, allowed remote hosts, and whether bad rows stop the read or are counted. */
+export async function inspectExport(root: string | Source, opts: InspectOptions = {}): Promise<InspectReport> {
   const limits = resolveLimits(opts.limits);
-  const reader = await openExport(root, { limits, allowRemote: opts.allowRemote ?? [] });
+  const reader = await openExport(root, { limits, allowRemote: opts.allowRemote ?? [], ...(opts.badRows === 'report' ? { onError: () => 'skip' as const } : {}) });
   const { manifest } = reader;
   let rows = 0;
   let sessions = 0;
@@ -125,19 +140,22 @@ export async function inspectExport(root: string | Source, opts: Pick<OpenExport
     try {
       // Header only: cheap, and enough to tell an image from anything else. No pixel limit here:
       // the frame limits below say why a frame is too large, naming the flag that raises them.
-      const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-      const tooBig = meta.width !== undefined && meta.height !== undefined ? frameSizeProblem(meta.width, meta.height, step.frame.viewport, limits) : undefined;
+      const probe = await probeImage(bytes);
+      const tooBig = frameSizeProblem(probe.width, probe.height, step.frame.viewport, limits);
       if (tooBig) {
         problem('unreadable', `${step.origin.file}: ${stepLocation(step)}: frame ${step.image.ref}: ${tooBig}`);
         continue;
       }
-      bump(formats, meta.format ?? UNSET);
+      bump(formats, probe.format);
     } catch (err) {
       problem('unreadable', `${step.origin.file}: ${stepLocation(step)}: frame ${step.image.ref} is not a readable image (${(err as Error).message})`);
     }
   }
 
-  const checks = checkManifestCounts(manifest, { rows, sessions, frames, actions, shards: reader.files.length });
+  // The manifest counts every row the exporter wrote, bad ones included.
+  const badRows = reader.skipped.count;
+  const checks = checkManifestCounts(manifest, { rows: rows + badRows, sessions, frames, actions, shards: reader.files.length });
+  const manifestMatches = checks.every((c) => c.ok);
   return {
     export: typeof root === 'string' ? root : root.root,
     export_id: manifest.export_id,
@@ -158,13 +176,16 @@ export async function inspectExport(root: string | Source, opts: Pick<OpenExport
     frames_unreadable: unreadable,
     frame_problems: problems,
     manifest: checks,
-    consistent: checks.every((c) => c.ok),
+    manifest_matches: manifestMatches,
+    bad_rows: badRows,
+    row_problems: reader.skipped.examples.slice(0, MAX_PROBLEMS),
+    consistent: manifestMatches && badRows === 0 && missing === 0 && unreadable === 0,
   };
 }
 
-/** Whether `inspect` exits 0: the manifest matches and every frame reads as an image. */
+/** Whether `inspect` exits 0: the manifest matches and every row and frame reads. */
 export function inspectPassed(r: InspectReport): boolean {
-  return r.consistent && r.frames_missing === 0 && r.frames_unreadable === 0;
+  return r.consistent;
 }
 
 /** The differences a failing report has, one line each. */
@@ -172,8 +193,9 @@ export function inspectFailures(r: InspectReport): string[] {
   const out = r.manifest.filter((c) => !c.ok).map(mismatchText);
   // The first problem of each kind, in full: its message names the file and the step.
   const first = (kind: FrameProblem['problem']) => r.frame_problems.find((p) => p.problem === kind)?.message;
-  if (r.frames_missing) out.push(`${r.frames_missing} frame(s) missing; first: ${first('missing')}`);
-  if (r.frames_unreadable) out.push(`${r.frames_unreadable} frame(s) not readable as images or over the frame limits; first: ${first('unreadable')}`);
+  if (r.bad_rows) out.push(`${plural(r.bad_rows, 'row')} not readable`);
+  if (r.frames_missing) out.push(`${plural(r.frames_missing, 'frame')} missing; first: ${first('missing')}`);
+  if (r.frames_unreadable) out.push(`${plural(r.frames_unreadable, 'frame')} not readable as ${r.frames_unreadable === 1 ? 'an image' : 'images'} or over the frame limits; first: ${first('unreadable')}`);
   return out;
 }
 
@@ -191,6 +213,7 @@ export function formatInspectReport(r: InspectReport): string {
   row('sessions', `${r.sessions}`);
   row('frames', `${r.frames}  (missing ${r.frames_missing}, unreadable ${r.frames_unreadable})`);
   row('actions', `${r.actions}`);
+  if (r.bad_rows) row('bad rows', `${r.bad_rows}`);
   lines.push('');
   row('workflow', spread(r.workflows));
   row('outcome', spread(r.outcomes));
@@ -198,6 +221,11 @@ export function formatInspectReport(r: InspectReport): string {
   row('action type', spread(r.action_types));
   row('viewport', spread(r.viewports));
   row('image format', spread(r.image_formats));
+  if (r.row_problems.length) {
+    lines.push('');
+    lines.push('row problems' + (r.row_problems.length < r.bad_rows ? ` (first ${r.row_problems.length} of ${r.bad_rows})` : ''));
+    for (const p of r.row_problems) lines.push(`  ${p}`);
+  }
   if (r.frame_problems.length) {
     lines.push('');
     lines.push('frame problems' + (r.frame_problems.length < r.frames_missing + r.frames_unreadable ? ` (first ${r.frame_problems.length})` : ''));
@@ -210,6 +238,6 @@ export function formatInspectReport(r: InspectReport): string {
     lines.push(`${''.padEnd(14)}${c.field.padEnd(9)}${String(c.manifest).padEnd(w)}${String(c.actual).padEnd(w)}${c.ok ? 'ok' : 'DIFFERS'}`);
   }
   lines.push('');
-  row('consistent', r.consistent ? 'yes' : 'no');
+  row('consistent', r.consistent ? 'yes' : `no (${inspectFailures(r).join('; ')})`);
   return lines.join('\n') + '\n';
 }

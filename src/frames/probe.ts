@@ -24,10 +24,13 @@ export function isStoredFormat(format: string): format is StoredFormat {
 
 /** Probe encoded image bytes. Rejects (with sharp's message) when the bytes are not an image. */
 export async function probeImage(bytes: Uint8Array): Promise<ImageProbe> {
+  // sharp would say "Input Bit Array is empty".
+  if (bytes.length === 0) throw new Error('empty file: 0 bytes');
   const fast = probeHeader(bytes);
   if (fast) return fast;
   const { default: sharp } = await import('sharp');
-  const meta = await sharp(bytes, { failOn: 'error' }).metadata();
+  // Header only: the frame limits (src/limits.ts) judge the size, so sharp's own pixel limit is off.
+  const meta = await sharp(bytes, { failOn: 'error', limitInputPixels: false }).metadata();
   if (meta.format === undefined || meta.width === undefined || meta.height === undefined) {
     throw new Error('the image header gives no format or size');
   }

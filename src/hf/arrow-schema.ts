@@ -3,9 +3,9 @@
  * item named `item` (pyarrow's), `huggingface` schema metadata. Apart from features.ts so that
  * apache-arrow (~200 ms to load) is loaded only by the Arrow writer and checker.
  */
-import { Binary, Bool, Field, Float32, Float64, Int32, Int64, List as ArrowList, Schema, Struct as ArrowStruct, Utf8 } from 'apache-arrow';
+import { Binary, Bool, Field, Float32, Float64, Int32, Int64, List as ArrowList, Schema, Struct as ArrowStruct, TimestampMillisecond, Utf8 } from 'apache-arrow';
 import type { DataType } from 'apache-arrow';
-import { huggingfaceMetadata, toParquetValue } from './features.ts';
+import { TIMESTAMP_MS_UTC, huggingfaceMetadata, toParquetValue } from './features.ts';
 import type { Dtype, Feature, Features } from './features.ts';
 
 
@@ -18,6 +18,7 @@ function arrowValueType(dtype: Dtype): DataType {
     case 'float32': return new Float32();
     case 'float64': return new Float64();
     case 'bool': return new Bool();
+    case TIMESTAMP_MS_UTC: return new TimestampMillisecond('UTC');
   }
 }
 

@@ -12,6 +12,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { mismatchText } from '../export/manifest-check.ts';
 import { lostFileText } from './dataset-manifest.ts';
 import type { CoordinateFields, DatasetManifest, OutputFormat } from './dataset-manifest.ts';
+import { STEPS_TASK_CATEGORIES } from './hub-metadata.ts';
 
 export interface CardInput {
   manifest: DatasetManifest;
@@ -90,6 +91,7 @@ function frontMatter(input: CardInput): string {
   const doc: Record<string, unknown> = {};
   if (input.license) doc.license = input.license;
   if (input.prettyName) doc.pretty_name = input.prettyName;
+  doc.task_categories = [...STEPS_TASK_CATEGORIES];
   doc.tags = [...new Set(['computer-use', 'gui-agent', 'screenshots', ...(input.tags ?? [])])];
   doc.size_categories = [sizeCategory(totalRows)];
   const configs = configsFor(m.formats, splits);
@@ -141,9 +143,17 @@ function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], wh
       '',
       '### With PyTorch',
       '```python',
+      'from datasets import load_dataset',
       'from torch.utils.data import DataLoader',
-      `ds = load_dataset("${id}", split="${first}"${revArg}).with_format("torch")`,
-      'loader = DataLoader(ds, batch_size=32, num_workers=2, collate_fn=lambda rows: rows)',
+      '',
+      '# The guard lets DataLoader workers start by spawn (the default on macOS and Windows).',
+      'if __name__ == "__main__":',
+      `    ds = load_dataset("${id}", split="${first}"${revArg}).with_format("torch")`,
+      '    # collate_fn=list: each batch stays a list of row dicts (rows hold strings and nulls);',
+      '    # a builtin, so it pickles into spawned workers (a lambda does not).',
+      '    loader = DataLoader(ds, batch_size=32, num_workers=2, collate_fn=list)',
+      '    batch = next(iter(loader))',
+      '    print(len(batch), batch[0]["action"]["type"])',
       '```',
     );
   }

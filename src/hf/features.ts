@@ -10,7 +10,12 @@ import type { ParquetWriter } from 'hyparquet-writer';
 /** hyparquet-writer's own SchemaElement (it bundles its own hyparquet version). */
 export type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]['schema'][number];
 
-export type Dtype = 'string' | 'int32' | 'int64' | 'float32' | 'float64' | 'bool' | 'binary';
+/**
+ * `timestamp[ms, tz=UTC]`: an instant, stored as int64 milliseconds since the epoch (UTC). Its
+ * name is the Arrow type as `datasets` writes it in `Value(dtype)`.
+ */
+export const TIMESTAMP_MS_UTC = 'timestamp[ms, tz=UTC]';
+export type Dtype = 'string' | 'int32' | 'int64' | 'float32' | 'float64' | 'bool' | 'binary' | typeof TIMESTAMP_MS_UTC;
 
 export interface ValueFeature {
   readonly kind: 'value';
@@ -111,6 +116,8 @@ function parquetLeaf(name: string, dtype: Dtype): SchemaElement {
     case 'float32': return { name, type: 'FLOAT', repetition_type };
     case 'float64': return { name, type: 'DOUBLE', repetition_type };
     case 'bool': return { name, type: 'BOOLEAN', repetition_type };
+    // Both annotations, as pyarrow writes them: readers that predate logical types see the converted one.
+    case TIMESTAMP_MS_UTC: return { name, type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' }, repetition_type };
   }
 }
 
@@ -151,7 +158,7 @@ export function toParquetSchema(features: Features): SchemaElement[] {
 export function toParquetValue(f: Feature, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   switch (f.kind) {
-    case 'value': return f.dtype === 'int64' ? BigInt(v as number) : v;
+    case 'value': return f.dtype === 'int64' || f.dtype === TIMESTAMP_MS_UTC ? BigInt(v as number) : v;
     case 'class_label': return BigInt(v as number);
     case 'image': return v;
     case 'list': return (v as unknown[]).map((x) => toParquetValue(f.feature, x));

@@ -7,6 +7,8 @@
  * Columns beyond DESIGN's list: `actor_kind`, `tags`, `path`, `started_at` (the context fields the
  * vendor's filters use) so training code can filter without parsing `extra`; and in `action`:
  * `modifiers` (key chords), `to_x`/`to_y` (drag end), `dx`/`dy` (scroll delta).
+ * `started_at` is a timestamp[ms, tz=UTC] column; text that is not a canonical ISO 8601 instant
+ * also stays in `extra` (so does anything that is not an instant at all).
  *
  * Integer columns (x, y, to_x, to_y, dx, dy, bbox) hold the value rounded to int32; when the source
  * value was not an integer the exact value is also kept in `args` (which wins on reconstruction).
@@ -14,9 +16,10 @@
 import { InputError } from '../errors.ts';
 import type { Action, Json, JsonObject, Step } from '../export/step.ts';
 import { stepLocation } from '../export/step.ts';
-import { ClassLabel, Image, JsonText, List, Struct, Value } from './features.ts';
+import { ClassLabel, Image, JsonText, List, Struct, TIMESTAMP_MS_UTC, Value } from './features.ts';
 import type { Features, StructFeature } from './features.ts';
 import type { LabelVocab, LabelVocabJson } from './labels.ts';
+import { isoOfMs, msOfIso } from './timestamps.ts';
 
 /** Produced by the frames stage: action/prior_action coordinates ALREADY rescaled to the stored image. */
 export interface PreparedStep {
@@ -61,7 +64,8 @@ export interface StepsRow {
   actor_kind: string | null;
   tags: string[] | null;
   path: string | null;
-  started_at: string | null;
+  /** context.started_at as epoch milliseconds (UTC); null when absent or not an ISO 8601 instant. */
+  started_at: number | null;
   /** JSON text of frame.dom (object or string); null when the source dom is null. */
   dom: string | null;
   accessibility_tree: string | null;
@@ -105,7 +109,7 @@ export function stepsFeatures(labels: LabelVocab | LabelVocabJson): Features {
     actor_kind: Value('string'),
     tags: List(Value('string')),
     path: Value('string'),
-    started_at: Value('string'),
+    started_at: Value(TIMESTAMP_MS_UTC),
     dom: JsonText(),
     accessibility_tree: Value('string'),
     extra: JsonText(),
@@ -142,6 +146,17 @@ function takeString(rest: JsonObject, key: string): string | null {
   if (typeof v !== 'string') return null;
   delete rest[key];
   return v;
+}
+/**
+ * An ISO 8601 instant into a timestamp column. Text in another form than the canonical one
+ * (an offset, more digits) also stays in `rest`, which wins on reconstruction.
+ */
+function takeInstant(rest: JsonObject, key: string): number | null {
+  const v = rest[key];
+  if (typeof v !== 'string') return null;
+  const ms = msOfIso(v);
+  if (ms !== null && isoOfMs(ms) === v) delete rest[key];
+  return ms;
 }
 function takeStringList(rest: JsonObject, key: string): string[] | null {
   const v = rest[key];
@@ -270,7 +285,7 @@ export function toStepsRow(p: PreparedStep, stepIndex: number, labels: LabelVoca
   }
   const tags = takeStringList(ctxRest, 'tags');
   const path = takeString(ctxRest, 'path');
-  const started_at = takeString(ctxRest, 'started_at');
+  const started_at = takeInstant(ctxRest, 'started_at');
 
   const extra: JsonObject = { ...s.extra };
   for (const k of ['session_id', 't_ms', 'frame', 'action', 'context']) {
@@ -371,7 +386,7 @@ export function fromStepsRow(row: StepsRow, labels: LabelVocabJson): JsonObject 
   if (row.actor_kind !== null) context.actor = { kind: row.actor_kind, ...(isObject(ctxRest.actor) ? ctxRest.actor : {}) };
   if (row.tags !== null) context.tags = row.tags;
   if (row.path !== null) context.path = row.path;
-  if (row.started_at !== null) context.started_at = row.started_at;
+  if (row.started_at !== null && !('started_at' in ctxRest)) context.started_at = isoOfMs(row.started_at);
   for (const [k, v] of Object.entries(ctxRest)) if (k !== 'actor' || row.actor_kind === null) context[k] = v;
 
   return {
@@ -402,6 +417,6 @@ function actionNbytes(a: ActionRow | null): number {
 export function stepsRowNbytes(r: StepsRow): number {
   return strBytes(r.session_id) + 4 + 8 + r.image.bytes.length + 4 + strBytes(r.image.path) + 8
     + actionNbytes(r.action) + actionNbytes(r.prior_action) + strBytes(r.workflow) + 8 + strBytes(r.actor_kind)
-    + 4 + (r.tags ?? []).reduce((n, t) => n + strBytes(t), 0) + strBytes(r.path) + strBytes(r.started_at)
+    + 4 + (r.tags ?? []).reduce((n, t) => n + strBytes(t), 0) + strBytes(r.path) + 8
     + strBytes(r.dom) + strBytes(r.accessibility_tree) + strBytes(r.extra);
 }

@@ -480,8 +480,8 @@ function toScrubbedError(err: unknown, token: HubToken | null, hubUrl: string): 
 }
 
 /** How to load what was pushed, for the CLI's closing lines. */
-export function loadHint(result: Pick<PushResult, 'repo' | 'tag' | 'branch' | 'hub_url'>): string {
+export function loadHint(result: Pick<PushResult, 'repo' | 'tag' | 'branch' | 'hub_url'>, python = 'python'): string {
   const rev = result.tag ?? (result.branch !== 'main' ? result.branch : null);
   const call = `load_dataset("${result.repo}"${rev ? `, revision="${rev}"` : ''})`;
-  return result.hub_url === DEFAULT_HUB_URL ? call : `HF_ENDPOINT=${result.hub_url} python -c 'from datasets import load_dataset; print(${call})'`;
+  return result.hub_url === DEFAULT_HUB_URL ? call : `HF_ENDPOINT=${result.hub_url} ${python} -c 'from datasets import load_dataset; print(${call})'`;
 }

@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { repoIdProblem } from './repo-id.ts';
+import { mkdirs } from '../mkdirs.ts';
 
 export type RepoType = 'dataset' | 'model' | 'space';
 
@@ -106,6 +107,8 @@ export class HubStore {
 
   static async open(dir: string): Promise<HubStore> {
     const store = new HubStore(path.resolve(dir));
+    // The root first, with a mkdir that ends where recursive mkdir loops (a --dir under /proc).
+    await mkdirs(store.dir);
     await mkdir(path.join(store.dir, 'objects'), { recursive: true });
     await mkdir(path.join(store.dir, 'repos'), { recursive: true });
     // Leftovers of uploads cut off by a previous stop are never objects: drop them.

@@ -2,8 +2,9 @@
  * `nusomi-hf loaders` as a function: read the manifest (local or Hub), render the modules and
  * README, write them under `out` (temp name, fsync, rename: never a half-written module).
  */
-import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { mkdirsSync } from '../mkdirs.ts';
 import { renderLoaders } from './render.ts';
 import type { LoaderOrigin, RenderedFile } from './render.ts';
 import { readLoaderInput } from './source.ts';
@@ -33,7 +34,7 @@ export async function generateLoaders(opts: GenerateLoadersOptions): Promise<Gen
     ...(opts.name !== undefined && { name: opts.name }),
     generatorVersion: packageVersion(),
   });
-  mkdirSync(opts.out, { recursive: true });
+  mkdirsSync(opts.out);
   for (const f of rendered.files) writeAtomic(path.join(opts.out, f.path), f);
   return { name: rendered.name, origin: input.origin, targets: rendered.targets, files: rendered.files.map((f) => f.path) };
 }

@@ -59,6 +59,10 @@ export type SplitPlan =
 
 const RATIO_SUM_TOLERANCE = 1e-6;
 
+/** The two `--split` forms, as help and every error show them. */
+export const SPLIT_RATIOS_EXAMPLE = 'train=0.9,validation=0.05,test=0.05';
+export const SPLIT_VALUES_EXAMPLE = 'train=*,test=onboarding|refund';
+
 function checkSplitName(name: string, flag: string): void {
   if (!SPLIT_NAME.test(name)) {
     throw new UsageError(`${flag}: split name "${name}" must match ${SPLIT_NAME.source} (letters, digits, _ and dots between words)`);
@@ -71,10 +75,10 @@ function checkSplitName(name: string, flag: string): void {
  */
 export function parseSplitSpec(spec: string, flag = '--split'): SplitSpec {
   const parts = spec.split(',').map((p) => p.trim()).filter((p) => p !== '');
-  if (parts.length === 0) throw new UsageError(`${flag}: empty; expected e.g. train=0.9,validation=0.05,test=0.05`);
+  if (parts.length === 0) throw new UsageError(`${flag}: empty; expected e.g. ${SPLIT_RATIOS_EXAMPLE}`);
   const pairs = parts.map((part) => {
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new UsageError(`${flag}: "${part}" is not name=value; expected e.g. train=0.9,test=0.1`);
+    if (eq <= 0) throw new UsageError(`${flag}: "${part}" is not name=value; expected e.g. ${SPLIT_RATIOS_EXAMPLE}, or with --split-by ${SPLIT_VALUES_EXAMPLE}`);
     const name = part.slice(0, eq).trim();
     checkSplitName(name, flag);
     return { name, value: part.slice(eq + 1).trim() };
@@ -93,12 +97,12 @@ export function parseSplitSpec(spec: string, flag = '--split'): SplitSpec {
     });
     const sum = ratios.reduce((a, r) => a + r.ratio, 0);
     if (Math.abs(sum - 1) > RATIO_SUM_TOLERANCE) {
-      throw new UsageError(`${flag}: ratios sum to ${sum}, expected 1 (e.g. train=0.9,validation=0.05,test=0.05)`);
+      throw new UsageError(`${flag}: ratios sum to ${sum}, expected 1 (e.g. ${SPLIT_RATIOS_EXAMPLE})`);
     }
     return { kind: 'ratios', ratios };
   }
   if (numeric.some(Boolean)) {
-    throw new UsageError(`${flag}: mixes ratios and value lists; give either all ratios (train=0.9,test=0.1) or all value lists (train=*,test=onboarding|refund)`);
+    throw new UsageError(`${flag}: mixes ratios and value lists; give either all ratios (${SPLIT_RATIOS_EXAMPLE}) or all value lists (${SPLIT_VALUES_EXAMPLE})`);
   }
   let rest: string | undefined;
   const valueOwner = new Map<string, string>();
@@ -186,7 +190,7 @@ export async function makeSplitPlan(opts: SplitOptions): Promise<SplitPlan> {
     if (spec.rest !== undefined) plan.rest = spec.rest;
     return plan;
   }
-  if (spec?.kind === 'values') throw new UsageError('--split value lists (name=a|b) need --split-by <field>; without it give ratios like train=0.9,test=0.1');
+  if (spec?.kind === 'values') throw new UsageError(`--split value lists (${SPLIT_VALUES_EXAMPLE}) need --split-by <field>; without it give ratios like ${SPLIT_RATIOS_EXAMPLE}`);
   const ratios = spec?.ratios ?? [{ name: 'train', ratio: 1 }];
   return { kind: 'ratios', seed, ratios, splits: ratios.map((r) => r.name) };
 }

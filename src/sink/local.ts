@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { close, fdatasync, fsync, open, writev } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { mkdirs } from '../mkdirs.ts';
 import { BlockHasher } from './hasher.ts';
 import type { BlockSpan } from './hasher.ts';
 import { BlockPool, checkLive, debugBuffersOn, retainShared } from '../buffers/index.ts';
@@ -32,6 +33,8 @@ const freeBlocks = new BlockPool(BLOCK_BYTES);
 /** A local directory. Files are written as `.<name>.tmp-<rand>` beside the target, fsynced, renamed. */
 export class LocalSink implements Sink {
   readonly root: string;
+  /** Folders made so far: one mkdir per folder, not per file (a JSONL output writes a file per frame). */
+  private readonly made = new Set<string>();
   constructor(root: string) {
     this.root = root;
   }
@@ -42,7 +45,11 @@ export class LocalSink implements Sink {
 
   async create(p: string): Promise<OutputFile> {
     const final = path.join(this.root, p);
-    await mkdir(path.dirname(final), { recursive: true });
+    const dir = path.dirname(final);
+    if (!this.made.has(dir)) {
+      await mkdirs(dir);
+      this.made.add(dir);
+    }
     // The temp name never appears in outputs; the random suffix only avoids clashes between runs.
     const tmp = path.join(path.dirname(final), `.${path.basename(final)}.tmp-${randomBytes(4).toString('hex')}`);
     const fd = await new Promise<number>((resolve, reject) => open(tmp, 'w', (err, fd) => (err ? reject(err) : resolve(fd))));

@@ -2,9 +2,12 @@
  * JSONL for inspection: `jsonl/{split}-{i:05d}.jsonl`, one row per line, keys in column order.
  * The image cell becomes the path of a frame file written beside it (`frames/{split}/{image.path}`,
  * relative to the jsonl folder); ClassLabel cells hold the label name (readable, and what
- * `datasets` ClassLabel accepts when loading with `features=`). Int64 values are plain JSON numbers.
+ * `datasets` ClassLabel accepts when loading with `features=`). Int64 values are plain JSON numbers,
+ * timestamps ISO 8601 text.
  */
+import { TIMESTAMP_MS_UTC } from '../hf/features.ts';
 import type { Feature, Features } from '../hf/features.ts';
+import { isoOfMs } from '../hf/timestamps.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
 import { drain, pad5, shardedSplitWriter } from './shards.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from './shards.ts';
@@ -35,6 +38,8 @@ function jsonValue(f: Feature, v: unknown, frameRef: (img: { bytes: Uint8Array; 
   switch (f.kind) {
     case 'value':
       if (f.dtype === 'binary') throw new Error('jsonl: binary columns other than images are not supported');
+      // ISO 8601 text, which a reader can take as it is and pyarrow casts to the timestamp type.
+      if (f.dtype === TIMESTAMP_MS_UTC) return isoOfMs(v as number);
       return v;
     case 'class_label': return f.names[v as number] ?? null;
     case 'image': return frameRef(v as { bytes: Uint8Array; path: string });
