@@ -110,9 +110,16 @@ describe('system errors are one line naming the path, exit 1, no stack trace', (
   });
 
   it('convert --out and hub serve --dir under /proc end at once (they used to spin in a mkdir loop)', async () => {
-    const [convert, serve] = await Promise.all([runCli(['convert', SAMPLE, '-o', '/proc/nusomi-x']), runCli(['hub', 'serve', '--dir', '/proc/nusomi-y'])]);
+    const [convert, nested, serve] = await Promise.all([
+      runCli(['convert', SAMPLE, '-o', '/proc/nusomi-x']),
+      runCli(['convert', SAMPLE, '-o', '/proc/nusomi-x/y']),
+      runCli(['hub', 'serve', '--dir', '/proc/nusomi-y']),
+    ]);
+    // convert takes its lock beside --out first (making --out's parents): one line naming the path.
     expect(convert.code).toBe(1);
-    expect(convert.stderr).toBe('nusomi-hf: error: cannot create folder /proc/nusomi-x: its parent does not exist or takes no new folders (ENOENT)\n');
+    expect(convert.stderr).toBe('nusomi-hf: error: --out /proc/nusomi-x: cannot create the lock file /proc/.nusomi-x.nusomi-lock (ENOENT)\n');
+    expect(nested.code).toBe(1);
+    expect(nested.stderr).toBe('nusomi-hf: error: cannot create folder /proc/nusomi-x: its parent does not exist or takes no new folders (ENOENT)\n');
     expect(serve.code).toBe(1);
     expect(serve.stderr).toBe('nusomi-hf: error: cannot create folder /proc/nusomi-y: its parent does not exist or takes no new folders (ENOENT)\n');
   }, 30_000);
@@ -134,13 +141,17 @@ describe('system errors are one line naming the path, exit 1, no stack trace', (
     const runs = await Promise.all([
       runCli(['inspect', gone]),
       runCli(['convert', gone, '-o', path.join(tmp, 'x')]),
-      runCli(['validate', gone]),
       runCli(['push', gone, '--repo', 'a/b', '--dry-run']),
     ]);
     for (const r of runs) {
       expect(r.code).toBe(1);
       expect(r.stderr).toBe(`nusomi-hf: error: ${gone}: does not exist\n`);
     }
+    // validate reports it as its own check, like every target it cannot check whole.
+    const v = await runCli(['validate', gone]);
+    expect(v.code).toBe(1);
+    expect(v.stdout).toContain('target.not_found');
+    expect(v.stdout).toContain(`${gone}: does not exist`);
   });
 });
 

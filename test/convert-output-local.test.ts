@@ -207,7 +207,8 @@ describe('convert: --out and the export must not overlap', () => {
     const inside = await runCli(['convert', exp, '--out', path.join(exp, 'ds'), ...SPLIT3]);
     expect(inside.code).toBe(2);
     expect(inside.stderr).toContain(`--out ${path.join(exp, 'ds')} is inside the export ${exp}`);
-    expect(inside.stderr.trim().split('\n')).toHaveLength(1);
+    // A usage error: one line, then the pointer to --help.
+    expect(inside.stderr.trim().split('\n')).toEqual([expect.stringContaining('is inside the export'), "(see 'nusomi-hf convert --help')"]);
     expect(await listFiles(exp)).toEqual(before);
     expect((await readdir(exp)).filter((e) => e.startsWith('.ds'))).toEqual([]);
     // The export itself as --out, and a folder holding the export.

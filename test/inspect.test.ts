@@ -82,7 +82,7 @@ describe('nusomi-hf inspect', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('1 frame not readable as an image');
     // "consistent" never stands beside exit 1.
-    expect(r.stdout).toMatch(/^consistent {4}no \(1 frame not readable as an image\)$/m);
+    expect(r.stdout).toMatch(/^consistent {4}no \(1 frame not readable as an image or over the frame limits; first: data\/part-00000\.jsonl: session ses_A t_ms 250: .*\)$/m);
     expect(r.stdout).toMatch(/unreadable +data\/part-00000\.jsonl: session ses_A t_ms 250: frame frames\/ses_A\/000\.webp is not a readable image/);
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdirs } from '../mkdirs.ts';
 import path from 'node:path';
 import { NusomiError, UsageError } from '../errors.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
@@ -68,11 +69,8 @@ export class LocalOutputDir implements Output {
     const name = path.basename(abs);
     if (!name || name === '.' || name === '..') throw new UsageError(`--out ${out}: expected a folder to write the dataset into, not a file system root`);
     const parent = path.dirname(abs);
-    try {
-      await mkdir(parent, { recursive: true });
-    } catch (err) {
-      throw new UsageError(`--out ${out}: cannot create its parent folder ${parent}: ${(err as Error).message}`);
-    }
+    // A failure names the folder it could not make (src/cli/system-errors.ts), exit 1.
+    await mkdirs(parent);
     const output = new LocalOutputDir(out, parent, name, layout);
     output.lock = await lockFile(path.join(parent, `.${name}${LOCK_NAME}`), out);
     try {
