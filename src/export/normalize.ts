@@ -10,6 +10,7 @@ import type { ExportManifest } from './manifest-types.ts';
 import type { RawRow } from './raw.ts';
 import { stepLocation } from './step.ts';
 import type { Action, Context, Frame, FrameImage, Json, JsonObject, Step, StepOrigin } from './step.ts';
+import { hasUrlScheme as hasScheme } from '../util/url-scheme.ts';
 
 export interface NormalizeContext {
   manifest: ExportManifest;
@@ -222,10 +223,6 @@ function extOf(url: string): string | undefined {
   const p = url.replace(/[?#].*$/, '');
   const m = /\.([a-zA-Z0-9]+)$/.exec(p.slice(p.lastIndexOf('/') + 1));
   return m ? m[1]!.toLowerCase() : undefined;
-}
-
-function hasScheme(s: string): boolean {
-  return /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(s);
 }
 
 function lazyImage(ref: string, ext: string, load: () => Promise<Uint8Array>, step: () => Step): FrameImage {

@@ -12,6 +12,7 @@ import type { ExportFormat, ExportManifest } from './manifest-types.ts';
 import { normalizeRow, originWhere } from './normalize.ts';
 import type { DataFile, RawItem } from './raw.ts';
 import type { Step } from './step.ts';
+import { hasUrlScheme as hasScheme } from '../util/url-scheme.ts';
 
 export type OnError = (err: InputError) => 'skip' | 'throw';
 
@@ -102,10 +103,6 @@ const ROWS_IN_FILE_SOURCE: Partial<Record<ExportFormat, RowCountSource>> = { par
 export function isDataFile(format: ExportFormat, path: string): boolean {
   const base = path.slice(path.lastIndexOf('/') + 1);
   return DATA_EXT[format].test(path) && base !== 'manifest.json' && !base.startsWith('.');
-}
-
-function hasScheme(s: string): boolean {
-  return /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(s);
 }
 
 /** Rows per data file as the export manifest's `files[i].rows` gives them (not in the vendor's docs; used when present). */

@@ -7,6 +7,7 @@ import { InputError } from '../errors.ts';
 import { startWorker } from '../worker-file.ts';
 import type { FromReader, ReadReply, ReadRequest, ToReader } from './frame-reader.worker.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
+import { byPath } from '../util/compare.ts';
 
 /** `a/b.webp`: segments of ordinary characters that do not start with a dot, no empty segment. */
 const PLAIN_RELATIVE = /^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*(\/[A-Za-z0-9_\-][A-Za-z0-9_\-.]*)*$/;
@@ -58,7 +59,7 @@ export class LocalSource implements Source {
       }
     };
     await walk(this.abs, '');
-    out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    out.sort(byPath);
     return out;
   }
 

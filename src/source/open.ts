@@ -7,20 +7,15 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.ts';
 import { LocalSource } from './local.ts';
 import type { Source } from './types.ts';
+import { urlScheme } from '../util/url-scheme.ts';
 
 // Remote sources load their SDKs (~0.8 s at startup) only when a URL asks for them.
 const s3Source = async (root: string): Promise<Source> => new (await import('./s3.ts')).S3Source(root);
 const azureSource = async (root: string): Promise<Source> => new (await import('./azure.ts')).AzureSource(root);
 
-/** `s3:`, `az:`, `https:`, ... or undefined for a plain path (a Windows drive letter is not a scheme). */
-function schemeOf(s: string): string | undefined {
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(s);
-  return m ? m[1]!.toLowerCase() : undefined;
-}
-
 /** The root of an export (or dataset): a directory path, `file://` URL, or a remote URL. */
 export async function openSource(root: string): Promise<Source> {
-  const scheme = schemeOf(root);
+  const scheme = urlScheme(root);
   if (scheme === undefined) return new LocalSource(root);
   if (scheme === 'file') return new LocalSource(fileURLToPath(root));
   if (scheme === 's3') return s3Source(root);
@@ -35,7 +30,7 @@ export async function openSource(root: string): Promise<Source> {
  * directory and the file's name under it.
  */
 export async function openFileUrl(url: string): Promise<{ source: Source; path: string }> {
-  const scheme = schemeOf(url);
+  const scheme = urlScheme(url);
   if (scheme === undefined || scheme === 'file') {
     const full = scheme === 'file' ? fileURLToPath(url) : url;
     return { source: new LocalSource(path.dirname(full)), path: path.basename(full) };
