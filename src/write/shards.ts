@@ -4,8 +4,9 @@
  * feed several formats at once.
  */
 import { UsageError } from '../errors.ts';
+import { SPLIT_NAME } from '../hf/split-name.ts';
 
-export type FileFormat = 'parquet' | 'arrow' | 'arrow-meta' | 'jsonl' | 'jsonl-frame';
+export type FileFormat = 'parquet' | 'arrow' | 'arrow-meta' | 'jsonl' | 'jsonl-frame' | 'webdataset' | 'webdataset-index';
 
 /** One file a writer made (for dataset-manifest.json): rows is 0 for metadata files. */
 export interface WrittenFile {
@@ -15,6 +16,9 @@ export interface WrittenFile {
   rows: number;
   bytes: number;
   sha256: string;
+  /** WebDataset shards: first and last sample key (the manifest records them). */
+  first_key?: string;
+  last_key?: string;
 }
 
 /** What the convert pipeline decided for one split in its planning pass. */
@@ -40,13 +44,11 @@ export interface SplitWriter<R> {
   abort(): Promise<void>;
 }
 
-const SPLIT_NAME = /^\w+(\.\w+)*$/;
-
 export function pad5(i: number): string {
   return String(i).padStart(5, '0');
 }
 
-/** Validate a plan; `datasets` only accepts split names matching `^\w+(\.\w+)*$`. */
+/** Validate a plan; the split name must be one `datasets` accepts (see SPLIT_NAME). */
 export function checkPlan(plan: SplitPlan): void {
   if (!SPLIT_NAME.test(plan.split)) {
     throw new UsageError(`split name "${plan.split}" is not accepted by datasets: it must match ^\\w+(\\.\\w+)*$ (letters, digits, _ and inner dots)`);
