@@ -3,6 +3,11 @@
  * members `{key}.{webp|jpg|png}`, `{key}.json` and optionally `{key}.mp`, adjacent and in the same
  * order in every sample. Shard sizes come from `planShards`; each shard is a Sink file, so it appears
  * under its final name only when complete.
+ *
+ * Its own shard loop rather than `shardedSplitWriter` (src/write/shards.ts): the plan is a list of
+ * per-shard sample counts balanced over ranks × workers, not evenly spaced rows; a split without
+ * samples gets no shard at all (the columnar formats write one empty shard); and a sample past the
+ * plan is bad input named by its shard file. Its file records are the shared `WrittenFile`.
  */
 import type { Packr } from 'msgpackr';
 import { InputError, UsageError } from '../errors.ts';
