@@ -204,7 +204,7 @@ for split, files in parquet.items():
         sizes.add(img.size)
         if raw["webp"]["bytes"] != p["image"]["bytes"]: mismatches.append(where + ": frame bytes differ")
         if img.size != PILImage.open(io.BytesIO(p["image"]["bytes"])).size: mismatches.append(where + ": frame size")
-        # Layout (src/convert/wds-rows.ts): typed never-null fields; everything nullable is JSON text.
+        # Layout (src/write/wds-rows.ts): typed never-null fields; everything nullable is JSON text.
         expect = {
             "session_id": p["session_id"], "step": p["step"], "t_ms": p["t_ms"], "image_path": p["image"]["path"],
             "action_type": names[p["action"]["type"]], "action_type_id": p["action"]["type"],

@@ -137,7 +137,7 @@ describe('push plan', () => {
       const m = await makeDataset(bad, { parquet: { train: [2] } });
       writeManifest(bad, { ...m, files: [{ ...m.files[0]!, format: 'csv' as 'jsonl' }] });
       const e0 = await readDatasetManifest(bad).catch((e: unknown) => e);
-      expect((e0 as Error).message).toMatch(/files\[0\]: expected "format" to be one of parquet, arrow, webdataset, jsonl/);
+      expect((e0 as Error).message).toMatch(/files\[0\]: expected "format" to be one of parquet, arrow, jsonl, webdataset/);
       writeManifest(bad, { ...m, files: [{ ...m.files[0]!, sha256: 'nothex' }] });
       const e1 = await readDatasetManifest(bad).catch((e: unknown) => e);
       expect(e1).toBeInstanceOf(InputError);

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { InputError } from '../errors.ts';
+import { hasUrlScheme } from '../util/url-scheme.ts';
 
 /** What a failed fs/net call leaves on its error (Node's `SystemError` shape). */
 interface SystemError extends Error {
@@ -87,13 +88,8 @@ export function describeSystemError(err: unknown): string | undefined {
   return what !== undefined ? `${action} ${what}: ${reason} (${err.code})` : `${reason} (${err.code})`;
 }
 
-/** Whether `s` is a URL (`s3://...`, `file:...`) rather than a local path. */
-function hasScheme(s: string): boolean {
-  return /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(s);
-}
-
 /** A local input path that is not there: `<path>: does not exist` (exit 1) before any reader runs. */
 export function assertLocalInputExists(p: string): void {
-  if (hasScheme(p)) return;
+  if (hasUrlScheme(p)) return;
   if (!existsSync(p)) throw new InputError('does not exist', { file: p });
 }

@@ -1,4 +1,2 @@
-/** The output formats `convert` writes (its own module so the CLI can list them without loading convert). */
-import type { OutputFormat } from '../hf/dataset-manifest.ts';
-
-export const ALL_FORMATS: readonly OutputFormat[] = ['parquet', 'arrow', 'jsonl', 'webdataset'];
+/** The output formats `convert` writes (the registry; its own module so the CLI can list them without loading convert). */
+export { ALL_FORMATS } from '../formats/registry.ts';

@@ -13,9 +13,11 @@ import { openSink } from '../sink/open.ts';
 import type { OutputLock } from '../sink/lock.ts';
 import type { ObjectStoreSink, Sink } from '../sink/types.ts';
 import { LocalOutputDir, preview } from './output-dir.ts';
+import { urlScheme as schemeOf } from '../util/url-scheme.ts';
+import { formatModules } from '../formats/registry.ts';
 
 /** What convert writes at a dataset root; a re-run replaces exactly these. */
-export const OWNED_ENTRIES: ReadonlySet<string> = new Set(['README.md', DATASET_MANIFEST_FILE, 'data', 'arrow', 'jsonl', 'webdataset']);
+export const OWNED_ENTRIES: ReadonlySet<string> = new Set(['README.md', DATASET_MANIFEST_FILE, ...formatModules().map((m) => m.folder.slice(0, -1))]);
 /** Written beside convert's files by other commands (`loaders`): kept across re-runs. */
 export const KEPT_ENTRIES: ReadonlySet<string> = new Set(['loaders']);
 
@@ -39,11 +41,6 @@ export interface Output {
 
 function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
-function schemeOf(s: string): string | undefined {
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(s);
-  return m ? m[1]!.toLowerCase() : undefined;
 }
 
 /** A local path with symlinks resolved as far as it exists (the rest appended). */

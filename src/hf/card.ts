@@ -13,6 +13,8 @@ import { mismatchText } from '../export/manifest-check.ts';
 import { lostFileText } from './dataset-manifest.ts';
 import type { CoordinateFields, DatasetManifest, OutputFormat } from './dataset-manifest.ts';
 import { STEPS_TASK_CATEGORIES } from './hub-metadata.ts';
+import { compareStrings } from '../util/compare.ts';
+import { formatModule, formatModules } from '../formats/registry.ts';
 
 export interface CardInput {
   manifest: DatasetManifest;
@@ -30,12 +32,7 @@ export interface CardInput {
 }
 
 /** The formats a card's `configs` can declare, in order of preference, with their file globs per split. */
-const CONFIG_GLOBS: Array<[OutputFormat, (split: string) => string]> = [
-  ['parquet', (split) => `data/${split}-*`],
-  ['arrow', (split) => `arrow/${split}/data-*.arrow`],
-  ['webdataset', (split) => `webdataset/${split}-*.tar`],
-];
-const CONFIG_FORMAT_ORDER: OutputFormat[] = CONFIG_GLOBS.map(([f]) => f);
+const CONFIG_FORMAT_ORDER: OutputFormat[] = formatModules().filter((m) => m.card).map((m) => m.name);
 
 export function configFormat(formats: readonly OutputFormat[]): OutputFormat | null {
   return CONFIG_FORMAT_ORDER.find((f) => formats.includes(f)) ?? null;
@@ -43,11 +40,11 @@ export function configFormat(formats: readonly OutputFormat[]): OutputFormat | n
 
 /** Name of the card's config: `default` for the Parquet/Arrow rows, `webdataset` for the tar samples. */
 export function configName(format: OutputFormat): string {
-  return format === 'webdataset' ? 'webdataset' : 'default';
+  return formatModule(format).card?.configName ?? 'default';
 }
 
 function configDataFiles(format: OutputFormat, splits: string[]): Array<{ split: string; path: string }> {
-  const glob = CONFIG_GLOBS.find(([f]) => f === format)![1];
+  const glob = formatModule(format).card!.glob;
   return splits.map((split) => ({ split, path: glob(split) }));
 }
 
@@ -104,7 +101,7 @@ function frontMatter(input: CardInput): string {
 const yamlBlock = (doc: Record<string, unknown>): string => `---\n${stringify(doc, { lineWidth: 0 })}---\n`;
 
 function countTable(title: string, counts: Record<string, number>): string {
-  const rows = Object.entries(counts).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const rows = Object.entries(counts).sort((a, b) => b[1] - a[1] || compareStrings(a[0], b[0]));
   if (rows.length === 0) return '';
   return `| ${title} | rows |\n|---|---:|\n${rows.map(([k, v]) => `| ${k} | ${v} |`).join('\n')}\n`;
 }

@@ -10,7 +10,9 @@ import type { JsonObject } from '../export/step.ts';
 export const DATASET_MANIFEST_FILE = 'dataset-manifest.json';
 export const DATASET_MANIFEST_VERSION = 1;
 
-export type OutputFormat = 'parquet' | 'arrow' | 'jsonl' | 'webdataset';
+/** The output formats (src/formats/registry.ts). */
+export type { OutputFormat } from '../formats/registry.ts';
+import type { OutputFormat } from '../formats/registry.ts';
 
 export interface DatasetFile {
   /** POSIX path relative to the dataset root, e.g. `data/train-00000-of-00002.parquet`. */

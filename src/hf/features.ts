@@ -2,7 +2,7 @@
  * The features model: one description of a table's columns that yields every schema the outputs
  * need, so Parquet, Arrow, the card and the `huggingface` metadata can never disagree.
  *
- * Rules `datasets` 5 enforces (see shared/reference/hf-datasets.md §1): every field nullable at
+ * Rules `datasets` 5 enforces (https://huggingface.co/docs/datasets/about_dataset_features): every field nullable at
  * every level, Image = struct<bytes: binary, path: string> in that order, ClassLabel stored int64.
  */
 import type { ParquetWriter } from 'hyparquet-writer';

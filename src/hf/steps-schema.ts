@@ -1,10 +1,10 @@
 /**
  * The default `steps` table: one row per frame/action pair. Column names are a product contract
- * (DESIGN.md). Nothing of the source row is lost: a value that has no typed column, or that a typed
+ * (loaders, cards and published datasets name them; renaming one breaks them). Nothing of the source row is lost: a value that has no typed column, or that a typed
  * column cannot hold exactly, is kept as JSON text in `action.args` / `extra`, and
  * `fromStepsRow` rebuilds the source row from a steps row.
  *
- * Columns beyond DESIGN's list: `actor_kind`, `tags`, `path`, `started_at` (the context fields the
+ * Columns beyond the first contract's list: `actor_kind`, `tags`, `path`, `started_at` (the context fields the
  * vendor's filters use) so training code can filter without parsing `extra`; and in `action`:
  * `modifiers` (key chords), `to_x`/`to_y` (drag end), `dx`/`dy` (scroll delta).
  * `started_at` is a timestamp[ms, tz=UTC] column; text that is not a canonical ISO 8601 instant

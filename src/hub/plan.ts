@@ -11,18 +11,14 @@ import path from 'node:path';
 import { InputError } from '../errors.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { DatasetFile, DatasetManifest, OutputFormat } from '../hf/dataset-manifest.ts';
+import { byPath } from '../util/compare.ts';
+import { ALL_FORMATS, formatModules, isOutputFormat } from '../formats/registry.ts';
 
 export const README_FILE = 'README.md';
 
 /** The folder each format lives in; files under these folders are owned by push (it deletes stale ones). */
-export const FORMAT_FOLDERS: Record<OutputFormat, string> = {
-  parquet: 'data/',
-  arrow: 'arrow/',
-  webdataset: 'webdataset/',
-  jsonl: 'jsonl/',
-};
-export const MANAGED_FOLDERS: readonly string[] = Object.values(FORMAT_FOLDERS);
-export const ALL_FORMATS = Object.keys(FORMAT_FOLDERS) as OutputFormat[];
+export const MANAGED_FOLDERS: readonly string[] = formatModules().map((m) => m.folder);
+export { ALL_FORMATS };
 
 export interface LocalFile {
   /** Path in the repo (POSIX, relative). */
@@ -94,7 +90,7 @@ export async function readDatasetManifest(dir: string): Promise<DatasetManifest>
     if (typeof f.bytes !== 'number' || !Number.isInteger(f.bytes) || f.bytes < 0) {
       throw new InputError(`expected "bytes" to be a non-negative integer for ${f.path}`, where);
     }
-    if (!ALL_FORMATS.includes(f.format as OutputFormat)) {
+    if (!isOutputFormat(f.format)) {
       throw new InputError(`expected "format" to be one of ${ALL_FORMATS.join(', ')} for ${f.path}, got ${JSON.stringify(f.format)}`, where);
     }
     if (f.path === README_FILE || f.path === DATASET_MANIFEST_FILE || seen.has(f.path)) {
@@ -137,7 +133,7 @@ export async function selectLocalFiles(dir: string, manifest: DatasetManifest, f
     if (st.size !== f.bytes) throw new InputError(`the manifest says ${f.bytes} bytes but the file has ${st.size}: re-run convert`, where);
     out.push(f);
   }
-  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return out.sort(byPath);
 }
 
 /** Streaming hash of a file: `sha256` of the bytes, or `gitblob` = git's sha1 of `blob <n>\0<bytes>`. */

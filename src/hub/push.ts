@@ -25,8 +25,10 @@ import type { LocalFile, PushPlan, RemoteFile } from './plan.ts';
 import { repoIdProblem } from './repo-id.ts';
 import { resolveHubToken, scrubSecret } from './token.ts';
 import type { HubToken } from './token.ts';
+import { byPath } from '../util/compare.ts';
+import { DEFAULT_HUB_URL, hubUrl } from './endpoint.ts';
 
-export const DEFAULT_HUB_URL = 'https://huggingface.co';
+export { DEFAULT_HUB_URL };
 /** The Hub advises fewer than 100 files per commit. */
 export const MAX_FILES_PER_COMMIT = 99;
 
@@ -109,7 +111,7 @@ export async function pushDataset(opts: PushOptions): Promise<PushResult> {
 }
 
 function hubUrlOf(opts: PushOptions): string {
-  return (opts.hubUrl ?? process.env.HF_ENDPOINT ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
+  return hubUrl(opts.hubUrl);
 }
 
 async function pushInner(opts: PushOptions, token: HubToken | null): Promise<PushResult> {
@@ -260,7 +262,7 @@ function commitTitle(message: string | undefined, exportId: unknown, i: number, 
  */
 export async function commitChunks(plan: PushPlan): Promise<CommitOperation[][]> {
   const last = new Set([README_FILE, DATASET_MANIFEST_FILE]);
-  const uploads = [...plan.add, ...plan.change].sort((a, b) => (a.path < b.path ? -1 : 1));
+  const uploads = [...plan.add, ...plan.change].sort(byPath);
   // openAsBlob keeps no descriptor open and reads the file only when the upload streams it.
   const toOp = async (f: LocalFile): Promise<CommitOperation> => ({ operation: 'addOrUpdate', path: f.path, content: f.content ? new Blob([f.content]) : await openAsBlob(f.absPath) });
   const ops: CommitOperation[] = [

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { entryNotFound, HttpError, parseRange, readBody, sendJson } from './server-http.ts';
 import { splitRevision, type HubContext, type HubRequest } from './server-context.ts';
 import { lfsPointer, type CommitRecord, type RepoRecord, type TreeFile } from './store.ts';
+import { byPath } from '../util/compare.ts';
 
 type Entry = { type: 'file'; path: string; file: TreeFile } | { type: 'directory'; path: string };
 
@@ -39,7 +40,7 @@ function listEntries(commit: CommitRecord, base: string, recursive: boolean): En
     if (recursive && slash !== -1) out.push({ type: 'file', path: p, file: commit.files[p]! });
   }
   for (const d of seenDirs) out.push({ type: 'directory', path: d });
-  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return out.sort(byPath);
 }
 
 /** For each entry, the newest commit (first-parent walk) that changed it. */

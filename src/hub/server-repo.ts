@@ -8,6 +8,7 @@ import { HttpError, readJson, repoNotFound, revisionNotFound, sendJson } from '.
 import { checkRefName, checkRepoPath, openRepo, requireWrite, resolveCommit, resolveSha, USER_NAME, webPrefix, type HubContext, type HubRequest } from './server-context.ts';
 import { repoNamePartProblem } from './repo-id.ts';
 import { bytesOf, lfsPointer, treeFileFor, type CommitRecord, type RepoRecord, type RepoType, type TreeFile } from './store.ts';
+import { compareStrings } from '../util/compare.ts';
 
 function checkRepoName(name: unknown, what: string): string {
   const problem = typeof name === 'string' ? repoNamePartProblem(name) : 'it is not a string';
@@ -179,10 +180,9 @@ export async function handleDeleteBranch(ctx: HubContext, r: HubRequest, repo: R
 
 /** `GET /api/{type}s/{id}/refs[?include_prs=1]` */
 export function handleRefs(r: HubRequest, repo: RepoRecord): void {
-  const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
   const out: Record<string, unknown> = {
-    branches: Object.keys(repo.branches).sort(byName).map((name) => ({ name, ref: `refs/heads/${name}`, targetCommit: repo.branches[name] })),
-    tags: Object.keys(repo.tags).sort(byName).map((name) => ({ name, ref: `refs/tags/${name}`, targetCommit: repo.tags[name]!.commit })),
+    branches: Object.keys(repo.branches).sort(compareStrings).map((name) => ({ name, ref: `refs/heads/${name}`, targetCommit: repo.branches[name] })),
+    tags: Object.keys(repo.tags).sort(compareStrings).map((name) => ({ name, ref: `refs/tags/${name}`, targetCommit: repo.tags[name]!.commit })),
     converts: [],
   };
   if (r.url.searchParams.get('include_prs') === '1' || r.url.searchParams.get('include_prs') === 'true') out.pullRequests = [];

@@ -1,7 +1,8 @@
 /**
  * A local Hugging Face Hub server (node:http, no framework) that the official clients accept:
  * @huggingface/hub (JS) and huggingface_hub / datasets (Python, with HF_ENDPOINT pointing here).
- * It serves the minimal surface recorded in shared/reference/hub-api.md, with on-disk storage
+ * It serves the minimal surface those clients call (repo create/info, tree listing, preupload, commit,
+ * LFS batch, resolve; https://huggingface.co/docs/hub/api), with on-disk storage
  * (see store.ts) that survives restarts. Loopback by default, and only loopback unless tokens are
  * configured; writes and private reads need a listed token (see server-auth.ts).
  */

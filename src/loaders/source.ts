@@ -13,8 +13,9 @@ import type { DatasetManifest } from '../hf/dataset-manifest.ts';
 import { resolveHubToken, scrubSecret } from '../hub/token.ts';
 import type { HubToken } from '../hub/token.ts';
 import type { LoaderInput } from './render.ts';
+import { DEFAULT_HUB_URL, hubUrl as hubEndpoint } from '../hub/endpoint.ts';
 
-export const DEFAULT_HUB_URL = 'https://huggingface.co';
+export { DEFAULT_HUB_URL };
 const REPO_SPEC = /^([A-Za-z0-9][\w.-]*\/[\w.-]+)(?:@(.+))?$/;
 
 export interface ReadLoaderInputOptions {
@@ -44,7 +45,7 @@ function readLocal(dir: string): LoaderInput {
 }
 
 async function readHub(repo: string, revision: string, opts: ReadLoaderInputOptions): Promise<LoaderInput> {
-  const hubUrl = (opts.hubUrl ?? process.env.HF_ENDPOINT ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
+  const hubUrl = hubEndpoint(opts.hubUrl);
   const token = opts.token === undefined ? resolveHubToken() : opts.token;
   const auth = token ? { accessToken: token.reveal() } : {};
   const where = `${repo}@${revision}`;

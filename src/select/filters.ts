@@ -1,5 +1,5 @@
 /**
- * Consumer-side filters, in the vendor's export-filter vocabulary (shared/seed/export-docs.txt),
+ * Consumer-side filters, in the vendor's export-filter vocabulary (the filter names of its export page),
  * applied to a Step stream ordered by (session_id, t_ms).
  *
  * Semantics (documented for the card and the CLI help):

@@ -20,9 +20,9 @@ import { readFile } from 'node:fs/promises';
 import { InputError, UsageError } from '../errors.ts';
 import { stepLocation } from '../export/step.ts';
 import type { Json, Step } from '../export/step.ts';
+import { SPLIT_NAME } from '../hf/split-name.ts';
 
-/** Split names the Hub and `datasets` accept. */
-export const SPLIT_NAME = /^\w+(\.\w+)*$/;
+export { SPLIT_NAME };
 
 export interface SplitRatio {
   name: string;

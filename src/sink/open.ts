@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.ts';
 import { LocalSink } from './local.ts';
 import type { Sink } from './types.ts';
+import { urlScheme } from '../util/url-scheme.ts';
 
 export async function openSink(root: string): Promise<Sink> {
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(root);
-  const scheme = m ? m[1]!.toLowerCase() : undefined;
+  const scheme = urlScheme(root);
   if (scheme === undefined) return new LocalSink(root);
   if (scheme === 'file') return new LocalSink(fileURLToPath(root));
   // Remote sinks load their SDKs only when asked for.

@@ -11,6 +11,7 @@ import { overLimit } from '../limits.ts';
 import type { SourceOptions } from './open.ts';
 import { checkRelative } from './s3.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
+import { byPath } from '../util/compare.ts';
 
 // The location and client live in src/remote/azure.ts (the Azure sink shares them); re-exported for callers of the source.
 export { AzureLocation, azureError, blobServiceFor, parseAzUrl } from '../remote/azure.ts';
@@ -47,7 +48,7 @@ export class AzureSource extends AzureLocation implements Source {
     } catch (err) {
       throw azureError(err, this.root);
     }
-    out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    out.sort(byPath);
     return keep ? out.filter((e) => keep(e.path)) : out;
   }
 

@@ -10,6 +10,7 @@ import { overLimit } from '../limits.ts';
 import type { SourceOptions } from './open.ts';
 import { resolveReference } from './reach.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
+import { byPath } from '../util/compare.ts';
 
 const MAX_REDIRECTS = 5;
 
@@ -157,7 +158,7 @@ export class HttpsSource implements Source {
         if (sha256 !== undefined) entry.sha256 = (sha256 as string).toLowerCase();
         entries.push(entry);
       });
-      entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      entries.sort(byPath);
       for (let i = 1; i < entries.length; i++) {
         if (entries[i]!.path === entries[i - 1]!.path) {
           throw new InputError(`"files" names ${entries[i]!.path} twice`, { file: where });

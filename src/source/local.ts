@@ -9,6 +9,7 @@ import type { FromReader, ReadReply, ReadRequest, ToReader } from './frame-reade
 import { overLimit } from '../limits.ts';
 import type { SourceOptions } from './open.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
+import { byPath } from '../util/compare.ts';
 
 /** `a/b.webp`: segments of ordinary characters that do not start with a dot, no empty segment. */
 const PLAIN_RELATIVE = /^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*(\/[A-Za-z0-9_\-][A-Za-z0-9_\-.]*)*$/;
@@ -91,7 +92,7 @@ export class LocalSource implements Source {
       }
     };
     await walk(this.abs, '');
-    out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    out.sort(byPath);
     return out;
   }
 

@@ -7,6 +7,7 @@ import { UsageError } from '../errors.ts';
 import { LocalSource } from './local.ts';
 import type { ReachOptions } from './reach.ts';
 import type { Source } from './types.ts';
+import { urlScheme } from '../util/url-scheme.ts';
 
 /** How an export's source is opened: what it may reach besides itself, and the largest object it reads whole. */
 export interface SourceOptions extends ReachOptions {
@@ -18,15 +19,9 @@ export interface SourceOptions extends ReachOptions {
 const s3Source = async (root: string, o: SourceOptions): Promise<Source> => new (await import('./s3.ts')).S3Source(root, process.env, o);
 const azureSource = async (root: string, o: SourceOptions): Promise<Source> => new (await import('./azure.ts')).AzureSource(root, process.env, o);
 
-/** `s3:`, `az:`, `https:`, ... or undefined for a plain path (a Windows drive letter is not a scheme). */
-function schemeOf(s: string): string | undefined {
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(s);
-  return m ? m[1]!.toLowerCase() : undefined;
-}
-
 /** The root of an export (or dataset): a directory path, `file://` URL, or a remote URL. */
 export async function openSource(root: string, opts: SourceOptions = {}): Promise<Source> {
-  const scheme = schemeOf(root);
+  const scheme = urlScheme(root);
   if (scheme === undefined) return new LocalSource(root, opts);
   if (scheme === 'file') return new LocalSource(fileURLToPath(root), opts);
   if (scheme === 's3') return s3Source(root, opts);
@@ -43,7 +38,7 @@ export async function openSource(root: string, opts: SourceOptions = {}): Promis
  * reaches this machine's files by URL.
  */
 export async function openFileUrl(url: string, opts: SourceOptions = {}): Promise<{ source: Source; path: string }> {
-  const scheme = schemeOf(url);
+  const scheme = urlScheme(url);
   if (scheme === 's3' || scheme === 'az') {
     const cut = url.lastIndexOf('/') + 1;
     const folder = url.slice(0, cut);

@@ -11,6 +11,7 @@
  */
 import { InputError } from '../errors.ts';
 import type { Where } from '../errors.ts';
+import { urlScheme } from '../util/url-scheme.ts';
 
 /** What the user allowed beyond the root: host names (`cdn.example.com`, `host:port`), S3 buckets, Azure containers. */
 export interface ReachOptions {
@@ -25,11 +26,6 @@ type Scope =
   | { kind: 's3' | 'az'; bucket: string; prefix: string }
   | { kind: 'http'; origin: string; folder: string };
 
-function schemeOf(s: string): string | undefined {
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(s);
-  return m ? m[1]!.toLowerCase() : undefined;
-}
-
 /** `s3://bucket/key` or `az://container/key` → bucket and key. */
 function bucketUrl(url: string): { bucket: string; key: string } | undefined {
   const m = /^[a-zA-Z0-9]+:\/\/([^/?#]+)\/?([^?#]*)$/.exec(url);
@@ -38,7 +34,7 @@ function bucketUrl(url: string): { bucket: string; key: string } | undefined {
 
 /** The root an export was opened at (`Source.root`), as the scope its references must stay in. */
 function scopeOf(root: string): Scope {
-  const scheme = schemeOf(root);
+  const scheme = urlScheme(root);
   if (scheme === 's3' || scheme === 'az') {
     const b = bucketUrl(root);
     if (b) return { kind: scheme, bucket: b.bucket, prefix: b.key === '' || b.key.endsWith('/') ? b.key : b.key + '/' };
@@ -70,7 +66,7 @@ function allowed(allow: readonly string[], scheme: string, name: string, hostnam
  */
 export function resolveReference(ref: string, root: string, destination: string, opts: ReachOptions, where: Where, what = 'frame URL'): Reference {
   if (destination !== '' && ref.startsWith(destination)) return { kind: 'root', path: ref.slice(destination.length).replace(/^\/+/, '') };
-  const scheme = schemeOf(ref);
+  const scheme = urlScheme(ref);
   if (scheme === undefined) return { kind: 'root', path: ref.replace(/^(\.\/)+/, '') };
   const shown = shownUrl(ref);
   // `what` '' when the caller's message already names the URL.

@@ -14,6 +14,7 @@ import type { Env } from '../remote/s3.ts';
 import { overLimit } from '../limits.ts';
 import type { SourceOptions } from './open.ts';
 import type { ByteRange, Source, SourceEntry } from './types.ts';
+import { byPath } from '../util/compare.ts';
 
 // The location and client live in src/remote/s3.ts (the S3 sink shares them); re-exported for callers of the source.
 export { parseS3Url, s3ClientFor, s3Endpoint, s3Error, S3Location } from '../remote/s3.ts';
@@ -60,7 +61,7 @@ export class S3Source extends S3Location implements Source {
       throw s3Error(err, this.root, this.env);
     }
     // S3 lists in UTF-8 byte order; the contract is code-unit order.
-    out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    out.sort(byPath);
     return keep ? out.filter((e) => keep(e.path)) : out;
   }
 

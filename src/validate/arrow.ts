@@ -38,7 +38,7 @@ async function readJson(ctx: ValidateContext, path: string): Promise<unknown> {
 }
 
 /** state.json and dataset_info.json of one split directory (`arrow/train/`). */
-export async function checkSaveToDiskDir(ctx: ValidateContext, dir: string, listed: Set<string>): Promise<void> {
+export async function checkSaveToDiskDir(ctx: ValidateContext, dir: string, listed: ReadonlySet<string>): Promise<void> {
   const f = ctx.findings;
   const statePath = `${dir}/state.json`;
   if (!listed.has(statePath)) {

@@ -21,18 +21,15 @@ import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { SourceEntry } from '../source/types.ts';
 import type { FileToCheck } from './context.ts';
 import type { Findings } from './report.ts';
+import { ALL_FORMATS, formatOfPath } from '../formats/registry.ts';
+import type { OutputFormat } from '../formats/registry.ts';
 
-export type Format = 'parquet' | 'arrow' | 'jsonl' | 'webdataset';
-export const FORMAT_ORDER: Format[] = ['parquet', 'arrow', 'jsonl', 'webdataset'];
+export type Format = OutputFormat;
+/** The order files are checked in: the registry's. */
+export const FORMAT_ORDER: readonly Format[] = ALL_FORMATS;
 
 /** The format of a data file by its name, or null (support files, frames, anything else). */
-export function formatOf(p: string): Format | null {
-  if (/\.parquet$/i.test(p)) return 'parquet';
-  if (/\.arrow$/i.test(p)) return 'arrow';
-  if (/\.jsonl(\.gz)?$/i.test(p)) return 'jsonl';
-  if (/\.tar$/i.test(p)) return 'webdataset';
-  return null;
-}
+export const formatOf = formatOfPath;
 
 const FRAME_FILE = /\.(webp|png|jpe?g)$/i;
 /** Hidden files and folders (.gitattributes, .git/, lock files) are not part of a dataset. */

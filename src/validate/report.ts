@@ -4,6 +4,7 @@
  */
 import { CHECKS } from './checks.ts';
 import type { CheckId, Severity } from './checks.ts';
+import { byKey } from '../util/compare.ts';
 
 export interface FindingExample {
   /** File as the user knows it: path relative to the root, or the path given. */
@@ -92,7 +93,7 @@ export class Findings {
 
   report(target: string, kind: ValidationReport['kind']): ValidationReport {
     const checks: CheckResult[] = [...this.byCheck.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .sort(byKey)
       .map(([id, c]) => ({ id, severity: CHECKS[id].severity, hint: CHECKS[id].hint, count: c.count, examples: c.examples }));
     const errors = checks.filter((c) => c.severity === 'error').reduce((n, c) => n + c.count, 0);
     const warnings = checks.filter((c) => c.severity === 'warning').reduce((n, c) => n + c.count, 0);

@@ -29,7 +29,10 @@ import { isVendorTar, looseExportSource } from './loose-export.ts';
 import { Findings } from './report.ts';
 import type { ValidationReport } from './report.ts';
 import { RowChecks } from './rows.ts';
-import { WdsSplitState, checkWdsShard, checkWdsSplit } from './webdataset.ts';
+import { hasUrlScheme as hasScheme } from '../util/url-scheme.ts';
+import { compareStrings } from '../util/compare.ts';
+import { formatModule } from '../formats/registry.ts';
+import type { FormatValidator } from '../formats/types.ts';
 
 export interface ValidateOptions {
   decode?: DecodeMode;
@@ -74,7 +77,6 @@ type Target =
   | { kind: 'dataset' | 'export' | 'folder'; source: Source; looseTars?: string[] }
   | { kind: 'files'; source: Source; files: string[] };
 
-const hasScheme = (t: string): boolean => /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(t);
 const isLocalFile = (t: string): Promise<boolean> => stat(t).then((s) => s.isFile(), () => false);
 
 /** The target, or null after reporting why there is nothing to check (completeness.ts, rule 1). */
@@ -207,7 +209,7 @@ async function validateFiles(
   findings.stats.files = toCheck.length;
   findings.stats.bytes = toCheck.reduce((n, f) => n + f.size, 0);
   const rank = (s: string) => (splitNames.includes(s) ? splitNames.indexOf(s) : splitNames.length);
-  toCheck.sort((a, b) => FORMAT_ORDER.indexOf(a.format) - FORMAT_ORDER.indexOf(b.format) || rank(a.split) - rank(b.split) || (a.split < b.split ? -1 : a.split > b.split ? 1 : 0) || (a.path < b.path ? -1 : 1));
+  toCheck.sort((a, b) => FORMAT_ORDER.indexOf(a.format) - FORMAT_ORDER.indexOf(b.format) || rank(a.split) - rank(b.split) || compareStrings(a.split, b.split) || compareStrings(a.path, b.path));
 
   // sha256 of everything that is not a tar runs beside the row checks.
   const hashing = (async () => {
@@ -219,31 +221,17 @@ async function validateFiles(
     }
   })();
 
-  const wdsSplits = new Map<string, WdsSplitState>();
+  // Each format's validator (src/formats/*), made when its first file comes; checks across its
+  // files run once all files are read, WebDataset's before Arrow's as they always have.
+  const validators = new Map<Format, FormatValidator>();
+  const run = { ctx, manifest, listed: new Set(sizes.keys()) };
   for (const fc of toCheck) {
-    let rows: number | null;
-    if (fc.format === 'parquet') rows = await (await import('./parquet.ts')).checkParquet(ctx, fc);
-    else if (fc.format === 'arrow') rows = await (await import('./arrow.ts')).checkArrow(ctx, fc);
-    else if (fc.format === 'jsonl') rows = await (await import('./jsonl.ts')).checkJsonl(ctx, fc, manifest?.labels ?? null);
-    else {
-      let st = wdsSplits.get(fc.split);
-      if (!st) wdsSplits.set(fc.split, (st = new WdsSplitState(fc.split)));
-      rows = await checkWdsShard(ctx, fc, st);
-    }
-    complete.fileRows(fc.path, fc.format, fc.split, rows);
+    let v = validators.get(fc.format);
+    if (!v) validators.set(fc.format, (v = (await formatModule(fc.format).validator())(run)));
+    complete.fileRows(fc.path, fc.format, fc.split, await v.check(fc));
   }
-  for (const [split, st] of wdsSplits) {
-    const dir = st.shardSamples[0]!.path.slice(0, st.shardSamples[0]!.path.lastIndexOf('/') + 1);
-    const idx = `${dir}${split}.index.json`;
-    await checkWdsSplit(ctx, st, sizes.has(idx) ? idx : null);
-  }
-  if (manifest) {
-    // save_to_disk directories: every directory holding an .arrow data file.
-    const listed = new Set(sizes.keys());
-    const dirs = new Set(toCheck.filter((f) => f.format === 'arrow').map((f) => f.path.slice(0, f.path.lastIndexOf('/'))));
-    for (const d of [...dirs].sort()) await (await import('./arrow.ts')).checkSaveToDiskDir(ctx, d, listed);
-    complete.rowCounts(manifest, sizes.has('README.md') ? await cardSplits(ctx) : null);
-  }
+  for (const format of [...FORMAT_ORDER].reverse()) await validators.get(format)?.done();
+  if (manifest) complete.rowCounts(manifest, sizes.has('README.md') ? await cardSplits(ctx) : null);
   complete.somethingRead(label);
   await hashing;
 }

@@ -2,7 +2,7 @@
  * WebDataset shards of one split, streamed through the raw tar scanner: member names and keys,
  * adjacency, duplicates (in a shard and across the split's shards), member sets, empty members,
  * compressed members that inflate too far, the `.json` sidecar against the steps layout
- * (src/convert/wds-rows.ts), frames, the wids index and the shard balance over ranks × workers.
+ * (src/write/wds-rows.ts), frames, the wids index and the shard balance over ranks × workers.
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
@@ -22,7 +22,7 @@ const MAX_INFLATED = 64 << 20;
 const MAX_JSON_DEPTH = 64;
 
 /**
- * The `.json` layout src/convert/wds-rows.ts writes: typed never-null fields, and JSON text for
+ * The `.json` layout src/write/wds-rows.ts writes: typed never-null fields, and JSON text for
  * everything nullable (viewport, action, prior_action, context, dom, accessibility_tree, extra).
  */
 const isStr = (v: unknown) => typeof v === 'string';

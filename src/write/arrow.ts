@@ -1,12 +1,12 @@
 /**
  * The `save_to_disk` layout under `arrow/`, so `datasets.load_from_disk(<out>/arrow)` and
- * `load_dataset("arrow", data_files=...)` both work (reference/hf-datasets.md §3, §6):
+ * `load_dataset("arrow", data_files=...)` both work (the files `DatasetDict.save_to_disk` writes):
  *   arrow/{split}/data-{i:05d}-of-{n:05d}.arrow   IPC *stream* files, schema metadata `huggingface`
  *   arrow/{split}/state.json                      all seven keys, sorted, indent 2
  *   arrow/{split}/dataset_info.json               features matching the file types exactly
  *   arrow/dataset_dict.json                       {"splits": [...]}
  *
- * apache-arrow's RecordBatchStreamWriter has no backpressure (node-libraries.md §4), so each batch is
+ * apache-arrow's RecordBatchStreamWriter has no backpressure (it buffers every batch until read), so each batch is
  * serialised on its own with tableToIPC and the stream is stitched together: the schema message
  * once, then every batch's record-batch message, then one end-of-stream marker.
  */
@@ -18,7 +18,8 @@ import { featuresToDict } from '../hf/features.ts';
 import type { Features } from '../hf/features.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
 import { MediaArena } from '../buffers/index.ts';
-import { drain, pad5, shardedSplitWriter } from './shards.ts';
+import { drain, shardedSplitWriter } from './shards.ts';
+import { arrowShardName } from '../formats/arrow.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from './shards.ts';
 
 export interface ArrowSplitOptions extends SplitPlan {
@@ -32,9 +33,7 @@ export interface ArrowSplitOptions extends SplitPlan {
 const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 const encoder = new TextEncoder();
 
-export function arrowShardName(i: number, n: number): string {
-  return `data-${pad5(i)}-of-${pad5(n)}.arrow`;
-}
+export { arrowShardName };
 
 /** One record batch of `rows` (already column-major) under `schema`, with explicit types throughout. */
 function buildBatch(schema: Schema, columns: unknown[][], length: number): RecordBatch {

@@ -9,7 +9,8 @@ import { TIMESTAMP_MS_UTC } from '../hf/features.ts';
 import type { Feature, Features } from '../hf/features.ts';
 import { isoOfMs } from '../hf/timestamps.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
-import { drain, pad5, shardedSplitWriter } from './shards.ts';
+import { drain, shardedSplitWriter } from './shards.ts';
+import { jsonlShardPath } from '../formats/jsonl.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from './shards.ts';
 
 export interface JsonlSplitOptions extends SplitPlan {
@@ -21,9 +22,7 @@ export interface JsonlSplitOptions extends SplitPlan {
 const encoder = new TextEncoder();
 const CHUNK = 1 << 20;
 
-export function jsonlShardPath(dir: string, split: string, i: number): string {
-  return `${dir}/${split}-${pad5(i)}.jsonl`;
-}
+export { jsonlShardPath };
 
 /** The frame file's path relative to the jsonl folder. Image paths must be unique within a split. */
 export function jsonlFramePath(split: string, imagePath: string): string {

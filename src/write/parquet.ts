@@ -1,7 +1,7 @@
 /**
  * HF-native Parquet shards `data/{split}-{i:05d}-of-{n:05d}.parquet` with hyparquet-writer.
  *
- * What `datasets`, the Hub viewer, pyarrow, polars and duckdb need (reference/hf-datasets.md §1-2, §7):
+ * What `datasets`, the Hub viewer, pyarrow, polars and duckdb need:
  * an explicit all-optional schema, key/value metadata `huggingface`, row groups of ~100 rows for
  * image data, an offset index, media columns PLAIN + UNCOMPRESSED without statistics (WebP does not
  * compress; dictionary probing would hash every image), other columns SNAPPY.
@@ -16,7 +16,8 @@ import type { OutputFile, Sink } from '../sink/types.ts';
 import { MediaArena } from '../buffers/index.ts';
 import { writeRowGroup } from './parquet-row-group.ts';
 import type { RowGroupColumn } from './parquet-row-group.ts';
-import { drain, pad5, shardedSplitWriter } from './shards.ts';
+import { drain, shardedSplitWriter } from './shards.ts';
+import { parquetShardPath } from '../formats/parquet.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from './shards.ts';
 
 export interface ParquetSplitOptions extends SplitPlan {
@@ -27,9 +28,7 @@ export interface ParquetSplitOptions extends SplitPlan {
   dir?: string;
 }
 
-export function parquetShardPath(dir: string, split: string, i: number, n: number): string {
-  return `${dir}/${split}-${pad5(i)}-of-${pad5(n)}.parquet`;
-}
+export { parquetShardPath };
 
 /** Values at least this long skip the write buffer: they are handed to the sink as they are. */
 const PASS_THROUGH_BYTES = 64 << 10;
@@ -111,7 +110,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
   const arena = new MediaArena();
 
   async function open(index: number): Promise<void> {
-    const out = await sink.create(parquetShardPath(dir, opts.split, index, opts.numShards));
+    const out = await sink.create(parquetShardPath(opts.split, index, opts.numShards, dir));
     const writer = new SinkByteWriter(out);
     const pq = new ParquetWriter({ writer, schema, codec: 'SNAPPY', kvMetadata, statistics: true });
     shard = { out, pq, index, rows: 0 };

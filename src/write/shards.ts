@@ -4,8 +4,14 @@
  * feed several formats at once.
  */
 import { UsageError } from '../errors.ts';
+import type { OutputFormat } from '../formats/registry.ts';
+import { SPLIT_NAME } from '../hf/split-name.ts';
 
-export type FileFormat = 'parquet' | 'arrow' | 'arrow-meta' | 'jsonl' | 'jsonl-frame';
+/**
+ * What a file record is: a data file of an output format (its name), or a support file of one
+ * (`<format>-<role>`: `arrow-meta`, `jsonl-frame`, `webdataset-index`), which carries no rows.
+ */
+export type FileFormat = OutputFormat | `${OutputFormat}-${string}`;
 
 /** One file a writer made (for dataset-manifest.json): rows is 0 for metadata files. */
 export interface WrittenFile {
@@ -15,6 +21,9 @@ export interface WrittenFile {
   rows: number;
   bytes: number;
   sha256: string;
+  /** WebDataset shards: first and last sample key (the manifest records them). */
+  first_key?: string;
+  last_key?: string;
 }
 
 /** What the convert pipeline decided for one split in its planning pass. */
@@ -40,16 +49,14 @@ export interface SplitWriter<R> {
   abort(): Promise<void>;
 }
 
-const SPLIT_NAME = /^\w+(\.\w+)*$/;
-
 export function pad5(i: number): string {
   return String(i).padStart(5, '0');
 }
 
-/** Validate a plan; `datasets` only accepts split names matching `^\w+(\.\w+)*$`. */
+/** Validate a plan; the split name must be one `datasets` accepts (see SPLIT_NAME). */
 export function checkPlan(plan: SplitPlan): void {
   if (!SPLIT_NAME.test(plan.split)) {
-    throw new UsageError(`split name "${plan.split}" is not accepted by datasets: it must match ^\\w+(\\.\\w+)*$ (letters, digits, _ and inner dots)`);
+    throw new UsageError(`split name "${plan.split}" is not accepted by datasets: it must match ${SPLIT_NAME.source} (letters, digits, _ and inner dots)`);
   }
   if (!Number.isInteger(plan.totalRows) || plan.totalRows < 0) throw new UsageError(`split ${plan.split}: total rows must be a non-negative integer, got ${plan.totalRows}`);
   if (!Number.isInteger(plan.numShards) || plan.numShards < 1 || plan.numShards > Math.max(1, plan.totalRows)) {

@@ -3,10 +3,19 @@
  * members `{key}.{webp|jpg|png}`, `{key}.json` and optionally `{key}.mp`, adjacent and in the same
  * order in every sample. Shard sizes come from `planShards`; each shard is a Sink file, so it appears
  * under its final name only when complete.
+ *
+ * Its own shard loop rather than `shardedSplitWriter` (src/write/shards.ts): the plan is a list of
+ * per-shard sample counts balanced over ranks × workers, not evenly spaced rows; a split without
+ * samples gets no shard at all (the columnar formats write one empty shard); and a sample past the
+ * plan is bad input named by its shard file. Its file records are the shared `WrittenFile`.
  */
 import type { Packr } from 'msgpackr';
 import { InputError, UsageError } from '../errors.ts';
 import type { OutputFile, Sink } from '../sink/types.ts';
+import { SPLIT_NAME } from '../hf/split-name.ts';
+import type { WrittenFile } from './shards.ts';
+import { wdsShardPath } from '../formats/webdataset.ts';
+import { compareStrings } from '../util/compare.ts';
 import { TarWriter, tarNameProblem } from './tar.ts';
 import { keyGroup, keyProblem } from './wds-keys.ts';
 
@@ -20,13 +29,8 @@ export interface WdsSample {
   json: Record<string, unknown>;
 }
 
-export interface WdsShardInfo {
-  /** Relative to the sink root, e.g. `webdataset/train-000000.tar`. */
-  path: string;
-  split: string;
-  rows: number;
-  bytes: number;
-  sha256: string;
+/** A shard's file record (path relative to the sink root, e.g. `webdataset/train-000000.tar`), with its first and last key. */
+export interface WdsShardInfo extends WrittenFile {
   first_key: string;
   last_key: string;
 }
@@ -44,13 +48,9 @@ export interface WriteWebDatasetOptions {
   sidecarMp?: boolean;
 }
 
-const SPLIT_NAME = /^\w+(\.\w+)*$/;
 const IMAGE_EXTS: ReadonlySet<string> = new Set(['webp', 'jpg', 'png']);
 
-/** `webdataset/{split}-{i:06d}.tar` */
-export function wdsShardPath(split: string, index: number): string {
-  return `webdataset/${split}-${String(index).padStart(6, '0')}.tar`;
-}
+export { wdsShardPath };
 
 // Plain msgpack maps (records are a msgpackr extension Python cannot read). Loaded with the first
 // `.mp` sidecar: most converts never write one.
@@ -168,7 +168,7 @@ export class WebDatasetWriter {
     const path = this.out.path;
     this.out = undefined;
     this.tar = undefined;
-    this.shards.push({ path, split: this.opts.split, rows: this.inShard, bytes, sha256, first_key: this.first, last_key: this.last });
+    this.shards.push({ path, format: 'webdataset', split: this.opts.split, rows: this.inShard, bytes, sha256, first_key: this.first, last_key: this.last });
   }
 }
 
@@ -192,7 +192,7 @@ async function writeSample(tar: TarWriter, sample: WdsSample, sidecarMp: boolean
     const packed = packr.pack(msgpackSafe(sample.json));
     members.push(['mp', new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)]);
   }
-  members.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  members.sort((a, b) => compareStrings(a[0], b[0]));
   for (const [ext, bytes] of members) await tar.add(`${sample.key}.${ext}`, bytes);
 }
 

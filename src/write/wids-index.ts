@@ -7,6 +7,7 @@
  */
 import type { Sink } from '../sink/types.ts';
 import type { WdsShardInfo } from './webdataset.ts';
+import { compareStrings } from '../util/compare.ts';
 
 export interface WidsShardEntry {
   url: string;
@@ -35,7 +36,7 @@ export function buildWidsIndex(split: string, shards: readonly WdsShardInfo[], n
     return { url: s.path.slice(dir.length), nsamples: s.rows, filesize: s.bytes };
   });
   // widsindex sorts by url; our zero-padded names already are, this keeps it true for any input order.
-  shardlist.sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
+  shardlist.sort((a, b) => compareStrings(a.url, b.url));
   return { __kind__: 'wids-shard-index-v1', wids_version: 1, name, shardlist };
 }
 

@@ -10,27 +10,17 @@
  * Why: `datasets`' webdataset loader infers the JSON schema from the first 5 samples of the first
  * shard; a field that is null in all of them (a first session without tags, clicks before the
  * first input_text...) fails the cast later ("Couldn't cast ... to null"), and keys first seen after
- * sample 5 are silently dropped (reference/hf-datasets.md §5). Strings never change type.
+ * sample 5 are silently dropped (`datasets/packaged_modules/webdataset/webdataset.py`, `NUM_EXAMPLES_FOR_FEATURES_INFERENCE = 5`: https://github.com/huggingface/datasets/blob/main/src/datasets/packaged_modules/webdataset/webdataset.py).
+ * Strings never change type.
  */
 import { isoOfMs } from '../hf/timestamps.ts';
 import type { ActionRow, StepsRow } from '../hf/steps-schema.ts';
 import type { LabelVocabJson } from '../hf/labels.ts';
 import type { Sink } from '../sink/types.ts';
-import type { SplitWriter, WrittenFile } from '../write/shards.ts';
-import { sampleKey } from '../write/wds-keys.ts';
-import { WebDatasetWriter } from '../write/webdataset.ts';
-import type { WdsImageExt, WdsSample, WdsShardInfo } from '../write/webdataset.ts';
-
-export interface WdsOptions {
-  shardBytes?: number;
-  shardSamples?: number;
-  /** At least this many shards per split with counts differing by ≤ 1 (world size × workers). */
-  minShards?: number;
-  /** The training job the shards are planned for: balance is reported for these (convert --world-size/--workers). */
-  worldSize?: number;
-  workers?: number;
-  sidecar?: 'mp';
-}
+import type { SplitWriter, WrittenFile } from './shards.ts';
+import { sampleKey } from './wds-keys.ts';
+import { WebDatasetWriter } from './webdataset.ts';
+import type { WdsImageExt, WdsSample, WdsShardInfo } from './webdataset.ts';
 
 function namedAction(a: ActionRow | null, labels: LabelVocabJson): string {
   if (!a) return 'null';
