@@ -45,7 +45,8 @@ describe('dataset card', () => {
     );
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     // 47 train rows, batches of 32: the first batch is a list of 32 row dicts.
-    expect(r.stdout.trim()).toMatch(/^32 tensor\(\d+\)$/);
+    // The frame as a (channels, height, width) uint8 tensor, the action type id as a Python int.
+    expect(r.stdout.trim()).toMatch(/^32 \(3, \d+, \d+\) \d+$/);
   }, 180_000);
 
   it('declares a Hub license identifier and Hub task categories', () => {

@@ -145,12 +145,15 @@ function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], wh
       '',
       '# The guard lets DataLoader workers start by spawn (the default on macOS and Windows).',
       'if __name__ == "__main__":',
-      `    ds = load_dataset("${id}", split="${first}"${revArg}).with_format("torch")`,
+      `    ds = load_dataset("${id}", split="${first}"${revArg})`,
+      '    # Frames as uint8 tensors; the other columns stay Python values (strings, nulls and the',
+      '    # started_at timestamp, which torch cannot hold).',
+      '    ds = ds.with_format("torch", columns=["image"], output_all_columns=True)',
       '    # collate_fn=list: each batch stays a list of row dicts (rows hold strings and nulls);',
       '    # a builtin, so it pickles into spawned workers (a lambda does not).',
       '    loader = DataLoader(ds, batch_size=32, num_workers=2, collate_fn=list)',
       '    batch = next(iter(loader))',
-      '    print(len(batch), batch[0]["action"]["type"])',
+      '    print(len(batch), tuple(batch[0]["image"].shape), batch[0]["action"]["type"])',
       '```',
     );
   }
