@@ -193,6 +193,8 @@ export class HubStore {
         for await (const chunk of chunks) {
           received += chunk.length;
           onBytes?.(chunk.length);
+          // Stop at the first byte past the claimed size: a signed URL must not fill the disk.
+          if (received > size) throw new ObjectMismatchError(`received more than the ${size} bytes of oid ${oid}`);
           hash.update(chunk);
           yield chunk;
         }
@@ -224,16 +226,19 @@ export class HubStore {
     return path.join(this.dir, 'parts', oid);
   }
 
-  /** Store one multipart part (temp + rename); returns its md5 hex, used as the part ETag. */
-  async putPart(oid: string, partNumber: number, src: Readable, onBytes?: (n: number) => void): Promise<string> {
+  /** Store one multipart part of at most `maxBytes` (temp + rename); returns its md5 hex, used as the part ETag. */
+  async putPart(oid: string, partNumber: number, src: Readable, maxBytes: number, onBytes?: (n: number) => void): Promise<string> {
     const dir = this.partsDir(oid);
     await mkdir(dir, { recursive: true });
     const tmp = this.tmpPath(`${oid}-${partNumber}`);
     const md5 = createHash('md5');
+    let received = 0;
     try {
       await pipeline(src, async function* (chunks: AsyncIterable<Uint8Array>) {
         for await (const chunk of chunks) {
+          received += chunk.length;
           onBytes?.(chunk.length);
+          if (received > maxBytes) throw new ObjectMismatchError(`part ${partNumber} of oid ${oid} is larger than its ${maxBytes} bytes`);
           md5.update(chunk);
           yield chunk;
         }
