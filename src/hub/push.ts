@@ -9,12 +9,13 @@
  * staging head only at the end (createBranch with overwrite, a Hub API call). A push killed
  * before the move leaves the branch at the old version; re-running starts the staging branch
  * afresh and is cheap, because the LFS batch answer omits the upload action for objects the Hub
- * already stores.
+ * already stores. A branch of the staging name whose head push did not make is never deleted:
+ * push refuses instead. Of two pushes to one branch at once, one stops with a clear message.
  */
 import { openAsBlob } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listFiles, whoAmI } from '@huggingface/hub';
+import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listCommits, listFiles, whoAmI } from '@huggingface/hub';
 import type { CommitOperation, CommitOutput, RepoDesignation } from '@huggingface/hub';
 import { NusomiError, UsageError } from '../errors.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
@@ -192,6 +193,16 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   };
   if (opts.dryRun) return result;
 
+  const chunks = await commitChunks(plan);
+  const staging = stagingBranch(branch);
+  const leftover = state.kind === 'no-repo' ? 'none' : await hub.stagingLeftover(refs, staging, (head ?? baseSha)!);
+  if (chunks.length > 1 && leftover === 'foreign') {
+    throw new HubPushError(
+      `branch "${staging}" of ${opts.repo} exists and holds commits push did not make; a push of more than one commit stages on it: ` +
+        'rename or delete it, or push to another --branch (nothing was changed)',
+    );
+  }
+
   if (state.kind === 'no-repo') {
     await hub.createRepo(!!opts.private);
     result.created_repo = true;
@@ -203,21 +214,19 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     head = now.sha;
   }
 
-  const chunks = await commitChunks(plan);
   const counter = new UploadCounter(new Map(toPublish.map((f) => [f.path, f])));
-  const staging = stagingBranch(branch);
-  // A killed earlier push may have left its staging branch: it is started afresh below.
-  const leftover = refs.branches.some((b) => b.name === staging);
   const target = chunks.length > 1 ? staging : branch;
   if (chunks.length > 1) {
-    if (leftover) await hub.deleteBranch(staging);
-    await hub.createBranch(staging, head!);
+    // A staging branch of a killed push is started afresh.
+    if (leftover !== 'none') await hub.deleteBranch(staging, true);
+    await hub.stagingStep(staging, branch, () => hub.createBranch(staging, head!));
     result.staged_on = staging;
   }
   const base = head;
   for (const [i, chunk] of chunks.entries()) {
     const title = commitTitle(opts.message, manifest.source_manifest?.export_id, i, chunks.length);
-    const out = await hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, onProgress: opts.onProgress });
+    const commit = (): Promise<CommitOutput> => hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, onProgress: opts.onProgress });
+    const out = chunks.length > 1 ? await hub.stagingStep(staging, branch, commit) : await commit();
     head = out.commit.oid;
     result.commits.push(head);
     opts.onProgress?.({ kind: 'commit', sha: head, index: i, total: chunks.length });
@@ -229,9 +238,10 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
       throw new HubPushError(`branch "${branch}" of ${opts.repo} moved while this push staged on "${staging}"; it was left as it is: run push again`);
     }
     await hub.createBranch(branch, head!, true);
-    await hub.deleteBranch(staging);
-  } else if (leftover) {
-    await hub.deleteBranch(staging);
+    await hub.deleteBranch(staging, true);
+  } else if (leftover === 'merged') {
+    // Left by a push killed after it moved the branch: everything on it is on the branch.
+    await hub.deleteBranch(staging, true);
   }
   result.commit = head;
   result.uploaded_files = counter.files;
@@ -248,6 +258,9 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
 function title0(opts: PushOptions, exportId: unknown): string {
   return commitTitle(opts.message, exportId, 0, 1);
 }
+
+/** Titles of staging commits end like this; a staging branch whose head has another title is someone else's. */
+const PART_TITLE_RE = / \(part \d+\/\d+\)$/;
 
 function commitTitle(message: string | undefined, exportId: unknown, i: number, n: number): string {
   const base = message ?? `Push dataset${typeof exportId === 'string' ? ` from export ${exportId}` : ''} with nusomi-hf`;
@@ -359,6 +372,40 @@ class HubClient {
     return out;
   }
 
+  /**
+   * What the staging branch holds before this push: `none` (absent), `merged` (its head is the
+   * branch head: deleting it loses nothing), `ours` (its head is a staging commit of a killed or
+   * running push), `foreign` (someone's own branch of that name: never deleted).
+   */
+  async stagingLeftover(refs: RefInfo, staging: string, branchHead: string): Promise<'none' | 'merged' | 'ours' | 'foreign'> {
+    const found = refs.branches.find((b) => b.name === staging);
+    if (!found) return 'none';
+    if (found.targetCommit === branchHead) return 'merged';
+    const it = listCommits({ repo: this.#repo, revision: encodeURIComponent(staging), batchSize: 1, hubUrl: this.hubUrl, ...this.#auth });
+    const top = (await it.next()).value;
+    await it.return(undefined);
+    return top && PART_TITLE_RE.test(top.title) ? 'ours' : 'foreign';
+  }
+
+  /**
+   * A step on the staging branch. Another push of the same branch restarts that branch (it takes
+   * a leftover for a killed push's): this push's next step then finds it gone (404), already made
+   * (409) or moved (412), and stops with that said, leaving the branch as it is.
+   */
+  async stagingStep<T>(staging: string, branch: string, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (err) {
+      if (err instanceof HubApiError && [404, 409, 412].includes(err.statusCode)) {
+        throw new HubPushError(
+          `the staging branch "${staging}" of ${this.repoId} changed under this push (HTTP ${err.statusCode}): another push to "${branch}" ` +
+            `is running or started meanwhile; "${branch}" was left as it is: run push again once the other one has finished`,
+        );
+      }
+      throw err;
+    }
+  }
+
   async refs(): Promise<RefInfo> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/refs`;
     const res = await fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
@@ -378,8 +425,13 @@ class HubClient {
     await createBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal(), ...(revision ? { revision } : {}), ...(overwrite ? { overwrite } : {}) });
   }
 
-  async deleteBranch(branch: string): Promise<void> {
-    await deleteBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal() });
+  /** Delete `branch`; with `gone`, a branch another push deleted first is no error. */
+  async deleteBranch(branch: string, gone = false): Promise<void> {
+    try {
+      await deleteBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal() });
+    } catch (err) {
+      if (!(gone && err instanceof HubApiError && err.statusCode === 404)) throw err;
+    }
   }
 
   async createTag(tag: string, sha: string, message: string): Promise<void> {
