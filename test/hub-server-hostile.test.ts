@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,6 +144,16 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
       const text = await res.text();
       expect(res.status, JSON.stringify(p.slice(0, 20))).toBe(400);
       expect(text).toMatch(/path/);
+    }
+  });
+
+  it('an emptied or edited <dir>/token is an error naming the file, not a server nobody can write to', async () => {
+    for (const text of ['', '\n', 'not-a-token\n', 'hf_x\n']) {
+      const dir = path.join(work, `own-${Math.random().toString(36).slice(2)}`);
+      mkdirSync(dir);
+      writeFileSync(path.join(dir, 'token'), text, { mode: 0o600 });
+      // Before: it started, took the file's text as its only token, and answered every write 401.
+      await expect(startHubServer({ dir }), JSON.stringify(text)).rejects.toThrow(`${path.join(dir, 'token')}: does not hold a token`);
     }
   });
 

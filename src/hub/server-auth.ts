@@ -20,8 +20,12 @@ export const MAX_TOKENS_FILE_BYTES = 1024 * 1024;
 
 const TOKEN_RE = /^hf_[A-Za-z0-9_-]{8,200}$/;
 
+export function isServerToken(token: string): boolean {
+  return TOKEN_RE.test(token);
+}
+
 export function checkServerToken(token: string, where: string): string {
-  if (!TOKEN_RE.test(token)) throw new UsageError(`${where}: a token is "hf_" followed by 8 to 200 letters, digits, "_" or "-"`);
+  if (!isServerToken(token)) throw new UsageError(`${where}: a token is "hf_" followed by 8 to 200 letters, digits, "_" or "-"`);
   return token;
 }
 
