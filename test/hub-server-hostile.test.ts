@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,6 +155,27 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
       // Before: it started, took the file's text as its only token, and answered every write 401.
       await expect(startHubServer({ dir }), JSON.stringify(text)).rejects.toThrow(`${path.join(dir, 'token')}: does not hold a token`);
     }
+  });
+
+  it('a token or secret planted as a link in a shared --dir is refused; a new storage dir is its owner\'s only', async () => {
+    const shared = path.join(work, 'shared');
+    mkdirSync(shared, { mode: 0o777 });
+    const planted = path.join(work, 'attacker-token');
+    writeFileSync(planted, 'hf_attackerCHOSENtoken0001\n', { mode: 0o644 });
+    for (const name of ['token', 'secret']) {
+      const dir = path.join(shared, `hub-${name}`);
+      mkdirSync(dir);
+      symlinkSync(planted, path.join(dir, name));
+      // Before: the server followed the link, made the attacker's text its token (or signing key) and chmod-ed their file.
+      await expect(startHubServer({ dir }), name).rejects.toThrow(`${path.join(dir, name)}: is a link or not your own regular file`);
+    }
+    expect(statSync(planted).mode & 0o777).toBe(0o644);
+    const fresh = path.join(work, 'fresh', 'hub');
+    const s = await startHubServer({ dir: fresh });
+    await s.stop();
+    // Before: 0755, so every local user could read private repos' objects.
+    expect(statSync(fresh).mode & 0o777).toBe(0o700);
+    expect(statSync(path.join(work, 'fresh')).mode & 0o777).toBe(0o700);
   });
 
   it('hub serve refuses a tokens file that other users can read, and starts with a 0600 one', async () => {

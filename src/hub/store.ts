@@ -9,11 +9,12 @@
  *   {dir}/token                          the write token made when no token is configured (0600)
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { InputError } from '../errors.ts';
 import { repoIdProblem } from './repo-id.ts';
 
 export type RepoType = 'dataset' | 'model' | 'space';
@@ -94,6 +95,7 @@ export class ObjectMismatchError extends Error {
 }
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
+const NOT_YOURS = 'is a link or not your own regular file: the server takes no token or signing key from it; delete it and the server makes a new one';
 let tmpCounter = 0;
 
 export class HubStore {
@@ -106,6 +108,8 @@ export class HubStore {
 
   static async open(dir: string): Promise<HubStore> {
     const store = new HubStore(path.resolve(dir));
+    // Private repos' bytes live here: a storage dir this makes is its owner's only.
+    await mkdir(store.dir, { recursive: true, mode: 0o700 });
     await mkdir(path.join(store.dir, 'objects'), { recursive: true });
     await mkdir(path.join(store.dir, 'repos'), { recursive: true });
     // Leftovers of uploads cut off by a previous stop are never objects: drop them.
@@ -121,16 +125,29 @@ export class HubStore {
 
   /**
    * A small secret file of the store (`secret`, `token`): made once with `make`, and readable only
-   * by its owner (0600), also when an older version left it readable by others.
+   * by its owner (0600), also when an older version left it readable by others. A link, or a file
+   * of another user (planted in a shared --dir such as /tmp/hub), is refused: its text would
+   * become the server's token or signing key.
    */
   async privateFile(name: string, make: () => string): Promise<string> {
     const file = path.join(this.dir, name);
+    let fh;
     try {
-      const text = await readFile(file, 'utf8');
-      await chmod(file, 0o600);
-      return text;
+      fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw new InputError(NOT_YOURS, { file });
+      if (code !== 'ENOENT') throw err;
+    }
+    if (fh) {
+      try {
+        const st = await fh.stat();
+        if (!st.isFile() || (process.getuid !== undefined && st.uid !== process.getuid())) throw new InputError(NOT_YOURS, { file });
+        await fh.chmod(0o600);
+        return await fh.readFile('utf8');
+      } finally {
+        await fh.close();
+      }
     }
     await this.writeAtomic(file, make(), 0o600);
     return readFile(file, 'utf8');
