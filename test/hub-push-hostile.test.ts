@@ -4,12 +4,13 @@
  * completes it, and push never deletes a branch it did not make.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBranch, listFiles, uploadFiles } from '@huggingface/hub';
-import { MAX_FILES_PER_COMMIT, pushDataset, stagingBranch } from '../src/hub/push.ts';
+import { UsageError } from '../src/errors.ts';
+import { loadHint, MAX_FILES_PER_COMMIT, pushDataset, stagingBranch } from '../src/hub/push.ts';
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { HubToken } from '../src/hub/token.ts';
 import { makeDataset } from './hub-push.fixture.ts';
@@ -88,6 +89,48 @@ async function branches(repo: string): Promise<string[]> {
   const refs = (await (await fetch(`${hub.url}/api/datasets/${repo}/refs`)).json()) as { branches: Array<{ name: string }> };
   return refs.branches.map((b) => b.name).sort();
 }
+
+describe('push with branch and tag names a user might type', () => {
+  it('a branch or tag name the Hub refuses is a usage error before anything is uploaded', async () => {
+    const before: string[] = [];
+    onRequest = (l) => before.push(l);
+    try {
+      for (const [flag, opts] of [['--tag', { tag: 'v 1' }], ['--tag', { tag: 'v1..2' }], ['--branch', { branch: 'dev.lock' }], ['--branch', { branch: 'a:b' }], ['--tag', { tag: 'x'.repeat(201) }]] as const) {
+        const err = await pushDataset({ dir: v1, repo: 'acme/names', hubUrl: hub.url, token, ...opts }).catch((e: unknown) => e as Error);
+        // Before: the whole version was uploaded, and only then the tag was refused (HTTP 400).
+        expect(err, JSON.stringify(opts)).toBeInstanceOf(UsageError);
+        expect((err as Error).message).toContain(`${flag} `);
+      }
+    } finally {
+      onRequest = () => {};
+    }
+    expect(before).toEqual([]);
+  });
+
+  it('a branch with quotes and "$(" gives a card snippet and a load hint that run as pasted', async () => {
+    const branch = `it's"$(echo>${path.join(work, 'PWNED')})`;
+    const r = await pushDataset({ dir: v1, repo: 'acme/quotes', branch, hubUrl: hub.url, token });
+    const card = await (await fetch(`${hub.url}/datasets/acme/quotes/resolve/${encodeURIComponent(branch)}/README.md`)).text();
+    const snippet = /```python\n([\s\S]*?)```/.exec(card.slice(card.indexOf('### With `datasets`')))![1]!;
+    const env = { HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HUB_DISABLE_XET: '1', HF_TOKEN: '', HF_HOME: path.join(work, 'py-quotes') };
+    // Before: revision="it's"$(...)" broke the Python string.
+    const counts = await runPython<Record<string, number>>(`${snippet.split('\n').filter((l) => !l.startsWith('row'))
+      .join('\n')}\nimport json; print(json.dumps({k: v.num_rows for k, v in ds.items()}))`, { env });
+    expect(counts).toEqual(V1_ROWS);
+    // The hint is a shell command: run it with bash, with python from the venv first on PATH.
+    const hint = loadHint(r);
+    const out = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+      const child = spawn('bash', ['-c', hint], { env: { ...process.env, ...env, PATH: `${path.join(repoRoot, '.venv', 'bin')}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'inherit'] });
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout }));
+    });
+    expect(out.code, hint).toBe(0);
+    expect(out.stdout).toMatch(/num_rows: 20/);
+    expect(existsSync(path.join(work, 'PWNED'))).toBe(false);
+  }, 60_000);
+});
 
 describe('push under kills and concurrency', () => {
   // Each step of a staged push after which a kill leaves a different state on the Hub.

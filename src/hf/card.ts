@@ -120,7 +120,8 @@ const LOADING_HEADING = '## How to load';
 function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], where: CardLocation): string {
   const id = where.repoId ?? '<org/name or path to this folder>';
   const rev = where.branch && where.branch !== 'main' ? where.branch : undefined;
-  const revArg = rev ? `, revision="${rev}"` : '';
+  // A git ref may hold a quote: written as a Python string literal, it cannot break the snippet.
+  const revArg = rev ? `, revision=${JSON.stringify(rev)}` : '';
   // hf:// paths work from any working directory; a local card cannot know its own absolute path,
   // so its snippet names the folder in one variable.
   const root = where.repoId ? `hf://datasets/${where.repoId}${rev ? `@${encodeURIComponent(rev)}` : ''}` : undefined;

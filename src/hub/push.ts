@@ -23,7 +23,7 @@ import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import { cardForRepo } from '../hf/card.ts';
 import { ALL_FORMATS, generatedFile, keptFormats, planIsEmpty, planPush, publishedManifest, readDatasetManifest, README_FILE, selectLocalFiles } from './plan.ts';
 import type { LocalFile, PushPlan, RemoteFile } from './plan.ts';
-import { repoIdProblem } from './repo-id.ts';
+import { refNameProblem, repoIdProblem } from './repo-id.ts';
 import { resolveHubToken, scrubSecret } from './token.ts';
 import type { HubToken } from './token.ts';
 
@@ -122,6 +122,11 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   }
   const repoProblem = repoIdProblem(opts.repo);
   if (repoProblem) throw new UsageError(`--repo ${JSON.stringify(opts.repo)}: ${repoProblem}`);
+  // Before any upload: a tag the Hub refuses would otherwise fail only after the whole push.
+  for (const [flag, name] of [['--branch', branch], ['--tag', opts.tag]] as const) {
+    const problem = name === undefined ? undefined : refNameProblem(name);
+    if (problem) throw new UsageError(`${flag} ${JSON.stringify(name)} is not a valid branch or tag name: ${problem}`);
+  }
 
   const manifest = await readDatasetManifest(opts.dir);
   for (const f of formats) {
@@ -534,6 +539,8 @@ function toScrubbedError(err: unknown, token: HubToken | null, hubUrl: string): 
 /** How to load what was pushed, for the CLI's closing lines. */
 export function loadHint(result: Pick<PushResult, 'repo' | 'tag' | 'branch' | 'hub_url'>): string {
   const rev = result.tag ?? (result.branch !== 'main' ? result.branch : null);
-  const call = `load_dataset("${result.repo}"${rev ? `, revision="${rev}"` : ''})`;
-  return result.hub_url === DEFAULT_HUB_URL ? call : `HF_ENDPOINT=${result.hub_url} python -c 'from datasets import load_dataset; print(${call})'`;
+  // Git refs may hold quotes and "$(": a Python string literal, and the shell's single quotes escaped.
+  const call = `load_dataset("${result.repo}"${rev ? `, revision=${JSON.stringify(rev)}` : ''})`;
+  const shell = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
+  return result.hub_url === DEFAULT_HUB_URL ? call : `HF_ENDPOINT=${shell(result.hub_url)} python -c ${shell(`from datasets import load_dataset; print(${call})`)}`;
 }

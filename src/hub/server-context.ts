@@ -3,7 +3,7 @@
  * rules for who sees which repo and how revisions resolve.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { repoNamePartProblem } from './repo-id.ts';
+import { refNameProblem, repoNamePartProblem } from './repo-id.ts';
 import type { TokenRole, TokenTable } from './server-auth.ts';
 import { decodeSegment, HttpError, repoNotFound, revisionNotFound } from './server-http.ts';
 import type { CommitRecord, HubStore, RepoRecord, RepoType } from './store.ts';
@@ -133,12 +133,9 @@ export function checkRepoPath(p: unknown): string {
   return p;
 }
 
-/** Branch and tag names must be valid git refs (git check-ref-format, the practical subset). */
+/** Branch and tag names must be valid git refs. */
 export function checkRefName(name: unknown, what: string): string {
-  const ok = typeof name === 'string' && name.length > 0 && name.length <= 200
-    && !/[\x00-\x20\x7f~^:?*[\\]/.test(name) && !name.includes('..') && !name.includes('@{') && !name.includes('//')
-    && !name.startsWith('/') && !name.endsWith('/') && !name.endsWith('.') && !name.endsWith('.lock')
-    && !name.split('/').some((s) => s.startsWith('.')) && name !== '@' && name !== 'HEAD' && !/^[0-9a-f]{40}$/.test(name);
-  if (!ok) throw new HttpError(400, `invalid ${what} name ${JSON.stringify(name)}: it must be a valid git ref name`);
+  const problem = typeof name === 'string' ? refNameProblem(name) : 'it is not a string';
+  if (problem) throw new HttpError(400, `invalid ${what} name ${JSON.stringify(name)}: ${problem}`);
   return name as string;
 }
