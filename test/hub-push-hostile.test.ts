@@ -4,12 +4,12 @@
  * completes it, and push never deletes a branch it did not make.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBranch, listFiles, uploadFiles } from '@huggingface/hub';
-import { UsageError } from '../src/errors.ts';
+import { InputError, UsageError } from '../src/errors.ts';
 import { loadHint, MAX_FILES_PER_COMMIT, pushDataset, stagingBranch } from '../src/hub/push.ts';
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { HubToken } from '../src/hub/token.ts';
@@ -130,6 +130,57 @@ describe('push with branch and tag names a user might type', () => {
     expect(out.stdout).toMatch(/num_rows: 20/);
     expect(existsSync(path.join(work, 'PWNED'))).toBe(false);
   }, 60_000);
+});
+
+describe('push of a dataset directory it did not make', () => {
+  it('refuses links out of the dataset directory: a data file, a data folder or the README pointing at a secret', async () => {
+    const secretDir = path.join(work, 'secrets');
+    mkdirSync(secretDir, { recursive: true });
+    for (const what of ['file', 'folder', 'readme'] as const) {
+      const d = path.join(work, `links-${what}`);
+      const m = await makeDataset(d, { parquet: { train: [1], test: [1] }, seed: 7 });
+      const f = m.files[0]!;
+      const secret = path.join(secretDir, `id_rsa-${what}`);
+      if (what === 'file') {
+        writeFileSync(secret, 'S'.repeat(f.bytes));
+        unlinkSync(path.join(d, f.path));
+        symlinkSync(secret, path.join(d, f.path));
+      } else if (what === 'folder') {
+        mkdirSync(secret);
+        for (const g of m.files) writeFileSync(path.join(secret, path.basename(g.path)), 'S'.repeat(g.bytes));
+        rmSync(path.join(d, 'data'), { recursive: true });
+        symlinkSync(secret, path.join(d, 'data'));
+      } else {
+        writeFileSync(secret, '# my notes\nSSSS secret\n');
+        unlinkSync(path.join(d, 'README.md'));
+        symlinkSync(secret, path.join(d, 'README.md'));
+      }
+      // Before: the secret's bytes were published (the file's size matched the manifest).
+      const err = await pushDataset({ dir: d, repo: `acme/links-${what}`, hubUrl: hub.url, token }).catch((e: unknown) => e as Error);
+      expect(err, what).toBeInstanceOf(InputError);
+      expect((err as Error).message, what).toMatch(/outside the dataset directory: push uploads only files inside it/);
+      const res = await fetch(`${hub.url}/api/datasets/acme/links-${what}`);
+      await res.body?.cancel();
+      expect(res.status, what).toBe(404);
+    }
+  });
+
+  it('refuses a data file whose bytes changed since convert (same size), before it is uploaded', async () => {
+    const d = path.join(work, 'changed');
+    const m = await makeDataset(d, { parquet: { train: [1, 1], test: [1] }, seed: 8, payloadBytes: 64 });
+    await pushDataset({ dir: d, repo: 'acme/changed', hubUrl: hub.url, token });
+    const before = (await (await fetch(`${hub.url}/api/datasets/acme/changed/revision/main`)).json() as { sha: string }).sha;
+    // A new version whose manifest lists sha256s, then one file rewritten with other bytes of the same size.
+    const m2 = await makeDataset(d, { parquet: { train: [1, 1], test: [1] }, seed: 9, payloadBytes: 64 });
+    expect(m2.files[0]!.sha256).not.toBe(m.files[0]!.sha256);
+    const victim = path.join(d, m2.files[0]!.path);
+    writeFileSync(victim, 'X'.repeat(m2.files[0]!.bytes));
+    const err = await pushDataset({ dir: d, repo: 'acme/changed', hubUrl: hub.url, token }).catch((e: unknown) => e as Error);
+    // Before: the new bytes went up under a manifest that lists the old sha256.
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toContain(`${victim} changed since convert`);
+    expect((await (await fetch(`${hub.url}/api/datasets/acme/changed/revision/main`)).json() as { sha: string }).sha).toBe(before);
+  });
 });
 
 describe('push under kills and concurrency', () => {

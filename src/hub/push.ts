@@ -17,11 +17,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listCommits, listFiles, whoAmI } from '@huggingface/hub';
 import type { CommitOperation, CommitOutput, RepoDesignation } from '@huggingface/hub';
-import { NusomiError, UsageError } from '../errors.ts';
+import { InputError, NusomiError, UsageError } from '../errors.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import { cardForRepo } from '../hf/card.ts';
-import { ALL_FORMATS, generatedFile, keptFormats, planIsEmpty, planPush, publishedManifest, readDatasetManifest, README_FILE, selectLocalFiles } from './plan.ts';
+import { ALL_FORMATS, generatedFile, hashFile, keptFormats, planIsEmpty, planPush, publishedManifest, readDatasetManifest, README_FILE, selectLocalFiles } from './plan.ts';
 import type { LocalFile, PushPlan, RemoteFile } from './plan.ts';
 import { refNameProblem, repoIdProblem } from './repo-id.ts';
 import { resolveHubToken, scrubSecret } from './token.ts';
@@ -468,9 +468,17 @@ class HubClient {
   ): Promise<CommitOutput> {
     const inline = new Set<string>();
     const lfsUploads: number[] = [];
+    // The client hashes what it uploads: every LFS oid it asks for must be the manifest's sha256 of
+    // a file of this commit, or the published manifest would not describe the published bytes.
+    const expected = new Set(operations.flatMap((op) => (op.operation === 'addOrUpdate' ? [o.counter.local.get(op.path)?.sha256] : [])));
     const countingFetch: typeof fetch = async (input, init) => {
-      const res = await fetch(input, init);
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (url.endsWith('/info/lfs/objects/batch') && typeof init?.body === 'string') {
+        const asked = (JSON.parse(init.body) as { objects?: Array<{ oid?: string }> }).objects ?? [];
+        const stray = asked.find((obj) => !expected.has(obj.oid));
+        if (stray) throw await changedSinceConvert(operations, o.counter.local);
+      }
+      const res = await fetch(input, init);
       if (res.ok && init?.method === 'POST' && url.includes('/preupload/')) {
         const json = (await res.clone().json()) as { files: Array<{ path: string; uploadMode: string }> };
         for (const f of json.files) if (f.uploadMode !== 'lfs') inline.add(f.path);
@@ -513,6 +521,17 @@ class HubClient {
     o.counter.bytes += lfsUploads.reduce((a, b) => a + b, 0);
     return out;
   }
+}
+
+/** The file of a commit whose bytes no longer hash to its manifest sha256 (hashed only on this error path). */
+async function changedSinceConvert(operations: CommitOperation[], local: Map<string, LocalFile>): Promise<InputError> {
+  for (const op of operations) {
+    const f = op.operation === 'addOrUpdate' ? local.get(op.path) : undefined;
+    if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) {
+      return new InputError(`${f.absPath} changed since convert: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run convert (the branch was left as it is)`);
+    }
+  }
+  return new InputError(`a file changed while push read it: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run push (the branch was left as it is)`);
 }
 
 /** Turn any failure into a one-line NusomiError whose message cannot contain the token. */
