@@ -4,6 +4,7 @@
  * completes it, and push never deletes a branch it did not make.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +14,8 @@ import { InputError, UsageError } from '../src/errors.ts';
 import { loadHint, MAX_FILES_PER_COMMIT, pushDataset, stagingBranch } from '../src/hub/push.ts';
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { HubToken } from '../src/hub/token.ts';
-import { makeDataset } from './hub-push.fixture.ts';
+import { makeDataset, writeManifest } from './hub-push.fixture.ts';
+import type { DatasetFile } from '../src/hf/dataset-manifest.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
 
 const TOKEN = 'hf_hostilePUSHtokenABCDEFGH123';
@@ -180,6 +182,20 @@ describe('push of a dataset directory it did not make', () => {
     expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toContain(`${victim} changed since convert`);
     expect((await (await fetch(`${hub.url}/api/datasets/acme/changed/revision/main`)).json() as { sha: string }).sha).toBe(before);
+
+    // A small text file goes inline in the commit (the client hashes nothing): the same check.
+    const jsonl = path.join(work, 'changed-jsonl');
+    const m3 = await makeDataset(jsonl, { parquet: { train: [1], test: [1] }, seed: 10 });
+    const rows = '{"session_id":"a","step":0}\n';
+    mkdirSync(path.join(jsonl, 'jsonl'));
+    writeFileSync(path.join(jsonl, 'jsonl', 'train-00000.jsonl'), rows);
+    m3.files.push({ path: 'jsonl/train-00000.jsonl', format: 'jsonl', split: 'train', rows: 1, bytes: rows.length, sha256: createHash('sha256').update(rows).digest('hex') } as DatasetFile);
+    m3.formats = ['parquet', 'jsonl'];
+    writeManifest(jsonl, m3);
+    writeFileSync(path.join(jsonl, 'jsonl', 'train-00000.jsonl'), rows.replace('"a"', '"b"'));
+    const err2 = await pushDataset({ dir: jsonl, repo: 'acme/changed-jsonl', formats: ['parquet', 'jsonl'], hubUrl: hub.url, token }).catch((e: unknown) => e as Error);
+    expect(err2).toBeInstanceOf(InputError);
+    expect((err2 as Error).message).toContain(`${path.join(jsonl, 'jsonl', 'train-00000.jsonl')} changed since convert`);
   });
 });
 

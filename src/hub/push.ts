@@ -478,6 +478,13 @@ class HubClient {
         const stray = asked.find((obj) => !expected.has(obj.oid));
         if (stray) throw await changedSinceConvert(operations, o.counter.local);
       }
+      if (init?.method === 'POST' && url.includes('/commit/')) {
+        // Files sent inline (small, below the LFS threshold) are not hashed by the client: hash them here.
+        for (const p of inline) {
+          const f = o.counter.local.get(p);
+          if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) throw changedError(f);
+        }
+      }
       const res = await fetch(input, init);
       if (res.ok && init?.method === 'POST' && url.includes('/preupload/')) {
         const json = (await res.clone().json()) as { files: Array<{ path: string; uploadMode: string }> };
@@ -523,13 +530,15 @@ class HubClient {
   }
 }
 
+function changedError(f: LocalFile): InputError {
+  return new InputError(`${f.absPath} changed since convert: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run convert (the branch was left as it is)`);
+}
+
 /** The file of a commit whose bytes no longer hash to its manifest sha256 (hashed only on this error path). */
 async function changedSinceConvert(operations: CommitOperation[], local: Map<string, LocalFile>): Promise<InputError> {
   for (const op of operations) {
     const f = op.operation === 'addOrUpdate' ? local.get(op.path) : undefined;
-    if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) {
-      return new InputError(`${f.absPath} changed since convert: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run convert (the branch was left as it is)`);
-    }
+    if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) return changedError(f);
   }
   return new InputError(`a file changed while push read it: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run push (the branch was left as it is)`);
 }
