@@ -137,6 +137,25 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
     expect(refs.tags).toEqual([]);
   });
 
+  it('a commit line longer than an inline file can be is refused (413), not buffered', async () => {
+    const small = await startHubServer({ dir: path.join(work, 'lines'), tokens: [{ token: WRITE, role: 'write' }], lfsThresholdBytes: 1024 * 1024 });
+    try {
+      await createRepo({ repo: { type: 'dataset', name: 'acme/lines' }, hubUrl: small.url, accessToken: WRITE });
+      const commit = async (content: string): Promise<number> => {
+        const body = `${JSON.stringify({ key: 'header', value: { summary: 'x' } })}\n${JSON.stringify({ key: 'file', value: { path: 'a.txt', content, encoding: 'base64' } })}`;
+        const res = await fetch(`${small.url}/api/datasets/acme/lines/commit/main`, { method: 'POST', headers: { ...auth(WRITE), 'Content-Type': 'application/x-ndjson' }, body });
+        await res.body?.cancel();
+        return res.status;
+      };
+      // Before: any line was read whole into memory (8 MiB here; a client could send gigabytes).
+      expect(await commit('A'.repeat(8 * 1024 * 1024))).toBe(413);
+      // A file just below the LFS threshold still goes inline.
+      expect(await commit(Buffer.from(new Uint8Array(1024 * 1024 - 1).fill(65)).toString('base64'))).toBe(200);
+    } finally {
+      await small.stop();
+    }
+  });
+
   it('commit paths with control characters or longer than 4096 bytes are refused', async () => {
     for (const p of [`${'a/'.repeat(2100)}x`, 'data/x\ny.txt', 'data/\x1b[2Jx.txt', 'data/x\x7f.txt']) {
       const body = [JSON.stringify({ key: 'header', value: { summary: 'x' } }), JSON.stringify({ key: 'file', value: { path: p, content: 'eA==', encoding: 'base64' } })].join('\n');
