@@ -470,12 +470,16 @@ class HubClient {
     const lfsUploads: number[] = [];
     // The client hashes what it uploads: every LFS oid it asks for must be the manifest's sha256 of
     // a file of this commit, or the published manifest would not describe the published bytes.
-    const expected = new Set(operations.flatMap((op) => (op.operation === 'addOrUpdate' ? [o.counter.local.get(op.path)?.sha256] : [])));
+    const expected = new Set<string>();
+    for (const op of operations) {
+      const sha = op.operation === 'addOrUpdate' ? o.counter.local.get(op.path)?.sha256 : undefined;
+      if (sha) expected.add(sha);
+    }
     const countingFetch: typeof fetch = async (input, init) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
       if (url.endsWith('/info/lfs/objects/batch') && typeof init?.body === 'string') {
         const asked = (JSON.parse(init.body) as { objects?: Array<{ oid?: string }> }).objects ?? [];
-        const stray = asked.find((obj) => !expected.has(obj.oid));
+        const stray = asked.find((obj) => !expected.has(obj.oid ?? ''));
         if (stray) throw await changedSinceConvert(operations, o.counter.local);
       }
       if (init?.method === 'POST' && url.includes('/commit/')) {

@@ -1,7 +1,7 @@
 /**
  * Hub repo ids (`namespace/name`) and branch/tag names, checked the way huggingface_hub's
- * `validate_repo_id` and the Hub check them. Repo ids: each part 1 to 96 ASCII letters, digits, `-`, `_`, `.`, starting and ending with a
- * letter or digit, with no `--` or `..`, and no `.git` suffix. The local Hub server runs every
+ * `validate_repo_id` and the Hub check them. Repo ids: each part 1 to 96 ASCII letters, digits,
+ * `-`, `_`, `.`, starting and ending with a letter or digit, with no `--` or `..`, and no `.git` suffix. The local Hub server runs every
  * namespace and name segment through this before it touches storage, and push runs `--repo`
  * through it before any request carries the token.
  */
