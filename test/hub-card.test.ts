@@ -24,6 +24,7 @@ let hub: HubServer;
 let both: string;
 let manifest: DatasetManifest;
 let wdsOnly: string;
+let jsonlOnly: string;
 const token = new HubToken(TOKEN, 'HF_TOKEN');
 
 beforeAll(async () => {
@@ -31,9 +32,11 @@ beforeAll(async () => {
   hub = await startHubServer({ dir: path.join(work, 'hub'), tokens: [{ token: TOKEN, role: 'write' }] });
   both = path.join(work, 'both');
   wdsOnly = path.join(work, 'wds-only');
+  jsonlOnly = path.join(work, 'jsonl-only');
   [manifest] = await Promise.all([
     convertSample(both, ['--formats', 'parquet,webdataset', ...SPLIT_FLAGS, '--repo-id', 'nusomi/process_invoice-sample']),
     convertSample(wdsOnly, ['--formats', 'webdataset', ...SPLIT_FLAGS]),
+    convertSample(jsonlOnly, ['--formats', 'jsonl', ...SPLIT_FLAGS]),
   ]);
 }, 180_000);
 
@@ -128,5 +131,27 @@ from datasets import load_dataset
 ds = load_dataset(${JSON.stringify(wdsOnly)}, "webdataset")
 print(json.dumps({k: v.num_rows for k, v in ds.items()}))`, os.tmpdir());
     expect(local).toEqual(rowsPerSplit(m));
+  }, 120_000);
+
+  it('a JSON Lines-only version loads its rows, not an image folder of its frames, and its snippet opens the frame', async () => {
+    await pushDataset({ dir: jsonlOnly, repo: 'me/jsonl', tag: 'v1', formats: ['jsonl'], hubUrl: hub.url, token });
+    const card = await published('me/jsonl', 'v1', 'README.md');
+    const yaml = parseYaml(/^---\n([\s\S]*?)\n---\n/.exec(card)![1]!) as { configs?: Array<{ data_files: Array<{ path: string }> }>; dataset_info?: { features?: unknown } };
+    // Before: no configs and an empty "How to load": datasets inferred an image folder (columns image, label).
+    expect(yaml.configs?.[0]?.data_files.map((f) => f.path)).toEqual(Object.keys(manifest.splits).map((s) => `jsonl/${s}-*.jsonl`));
+    expect(yaml.dataset_info?.features).toBeUndefined();
+    const got = await py<{ counts: Record<string, number>; sid: unknown; size: number[] }>(`${snippetAfter(card, '### With `datasets`')}
+import json
+print(json.dumps({"counts": {k: v.num_rows for k, v in ds.items()}, "sid": row["session_id"], "size": list(image.size)}))`, os.tmpdir());
+    expect(got.counts).toEqual(rowsPerSplit(manifest));
+    expect(typeof got.sid).toBe('string');
+    expect(got.size[0]).toBeGreaterThan(0);
+    // The local card convert wrote loads the same rows from its folder.
+    const local = await py<Record<string, number>>(`
+from datasets import load_dataset
+import json
+ds = load_dataset(${JSON.stringify(jsonlOnly)})
+print(json.dumps({k: v.num_rows for k, v in ds.items()}))`, os.tmpdir());
+    expect(local).toEqual(rowsPerSplit(manifest));
   }, 120_000);
 });

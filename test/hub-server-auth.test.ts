@@ -216,7 +216,7 @@ print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(o
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/--host 0\.0\.0\.0 is not loopback/);
     const tokensFile = path.join(work, 'tokens.txt');
-    writeFileSync(tokensFile, `# team\n${WRITE} write\n${READ} read\n`);
+    writeFileSync(tokensFile, `# team\n${WRITE} write\n${READ} read\n`, { mode: 0o600 });
     const ok = await cli(['--tokens-file', tokensFile]);
     expect(ok.stdout).toMatch(/configured tokens/);
     const own = await cli([]);

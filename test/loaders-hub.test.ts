@@ -22,10 +22,11 @@ let hub: HubServer;
 let v1Commit: string;
 let loaders: string;
 let pyEnv: Record<string, string>;
+const requests: string[] = [];
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'loaders-hub-'));
-  hub = await startHubServer({ dir: path.join(work, 'hub'), tokens: [{ token: TOKEN, role: 'write' }] });
+  hub = await startHubServer({ dir: path.join(work, 'hub'), tokens: [{ token: TOKEN, role: 'write' }], log: (l) => requests.push(l) });
   const token = new HubToken(TOKEN, 'HF_TOKEN');
   const v1 = path.join(work, 'v1');
   const v2 = path.join(work, 'v2');
@@ -56,6 +57,16 @@ describe('loaders from a Hub repo', () => {
     expect(r.targets).toEqual(['hf', 'torch-parquet', 'ray']);
     await expect(renderFor({ source: 'acme/parquet-only@v1', out, hubUrl: hub.url, token, targets: ['torch-wds'] })).rejects.toThrow(/torch-wds: needs the webdataset files/);
   }, 60_000);
+
+  it('a repo id the Hub would refuse is a usage error before any request carries the token', async () => {
+    const token = new HubToken(TOKEN, 'HF_TOKEN');
+    const before = requests.length;
+    for (const spec of ['acme/..', 'acme/..@v1', 'acme/a--b', 'acme/x.git@main', 'acme/-x']) {
+      // Before: "acme/.." asked GET /api/datasets/revision/main with the token.
+      await expect(renderFor({ source: spec, out: path.join(work, 'loaders-bad'), hubUrl: hub.url, token }), spec).rejects.toThrow(/nor a valid Hub repo id/);
+    }
+    expect(requests.slice(before)).toEqual([]);
+  });
 
   it('pins the commit sha of the tag and the tag; no token and no Hub address in any file', async () => {
     const pins = await runPython<{ source: Record<string, unknown>; revision: string }>(`${importFrom(loaders)}

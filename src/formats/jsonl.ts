@@ -1,6 +1,8 @@
 /**
  * JSONL: `jsonl/{split}-{i:05d}.jsonl`, one row per line, frames as files beside them
- * (`jsonl/frames/{split}/…`). For reading and grepping, not a card config. No `-of-N` in the name:
+ * (`jsonl/frames/{split}/…`). For reading and grepping; the card's config only when no Parquet, Arrow or
+ * WebDataset is there (without one, `datasets` would read the frames beside it as an image folder).
+ * No `-of-N` in the name:
  * `datasets`' json builder finds shards by glob, and nothing else reads the count.
  */
 import { pad5 } from '../write/shards.ts';
@@ -18,7 +20,7 @@ export const jsonlFormat: OutputFormatModule<'jsonl'> = {
   folder: `${DIR}/`,
   dataFile: /\.jsonl(\.gz)?$/i,
   shardPath: (split, i) => jsonlShardPath(DIR, split, i),
-  card: null,
+  card: { configName: 'default', glob: (split) => `${DIR}/${split}-*.jsonl` },
   async writer() {
     const { createJsonlSplitWriter } = await import('../write/jsonl.ts');
     return columnarWriter('jsonl', createJsonlSplitWriter);

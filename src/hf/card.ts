@@ -38,7 +38,7 @@ export function configFormat(formats: readonly OutputFormat[]): OutputFormat | n
   return CONFIG_FORMAT_ORDER.find((f) => formats.includes(f)) ?? null;
 }
 
-/** Name of the card's config: `default` for the Parquet/Arrow rows, `webdataset` for the tar samples. */
+/** Name of the card's config: `default` for the Parquet/Arrow/JSON Lines rows, `webdataset` for the tar samples. */
 export function configName(format: OutputFormat): string {
   return formatModule(format).card?.configName ?? 'default';
 }
@@ -58,14 +58,15 @@ function configsFor(formats: readonly OutputFormat[], splits: string[]): unknown
 
 /**
  * `dataset_info` for the config: features only for the Parquet/Arrow rows (WebDataset samples are
- * typed by their members); split counts are the rows either way.
+ * typed by their members, JSON Lines rows by their JSON); split counts are the rows either way.
  */
 function datasetInfoFor(m: DatasetManifest, formats: readonly OutputFormat[], featuresYaml: unknown, splitNumBytes: Record<string, number>): Record<string, unknown> {
   const fmt = configFormat(formats);
   const splits = Object.keys(m.splits).map((name) => ({ name, num_bytes: splitNumBytes[name] ?? 0, num_examples: m.splits[name]!.rows }));
   const info: Record<string, unknown> = {};
   if (fmt === 'webdataset') info.config_name = 'webdataset';
-  else if (featuresYaml !== undefined) info.features = featuresYaml;
+  // JSON Lines rows name their frame by path: the Parquet features (an Image column) do not fit them.
+  else if (featuresYaml !== undefined && fmt !== 'jsonl') info.features = featuresYaml;
   info.splits = splits;
   info.download_size = fmt ? m.files.filter((f) => f.format === fmt).reduce((a, f) => a + f.bytes, 0) : 0;
   info.dataset_size = splits.reduce((a, s) => a + s.num_bytes, 0);
@@ -118,7 +119,8 @@ const LOADING_HEADING = '## How to load';
 function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], where: CardLocation): string {
   const id = where.repoId ?? '<org/name or path to this folder>';
   const rev = where.branch && where.branch !== 'main' ? where.branch : undefined;
-  const revArg = rev ? `, revision="${rev}"` : '';
+  // A git ref may hold a quote: written as a Python string literal, it cannot break the snippet.
+  const revArg = rev ? `, revision=${JSON.stringify(rev)}` : '';
   // hf:// paths work from any working directory; a local card cannot know its own absolute path,
   // so its snippet names the folder in one variable.
   const root = where.repoId ? `hf://datasets/${where.repoId}${rev ? `@${encodeURIComponent(rev)}` : ''}` : undefined;
@@ -154,6 +156,24 @@ function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], wh
       '    loader = DataLoader(ds, batch_size=32, num_workers=2, collate_fn=list)',
       '    batch = next(iter(loader))',
       '    print(len(batch), tuple(batch[0]["image"].shape), batch[0]["action"]["type"])',
+      '```',
+    );
+  }
+  if (fmt === 'jsonl') {
+    const frame = where.repoId
+      ? `Image.open(hf_hub_download("${id}", "jsonl/" + row["image"], repo_type="dataset"${revArg}))`
+      : 'Image.open(f"{root}/jsonl/{row[\'image\']}")';
+    parts.push(
+      '### With `datasets` (JSON Lines)',
+      '```python',
+      'from datasets import load_dataset',
+      ...(where.repoId ? ['from huggingface_hub import hf_hub_download'] : []),
+      'from PIL import Image',
+      '',
+      ...(where.repoId ? [] : ['root = "."  # the folder that holds this README (an absolute path works from anywhere)']),
+      `ds = load_dataset(${where.repoId ? `"${id}"` : 'root'}${revArg})  # add revision="<tag>" to pin a version`,
+      `row = ds["${first}"][0]`,
+      `image = ${frame}  # row["image"] is the frame's path under jsonl/`,
       '```',
     );
   }

@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { InputError } from '../errors.ts';
+import { InputError, type Where } from '../errors.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { DatasetFile, DatasetManifest, OutputFormat } from '../hf/dataset-manifest.ts';
 import { byPath } from '../util/compare.ts';
@@ -117,10 +117,17 @@ export function fileInFormats(file: DatasetFile, formats: readonly OutputFormat[
  */
 export async function selectLocalFiles(dir: string, manifest: DatasetManifest, formats: readonly OutputFormat[]): Promise<LocalFile[]> {
   const out: LocalFile[] = [];
+  const root = await realpath(dir);
+  // A link out of the folder (file or parent dir) would publish whatever it points at, e.g. a key.
+  const inside = async (absPath: string, where: Where): Promise<void> => {
+    const real = await realpath(absPath);
+    if (!real.startsWith(root + path.sep)) throw new InputError(`${absPath} is a link to ${real}, outside the dataset directory: push uploads only files inside it`, where);
+  };
   for (const name of [README_FILE, DATASET_MANIFEST_FILE]) {
     const absPath = path.join(dir, name);
     const st = await stat(absPath).catch(() => null);
     if (!st?.isFile()) throw new InputError(`missing: a dataset directory has ${README_FILE} and ${DATASET_MANIFEST_FILE}`, { file: absPath });
+    await inside(absPath, { file: absPath });
     out.push({ path: name, absPath, bytes: st.size, sha256: await hashFile(absPath, 'sha256') });
   }
   const manifestFile = path.join(dir, DATASET_MANIFEST_FILE);
@@ -130,6 +137,7 @@ export async function selectLocalFiles(dir: string, manifest: DatasetManifest, f
     const st = await stat(f.absPath).catch(() => null);
     const where = { file: manifestFile, row: `files entry ${f.path}` };
     if (!st?.isFile()) throw new InputError(`the file is missing from the dataset directory (${f.absPath})`, where);
+    await inside(f.absPath, where);
     if (st.size !== f.bytes) throw new InputError(`the manifest says ${f.bytes} bytes but the file has ${st.size}: re-run convert`, where);
     out.push(f);
   }

@@ -9,20 +9,21 @@
  * staging head only at the end (createBranch with overwrite, a Hub API call). A push killed
  * before the move leaves the branch at the old version; re-running starts the staging branch
  * afresh and is cheap, because the LFS batch answer omits the upload action for objects the Hub
- * already stores.
+ * already stores. A branch of the staging name whose head push did not make is never deleted:
+ * push refuses instead. Of two pushes to one branch at once, one stops with a clear message.
  */
 import { openAsBlob } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listFiles, whoAmI } from '@huggingface/hub';
+import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listCommits, listFiles, whoAmI } from '@huggingface/hub';
 import type { CommitOperation, CommitOutput, RepoDesignation } from '@huggingface/hub';
-import { NusomiError, UsageError } from '../errors.ts';
+import { InputError, NusomiError, UsageError } from '../errors.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import { cardForRepo } from '../hf/card.ts';
-import { ALL_FORMATS, generatedFile, keptFormats, planIsEmpty, planPush, publishedManifest, readDatasetManifest, README_FILE, selectLocalFiles } from './plan.ts';
+import { ALL_FORMATS, generatedFile, hashFile, keptFormats, planIsEmpty, planPush, publishedManifest, readDatasetManifest, README_FILE, selectLocalFiles } from './plan.ts';
 import type { LocalFile, PushPlan, RemoteFile } from './plan.ts';
-import { repoIdProblem } from './repo-id.ts';
+import { refNameProblem, repoIdProblem } from './repo-id.ts';
 import { resolveHubToken, scrubSecret } from './token.ts';
 import type { HubToken } from './token.ts';
 import { byPath } from '../util/compare.ts';
@@ -123,6 +124,11 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   }
   const repoProblem = repoIdProblem(opts.repo);
   if (repoProblem) throw new UsageError(`--repo ${JSON.stringify(opts.repo)}: ${repoProblem}`);
+  // Before any upload: a tag the Hub refuses would otherwise fail only after the whole push.
+  for (const [flag, name] of [['--branch', branch], ['--tag', opts.tag]] as const) {
+    const problem = name === undefined ? undefined : refNameProblem(name);
+    if (problem) throw new UsageError(`${flag} ${JSON.stringify(name)} is not a valid branch or tag name: ${problem}`);
+  }
 
   const manifest = await readDatasetManifest(opts.dir);
   for (const f of formats) {
@@ -194,6 +200,16 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   };
   if (opts.dryRun) return result;
 
+  const chunks = await commitChunks(plan);
+  const staging = stagingBranch(branch);
+  const leftover = state.kind === 'no-repo' ? 'none' : await hub.stagingLeftover(refs, staging, (head ?? baseSha)!);
+  if (chunks.length > 1 && leftover === 'foreign') {
+    throw new HubPushError(
+      `branch "${staging}" of ${opts.repo} exists and holds commits push did not make; a push of more than one commit stages on it: ` +
+        'rename or delete it, or push to another --branch (nothing was changed)',
+    );
+  }
+
   if (state.kind === 'no-repo') {
     await hub.createRepo(!!opts.private);
     result.created_repo = true;
@@ -205,21 +221,19 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     head = now.sha;
   }
 
-  const chunks = await commitChunks(plan);
   const counter = new UploadCounter(new Map(toPublish.map((f) => [f.path, f])));
-  const staging = stagingBranch(branch);
-  // A killed earlier push may have left its staging branch: it is started afresh below.
-  const leftover = refs.branches.some((b) => b.name === staging);
   const target = chunks.length > 1 ? staging : branch;
   if (chunks.length > 1) {
-    if (leftover) await hub.deleteBranch(staging);
-    await hub.createBranch(staging, head!);
+    // A staging branch of a killed push is started afresh.
+    if (leftover !== 'none') await hub.deleteBranch(staging, true);
+    await hub.stagingStep(staging, branch, () => hub.createBranch(staging, head!));
     result.staged_on = staging;
   }
   const base = head;
   for (const [i, chunk] of chunks.entries()) {
     const title = commitTitle(opts.message, manifest.source_manifest?.export_id, i, chunks.length);
-    const out = await hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, onProgress: opts.onProgress });
+    const commit = (): Promise<CommitOutput> => hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, onProgress: opts.onProgress });
+    const out = chunks.length > 1 ? await hub.stagingStep(staging, branch, commit) : await commit();
     head = out.commit.oid;
     result.commits.push(head);
     opts.onProgress?.({ kind: 'commit', sha: head, index: i, total: chunks.length });
@@ -231,9 +245,10 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
       throw new HubPushError(`branch "${branch}" of ${opts.repo} moved while this push staged on "${staging}"; it was left as it is: run push again`);
     }
     await hub.createBranch(branch, head!, true);
-    await hub.deleteBranch(staging);
-  } else if (leftover) {
-    await hub.deleteBranch(staging);
+    await hub.deleteBranch(staging, true);
+  } else if (leftover === 'merged') {
+    // Left by a push killed after it moved the branch: everything on it is on the branch.
+    await hub.deleteBranch(staging, true);
   }
   result.commit = head;
   result.uploaded_files = counter.files;
@@ -250,6 +265,9 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
 function title0(opts: PushOptions, exportId: unknown): string {
   return commitTitle(opts.message, exportId, 0, 1);
 }
+
+/** Titles of staging commits end like this; a staging branch whose head has another title is someone else's. */
+const PART_TITLE_RE = / \(part \d+\/\d+\)$/;
 
 function commitTitle(message: string | undefined, exportId: unknown, i: number, n: number): string {
   const base = message ?? `Push dataset${typeof exportId === 'string' ? ` from export ${exportId}` : ''} with nusomi-hf`;
@@ -361,6 +379,40 @@ class HubClient {
     return out;
   }
 
+  /**
+   * What the staging branch holds before this push: `none` (absent), `merged` (its head is the
+   * branch head: deleting it loses nothing), `ours` (its head is a staging commit of a killed or
+   * running push), `foreign` (someone's own branch of that name: never deleted).
+   */
+  async stagingLeftover(refs: RefInfo, staging: string, branchHead: string): Promise<'none' | 'merged' | 'ours' | 'foreign'> {
+    const found = refs.branches.find((b) => b.name === staging);
+    if (!found) return 'none';
+    if (found.targetCommit === branchHead) return 'merged';
+    const it = listCommits({ repo: this.#repo, revision: encodeURIComponent(staging), batchSize: 1, hubUrl: this.hubUrl, ...this.#auth });
+    const top = (await it.next()).value;
+    await it.return(undefined);
+    return top && PART_TITLE_RE.test(top.title) ? 'ours' : 'foreign';
+  }
+
+  /**
+   * A step on the staging branch. Another push of the same branch restarts that branch (it takes
+   * a leftover for a killed push's): this push's next step then finds it gone (404), already made
+   * (409) or moved (412), and stops with that said, leaving the branch as it is.
+   */
+  async stagingStep<T>(staging: string, branch: string, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (err) {
+      if (err instanceof HubApiError && [404, 409, 412].includes(err.statusCode)) {
+        throw new HubPushError(
+          `the staging branch "${staging}" of ${this.repoId} changed under this push (HTTP ${err.statusCode}): another push to "${branch}" ` +
+            `is running or started meanwhile; "${branch}" was left as it is: run push again once the other one has finished`,
+        );
+      }
+      throw err;
+    }
+  }
+
   async refs(): Promise<RefInfo> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/refs`;
     const res = await fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
@@ -380,8 +432,13 @@ class HubClient {
     await createBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal(), ...(revision ? { revision } : {}), ...(overwrite ? { overwrite } : {}) });
   }
 
-  async deleteBranch(branch: string): Promise<void> {
-    await deleteBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal() });
+  /** Delete `branch`; with `gone`, a branch another push deleted first is no error. */
+  async deleteBranch(branch: string, gone = false): Promise<void> {
+    try {
+      await deleteBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal() });
+    } catch (err) {
+      if (!(gone && err instanceof HubApiError && err.statusCode === 404)) throw err;
+    }
   }
 
   async createTag(tag: string, sha: string, message: string): Promise<void> {
@@ -413,9 +470,28 @@ class HubClient {
   ): Promise<CommitOutput> {
     const inline = new Set<string>();
     const lfsUploads: number[] = [];
+    // The client hashes what it uploads: every LFS oid it asks for must be the manifest's sha256 of
+    // a file of this commit, or the published manifest would not describe the published bytes.
+    const expected = new Set<string>();
+    for (const op of operations) {
+      const sha = op.operation === 'addOrUpdate' ? o.counter.local.get(op.path)?.sha256 : undefined;
+      if (sha) expected.add(sha);
+    }
     const countingFetch: typeof fetch = async (input, init) => {
-      const res = await fetch(input, init);
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (url.endsWith('/info/lfs/objects/batch') && typeof init?.body === 'string') {
+        const asked = (JSON.parse(init.body) as { objects?: Array<{ oid?: string }> }).objects ?? [];
+        const stray = asked.find((obj) => !expected.has(obj.oid ?? ''));
+        if (stray) throw await changedSinceConvert(operations, o.counter.local);
+      }
+      if (init?.method === 'POST' && url.includes('/commit/')) {
+        // Files sent inline (small, below the LFS threshold) are not hashed by the client: hash them here.
+        for (const p of inline) {
+          const f = o.counter.local.get(p);
+          if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) throw changedError(f);
+        }
+      }
+      const res = await fetch(input, init);
       if (res.ok && init?.method === 'POST' && url.includes('/preupload/')) {
         const json = (await res.clone().json()) as { files: Array<{ path: string; uploadMode: string }> };
         for (const f of json.files) if (f.uploadMode !== 'lfs') inline.add(f.path);
@@ -460,6 +536,19 @@ class HubClient {
   }
 }
 
+function changedError(f: LocalFile): InputError {
+  return new InputError(`${f.absPath} changed since convert: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run convert (the branch was left as it is)`);
+}
+
+/** The file of a commit whose bytes no longer hash to its manifest sha256 (hashed only on this error path). */
+async function changedSinceConvert(operations: CommitOperation[], local: Map<string, LocalFile>): Promise<InputError> {
+  for (const op of operations) {
+    const f = op.operation === 'addOrUpdate' ? local.get(op.path) : undefined;
+    if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) return changedError(f);
+  }
+  return new InputError(`a file changed while push read it: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run push (the branch was left as it is)`);
+}
+
 /** Turn any failure into a one-line NusomiError whose message cannot contain the token. */
 function toScrubbedError(err: unknown, token: HubToken | null, hubUrl: string): Error {
   const secret = token?.reveal();
@@ -484,6 +573,8 @@ function toScrubbedError(err: unknown, token: HubToken | null, hubUrl: string): 
 /** How to load what was pushed, for the CLI's closing lines. */
 export function loadHint(result: Pick<PushResult, 'repo' | 'tag' | 'branch' | 'hub_url'>, python = 'python'): string {
   const rev = result.tag ?? (result.branch !== 'main' ? result.branch : null);
-  const call = `load_dataset("${result.repo}"${rev ? `, revision="${rev}"` : ''})`;
-  return result.hub_url === DEFAULT_HUB_URL ? call : `HF_ENDPOINT=${result.hub_url} ${python} -c 'from datasets import load_dataset; print(${call})'`;
+  // Git refs may hold quotes and "$(": a Python string literal, and the shell's single quotes escaped.
+  const call = `load_dataset("${result.repo}"${rev ? `, revision=${JSON.stringify(rev)}` : ''})`;
+  const shell = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
+  return result.hub_url === DEFAULT_HUB_URL ? call : `HF_ENDPOINT=${shell(result.hub_url)} ${python} -c ${shell(`from datasets import load_dataset; print(${call})`)}`;
 }

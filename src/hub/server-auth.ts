@@ -5,7 +5,7 @@
  * given) a token the server makes once and keeps in `{dir}/token`, readable only by its owner.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.ts';
 
 export type TokenRole = 'read' | 'write';
@@ -20,8 +20,12 @@ export const MAX_TOKENS_FILE_BYTES = 1024 * 1024;
 
 const TOKEN_RE = /^hf_[A-Za-z0-9_-]{8,200}$/;
 
+export function isServerToken(token: string): boolean {
+  return TOKEN_RE.test(token);
+}
+
 export function checkServerToken(token: string, where: string): string {
-  if (!TOKEN_RE.test(token)) throw new UsageError(`${where}: a token is "hf_" followed by 8 to 200 letters, digits, "_" or "-"`);
+  if (!isServerToken(token)) throw new UsageError(`${where}: a token is "hf_" followed by 8 to 200 letters, digits, "_" or "-"`);
   return token;
 }
 
@@ -32,11 +36,17 @@ export function newServerToken(): string {
 
 /**
  * A tokens file: one `hf_... read|write` per line (the role defaults to read); blank lines and
- * `#` comments are skipped. Errors name the line, never the token.
+ * `#` comments are skipped. It must be readable by its owner only (0600). Errors name the line,
+ * never the token.
  */
 export function readTokensFile(file: string): ServerToken[] {
   let text: string;
   try {
+    // Like ssh with a private key: a tokens file others can read is refused, not used.
+    const mode = statSync(file).mode;
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      throw new UsageError(`--tokens-file ${file}: other users can read or change it (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run "chmod 600 ${file}"`);
+    }
     const bytes = readFileSync(file);
     if (bytes.length > MAX_TOKENS_FILE_BYTES) throw new UsageError(`--tokens-file ${file}: larger than ${MAX_TOKENS_FILE_BYTES} bytes`);
     text = bytes.toString('utf8');

@@ -2,6 +2,7 @@
  * Writing to a repo: preupload (the server decides LFS vs inline), and the NDJSON commit.
  */
 import { createInterface } from 'node:readline';
+import { Transform } from 'node:stream';
 import { HttpError, readJson, revisionNotFound, sendJson } from './server-http.ts';
 import { checkRepoPath, openRepo, USER_NAME, type HubContext, type HubRequest } from './server-context.ts';
 import { bytesOf, commitId, treeFileFor, type CommitRecord, type RepoRecord, type TreeFile } from './store.ts';
@@ -96,12 +97,35 @@ function field(v: Record<string, unknown>, key: string, line: number): unknown {
   return v[key];
 }
 
+/**
+ * Longest NDJSON line of a commit: an inline file below the LFS threshold, base64-encoded, plus its
+ * JSON. Larger files go through LFS (preupload says so), so a longer line is refused, not buffered.
+ */
+export function maxCommitLineBytes(ctx: HubContext): number {
+  return Math.ceil((ctx.lfsThresholdBytes * 4) / 3) + 1024 * 1024;
+}
+
+/** Pass bytes through, failing with 413 once a line (bytes since the last newline) exceeds `max`. */
+function lineLimit(max: number): Transform {
+  let run = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const first = chunk.indexOf(10);
+      // The line that ends in this chunk (or goes on past it), then the one it ends with.
+      const tooLong = (first === -1 ? run + chunk.length : run + first) > max;
+      run = first === -1 ? run + chunk.length : chunk.length - chunk.lastIndexOf(10) - 1;
+      if (tooLong || run > max) done(new HttpError(413, `a commit line is longer than ${max} bytes: send files of that size through LFS`));
+      else done(null, chunk);
+    },
+  });
+}
+
 /** Parse the NDJSON stream; inline file bytes go to the object store as they arrive. */
 async function readCommitLines(ctx: HubContext, r: HubRequest): Promise<{ header: Record<string, unknown>; ops: Op[] }> {
   let header: Record<string, unknown> | undefined;
   const ops: Op[] = [];
   let n = 0;
-  const lines = createInterface({ input: r.req, crlfDelay: Infinity });
+  const lines = createInterface({ input: r.req.pipe(lineLimit(maxCommitLineBytes(ctx))), crlfDelay: Infinity });
   for await (const raw of lines) {
     n += 1;
     if (raw.trim() === '') continue;

@@ -3,7 +3,7 @@
  * rules for who sees which repo and how revisions resolve.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { repoNamePartProblem } from './repo-id.ts';
+import { refNameProblem, repoNamePartProblem } from './repo-id.ts';
 import type { TokenRole, TokenTable } from './server-auth.ts';
 import { decodeSegment, HttpError, repoNotFound, revisionNotFound } from './server-http.ts';
 import type { CommitRecord, HubStore, RepoRecord, RepoType } from './store.ts';
@@ -86,10 +86,13 @@ export async function openRepo(ctx: HubContext, r: HubRequest, type: RepoType, i
 /** The commit sha a revision names: a branch, a tag, a full sha, `HEAD`, or `refs/heads|tags/...`. */
 export async function resolveSha(ctx: HubContext, repo: RepoRecord, rev: string): Promise<string | undefined> {
   if (rev === 'HEAD') rev = repo.defaultBranch;
-  if (rev.startsWith('refs/heads/')) return repo.branches[rev.slice(11)];
-  if (rev.startsWith('refs/tags/')) return repo.tags[rev.slice(10)]?.commit;
-  if (Object.hasOwn(repo.branches, rev)) return repo.branches[rev];
-  if (Object.hasOwn(repo.tags, rev)) return repo.tags[rev]!.commit;
+  // Own keys only: `refs/heads/__proto__` must not resolve to Object.prototype.
+  const branch = (name: string): string | undefined => (Object.hasOwn(repo.branches, name) ? repo.branches[name] : undefined);
+  const tag = (name: string): string | undefined => (Object.hasOwn(repo.tags, name) ? repo.tags[name]!.commit : undefined);
+  if (rev.startsWith('refs/heads/')) return branch(rev.slice(11));
+  if (rev.startsWith('refs/tags/')) return tag(rev.slice(10));
+  const named = branch(rev) ?? tag(rev);
+  if (named !== undefined) return named;
   if (/^[0-9a-f]{40}$/.test(rev) && (await ctx.store.getCommit(repo.type, repo.id, rev))) return rev;
   return undefined;
 }
@@ -116,22 +119,23 @@ export async function splitRevision(ctx: HubContext, repo: RepoRecord, segments:
   throw revisionNotFound(segments[0]!);
 }
 
-/** Repo-relative file path as the Hub accepts it: no empty, `.` or `..` segments, no `.git/`. */
+/** Longest repo file path accepted (git's PATH_MAX on Linux). */
+export const MAX_REPO_PATH_BYTES = 4096;
+
+/** Repo-relative file path as the Hub accepts it: no empty, `.` or `..` segments, no `.git/`, no control characters. */
 export function checkRepoPath(p: unknown): string {
   if (typeof p !== 'string' || p === '') throw new HttpError(400, 'a file path is missing');
+  if (Buffer.byteLength(p) > MAX_REPO_PATH_BYTES) throw new HttpError(400, `a file path is longer than ${MAX_REPO_PATH_BYTES} bytes`);
   const segs = p.split('/');
-  if (p.startsWith('/') || segs.some((s) => s === '' || s === '.' || s === '..') || segs[0] === '.git' || /[\0\\]/.test(p)) {
+  if (p.startsWith('/') || segs.some((s) => s === '' || s === '.' || s === '..') || segs[0] === '.git' || /[\x00-\x1f\x7f\\]/.test(p)) {
     throw new HttpError(400, `invalid path in repo: ${JSON.stringify(p)}`);
   }
   return p;
 }
 
-/** Branch and tag names must be valid git refs (git check-ref-format, the practical subset). */
+/** Branch and tag names must be valid git refs. */
 export function checkRefName(name: unknown, what: string): string {
-  const ok = typeof name === 'string' && name.length > 0 && name.length <= 200
-    && !/[\x00-\x20\x7f~^:?*[\\]/.test(name) && !name.includes('..') && !name.includes('@{') && !name.includes('//')
-    && !name.startsWith('/') && !name.endsWith('/') && !name.endsWith('.') && !name.endsWith('.lock')
-    && !name.split('/').some((s) => s.startsWith('.')) && name !== '@' && name !== 'HEAD' && !/^[0-9a-f]{40}$/.test(name);
-  if (!ok) throw new HttpError(400, `invalid ${what} name ${JSON.stringify(name)}: it must be a valid git ref name`);
+  const problem = typeof name === 'string' ? refNameProblem(name) : 'it is not a string';
+  if (problem) throw new HttpError(400, `invalid ${what} name ${JSON.stringify(name)}: ${problem}`);
   return name as string;
 }

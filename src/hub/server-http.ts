@@ -95,7 +95,8 @@ export function decodeSegment(s: string): string {
 
 /** Consume and discard what is left of a request body (before answering early). */
 export async function drain(req: IncomingMessage): Promise<void> {
-  if (req.readableEnded) return;
+  // A stream a failed pipeline destroyed never ends: there is nothing left to drain.
+  if (req.readableEnded || req.destroyed) return;
   req.resume();
   await new Promise<void>((resolve) => { req.on('end', resolve); req.on('close', resolve); });
 }

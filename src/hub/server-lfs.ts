@@ -18,7 +18,7 @@ function sign(ctx: HubContext, what: string): string {
 function checkSignature(ctx: HubContext, r: HubRequest, what: string): void {
   const got = new TextEncoder().encode(r.url.searchParams.get('sig') ?? '');
   const want = new TextEncoder().encode(sign(ctx, what));
-  if (got.length !== want.length || !timingSafeEqual(got, want)) throw new HttpError(403, 'LFS upload URL signature is missing or wrong');
+  if (got.length !== want.length || !timingSafeEqual(got, want)) throw new HttpError(403, 'LFS URL signature is missing or wrong');
 }
 
 function parseOidSize(oidRaw: string | undefined, sizeRaw: string | undefined): { oid: string; size: number } {
@@ -56,7 +56,8 @@ export async function handleLfsBatch(ctx: HubContext, r: HubRequest, _repo: Repo
       objects.push({ oid, size, error: { code: 422, message: `object ${oid} is stored with ${stored} bytes, not ${size}` } });
       continue;
     }
-    const verify = { href: `${r.endpoint}/_lfs/verify/${oid}/${size}` };
+    // Signed like the upload URL: unsigned, verify would tell anyone whether a private file's bytes are stored.
+    const verify = { href: `${r.endpoint}/_lfs/verify/${oid}/${size}?sig=${sign(ctx, `verify:${oid}:${size}`)}` };
     const chunk = ctx.multipartChunkBytes;
     if (canMultipart && size >= 2 * chunk) {
       usedMultipart = true;
@@ -107,7 +108,9 @@ export async function handleLfsPart(ctx: HubContext, r: HubRequest, segs: string
   const part = Number(segs[3]);
   checkSignature(ctx, r, `part:${oid}:${size}:${chunk}`);
   if (!Number.isSafeInteger(part) || part < 1 || part > Math.ceil(size / chunk)) throw new HttpError(400, `part number ${segs[3]} is out of range`);
-  const etag = await ctx.store.putPart(oid, part, r.req, (n) => { ctx.stats.lfsBytesReceived += n; });
+  const partBytes = Math.min(chunk, size - (part - 1) * chunk);
+  let etag = '';
+  await storeOrReject(r, async () => { etag = await ctx.store.putPart(oid, part, r.req, partBytes, (n) => { ctx.stats.lfsBytesReceived += n; }); });
   r.res.writeHead(200, { ETag: `"${etag}"`, 'Content-Length': '0' }).end();
 }
 
@@ -124,9 +127,10 @@ export async function handleLfsComplete(ctx: HubContext, r: HubRequest, segs: st
   sendJson(r.res, 200, {}, {}, false, LFS_JSON);
 }
 
-/** `POST /_lfs/verify/{oid}/{size}` (huggingface_hub calls it after each upload). */
+/** `POST /_lfs/verify/{oid}/{size}?sig=` (huggingface_hub calls it after each upload). */
 export async function handleLfsVerify(ctx: HubContext, r: HubRequest, segs: string[]): Promise<void> {
   const { oid, size } = parseOidSize(segs[0], segs[1]);
+  checkSignature(ctx, r, `verify:${oid}:${size}`);
   await drain(r.req);
   if ((await ctx.store.objectSize(oid)) !== size) throw new HttpError(404, `LFS object ${oid} (${size} bytes) is not stored`);
   sendJson(r.res, 200, {}, {}, false, LFS_JSON);

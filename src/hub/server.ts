@@ -10,8 +10,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { handleCommit, handlePreupload } from './server-commit.ts';
-import { UsageError } from '../errors.ts';
-import { newServerToken, TokenTable, type ServerToken } from './server-auth.ts';
+import { InputError, UsageError } from '../errors.ts';
+import { isServerToken, newServerToken, TokenTable, type ServerToken } from './server-auth.ts';
 import { TYPE_BY_PLURAL, openRepo, repoIdFromSegments, type HubContext, type HubRequest, type HubSettings } from './server-context.ts';
 import { handleDownload, handlePathsInfo, handleTree } from './server-files.ts';
 import { decodeSegment, HttpError, sendError } from './server-http.ts';
@@ -63,6 +63,10 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   }
   const store = await HubStore.open(opts.dir);
   const ownToken = configured ? undefined : (await store.privateFile('token', () => `${newServerToken()}\n`)).trim();
+  if (ownToken !== undefined && !isServerToken(ownToken)) {
+    // An emptied or edited file would leave a server no client can write to, and say nothing.
+    throw new InputError('does not hold a token ("hf_" and 8 to 200 letters, digits, "_" or "-"): fix it, or delete it and the server makes a new one', { file: path.join(store.dir, 'token') });
+  }
   const ctx: HubContext = {
     store,
     secret: await store.secret(),

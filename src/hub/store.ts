@@ -9,11 +9,12 @@
  *   {dir}/token                          the write token made when no token is configured (0600)
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { constants, createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { InputError } from '../errors.ts';
 import { repoIdProblem } from './repo-id.ts';
 import { mkdirs } from '../mkdirs.ts';
 
@@ -95,6 +96,7 @@ export class ObjectMismatchError extends Error {
 }
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
+const NOT_YOURS = 'is a link or not your own regular file: the server takes no token or signing key from it; delete it and the server makes a new one';
 let tmpCounter = 0;
 
 export class HubStore {
@@ -108,7 +110,10 @@ export class HubStore {
   static async open(dir: string): Promise<HubStore> {
     const store = new HubStore(path.resolve(dir));
     // The root first, with a mkdir that ends where recursive mkdir loops (a --dir under /proc).
+    // Private repos' bytes live here: a storage dir this makes is its owner's only.
+    const made = !existsSync(store.dir);
     await mkdirs(store.dir);
+    if (made) await chmod(store.dir, 0o700);
     await mkdir(path.join(store.dir, 'objects'), { recursive: true });
     await mkdir(path.join(store.dir, 'repos'), { recursive: true });
     // Leftovers of uploads cut off by a previous stop are never objects: drop them.
@@ -124,16 +129,29 @@ export class HubStore {
 
   /**
    * A small secret file of the store (`secret`, `token`): made once with `make`, and readable only
-   * by its owner (0600), also when an older version left it readable by others.
+   * by its owner (0600), also when an older version left it readable by others. A link, or a file
+   * of another user (planted in a shared --dir such as /tmp/hub), is refused: its text would
+   * become the server's token or signing key.
    */
   async privateFile(name: string, make: () => string): Promise<string> {
     const file = path.join(this.dir, name);
+    let fh;
     try {
-      const text = await readFile(file, 'utf8');
-      await chmod(file, 0o600);
-      return text;
+      fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw new InputError(NOT_YOURS, { file });
+      if (code !== 'ENOENT') throw err;
+    }
+    if (fh) {
+      try {
+        const st = await fh.stat();
+        if (!st.isFile() || (process.getuid !== undefined && st.uid !== process.getuid())) throw new InputError(NOT_YOURS, { file });
+        await fh.chmod(0o600);
+        return await fh.readFile('utf8');
+      } finally {
+        await fh.close();
+      }
     }
     await this.writeAtomic(file, make(), 0o600);
     return readFile(file, 'utf8');
@@ -196,6 +214,8 @@ export class HubStore {
         for await (const chunk of chunks) {
           received += chunk.length;
           onBytes?.(chunk.length);
+          // Stop at the first byte past the claimed size: a signed URL must not fill the disk.
+          if (received > size) throw new ObjectMismatchError(`received more than the ${size} bytes of oid ${oid}`);
           hash.update(chunk);
           yield chunk;
         }
@@ -227,16 +247,19 @@ export class HubStore {
     return path.join(this.dir, 'parts', oid);
   }
 
-  /** Store one multipart part (temp + rename); returns its md5 hex, used as the part ETag. */
-  async putPart(oid: string, partNumber: number, src: Readable, onBytes?: (n: number) => void): Promise<string> {
+  /** Store one multipart part of at most `maxBytes` (temp + rename); returns its md5 hex, used as the part ETag. */
+  async putPart(oid: string, partNumber: number, src: Readable, maxBytes: number, onBytes?: (n: number) => void): Promise<string> {
     const dir = this.partsDir(oid);
     await mkdir(dir, { recursive: true });
     const tmp = this.tmpPath(`${oid}-${partNumber}`);
     const md5 = createHash('md5');
+    let received = 0;
     try {
       await pipeline(src, async function* (chunks: AsyncIterable<Uint8Array>) {
         for await (const chunk of chunks) {
+          received += chunk.length;
           onBytes?.(chunk.length);
+          if (received > maxBytes) throw new ObjectMismatchError(`part ${partNumber} of oid ${oid} is larger than its ${maxBytes} bytes`);
           md5.update(chunk);
           yield chunk;
         }

@@ -10,6 +10,7 @@ import { HubApiError, datasetInfo, downloadFile, listFiles } from '@huggingface/
 import { InputError, NusomiError, UsageError } from '../errors.ts';
 import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
+import { repoIdProblem } from '../hub/repo-id.ts';
 import { resolveHubToken, scrubSecret } from '../hub/token.ts';
 import type { HubToken } from '../hub/token.ts';
 import type { LoaderInput } from './render.ts';
@@ -30,6 +31,9 @@ export async function readLoaderInput(spec: string, opts: ReadLoaderInputOptions
   if (existsSync(spec) && statSync(spec).isDirectory()) return readLocal(spec);
   const m = REPO_SPEC.exec(spec);
   if (!m) throw new UsageError(`${spec}: not a dataset directory, nor a Hub repo id like org/name[@revision]`);
+  // Checked like the Hub checks repo ids before the token goes anywhere: `org/..` would reach another URL.
+  const problem = repoIdProblem(m[1]!);
+  if (problem) throw new UsageError(`${spec}: not a dataset directory, nor a valid Hub repo id: ${problem}`);
   return readHub(m[1]!, m[2] ?? 'main', opts);
 }
 
