@@ -7,18 +7,21 @@ import { mkdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-/** Create `dir` and its missing parents. An existing folder (or file: the next open says so) is fine. */
-export async function mkdirs(dir: string): Promise<void> {
+/**
+ * Create `dir` and its missing parents, each with `mode` (before the umask) when given. An existing
+ * folder (or file: the next open says so) is fine.
+ */
+export async function mkdirs(dir: string, mode?: number): Promise<void> {
   try {
-    await mkdir(dir);
+    await mkdir(dir, mode);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return;
     const parent = path.dirname(dir);
     if (code !== 'ENOENT' || parent === dir) throw err;
-    await mkdirs(parent);
+    await mkdirs(parent, mode);
     try {
-      await mkdir(dir);
+      await mkdir(dir, mode);
     } catch (again) {
       if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
     }

@@ -53,10 +53,11 @@ describe('output-format registry', () => {
     expect(formatModule('webdataset').shardPath('train', 1, 12)).toBe('webdataset/train-000001.tar');
   });
 
-  it('the card declares the first config format of the registry, under its module config name', () => {
+  it('the card declares the lowest-ranked config format of the registry, under its module config name', () => {
     expect(configFormat(['jsonl', 'webdataset', 'arrow'])).toBe('arrow');
     expect(configFormat(['webdataset', 'jsonl'])).toBe('webdataset');
-    expect(configFormat(['jsonl'])).toBeNull();
+    expect(configFormat(['jsonl'])).toBe('jsonl');
+    expect(configName('jsonl')).toBe('default');
     expect(configName('parquet')).toBe('default');
     expect(configName('webdataset')).toBe('webdataset');
   });

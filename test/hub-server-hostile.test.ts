@@ -211,7 +211,8 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
     writeFileSync(open, `${WRITE} write\n`, { mode: 0o644 });
     const refused = await cli(['--tokens-file', open]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    // A usage error: one line, then the pointer to --help.
+    expect(refused.stderr.trim().split('\n')).toEqual([expect.stringContaining('chmod 600'), "(see 'nusomi-hf hub serve --help')"]);
     expect(refused.stderr).toContain(`chmod 600 ${open}`);
     expect(refused.stderr).not.toContain(WRITE);
     const closed = path.join(work, 'tokens-closed.txt');

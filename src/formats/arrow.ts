@@ -19,7 +19,7 @@ export const arrowFormat: OutputFormatModule<'arrow'> = {
   folder: `${DIR}/`,
   dataFile: /\.arrow$/i,
   shardPath: (split, i, n) => `${DIR}/${split}/${arrowShardName(i, n)}`,
-  card: { configName: 'default', glob: (split) => `${DIR}/${split}/data-*.arrow` },
+  card: { configName: 'default', rank: 1, glob: (split) => `${DIR}/${split}/data-*.arrow` },
   async writer() {
     const { createArrowSplitWriter, writeArrowDatasetDict } = await import('../write/arrow.ts');
     return columnarWriter('arrow', createArrowSplitWriter, async (sink, splits) => [await writeArrowDatasetDict(sink, splits)]);

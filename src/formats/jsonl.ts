@@ -20,7 +20,7 @@ export const jsonlFormat: OutputFormatModule<'jsonl'> = {
   folder: `${DIR}/`,
   dataFile: /\.jsonl(\.gz)?$/i,
   shardPath: (split, i) => jsonlShardPath(DIR, split, i),
-  card: { configName: 'default', glob: (split) => `${DIR}/${split}-*.jsonl` },
+  card: { configName: 'default', rank: 3, glob: (split) => `${DIR}/${split}-*.jsonl` },
   async writer() {
     const { createJsonlSplitWriter } = await import('../write/jsonl.ts');
     return columnarWriter('jsonl', createJsonlSplitWriter);

@@ -18,7 +18,7 @@ export const parquetFormat: OutputFormatModule<'parquet'> = {
   folder: `${DIR}/`,
   dataFile: /\.parquet$/i,
   shardPath: (split, i, n) => parquetShardPath(split, i, n),
-  card: { configName: 'default', glob: (split) => `${DIR}/${split}-*` },
+  card: { configName: 'default', rank: 0, glob: (split) => `${DIR}/${split}-*` },
   async writer() {
     const { createParquetSplitWriter } = await import('../write/parquet.ts');
     return columnarWriter('parquet', createParquetSplitWriter);

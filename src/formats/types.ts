@@ -67,7 +67,8 @@ export interface OutputFormatModule<F extends OutputFormat = OutputFormat> {
   /** Path of shard `index` of `count` of a split, relative to the dataset root. */
   shardPath(split: string, index: number, count: number): string;
   /** The card's `configs` entry for this format, or null when the format is not a card config. */
-  card: { configName: string; glob(split: string): string } | null;
+  /** `rank`: which format a card declares when several are there (lowest first; the first config decides the builder). */
+  card: { configName: string; rank: number; glob(split: string): string } | null;
   /** The format's own options as recorded in the manifest's `options.<name>` (null when not asked for). */
   recordedOptions?(opts: ConvertOptions): JsonObject;
   /** The writer, loaded on first use (apache-arrow, hyparquet-writer: ~100-200 ms each to load). */

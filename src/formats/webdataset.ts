@@ -50,7 +50,7 @@ export const webdatasetFormat: OutputFormatModule<'webdataset'> = {
   folder: `${DIR}/`,
   dataFile: /\.tar$/i,
   shardPath: (split, i) => wdsShardPath(split, i),
-  card: { configName: 'webdataset', glob: (split) => `${DIR}/${split}-*.tar` },
+  card: { configName: 'webdataset', rank: 2, glob: (split) => `${DIR}/${split}-*.tar` },
   recordedOptions: ({ wds }) => ({ shard_bytes: wds.shardBytes ?? null, shard_samples: wds.shardSamples ?? null, min_shards: wds.minShards ?? null, sidecar: wds.sidecar ?? null }),
   async writer() {
     const { createWdsSplitWriter } = await import('../write/wds-rows.ts');

@@ -32,7 +32,10 @@ export interface CardInput {
 }
 
 /** The formats a card's `configs` can declare, in order of preference, with their file globs per split. */
-const CONFIG_FORMAT_ORDER: OutputFormat[] = formatModules().filter((m) => m.card).map((m) => m.name);
+const CONFIG_FORMAT_ORDER: OutputFormat[] = formatModules()
+  .filter((m) => m.card)
+  .sort((a, b) => a.card!.rank - b.card!.rank)
+  .map((m) => m.name);
 
 export function configFormat(formats: readonly OutputFormat[]): OutputFormat | null {
   return CONFIG_FORMAT_ORDER.find((f) => formats.includes(f)) ?? null;

@@ -9,8 +9,8 @@
  *   {dir}/token                          the write token made when no token is configured (0600)
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -111,9 +111,7 @@ export class HubStore {
     const store = new HubStore(path.resolve(dir));
     // The root first, with a mkdir that ends where recursive mkdir loops (a --dir under /proc).
     // Private repos' bytes live here: a storage dir this makes is its owner's only.
-    const made = !existsSync(store.dir);
-    await mkdirs(store.dir);
-    if (made) await chmod(store.dir, 0o700);
+    await mkdirs(store.dir, 0o700);
     await mkdir(path.join(store.dir, 'objects'), { recursive: true });
     await mkdir(path.join(store.dir, 'repos'), { recursive: true });
     // Leftovers of uploads cut off by a previous stop are never objects: drop them.
