@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # Makes .venv with the Python consumers (datasets, pyarrow, torch, ...) that tests, the bench and
-# the main job's load hints run. Re-creates it only when scripts/python-requirements.txt changed.
-# Fails fast when the index lacks a package (--retries 0 --timeout 3) instead of hanging.
+# the main job's load hints run, at the exact versions of scripts/python-requirements.lock.
+# Re-creates it only when the lock changed. Fails fast when the index lacks a package
+# (--retries 0 --timeout 3) instead of hanging.
 #
 # NUSOMI_HF_VENV=/path/to/venv: use that venv (made by this script in another checkout, so its
 # stamp matches) instead of building one: .venv becomes a link to it. For CI and test clones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-req=scripts/python-requirements.txt
-want=$(sha256sum "$req" | cut -d' ' -f1)
+lock=scripts/python-requirements.lock
+want=$(sha256sum "$lock" | cut -d' ' -f1)
 current() { [ -f "$1/.requirements.sha256" ] && [ "$(cat "$1/.requirements.sha256")" = "$want" ] && [ -x "$1/bin/python" ]; }
 if current .venv; then
   exit 0
 fi
 if [ -n "${NUSOMI_HF_VENV:-}" ]; then
   if ! current "$NUSOMI_HF_VENV"; then
-    echo "python-env: NUSOMI_HF_VENV=$NUSOMI_HF_VENV is not a venv made from this $req" >&2
+    echo "python-env: NUSOMI_HF_VENV=$NUSOMI_HF_VENV is not a venv made from this $lock" >&2
     exit 1
   fi
   rm -rf .venv
@@ -25,5 +26,5 @@ fi
 echo "python-env: creating .venv (this takes a few minutes the first time)" >&2
 rm -rf .venv
 python3 -m venv .venv
-.venv/bin/pip install --retries 0 --timeout 3 -q -r "$req" 2> >(grep -v "is ignored: it is neither" >&2)
+.venv/bin/pip install --retries 0 --timeout 3 -q -r "$lock" 2> >(grep -v "is ignored: it is neither" >&2)
 echo "$want" > .venv/.requirements.sha256

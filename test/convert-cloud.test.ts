@@ -4,11 +4,9 @@
  * killed mid-upload leaves no object under a final key, only an upload (S3) or staged blocks (Azure)
  * never completed.
  */
-import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import {
   CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand,
 } from '@aws-sdk/client-s3';
@@ -18,11 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { blobServiceFor } from '../src/source/azure.ts';
 import { s3ClientFor } from '../src/source/s3.ts';
+import { cliOk, scriptOk, spawnCli } from './helpers/cli.ts';
 import { repoRoot } from './helpers/python.ts';
 import { startAzurite, startMoto } from './helpers/services.ts';
 import type { RunningService } from './helpers/services.ts';
 
-const run = promisify(execFile);
 const SAMPLE = path.join(repoRoot, 'samples/jsonl');
 const ALL_FORMATS = ['--formats', 'parquet,arrow,jsonl,webdataset', '--split', 'train=0.6,validation=0.2,test=0.2', '--seed', '2', '--world-size', '2', '--workers', '3'];
 // The large export makes one ~20 MB shard: several 8 MiB parts / blocks.
@@ -36,11 +34,7 @@ let tmp = '';
 let big = '';
 
 function cli(input: string, out: string, args: string[], env: Record<string, string> = {}) {
-  return run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'convert', input, '--out', out, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    maxBuffer: 64 << 20,
-  });
+  return cliOk(['convert', input, '--out', out, ...args], env);
 }
 
 async function localFiles(root: string, dir = ''): Promise<Map<string, Uint8Array>> {
@@ -92,7 +86,7 @@ beforeAll(async () => {
   const [m, a] = await Promise.all([
     startMoto(),
     startAzurite(),
-    run(process.execPath, ['--import', 'tsx', 'scripts/make-samples.ts', '--sessions', '2', '--steps', '70', '--format', 'jsonl', '--out', big], { cwd: repoRoot }),
+    scriptOk('scripts/make-samples.ts', ['--sessions', '2', '--steps', '70', '--format', 'jsonl', '--out', big]),
   ]);
   moto = m;
   azurite = a;
@@ -133,13 +127,9 @@ describe('convert to object storage', () => {
   });
 
   it('SIGKILL during a multipart upload leaves no object under a final key', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'convert', big, '--out', 's3://killed/ds/', ...BIG_ARGS], {
-      cwd: repoRoot,
-      env: { ...process.env, ...moto.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawnCli(['convert', big, '--out', 's3://killed/ds/', ...BIG_ARGS], { env: moto.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     let finished = false;
     void exited.then(() => { finished = true; });
@@ -176,13 +166,9 @@ describe('convert to object storage', () => {
   });
 
   it('SIGKILL while Azure blocks are staged leaves no blob under a final name', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'convert', big, '--out', 'az://out/killed/', ...BIG_ARGS], {
-      cwd: repoRoot,
-      env: { ...process.env, ...azurite.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawnCli(['convert', big, '--out', 'az://out/killed/', ...BIG_ARGS], { env: azurite.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
     let finished = false;
     void exited.then(() => { finished = true; });

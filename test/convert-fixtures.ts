@@ -1,15 +1,16 @@
 /**
- * Shared pieces of the convert tests: the CLI as a child process, exports derived from the bundled
- * sample (rows edited, frames copied), the source rows to compare against, and one Python snippet
- * that loads a converted dataset with `datasets` in each of the four ways users do.
+ * Shared pieces of the convert tests: the CLI as a child process (test/helpers/cli.ts), exports
+ * derived from the bundled sample (rows edited, frames copied), the source rows to compare against,
+ * and one Python snippet that loads a converted dataset with `datasets` in each of the four ways users do.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openExport } from '../src/export/read.ts';
 import type { JsonObject } from '../src/export/step.ts';
+import { cliOk } from './helpers/cli.ts';
+import type { CliRun } from './helpers/cli.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
 
 export const SAMPLE = path.join(repoRoot, 'samples', 'jsonl');
@@ -21,30 +22,12 @@ export function tempDir(prefix = 'nusomi-convert-'): Promise<string> {
   return mkdtemp(path.join(tmpdir(), prefix));
 }
 
-export interface CliRun { code: number; stdout: string; stderr: string }
-
-/** `nusomi-hf <args>` as a user runs it (a child process, real exit code and stderr). */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+export { runCli } from './helpers/cli.ts';
+export type { CliRun } from './helpers/cli.ts';
 
 /** `convert` that must succeed; returns the run for its stdout/stderr. */
-export async function convertOk(input: string, out: string, args: string[] = []): Promise<CliRun> {
-  const r = await runCli(['convert', input, '--out', out, ...args]);
-  if (r.code !== 0) throw new Error(`convert exited ${r.code}:\n${r.stderr}`);
-  return r;
+export function convertOk(input: string, out: string, args: string[] = []): Promise<CliRun> {
+  return cliOk(['convert', input, '--out', out, ...args]);
 }
 
 /** Every file under `dir`, relative POSIX paths, sorted (hidden temp files included). */

@@ -15,7 +15,9 @@ import { LocalOutputDir } from '../src/convert/output-dir.ts';
 import { KEPT_ENTRIES, OWNED_ENTRIES, checkPlaces } from '../src/convert/output.ts';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { SAMPLE, SPLIT3, SPLIT3_ROWS, convertOk, listFiles, runCli, tempDir } from './convert-fixtures.ts';
-import { repoRoot, runPython } from './helpers/python.ts';
+import { scriptOk, spawnCli } from './helpers/cli.ts';
+import { copySampleConversion, sampleConversion } from './helpers/sample-cache.ts';
+import { runPython } from './helpers/python.ts';
 
 let work = '';
 let big = '';
@@ -27,11 +29,7 @@ beforeAll(async () => {
   work = await tempDir('nusomi-output-local-');
   big = path.join(work, 'big-export');
   hfHome = path.join(work, 'hf-home');
-  const r = await new Promise<number | null>((resolve) => {
-    spawn(process.execPath, ['--import', 'tsx', 'scripts/make-samples.ts', '--sessions', '2', '--steps', '70', '--format', 'jsonl', '--out', big], { cwd: repoRoot, stdio: 'ignore' })
-      .on('exit', resolve);
-  });
-  expect(r).toBe(0);
+  await scriptOk('scripts/make-samples.ts', ['--sessions', '2', '--steps', '70', '--format', 'jsonl', '--out', big]);
 }, 120_000);
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
@@ -46,10 +44,7 @@ async function loadCounts(dir: string): Promise<Record<string, number>> {
 }
 
 function startConvert(input: string, out: string, args: string[]): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'convert', input, '--out', out, ...args], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawnCli(['convert', input, '--out', out, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
@@ -127,8 +122,7 @@ describe('convert: one writer per local --out', () => {
 
 describe('convert: re-converting a local --out', () => {
   it('kill -9 mid re-convert leaves the previous dataset loadable; the next run removes the leftovers and keeps loaders/', async () => {
-    const out = path.join(work, 'killed');
-    await convertOk(SAMPLE, out, [...SPLIT3, '--max-shard-bytes', '1MB']);
+    const out = await copySampleConversion([...SPLIT3, '--max-shard-bytes', '1MB'], path.join(work, 'killed'));
     await mkdir(path.join(out, 'loaders'));
     await writeFile(path.join(out, 'loaders', 'steps.py'), '# kept\n');
     const before = await listFiles(out);
@@ -159,8 +153,7 @@ describe('convert: re-converting a local --out', () => {
   }, 180_000);
 
   it('SIGTERM mid re-convert removes the lock and the build folder and leaves the previous dataset', async () => {
-    const out = path.join(work, 'termed');
-    await convertOk(SAMPLE, out, SPLIT3);
+    const out = await copySampleConversion(SPLIT3, path.join(work, 'termed'));
     const before = await listFiles(out);
     const a = startConvert(big, out, ['--split', 'train=1']);
     expect(await waitFor(() => midWrite(work, 'termed'), a.exited)).toBe(true);
@@ -173,8 +166,7 @@ describe('convert: re-converting a local --out', () => {
 
   it('a run killed between the two renames of the swap is completed (or undone) by the next open', async () => {
     const layout = { owned: OWNED_ENTRIES, kept: KEPT_ENTRIES };
-    const good = path.join(work, 'swap-src');
-    await convertOk(SAMPLE, good, SPLIT3);
+    const good = await sampleConversion(SPLIT3);
     // Killed after renaming the old folder away, before renaming the new one in: both complete.
     const parent = path.join(work, 'swap');
     await mkdir(parent);

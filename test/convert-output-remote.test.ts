@@ -5,7 +5,6 @@
  * uncommitted blocks) are discarded by the next run. Azure block ids are unique per upload, so two
  * uploads of one blob never mix.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -21,7 +20,8 @@ import { AzureSink } from '../src/sink/azure.ts';
 import { blobServiceFor } from '../src/source/azure.ts';
 import { s3ClientFor } from '../src/source/s3.ts';
 import { SAMPLE, SPLIT3, SPLIT3_ROWS, runCli, tempDir } from './convert-fixtures.ts';
-import { repoRoot, runPython } from './helpers/python.ts';
+import { scriptOk, spawnCli } from './helpers/cli.ts';
+import { runPython } from './helpers/python.ts';
 import { startAzurite, startMoto } from './helpers/services.ts';
 import type { RunningService } from './helpers/services.ts';
 
@@ -43,14 +43,10 @@ beforeAll(async () => {
   work = await tempDir('nusomi-output-remote-');
   big = path.join(work, 'big-export');
   hfHome = path.join(work, 'hf-home');
-  const made = new Promise<number | null>((resolve) => {
-    spawn(process.execPath, ['--import', 'tsx', 'scripts/make-samples.ts', '--sessions', '2', '--steps', '70', '--format', 'jsonl', '--out', big], { cwd: repoRoot, stdio: 'ignore' })
-      .on('exit', resolve);
-  });
-  const [m, a, code] = await Promise.all([startMoto(), startAzurite(), made]);
+  const made = scriptOk('scripts/make-samples.ts', ['--sessions', '2', '--steps', '70', '--format', 'jsonl', '--out', big]);
+  const [m, a] = await Promise.all([startMoto(), startAzurite(), made]);
   moto = m;
   azurite = a;
-  expect(code).toBe(0);
   s3 = s3ClientFor(moto.env);
   await s3.send(new CreateBucketCommand({ Bucket: 'outs' }));
   container = blobServiceFor(azurite.env).getContainerClient('outs');
@@ -62,11 +58,7 @@ afterAll(async () => {
 });
 
 function startConvert(input: string, out: string, args: string[], env: Record<string, string>) {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'convert', input, '--out', out, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child: ChildProcess = spawnCli(['convert', input, '--out', out, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>

@@ -15,6 +15,7 @@ import {
 } from './convert-fixtures.ts';
 import type { LoadedDataset, SourceRow } from './convert-fixtures.ts';
 import { runPython } from './helpers/python.ts';
+import { copySampleConversion } from './helpers/sample-cache.ts';
 
 let work: string;
 let out: string;
@@ -27,7 +28,7 @@ beforeAll(async () => {
   work = await tempDir();
   out = path.join(work, 'ds');
   hfHome = path.join(work, 'hf-home');
-  await convertOk(SAMPLE, out, ['--formats', 'parquet,arrow,jsonl', ...SPLIT3]);
+  await copySampleConversion(['--formats', 'parquet,arrow,jsonl', ...SPLIT3], out);
   manifest = JSON.parse(await readFile(path.join(out, 'dataset-manifest.json'), 'utf8')) as DatasetManifest;
   source = await sourceRows(SAMPLE);
   readme = await loadWithDatasets('readme', out, hfHome);
@@ -184,8 +185,7 @@ describe('convert: determinism and atomicity', () => {
   });
 
   it('a failed run names the file and step, exits 1 without a stack trace, and leaves the earlier dataset as it was', async () => {
-    const dir = path.join(work, 'atomic');
-    await convertOk(SAMPLE, dir, SPLIT3);
+    const dir = await copySampleConversion(SPLIT3, path.join(work, 'atomic'));
     const before = await listFiles(dir);
     const manifestBefore = await readFile(path.join(dir, 'dataset-manifest.json'));
     const rows = (await readFile(path.join(SAMPLE, 'data', 'part-00000.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
@@ -203,8 +203,7 @@ describe('convert: determinism and atomicity', () => {
   });
 
   it('re-converting into an earlier output with other shard counts leaves no stale shards behind', async () => {
-    const dir = path.join(work, 'reshard');
-    await convertOk(SAMPLE, dir, [...SPLIT3, '--max-shard-bytes', '1MB']);
+    const dir = await copySampleConversion([...SPLIT3, '--max-shard-bytes', '1MB'], path.join(work, 'reshard'));
     const before = (await listFiles(path.join(dir, 'data'))).filter((f) => f.startsWith('train-'));
     expect(before.length).toBeGreaterThan(1);
     expect(before[0]).toBe(`train-00000-of-${String(before.length).padStart(5, '0')}.parquet`);
@@ -215,8 +214,7 @@ describe('convert: determinism and atomicity', () => {
   });
 
   it('refuses an --out folder holding files it did not write (exit 2), leaving them alone', async () => {
-    const dir = path.join(work, 'foreign');
-    await convertOk(SAMPLE, dir, SPLIT3);
+    const dir = await copySampleConversion(SPLIT3, path.join(work, 'foreign'));
     await writeFile(path.join(dir, 'notes.txt'), 'mine');
     const r = await runCli(['convert', SAMPLE, '--out', dir, ...SPLIT3]);
     expect(r.code).toBe(2);

@@ -3,11 +3,11 @@
  * An export whose first session lacks optional fields (no tags/outcome/actor/path/started_at, null
  * dom) must still load: our `.json` layout keeps every nullable value as JSON text.
  */
-import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCliSync } from './helpers/cli.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
 
 let work: string;
@@ -30,8 +30,8 @@ beforeAll(() => {
   }
   writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
   out = path.join(work, 'out');
-  execFileSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'convert', exp, '--out', out,
-    '--formats', 'webdataset', '--split', 'train=1', '--shard-samples', '1000'], { cwd: repoRoot, stdio: 'pipe' });
+  const r = runCliSync(['convert', exp, '--out', out, '--formats', 'webdataset', '--split', 'train=1', '--shard-samples', '1000']);
+  if (r.code !== 0) throw new Error(r.stderr);
 }, 120_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -4,18 +4,16 @@
  * against the Parquet output of the same run), a plain PyTorch IterableDataset under DataLoader
  * workers, msgpack for the `.mp` sidecar, and the card's own snippet.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
+import { cliOk } from './helpers/cli.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
 
-const run = promisify(execFile);
 const SAMPLE = path.join(repoRoot, 'samples/jsonl');
 const CREATED_AT_S = Date.parse('2026-05-07T14:08:11Z') / 1000; // samples/jsonl/manifest.json created_at
 const SPLITS = ['train', 'validation', 'test'];
@@ -29,10 +27,7 @@ const ARGS = [
 ];
 
 async function convertCli(out: string, extra: string[] = ARGS): Promise<Record<string, unknown>> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'convert', SAMPLE, '--out', out, ...extra], {
-    cwd: repoRoot,
-    maxBuffer: 64 << 20,
-  });
+  const { stdout } = await cliOk(['convert', SAMPLE, '--out', out, ...extra]);
   return JSON.parse(stdout) as Record<string, unknown>;
 }
 

@@ -2,7 +2,6 @@
  * Small export fixtures for the export-reading tests, built in temp dirs: a jsonl export written
  * here, and columnar variants written from it by the real producer (pyarrow) through the harness.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +9,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import tar from 'tar-stream';
 import type { Step } from '../src/export/step.ts';
-import { repoRoot, runPython } from './helpers/python.ts';
+import { runPython } from './helpers/python.ts';
 
 export const DESTINATION = 's3://bucket/nusomi/fixture/v1/';
 
@@ -289,17 +288,4 @@ export async function makeWebDatasetExport(jsonlRoot: string, opts: { sidecar?: 
   return root;
 }
 
-
-/** Run the CLI as a user does: `npx tsx src/cli/main.ts ...`. */
-export function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
+export { runCli } from './helpers/cli.ts';

@@ -3,7 +3,6 @@
  * `--repo` before any request: kill -9 between the commits of a multi-commit push (checked with
  * the real datasets.load_dataset), a 500 from the upload URL, and repo ids the Hub refuses.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,11 +14,12 @@ import { MAX_FILES_PER_COMMIT, pushDataset, stagingBranch } from '../src/hub/pus
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { HubToken } from '../src/hub/token.ts';
 import { makeDataset } from './hub-push.fixture.ts';
-import { repoRoot, runPython } from './helpers/python.ts';
+import { CLI_BIN, finished, spawnCli } from './helpers/cli.ts';
+import type { CliRun } from './helpers/cli.ts';
+import { runPython } from './helpers/python.ts';
 
 const TOKEN = 'hf_atomicPUSHtokenABCDEFGH12345';
 const READ_TOKEN = 'hf_atomicREADtokenABCDEFGH12345';
-const CLI = path.join(repoRoot, 'bin', 'nusomi-hf.js');
 
 let work: string;
 let hub: HubServer;
@@ -35,19 +35,9 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function spawnPush(args: string[]): { done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; kill: () => void } {
-  const env: NodeJS.ProcessEnv = { ...process.env, HF_TOKEN: TOKEN, HF_HOME: path.join(work, 'cli-home') };
-  delete env.HF_ENDPOINT;
-  const child = spawn(process.execPath, [CLI, 'push', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { done, kill: () => child.kill('SIGKILL') };
+function spawnPush(args: string[]): { done: Promise<CliRun>; kill: () => void } {
+  const child = spawnCli(['push', ...args], { entry: CLI_BIN, env: { HF_TOKEN: TOKEN, HF_HOME: path.join(work, 'cli-home'), HF_ENDPOINT: undefined } });
+  return { done: finished(child), kill: () => child.kill('SIGKILL') };
 }
 
 interface Loaded {

@@ -2,7 +2,6 @@
  * `nusomi-hf push` end to end against the local Hub server, checked with the real Python
  * huggingface_hub and datasets (HF_ENDPOINT at the server).
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,10 +10,11 @@ import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { startHubServer } from '../src/hub/server.ts';
 import type { HubServer } from '../src/hub/server.ts';
 import { makeDataset, sha256, writeManifest } from './hub-push.fixture.ts';
-import { repoRoot, runPython } from './helpers/python.ts';
+import { CLI_BIN, finished, spawnCli } from './helpers/cli.ts';
+import type { CliRun } from './helpers/cli.ts';
+import { runPython } from './helpers/python.ts';
 
 const TOKEN = 'hf_testTOKENabcdefghijklmnop1234';
-const CLI = path.join(repoRoot, 'bin', 'nusomi-hf.js');
 
 let work: string;
 let hubDir: string;
@@ -36,28 +36,13 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-interface CliRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 function spawnPush(args: string[], env: Record<string, string> = {}): { done: Promise<CliRun>; kill: () => void } {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, HF_TOKEN: TOKEN, HF_HOME: childHome, ...env };
-  delete childEnv.HF_ENDPOINT;
-  if (env.HF_TOKEN === '') delete childEnv.HF_TOKEN;
-  const child = spawn(process.execPath, [CLI, 'push', ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  const done = new Promise<CliRun>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      printed.push(stdout, stderr);
-      resolve({ code, signal, stdout, stderr });
-    });
+  const childEnv: Record<string, string | undefined> = { HF_TOKEN: TOKEN, HF_HOME: childHome, ...env, HF_ENDPOINT: undefined };
+  if (env.HF_TOKEN === '') childEnv.HF_TOKEN = undefined;
+  const child = spawnCli(['push', ...args], { entry: CLI_BIN, env: childEnv });
+  const done = finished(child).then((r) => {
+    printed.push(r.stdout, r.stderr);
+    return r;
   });
   return { done, kill: () => child.kill('SIGKILL') };
 }

@@ -3,7 +3,6 @@
  * huggingface_hub clients), private repos, percent-encoded traversal in every path segment, the
  * 0600 token and secret files, and the refusal to listen beyond loopback without tokens.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,7 +10,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRepo, HubApiError, uploadFiles } from '@huggingface/hub';
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
-import { repoRoot, runPython } from './helpers/python.ts';
+import { CLI_BIN, finished, spawnCli } from './helpers/cli.ts';
+import type { CliRun } from './helpers/cli.ts';
+import { runPython } from './helpers/python.ts';
 
 const WRITE = 'hf_writeTOKENforAUTHtests0001';
 const READ = 'hf_readTOKENforAUTHtests00002';
@@ -203,15 +204,13 @@ print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(o
     const s = await startHubServer({ dir: path.join(work, 'open'), host: '0.0.0.0', tokens: [{ token: WRITE, role: 'write' }] });
     await s.stop();
     // The command: exit 2 and one line; with a tokens file it starts and prints how to use it, never a token.
-    const cli = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'nusomi-hf.js'), 'hub', 'serve', '--dir', path.join(work, 'cli'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cli = (args: string[]): Promise<CliRun> => {
+      const child = spawnCli(['hub', 'serve', '--dir', path.join(work, 'cli'), ...args], { entry: CLI_BIN });
+      const run = finished(child);
       let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; if (stdout.includes('Ctrl+C')) child.kill('SIGTERM'); });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+      child.stdout!.on('data', (d: string) => { stdout += d; if (stdout.includes('Ctrl+C')) child.kill('SIGTERM'); });
+      return run;
+    };
     const refused = await cli(['--host', '0.0.0.0']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/--host 0\.0\.0\.0 is not loopback/);

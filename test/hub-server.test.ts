@@ -3,7 +3,6 @@
  * LFS basic, LFS multipart), listing, downloads, deletes, tags, privacy, tokens, bad LFS bytes,
  * restarts, and the `hub serve` command.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commit, createRepo, deleteFile, downloadFile, fileExists, listCommits, listFiles, pathsInfo, repoExists, uploadFiles } from '@huggingface/hub';
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
-import { repoRoot } from './helpers/python.ts';
+import { spawnCli } from './helpers/cli.ts';
 
 const TOKEN = 'hf_test_js_client_token';
 const MiB = 1024 * 1024;
@@ -247,11 +246,11 @@ describe('local Hub server with @huggingface/hub', () => {
 
   it('`nusomi-hf hub serve` serves a directory on loopback until stopped', async () => {
     const serveDir = await mkdtemp(path.join(os.tmpdir(), 'hub-serve-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'hub', 'serve', '--dir', serveDir, '--port', '0', '--token', TOKEN], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnCli(['hub', 'serve', '--dir', serveDir, '--port', '0', '--token', TOKEN]);
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = '';
-        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        child.stdout!.setEncoding('utf8').on('data', (d: string) => {
           out += d;
           const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
           if (m) resolve(m[1]!);

@@ -2,7 +2,7 @@
  * The loader templates and the modules rendered from them are `ruff check` clean and fully type
  * hinted: the rendered modules under ruff's defaults alone (--isolated: no config of this repo or
  * the user's), plus the annotation rules (ANN, `Any` allowed); the templates under loaders/ruff.toml.
- * ruff comes from .venv (scripts/python-requirements.txt), or NUSOMI_HF_RUFF names a ruff binary.
+ * ruff comes from .venv (pinned in scripts/python-requirements.lock), or NUSOMI_HF_RUFF names a ruff binary.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +17,7 @@ let work: string;
 let rendered: string;
 
 beforeAll(async () => {
-  if (!existsSync(ruff)) throw new Error(`${ruff} is missing: run "bash scripts/python-env.sh" (ruff is in scripts/python-requirements.txt)`);
+  if (!existsSync(ruff)) throw new Error(`${ruff} is missing: run "bash scripts/python-env.sh" (ruff is pinned in scripts/python-requirements.lock)`);
   work = mkdtempSync(path.join(os.tmpdir(), 'loaders-ruff-'));
   const ds = path.join(work, 'ds');
   await convertSample(ds, ['--formats', 'parquet,webdataset', ...SPLIT_FLAGS]);

@@ -2,23 +2,16 @@
  * Fixtures of the loaders tests: the bundled sample export converted (CLI, real writers) into a
  * temp dataset directory, and the loaders rendered for it.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { generateLoaders } from '../src/loaders/generate.ts';
 import type { GenerateLoadersOptions, GenerateLoadersResult } from '../src/loaders/generate.ts';
-import { repoRoot } from './helpers/python.ts';
+import { copySampleConversion } from './helpers/sample-cache.ts';
 
-const run = promisify(execFile);
-
-/** `nusomi-hf convert samples/jsonl` into `out` with the given extra flags. */
+/** `nusomi-hf convert samples/jsonl` with the given extra flags, copied into `out` from the run's shared conversions. */
 export async function convertSample(out: string, flags: string[]): Promise<DatasetManifest> {
-  await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'convert', path.join(repoRoot, 'samples/jsonl'), '--out', out, ...flags], {
-    cwd: repoRoot,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  await copySampleConversion(flags, out);
   return JSON.parse(readFileSync(path.join(out, 'dataset-manifest.json'), 'utf8')) as DatasetManifest;
 }
 

@@ -3,7 +3,6 @@
  * same bytes, the manifests count what is really there, the rows have the shapes other parts rely
  * on, clicks land on the drawn controls, and pyarrow reads the columnar samples.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DESTINATION, makeSamples, sampleStats } from '../scripts/make-samples.ts';
 import type { SampleRow } from '../scripts/make-samples.ts';
 import { controlsFor } from '../scripts/sample-ui.ts';
+import { finished, spawnScript } from './helpers/cli.ts';
+import type { CliRun } from './helpers/cli.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
 
 const samplesDir = path.join(repoRoot, 'samples');
@@ -37,16 +38,8 @@ async function expectSameTree(a: string, b: string): Promise<void> {
   }
 }
 
-function runScript(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), 'scripts/make-samples.ts', ...args], { cwd: repoRoot });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function runScript(args: string[]): Promise<CliRun> {
+  return finished(spawnScript('scripts/make-samples.ts', args));
 }
 
 async function readJsonl(file: string): Promise<Record<string, unknown>[]> {

@@ -3,7 +3,6 @@
  * read back byte-identical; nothing appears under a final key before commit, after abort, or when
  * the writing process is killed mid-upload.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +19,7 @@ import { AzureSource, blobServiceFor } from '../src/source/azure.ts';
 import { S3Source, s3ClientFor } from '../src/source/s3.ts';
 import type { Source } from '../src/source/types.ts';
 import { noise, sha } from './helpers/bytes.ts';
+import { finished, spawnScript } from './helpers/cli.ts';
 import { startAzurite, startMoto } from './helpers/services.ts';
 import type { RunningService } from './helpers/services.ts';
 
@@ -179,16 +179,7 @@ while (!(await ready())) await new Promise((r) => setTimeout(r, 50));
 process.kill(process.pid, 'SIGKILL');
 `,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
-      cwd: repo,
-      env: { ...process.env, ...b().env() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    const { stdout: out, stderr: err, signal } = await finished(spawnScript(script, [], { cwd: repo, env: b().env() }));
     expect(err.replace(/\(node:\d+\) Warning[\s\S]*$/, '')).toBe('');
     expect(out).toBe('written\n');
     expect(signal).toBe('SIGKILL');

@@ -4,7 +4,6 @@
  * split spec — passes `validate --strict`, and validate counts each format's rows once. Each sample
  * is converted once per split spec, to all four formats together.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { convert } from '../src/convert/convert.ts';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { exitCodeOf } from '../src/validate/report.ts';
 import { validate } from '../src/validate/validate.ts';
+import { runCliSync } from './helpers/cli.ts';
 import { repoRoot } from './helpers/python.ts';
 
 const SAMPLES = ['jsonl', 'parquet', 'arrow', 'webdataset'] as const;
@@ -55,8 +55,8 @@ describe('validate --strict on everything convert writes', () => {
   }
 
   it('the CLI exits 0 with --strict', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'validate', outs.get('webdataset/explicit')!, '--strict'], { cwd: repoRoot, encoding: 'utf8' });
-    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const r = runCliSync(['validate', outs.get('webdataset/explicit')!, '--strict']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/77 rows, 77 frames in each of parquet, arrow, jsonl, webdataset/);
   });
 });

@@ -6,7 +6,6 @@
  * file, counts in the manifest that disagree with the rows read, and files cut short whose size
  * and sha256 were re-entered in the manifest.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -20,28 +19,20 @@ import { exitCodeOf } from '../src/validate/report.ts';
 import type { ValidationReport } from '../src/validate/report.ts';
 import { convert } from '../src/convert/convert.ts';
 import { ustarHeader } from '../src/write/tar.ts';
+import { runCli, spawnCli } from './helpers/cli.ts';
+import type { CliRun } from './helpers/cli.ts';
 import { repoRoot } from './helpers/python.ts';
 import { startAzurite, startMoto } from './helpers/services.ts';
 import type { RunningService } from './helpers/services.ts';
 
 /** The CLI as a child (async: moto and Azurite are our children and log to pipes). */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    c.on('error', reject);
-    c.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}): Promise<CliRun> => runCli(args, env);
 
 /** `validate --json` through the CLI (cloud targets, exit codes): exit 1, one report, no stack trace. */
 async function cliFailsWith(target: string, env: Record<string, string> = {}): Promise<ValidationReport> {
   const r = await cli(['validate', target, '--json'], env);
   expect(r.stderr).not.toMatch(/\n\s+at /);
-  expect(r.status, r.stdout + r.stderr).toBe(1);
+  expect(r.code, r.stdout + r.stderr).toBe(1);
   return JSON.parse(r.stdout) as ValidationReport;
 }
 
@@ -165,8 +156,7 @@ describe('validate: a dataset must be whole', () => {
 
   it('a real convert killed part-way leaves a folder validate fails', async () => {
     const out = path.join(tmp, 'killed');
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'convert', 'samples/jsonl', '--out', out,
-      '--formats', 'parquet,webdataset', '--shard-samples', '1'], { cwd: repoRoot, stdio: 'ignore' });
+    const child = spawnCli(['convert', 'samples/jsonl', '--out', out, '--formats', 'parquet,webdataset', '--shard-samples', '1'], { stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     // A local convert builds beside --out (`.killed.nusomi-new-*`) and renames it in when complete:
     // killed once the first shard is under its final name in that build folder.

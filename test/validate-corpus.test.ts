@@ -4,7 +4,6 @@
  * silent-`datasets` defects really do lose the feature in `datasets`; privacy findings never echo
  * the raw value; the CLI's exit codes.
  */
-import { spawnSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,10 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LARGE_CLEAN, makeDefectCorpus } from '../scripts/make-defect-corpus.ts';
 import type { Planted } from '../scripts/make-defect-corpus.ts';
 import { validate } from '../src/validate/validate.ts';
-import { repoRoot, runPython } from './helpers/python.ts';
+import { runCliSync } from './helpers/cli.ts';
+import { sampleConversion } from './helpers/sample-cache.ts';
+import { runPython } from './helpers/python.ts';
 
-const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, ...env } });
+const cli = (args: string[], env: Record<string, string> = {}) => runCliSync(args, env);
 
 let tmp: string;
 let clean: string;
@@ -23,9 +23,8 @@ let plan: Planted[];
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'validate-corpus-'));
-  clean = path.join(tmp, 'clean');
-  const r = cli(['convert', 'samples/jsonl', '--out', clean, '--formats', 'parquet,arrow,jsonl,webdataset', '--split', 'train=0.6,validation=0.2,test=0.2', '--seed', '1']);
-  expect(r.status, r.stderr).toBe(0);
+  // Read-only: the shared conversion; every planted case is a copy.
+  clean = await sampleConversion(['--formats', 'parquet,arrow,jsonl,webdataset', '--split', 'train=0.6,validation=0.2,test=0.2', '--seed', '1']);
   plan = await makeDefectCorpus(clean, path.join(tmp, 'corpus'));
 }, 600_000);
 
@@ -36,7 +35,7 @@ afterAll(async () => {
 describe('validate: clean sample', () => {
   it('the CLI reports zero findings, exit 0, and counts the [masked] values it did not flag', () => {
     const r = cli(['validate', clean, '--json']);
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expect(rep.clean).toBe(true);
     expect(rep.checks).toEqual([]);
@@ -57,8 +56,8 @@ describe('validate: clean sample', () => {
   });
 
   it('usage errors exit 2', () => {
-    expect(cli(['validate', clean, '--decode', 'pixels']).status).toBe(2);
-    expect(cli(['validate', clean, '--world-size', '0']).status).toBe(2);
+    expect(cli(['validate', clean, '--decode', 'pixels']).code).toBe(2);
+    expect(cli(['validate', clean, '--world-size', '0']).code).toBe(2);
   });
 });
 
@@ -96,14 +95,14 @@ describe('validate: each planted defect is reported exactly', () => {
   it('an error exits 1 from the CLI; a warning only with --strict', () => {
     const leak = plan.find((p) => p.name === 'leak-session')!;
     const r = cli(['validate', leak.dir, '--json']);
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     const rep = JSON.parse(r.stdout);
     const ex = rep.checks[0].examples[0];
     // The leaked session is named (the train session the test rows were moved to).
     expect(ex.message).toMatch(/session ses_\w+ is in train and test/);
     const few = plan.find((p) => p.name === 'wds-too-few')!;
-    expect(cli(['validate', few.dir, '--world-size', '2']).status).toBe(0);
-    expect(cli(['validate', few.dir, '--world-size', '2', '--strict']).status).toBe(1);
+    expect(cli(['validate', few.dir, '--world-size', '2']).code).toBe(0);
+    expect(cli(['validate', few.dir, '--world-size', '2', '--strict']).code).toBe(1);
   });
 });
 
@@ -141,7 +140,7 @@ describe('validate: privacy', () => {
     await writeFile(file, lines.join('\n'));
     for (const args of [['--json'], []]) {
       const r = cli(['validate', dir, ...args]);
-      expect(r.status).toBe(1);
+      expect(r.code).toBe(1);
       for (const v of Object.values(raw)) {
         expect(r.stdout + r.stderr).not.toContain(v);
         expect(r.stdout + r.stderr).not.toContain(v.replace(/ /g, ''));

@@ -3,15 +3,14 @@
  * manifest that claims more rows, a deleted frame file and an unmasked e-mail are each reported
  * alone, with the check id, the file and the row/step, through the CLI's --json and exit code.
  */
-import { spawnSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCliSync } from './helpers/cli.ts';
 import { repoRoot } from './helpers/python.ts';
 
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot, encoding: 'utf8' });
+const cli = (args: string[]) => runCliSync(args);
 
 interface Report {
   kind: string;
@@ -23,7 +22,7 @@ interface Report {
 function validateJson(dir: string): { status: number | null; rep: Report; out: string } {
   const r = cli(['validate', dir, '--json']);
   expect(r.stderr).not.toMatch(/Error|\n\s+at /);
-  return { status: r.status, rep: JSON.parse(r.stdout) as Report, out: r.stdout };
+  return { status: r.code, rep: JSON.parse(r.stdout) as Report, out: r.stdout };
 }
 
 let tmp: string;

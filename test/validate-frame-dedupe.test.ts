@@ -4,7 +4,6 @@
  * duplicate, and an identical frame is reported with its full sha256 — end to end on converted
  * shards, and on FrameDedupe itself with and without room to cache frames (re-read + hash path).
  */
-import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,7 +14,7 @@ import { LocalSource } from '../src/source/local.ts';
 import { FrameDedupe } from '../src/validate/frame-dedupe.ts';
 import { validate } from '../src/validate/validate.ts';
 import { ustarHeader } from '../src/write/tar.ts';
-import { repoRoot } from './helpers/python.ts';
+import { runCliSync } from './helpers/cli.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -60,8 +59,8 @@ afterAll(async () => {
 describe('validate: duplicate frames across splits', () => {
   it('reports an identical frame with its sha256, not a frame that only shares the fingerprint', async () => {
     const out = path.join(tmp, 'ds');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'convert', 'samples/jsonl', '--out', out, '--formats', 'webdataset', '--split', 'train=0.5,test=0.5', '--seed', '1'], { cwd: repoRoot, encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
+    const r = runCliSync(['convert', 'samples/jsonl', '--out', out, '--formats', 'webdataset', '--split', 'train=0.5,test=0.5', '--seed', '1']);
+    expect(r.code, r.stderr).toBe(0);
     const trainPath = path.join(out, 'webdataset', 'train-000000.tar');
     const testPath = path.join(out, 'webdataset', 'test-000000.tar');
     const train = readTar(await readFile(trainPath));

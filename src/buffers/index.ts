@@ -7,7 +7,7 @@
  *    memory; the owner's reference goes with `releaseFrame`.
  *  - `MediaArena`: a buffering writer's frames, retained (or copied) until its group is written.
  *  - `BlockPool`, `retainShared`: the local sink's own blocks, and references to callers' chunks.
- * Blocks are created and looked up only in here (test/buffers-imports.test.ts checks).
+ * Blocks are created and looked up only in here (test/buffers-imports.fast.test.ts checks).
  */
 export { SharedBlock, debugBuffersOn, onSharedBlockCollected, setDebugBuffers, POISON_BYTE } from './shared-block.ts';
 export { FrameSlots, releaseFrame } from './frame-slots.ts';

@@ -7,7 +7,7 @@
  * A change that is meant to change output bytes re-records the file, and the diff of the JSON
  * shows which files changed:
  *
- *     UPDATE_GOLDEN=1 npx vitest run test/golden-output.test.ts
+ *     UPDATE_GOLDEN=1 npx vitest run test/golden-output.fast.test.ts
  *
  * Converts run in-process (no CLI spawn), about 15 s, in frame memory's debug mode (vitest.config.ts
  * sets NUSOMI_DEBUG_BUFFERS=1), so a writer using a frame after its release fails here too.
