@@ -13,6 +13,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalOutputDir } from '../src/convert/output-dir.ts';
 import { KEPT_ENTRIES, OWNED_ENTRIES, checkPlaces } from '../src/convert/output.ts';
+import { processStart } from '../src/sink/lock.ts';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { SAMPLE, SPLIT3, SPLIT3_ROWS, convertOk, listFiles, runCli, tempDir } from './convert-fixtures.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
@@ -122,6 +123,31 @@ describe('convert: one writer per local --out', () => {
     expect(r.stderr).toContain(`took over the lock on ${out} left by pid ${pid} on host ${os.hostname()}`);
     expect(existsSync(path.join(work, '.stale.nusomi-lock'))).toBe(false);
     expect(await loadCounts(out)).toEqual(SPLIT3_ROWS);
+  }, 60_000);
+
+  it('a lock whose pid now belongs to another live process (pid reused) is taken over; the live holder itself is respected', async () => {
+    const out = path.join(work, 'reused');
+    const lockPath = path.join(work, '.reused.nusomi-lock');
+    // A live process standing in for whatever got the dead holder's pid.
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const start = processStart(other.pid!);
+      expect(start, 'this test needs /proc/<pid>/stat').toMatch(/^[0-9]+$/);
+      const record = { pid: other.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z', token: 'feedbeef' };
+      // The holder's own start time: that process is alive, the lock is busy.
+      await writeFile(lockPath, JSON.stringify({ ...record, start }));
+      const busy = await runCli(['convert', SAMPLE, '--out', out, ...SPLIT3]);
+      expect(busy.code).toBe(1);
+      expect(busy.stderr).toContain(`is being written by another convert (pid ${other.pid} on host`);
+      // Another start time: the holder died and the pid went to `other`.
+      await writeFile(lockPath, JSON.stringify({ ...record, start: String(Number(start) - 1) }));
+      const r = await convertOk(SAMPLE, out, SPLIT3);
+      expect(r.stderr).toContain(`took over the lock on ${out} left by pid ${other.pid} on host ${os.hostname()}`);
+      expect(existsSync(lockPath)).toBe(false);
+      expect(await loadCounts(out)).toEqual(SPLIT3_ROWS);
+    } finally {
+      other.kill('SIGKILL');
+    }
   }, 60_000);
 });
 

@@ -33,13 +33,15 @@ function failure(err: unknown): { status: number | undefined; code: string } {
 }
 
 function holderMetadata(h: LockHolder): Record<string, string> {
-  return { pid: String(h.pid), host: h.host, since: h.since, token: h.token };
+  return { pid: String(h.pid), host: h.host, since: h.since, token: h.token, ...(h.start !== undefined ? { start: h.start } : {}) };
 }
 
 function holderOf(meta: Record<string, string> | undefined): LockHolder | undefined {
   const pid = Number(meta?.pid);
   if (!meta || !Number.isSafeInteger(pid) || !meta.host || !meta.token) return undefined;
-  return { pid, host: meta.host, since: meta.since ?? '?', token: meta.token };
+  const h: LockHolder = { pid, host: meta.host, since: meta.since ?? '?', token: meta.token };
+  if (meta.start) h.start = meta.start;
+  return h;
 }
 
 export class AzureSink extends AzureLocation implements ObjectStoreSink {

@@ -21,6 +21,11 @@ export interface LockHolder {
   since: string;
   /** Random: tells this holder's lock from a later one at the same place. */
   token: string;
+  /**
+   * The process's start time as the OS counts it (Linux: clock ticks since boot), where known: a
+   * live process with the holder's pid but another start time reused the pid after the holder died.
+   */
+  start?: string;
 }
 
 export interface OutputLock {
@@ -50,7 +55,30 @@ const MAX_LOCK_BYTES = 4096;
 const UNREADABLE_STALE_MS = 10_000;
 
 export function newHolder(): LockHolder {
-  return { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const h: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const start = processStart(process.pid);
+  if (start !== undefined) h.start = start;
+  return h;
+}
+
+/** Bytes of /proc/<pid>/stat read at most; the line is a few hundred. */
+const MAX_STAT_BYTES = 4096;
+
+/**
+ * When the process `pid` started, as an opaque string that changes when the pid is reused: field 22
+ * of /proc/<pid>/stat (see proc(5)). Undefined where there is no /proc or the process is gone.
+ */
+export function processStart(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1').slice(0, MAX_STAT_BYTES);
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const start = fields[19];
+  return start && /^[0-9]+$/.test(start) ? start : undefined;
 }
 
 export function encodeHolder(h: LockHolder): string {
@@ -63,7 +91,9 @@ export function decodeHolder(bytes: Uint8Array | string): LockHolder | undefined
   try {
     const v = JSON.parse(typeof bytes === 'string' ? bytes : new TextDecoder().decode(bytes)) as Partial<LockHolder>;
     if (typeof v.pid === 'number' && typeof v.host === 'string' && typeof v.token === 'string') {
-      return { pid: v.pid, host: v.host, since: typeof v.since === 'string' ? v.since : '?', token: v.token };
+      const h: LockHolder = { pid: v.pid, host: v.host, since: typeof v.since === 'string' ? v.since : '?', token: v.token };
+      if (typeof v.start === 'string') h.start = v.start;
+      return h;
     }
   } catch {
     // not a record
@@ -75,17 +105,22 @@ export function describeHolder(h: LockHolder | undefined): string {
   return h ? `pid ${h.pid} on host ${h.host}, since ${h.since}` : 'an unknown process';
 }
 
-/** True when the holder ran on this host and its process no longer exists. */
+/**
+ * True when the holder ran on this host and its process no longer exists: no process has its pid,
+ * or the one that has it started at another time than the holder (the pid was reused).
+ */
 export function holderIsGone(h: LockHolder): boolean {
   if (h.host !== os.hostname()) return false;
-  if (h.pid === process.pid) return false;
+  if (h.pid === process.pid) return h.start !== undefined && h.start !== processStart(process.pid);
   try {
     process.kill(h.pid, 0);
-    return false;
   } catch (err) {
     // EPERM: the process exists under another user.
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
+  if (h.start === undefined) return false;
+  const now = processStart(h.pid);
+  return now !== undefined && now !== h.start;
 }
 
 export function busyMessage(out: string, h: LockHolder | undefined, how: string): string {
