@@ -130,6 +130,7 @@ const BACKENDS = [
     env: () => moto.env,
     names: (p: string) => s3Keys(`${p}/`),
     locked: async (p: string) => s3.send(new HeadObjectCommand({ Bucket: 'outs', Key: `${p}/.nusomi-lock` })).then(() => true, () => false),
+    put: async (key: string) => { await s3.send(new PutObjectCommand({ Bucket: 'outs', Key: key, Body: 'not convert\'s' })); },
   },
   {
     kind: 'az' as const,
@@ -137,6 +138,7 @@ const BACKENDS = [
     env: () => azurite.env,
     names: (p: string) => azNames(`${p}/`),
     locked: async (p: string) => container.getBlockBlobClient(`${p}/.nusomi-lock`).getProperties().then((r) => r.leaseState === 'leased', () => false),
+    put: async (key: string) => { await container.getBlockBlobClient(key).upload('not convert\'s', 13); },
   },
 ];
 
@@ -176,8 +178,27 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     expect(await b.names('termed')).not.toContain('.nusomi-lock');
   }, 120_000);
 
+  it('a prefix holding objects convert did not write is refused before anything is deleted; so is one with an empty segment', async () => {
+    const foreign = ['notes.txt', 'logs/app.log', 'data/customer.csv'];
+    for (const f of foreign) await b.put(`shared/${f}`);
+    const r = await runCli(['convert', SAMPLE, '--out', b.url('shared'), ...SPLIT3], b.env());
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`--out ${b.url('shared')} holds objects convert did not write (logs, notes.txt)`);
+    // Before the fix the run swept data/customer.csv as "a file of an earlier run".
+    expect(await b.names('shared')).toEqual([...foreign].sort());
+
+    const doubled = `${b.url('twice')}/`;
+    const d = await runCli(['convert', SAMPLE, '--out', doubled, ...SPLIT3], b.env());
+    expect(d.code, d.stderr).toBe(2);
+    expect(d.stderr).toContain('empty path segment');
+    expect(await b.names('twice')).toEqual([]);
+  }, 60_000);
+
   it('re-converting with other shard sizes leaves exactly the new manifest\'s files under the prefix', async () => {
     const out = b.url('reshard');
+    // A sibling whose name extends this prefix: never listed, never swept.
+    await b.put('reshard0/data/train-00000-of-00009.parquet');
     const first = await runCli(['convert', SAMPLE, '--out', out, ...SMALL_SHARDS], b.env());
     expect(first.code, first.stderr).toBe(0);
     const before = await b.names('reshard');
@@ -194,6 +215,7 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     expect(names).toEqual([...manifest.files.map((f) => f.path), 'README.md', 'dataset-manifest.json'].sort());
     expect(names.filter((n) => n.startsWith('data/'))).toEqual(['data/test-00000-of-00001.parquet', 'data/train-00000-of-00001.parquet', 'data/validation-00000-of-00001.parquet']);
     expect(await loadCounts(dir)).toEqual(SPLIT3_ROWS);
+    expect(await b.names('reshard0')).toEqual(['data/train-00000-of-00009.parquet']);
   }, 180_000);
 });
 

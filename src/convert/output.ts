@@ -104,6 +104,10 @@ export async function openOutput(out: string, input: string): Promise<Output> {
     }
     return LocalOutputDir.open(out, dir, { owned: OWNED_ENTRIES, kept: KEPT_ENTRIES });
   }
+  // `s3://b/p//` would write keys with an empty segment that other tools address as `p/`.
+  if (out.replace(/[?#].*$/, '').replace(/^[a-z0-9]+:\/\/[^/]*/i, '').includes('//')) {
+    throw new UsageError(`--out ${out}: the prefix has an empty path segment (//); write it with single slashes`);
+  }
   return ObjectStoreOutput.open(out, (await openSink(out)) as ObjectStoreSink);
 }
 
@@ -121,6 +125,14 @@ class ObjectStoreOutput implements Output {
     const output = new ObjectStoreOutput(sink, lock);
     try {
       if (lock.tookOver) output.notes.push(lock.tookOver);
+      // As for a local folder: a prefix holding objects convert did not write (a bucket root, a
+      // shared folder) is refused, never swept; the sweep would delete what it finds under data/.
+      const foreign = [...new Set((await sink.list()).map((p) => p.split('/')[0]!))]
+        .filter((e) => !OWNED_ENTRIES.has(e) && !KEPT_ENTRIES.has(e) && !(e.startsWith('.') && e.length > 1));
+      if (foreign.length) {
+        const names = foreign.map((e) => (e === '' ? '(an empty path segment)' : e));
+        throw new UsageError(`--out ${out} holds objects convert did not write (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose a new or empty prefix, or an earlier convert's output`);
+      }
       // Under the lock, any unfinished upload is a killed run's.
       const dropped = await sink.dropUnfinished(isOwned);
       if (dropped.length) output.notes.push(`discarded ${count(dropped.length, 'unfinished upload')} a killed run left under ${out}: ${preview(dropped)}`);
