@@ -94,7 +94,9 @@ describe('convert: one writer per local --out', () => {
     const out = path.join(work, 'conc');
     const a = startConvert(big, out, ['--split', 'train=1']);
     const lockPath = path.join(work, '.conc.nusomi-lock');
-    expect(await waitFor(() => existsSync(lockPath), a.exited), 'the first convert never took its lock').toBe(true);
+    // The file exists (O_EXCL) a moment before its record is written: wait for the record.
+    const recorded = async () => (await readFile(lockPath, 'utf8').catch(() => '')).endsWith('\n');
+    expect(await waitFor(recorded, a.exited), 'the first convert never took its lock').toBe(true);
     // Freeze the holder: the second run cannot succeed by waiting, only by failing at once.
     a.child.kill('SIGSTOP');
     try {
@@ -152,6 +154,30 @@ describe('convert: one writer per local --out', () => {
 });
 
 describe('convert: re-converting a local --out', () => {
+  it('a run whose lock file was removed by hand and taken by another run does not swap: the old dataset stays, exit 1', async () => {
+    const out = path.join(work, 'stolen');
+    const lockPath = path.join(work, '.stolen.nusomi-lock');
+    await convertOk(SAMPLE, out, SPLIT3);
+    const before = await manifestFiles(out);
+    const a = startConvert(big, out, ['--split', 'train=1']);
+    expect(await waitFor(() => midWrite(work, 'stolen'), a.exited), 'the run never started writing').toBe(true);
+    a.child.kill('SIGSTOP');
+    try {
+      await rm(lockPath);
+      await writeFile(lockPath, JSON.stringify({ pid: 424242, host: 'elsewhere', since: '2026-01-01T00:00:00.000Z', token: '0123456789abcdef' }));
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    const done = await a.exited;
+    expect(done.code, done.stderr).toBe(1);
+    expect(done.stderr).toContain(`--out ${out}: this convert lost its lock ${lockPath} (it is now held by pid 424242 on host elsewhere`);
+    expect(await manifestFiles(out)).toEqual(before);
+    expect(await loadCounts(out)).toEqual(SPLIT3_ROWS);
+    expect((await readdir(work)).filter((e) => e.startsWith('.stolen.nusomi-'))).toEqual(['.stolen.nusomi-lock']);
+    expect(JSON.parse(await readFile(lockPath, 'utf8'))).toMatchObject({ pid: 424242 });
+    await rm(lockPath);
+  }, 120_000);
+
   it('kill -9 mid re-convert leaves the previous dataset loadable; the next run removes the leftovers and keeps loaders/', async () => {
     const out = path.join(work, 'killed');
     await convertOk(SAMPLE, out, [...SPLIT3, '--max-shard-bytes', '1MB']);

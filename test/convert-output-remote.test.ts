@@ -11,7 +11,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand,
+  CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -123,6 +123,9 @@ function manifestOf(bytes: Uint8Array): DatasetManifest {
   return JSON.parse(new TextDecoder().decode(bytes)) as DatasetManifest;
 }
 
+/** The holder of a lock taken while a run still lives. */
+const THIEF = { pid: 424242, host: 'elsewhere', since: '2026-01-01T00:00:00.000Z', token: '0123456789abcdef' };
+
 const BACKENDS = [
   {
     kind: 's3' as const,
@@ -130,7 +133,16 @@ const BACKENDS = [
     env: () => moto.env,
     names: (p: string) => s3Keys(`${p}/`),
     locked: async (p: string) => s3.send(new HeadObjectCommand({ Bucket: 'outs', Key: `${p}/.nusomi-lock` })).then(() => true, () => false),
+    holder: async (p: string) => s3.send(new GetObjectCommand({ Bucket: 'outs', Key: `${p}/.nusomi-lock` }))
+      .then(async (r) => (JSON.parse(await r.Body!.transformToString()) as { pid: number }).pid, () => undefined),
     put: async (key: string) => { await s3.send(new PutObjectCommand({ Bucket: 'outs', Key: key, Body: 'not convert\'s' })); },
+    /** What a user following "delete the lock" while the run lives, then another run, do: returns the undo. */
+    steal: async (p: string) => {
+      const Key = `${p}/.nusomi-lock`;
+      await s3.send(new DeleteObjectCommand({ Bucket: 'outs', Key }));
+      await s3.send(new PutObjectCommand({ Bucket: 'outs', Key, Body: JSON.stringify(THIEF) + '\n' }));
+      return async () => { await s3.send(new DeleteObjectCommand({ Bucket: 'outs', Key })); };
+    },
   },
   {
     kind: 'az' as const,
@@ -138,7 +150,18 @@ const BACKENDS = [
     env: () => azurite.env,
     names: (p: string) => azNames(`${p}/`),
     locked: async (p: string) => container.getBlockBlobClient(`${p}/.nusomi-lock`).getProperties().then((r) => r.leaseState === 'leased', () => false),
+    holder: async (p: string) => container.getBlockBlobClient(`${p}/.nusomi-lock`).getProperties()
+      .then((r) => (r.leaseState === 'leased' && r.metadata?.pid ? Number(r.metadata.pid) : undefined), () => undefined),
     put: async (key: string) => { await container.getBlockBlobClient(key).upload('not convert\'s', 13); },
+    /** The lease broken and taken by another run (as an operator's `break-lease` would allow): returns the undo. */
+    steal: async (p: string) => {
+      const blob = container.getBlockBlobClient(`${p}/.nusomi-lock`);
+      await blob.getBlobLeaseClient().breakLease(0);
+      const lease = blob.getBlobLeaseClient();
+      await lease.acquireLease(60);
+      await blob.setMetadata({ pid: String(THIEF.pid), host: THIEF.host, since: THIEF.since, token: THIEF.token }, { conditions: { leaseId: lease.leaseId } });
+      return async () => { await blob.delete({ conditions: { leaseId: lease.leaseId } }); };
+    },
   },
 ];
 
@@ -194,6 +217,35 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     expect(d.stderr).toContain('empty path segment');
     expect(await b.names('twice')).toEqual([]);
   }, 60_000);
+
+  it('a run whose lock was taken by another mid-run writes no manifest, sweeps nothing and exits 1', async () => {
+    const first = await runCli(['convert', SAMPLE, '--out', b.url('stolen'), ...SPLIT3], b.env());
+    expect(first.code, first.stderr).toBe(0);
+    await b.put('stolen/data/train-00000-of-00009.parquet');
+    const a = startConvert(big, b.url('stolen'), ['--split', 'train=1'], b.env());
+    // The old manifest goes when the run, past its lock, starts writing.
+    expect(await waitFor(async () => !(await b.names('stolen')).includes('dataset-manifest.json'), a.exited)).toBe(true);
+    expect(await b.holder('stolen')).toBe(a.child.pid);
+    a.child.kill('SIGSTOP');
+    let undo: (() => Promise<void>) | undefined;
+    try {
+      undo = await b.steal('stolen');
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    const done = await a.exited;
+    try {
+      expect(done.code, done.stderr).toBe(1);
+      expect(done.stderr).toContain(`this convert lost its lock ${b.url('stolen')}.nusomi-lock (it is now held by pid ${THIEF.pid} on host ${THIEF.host}`);
+      const names = await b.names('stolen');
+      // No manifest: the prefix reads as incomplete until the lock's holder finishes; nothing swept.
+      expect(names).not.toContain('dataset-manifest.json');
+      expect(names).toContain('data/train-00000-of-00009.parquet');
+      expect(await b.locked('stolen')).toBe(true);
+    } finally {
+      await undo?.();
+    }
+  }, 180_000);
 
   it('re-converting with other shard sizes leaves exactly the new manifest\'s files under the prefix', async () => {
     const out = b.url('reshard');

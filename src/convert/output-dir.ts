@@ -146,7 +146,7 @@ export class LocalOutputDir implements Output {
   async finish(): Promise<void> {
     const build = this.build;
     if (!build) throw new Error('finish before openSink');
-    this.lock?.check();
+    await this.lock?.check();
     // From here the new dataset is complete: an interrupt must not delete it mid-swap.
     this.unregisterBuild?.();
     this.unregisterBuild = undefined;

@@ -146,11 +146,21 @@ class ObjectStoreOutput implements Output {
   async openSink(): Promise<Sink> {
     // Files are replaced one by one from here on: without a manifest the prefix reads as incomplete.
     await this.sink.remove([DATASET_MANIFEST_FILE]);
-    return this.sink;
+    const { sink, lock } = this;
+    // The manifest makes the prefix read as complete: never written by a run that lost its lock.
+    return {
+      root: sink.root,
+      describe: (p) => sink.describe(p),
+      create: (p) => sink.create(p),
+      writeFile: async (p, bytes) => {
+        if (p === DATASET_MANIFEST_FILE) await lock.check();
+        return sink.writeFile(p, bytes);
+      },
+    };
   }
 
   async finish(listed: string[]): Promise<void> {
-    this.lock.check();
+    await this.lock.check();
     const keep = new Set([...listed, 'README.md', DATASET_MANIFEST_FILE]);
     const stale = (await this.sink.list()).filter((p) => isOwned(p) && !keep.has(p));
     await this.sink.remove(stale);

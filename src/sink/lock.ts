@@ -31,8 +31,11 @@ export interface LockHolder {
 export interface OutputLock {
   /** Set when a lock left by a process that is gone was taken over: a sentence for the user. */
   readonly tookOver?: string;
-  /** Throws if the lock was lost while held (a lease that could not be renewed). */
-  check(): void;
+  /**
+   * Throws unless this run still holds the lock: it may have been removed by hand and taken by
+   * another run, or a lease may have lapsed. Called before the new dataset replaces the old one.
+   */
+  check(): Promise<void>;
   /** Give the lock up; safe to call twice. */
   release(): Promise<void>;
 }
@@ -127,6 +130,12 @@ export function busyMessage(out: string, h: LockHolder | undefined, how: string)
   return `--out ${out} is being written by another convert (${describeHolder(h)}); wait for it to finish, or ${how}`;
 }
 
+/** This run's lock is no longer its own: exit 1, nothing more is replaced or deleted. */
+export function lostMessage(out: string, lock: string, now: LockHolder | undefined): string {
+  const by = now ? `it is now held by ${describeHolder(now)}` : 'it is gone';
+  return `--out ${out}: this convert lost its lock ${lock} (${by}), so another run may be writing there; nothing was replaced, run again`;
+}
+
 export function takeOverNote(out: string, h: LockHolder): string {
   return `took over the lock on ${out} left by ${describeHolder(h)}, which is no longer running`;
 }
@@ -210,7 +219,7 @@ async function takeLockFile(file: string, out: string, me: LockHolder): Promise<
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await writeFile(file, encodeHolder(me), { flag: 'wx', mode: 0o644 });
-      return heldFile(file, me, tookOver);
+      return heldFile(file, out, me, tookOver);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
         const e = err as NodeJS.ErrnoException;
@@ -248,7 +257,7 @@ async function olderThan(file: string, ms: number): Promise<boolean> {
   return st !== undefined && Date.now() - st.mtimeMs > ms;
 }
 
-function heldFile(file: string, me: LockHolder, tookOver: string | undefined): OutputLock {
+function heldFile(file: string, out: string, me: LockHolder, tookOver: string | undefined): OutputLock {
   let released = false;
   const mine = async (): Promise<boolean> => decodeHolder((await readFile(file).catch(() => new Uint8Array())))?.token === me.token;
   const release = async (): Promise<void> => {
@@ -266,5 +275,9 @@ function heldFile(file: string, me: LockHolder, tookOver: string | undefined): O
       // already gone
     }
   });
-  return { tookOver, check: () => {}, release };
+  const check = async (): Promise<void> => {
+    const now = decodeHolder(await readFile(file).catch(() => new Uint8Array()));
+    if (now?.token !== me.token) throw new NusomiError(lostMessage(out, file, now), {}, 1);
+  };
+  return { tookOver, check, release };
 }
