@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -269,6 +269,28 @@ describe('convert: --out and the export must not overlap', () => {
     expect(outer.stderr).toContain(`the export ${exp} is inside --out ${work}`);
     // The export still reads as before.
     expect((await runCli(['inspect', exp])).code).toBe(0);
+  }, 60_000);
+
+  it('an --out that is a dangling symlink, a symlink loop or a file is a one-line usage error, not an internal error', async () => {
+    const dir = path.join(work, 'odd-outs');
+    await mkdir(dir);
+    await symlink(path.join(dir, 'nowhere'), path.join(dir, 'dangling'));
+    await symlink('loop-b', path.join(dir, 'loop-a'));
+    await symlink('loop-a', path.join(dir, 'loop-b'));
+    await writeFile(path.join(dir, 'a-file'), '');
+    const cases: Array<[string, string]> = [
+      ['dangling', 'is a symbolic link to a folder that does not exist'],
+      ['loop-a', 'cannot follow the path (ELOOP)'],
+      ['a-file', 'is a file; expected a folder'],
+    ];
+    for (const [name, says] of cases) {
+      const r = await runCli(['convert', SAMPLE, '--out', path.join(dir, name), ...SPLIT3]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^nusomi-hf: error: --out ${path.join(dir, name)}:? `));
+      expect(r.stderr).toContain(says);
+    }
+    expect((await readdir(dir)).sort()).toEqual(['a-file', 'dangling', 'loop-a', 'loop-b']);
   }, 60_000);
 
   it('the same holds for object store prefixes (same bucket or container, nested prefixes)', () => {
