@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { cp, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -125,6 +125,13 @@ describe('convert: one writer per local --out', () => {
     expect(r.stderr).toContain(`took over the lock on ${out} left by pid ${pid} on host ${os.hostname()}`);
     expect(existsSync(path.join(work, '.stale.nusomi-lock'))).toBe(false);
     expect(await loadCounts(out)).toEqual(SPLIT3_ROWS);
+    // Not a record (only its first 4 KiB are read) and untouched for a while: a crashed creator's.
+    const junk = path.join(work, '.stale.nusomi-lock');
+    await writeFile(junk, new Uint8Array(8 << 20).fill(0x7b));
+    await utimes(junk, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const j = await convertOk(SAMPLE, out, SPLIT3);
+    expect(j.stderr).toContain(`removed an unreadable stale lock file ${junk}`);
+    expect(existsSync(junk)).toBe(false);
   }, 60_000);
 
   it('a lock whose pid now belongs to another live process (pid reused) is taken over; the live holder itself is respected', async () => {

@@ -310,6 +310,14 @@ describe('convert --out s3:// after a killed run', () => {
     expect(u.code).toBe(1);
     expect(u.stderr).toContain('being written by another convert (an unknown process)');
     expect(await s3Keys('held/')).toEqual(['.nusomi-lock']);
+    // Empty (a ranged read of it is 416) and oversized objects are no records either: one line, exit 1.
+    for (const body of [new Uint8Array(0), new Uint8Array(1 << 20).fill(0x7b)]) {
+      await s3.send(new PutObjectCommand({ Bucket: 'outs', Key: 'held/.nusomi-lock', Body: body }));
+      const e = await runCli(['convert', SAMPLE, '--out', 's3://outs/held/', ...SPLIT3], moto.env);
+      expect(e.code, e.stderr).toBe(1);
+      expect(e.stderr.trim().split('\n')).toEqual([expect.stringContaining('being written by another convert (an unknown process)')]);
+    }
+    expect(await s3Keys('held/')).toEqual(['.nusomi-lock']);
   }, 60_000);
 });
 

@@ -8,8 +8,8 @@
  * Held locks are released when the process is interrupted (SIGINT, SIGTERM) as well as on return.
  */
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { link, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync, readSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import { NusomiError } from '../errors.ts';
 
@@ -52,7 +52,35 @@ export class OutputBusyError extends NusomiError {
 export const LOCK_NAME = '.nusomi-lock';
 
 /** Lock records larger than this are not ours: never parsed. */
-const MAX_LOCK_BYTES = 4096;
+export const MAX_LOCK_BYTES = 4096;
+
+/** The first bytes of a lock file, enough to tell a record from anything larger; undefined if absent. */
+async function readLock(file: string): Promise<Uint8Array | undefined> {
+  const fh = await open(file, 'r').catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    const buf = new Uint8Array(MAX_LOCK_BYTES + 1);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+function readLockSync(file: string): Uint8Array | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const buf = new Uint8Array(MAX_LOCK_BYTES + 1);
+    return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** A lock file this old that still holds no readable record is a crashed creator's. */
 const UNREADABLE_STALE_MS = 10_000;
@@ -201,7 +229,7 @@ export async function lockFile(file: string, out: string): Promise<OutputLock> {
   // Interrupted while taking it: the file may already be this run's; then it goes.
   const removeIfMine = (): void => {
     try {
-      if (decodeHolder(readFileSync(file))?.token === me.token) unlinkSync(file);
+      if (decodeHolder(readLockSync(file) ?? new Uint8Array())?.token === me.token) unlinkSync(file);
     } catch {
       // not there
     }
@@ -226,7 +254,7 @@ async function takeLockFile(file: string, out: string, me: LockHolder): Promise<
         throw new NusomiError(`--out ${out}: cannot create the lock file ${file} (${e.code ?? e.message})`, {}, 1);
       }
     }
-    const seen = await readFile(file).catch(() => undefined);
+    const seen = await readLock(file);
     if (seen === undefined) continue; // released meanwhile: try again
     const holder = decodeHolder(seen);
     const stale = holder ? holderIsGone(holder) : await olderThan(file, UNREADABLE_STALE_MS);
@@ -239,7 +267,7 @@ async function takeLockFile(file: string, out: string, me: LockHolder): Promise<
     } catch {
       continue;
     }
-    const moved = await readFile(aside).catch(() => undefined);
+    const moved = await readLock(aside);
     if (moved && Buffer.compare(moved, seen) !== 0) {
       // link, not rename: never replace a lock created meanwhile.
       await link(aside, file).catch(() => {});
@@ -259,7 +287,7 @@ async function olderThan(file: string, ms: number): Promise<boolean> {
 
 function heldFile(file: string, out: string, me: LockHolder, tookOver: string | undefined): OutputLock {
   let released = false;
-  const mine = async (): Promise<boolean> => decodeHolder((await readFile(file).catch(() => new Uint8Array())))?.token === me.token;
+  const mine = async (): Promise<boolean> => decodeHolder((await readLock(file)) ?? new Uint8Array())?.token === me.token;
   const release = async (): Promise<void> => {
     if (released) return;
     released = true;
@@ -276,7 +304,7 @@ function heldFile(file: string, out: string, me: LockHolder, tookOver: string | 
     }
   });
   const check = async (): Promise<void> => {
-    const now = decodeHolder(await readFile(file).catch(() => new Uint8Array()));
+    const now = decodeHolder((await readLock(file)) ?? new Uint8Array());
     if (now?.token !== me.token) throw new NusomiError(lostMessage(out, file, now), {}, 1);
   };
   return { tookOver, check, release };

@@ -16,7 +16,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { S3Location, s3Error } from '../remote/s3.ts';
 import type { Env } from '../remote/s3.ts';
 import {
-  LOCK_NAME, OutputBusyError, busyMessage, cleanupOnInterrupt, decodeHolder, encodeHolder, holderIsGone, lostMessage, newHolder, takeOverNote,
+  LOCK_NAME, MAX_LOCK_BYTES, OutputBusyError, busyMessage, cleanupOnInterrupt, decodeHolder, encodeHolder, holderIsGone, lostMessage, newHolder, takeOverNote,
 } from './lock.ts';
 import { NusomiError } from '../errors.ts';
 import type { LockHolder, OutputLock } from './lock.ts';
@@ -105,11 +105,14 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
 
   private async readLock(key: string, name: string): Promise<{ holder: LockHolder | undefined; etag: string | undefined } | undefined> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      // A record is small: a larger object is read only as far as it takes to see it is not one.
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${MAX_LOCK_BYTES}` }));
       const bytes = await r.Body!.transformToByteArray();
       return { holder: decodeHolder(bytes), etag: r.ETag };
     } catch (err) {
       if (failure(err).name === 'NoSuchKey' || failure(err).status === 404) return undefined;
+      // 416: the range starts past the end of an empty object, which is no record either.
+      if (failure(err).status === 416) return { holder: undefined, etag: undefined };
       throw s3Error(err, name, this.env);
     }
   }
