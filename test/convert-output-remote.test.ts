@@ -218,6 +218,18 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     expect(await b.names('twice')).toEqual([]);
   }, 60_000);
 
+  it('a prefix holding another dataset under data/ (s3://b/p/ and s3://b/p/data/) is refused, not swept', async () => {
+    const inner = await runCli(['convert', SAMPLE, '--out', b.url('outer/data'), ...SPLIT3], b.env());
+    expect(inner.code, inner.stderr).toBe(0);
+    const before = await b.names('outer');
+    const r = await runCli(['convert', SAMPLE, '--out', b.url('outer'), ...SPLIT3], b.env());
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `nusomi-hf: error: --out ${b.url('outer')} holds another dataset or a running convert at ${b.url('outer/data')}, which this convert would delete; choose a prefix that holds neither`,
+    ]);
+    expect(await b.names('outer')).toEqual(before);
+  }, 60_000);
+
   it('a run whose lock was taken by another mid-run writes no manifest, sweeps nothing and exits 1', async () => {
     const first = await runCli(['convert', SAMPLE, '--out', b.url('stolen'), ...SPLIT3], b.env());
     expect(first.code, first.stderr).toBe(0);

@@ -127,8 +127,14 @@ class ObjectStoreOutput implements Output {
       if (lock.tookOver) output.notes.push(lock.tookOver);
       // As for a local folder: a prefix holding objects convert did not write (a bucket root, a
       // shared folder) is refused, never swept; the sweep would delete what it finds under data/.
-      const foreign = [...new Set((await sink.list()).map((p) => p.split('/')[0]!))]
+      const listed = await sink.list();
+      const foreign = [...new Set(listed.map((p) => p.split('/')[0]!))]
         .filter((e) => !OWNED_ENTRIES.has(e) && !KEPT_ENTRIES.has(e) && !(e.startsWith('.') && e.length > 1));
+      // Another dataset written to a prefix inside this one (`s3://b/` and `s3://b/data/`) would be swept.
+      const nested = listed.find((p) => p.includes('/') && /(^|\/)(dataset-manifest\.json|\.nusomi-lock)$/.test(p));
+      if (nested) {
+        throw new UsageError(`--out ${out} holds another dataset or a running convert at ${sink.describe(nested.slice(0, nested.lastIndexOf('/') + 1))}, which this convert would delete; choose a prefix that holds neither`);
+      }
       if (foreign.length) {
         const names = foreign.map((e) => (e === '' ? '(an empty path segment)' : e));
         throw new UsageError(`--out ${out} holds objects convert did not write (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose a new or empty prefix, or an earlier convert's output`);
