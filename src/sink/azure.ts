@@ -196,7 +196,8 @@ export class AzureSink extends AzureLocation implements ObjectStoreSink {
     const worker = async (): Promise<void> => {
       for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
         try {
-          await this.container.getBlockBlobClient(this.prefix + p).delete();
+          // A blob with snapshots cannot be deleted alone (409 SnapshotsPresent); a stale shard goes with them.
+          await this.container.getBlockBlobClient(this.prefix + p).delete({ deleteSnapshots: 'include' });
         } catch (err) {
           if (failure(err).status !== 404) throw azureError(err, this.describe(p));
         }
