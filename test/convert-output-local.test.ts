@@ -6,13 +6,14 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalOutputDir } from '../src/convert/output-dir.ts';
 import { KEPT_ENTRIES, OWNED_ENTRIES, checkPlaces } from '../src/convert/output.ts';
+import { processStart } from '../src/sink/lock.ts';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { SAMPLE, SPLIT3, SPLIT3_ROWS, convertOk, listFiles, runCli, tempDir } from './convert-fixtures.ts';
 import { scriptOk, spawnCli } from './helpers/cli.ts';
@@ -88,7 +89,9 @@ describe('convert: one writer per local --out', () => {
     const out = path.join(work, 'conc');
     const a = startConvert(big, out, ['--split', 'train=1']);
     const lockPath = path.join(work, '.conc.nusomi-lock');
-    expect(await waitFor(() => existsSync(lockPath), a.exited), 'the first convert never took its lock').toBe(true);
+    // The file exists (O_EXCL) a moment before its record is written: wait for the record.
+    const recorded = async () => (await readFile(lockPath, 'utf8').catch(() => '')).endsWith('\n');
+    expect(await waitFor(recorded, a.exited), 'the first convert never took its lock').toBe(true);
     // Freeze the holder: the second run cannot succeed by waiting, only by failing at once.
     a.child.kill('SIGSTOP');
     try {
@@ -117,10 +120,66 @@ describe('convert: one writer per local --out', () => {
     expect(r.stderr).toContain(`took over the lock on ${out} left by pid ${pid} on host ${os.hostname()}`);
     expect(existsSync(path.join(work, '.stale.nusomi-lock'))).toBe(false);
     expect(await loadCounts(out)).toEqual(SPLIT3_ROWS);
+    // Not a record (only its first 4 KiB are read) and untouched for a while: a crashed creator's.
+    const junk = path.join(work, '.stale.nusomi-lock');
+    await writeFile(junk, new Uint8Array(8 << 20).fill(0x7b));
+    await utimes(junk, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const j = await convertOk(SAMPLE, out, SPLIT3);
+    expect(j.stderr).toContain(`removed an unreadable stale lock file ${junk}`);
+    expect(existsSync(junk)).toBe(false);
+  }, 60_000);
+
+  it('a lock whose pid now belongs to another live process (pid reused) is taken over; the live holder itself is respected', async () => {
+    const out = path.join(work, 'reused');
+    const lockPath = path.join(work, '.reused.nusomi-lock');
+    // A live process standing in for whatever got the dead holder's pid.
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const start = processStart(other.pid!);
+      expect(start, 'this test needs /proc/<pid>/stat').toMatch(/^[0-9]+$/);
+      const record = { pid: other.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z', token: 'feedbeef' };
+      // The holder's own start time: that process is alive, the lock is busy.
+      await writeFile(lockPath, JSON.stringify({ ...record, start }));
+      const busy = await runCli(['convert', SAMPLE, '--out', out, ...SPLIT3]);
+      expect(busy.code).toBe(1);
+      expect(busy.stderr).toContain(`is being written by another convert (pid ${other.pid} on host`);
+      // Another start time: the holder died and the pid went to `other`.
+      await writeFile(lockPath, JSON.stringify({ ...record, start: String(Number(start) - 1) }));
+      const r = await convertOk(SAMPLE, out, SPLIT3);
+      expect(r.stderr).toContain(`took over the lock on ${out} left by pid ${other.pid} on host ${os.hostname()}`);
+      expect(existsSync(lockPath)).toBe(false);
+      expect(await loadCounts(out)).toEqual(SPLIT3_ROWS);
+    } finally {
+      other.kill('SIGKILL');
+    }
   }, 60_000);
 });
 
 describe('convert: re-converting a local --out', () => {
+  it('a run whose lock file was removed by hand and taken by another run does not swap: the old dataset stays, exit 1', async () => {
+    const out = path.join(work, 'stolen');
+    const lockPath = path.join(work, '.stolen.nusomi-lock');
+    await convertOk(SAMPLE, out, SPLIT3);
+    const before = await manifestFiles(out);
+    const a = startConvert(big, out, ['--split', 'train=1']);
+    expect(await waitFor(() => midWrite(work, 'stolen'), a.exited), 'the run never started writing').toBe(true);
+    a.child.kill('SIGSTOP');
+    try {
+      await rm(lockPath);
+      await writeFile(lockPath, JSON.stringify({ pid: 424242, host: 'elsewhere', since: '2026-01-01T00:00:00.000Z', token: '0123456789abcdef' }));
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    const done = await a.exited;
+    expect(done.code, done.stderr).toBe(1);
+    expect(done.stderr).toContain(`--out ${out}: this convert lost its lock ${lockPath} (it is now held by pid 424242 on host elsewhere`);
+    expect(await manifestFiles(out)).toEqual(before);
+    expect(await loadCounts(out)).toEqual(SPLIT3_ROWS);
+    expect((await readdir(work)).filter((e) => e.startsWith('.stolen.nusomi-'))).toEqual(['.stolen.nusomi-lock']);
+    expect(JSON.parse(await readFile(lockPath, 'utf8'))).toMatchObject({ pid: 424242 });
+    await rm(lockPath);
+  }, 120_000);
+
   it('kill -9 mid re-convert leaves the previous dataset loadable; the next run removes the leftovers and keeps loaders/', async () => {
     const out = await copySampleConversion([...SPLIT3, '--max-shard-bytes', '1MB'], path.join(work, 'killed'));
     await mkdir(path.join(out, 'loaders'));
@@ -210,6 +269,28 @@ describe('convert: --out and the export must not overlap', () => {
     expect(outer.stderr).toContain(`the export ${exp} is inside --out ${work}`);
     // The export still reads as before.
     expect((await runCli(['inspect', exp])).code).toBe(0);
+  }, 60_000);
+
+  it('an --out that is a dangling symlink, a symlink loop or a file is a one-line usage error, not an internal error', async () => {
+    const dir = path.join(work, 'odd-outs');
+    await mkdir(dir);
+    await symlink(path.join(dir, 'nowhere'), path.join(dir, 'dangling'));
+    await symlink('loop-b', path.join(dir, 'loop-a'));
+    await symlink('loop-a', path.join(dir, 'loop-b'));
+    await writeFile(path.join(dir, 'a-file'), '');
+    const cases: Array<[string, string]> = [
+      ['dangling', 'is a symbolic link to a folder that does not exist'],
+      ['loop-a', 'cannot follow the path (ELOOP)'],
+      ['a-file', 'is a file; expected a folder'],
+    ];
+    for (const [name, says] of cases) {
+      const r = await runCli(['convert', SAMPLE, '--out', path.join(dir, name), ...SPLIT3]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^nusomi-hf: error: --out ${path.join(dir, name)}:? `));
+      expect(r.stderr).toContain(says);
+    }
+    expect((await readdir(dir)).sort()).toEqual(['a-file', 'dangling', 'loop-a', 'loop-b']);
   }, 60_000);
 
   it('the same holds for object store prefixes (same bucket or container, nested prefixes)', () => {

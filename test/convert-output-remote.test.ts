@@ -10,7 +10,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand,
+  CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -115,6 +115,9 @@ function manifestOf(bytes: Uint8Array): DatasetManifest {
   return JSON.parse(new TextDecoder().decode(bytes)) as DatasetManifest;
 }
 
+/** The holder of a lock taken while a run still lives. */
+const THIEF = { pid: 424242, host: 'elsewhere', since: '2026-01-01T00:00:00.000Z', token: '0123456789abcdef' };
+
 const BACKENDS = [
   {
     kind: 's3' as const,
@@ -122,6 +125,16 @@ const BACKENDS = [
     env: () => moto.env,
     names: (p: string) => s3Keys(`${p}/`),
     locked: async (p: string) => s3.send(new HeadObjectCommand({ Bucket: 'outs', Key: `${p}/.nusomi-lock` })).then(() => true, () => false),
+    holder: async (p: string) => s3.send(new GetObjectCommand({ Bucket: 'outs', Key: `${p}/.nusomi-lock` }))
+      .then(async (r) => (JSON.parse(await r.Body!.transformToString()) as { pid: number }).pid, () => undefined),
+    put: async (key: string) => { await s3.send(new PutObjectCommand({ Bucket: 'outs', Key: key, Body: 'not convert\'s' })); },
+    /** What a user following "delete the lock" while the run lives, then another run, do: returns the undo. */
+    steal: async (p: string) => {
+      const Key = `${p}/.nusomi-lock`;
+      await s3.send(new DeleteObjectCommand({ Bucket: 'outs', Key }));
+      await s3.send(new PutObjectCommand({ Bucket: 'outs', Key, Body: JSON.stringify(THIEF) + '\n' }));
+      return async () => { await s3.send(new DeleteObjectCommand({ Bucket: 'outs', Key })); };
+    },
   },
   {
     kind: 'az' as const,
@@ -129,6 +142,18 @@ const BACKENDS = [
     env: () => azurite.env,
     names: (p: string) => azNames(`${p}/`),
     locked: async (p: string) => container.getBlockBlobClient(`${p}/.nusomi-lock`).getProperties().then((r) => r.leaseState === 'leased', () => false),
+    holder: async (p: string) => container.getBlockBlobClient(`${p}/.nusomi-lock`).getProperties()
+      .then((r) => (r.leaseState === 'leased' && r.metadata?.pid ? Number(r.metadata.pid) : undefined), () => undefined),
+    put: async (key: string) => { await container.getBlockBlobClient(key).upload('not convert\'s', 13); },
+    /** The lease broken and taken by another run (as an operator's `break-lease` would allow): returns the undo. */
+    steal: async (p: string) => {
+      const blob = container.getBlockBlobClient(`${p}/.nusomi-lock`);
+      await blob.getBlobLeaseClient().breakLease(0);
+      const lease = blob.getBlobLeaseClient();
+      await lease.acquireLease(60);
+      await blob.setMetadata({ pid: String(THIEF.pid), host: THIEF.host, since: THIEF.since, token: THIEF.token }, { conditions: { leaseId: lease.leaseId } });
+      return async () => { await blob.delete({ conditions: { leaseId: lease.leaseId } }); };
+    },
   },
 ];
 
@@ -168,14 +193,76 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     expect(await b.names('termed')).not.toContain('.nusomi-lock');
   }, 120_000);
 
+  it('a prefix holding objects convert did not write is refused before anything is deleted; so is one with an empty segment', async () => {
+    const foreign = ['notes.txt', 'logs/app.log', 'data/customer.csv'];
+    for (const f of foreign) await b.put(`shared/${f}`);
+    const r = await runCli(['convert', SAMPLE, '--out', b.url('shared'), ...SPLIT3], b.env());
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`--out ${b.url('shared')} holds objects convert did not write (logs, notes.txt)`);
+    // Before the fix the run swept data/customer.csv as "a file of an earlier run".
+    expect(await b.names('shared')).toEqual([...foreign].sort());
+
+    const doubled = `${b.url('twice')}/`;
+    const d = await runCli(['convert', SAMPLE, '--out', doubled, ...SPLIT3], b.env());
+    expect(d.code, d.stderr).toBe(2);
+    expect(d.stderr).toContain('empty path segment');
+    expect(await b.names('twice')).toEqual([]);
+  }, 60_000);
+
+  it('a prefix holding another dataset under data/ (s3://b/p/ and s3://b/p/data/) is refused, not swept', async () => {
+    const inner = await runCli(['convert', SAMPLE, '--out', b.url('outer/data'), ...SPLIT3], b.env());
+    expect(inner.code, inner.stderr).toBe(0);
+    const before = await b.names('outer');
+    const r = await runCli(['convert', SAMPLE, '--out', b.url('outer'), ...SPLIT3], b.env());
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `nusomi-hf: error: --out ${b.url('outer')} holds another dataset or a running convert at ${b.url('outer/data')}, which this convert would delete; choose a prefix that holds neither`,
+    ]);
+    expect(await b.names('outer')).toEqual(before);
+  }, 60_000);
+
+  it('a run whose lock was taken by another mid-run writes no manifest, sweeps nothing and exits 1', async () => {
+    const first = await runCli(['convert', SAMPLE, '--out', b.url('stolen'), ...SPLIT3], b.env());
+    expect(first.code, first.stderr).toBe(0);
+    await b.put('stolen/data/train-00000-of-00009.parquet');
+    const a = startConvert(big, b.url('stolen'), ['--split', 'train=1'], b.env());
+    // The old manifest goes when the run, past its lock, starts writing.
+    expect(await waitFor(async () => !(await b.names('stolen')).includes('dataset-manifest.json'), a.exited)).toBe(true);
+    expect(await b.holder('stolen')).toBe(a.child.pid);
+    a.child.kill('SIGSTOP');
+    let undo: (() => Promise<void>) | undefined;
+    try {
+      undo = await b.steal('stolen');
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    const done = await a.exited;
+    try {
+      expect(done.code, done.stderr).toBe(1);
+      expect(done.stderr).toContain(`this convert lost its lock ${b.url('stolen')}.nusomi-lock (it is now held by pid ${THIEF.pid} on host ${THIEF.host}`);
+      const names = await b.names('stolen');
+      // No manifest: the prefix reads as incomplete until the lock's holder finishes; nothing swept.
+      expect(names).not.toContain('dataset-manifest.json');
+      expect(names).toContain('data/train-00000-of-00009.parquet');
+      expect(await b.locked('stolen')).toBe(true);
+    } finally {
+      await undo?.();
+    }
+  }, 180_000);
+
   it('re-converting with other shard sizes leaves exactly the new manifest\'s files under the prefix', async () => {
     const out = b.url('reshard');
+    // A sibling whose name extends this prefix: never listed, never swept.
+    await b.put('reshard0/data/train-00000-of-00009.parquet');
     const first = await runCli(['convert', SAMPLE, '--out', out, ...SMALL_SHARDS], b.env());
     expect(first.code, first.stderr).toBe(0);
     const before = await b.names('reshard');
     expect(before.filter((n) => n.startsWith('data/train-')).length).toBeGreaterThan(1);
     expect(before.some((n) => n.startsWith('webdataset/'))).toBe(true);
 
+    // A snapshot of a stale shard (Azure refuses to delete a blob that has them unless told to).
+    if (b.kind === 'az') await container.getBlockBlobClient(`reshard/${before.find((n) => n.startsWith('data/train-'))!}`).createSnapshot();
     const second = await runCli(['convert', SAMPLE, '--out', out, ...DEFAULT_SHARDS], b.env());
     expect(second.code, second.stderr).toBe(0);
     expect(second.stderr).toContain('of an earlier run that the new manifest does not list');
@@ -186,6 +273,7 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     expect(names).toEqual([...manifest.files.map((f) => f.path), 'README.md', 'dataset-manifest.json'].sort());
     expect(names.filter((n) => n.startsWith('data/'))).toEqual(['data/test-00000-of-00001.parquet', 'data/train-00000-of-00001.parquet', 'data/validation-00000-of-00001.parquet']);
     expect(await loadCounts(dir)).toEqual(SPLIT3_ROWS);
+    expect(await b.names('reshard0')).toEqual(['data/train-00000-of-00009.parquet']);
   }, 180_000);
 });
 
@@ -227,6 +315,14 @@ describe('convert --out s3:// after a killed run', () => {
     const u = await runCli(['convert', SAMPLE, '--out', 's3://outs/held/', ...SPLIT3], moto.env);
     expect(u.code).toBe(1);
     expect(u.stderr).toContain('being written by another convert (an unknown process)');
+    expect(await s3Keys('held/')).toEqual(['.nusomi-lock']);
+    // Empty (a ranged read of it is 416) and oversized objects are no records either: one line, exit 1.
+    for (const body of [new Uint8Array(0), new Uint8Array(1 << 20).fill(0x7b)]) {
+      await s3.send(new PutObjectCommand({ Bucket: 'outs', Key: 'held/.nusomi-lock', Body: body }));
+      const e = await runCli(['convert', SAMPLE, '--out', 's3://outs/held/', ...SPLIT3], moto.env);
+      expect(e.code, e.stderr).toBe(1);
+      expect(e.stderr.trim().split('\n')).toEqual([expect.stringContaining('being written by another convert (an unknown process)')]);
+    }
     expect(await s3Keys('held/')).toEqual(['.nusomi-lock']);
   }, 60_000);
 });

@@ -64,8 +64,14 @@ export class LocalOutputDir implements Output {
   /** `out` as the user wrote it (messages), `dir` the local path. */
   static async open(out: string, dir: string, layout: Layout): Promise<LocalOutputDir> {
     let abs = path.resolve(dir);
-    // A symlinked --out: the dataset is built beside and swapped into the folder it points to.
-    if (lstatSync(abs, { throwIfNoEntry: false })?.isSymbolicLink()) abs = realpathSync(abs);
+    try {
+      // A symlinked --out: the dataset is built beside and swapped into the folder it points to.
+      if (lstatSync(abs, { throwIfNoEntry: false })?.isSymbolicLink()) abs = realpathSync(abs);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new UsageError(`--out ${out} is a symbolic link to a folder that does not exist; create that folder or choose another --out`);
+      throw new UsageError(`--out ${out}: cannot follow the path (${code ?? (err as Error).message})`);
+    }
     const name = path.basename(abs);
     if (!name || name === '.' || name === '..') throw new UsageError(`--out ${out}: expected a folder to write the dataset into, not a file system root`);
     const parent = path.dirname(abs);
@@ -116,7 +122,8 @@ export class LocalOutputDir implements Output {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
-      throw new UsageError(`--out ${this.out}: cannot read the folder: ${(err as Error).message}`);
+      if (code === 'ENOTDIR') throw new UsageError(`--out ${this.out} is a file; expected a folder to write the dataset into`);
+      throw new UsageError(`--out ${this.out}: cannot read the folder (${code ?? (err as Error).message})`);
     }
     const foreign = entries.filter((e) => !this.layout.owned.has(e) && !this.layout.kept.has(e) && !e.startsWith('.'));
     if (foreign.length) {
@@ -144,7 +151,7 @@ export class LocalOutputDir implements Output {
   async finish(): Promise<void> {
     const build = this.build;
     if (!build) throw new Error('finish before openSink');
-    this.lock?.check();
+    await this.lock?.check();
     // From here the new dataset is complete: an interrupt must not delete it mid-swap.
     this.unregisterBuild?.();
     this.unregisterBuild = undefined;

@@ -101,6 +101,10 @@ export async function openOutput(out: string, input: string): Promise<Output> {
     }
     return LocalOutputDir.open(out, dir, { owned: OWNED_ENTRIES, kept: KEPT_ENTRIES });
   }
+  // `s3://b/p//` would write keys with an empty segment that other tools address as `p/`.
+  if (out.replace(/[?#].*$/, '').replace(/^[a-z0-9]+:\/\/[^/]*/i, '').includes('//')) {
+    throw new UsageError(`--out ${out}: the prefix has an empty path segment (//); write it with single slashes`);
+  }
   return ObjectStoreOutput.open(out, (await openSink(out)) as ObjectStoreSink);
 }
 
@@ -118,6 +122,20 @@ class ObjectStoreOutput implements Output {
     const output = new ObjectStoreOutput(sink, lock);
     try {
       if (lock.tookOver) output.notes.push(lock.tookOver);
+      // As for a local folder: a prefix holding objects convert did not write (a bucket root, a
+      // shared folder) is refused, never swept; the sweep would delete what it finds under data/.
+      const listed = await sink.list();
+      const foreign = [...new Set(listed.map((p) => p.split('/')[0]!))]
+        .filter((e) => !OWNED_ENTRIES.has(e) && !KEPT_ENTRIES.has(e) && !(e.startsWith('.') && e.length > 1));
+      // Another dataset written to a prefix inside this one (`s3://b/` and `s3://b/data/`) would be swept.
+      const nested = listed.find((p) => p.includes('/') && /(^|\/)(dataset-manifest\.json|\.nusomi-lock)$/.test(p));
+      if (nested) {
+        throw new UsageError(`--out ${out} holds another dataset or a running convert at ${sink.describe(nested.slice(0, nested.lastIndexOf('/') + 1))}, which this convert would delete; choose a prefix that holds neither`);
+      }
+      if (foreign.length) {
+        const names = foreign.map((e) => (e === '' ? '(an empty path segment)' : e));
+        throw new UsageError(`--out ${out} holds objects convert did not write (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose a new or empty prefix, or an earlier convert's output`);
+      }
       // Under the lock, any unfinished upload is a killed run's.
       const dropped = await sink.dropUnfinished(isOwned);
       if (dropped.length) output.notes.push(`discarded ${count(dropped.length, 'unfinished upload')} a killed run left under ${out}: ${preview(dropped)}`);
@@ -131,11 +149,21 @@ class ObjectStoreOutput implements Output {
   async openSink(): Promise<Sink> {
     // Files are replaced one by one from here on: without a manifest the prefix reads as incomplete.
     await this.sink.remove([DATASET_MANIFEST_FILE]);
-    return this.sink;
+    const { sink, lock } = this;
+    // The manifest makes the prefix read as complete: never written by a run that lost its lock.
+    return {
+      root: sink.root,
+      describe: (p) => sink.describe(p),
+      create: (p) => sink.create(p),
+      writeFile: async (p, bytes) => {
+        if (p === DATASET_MANIFEST_FILE) await lock.check();
+        return sink.writeFile(p, bytes);
+      },
+    };
   }
 
   async finish(listed: string[]): Promise<void> {
-    this.lock.check();
+    await this.lock.check();
     const keep = new Set([...listed, 'README.md', DATASET_MANIFEST_FILE]);
     const stale = (await this.sink.list()).filter((p) => isOwned(p) && !keep.has(p));
     await this.sink.remove(stale);

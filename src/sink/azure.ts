@@ -9,7 +9,7 @@ import { ChunkHasher } from './hasher.ts';
 import type { BlockBlobClient } from '@azure/storage-blob';
 import { AzureLocation, azureError } from '../remote/azure.ts';
 import {
-  LOCK_NAME, OutputBusyError, busyMessage, cleanupOnInterrupt, holderIsGone, newHolder, takeOverNote,
+  LOCK_NAME, OutputBusyError, busyMessage, cleanupOnInterrupt, holderIsGone, lostMessage, newHolder, takeOverNote,
 } from './lock.ts';
 import type { LockHolder, OutputLock } from './lock.ts';
 import { NusomiError } from '../errors.ts';
@@ -33,13 +33,15 @@ function failure(err: unknown): { status: number | undefined; code: string } {
 }
 
 function holderMetadata(h: LockHolder): Record<string, string> {
-  return { pid: String(h.pid), host: h.host, since: h.since, token: h.token };
+  return { pid: String(h.pid), host: h.host, since: h.since, token: h.token, ...(h.start !== undefined ? { start: h.start } : {}) };
 }
 
 function holderOf(meta: Record<string, string> | undefined): LockHolder | undefined {
   const pid = Number(meta?.pid);
   if (!meta || !Number.isSafeInteger(pid) || !meta.host || !meta.token) return undefined;
-  return { pid, host: meta.host, since: meta.since ?? '?', token: meta.token };
+  const h: LockHolder = { pid, host: meta.host, since: meta.since ?? '?', token: meta.token };
+  if (meta.start) h.start = meta.start;
+  return h;
 }
 
 export class AzureSink extends AzureLocation implements ObjectStoreSink {
@@ -132,11 +134,21 @@ export class AzureSink extends AzureLocation implements ObjectStoreSink {
     name: string,
     tookOver: string | undefined,
   ): OutputLock {
-    let lost: unknown;
+    let lost = false;
+    let renewedAt = Date.now();
     let released = false;
-    const timer = setInterval(() => {
-      lease.renewLease().catch((err: unknown) => { lost ??= err; });
-    }, RENEW_MS);
+    const renew = async (): Promise<void> => {
+      try {
+        await lease.renewLease();
+        renewedAt = Date.now();
+      } catch (err) {
+        // 409/412: the lease was broken or another run holds it now; 404: the lock blob is gone. Any
+        // other failure (network) is retried at the next tick while the lease still runs.
+        const f = failure(err);
+        if (f.status === 409 || f.status === 412 || f.status === 404) lost = true;
+      }
+    };
+    const timer = setInterval(() => void renew(), RENEW_MS);
     timer.unref();
     const release = async (): Promise<void> => {
       if (released) return;
@@ -154,8 +166,13 @@ export class AzureSink extends AzureLocation implements ObjectStoreSink {
     const unregister = cleanupOnInterrupt(release);
     return {
       tookOver,
-      check: () => {
-        if (lost) throw new NusomiError(`${name}: the lock's lease could not be renewed, so another run may write here; run again`, {}, 1);
+      // Renewed here too: a break between two ticks is seen before the old dataset is replaced.
+      check: async () => {
+        if (!lost) await renew();
+        if (lost || Date.now() - renewedAt >= LEASE_SECONDS * 1000) {
+          const now = holderOf((await blob.getProperties().catch(() => undefined))?.metadata);
+          throw new NusomiError(lostMessage(this.root, name, now), {}, 1);
+        }
       },
       release,
     };
@@ -179,7 +196,8 @@ export class AzureSink extends AzureLocation implements ObjectStoreSink {
     const worker = async (): Promise<void> => {
       for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
         try {
-          await this.container.getBlockBlobClient(this.prefix + p).delete();
+          // A blob with snapshots cannot be deleted alone (409 SnapshotsPresent); a stale shard goes with them.
+          await this.container.getBlockBlobClient(this.prefix + p).delete({ deleteSnapshots: 'include' });
         } catch (err) {
           if (failure(err).status !== 404) throw azureError(err, this.describe(p));
         }

@@ -8,8 +8,8 @@
  * Held locks are released when the process is interrupted (SIGINT, SIGTERM) as well as on return.
  */
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { link, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync, readSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import { NusomiError } from '../errors.ts';
 
@@ -21,13 +21,21 @@ export interface LockHolder {
   since: string;
   /** Random: tells this holder's lock from a later one at the same place. */
   token: string;
+  /**
+   * The process's start time as the OS counts it (Linux: clock ticks since boot), where known: a
+   * live process with the holder's pid but another start time reused the pid after the holder died.
+   */
+  start?: string;
 }
 
 export interface OutputLock {
   /** Set when a lock left by a process that is gone was taken over: a sentence for the user. */
   readonly tookOver?: string;
-  /** Throws if the lock was lost while held (a lease that could not be renewed). */
-  check(): void;
+  /**
+   * Throws unless this run still holds the lock: it may have been removed by hand and taken by
+   * another run, or a lease may have lapsed. Called before the new dataset replaces the old one.
+   */
+  check(): Promise<void>;
   /** Give the lock up; safe to call twice. */
   release(): Promise<void>;
 }
@@ -44,13 +52,64 @@ export class OutputBusyError extends NusomiError {
 export const LOCK_NAME = '.nusomi-lock';
 
 /** Lock records larger than this are not ours: never parsed. */
-const MAX_LOCK_BYTES = 4096;
+export const MAX_LOCK_BYTES = 4096;
+
+/** The first bytes of a lock file, enough to tell a record from anything larger; undefined if absent. */
+async function readLock(file: string): Promise<Uint8Array | undefined> {
+  const fh = await open(file, 'r').catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    const buf = new Uint8Array(MAX_LOCK_BYTES + 1);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+function readLockSync(file: string): Uint8Array | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const buf = new Uint8Array(MAX_LOCK_BYTES + 1);
+    return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** A lock file this old that still holds no readable record is a crashed creator's. */
 const UNREADABLE_STALE_MS = 10_000;
 
 export function newHolder(): LockHolder {
-  return { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const h: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const start = processStart(process.pid);
+  if (start !== undefined) h.start = start;
+  return h;
+}
+
+/** Bytes of /proc/<pid>/stat read at most; the line is a few hundred. */
+const MAX_STAT_BYTES = 4096;
+
+/**
+ * When the process `pid` started, as an opaque string that changes when the pid is reused: field 22
+ * of /proc/<pid>/stat (see proc(5)). Undefined where there is no /proc or the process is gone.
+ */
+export function processStart(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1').slice(0, MAX_STAT_BYTES);
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const start = fields[19];
+  return start && /^[0-9]+$/.test(start) ? start : undefined;
 }
 
 export function encodeHolder(h: LockHolder): string {
@@ -63,7 +122,9 @@ export function decodeHolder(bytes: Uint8Array | string): LockHolder | undefined
   try {
     const v = JSON.parse(typeof bytes === 'string' ? bytes : new TextDecoder().decode(bytes)) as Partial<LockHolder>;
     if (typeof v.pid === 'number' && typeof v.host === 'string' && typeof v.token === 'string') {
-      return { pid: v.pid, host: v.host, since: typeof v.since === 'string' ? v.since : '?', token: v.token };
+      const h: LockHolder = { pid: v.pid, host: v.host, since: typeof v.since === 'string' ? v.since : '?', token: v.token };
+      if (typeof v.start === 'string') h.start = v.start;
+      return h;
     }
   } catch {
     // not a record
@@ -75,21 +136,32 @@ export function describeHolder(h: LockHolder | undefined): string {
   return h ? `pid ${h.pid} on host ${h.host}, since ${h.since}` : 'an unknown process';
 }
 
-/** True when the holder ran on this host and its process no longer exists. */
+/**
+ * True when the holder ran on this host and its process no longer exists: no process has its pid,
+ * or the one that has it started at another time than the holder (the pid was reused).
+ */
 export function holderIsGone(h: LockHolder): boolean {
   if (h.host !== os.hostname()) return false;
-  if (h.pid === process.pid) return false;
+  if (h.pid === process.pid) return h.start !== undefined && h.start !== processStart(process.pid);
   try {
     process.kill(h.pid, 0);
-    return false;
   } catch (err) {
     // EPERM: the process exists under another user.
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
+  if (h.start === undefined) return false;
+  const now = processStart(h.pid);
+  return now !== undefined && now !== h.start;
 }
 
 export function busyMessage(out: string, h: LockHolder | undefined, how: string): string {
   return `--out ${out} is being written by another convert (${describeHolder(h)}); wait for it to finish, or ${how}`;
+}
+
+/** This run's lock is no longer its own: exit 1, nothing more is replaced or deleted. */
+export function lostMessage(out: string, lock: string, now: LockHolder | undefined): string {
+  const by = now ? `it is now held by ${describeHolder(now)}` : 'it is gone';
+  return `--out ${out}: this convert lost its lock ${lock} (${by}), so another run may be writing there; nothing was replaced, run again`;
 }
 
 export function takeOverNote(out: string, h: LockHolder): string {
@@ -157,7 +229,7 @@ export async function lockFile(file: string, out: string): Promise<OutputLock> {
   // Interrupted while taking it: the file may already be this run's; then it goes.
   const removeIfMine = (): void => {
     try {
-      if (decodeHolder(readFileSync(file))?.token === me.token) unlinkSync(file);
+      if (decodeHolder(readLockSync(file) ?? new Uint8Array())?.token === me.token) unlinkSync(file);
     } catch {
       // not there
     }
@@ -175,14 +247,14 @@ async function takeLockFile(file: string, out: string, me: LockHolder): Promise<
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await writeFile(file, encodeHolder(me), { flag: 'wx', mode: 0o644 });
-      return heldFile(file, me, tookOver);
+      return heldFile(file, out, me, tookOver);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
         const e = err as NodeJS.ErrnoException;
         throw new NusomiError(`--out ${out}: cannot create the lock file ${file} (${e.code ?? e.message})`, {}, 1);
       }
     }
-    const seen = await readFile(file).catch(() => undefined);
+    const seen = await readLock(file);
     if (seen === undefined) continue; // released meanwhile: try again
     const holder = decodeHolder(seen);
     const stale = holder ? holderIsGone(holder) : await olderThan(file, UNREADABLE_STALE_MS);
@@ -195,7 +267,7 @@ async function takeLockFile(file: string, out: string, me: LockHolder): Promise<
     } catch {
       continue;
     }
-    const moved = await readFile(aside).catch(() => undefined);
+    const moved = await readLock(aside);
     if (moved && Buffer.compare(moved, seen) !== 0) {
       // link, not rename: never replace a lock created meanwhile.
       await link(aside, file).catch(() => {});
@@ -213,9 +285,9 @@ async function olderThan(file: string, ms: number): Promise<boolean> {
   return st !== undefined && Date.now() - st.mtimeMs > ms;
 }
 
-function heldFile(file: string, me: LockHolder, tookOver: string | undefined): OutputLock {
+function heldFile(file: string, out: string, me: LockHolder, tookOver: string | undefined): OutputLock {
   let released = false;
-  const mine = async (): Promise<boolean> => decodeHolder((await readFile(file).catch(() => new Uint8Array())))?.token === me.token;
+  const mine = async (): Promise<boolean> => decodeHolder((await readLock(file)) ?? new Uint8Array())?.token === me.token;
   const release = async (): Promise<void> => {
     if (released) return;
     released = true;
@@ -231,5 +303,9 @@ function heldFile(file: string, me: LockHolder, tookOver: string | undefined): O
       // already gone
     }
   });
-  return { tookOver, check: () => {}, release };
+  const check = async (): Promise<void> => {
+    const now = decodeHolder((await readLock(file)) ?? new Uint8Array());
+    if (now?.token !== me.token) throw new NusomiError(lostMessage(out, file, now), {}, 1);
+  };
+  return { tookOver, check, release };
 }

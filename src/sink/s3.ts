@@ -16,8 +16,9 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { S3Location, s3Error } from '../remote/s3.ts';
 import type { Env } from '../remote/s3.ts';
 import {
-  LOCK_NAME, OutputBusyError, busyMessage, cleanupOnInterrupt, decodeHolder, encodeHolder, holderIsGone, newHolder, takeOverNote,
+  LOCK_NAME, MAX_LOCK_BYTES, OutputBusyError, busyMessage, cleanupOnInterrupt, decodeHolder, encodeHolder, holderIsGone, lostMessage, newHolder, takeOverNote,
 } from './lock.ts';
+import { NusomiError } from '../errors.ts';
 import type { LockHolder, OutputLock } from './lock.ts';
 import type { ObjectStoreSink, OutputFile } from './types.ts';
 
@@ -81,8 +82,9 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
         const put = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: encodeHolder(me), IfNoneMatch: '*' }));
         const stored = await this.readLock(key, name);
         if (stored?.holder?.token !== me.token) throw new OutputBusyError(busyMessage(this.root, stored?.holder, how));
-        return this.heldLock(key, name, put.ETag ?? stored.etag, tookOver);
+        return this.heldLock(key, name, put.ETag ?? stored.etag, tookOver, me);
       } catch (err) {
+        if (err instanceof OutputBusyError) throw err;
         const f = failure(err);
         // 412: it exists; 409 ConditionalRequestConflict: another conditional write raced this one.
         if (f.status !== 412 && f.status !== 409) throw s3Error(err, name, this.env);
@@ -103,16 +105,19 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
 
   private async readLock(key: string, name: string): Promise<{ holder: LockHolder | undefined; etag: string | undefined } | undefined> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      // A record is small: a larger object is read only as far as it takes to see it is not one.
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${MAX_LOCK_BYTES}` }));
       const bytes = await r.Body!.transformToByteArray();
       return { holder: decodeHolder(bytes), etag: r.ETag };
     } catch (err) {
       if (failure(err).name === 'NoSuchKey' || failure(err).status === 404) return undefined;
+      // 416: the range starts past the end of an empty object, which is no record either.
+      if (failure(err).status === 416) return { holder: undefined, etag: undefined };
       throw s3Error(err, name, this.env);
     }
   }
 
-  private heldLock(key: string, name: string, etag: string | undefined, tookOver: string | undefined): OutputLock {
+  private heldLock(key: string, name: string, etag: string | undefined, tookOver: string | undefined, me: LockHolder): OutputLock {
     let released = false;
     const release = async (): Promise<void> => {
       if (released) return;
@@ -126,7 +131,11 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
       }
     };
     const unregister = cleanupOnInterrupt(release);
-    return { tookOver, check: () => {}, release };
+    const check = async (): Promise<void> => {
+      const now = await this.readLock(key, name);
+      if (now?.holder?.token !== me.token) throw new NusomiError(lostMessage(this.root, name, now?.holder), {}, 1);
+    };
+    return { tookOver, check, release };
   }
 
   async list(): Promise<string[]> {
