@@ -27,7 +27,8 @@ interface Tool {
 
 /** Rows in the Parquet files under `dir` (from their footers), to check every tool wrote every row. */
 export function parquetRows(dir: string): number {
-  const code = 'import glob,sys,pyarrow.parquet as pq; print(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob(sys.argv[1]+"/**/*.parquet", recursive=True)))';
+  const code =
+    'import glob,sys,pyarrow.parquet as pq; print(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob(sys.argv[1]+"/**/*.parquet", recursive=True)))';
   return Number(runCommand([venvPython, '-c', code, dir]).trim());
 }
 
@@ -42,7 +43,13 @@ const pyarrowScript: Tool = {
 };
 const datasetsScript: Tool = {
   name: 'datasets from_generator + to_parquet',
-  argv: (e, out) => [venvPython, path.join(repoRoot, 'bench/datasets_convert.py'), e.dir, path.join(out, 'train.parquet'), path.join(out, 'hf-cache')],
+  argv: (e, out) => [
+    venvPython,
+    path.join(repoRoot, 'bench/datasets_convert.py'),
+    e.dir,
+    path.join(out, 'train.parquet'),
+    path.join(out, 'hf-cache'),
+  ],
   // Its cache under the scratch dir: fresh each time (no reuse of an earlier build), removed after.
   env: (out) => ({ HF_DATASETS_CACHE: path.join(out, 'hf-cache'), HF_HUB_OFFLINE: '1', HF_DATASETS_DISABLE_PROGRESS_BARS: '1' }),
 };
@@ -53,7 +60,13 @@ function checkSameParquet(tool: Tool, oursDir: string, theirsDir: string): void 
   if (Number(rows.trim()) <= 0) throw new Error(`${tool.name}: same_parquet.py compared no rows`);
 }
 
-function measureTool(ctx: BenchContext, tool: Tool, exp: GeneratedExport, label: string, afterRun?: (out: string) => void): { m: Measured; outBytes: number } {
+function measureTool(
+  ctx: BenchContext,
+  tool: Tool,
+  exp: GeneratedExport,
+  label: string,
+  afterRun?: (out: string) => void,
+): { m: Measured; outBytes: number } {
   const out = ctx.scratch('out-convert');
   ctx.prepareCache(exp);
   ctx.log(`${label}: ${tool.name} on ${exp.rows} rows`);
@@ -62,7 +75,9 @@ function measureTool(ctx: BenchContext, tool: Tool, exp: GeneratedExport, label:
   const rows = parquetRows(out);
   if (rows !== exp.rows) throw new Error(`${tool.name} wrote ${rows} rows, expected ${exp.rows}`);
   const outBytes = ctx.sizeOf(out);
-  ctx.log(`  ${round(m.seconds, 1)} s, ${round(exp.rows / m.seconds, 0)} rows/s, peak RSS ${round(m.peakRssMB, 0)} MB, ${round(outBytes / 1e6, 0)} MB written`);
+  ctx.log(
+    `  ${round(m.seconds, 1)} s, ${round(exp.rows / m.seconds, 0)} rows/s, peak RSS ${round(m.peakRssMB, 0)} MB, ${round(outBytes / 1e6, 0)} MB written`,
+  );
   afterRun?.(out); // before the output is removed
   rmSync(out, { recursive: true, force: true });
   return { m, outBytes };
@@ -111,17 +126,33 @@ export async function run(ctx: BenchContext): Promise<Section> {
     ],
     ratios,
     targets: {
-      'convert ≥ 1.5× pyarrow (rows/s)': { value: ratios['rows/s convert ÷ pyarrow'], target: '>= 1.5', met: ratios['rows/s convert ÷ pyarrow'] >= 1.5 },
-      'convert ≥ 2× datasets (rows/s)': { value: ratios['rows/s convert ÷ datasets'], target: '>= 2', met: ratios['rows/s convert ÷ datasets'] >= 2 },
-      'convert peak RSS < 400 MB': { value: round(Math.max(a.peakRssMB, big.peakRssMB), 0), target: '< 400', met: Math.max(a.peakRssMB, big.peakRssMB) < 400 },
-      'RSS growth 1x → 4x < 20 %': { value: ratios[`peak RSS convert ${SCALE}x ÷ 1x`], target: '< 1.2', met: big.peakRssMB / a.peakRssMB < 1.2 },
+      'convert ≥ 1.5× pyarrow (rows/s)': {
+        value: ratios['rows/s convert ÷ pyarrow'],
+        target: '>= 1.5',
+        met: ratios['rows/s convert ÷ pyarrow'] >= 1.5,
+      },
+      'convert ≥ 2× datasets (rows/s)': {
+        value: ratios['rows/s convert ÷ datasets'],
+        target: '>= 2',
+        met: ratios['rows/s convert ÷ datasets'] >= 2,
+      },
+      'convert peak RSS < 400 MB': {
+        value: round(Math.max(a.peakRssMB, big.peakRssMB), 0),
+        target: '< 400',
+        met: Math.max(a.peakRssMB, big.peakRssMB) < 400,
+      },
+      'RSS growth 1x → 4x < 20 %': {
+        value: ratios[`peak RSS convert ${SCALE}x ÷ 1x`],
+        target: '< 1.2',
+        met: big.peakRssMB / a.peakRssMB < 1.2,
+      },
     },
     notes: [
       `1x: ${tag} (${SESSIONS} sessions × ${STEPS}), ${round(e1.bytes / 1e6, 0)} MB of jsonl + WebP frames (~${round(e1.bytes / e1.rows / 1e3, 0)} KB per step); ${SCALE}x: ${e4.rows} steps, ${round(e4.bytes / 1e6, 0)} MB.`,
       'MB/s = input bytes (jsonl + frames) per second, the same for every tool.',
       'Every tool ends durable: convert fsyncs each shard before its rename; the pyarrow and datasets scripts fsync their Parquet file before exiting.',
       `Parquet written: convert ${round(written.get(ours)! / 1e6, 0)} MB, pyarrow ${round(written.get(pyarrowScript)! / 1e6, 0)} MB, datasets ${round(written.get(datasetsScript)! / 1e6, 0)} MB; all with the same row count (checked from the footers).`,
-      'The same Parquet: the pyarrow and datasets scripts build the same steps rows as convert (action structs with ClassLabel ids, x_norm/y_norm, args/extra JSON text; bench/steps_rows.py), and after the first round bench/same_parquet.py checked that their files have the same schema and the same values row for row as convert\'s shards (frames by length and path).',
+      "The same Parquet: the pyarrow and datasets scripts build the same steps rows as convert (action structs with ClassLabel ids, x_norm/y_norm, args/extra JSON text; bench/steps_rows.py), and after the first round bench/same_parquet.py checked that their files have the same schema and the same values row for row as convert's shards (frames by length and path).",
       ctx.dropCaches
         ? 'Page cache dropped before every measurement (cold reads).'
         : 'Warm page cache: before every measurement (untimed) pending writes are synced and the export is read again; every measurement starts warm, with nothing left to write back.',

@@ -49,7 +49,11 @@ export function keepBest(prev: Measured | undefined, m: Measured): Measured {
 }
 
 /** Best of n runs by time (the least disturbed by noise), peak RSS the max seen. */
-export function measureBest(argv: string[], n: number, opts: { env?: NodeJS.ProcessEnv; cwd?: string; before?: () => void } = {}): Measured {
+export function measureBest(
+  argv: string[],
+  n: number,
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; before?: () => void } = {},
+): Measured {
   let best: Measured | undefined;
   for (let i = 0; i < n; i++) {
     opts.before?.();
@@ -59,7 +63,12 @@ export function measureBest(argv: string[], n: number, opts: { env?: NodeJS.Proc
 }
 
 export function run(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): string {
-  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: opts.cwd ?? repoRoot, env: { ...process.env, ...opts.env }, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    cwd: opts.cwd ?? repoRoot,
+    env: { ...process.env, ...opts.env },
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
   return r.stdout;
 }
@@ -111,7 +120,9 @@ export function writeReadmeTable(): void {
   const ratios: string[] = [];
   for (const [name, sec] of Object.entries(all)) {
     for (const r of sec.rows ?? []) {
-      lines.push(`| ${r.bench} | ${r.tool} | ${r.rows ?? ''} | ${r.mb ?? ''} | ${r.rows_per_s ?? ''} | ${r.mb_per_s ?? ''} | ${r.peak_rss_mb} |`);
+      lines.push(
+        `| ${r.bench} | ${r.tool} | ${r.rows ?? ''} | ${r.mb ?? ''} | ${r.rows_per_s ?? ''} | ${r.mb_per_s ?? ''} | ${r.peak_rss_mb} |`,
+      );
     }
     for (const [k, v] of Object.entries(sec.ratios ?? {})) ratios.push(`- ${name}: ${k} = ${v}`);
   }
@@ -132,7 +143,7 @@ export function writeReadmeTable(): void {
  * do not give). The next read of these files comes from the disk.
  */
 export function evictFromCache(files: string[]): void {
-  const code = 'import os,sys\nfor p in sys.argv[1:]:\n  fd=os.open(p,os.O_RDONLY)\n  os.fdatasync(fd); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED); os.close(fd)';
+  const code =
+    'import os,sys\nfor p in sys.argv[1:]:\n  fd=os.open(p,os.O_RDONLY)\n  os.fdatasync(fd); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED); os.close(fd)';
   run([venvPython, '-c', code, ...files]);
 }
-

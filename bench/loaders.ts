@@ -48,7 +48,21 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const e = ctx.ensureExport({ sessions: SESSIONS, steps: STEPS, format: 'jsonl' });
   const dataset = ctx.scratch('loaders-dataset');
   ctx.log(`converting ${e.rows} rows to parquet + webdataset`);
-  runCommand([...cli, 'convert', e.dir, '--out', dataset, '--formats', 'parquet,webdataset', '--split', 'train=1', '--world-size', '1', '--workers', String(WORKERS)]);
+  runCommand([
+    ...cli,
+    'convert',
+    e.dir,
+    '--out',
+    dataset,
+    '--formats',
+    'parquet,webdataset',
+    '--split',
+    'train=1',
+    '--world-size',
+    '1',
+    '--workers',
+    String(WORKERS),
+  ]);
   const loaders = ctx.scratch('loaders-modules');
   await generateLoaders({ source: dataset, out: loaders, targets: ['torch-wds'], name: 'bench' });
   const hfHome = ctx.scratch('loaders-hf-home');
@@ -56,7 +70,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
   runCommand([venvPython, '-c', HF, dataset, String(e.rows), 'prepare'], { env });
 
   ctx.log(`torch-wds loader: ${e.rows} samples, ${WORKERS} workers`);
-  const wds = measureBest([venvPython, '-c', WDS, loaders, dataset, String(e.rows)], ctx.repeats, { env, before: () => ctx.prepareCache() });
+  const wds = measureBest([venvPython, '-c', WDS, loaders, dataset, String(e.rows)], ctx.repeats, {
+    env,
+    before: () => ctx.prepareCache(),
+  });
   ctx.log(`datasets from Parquet: ${e.rows} rows, ${WORKERS} workers`);
   const hf = measureBest([venvPython, '-c', HF, dataset, String(e.rows)], ctx.repeats, { env, before: () => ctx.prepareCache() });
   rmSync(path.join(hfHome), { recursive: true, force: true });
@@ -64,7 +81,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const wdsRate = e.rows / wds.seconds;
   const hfRate = e.rows / hf.seconds;
   return {
-    rows: [row('loaders', 'nusomi torch-wds (2 workers, decode)', wds, e.rows), row('loaders', 'datasets parquet with_format(torch) (2 workers)', hf, e.rows)],
+    rows: [
+      row('loaders', 'nusomi torch-wds (2 workers, decode)', wds, e.rows),
+      row('loaders', 'datasets parquet with_format(torch) (2 workers)', hf, e.rows),
+    ],
     ratios: { 'torch-wds samples/s ÷ datasets samples/s': round(wdsRate / hfRate, 2) },
     notes: [
       `${e.rows} rows (${SESSIONS} sessions × ${STEPS} steps), batch 32, ${WORKERS} DataLoader workers, best of ${ctx.repeats}; warm page cache unless --drop-caches.`,

@@ -10,6 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { cli, measure, round, row, run as runCommand, venvPython } from './lib.ts';
+import type { Measured } from './lib.ts';
 import type { BenchContext, Section } from './run.ts';
 
 /** 7,000 steps of ~150 KB frames ≈ 1 GB of Parquet. */
@@ -30,7 +31,9 @@ function freePort(): Promise<number> {
 
 async function startServer(dir: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(cli[0]!, [...cli.slice(1), 'hub', 'serve', '--dir', dir, '--port', String(port), '--token', TOKEN], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(cli[0]!, [...cli.slice(1), 'hub', 'serve', '--dir', dir, '--port', String(port), '--token', TOKEN], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     try {
@@ -50,7 +53,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const dataset = ctx.scratch('push-dataset');
   ctx.log(`converting ${exp.rows} rows to Parquet for the push bench (untimed)`);
   runCommand([...cli, 'convert', exp.dir, '--out', dataset, '--formats', 'parquet', '--split', 'train=1']);
-  const pushed = ctx.sizeOf(path.join(dataset, 'data')) + ctx.sizeOf(path.join(dataset, 'README.md')) + ctx.sizeOf(path.join(dataset, 'dataset-manifest.json'));
+  const pushed =
+    ctx.sizeOf(path.join(dataset, 'data')) +
+    ctx.sizeOf(path.join(dataset, 'README.md')) +
+    ctx.sizeOf(path.join(dataset, 'dataset-manifest.json'));
 
   const hubDir = ctx.scratch('push-hub');
   const { url, child } = await startServer(hubDir);
@@ -61,7 +67,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const first = measure([...cli, 'push', dataset, '--repo', 'bench/push', '--hub-url', url, '--json'], { env });
     ctx.log('unchanged re-push');
     const again = measure([...cli, 'push', dataset, '--repo', 'bench/push', '--hub-url', url, '--json'], { env });
-    const summary = JSON.parse(runCommand([...cli, 'push', dataset, '--repo', 'bench/push', '--hub-url', url, '--json'], { env })) as { uploaded_bytes: number };
+    const summary = JSON.parse(runCommand([...cli, 'push', dataset, '--repo', 'bench/push', '--hub-url', url, '--json'], { env })) as {
+      uploaded_bytes: number;
+    };
     if (summary.uploaded_bytes !== 0) throw new Error(`an unchanged re-push uploaded ${summary.uploaded_bytes} bytes`);
 
     ctx.log('reference: huggingface_hub.upload_folder to a new repo on the same server');
@@ -76,9 +84,11 @@ api.upload_folder(folder_path=sys.argv[1], repo_id="bench/push-python", repo_typ
     child.kill();
     const hubDir2 = ctx.scratch('push-hub-python');
     const second = await startServer(hubDir2);
-    let python;
+    let python: Measured;
     try {
-      python = measure([venvPython, '-c', py, dataset, second.url, TOKEN], { env: { HF_HUB_DISABLE_XET: '1', HF_HUB_OFFLINE: '0', HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HOME: ctx.scratch('push-hf-home') } });
+      python = measure([venvPython, '-c', py, dataset, second.url, TOKEN], {
+        env: { HF_HUB_DISABLE_XET: '1', HF_HUB_OFFLINE: '0', HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HOME: ctx.scratch('push-hf-home') },
+      });
     } finally {
       second.child.kill();
     }

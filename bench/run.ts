@@ -64,7 +64,10 @@ const SECTIONS: { name: string; load: () => Promise<{ run(ctx: BenchContext): Pr
 
 function walk(p: string, visit: (file: string, size: number) => void): void {
   const st = statSync(p);
-  if (st.isFile()) return visit(p, st.size);
+  if (st.isFile()) {
+    visit(p, st.size);
+    return;
+  }
   if (!st.isDirectory()) return;
   for (const name of readdirSync(p).sort()) walk(path.join(p, name), visit);
 }
@@ -88,7 +91,20 @@ function makeContext(workDir: string, repeats: number, dropCaches: boolean): Ben
       const params = JSON.stringify({ sessions, steps, format });
       if (!existsSync(stamp) || readFileSync(stamp, 'utf8').trim() !== params) {
         log(`generating ${sessions}x${steps} ${format} export in ${dir}`);
-        runCommand([process.execPath, '--import', 'tsx', path.join(repoRoot, 'scripts/make-samples.ts'), '--sessions', String(sessions), '--steps', String(steps), '--format', format, '--out', dir]);
+        runCommand([
+          process.execPath,
+          '--import',
+          'tsx',
+          path.join(repoRoot, 'scripts/make-samples.ts'),
+          '--sessions',
+          String(sessions),
+          '--steps',
+          String(steps),
+          '--format',
+          format,
+          '--out',
+          dir,
+        ]);
         writeFileSync(stamp, params + '\n');
       }
       let bytes = 0;
@@ -109,7 +125,8 @@ function makeContext(workDir: string, repeats: number, dropCaches: boolean): Ben
     prepareCache(warm) {
       if (dropCaches) {
         const r = spawnSync('sh', ['-c', 'sync && echo 3 > /proc/sys/vm/drop_caches']);
-        if (r.status !== 0) throw new Error(`--drop-caches: cannot drop the page cache (${r.stderr.toString().trim()}); run as root or without it`);
+        if (r.status !== 0)
+          throw new Error(`--drop-caches: cannot drop the page cache (${r.stderr.toString().trim()}); run as root or without it`);
         return;
       }
       // Warm mode, before every measurement (untimed): write back what earlier steps left dirty (a
@@ -134,13 +151,18 @@ async function main(): Promise<void> {
       'no-save': { type: 'boolean' },
     },
   });
-  const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const only = (values.only ?? [])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   for (const name of only) {
-    if (!SECTIONS.some((s) => s.name === name)) throw new Error(`--only: unknown section ${name}; sections: ${SECTIONS.map((s) => s.name).join(', ')}`);
+    if (!SECTIONS.some((s) => s.name === name))
+      throw new Error(`--only: unknown section ${name}; sections: ${SECTIONS.map((s) => s.name).join(', ')}`);
   }
   const workDir = path.resolve(values['work-dir'] ?? path.join(process.env.TMPDIR ?? os.tmpdir(), 'nusomi-bench'));
   const rel = path.relative(repoRoot, workDir);
-  if (!rel.startsWith('..') && !path.isAbsolute(rel)) throw new Error(`--work-dir ${workDir} is inside the repository; benchmark data does not belong there`);
+  if (!rel.startsWith('..') && !path.isAbsolute(rel))
+    throw new Error(`--work-dir ${workDir} is inside the repository; benchmark data does not belong there`);
   mkdirSync(workDir, { recursive: true });
   const repeats = Number(values.repeats ?? 2);
   if (!Number.isInteger(repeats) || repeats < 1) throw new Error('--repeats expects an integer >= 1');
@@ -152,7 +174,9 @@ async function main(): Promise<void> {
     const loadBefore = os.loadavg()[0]!;
     const section = await (await s.load()).run(ctx);
     // The machine may be shared: say how busy it was, since contention skews absolute numbers.
-    (section.notes ??= []).push(`Machine: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; 1-minute load average ${loadBefore.toFixed(1)} at the start of the section, ${os.loadavg()[0]!.toFixed(1)} at the end.`);
+    (section.notes ??= []).push(
+      `Machine: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; 1-minute load average ${loadBefore.toFixed(1)} at the start of the section, ${os.loadavg()[0]!.toFixed(1)} at the end.`,
+    );
     process.stdout.write(`${s.name}\n${JSON.stringify(section, null, 2)}\n`);
     if (!values['no-save']) {
       saveSection(s.name, section);
@@ -162,6 +186,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

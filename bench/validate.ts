@@ -22,7 +22,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
   ctx.log('validate: converting the bench export to WebDataset shards (untimed)');
   runCommand([...cli, 'convert', exp.dir, '--out', out, '--formats', 'webdataset', '--split', 'train=0.8,test=0.2', '--seed', '1']);
   const dir = path.join(out, 'webdataset');
-  const shards = readdirSync(dir).filter((f) => f.endsWith('.tar')).sort().map((f) => path.join(dir, f));
+  const shards = readdirSync(dir)
+    .filter((f) => f.endsWith('.tar'))
+    .sort()
+    .map((f) => path.join(dir, f));
   const bytes = shards.reduce((n, s) => n + ctx.sizeOf(s), 0);
   const frames = exp.rows;
   const floorCmd = ['bash', '-c', `for s in ${shards.map((s) => `'${s}'`).join(' ')}; do tar -xOf "$s" > /dev/null; done`];
@@ -32,14 +35,21 @@ export async function run(ctx: BenchContext): Promise<Section> {
   ctx.log(`validate: ${shards.length} shards, ${(bytes / 1e6).toFixed(0)} MB`);
 
   // Interleaved (floor, ours, floor, ours...) so a noisy neighbour hurts both alike.
-  const best = { warmFloor: undefined as Measured | undefined, warmHeader: undefined as Measured | undefined, coldFloor: undefined as Measured | undefined, coldHeader: undefined as Measured | undefined };
+  const best = {
+    warmFloor: undefined as Measured | undefined,
+    warmHeader: undefined as Measured | undefined,
+    coldFloor: undefined as Measured | undefined,
+    coldHeader: undefined as Measured | undefined,
+  };
   for (let rep = 1; rep <= ctx.repeats; rep++) {
     // Exit 1 (findings) would fail measure(); the generated shards are clean, so 0 is expected.
     best.coldFloor = keepBest(best.coldFloor, measureBest(floorCmd, 1, { before: coldBefore }));
     best.coldHeader = keepBest(best.coldHeader, measureBest(headerCmd, 1, { before: coldBefore }));
     best.warmFloor = keepBest(best.warmFloor, measureBest(floorCmd, 1, { before: warmBefore }));
     best.warmHeader = keepBest(best.warmHeader, measureBest(headerCmd, 1, { before: warmBefore }));
-    ctx.log(`  run ${rep}: cold floor ${round(best.coldFloor.seconds, 2)} s, ours ${round(best.coldHeader.seconds, 2)} s; warm floor ${round(best.warmFloor.seconds, 2)} s, ours ${round(best.warmHeader.seconds, 2)} s (best so far)`);
+    ctx.log(
+      `  run ${rep}: cold floor ${round(best.coldFloor.seconds, 2)} s, ours ${round(best.coldHeader.seconds, 2)} s; warm floor ${round(best.warmFloor.seconds, 2)} s, ours ${round(best.warmHeader.seconds, 2)} s (best so far)`,
+    );
   }
   // Full decoding is ~100× slower per frame: measured on the first shard only (a rate, frames/s).
   const fullShard = shards[0]!;
@@ -61,7 +71,13 @@ export async function run(ctx: BenchContext): Promise<Section> {
       'header MB/s ÷ tar floor, warm cache': warm,
       'full decode frames/s': round(fullFrames / full.seconds, 1),
     },
-    targets: { 'validate --decode header >= 0.5x tar -xOf MB/s (cold cache: the disk read floor)': { value: cold, target: '>= 0.5', met: cold >= 0.5 } },
+    targets: {
+      'validate --decode header >= 0.5x tar -xOf MB/s (cold cache: the disk read floor)': {
+        value: cold,
+        target: '>= 0.5',
+        met: cold >= 0.5,
+      },
+    },
     notes: [
       `${shards.length} shards, ${round(bytes / 1e6, 1)} MB, ${frames} samples; times include node/tsx start-up (~0.4 s).`,
       'Cold: every shard evicted from the page cache (fdatasync + posix_fadvise DONTNEED) before each timed run of either tool; warm: read once untimed before each run.',

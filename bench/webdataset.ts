@@ -20,10 +20,17 @@ function oursArgv(e: GeneratedExport, out: string): string[] {
 
 function shardsOf(out: string): string[] {
   const dir = path.join(out, 'webdataset');
-  return readdirSync(dir).filter((f) => f.endsWith('.tar')).sort().map((f) => path.join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.tar'))
+    .sort()
+    .map((f) => path.join(dir, f));
 }
 
-interface OursRun { m: Measured; tarBytes: number; shards: number }
+interface OursRun {
+  m: Measured;
+  tarBytes: number;
+  shards: number;
+}
 
 function runOurs(ctx: BenchContext, e: GeneratedExport, label: string, keep: boolean): OursRun & { out: string } {
   const out = ctx.scratch('out-wds');
@@ -32,7 +39,9 @@ function runOurs(ctx: BenchContext, e: GeneratedExport, label: string, keep: boo
   const m = measure(oursArgv(e, out));
   const shards = shardsOf(out);
   const tarBytes = shards.reduce((n, f) => n + ctx.sizeOf(f), 0);
-  ctx.log(`  ${round(m.seconds, 1)} s, ${round(tarBytes / 1e6 / m.seconds, 0)} MB/s, peak RSS ${round(m.peakRssMB, 0)} MB, ${shards.length} shards`);
+  ctx.log(
+    `  ${round(m.seconds, 1)} s, ${round(tarBytes / 1e6 / m.seconds, 0)} MB/s, peak RSS ${round(m.peakRssMB, 0)} MB, ${shards.length} shards`,
+  );
   if (!keep) rmSync(out, { recursive: true, force: true });
   return { m, tarBytes, shards: shards.length, out };
 }
@@ -45,7 +54,8 @@ function layOut(ctx: BenchContext, out: string, expectedRows: number): { layout:
     names.push(...runCommand(['tar', '-tf', shard]).split('\n').filter(Boolean));
     runCommand(['tar', '-xf', shard, '-C', layout]);
   }
-  if (names.length !== expectedRows * 2) throw new Error(`our shards hold ${names.length} members, expected ${expectedRows * 2} (image + json per step)`);
+  if (names.length !== expectedRows * 2)
+    throw new Error(`our shards hold ${names.length} members, expected ${expectedRows * 2} (image + json per step)`);
   const list = path.join(ctx.workDir, 'wds-layout.list');
   writeFileSync(list, names.join('\n') + '\n');
   return { layout, list, members: names.length };
@@ -107,8 +117,16 @@ export async function run(ctx: BenchContext): Promise<Section> {
     ],
     ratios,
     targets: {
-      'convert ≥ 0.8× GNU tar (MB/s)': { value: ratios['MB/s convert ÷ GNU tar'], target: '>= 0.8', met: ratios['MB/s convert ÷ GNU tar'] >= 0.8 },
-      'RSS growth 1x → 4x < 20 %': { value: ratios[`peak RSS convert ${SCALE}x ÷ 1x`], target: '< 1.2', met: big.peakRssMB / a.peakRssMB < 1.2 },
+      'convert ≥ 0.8× GNU tar (MB/s)': {
+        value: ratios['MB/s convert ÷ GNU tar'],
+        target: '>= 0.8',
+        met: ratios['MB/s convert ÷ GNU tar'] >= 0.8,
+      },
+      'RSS growth 1x → 4x < 20 %': {
+        value: ratios[`peak RSS convert ${SCALE}x ÷ 1x`],
+        target: '< 1.2',
+        met: big.peakRssMB / a.peakRssMB < 1.2,
+      },
     },
     notes: [
       `1x: ${e1.rows} steps (${round(e1.bytes / 1e6, 0)} MB jsonl + WebP frames) → ${shards} shards, ${round(oursBytes / 1e6, 0)} MB of tar; ${SCALE}x: ${e4.rows} steps.`,

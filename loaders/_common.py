@@ -17,7 +17,15 @@ import urllib.parse
 import urllib.request
 from typing import Any, BinaryIO
 
-from _pins import ACTION_TYPES, DATASET_NAME, FILES, MANIFEST_SHA256, ROOT_ENV, SOURCE, SPLITS
+from _pins import (
+    ACTION_TYPES,
+    DATASET_NAME,
+    FILES,
+    MANIFEST_SHA256,
+    ROOT_ENV,
+    SOURCE,
+    SPLITS,
+)
 
 # --- nusomi-hf:common ---
 HF_ENDPOINT_DEFAULT = "https://huggingface.co"
@@ -66,7 +74,12 @@ def file_location(root: str, path: str) -> str:
     """The URL or local path of a manifest path (POSIX, relative to the dataset root)."""
     if is_remote(root):
         base, _, query = root.partition("?")
-        return base.rstrip("/") + "/" + urllib.parse.quote(path) + (f"?{query}" if query else "")
+        return (
+            base.rstrip("/")
+            + "/"
+            + urllib.parse.quote(path)
+            + (f"?{query}" if query else "")
+        )
     return os.path.join(root, *path.split("/"))
 
 
@@ -75,7 +88,9 @@ def split_files(fmt: str, split: str) -> tuple[tuple[str, int, int, str], ...]:
     by_split = FILES.get(fmt, {})
     if split not in by_split:
         known = ", ".join(sorted(by_split)) or "none"
-        raise ValueError(f"{DATASET_NAME}: no split {split!r} in the pinned {fmt} files (splits: {known})")
+        raise ValueError(
+            f"{DATASET_NAME}: no split {split!r} in the pinned {fmt} files (splits: {known})"
+        )
     return by_split[split]
 
 
@@ -89,7 +104,11 @@ def hub_token() -> str | None:
     if token:
         return token
     path = os.environ.get("HF_TOKEN_PATH") or os.path.join(
-        os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"),
+        os.environ.get("HF_HOME")
+        or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+            "huggingface",
+        ),
         "token",
     )
     try:
@@ -102,9 +121,21 @@ def hub_token() -> str | None:
 class _DropAuthOnOtherHost(urllib.request.HTTPRedirectHandler):
     """Follow redirects, but never carry the Hub token to another host (LFS/CDN redirects)."""
 
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> urllib.request.Request | None:
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+        if (
+            new is not None
+            and urllib.parse.urlsplit(newurl).netloc
+            != urllib.parse.urlsplit(req.full_url).netloc
+        ):
             new.remove_header("Authorization")
         return new
 
@@ -152,7 +183,9 @@ def open_url(url: str) -> BinaryIO:
         return opener.open(req, timeout=60)
     except urllib.error.HTTPError as err:
         where = url.split("?")[0]
-        raise OSError(f"{DATASET_NAME}: GET {where} failed: HTTP {err.code} {err.reason}") from None
+        raise OSError(
+            f"{DATASET_NAME}: GET {where} failed: HTTP {err.code} {err.reason}"
+        ) from None
 
 
 def sha256_of_file(path: str) -> str:
@@ -163,7 +196,9 @@ def sha256_of_file(path: str) -> str:
     return h.hexdigest()
 
 
-def identity_error(path: str, what: str, expected: str, found: str) -> DatasetIdentityError:
+def identity_error(
+    path: str, what: str, expected: str, found: str
+) -> DatasetIdentityError:
     return DatasetIdentityError(
         f"{DATASET_NAME}: {path}: {what} is {found}, the pinned dataset says {expected} "
         f"(manifest sha256 {MANIFEST_SHA256[:12]}): this is not the file these loaders were generated for; "
@@ -183,7 +218,9 @@ def verify_local_file(local_path: str, entry: tuple[str, int, int, str]) -> None
     try:
         found_size = os.path.getsize(local_path)
     except OSError:
-        raise DatasetIdentityError(f"{DATASET_NAME}: {path}: missing under the dataset root ({local_path})") from None
+        raise DatasetIdentityError(
+            f"{DATASET_NAME}: {path}: missing under the dataset root ({local_path})"
+        ) from None
     if found_size != size:
         raise identity_error(path, "size", f"{size} bytes", f"{found_size} bytes")
     found = sha256_of_file(local_path)
@@ -218,7 +255,9 @@ def action_point(action: dict[str, Any] | None) -> tuple[float, float, bool]:
     return float(action["x_norm"]), float(action["y_norm"]), True
 
 
-def action_features(action: dict[str, Any], prior: dict[str, Any] | None) -> dict[str, Any]:
+def action_features(
+    action: dict[str, Any], prior: dict[str, Any] | None
+) -> dict[str, Any]:
     """Label id and point of an action and of the prior action (NO_PRIOR_ACTION_ID when none)."""
     x, y, has = action_point(action)
     px, py, phas = action_point(prior)
@@ -226,7 +265,9 @@ def action_features(action: dict[str, Any], prior: dict[str, Any] | None) -> dic
         "action_type_id": action_type_id(action),
         "action_xy": (x, y),
         "action_has_xy": has,
-        "prior_action_type_id": NO_PRIOR_ACTION_ID if prior is None else action_type_id(prior),
+        "prior_action_type_id": NO_PRIOR_ACTION_ID
+        if prior is None
+        else action_type_id(prior),
         "prior_action_xy": (px, py),
         "prior_action_has_xy": phas,
     }

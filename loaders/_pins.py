@@ -29,5 +29,8 @@ FILES = {}
 # Capture viewports seen: ({"w": ..., "h": ..., "rows": ...}, ...).
 VIEWPORTS = ()
 # How coordinates relate to the stored image (not to the capture viewport).
-COORDINATES = {"pixels": "stored_image", "normalized": "x / stored width, y / stored height"}
+COORDINATES = {
+    "pixels": "stored_image",
+    "normalized": "x / stored width, y / stored height",
+}
 IMAGE = {"mode": "passthrough", "format": None, "max_side": None, "quality": None}

@@ -17,9 +17,14 @@ from _common import action_features, as_action
 
 # --- nusomi-hf:torch-common ---
 
+
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
     """PIL image -> uint8 tensor [3, H, W] (RGB) of the stored image, no resizing."""
-    return torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
+    return (
+        torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8, copy=True))
+        .permute(2, 0, 1)
+        .contiguous()
+    )
 
 
 def model_inputs(row: dict[str, Any]) -> dict[str, Any]:
@@ -42,7 +47,9 @@ def model_inputs(row: dict[str, Any]) -> dict[str, Any]:
         "action_type_id": torch.tensor(f["action_type_id"], dtype=torch.int64),
         "action_xy": torch.tensor(f["action_xy"], dtype=torch.float32),
         "action_has_xy": torch.tensor(f["action_has_xy"]),
-        "prior_action_type_id": torch.tensor(f["prior_action_type_id"], dtype=torch.int64),
+        "prior_action_type_id": torch.tensor(
+            f["prior_action_type_id"], dtype=torch.int64
+        ),
         "prior_action_xy": torch.tensor(f["prior_action_xy"], dtype=torch.float32),
         "prior_action_has_xy": torch.tensor(f["prior_action_has_xy"]),
         "session_id": row["session_id"],
@@ -63,7 +70,9 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         if name == "image":
             h = max(v.shape[1] for v in values)
             w = max(v.shape[2] for v in values)
-            out = torch.zeros((len(values), values[0].shape[0], h, w), dtype=values[0].dtype)
+            out = torch.zeros(
+                (len(values), values[0].shape[0], h, w), dtype=values[0].dtype
+            )
             for i, v in enumerate(values):
                 out[i, :, : v.shape[1], : v.shape[2]] = v
             batch[name] = out

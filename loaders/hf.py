@@ -31,7 +31,15 @@ from _pins import FEATURES, REVISION, SOURCE
 # --- end nusomi-hf:pins ---
 
 # --- nusomi-hf:common ---
-from _common import DATASET_NAME, ROOT_ENV, dataset_root, file_location, is_remote, split_files, verify_local_file
+from _common import (
+    DATASET_NAME,
+    ROOT_ENV,
+    dataset_root,
+    file_location,
+    is_remote,
+    split_files,
+    verify_local_file,
+)
 # --- end nusomi-hf:common ---
 
 # --- nusomi-hf:torch-common ---
@@ -61,19 +69,35 @@ def load(
     """
     local = root if root is not None else (os.environ.get(ROOT_ENV) or None)
     if local is None and SOURCE["kind"] == "hub":
-        return datasets.load_dataset(SOURCE["repo_id"], split=split, revision=revision, streaming=streaming, features=features())
+        return datasets.load_dataset(
+            SOURCE["repo_id"],
+            split=split,
+            revision=revision,
+            streaming=streaming,
+            features=features(),
+        )
     if revision is not None and revision != REVISION:
-        raise ValueError(f"{DATASET_NAME}: revision={revision!r} needs the Hub; this load reads a local copy")
+        raise ValueError(
+            f"{DATASET_NAME}: revision={revision!r} needs the Hub; this load reads a local copy"
+        )
     base = dataset_root(local)
     if is_remote(base):
-        raise ValueError(f"{DATASET_NAME}: hf.load reads a local directory or the Hub repo, not {base.split('?')[0]}")
+        raise ValueError(
+            f"{DATASET_NAME}: hf.load reads a local directory or the Hub repo, not {base.split('?')[0]}"
+        )
     paths = []
     for entry in split_files("parquet", split):
         path = file_location(base, entry[0])
         if verify:
             verify_local_file(path, entry)
         paths.append(path)
-    return datasets.load_dataset("parquet", data_files={split: paths}, split=split, streaming=streaming, features=features())
+    return datasets.load_dataset(
+        "parquet",
+        data_files={split: paths},
+        split=split,
+        streaming=streaming,
+        features=features(),
+    )
 
 
 def to_model_inputs(batch: dict[str, list[Any]]) -> dict[str, Any]:
@@ -89,5 +113,9 @@ def to_model_inputs(batch: dict[str, list[Any]]) -> dict[str, Any]:
     out = {}
     for key in rows[0]:
         values = [r[key] for r in rows]
-        out[key] = torch.stack(values) if key != "image" and isinstance(values[0], torch.Tensor) else values
+        out[key] = (
+            torch.stack(values)
+            if key != "image" and isinstance(values[0], torch.Tensor)
+            else values
+        )
     return out

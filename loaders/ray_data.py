@@ -93,7 +93,9 @@ def read_split(
         import pyarrow.fs
         from huggingface_hub import HfFileSystem
 
-        filesystem = pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(HfFileSystem(endpoint=hub_endpoint())))
+        filesystem = pyarrow.fs.PyFileSystem(
+            pyarrow.fs.FSSpecHandler(HfFileSystem(endpoint=hub_endpoint()))
+        )
         paths = [hub_fs_path(e[0]) for e in entries]
     else:
         paths = [file_location(base, e[0]) for e in entries]

@@ -78,7 +78,11 @@ def fetch_to_cache(url: str, entry: tuple[str, int, int, str], directory: str) -
         from huggingface_hub import hf_hub_download
 
         return hf_hub_download(
-            SOURCE["repo_id"], hub_path, repo_type="dataset", revision=SOURCE["revision"], endpoint=hub_endpoint()
+            SOURCE["repo_id"],
+            hub_path,
+            repo_type="dataset",
+            revision=SOURCE["revision"],
+            endpoint=hub_endpoint(),
         )
     target = os.path.join(directory, sha256[:2], sha256 + os.path.splitext(path)[1])
     if os.path.exists(target) and os.path.getsize(target) == size:
@@ -134,7 +138,10 @@ class ParquetSteps(torch.utils.data.Dataset):
         base = dataset_root(root)
         if is_remote(base):
             directory = cache_dir()
-            self.paths = [fetch_to_cache(file_location(base, e[0]), e, directory) for e in self.entries]
+            self.paths = [
+                fetch_to_cache(file_location(base, e[0]), e, directory)
+                for e in self.entries
+            ]
         else:
             self.paths = [file_location(base, e[0]) for e in self.entries]
         self.offsets = [0]
@@ -144,7 +151,9 @@ class ParquetSteps(torch.utils.data.Dataset):
         self.cached_row_groups = max(1, cached_row_groups)
         self.verify = verify
         self._open: dict[int, tuple[pq.ParquetFile, list[int]]] = {}
-        self._cache: collections.OrderedDict[tuple[int, int], list[dict[str, Any]]] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[tuple[int, int], list[dict[str, Any]]] = (
+            collections.OrderedDict()
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         # Open files and cached rows stay in the process that made them (DataLoader workers reopen).
@@ -161,7 +170,9 @@ class ParquetSteps(torch.utils.data.Dataset):
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
-            raise IndexError(f"{DATASET_NAME}: index {index} out of range for split {self.split!r} ({len(self)} rows)")
+            raise IndexError(
+                f"{DATASET_NAME}: index {index} out of range for split {self.split!r} ({len(self)} rows)"
+            )
         f = bisect.bisect_right(self.offsets, index) - 1
         row = self._row(f, index - self.offsets[f])
         decoded = decode_row(row)
@@ -175,7 +186,9 @@ class ParquetSteps(torch.utils.data.Dataset):
                 verify_local_file(self.paths[f], entry)
             pf = pq.ParquetFile(self.paths[f], memory_map=True)
             if pf.metadata.num_rows != entry[1]:
-                raise ValueError(f"{DATASET_NAME}: {entry[0]}: has {pf.metadata.num_rows} rows, the pinned manifest says {entry[1]}")
+                raise ValueError(
+                    f"{DATASET_NAME}: {entry[0]}: has {pf.metadata.num_rows} rows, the pinned manifest says {entry[1]}"
+                )
             starts = [0]
             for g in range(pf.metadata.num_row_groups):
                 starts.append(starts[-1] + pf.metadata.row_group(g).num_rows)

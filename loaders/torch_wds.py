@@ -73,24 +73,40 @@ from _common import (
 from _torch_common import collate, model_inputs
 # --- end nusomi-hf:torch-common ---
 
-__all__ = ["DatasetIdentityError", "WdsSteps", "collate", "model_inputs", "rank_and_world_size"]
+__all__ = [
+    "DatasetIdentityError",
+    "WdsSteps",
+    "collate",
+    "model_inputs",
+    "rank_and_world_size",
+]
 
 IMAGE_EXTENSIONS = ("webp", "png", "jpg", "jpeg")
 
 
-def rank_and_world_size(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
+def rank_and_world_size(
+    rank: int | None = None, world_size: int | None = None
+) -> tuple[int, int]:
     """(rank, world_size): the arguments, else RANK/WORLD_SIZE, else torch.distributed, else (0, 1)."""
     if rank is None or world_size is None:
-        if os.environ.get("RANK") is not None and os.environ.get("WORLD_SIZE") is not None:
+        if (
+            os.environ.get("RANK") is not None
+            and os.environ.get("WORLD_SIZE") is not None
+        ):
             env_rank, env_world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         elif torch.distributed.is_available() and torch.distributed.is_initialized():
-            env_rank, env_world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+            env_rank, env_world = (
+                torch.distributed.get_rank(),
+                torch.distributed.get_world_size(),
+            )
         else:
             env_rank, env_world = 0, 1
         rank = env_rank if rank is None else rank
         world_size = env_world if world_size is None else world_size
     if not 0 <= rank < world_size:
-        raise ValueError(f"{DATASET_NAME}: rank {rank} is not in [0, world_size={world_size})")
+        raise ValueError(
+            f"{DATASET_NAME}: rank {rank} is not in [0, world_size={world_size})"
+        )
     return rank, world_size
 
 
@@ -99,7 +115,9 @@ def samples_per_rank(rows: int, world_size: int, equalize: str) -> int:
         return math.ceil(rows / world_size)
     if equalize == "drop":
         return rows // world_size
-    raise ValueError(f"{DATASET_NAME}: equalize must be 'pad' or 'drop', not {equalize!r}")
+    raise ValueError(
+        f"{DATASET_NAME}: equalize must be 'pad' or 'drop', not {equalize!r}"
+    )
 
 
 def shard_order(n_shards: int, seed: int, epoch: int, shuffle: bool) -> list[int]:
@@ -110,7 +128,9 @@ def shard_order(n_shards: int, seed: int, epoch: int, shuffle: bool) -> list[int
     return order
 
 
-def block_pieces(lengths: list[int], order: list[int], first: int, stop: int) -> list[tuple[int, int, int]]:
+def block_pieces(
+    lengths: list[int], order: list[int], first: int, stop: int
+) -> list[tuple[int, int, int]]:
     """Positions [first, stop) of the epoch's sample sequence (shards in `order`, wrapping around)
     as (shard index, start, stop) pieces, start/stop counted in samples within the shard."""
     total = sum(lengths)
@@ -163,10 +183,14 @@ def _member_key(name: str) -> tuple[str, str] | tuple[None, None]:
 def decode_sample(key: str, fields: dict[str, bytes], shard: str) -> dict[str, Any]:
     """Raw members of one sample -> the row: the .json members' fields, a PIL image, actions as dicts."""
     if "json" not in fields:
-        raise ValueError(f"{DATASET_NAME}: {shard}: sample {key} has no .json member (has {sorted(fields)})")
+        raise ValueError(
+            f"{DATASET_NAME}: {shard}: sample {key} has no .json member (has {sorted(fields)})"
+        )
     image_ext = next((e for e in IMAGE_EXTENSIONS if e in fields), None)
     if image_ext is None:
-        raise ValueError(f"{DATASET_NAME}: {shard}: sample {key} has no image member (has {sorted(fields)})")
+        raise ValueError(
+            f"{DATASET_NAME}: {shard}: sample {key} has no image member (has {sorted(fields)})"
+        )
     row = json.loads(fields["json"])
     image = Image.open(io.BytesIO(fields[image_ext]))
     image.load()
@@ -211,7 +235,9 @@ class WdsSteps(torch.utils.data.IterableDataset):
         self.entries = tuple(split_files("webdataset", split))
         self.rows = split_rows(split)
         if sum(e[1] for e in self.entries) != self.rows:
-            raise ValueError(f"{DATASET_NAME}: pinned shard rows of {split!r} do not add up to {self.rows}")
+            raise ValueError(
+                f"{DATASET_NAME}: pinned shard rows of {split!r} do not add up to {self.rows}"
+            )
         self.root = dataset_root(root)
         self.seed = seed
         self.shuffle = shuffle
@@ -231,7 +257,9 @@ class WdsSteps(torch.utils.data.IterableDataset):
         _rank, world = rank_and_world_size(self.rank, self.world_size)
         return samples_per_rank(self.rows, world, self.equalize)
 
-    def pieces(self, rank: int, world_size: int, worker: int, num_workers: int) -> list[tuple[int, int, int]]:
+    def pieces(
+        self, rank: int, world_size: int, worker: int, num_workers: int
+    ) -> list[tuple[int, int, int]]:
         """This worker's (shard index, start, stop) pieces for the current epoch."""
         per_rank = samples_per_rank(self.rows, world_size, self.equalize)
         order = shard_order(len(self.entries), self.seed, self.epoch, self.shuffle)
@@ -251,11 +279,15 @@ class WdsSteps(torch.utils.data.IterableDataset):
             row = decode_sample(key, fields, shard)
             yield row if self.transform is None else self.transform(row)
 
-    def _raw_samples(self, pieces: list[tuple[int, int, int]]) -> Iterator[tuple[str, str, dict[str, bytes]]]:
+    def _raw_samples(
+        self, pieces: list[tuple[int, int, int]]
+    ) -> Iterator[tuple[str, str, dict[str, bytes]]]:
         for shard, start, stop in pieces:
             yield from self._read_shard(shard, start, stop)
 
-    def _read_shard(self, index: int, start: int, stop: int) -> Iterator[tuple[str, str, dict[str, bytes]]]:
+    def _read_shard(
+        self, index: int, start: int, stop: int
+    ) -> Iterator[tuple[str, str, dict[str, bytes]]]:
         entry = self.entries[index]
         location = file_location(self.root, entry[0])
         remote = is_remote(location)
@@ -265,7 +297,12 @@ class WdsSteps(torch.utils.data.IterableDataset):
             yield from self._read_tar(raw, entry, start, stop, remote)
 
     def _read_tar(
-        self, raw: BinaryIO, entry: tuple[str, int, int, str], start: int, stop: int, remote: bool
+        self,
+        raw: BinaryIO,
+        entry: tuple[str, int, int, str],
+        start: int,
+        stop: int,
+        remote: bool,
     ) -> Iterator[tuple[str, str, dict[str, bytes]]]:
         """The samples [start, stop) of one opened shard, checked against the pinned count (and sha256 when streamed)."""
         path, rows, _size, sha256 = entry
@@ -292,17 +329,23 @@ class WdsSteps(torch.utils.data.IterableDataset):
                     if key is not None and start <= index_of_key < stop:
                         yield path, key, fields
                     if index_of_key + 1 != rows:
-                        raise ValueError(f"{DATASET_NAME}: {path}: has {index_of_key + 1} samples, the pinned manifest says {rows}")
+                        raise ValueError(
+                            f"{DATASET_NAME}: {path}: has {index_of_key + 1} samples, the pinned manifest says {rows}"
+                        )
                 count = index_of_key + 1
             if count < stop:
-                raise ValueError(f"{DATASET_NAME}: {path}: has {count} samples, the pinned manifest says {rows}")
+                raise ValueError(
+                    f"{DATASET_NAME}: {path}: has {count} samples, the pinned manifest says {rows}"
+                )
             if reader is not raw:
                 reader.drain()
                 found = reader.sha256.hexdigest()
                 if found != sha256:
                     raise identity_error(path, "sha256", sha256, found)
         except tarfile.TarError as err:
-            raise ValueError(f"{DATASET_NAME}: {path}: not a readable tar shard ({err})") from None
+            raise ValueError(
+                f"{DATASET_NAME}: {path}: not a readable tar shard ({err})"
+            ) from None
 
 
 def _shuffled(stream: Iterable[Any], size: int, rng: random.Random) -> Iterator[Any]:
@@ -353,9 +396,15 @@ if _webdataset_installed():
 
         def to_row(sample: dict[str, Any]) -> dict[str, Any]:
             fields = {k: v for k, v in sample.items() if not k.startswith("__")}
-            return decode_sample(sample["__key__"], fields, sample.get("__url__", split))
+            return decode_sample(
+                sample["__key__"], fields, sample.get("__url__", split)
+            )
 
-        pipeline = wds.WebDataset(urls, resampled=True, nodesplitter=None, seed=seed).shuffle(shuffle_buffer).map(to_row)
+        pipeline = (
+            wds.WebDataset(urls, resampled=True, nodesplitter=None, seed=seed)
+            .shuffle(shuffle_buffer)
+            .map(to_row)
+        )
         if transform is not None:
             pipeline = pipeline.map(transform)
         return pipeline.with_epoch(per_worker)

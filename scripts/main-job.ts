@@ -47,20 +47,30 @@ process.stdout.write(humanSummary(result, { hints: false }));
 const hub = await startHubServer({ dir: HUB_DIR, port: 0 });
 try {
   const token = new HubToken(hub.token!, 'token file', hub.tokenFile);
-  const r = await pushDataset({ dir: OUT, repo: REPO, tag: TAG, forceTag: true, hubUrl: hub.url, token, formats: ['parquet', 'webdataset'] });
+  const r = await pushDataset({
+    dir: OUT,
+    repo: REPO,
+    tag: TAG,
+    forceTag: true,
+    hubUrl: hub.url,
+    token,
+    formats: ['parquet', 'webdataset'],
+  });
   const what = r.commits.length ? `commit ${r.commit}` : `unchanged at ${r.commit}`;
-  process.stdout.write([
-    '',
-    `pushed to the local Hub (${HUB_DIR}): ${REPO} ${what}, tag ${TAG}; ${plural(r.uploaded_files, 'file')} / ${(r.uploaded_bytes / 1e6).toFixed(1)} MB uploaded`,
-    '',
-    'load it (run these from the repo root, one after the other):',
-    `  bash scripts/python-env.sh   # once: makes .venv with datasets, pyarrow, torch (minutes); instant when it is there`,
-    `  ${PYTHON} -c 'from datasets import load_dataset; print(load_dataset("${OUT}"))'`,
-    `  ${PYTHON} -c 'from datasets import load_from_disk; print(load_from_disk("${OUT}/arrow"))'`,
-    `  npx nusomi-hf hub serve --dir ${HUB_DIR} --port ${HUB_PORT} &   # the local Hub again, in the background`,
-    `  ${loadHint({ ...r, hub_url: `http://127.0.0.1:${HUB_PORT}` }, PYTHON)}`,
-    '',
-  ].join('\n'));
+  process.stdout.write(
+    [
+      '',
+      `pushed to the local Hub (${HUB_DIR}): ${REPO} ${what}, tag ${TAG}; ${plural(r.uploaded_files, 'file')} / ${(r.uploaded_bytes / 1e6).toFixed(1)} MB uploaded`,
+      '',
+      'load it (run these from the repo root, one after the other):',
+      `  bash scripts/python-env.sh   # once: makes .venv with datasets, pyarrow, torch (minutes); instant when it is there`,
+      `  ${PYTHON} -c 'from datasets import load_dataset; print(load_dataset("${OUT}"))'`,
+      `  ${PYTHON} -c 'from datasets import load_from_disk; print(load_from_disk("${OUT}/arrow"))'`,
+      `  npx nusomi-hf hub serve --dir ${HUB_DIR} --port ${HUB_PORT} &   # the local Hub again, in the background`,
+      `  ${loadHint({ ...r, hub_url: `http://127.0.0.1:${HUB_PORT}` }, PYTHON)}`,
+      '',
+    ].join('\n'),
+  );
 } finally {
   await hub.stop();
 }

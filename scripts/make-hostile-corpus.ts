@@ -52,12 +52,20 @@ type Row = Record<string, unknown>;
 
 function rows(): Row[] {
   const out: Row[] = [];
-  for (const [s, vp] of [['ses_A', { w: 1440, h: 900 }], ['ses_B', { w: 1920, h: 1080 }]] as const) {
+  for (const [s, vp] of [
+    ['ses_A', { w: 1440, h: 900 }],
+    ['ses_B', { w: 1920, h: 1080 }],
+  ] as const) {
     for (let k = 0; k < 2; k++) {
       out.push({
         session_id: s,
         t_ms: 1000 * k + 250,
-        frame: { image_url: `${DESTINATION}frames/${s}/${k}.webp`, viewport: vp, dom: { tag: 'form' }, accessibility_tree: 'button "Approve"' },
+        frame: {
+          image_url: `${DESTINATION}frames/${s}/${k}.webp`,
+          viewport: vp,
+          dom: { tag: 'form' },
+          accessibility_tree: 'button "Approve"',
+        },
         action: { type: 'click', x: 100 + k, y: 50 },
         context: { workflow: 'process_invoice', prior_action: null, outcome: 'success' },
       });
@@ -67,20 +75,37 @@ function rows(): Row[] {
 }
 
 async function webp(w: number, h: number): Promise<Uint8Array> {
-  return new Uint8Array(await sharp({ create: { width: w, height: h, channels: 3, background: { r: 40, g: 120, b: 200 } } }).webp().toBuffer());
+  return new Uint8Array(
+    await sharp({ create: { width: w, height: h, channels: 3, background: { r: 40, g: 120, b: 200 } } })
+      .webp()
+      .toBuffer(),
+  );
 }
 
 function manifest(format: string, extra: Row = {}): Row {
   return {
-    export_id: 'exp_hostile', workflow: 'process_invoice', format, rows: 4, shards: 1, shard_size_bytes: 1, frames: 4, actions: 4,
-    filter_summary: 'none', destination: DESTINATION, created_at: '2026-05-07T14:08:11Z', ...extra,
+    export_id: 'exp_hostile',
+    workflow: 'process_invoice',
+    format,
+    rows: 4,
+    shards: 1,
+    shard_size_bytes: 1,
+    frames: 4,
+    actions: 4,
+    filter_summary: 'none',
+    destination: DESTINATION,
+    created_at: '2026-05-07T14:08:11Z',
+    ...extra,
   };
 }
 
 const jsonl = (rs: Row[]) => rs.map((r) => JSON.stringify(r)).join('\n') + '\n';
 
 /** A jsonl export with its frames; `edit` changes files before they are written (null = leave out). */
-async function jsonlExport(root: string, edit: (files: Map<string, Uint8Array | string>) => void | Promise<void> = () => {}): Promise<string> {
+async function jsonlExport(
+  root: string,
+  edit: (files: Map<string, Uint8Array | string>) => void | Promise<void> = () => {},
+): Promise<string> {
   const files = new Map<string, Uint8Array | string>();
   files.set('manifest.json', JSON.stringify(manifest('jsonl'), null, 2));
   files.set('data/part-00000.jsonl', jsonl(rows()));
@@ -107,13 +132,20 @@ const concat = (parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts as un
 async function wdsExport(root: string, members: [string, Uint8Array][], sidecar?: string): Promise<string> {
   await mkdir(path.join(root, 'data'), { recursive: true });
   await writeFile(path.join(root, 'manifest.json'), JSON.stringify(manifest('webdataset'), null, 2));
-  await writeFile(path.join(root, 'data/shard-000000.tar'), concat([...members.flatMap(([n, d]) => tarMember(n, d)), new Uint8Array(1024)]));
+  await writeFile(
+    path.join(root, 'data/shard-000000.tar'),
+    concat([...members.flatMap(([n, d]) => tarMember(n, d)), new Uint8Array(1024)]),
+  );
   if (sidecar !== undefined) await writeFile(path.join(root, 'data/shard-000000.jsonl'), sidecar);
   return root;
 }
 
 /** An Arrow IPC (or Parquet) export whose frame/action/context columns are JSON text (as vendors write heterogeneous shapes). */
-async function arrowExport(root: string, edit: (cols: { frame: string[]; action: string[]; context: string[] }) => void, format: 'arrow' | 'parquet' = 'arrow'): Promise<string> {
+async function arrowExport(
+  root: string,
+  edit: (cols: { frame: string[]; action: string[]; context: string[] }) => void,
+  format: 'arrow' | 'parquet' = 'arrow',
+): Promise<string> {
   const rs = rows();
   const cols = {
     frame: rs.map((r) => JSON.stringify({ ...(r.frame as Row), image_url: String((r.frame as Row).image_url).slice(DESTINATION.length) })),
@@ -122,21 +154,30 @@ async function arrowExport(root: string, edit: (cols: { frame: string[]; action:
   };
   edit(cols);
   const table = new Table({
-    session_id: vectorFromArray(rs.map((r) => r.session_id as string), new Utf8()),
-    t_ms: vectorFromArray(rs.map((r) => r.t_ms as number), new Int32()),
+    session_id: vectorFromArray(
+      rs.map((r) => r.session_id as string),
+      new Utf8(),
+    ),
+    t_ms: vectorFromArray(
+      rs.map((r) => r.t_ms as number),
+      new Int32(),
+    ),
     frame: vectorFromArray(cols.frame, new Utf8()),
     action: vectorFromArray(cols.action, new Utf8()),
     context: vectorFromArray(cols.context, new Utf8()),
   });
-  const parquet = () => new Uint8Array(parquetWriteBuffer({
-    columnData: [
-      { name: 'session_id', data: rs.map((r) => r.session_id as string), type: 'STRING' },
-      { name: 't_ms', data: rs.map((r) => r.t_ms as number), type: 'INT32' },
-      { name: 'frame', data: cols.frame, type: 'STRING' },
-      { name: 'action', data: cols.action, type: 'STRING' },
-      { name: 'context', data: cols.context, type: 'STRING' },
-    ],
-  }));
+  const parquet = () =>
+    new Uint8Array(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'session_id', data: rs.map((r) => r.session_id as string), type: 'STRING' },
+          { name: 't_ms', data: rs.map((r) => r.t_ms as number), type: 'INT32' },
+          { name: 'frame', data: cols.frame, type: 'STRING' },
+          { name: 'action', data: cols.action, type: 'STRING' },
+          { name: 'context', data: cols.context, type: 'STRING' },
+        ],
+      }),
+    );
   await jsonlExport(root, (files) => {
     files.delete('data/part-00000.jsonl');
     files.set('manifest.json', JSON.stringify(manifest(format), null, 2));
@@ -235,56 +276,103 @@ export async function makeHostileCorpus(out: string, opts: { remoteFrameUrl?: st
       const rs = rows();
       (rs[0]!.frame as Row).image_url = `file://${path.join(outside, 'secret.webp')}`;
       files.set('data/part-00000.jsonl', jsonl(rs));
-    }));
-  await add({ name: 'symlink-frame', file: 'data/part-00000.jsonl', position: firstRow, skipReason: 'frame cannot be read' }, async (root) => {
-    await jsonlExport(root, (files) => void files.delete('frames/ses_A/0.webp'));
-    await symlink(path.join(outside, 'secret.webp'), path.join(root, 'frames/ses_A/0.webp'));
-  });
+    }),
+  );
+  await add(
+    { name: 'symlink-frame', file: 'data/part-00000.jsonl', position: firstRow, skipReason: 'frame cannot be read' },
+    async (root) => {
+      await jsonlExport(root, (files) => void files.delete('frames/ses_A/0.webp'));
+      await symlink(path.join(outside, 'secret.webp'), path.join(root, 'frames/ses_A/0.webp'));
+    },
+  );
   await add({ name: 'symlink-data-file', file: 'data/part-00001.jsonl', secret: true }, async (root) => {
     await jsonlExport(root);
     await symlink(path.join(outside, 'other.jsonl'), path.join(root, 'data/part-00001.jsonl'));
   });
   await add({ name: 'manifest-file-url', file: 'manifest.json', position: 'files[1]', secret: true }, (root) =>
     jsonlExport(root, (files) => {
-      files.set('manifest.json', JSON.stringify(manifest('jsonl', { files: [{ path: 'data/part-00000.jsonl' }, { url: `file://${path.join(outside, 'secret.txt')}` }] })));
-    }));
+      files.set(
+        'manifest.json',
+        JSON.stringify(
+          manifest('jsonl', { files: [{ path: 'data/part-00000.jsonl' }, { url: `file://${path.join(outside, 'secret.txt')}` }] }),
+        ),
+      );
+    }),
+  );
 
   // Errors never print what they failed to parse.
-  await add({ name: 'bad-json-line', file: 'data/part-00000.jsonl', position: 'line 2', secret: true, skipReason: 'not a JSON object' }, (root) =>
-    jsonlExport(root, (files) => {
-      const lines = jsonl(rows()).split('\n');
-      lines[1] = `{"session_id": "ses_A", "t_ms": ${SECRET} and more text after it}`;
-      files.set('data/part-00000.jsonl', lines.join('\n'));
-    }));
+  await add(
+    { name: 'bad-json-line', file: 'data/part-00000.jsonl', position: 'line 2', secret: true, skipReason: 'not a JSON object' },
+    (root) =>
+      jsonlExport(root, (files) => {
+        const lines = jsonl(rows()).split('\n');
+        lines[1] = `{"session_id": "ses_A", "t_ms": ${SECRET} and more text after it}`;
+        files.set('data/part-00000.jsonl', lines.join('\n'));
+      }),
+  );
   await add({ name: 'bad-manifest', file: 'manifest.json', secret: true }, (root) =>
-    jsonlExport(root, (files) => void files.set('manifest.json', `{"export_id": "x", "workflow": ${SECRET}}`)));
+    jsonlExport(root, (files) => void files.set('manifest.json', `{"export_id": "x", "workflow": ${SECRET}}`)),
+  );
   const row0 = bytes(JSON.stringify(rows()[0]));
   const frame0 = await webp(180, 112);
   await add({ name: 'wds-bad-json-member', file: 'data/shard-000000.tar', position: 'member k0.json', secret: true }, (root) =>
-    wdsExport(root, [['k0.webp', frame0], ['k0.json', bytes(`{"session_id": ${SECRET}`)]]));
+    wdsExport(root, [
+      ['k0.webp', frame0],
+      ['k0.json', bytes(`{"session_id": ${SECRET}`)],
+    ]),
+  );
   await add({ name: 'wds-bad-sidecar-line', file: 'data/shard-000000.jsonl', position: 'line 1', secret: true }, (root) =>
-    wdsExport(root, [['k0.webp', frame0]], `{"__key__": "k0", ${SECRET}\n`));
+    wdsExport(root, [['k0.webp', frame0]], `{"__key__": "k0", ${SECRET}\n`),
+  );
   await add({ name: 'arrow-bad-json-text', file: 'data/part-0.arrow', position: 'row 0', secret: true }, (root) =>
-    arrowExport(root, (cols) => void (cols.action[0] = `{"type": "click", "x": ${SECRET}`)));
+    arrowExport(root, (cols) => void (cols.action[0] = `{"type": "click", "x": ${SECRET}`)),
+  );
 
   await add({ name: 'parquet-bad-json-text', file: 'data/part-0.parquet', position: 'row 2', secret: true }, (root) =>
-    arrowExport(root, (cols) => void (cols.frame[2] = `{"viewport": {"w": 1, "h": 1}, "dom": ${SECRET}`), 'parquet'));
+    arrowExport(root, (cols) => void (cols.frame[2] = `{"viewport": {"w": 1, "h": 1}, "dom": ${SECRET}`), 'parquet'),
+  );
 
   // JSON depth: V8 parses any depth, but recursive walkers (and JSON.stringify) overflow the stack.
-  await add({ name: 'deep-json-line', file: 'data/part-00000.jsonl', position: 'line 1', skipReason: 'JSON nested deeper than 256 levels, over the limit of 256' }, (root) =>
-    jsonlExport(root, (files) => {
-      const lines = jsonl(rows()).split('\n');
-      lines[0] = lines[0]!.replace('{"tag":"form"}', deep(10_000));
-      files.set('data/part-00000.jsonl', lines.join('\n'));
-    }));
+  await add(
+    {
+      name: 'deep-json-line',
+      file: 'data/part-00000.jsonl',
+      position: 'line 1',
+      skipReason: 'JSON nested deeper than 256 levels, over the limit of 256',
+    },
+    (root) =>
+      jsonlExport(root, (files) => {
+        const lines = jsonl(rows()).split('\n');
+        lines[0] = lines[0]!.replace('{"tag":"form"}', deep(10_000));
+        files.set('data/part-00000.jsonl', lines.join('\n'));
+      }),
+  );
   await add({ name: 'deep-json-text-column', file: 'data/part-0.arrow', position: 'row 0' }, (root) =>
-    arrowExport(root, (cols) => void (cols.context[0] = JSON.stringify({ workflow: 'w', prior_action: null, outcome: 'success' }).replace('"w"', deep(10_000)))));
+    arrowExport(
+      root,
+      (cols) =>
+        void (cols.context[0] = JSON.stringify({ workflow: 'w', prior_action: null, outcome: 'success' }).replace('"w"', deep(10_000))),
+    ),
+  );
   await add({ name: 'deep-json-parquet-column', file: 'data/part-0.parquet', position: 'row 1' }, (root) =>
-    arrowExport(root, (cols) => void (cols.action[1] = JSON.stringify({ type: 'click', args: 'A' }).replace('"A"', deep(10_000))), 'parquet'));
+    arrowExport(
+      root,
+      (cols) => void (cols.action[1] = JSON.stringify({ type: 'click', args: 'A' }).replace('"A"', deep(10_000))),
+      'parquet',
+    ),
+  );
   await add({ name: 'deep-manifest', file: 'manifest.json' }, (root) =>
-    jsonlExport(root, (files) => void files.set('manifest.json', JSON.stringify(manifest('jsonl')).replace(/}$/, `, "vendor": ${deep(10_000)}}`))));
+    jsonlExport(
+      root,
+      (files) => void files.set('manifest.json', JSON.stringify(manifest('jsonl')).replace(/}$/, `, "vendor": ${deep(10_000)}}`)),
+    ),
+  );
   await add({ name: 'deep-wds-member', file: 'data/shard-000000.tar', position: 'member k0.json' }, (root) =>
-    wdsExport(root, [['k0.webp', frame0], ['k0.json', bytes(JSON.stringify(rows()[0]).replace('{"tag":"form"}', deep(10_000)))]]));
+    wdsExport(root, [
+      ['k0.webp', frame0],
+      ['k0.json', bytes(JSON.stringify(rows()[0]).replace('{"tag":"form"}', deep(10_000)))],
+    ]),
+  );
 
   // Memory: lines, members, frames. The first two at default limits prove the bound.
   await add({ name: 'gz-line-3gib', file: 'data/part-00000.jsonl.gz', position: 'line 1', rssMiB: 400 }, (root) =>
@@ -292,19 +380,29 @@ export async function makeHostileCorpus(out: string, opts: { remoteFrameUrl?: st
       files.delete('data/part-00000.jsonl');
       await mkdir(path.join(root, 'data'), { recursive: true });
       await gzLineBomb(path.join(root, 'data/part-00000.jsonl.gz'), 3 * GiB);
-    }));
+    }),
+  );
   await add({ name: 'tar-member-2gib', file: 'data/shard-000000.tar', position: 'member k0.webp', rssMiB: 400 }, async (root) => {
     await wdsExport(root, [['k0.json', row0]]);
     await sparseTar(path.join(root, 'data/shard-000000.tar'), 'k0.webp', 2 * GiB);
   });
-  await add({ name: 'long-line-lowered-limit', file: 'data/part-00000.jsonl', position: 'line 2', flags: ['--max-line-bytes', '1MiB'] }, (root) =>
-    jsonlExport(root, (files) => {
-      const rs = rows();
-      (rs[1]!.frame as Row).accessibility_tree = 'x'.repeat(2 * MiB);
-      files.set('data/part-00000.jsonl', jsonl(rs));
-    }));
-  await add({ name: 'tar-member-lowered-limit', file: 'data/shard-000000.tar', position: 'member k0.json', flags: ['--max-member-bytes', '1MiB'] }, (root) =>
-    wdsExport(root, [['k0.webp', frame0], ['k0.json', bytes(JSON.stringify({ ...rows()[0], pad: 'x'.repeat(2 * MiB) }))]]));
+  await add(
+    { name: 'long-line-lowered-limit', file: 'data/part-00000.jsonl', position: 'line 2', flags: ['--max-line-bytes', '1MiB'] },
+    (root) =>
+      jsonlExport(root, (files) => {
+        const rs = rows();
+        (rs[1]!.frame as Row).accessibility_tree = 'x'.repeat(2 * MiB);
+        files.set('data/part-00000.jsonl', jsonl(rs));
+      }),
+  );
+  await add(
+    { name: 'tar-member-lowered-limit', file: 'data/shard-000000.tar', position: 'member k0.json', flags: ['--max-member-bytes', '1MiB'] },
+    (root) =>
+      wdsExport(root, [
+        ['k0.webp', frame0],
+        ['k0.json', bytes(JSON.stringify({ ...rows()[0], pad: 'x'.repeat(2 * MiB) }))],
+      ]),
+  );
   {
     // Sidecar lines for samples the tar does not have wait in memory for them: bounded too.
     const lines: string[] = [];
@@ -316,17 +414,27 @@ export async function makeHostileCorpus(out: string, opts: { remoteFrameUrl?: st
       held += l.length;
       if (!over && held > MiB) over = i + 1;
     }
-    await add({ name: 'wds-sidecar-out-of-order', file: 'data/shard-000000.jsonl', position: `line ${over}`, flags: ['--max-member-bytes', '1MiB'] }, (root) =>
-      wdsExport(root, [['k0.webp', frame0]], lines.join('\n') + '\n'));
+    await add(
+      {
+        name: 'wds-sidecar-out-of-order',
+        file: 'data/shard-000000.jsonl',
+        position: `line ${over}`,
+        flags: ['--max-member-bytes', '1MiB'],
+      },
+      (root) => wdsExport(root, [['k0.webp', frame0]], lines.join('\n') + '\n'),
+    );
   }
-  await add({ name: 'frame-30000px-passthrough', file: 'data/part-00000.jsonl', position: firstRow, skipReason: 'frame over the size limits' }, (root) =>
-    jsonlExport(root, async (files) => {
-      const rs = rows();
-      (rs[0]!.frame as Row).image_url = `${DESTINATION}frames/ses_A/0.png`;
-      files.set('data/part-00000.jsonl', jsonl(rs));
-      files.delete('frames/ses_A/0.webp');
-      files.set('frames/ses_A/0.png', await hugePng(30_000, 30_000));
-    }));
+  await add(
+    { name: 'frame-30000px-passthrough', file: 'data/part-00000.jsonl', position: firstRow, skipReason: 'frame over the size limits' },
+    (root) =>
+      jsonlExport(root, async (files) => {
+        const rs = rows();
+        (rs[0]!.frame as Row).image_url = `${DESTINATION}frames/ses_A/0.png`;
+        files.set('data/part-00000.jsonl', jsonl(rs));
+        files.delete('frames/ses_A/0.webp');
+        files.set('frames/ses_A/0.png', await hugePng(30_000, 30_000));
+      }),
+  );
 
   // Another host: the caller serves this export over http on 127.0.0.1; its first row's frame is on 127.0.0.2.
   if (opts.remoteFrameUrl) {
@@ -337,7 +445,8 @@ export async function makeHostileCorpus(out: string, opts: { remoteFrameUrl?: st
         (rs[0]!.frame as Row).image_url = remote;
         files.set('data/part-00000.jsonl', jsonl(rs));
         files.set('manifest.json', JSON.stringify(manifest('jsonl', { files: [{ path: 'data/part-00000.jsonl' }] })));
-      }));
+      }),
+    );
   }
   return cases;
 }

@@ -15,9 +15,7 @@ import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  Field, Float64, Int32, Int64, List, RecordBatch, Schema, Struct, Table, Utf8, tableToIPC, vectorFromArray,
-} from 'apache-arrow';
+import { Field, Float64, Int32, Int64, List, RecordBatch, Schema, Struct, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { ParquetWriter, fileWriter } from 'hyparquet-writer';
 import tar from 'tar-stream';
 import { FIELDS, LINKS, ROWS, controlsFor, renderFrame } from './sample-ui.ts';
@@ -44,13 +42,24 @@ export interface SampleRow {
   frame: { image_url: string; viewport: Viewport; dom: JsonObject; accessibility_tree: string; device_pixel_ratio: number };
   action: JsonObject & { type: string };
   context: {
-    workflow: string; prior_action: JsonObject | null; outcome: string; actor: { kind: string };
-    tags: string[]; path: string; started_at: string; ticket_id: string;
+    workflow: string;
+    prior_action: JsonObject | null;
+    outcome: string;
+    actor: { kind: string };
+    tags: string[];
+    path: string;
+    started_at: string;
+    ticket_id: string;
   };
   capture: { tool_version: string };
 }
 
-interface PlannedStep { row: SampleRow; state: UiState; key: string; framePath: string }
+interface PlannedStep {
+  row: SampleRow;
+  state: UiState;
+  key: string;
+  framePath: string;
+}
 
 // ---------- deterministic randomness ----------
 
@@ -93,12 +102,24 @@ interface SessionSpec {
 }
 
 const VENDORS = ['Northwind Traders', 'Acme GmbH', 'Globex Ltd', 'Initech Supplies', 'Umbrella Paper Co', 'Stark Office'];
-const ITEMS = ['Paper A4 500 sheets', 'Toner cartridge', 'Desk lamp', 'USB-C hub', 'Office chair', 'Coffee beans 1kg', 'Whiteboard markers', 'Monitor arm'];
+const ITEMS = [
+  'Paper A4 500 sheets',
+  'Toner cartridge',
+  'Desk lamp',
+  'USB-C hub',
+  'Office chair',
+  'Coffee beans 1kg',
+  'Whiteboard markers',
+  'Monitor arm',
+];
 const NOTES = ['Net 30, PO 7781', 'Partial delivery', 'Approved by phone', 'Check VAT id'];
 
 const OUTCOMES: SessionSpec['outcome'][] = ['success', 'success', 'error', 'success', 'abandoned', 'success', 'error', 'abandoned'];
 const ACTORS: SessionSpec['actor'][] = ['human', 'model', 'human', 'script', 'human', 'model', 'script', 'human'];
-const VIEWPORTS: Viewport[] = [{ w: 1440, h: 900 }, { w: 1920, h: 1080 }];
+const VIEWPORTS: Viewport[] = [
+  { w: 1440, h: 900 },
+  { w: 1920, h: 1080 },
+];
 
 function planSessions(count: number, steps: (rnd: () => number) => number, viewports: Viewport[], seed: number): SessionSpec[] {
   const idRnd = mulberry32(seed);
@@ -114,9 +135,17 @@ function planSessions(count: number, steps: (rnd: () => number) => number, viewp
     if (i % 3 === 0) tags.push('vendor_new');
     if (i % 4 === 1) tags.push('high_value');
     return {
-      id, seed: seed * 31 + i, viewport: viewports[i % viewports.length]!, outcome, actor: ACTORS[i % ACTORS.length]!,
+      id,
+      seed: seed * 31 + i,
+      viewport: viewports[i % viewports.length]!,
+      outcome,
+      actor: ACTORS[i % ACTORS.length]!,
       path: finish === 'Reject' ? 'reject_path' : outcome === 'abandoned' ? 'edit_lines_path' : 'approve_path',
-      tags, startedAt, ticketId: `TCK-${1040 + i}`, steps: steps(rnd), finish,
+      tags,
+      startedAt,
+      ticketId: `TCK-${1040 + i}`,
+      steps: steps(rnd),
+      finish,
     };
   });
 }
@@ -129,11 +158,21 @@ const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 function domOf(st: UiState): JsonObject {
   return {
-    tag: 'form', id: `invoice-${st.invoiceId}`, focus: st.focused ?? '',
+    tag: 'form',
+    id: `invoice-${st.invoiceId}`,
+    focus: st.focused ?? '',
     children: [
-      ...FIELDS.map((f) => ({ tag: f === 'Notes' ? 'textarea' : 'input', name: f.toLowerCase().replace(/[^a-z]+/g, '_').replace(/_$/, ''), value: st.values[f] ?? '' })),
+      ...FIELDS.map((f) => ({
+        tag: f === 'Notes' ? 'textarea' : 'input',
+        name: f
+          .toLowerCase()
+          .replace(/[^a-z]+/g, '_')
+          .replace(/_$/, ''),
+        value: st.values[f] ?? '',
+      })),
       { tag: 'table', id: 'line-items', rows: st.lines.length },
-      { tag: 'button', text: 'Approve' }, { tag: 'button', text: 'Reject' },
+      { tag: 'button', text: 'Approve' },
+      { tag: 'button', text: 'Reject' },
     ],
   };
 }
@@ -155,16 +194,33 @@ function* sessionSteps(spec: SessionSpec): Generator<{ state: UiState; action: S
   const ctl = (name: string) => controls.get(name)!;
   const invoiceId = `INV-${2000 + int(rnd, 10, 989)}`;
   const typed: Record<string, string> = {
-    Vendor: pick(rnd, VENDORS), 'Invoice #': invoiceId, Amount: `${int(rnd, 1, 19)},${int(rnd, 100, 999)}.${int(rnd, 10, 99)}`,
-    Date: `2026-04-${String(int(rnd, 1, 28)).padStart(2, '0')}`, 'Bank account': '[masked]', Notes: pick(rnd, NOTES),
+    Vendor: pick(rnd, VENDORS),
+    'Invoice #': invoiceId,
+    Amount: `${int(rnd, 1, 19)},${int(rnd, 100, 999)}.${int(rnd, 10, 99)}`,
+    Date: `2026-04-${String(int(rnd, 1, 28)).padStart(2, '0')}`,
+    'Bank account': '[masked]',
+    Notes: pick(rnd, NOTES),
   };
   const order = [...FIELDS];
-  for (let i = order.length - 1; i > 0; i--) { const j = int(rnd, 0, i); [order[i], order[j]] = [order[j]!, order[i]!]; }
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = int(rnd, 0, i);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
   const values: Record<string, string> = Object.fromEntries(order.map((f) => [f, typed[f]!]));
   const st: UiState = {
-    url: 'app.example.com/invoices?status=pending', invoiceId, focused: null, values: {},
-    lines: Array.from({ length: int(rnd, 3, 6) }, () => ({ desc: pick(rnd, ITEMS), qty: int(rnd, 1, 12), amount: `${int(rnd, 5, 480)}.${int(rnd, 10, 99)}` })),
-    lineOffset: 0, selectedRow: null, activeLink: 'Invoices', banner: null,
+    url: 'app.example.com/invoices?status=pending',
+    invoiceId,
+    focused: null,
+    values: {},
+    lines: Array.from({ length: int(rnd, 3, 6) }, () => ({
+      desc: pick(rnd, ITEMS),
+      qty: int(rnd, 1, 12),
+      amount: `${int(rnd, 5, 480)}.${int(rnd, 10, 99)}`,
+    })),
+    lineOffset: 0,
+    selectedRow: null,
+    activeLink: 'Invoices',
+    banner: null,
   };
   let t = int(rnd, 300, 1200);
   for (let i = 0; i < spec.steps; i++) {
@@ -193,7 +249,20 @@ function middleAction(rnd: () => number, st: UiState, ctl: (n: string) => Contro
     if (st.focused !== f && rnd() < 0.45) return { type: 'click', target: target(c), ...at(rnd, c) };
     return { type: 'input_text', target: target(c), ...at(rnd, c), text: values[f]! };
   }
-  const kind = pick(rnd, ['key', 'key', 'scroll', 'scroll', 'double_click', 'drag', 'drag', 'link', 'add_line', 'save', 'search', 'navigate'] as const);
+  const kind = pick(rnd, [
+    'key',
+    'key',
+    'scroll',
+    'scroll',
+    'double_click',
+    'drag',
+    'drag',
+    'link',
+    'add_line',
+    'save',
+    'search',
+    'navigate',
+  ] as const);
   switch (kind) {
     case 'key':
       if (rnd() < 0.35) return { type: 'key', key: 's', modifiers: ['Control'] };
@@ -209,7 +278,8 @@ function middleAction(rnd: () => number, st: UiState, ctl: (n: string) => Contro
       const to = at(rnd, ctl(ROWS[int(rnd, 2, 3)]!));
       const n = int(rnd, 3, 5);
       const pathPts: number[][] = [];
-      for (let k = 0; k <= n; k++) pathPts.push([Math.round(from.x + ((to.x - from.x) * k) / n), Math.round(from.y + ((to.y - from.y) * k) / n)]);
+      for (let k = 0; k <= n; k++)
+        pathPts.push([Math.round(from.x + ((to.x - from.x) * k) / n), Math.round(from.y + ((to.y - from.y) * k) / n)]);
       return { type: 'drag', x: from.x, y: from.y, to, path: pathPts };
     }
     case 'link': {
@@ -281,11 +351,23 @@ function* plannedSteps(specs: SessionSpec[]): Generator<PlannedStep> {
       const row: SampleRow = {
         session_id: spec.id,
         t_ms,
-        frame: { image_url: DESTINATION + rel, viewport: { ...spec.viewport }, dom: domOf(state), accessibility_tree: a11yOf(state), device_pixel_ratio: 1 },
+        frame: {
+          image_url: DESTINATION + rel,
+          viewport: { ...spec.viewport },
+          dom: domOf(state),
+          accessibility_tree: a11yOf(state),
+          device_pixel_ratio: 1,
+        },
         action,
         context: {
-          workflow: WORKFLOW, prior_action: prior ? clone(prior) : null, outcome: spec.outcome, actor: { kind: spec.actor },
-          tags: [...spec.tags], path: spec.path, started_at: spec.startedAt, ticket_id: spec.ticketId,
+          workflow: WORKFLOW,
+          prior_action: prior ? clone(prior) : null,
+          outcome: spec.outcome,
+          actor: { kind: spec.actor },
+          tags: [...spec.tags],
+          path: spec.path,
+          started_at: spec.startedAt,
+          ticket_id: spec.ticketId,
         },
         capture: { tool_version: '1.4.2' },
       };
@@ -330,7 +412,10 @@ class LineFile {
 
 // ---------- writers (one per export format) ----------
 
-interface FrameStep { step: PlannedStep; image: Uint8Array }
+interface FrameStep {
+  step: PlannedStep;
+  image: Uint8Array;
+}
 
 interface ExportWriter {
   /** Start a new data file (shard). */
@@ -350,7 +435,9 @@ class JsonlWriter implements ExportWriter {
     await writeFileAtomic(path.join(this.root, step.framePath), image);
     await this.file!.write(JSON.stringify(step.row));
   }
-  async close() { await this.file!.close(); }
+  async close() {
+    await this.file!.close();
+  }
 }
 
 class WebDatasetWriter implements ExportWriter {
@@ -365,14 +452,21 @@ class WebDatasetWriter implements ExportWriter {
     this.tarFile = `${base}.tar`;
     this.pack = tar.pack();
     const out = createWriteStream(`${this.tarFile}.partial`);
-    this.done = new Promise<void>((resolve, reject) => { out.on('close', resolve); out.on('error', reject); this.pack!.on('error', reject); });
+    this.done = new Promise<void>((resolve, reject) => {
+      out.on('close', resolve);
+      out.on('error', reject);
+      this.pack!.on('error', reject);
+    });
     this.pack.pipe(out);
     this.sidecar = new LineFile(`${base}.jsonl`);
   }
   private entry(name: string, bytes: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pack!.entry({ name, size: bytes.length, mode: 0o644, mtime: TAR_MTIME, uid: 0, gid: 0, uname: '', gname: '', type: 'file' },
-        bytes, (err) => (err ? reject(err) : resolve()));
+      this.pack!.entry(
+        { name, size: bytes.length, mode: 0o644, mtime: TAR_MTIME, uid: 0, gid: 0, uname: '', gname: '', type: 'file' },
+        bytes,
+        (err) => (err ? reject(err) : resolve()),
+      );
     });
   }
   async add({ step, image }: FrameStep) {
@@ -392,8 +486,10 @@ class WebDatasetWriter implements ExportWriter {
 type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]['schema'][number];
 
 const utf8 = (name: string): SchemaElement => ({ name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' });
-const group = (name: string, children: SchemaElement[][]): SchemaElement[] =>
-  [{ name, repetition_type: 'OPTIONAL', num_children: children.length }, ...children.flat()];
+const group = (name: string, children: SchemaElement[][]): SchemaElement[] => [
+  { name, repetition_type: 'OPTIONAL', num_children: children.length },
+  ...children.flat(),
+];
 
 /** Parquet: frame struct with embedded image_bytes, action as JSON text, context struct. */
 const PARQUET_SCHEMA: SchemaElement[] = [
@@ -402,17 +498,29 @@ const PARQUET_SCHEMA: SchemaElement[] = [
   { name: 't_ms', type: 'INT64', repetition_type: 'OPTIONAL' },
   ...group('frame', [
     [utf8('image_url')],
-    group('viewport', [[{ name: 'w', type: 'INT32', repetition_type: 'OPTIONAL' }], [{ name: 'h', type: 'INT32', repetition_type: 'OPTIONAL' }]]),
-    [utf8('dom')], [utf8('accessibility_tree')],
+    group('viewport', [
+      [{ name: 'w', type: 'INT32', repetition_type: 'OPTIONAL' }],
+      [{ name: 'h', type: 'INT32', repetition_type: 'OPTIONAL' }],
+    ]),
+    [utf8('dom')],
+    [utf8('accessibility_tree')],
     [{ name: 'device_pixel_ratio', type: 'DOUBLE', repetition_type: 'OPTIONAL' }],
     [{ name: 'image_bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' }],
   ]),
   utf8('action'),
   ...group('context', [
-    [utf8('workflow')], [utf8('prior_action')], [utf8('outcome')], group('actor', [[utf8('kind')]]),
-    [{ name: 'tags', repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
-      { name: 'list', repetition_type: 'REPEATED', num_children: 1 }, utf8('element')],
-    [utf8('path')], [utf8('started_at')], [utf8('ticket_id')],
+    [utf8('workflow')],
+    [utf8('prior_action')],
+    [utf8('outcome')],
+    group('actor', [[utf8('kind')]]),
+    [
+      { name: 'tags', repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
+      { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+      utf8('element'),
+    ],
+    [utf8('path')],
+    [utf8('started_at')],
+    [utf8('ticket_id')],
   ]),
   ...group('capture', [[utf8('tool_version')]]),
 ];
@@ -421,7 +529,10 @@ class ParquetExportWriter implements ExportWriter {
   private writer: ParquetWriter | null = null;
   private buf: FrameStep[] = [];
   private file = '';
-  constructor(private readonly root: string, private readonly rowGroupRows: number) {}
+  constructor(
+    private readonly root: string,
+    private readonly rowGroupRows: number,
+  ) {}
   async open(i: number) {
     await mkdir(path.join(this.root, 'data'), { recursive: true });
     this.file = path.join(this.root, 'data', `part-${String(i).padStart(5, '0')}.parquet`);
@@ -440,11 +551,22 @@ class ParquetExportWriter implements ExportWriter {
         { name: 'session_id', data: rows.map((r) => r.session_id) },
         { name: 't_ms', data: rows.map((r) => BigInt(r.t_ms)) },
         // Frames are WebP: no compression, no dictionary probing, no statistics on the bytes.
-        { name: 'frame', codec: 'UNCOMPRESSED', encoding: 'PLAIN', statistics: false, data: this.buf.map(({ step, image }) => ({
-          ...step.row.frame, dom: JSON.stringify(step.row.frame.dom), image_bytes: image,
-        })) },
+        {
+          name: 'frame',
+          codec: 'UNCOMPRESSED',
+          encoding: 'PLAIN',
+          statistics: false,
+          data: this.buf.map(({ step, image }) => ({
+            ...step.row.frame,
+            dom: JSON.stringify(step.row.frame.dom),
+            image_bytes: image,
+          })),
+        },
         { name: 'action', data: rows.map((r) => JSON.stringify(r.action)) },
-        { name: 'context', data: rows.map((r) => ({ ...r.context, prior_action: r.context.prior_action && JSON.stringify(r.context.prior_action) })) },
+        {
+          name: 'context',
+          data: rows.map((r) => ({ ...r.context, prior_action: r.context.prior_action && JSON.stringify(r.context.prior_action) })),
+        },
         { name: 'capture', data: rows.map((r) => r.capture) },
       ],
     });
@@ -461,25 +583,45 @@ const nul = (name: string, type: ConstructorParameters<typeof Field>[1]) => new 
 const ACTION_FIELDS = [
   nul('type', new Utf8()),
   nul('target', new Struct([nul('role', new Utf8()), nul('name', new Utf8()), nul('bbox', new List(nul('item', new Int32())))])),
-  nul('x', new Int32()), nul('y', new Int32()), nul('text', new Utf8()), nul('key', new Utf8()),
-  nul('modifiers', new List(nul('item', new Utf8()))), nul('dx', new Int32()), nul('dy', new Int32()),
+  nul('x', new Int32()),
+  nul('y', new Int32()),
+  nul('text', new Utf8()),
+  nul('key', new Utf8()),
+  nul('modifiers', new List(nul('item', new Utf8()))),
+  nul('dx', new Int32()),
+  nul('dy', new Int32()),
   nul('to', new Struct([nul('x', new Int32()), nul('y', new Int32())])),
-  nul('path', new List(nul('item', new List(nul('item', new Int32()))))), nul('url', new Utf8()),
+  nul('path', new List(nul('item', new List(nul('item', new Int32()))))),
+  nul('url', new Utf8()),
 ];
 /** Arrow: frame struct (no bytes), action struct (union of all action fields), context struct. */
 const ARROW_SCHEMA = new Schema([
   nul('session_id', new Utf8()),
   nul('t_ms', new Int64()),
-  nul('frame', new Struct([
-    nul('image_url', new Utf8()), nul('viewport', new Struct([nul('w', new Int32()), nul('h', new Int32())])),
-    nul('dom', new Utf8()), nul('accessibility_tree', new Utf8()), nul('device_pixel_ratio', new Float64()),
-  ])),
+  nul(
+    'frame',
+    new Struct([
+      nul('image_url', new Utf8()),
+      nul('viewport', new Struct([nul('w', new Int32()), nul('h', new Int32())])),
+      nul('dom', new Utf8()),
+      nul('accessibility_tree', new Utf8()),
+      nul('device_pixel_ratio', new Float64()),
+    ]),
+  ),
   nul('action', new Struct(ACTION_FIELDS)),
-  nul('context', new Struct([
-    nul('workflow', new Utf8()), nul('prior_action', new Utf8()), nul('outcome', new Utf8()),
-    nul('actor', new Struct([nul('kind', new Utf8())])), nul('tags', new List(nul('item', new Utf8()))),
-    nul('path', new Utf8()), nul('started_at', new Utf8()), nul('ticket_id', new Utf8()),
-  ])),
+  nul(
+    'context',
+    new Struct([
+      nul('workflow', new Utf8()),
+      nul('prior_action', new Utf8()),
+      nul('outcome', new Utf8()),
+      nul('actor', new Struct([nul('kind', new Utf8())])),
+      nul('tags', new List(nul('item', new Utf8()))),
+      nul('path', new Utf8()),
+      nul('started_at', new Utf8()),
+      nul('ticket_id', new Utf8()),
+    ]),
+  ),
   nul('capture', new Struct([nul('tool_version', new Utf8())])),
 ]);
 
@@ -487,7 +629,8 @@ function arrowRow(r: SampleRow): Record<string, unknown> {
   const action: Record<string, unknown> = {};
   for (const f of ACTION_FIELDS) action[f.name] = (r.action as Record<string, unknown>)[f.name] ?? null;
   return {
-    session_id: r.session_id, t_ms: BigInt(r.t_ms),
+    session_id: r.session_id,
+    t_ms: BigInt(r.t_ms),
     frame: { ...r.frame, dom: JSON.stringify(r.frame.dom) },
     action,
     context: { ...r.context, prior_action: r.context.prior_action && JSON.stringify(r.context.prior_action) },
@@ -501,7 +644,10 @@ class ArrowWriter implements ExportWriter {
   private batches: RecordBatch[] = [];
   private buf: SampleRow[] = [];
   private file = '';
-  constructor(private readonly root: string, private readonly batchRows: number) {}
+  constructor(
+    private readonly root: string,
+    private readonly batchRows: number,
+  ) {}
   async open(i: number) {
     this.file = path.join(this.root, 'data', `part-${String(i).padStart(5, '0')}.arrow`);
     this.batches = [];
@@ -532,7 +678,10 @@ class ArrowStreamWriter implements ExportWriter {
   private file = '';
   private first = true;
   private readonly schemaLen = tableToIPC(new Table(ARROW_SCHEMA), 'stream').length - 8;
-  constructor(private readonly root: string, private readonly batchRows: number) {}
+  constructor(
+    private readonly root: string,
+    private readonly batchRows: number,
+  ) {}
   async open(i: number) {
     await mkdir(path.join(this.root, 'data'), { recursive: true });
     this.file = path.join(this.root, 'data', `part-${String(i).padStart(5, '0')}.arrow`);
@@ -566,29 +715,57 @@ class ArrowStreamWriter implements ExportWriter {
 
 function writerFor(format: ExportFormat, root: string, large: boolean): ExportWriter {
   switch (format) {
-    case 'jsonl': return new JsonlWriter(root);
-    case 'webdataset': return new WebDatasetWriter(root);
-    case 'parquet': return new ParquetExportWriter(root, large ? 100 : 32);
-    case 'arrow': return large ? new ArrowStreamWriter(root, 256) : new ArrowWriter(root, 48);
+    case 'jsonl':
+      return new JsonlWriter(root);
+    case 'webdataset':
+      return new WebDatasetWriter(root);
+    case 'parquet':
+      return new ParquetExportWriter(root, large ? 100 : 32);
+    case 'arrow':
+      return large ? new ArrowStreamWriter(root, 256) : new ArrowWriter(root, 48);
   }
 }
 
 export interface Manifest {
-  export_id: string; workflow: string; format: ExportFormat; rows: number; shards: number; shard_size_bytes: number;
-  frames: number; actions: number; filter_summary: string; destination: string; created_at: string;
+  export_id: string;
+  workflow: string;
+  format: ExportFormat;
+  rows: number;
+  shards: number;
+  shard_size_bytes: number;
+  frames: number;
+  actions: number;
+  filter_summary: string;
+  destination: string;
+  created_at: string;
 }
 
 function manifestFor(format: ExportFormat, rows: number, shards: number, seed: number, filter: string): Manifest {
   return {
     export_id: ulidLike('exp_', mulberry32(seed * 131 + FORMATS.indexOf(format) + 1), '01HZ'),
-    workflow: WORKFLOW, format, rows, shards, shard_size_bytes: SHARD_SIZE_BYTES, frames: rows, actions: rows,
-    filter_summary: filter, destination: DESTINATION, created_at: CREATED_AT,
+    workflow: WORKFLOW,
+    format,
+    rows,
+    shards,
+    shard_size_bytes: SHARD_SIZE_BYTES,
+    frames: rows,
+    actions: rows,
+    filter_summary: filter,
+    destination: DESTINATION,
+    created_at: CREATED_AT,
   };
 }
 
 /** Write `steps` as one export; a new data file starts at each index in `shardStarts` (0 included). */
-async function writeExport(format: ExportFormat, root: string, steps: AsyncIterable<FrameStep> | Iterable<FrameStep>,
-  shardStart: (index: number, step: PlannedStep, prev: PlannedStep | null) => boolean, large: boolean, seed: number, filter: string): Promise<Manifest> {
+async function writeExport(
+  format: ExportFormat,
+  root: string,
+  steps: AsyncIterable<FrameStep> | Iterable<FrameStep>,
+  shardStart: (index: number, step: PlannedStep, prev: PlannedStep | null) => boolean,
+  large: boolean,
+  seed: number,
+  filter: string,
+): Promise<Manifest> {
   const w = writerFor(format, root, large);
   let rows = 0;
   let shards = 0;
@@ -638,24 +815,30 @@ export function sampleStats(seed = SAMPLE_SEED): SampleStats {
 
 export async function makeSamples(out: string): Promise<SampleStats> {
   const { planned, stats } = planSamples();
-  for (const [what, need] of [['actionTypes', ['click', 'double_click', 'input_text', 'key', 'scroll', 'drag', 'navigate']],
-    ['outcomes', ['success', 'error', 'abandoned']], ['actors', ['human', 'model', 'script']]] as const) {
+  for (const [what, need] of [
+    ['actionTypes', ['click', 'double_click', 'input_text', 'key', 'scroll', 'drag', 'navigate']],
+    ['outcomes', ['success', 'error', 'abandoned']],
+    ['actors', ['human', 'model', 'script']],
+  ] as const) {
     for (const k of need) if (!stats[what][k]) throw new Error(`samples: no ${k} among ${what}; change the seed`);
   }
-  if (!planned.some((p) => p.row.action.type === 'input_text' && p.row.action.text === '[masked]')) throw new Error('samples: nothing masked');
+  if (!planned.some((p) => p.row.action.type === 'input_text' && p.row.action.text === '[masked]'))
+    throw new Error('samples: nothing masked');
   if (!planned.some((p) => p.row.action.type === 'key' && p.row.action.modifiers)) throw new Error('samples: no key with modifiers');
   if (!planned.some((p) => p.row.action.type === 'key' && p.row.action.key === 'Enter')) throw new Error('samples: no Enter key');
 
   // Render every frame once (2 at a time: sharp works off the main thread).
   const images: Uint8Array[] = new Array(planned.length);
   let next = 0;
-  await Promise.all([0, 1].map(async () => {
-    while (next < planned.length) {
-      const i = next++;
-      const p = planned[i]!;
-      images[i] = await renderFrame(p.row.frame.viewport, p.state, { quality: 50 });
-    }
-  }));
+  await Promise.all(
+    [0, 1].map(async () => {
+      while (next < planned.length) {
+        const i = next++;
+        const p = planned[i]!;
+        images[i] = await renderFrame(p.row.frame.viewport, p.state, { quality: 50 });
+      }
+    }),
+  );
   const frameSteps = planned.map((step, i) => ({ step, image: images[i]! }));
   // Two data files (jsonl, webdataset) split at the session boundary nearest the middle.
   const half = planned.length / 2;
@@ -673,16 +856,27 @@ export async function makeSamples(out: string): Promise<SampleStats> {
 }
 
 function statsOf(specs: SessionSpec[], planned: PlannedStep[]): SampleStats {
-  const count = (xs: string[]) => xs.reduce<Record<string, number>>((m, k) => ((m[k] = (m[k] ?? 0) + 1), m), {});
+  const count = (xs: string[]) =>
+    xs.reduce<Record<string, number>>((m, k) => {
+      m[k] = (m[k] ?? 0) + 1;
+      return m;
+    }, {});
   return {
-    sessions: specs.length, rows: planned.length,
+    sessions: specs.length,
+    rows: planned.length,
     actionTypes: count(planned.map((p) => p.row.action.type)),
     outcomes: count(specs.map((s) => s.outcome)),
     actors: count(specs.map((s) => s.actor)),
   };
 }
 
-export interface LargeOptions { sessions: number; steps: number; format: ExportFormat; out: string; poolSize?: number }
+export interface LargeOptions {
+  sessions: number;
+  steps: number;
+  format: ExportFormat;
+  out: string;
+  poolSize?: number;
+}
 
 const LARGE_ROWS_PER_FILE: Record<ExportFormat, number> = { jsonl: 10_000, parquet: 5_000, webdataset: 1_000, arrow: 10_000 };
 
@@ -692,20 +886,35 @@ export async function makeLargeExport(o: LargeOptions): Promise<Manifest> {
   const poolSize = o.poolSize ?? 64;
   // The pool: states from the first sessions' steps, each with its own noise block.
   const poolStates: PlannedStep[] = [];
-  for (const p of plannedSteps(specs)) { poolStates.push(p); if (poolStates.length >= poolSize) break; }
+  for (const p of plannedSteps(specs)) {
+    poolStates.push(p);
+    if (poolStates.length >= poolSize) break;
+  }
   const pool: Uint8Array[] = new Array(poolStates.length);
   let next = 0;
-  await Promise.all([0, 1].map(async () => {
-    while (next < poolStates.length) {
-      const i = next++;
-      pool[i] = await renderFrame({ w: 1440, h: 900 }, poolStates[i]!.state, { quality: 90, photoSeed: 1000 + i });
-    }
-  }));
+  await Promise.all(
+    [0, 1].map(async () => {
+      while (next < poolStates.length) {
+        const i = next++;
+        pool[i] = await renderFrame({ w: 1440, h: 900 }, poolStates[i]!.state, { quality: 90, photoSeed: 1000 + i });
+      }
+    }),
+  );
   await rm(o.out, { recursive: true, force: true });
   let i = 0;
-  const steps = (function* () { for (const step of plannedSteps(specs)) yield { step, image: pool[i++ % pool.length]! }; })();
+  const steps = (function* () {
+    for (const step of plannedSteps(specs)) yield { step, image: pool[i++ % pool.length]! };
+  })();
   const per = LARGE_ROWS_PER_FILE[o.format];
-  return writeExport(o.format, o.out, steps, (n) => n % per === 0, true, SAMPLE_SEED + 1, `workflow=process_invoice; synthetic benchmark (${o.sessions}x${o.steps})`);
+  return writeExport(
+    o.format,
+    o.out,
+    steps,
+    (n) => n % per === 0,
+    true,
+    SAMPLE_SEED + 1,
+    `workflow=process_invoice; synthetic benchmark (${o.sessions}x${o.steps})`,
+  );
 }
 
 // ---------- command line ----------
@@ -717,7 +926,8 @@ function usage(msg: string): never {
 
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
-    args: argv, strict: true,
+    args: argv,
+    strict: true,
     options: { out: { type: 'string' }, sessions: { type: 'string' }, steps: { type: 'string' }, format: { type: 'string' } },
   });
   if (values.sessions === undefined && values.steps === undefined) {
@@ -736,7 +946,8 @@ async function main(argv: string[]): Promise<void> {
   if (!values.out) usage('large mode needs --out DIR (outside the repository)');
   const out = path.resolve(values.out);
   const rel = path.relative(path.join(repoRoot, 'samples'), out);
-  if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) usage(`--out ${values.out} is inside samples/; large exports do not belong there`);
+  if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel)))
+    usage(`--out ${values.out} is inside samples/; large exports do not belong there`);
   const m = await makeLargeExport({ sessions, steps, format, out });
   process.stdout.write(`${JSON.stringify({ out, rows: m.rows, shards: m.shards })}\n`);
 }

@@ -8,8 +8,16 @@
  */
 import sharp from 'sharp';
 
-export interface Rect { x: number; y: number; w: number; h: number }
-export interface Viewport { w: number; h: number }
+export interface Rect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+export interface Viewport {
+  w: number;
+  h: number;
+}
 
 export interface Control {
   name: string;
@@ -46,10 +54,25 @@ export const BUTTONS = ['Add line', 'Approve', 'Reject', 'Save draft'] as const;
 // Hand-picked fills, far apart in RGB and from the backgrounds (white, #eef0f3, #1f2937).
 const FILLS: Record<string, string> = {
   Search: '#f2c14e',
-  Dashboard: '#8fd3d6', Invoices: '#c9a4ef', Vendors: '#f59a9a', Payments: '#9fe09a', Reports: '#e8b07a',
-  Vendor: '#b8d8ff', 'Invoice #': '#ffd6f0', Amount: '#d9f59a', Date: '#a0f0d0', 'Bank account': '#ffc9a8', Notes: '#d8d0ff',
-  'Line 1': '#f9e79f', 'Line 2': '#aee6f7', 'Line 3': '#f7b6d2', 'Line 4': '#c2f0b0',
-  'Add line': '#7fb3e6', Approve: '#4fbf7a', Reject: '#e86a6a', 'Save draft': '#b39ddb',
+  Dashboard: '#8fd3d6',
+  Invoices: '#c9a4ef',
+  Vendors: '#f59a9a',
+  Payments: '#9fe09a',
+  Reports: '#e8b07a',
+  Vendor: '#b8d8ff',
+  'Invoice #': '#ffd6f0',
+  Amount: '#d9f59a',
+  Date: '#a0f0d0',
+  'Bank account': '#ffc9a8',
+  Notes: '#d8d0ff',
+  'Line 1': '#f9e79f',
+  'Line 2': '#aee6f7',
+  'Line 3': '#f7b6d2',
+  'Line 4': '#c2f0b0',
+  'Add line': '#7fb3e6',
+  Approve: '#4fbf7a',
+  Reject: '#e86a6a',
+  'Save draft': '#b39ddb',
 };
 
 const GLYPH_W = 5;
@@ -94,7 +117,9 @@ function layout(vp: Viewport): Layout {
   const topbarH = B(64);
   const sidebarW = B(240);
   add('Search', 'textbox', { x: vp.w - B(340), y: B(10), w: B(300), h: B(44) }, Math.floor(B(300) * 0.5));
-  LINKS.forEach((name, i) => add(name, 'link', { x: B(12), y: topbarH + B(20) + i * B(52), w: B(216), h: B(42) }, textWidth(name)));
+  LINKS.forEach((name, i) => {
+    add(name, 'link', { x: B(12), y: topbarH + B(20) + i * B(52), w: B(216), h: B(42) }, textWidth(name));
+  });
   const cx = sidebarW + B(40);
   const box = (name: string, x: number, y: number, w: number, h = 44) =>
     add(name, 'textbox', { x: cx + B(x), y: B(y), w: B(w), h: B(h) }, Math.floor(B(w) * 0.55));
@@ -107,8 +132,9 @@ function layout(vp: Viewport): Layout {
   const tableY = B(330);
   const tableW = B(860);
   const headerH = B(36);
-  ROWS.forEach((name, i) =>
-    add(name, 'row', { x: tableX, y: tableY + headerH + i * B(46), w: tableW, h: B(44) }, B(500)));
+  ROWS.forEach((name, i) => {
+    add(name, 'row', { x: tableX, y: tableY + headerH + i * B(46), w: tableW, h: B(44) }, B(500));
+  });
   const btn = (name: string, x: number, y: number, w: number) =>
     add(name, 'button', { x: cx + B(x), y: B(y), w: B(w), h: B(50) }, textWidth(name));
   btn('Add line', 660, 570, 200);
@@ -120,7 +146,10 @@ function layout(vp: Viewport): Layout {
 }
 
 /** Every clickable control at this viewport size (the same for every frame). */
-export function controlsFor(viewport: { w: number; h: number }): Array<{ name: string; role: string; rect: Rect; fill: string; hit: Rect }> {
+export function controlsFor(viewport: {
+  w: number;
+  h: number;
+}): Array<{ name: string; role: string; rect: Rect; fill: string; hit: Rect }> {
   return layout(viewport).controls.map(({ name, role, rect, fill, hit }) => ({ name, role, rect: { ...rect }, fill, hit: { ...hit } }));
 }
 
@@ -132,36 +161,92 @@ export function controlNamed(viewport: Viewport, name: string): Control {
 
 // 5×7 glyphs, one 5-bit row mask per line (bit 4 = leftmost pixel).
 const FONT: Record<string, number[]> = {
-  '0': [14, 17, 19, 21, 25, 17, 14], '1': [4, 12, 4, 4, 4, 4, 14], '2': [14, 17, 1, 2, 4, 8, 31],
-  '3': [31, 2, 4, 2, 1, 17, 14], '4': [2, 6, 10, 18, 31, 2, 2], '5': [31, 16, 30, 1, 1, 17, 14],
-  '6': [6, 8, 16, 30, 17, 17, 14], '7': [31, 1, 2, 4, 8, 8, 8], '8': [14, 17, 17, 14, 17, 17, 14],
+  '0': [14, 17, 19, 21, 25, 17, 14],
+  '1': [4, 12, 4, 4, 4, 4, 14],
+  '2': [14, 17, 1, 2, 4, 8, 31],
+  '3': [31, 2, 4, 2, 1, 17, 14],
+  '4': [2, 6, 10, 18, 31, 2, 2],
+  '5': [31, 16, 30, 1, 1, 17, 14],
+  '6': [6, 8, 16, 30, 17, 17, 14],
+  '7': [31, 1, 2, 4, 8, 8, 8],
+  '8': [14, 17, 17, 14, 17, 17, 14],
   '9': [14, 17, 17, 15, 1, 2, 12],
-  A: [14, 17, 17, 17, 31, 17, 17], B: [30, 17, 17, 30, 17, 17, 30], C: [14, 17, 16, 16, 16, 17, 14],
-  D: [28, 18, 17, 17, 17, 18, 28], E: [31, 16, 16, 30, 16, 16, 31], F: [31, 16, 16, 30, 16, 16, 16],
-  G: [14, 17, 16, 23, 17, 17, 15], H: [17, 17, 17, 31, 17, 17, 17], I: [14, 4, 4, 4, 4, 4, 14],
-  J: [7, 2, 2, 2, 2, 18, 12], K: [17, 18, 20, 24, 20, 18, 17], L: [16, 16, 16, 16, 16, 16, 31],
-  M: [17, 27, 21, 21, 17, 17, 17], N: [17, 17, 25, 21, 19, 17, 17], O: [14, 17, 17, 17, 17, 17, 14],
-  P: [30, 17, 17, 30, 16, 16, 16], Q: [14, 17, 17, 17, 21, 18, 13], R: [30, 17, 17, 30, 20, 18, 17],
-  S: [15, 16, 16, 14, 1, 1, 30], T: [31, 4, 4, 4, 4, 4, 4], U: [17, 17, 17, 17, 17, 17, 14],
-  V: [17, 17, 17, 17, 17, 10, 4], W: [17, 17, 17, 21, 21, 21, 10], X: [17, 17, 10, 4, 10, 17, 17],
-  Y: [17, 17, 17, 10, 4, 4, 4], Z: [31, 1, 2, 4, 8, 16, 31],
-  a: [0, 0, 14, 1, 15, 17, 15], b: [16, 16, 22, 25, 17, 17, 30], c: [0, 0, 14, 16, 16, 17, 14],
-  d: [1, 1, 13, 19, 17, 17, 15], e: [0, 0, 14, 17, 31, 16, 14], f: [6, 9, 8, 28, 8, 8, 8],
-  g: [0, 15, 17, 17, 15, 1, 14], h: [16, 16, 22, 25, 17, 17, 17], i: [4, 0, 12, 4, 4, 4, 14],
-  j: [2, 0, 6, 2, 2, 18, 12], k: [16, 16, 18, 20, 24, 20, 18], l: [12, 4, 4, 4, 4, 4, 14],
-  m: [0, 0, 26, 21, 21, 17, 17], n: [0, 0, 22, 25, 17, 17, 17], o: [0, 0, 14, 17, 17, 17, 14],
-  p: [0, 0, 30, 17, 30, 16, 16], q: [0, 0, 13, 19, 15, 1, 1], r: [0, 0, 22, 25, 16, 16, 16],
-  s: [0, 0, 14, 16, 14, 1, 30], t: [8, 8, 28, 8, 8, 9, 6], u: [0, 0, 17, 17, 17, 19, 13],
-  v: [0, 0, 17, 17, 17, 10, 4], w: [0, 0, 17, 17, 21, 21, 10], x: [0, 0, 17, 10, 4, 10, 17],
-  y: [0, 0, 17, 17, 15, 1, 14], z: [0, 0, 31, 2, 4, 8, 31],
-  ' ': [0, 0, 0, 0, 0, 0, 0], '.': [0, 0, 0, 0, 0, 12, 12], ',': [0, 0, 0, 0, 12, 4, 8],
-  '#': [10, 10, 31, 10, 31, 10, 10], '-': [0, 0, 0, 31, 0, 0, 0], '/': [0, 1, 2, 4, 8, 16, 0],
-  ':': [0, 12, 12, 0, 12, 12, 0], '$': [4, 15, 20, 14, 5, 30, 4], '[': [14, 8, 8, 8, 8, 8, 14],
-  ']': [14, 2, 2, 2, 2, 2, 14], '_': [0, 0, 0, 0, 0, 0, 31], '@': [14, 17, 1, 13, 21, 21, 14],
-  '(': [2, 4, 8, 8, 8, 4, 2], ')': [8, 4, 2, 2, 2, 4, 8], '&': [12, 18, 20, 8, 21, 18, 13],
-  "'": [12, 4, 8, 0, 0, 0, 0], '+': [0, 4, 4, 31, 4, 4, 0], '%': [24, 25, 2, 4, 8, 19, 3],
-  '?': [14, 17, 1, 2, 4, 0, 4], '!': [4, 4, 4, 4, 0, 0, 4], '=': [0, 0, 31, 0, 31, 0, 0],
-  '<': [2, 4, 8, 16, 8, 4, 2], '>': [8, 4, 2, 1, 2, 4, 8], '*': [0, 4, 21, 14, 21, 4, 0],
+  A: [14, 17, 17, 17, 31, 17, 17],
+  B: [30, 17, 17, 30, 17, 17, 30],
+  C: [14, 17, 16, 16, 16, 17, 14],
+  D: [28, 18, 17, 17, 17, 18, 28],
+  E: [31, 16, 16, 30, 16, 16, 31],
+  F: [31, 16, 16, 30, 16, 16, 16],
+  G: [14, 17, 16, 23, 17, 17, 15],
+  H: [17, 17, 17, 31, 17, 17, 17],
+  I: [14, 4, 4, 4, 4, 4, 14],
+  J: [7, 2, 2, 2, 2, 18, 12],
+  K: [17, 18, 20, 24, 20, 18, 17],
+  L: [16, 16, 16, 16, 16, 16, 31],
+  M: [17, 27, 21, 21, 17, 17, 17],
+  N: [17, 17, 25, 21, 19, 17, 17],
+  O: [14, 17, 17, 17, 17, 17, 14],
+  P: [30, 17, 17, 30, 16, 16, 16],
+  Q: [14, 17, 17, 17, 21, 18, 13],
+  R: [30, 17, 17, 30, 20, 18, 17],
+  S: [15, 16, 16, 14, 1, 1, 30],
+  T: [31, 4, 4, 4, 4, 4, 4],
+  U: [17, 17, 17, 17, 17, 17, 14],
+  V: [17, 17, 17, 17, 17, 10, 4],
+  W: [17, 17, 17, 21, 21, 21, 10],
+  X: [17, 17, 10, 4, 10, 17, 17],
+  Y: [17, 17, 17, 10, 4, 4, 4],
+  Z: [31, 1, 2, 4, 8, 16, 31],
+  a: [0, 0, 14, 1, 15, 17, 15],
+  b: [16, 16, 22, 25, 17, 17, 30],
+  c: [0, 0, 14, 16, 16, 17, 14],
+  d: [1, 1, 13, 19, 17, 17, 15],
+  e: [0, 0, 14, 17, 31, 16, 14],
+  f: [6, 9, 8, 28, 8, 8, 8],
+  g: [0, 15, 17, 17, 15, 1, 14],
+  h: [16, 16, 22, 25, 17, 17, 17],
+  i: [4, 0, 12, 4, 4, 4, 14],
+  j: [2, 0, 6, 2, 2, 18, 12],
+  k: [16, 16, 18, 20, 24, 20, 18],
+  l: [12, 4, 4, 4, 4, 4, 14],
+  m: [0, 0, 26, 21, 21, 17, 17],
+  n: [0, 0, 22, 25, 17, 17, 17],
+  o: [0, 0, 14, 17, 17, 17, 14],
+  p: [0, 0, 30, 17, 30, 16, 16],
+  q: [0, 0, 13, 19, 15, 1, 1],
+  r: [0, 0, 22, 25, 16, 16, 16],
+  s: [0, 0, 14, 16, 14, 1, 30],
+  t: [8, 8, 28, 8, 8, 9, 6],
+  u: [0, 0, 17, 17, 17, 19, 13],
+  v: [0, 0, 17, 17, 17, 10, 4],
+  w: [0, 0, 17, 17, 21, 21, 10],
+  x: [0, 0, 17, 10, 4, 10, 17],
+  y: [0, 0, 17, 17, 15, 1, 14],
+  z: [0, 0, 31, 2, 4, 8, 31],
+  ' ': [0, 0, 0, 0, 0, 0, 0],
+  '.': [0, 0, 0, 0, 0, 12, 12],
+  ',': [0, 0, 0, 0, 12, 4, 8],
+  '#': [10, 10, 31, 10, 31, 10, 10],
+  '-': [0, 0, 0, 31, 0, 0, 0],
+  '/': [0, 1, 2, 4, 8, 16, 0],
+  ':': [0, 12, 12, 0, 12, 12, 0],
+  $: [4, 15, 20, 14, 5, 30, 4],
+  '[': [14, 8, 8, 8, 8, 8, 14],
+  ']': [14, 2, 2, 2, 2, 2, 14],
+  _: [0, 0, 0, 0, 0, 0, 31],
+  '@': [14, 17, 1, 13, 21, 21, 14],
+  '(': [2, 4, 8, 8, 8, 4, 2],
+  ')': [8, 4, 2, 2, 2, 4, 8],
+  '&': [12, 18, 20, 8, 21, 18, 13],
+  "'": [12, 4, 8, 0, 0, 0, 0],
+  '+': [0, 4, 4, 31, 4, 4, 0],
+  '%': [24, 25, 2, 4, 8, 19, 3],
+  '?': [14, 17, 1, 2, 4, 0, 4],
+  '!': [4, 4, 4, 4, 0, 0, 4],
+  '=': [0, 0, 31, 0, 31, 0, 0],
+  '<': [2, 4, 8, 16, 8, 4, 2],
+  '>': [8, 4, 2, 1, 2, 4, 8],
+  '*': [0, 4, 21, 14, 21, 4, 0],
 };
 
 /** SVG path data of `text` drawn in the pixel font with its top-left at (x, y). */
@@ -174,7 +259,10 @@ function textPath(text: string, x: number, y: number, px: number): string {
       const bits = rows[r]!;
       let c = 0;
       while (c < GLYPH_W) {
-        if (!(bits & (1 << (GLYPH_W - 1 - c)))) { c++; continue; }
+        if (!(bits & (1 << (GLYPH_W - 1 - c)))) {
+          c++;
+          continue;
+        }
         let run = 1;
         while (c + run < GLYPH_W && bits & (1 << (GLYPH_W - 1 - c - run))) run++;
         d += `M${gx + c * px} ${y + r * px}h${run * px}v${px}h${-run * px}z`;
@@ -204,13 +292,16 @@ export function frameSvg(vp: Viewport, st: UiState): string {
   const L = layout(vp);
   const B = (v: number) => Math.round(v * L.s);
   const out: string[] = [];
-  const rect = (r: Rect, fill: string, extra = '') => out.push(`<rect x="${r.x}" y="${r.y}" width="${r.w}" height="${r.h}" fill="${fill}"${extra}/>`);
+  const rect = (r: Rect, fill: string, extra = '') =>
+    out.push(`<rect x="${r.x}" y="${r.y}" width="${r.w}" height="${r.h}" fill="${fill}"${extra}/>`);
   const text = (t: string, x: number, y: number, fill: string, px = TEXT_PX) => {
     const d = textPath(t, x, y, px);
     if (d) out.push(`<path d="${d}" fill="${fill}"/>`);
   };
   const textH = GLYPH_H * TEXT_PX;
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${vp.w}" height="${vp.h}" viewBox="0 0 ${vp.w} ${vp.h}" shape-rendering="crispEdges">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${vp.w}" height="${vp.h}" viewBox="0 0 ${vp.w} ${vp.h}" shape-rendering="crispEdges">`,
+  );
   rect({ x: 0, y: 0, w: vp.w, h: vp.h }, '#ffffff');
   // Top bar: product, address, avatar.
   rect({ x: 0, y: 0, w: vp.w, h: L.topbarH }, '#1f2937');
@@ -263,7 +354,9 @@ export function frameSvg(vp: Viewport, st: UiState): string {
     }
     if (st.focused === c.name) {
       const g = B(4);
-      out.push(`<rect x="${c.rect.x - g}" y="${c.rect.y - g}" width="${c.rect.w + 2 * g}" height="${c.rect.h + 2 * g}" fill="none" stroke="#2563eb" stroke-width="${B(3)}"/>`);
+      out.push(
+        `<rect x="${c.rect.x - g}" y="${c.rect.y - g}" width="${c.rect.w + 2 * g}" height="${c.rect.h + 2 * g}" fill="none" stroke="#2563eb" stroke-width="${B(3)}"/>`,
+      );
     }
   }
   out.push('</svg>');
@@ -311,9 +404,14 @@ export async function renderFrame(vp: Viewport, st: UiState, opts: RenderOptions
     // Inside the attachment card, clear of every control.
     const size = opts.photoSize ?? { w: card.w - 20, h: card.h - Math.round(64 * scaleOf(vp)) };
     const input = photoBlock(size.w, size.h, opts.photoSeed);
-    img = sharp(await img.png().toBuffer()).composite([{
-      input, raw: { width: size.w, height: size.h, channels: 3 }, left: card.x + 10, top: card.y + card.h - size.h - 10,
-    }]);
+    img = sharp(await img.png().toBuffer()).composite([
+      {
+        input,
+        raw: { width: size.w, height: size.h, channels: 3 },
+        left: card.x + 10,
+        top: card.y + card.h - size.h - 10,
+      },
+    ]);
   }
   const b = await img.webp({ quality: opts.quality ?? 60, effort: 4 }).toBuffer();
   return new Uint8Array(b.buffer, b.byteOffset, b.length);

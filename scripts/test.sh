@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: type-check, the Python consumers' venv, then every vitest test.
+# The whole test suite: format and lint (Biome for TypeScript, ruff for the loader templates),
+# type-check, the Python consumers' venv, then every vitest test (both tiers).
 # `.ci/run` runs exactly this (via `npm test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+npx biome check .
 npx tsc -p tsconfig.json --noEmit
 bash scripts/python-env.sh
+.venv/bin/ruff format --check loaders
+.venv/bin/ruff check loaders
 npx vitest run "$@"

@@ -74,7 +74,8 @@ export function jsonDepthExceeds(text: string, limit: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 92) i++; // backslash escape
+      if (c === 92)
+        i++; // backslash escape
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 123 || c === 91) {
@@ -150,9 +151,15 @@ export function typeName(v: unknown): string {
  * `maxFramePixels`, or wider/taller than `maxFrameScale` × its viewport (a 30000×30000 PNG behind a
  * 1440×900 viewport). Smaller than the viewport is fine: exports may carry downscaled frames.
  */
-export function frameSizeProblem(width: number, height: number, viewport: { w: number; h: number }, limits: Pick<InputLimits, 'maxFramePixels' | 'maxFrameScale'>): string | undefined {
+export function frameSizeProblem(
+  width: number,
+  height: number,
+  viewport: { w: number; h: number },
+  limits: Pick<InputLimits, 'maxFramePixels' | 'maxFrameScale'>,
+): string | undefined {
   const pixels = width * height;
-  if (pixels > limits.maxFramePixels) return `frame is ${width}x${height} (${pixels} pixels), ${overLimit('maxFramePixels', limits.maxFramePixels)}`;
+  if (pixels > limits.maxFramePixels)
+    return `frame is ${width}x${height} (${pixels} pixels), ${overLimit('maxFramePixels', limits.maxFramePixels)}`;
   const scale = Math.max(width / viewport.w, height / viewport.h);
   if (scale > limits.maxFrameScale) {
     return `frame is ${width}x${height}, ${+scale.toFixed(2)} times its ${viewport.w}x${viewport.h} viewport, ${overLimit('maxFrameScale', limits.maxFrameScale)}`;
@@ -164,7 +171,17 @@ export function frameSizeProblem(width: number, height: number, viewport: { w: n
 export function parseByteSize(v: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?$/i.exec(v.trim());
   if (!m) return undefined;
-  const unit: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: MiB, gib: 1024 * MiB, tib: 1024 * 1024 * MiB };
+  const unit: Record<string, number> = {
+    b: 1,
+    kb: 1e3,
+    mb: 1e6,
+    gb: 1e9,
+    tb: 1e12,
+    kib: 1024,
+    mib: MiB,
+    gib: 1024 * MiB,
+    tib: 1024 * 1024 * MiB,
+  };
   const n = Math.round(Number(m[1]) * unit[(m[2] ?? 'b').toLowerCase()]!);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }

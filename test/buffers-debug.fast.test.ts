@@ -15,7 +15,9 @@ import { LocalSource } from '../src/source/local.ts';
 import type { SplitWriter, WrittenFile } from '../src/write/shards.ts';
 import { noise, sha } from './helpers/bytes.ts';
 
-interface Row { image: { bytes: Uint8Array; path: string } }
+interface Row {
+  image: { bytes: Uint8Array; path: string };
+}
 
 /** Buffers every row and writes the frames, concatenated, in finish(). */
 function bufferingWriter(sink: LocalSink, name: string, arena?: MediaArena): SplitWriter<Row> {

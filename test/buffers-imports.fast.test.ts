@@ -62,9 +62,15 @@ describe('src/ import graph', () => {
   });
 
   it('worker threads run typed modules (*.worker.ts through worker-file.ts), never code from strings', () => {
-    const evaluated = [...files].filter(([rel, f]) => rel !== 'worker-file.ts' && /eval:\s*true|new Worker\(/.test(f.text)).map(([rel]) => rel);
+    const evaluated = [...files]
+      .filter(([rel, f]) => rel !== 'worker-file.ts' && /eval:\s*true|new Worker\(/.test(f.text))
+      .map(([rel]) => rel);
     expect(evaluated).toEqual([]);
     const workers = [...files.keys()].filter((rel) => rel.endsWith('.worker.ts')).sort();
-    expect(workers).toEqual(['frames/encode.worker.ts', 'sink/hash.worker.ts', 'source/frame-reader.worker.ts', 'validate/frame-decode.worker.ts'].map((p) => p.split('/').join(path.sep)));
+    expect(workers).toEqual(
+      ['frames/encode.worker.ts', 'sink/hash.worker.ts', 'source/frame-reader.worker.ts', 'validate/frame-decode.worker.ts'].map((p) =>
+        p.split('/').join(path.sep),
+      ),
+    );
   });
 });

@@ -38,14 +38,27 @@ describe('--version and usage errors', () => {
   });
 
   it('<cmd> --bad-flag prints at most 3 lines: the error and a pointer to --help, exit 2', async () => {
-    const commands = [['inspect', 'x'], ['convert', 'x', '-o', 'y'], ['push', 'x', '--repo', 'a/b'], ['validate', 'x'], ['loaders', 'x', '-o', 'y'], ['hub', 'serve'], []];
+    const commands = [
+      ['inspect', 'x'],
+      ['convert', 'x', '-o', 'y'],
+      ['push', 'x', '--repo', 'a/b'],
+      ['validate', 'x'],
+      ['loaders', 'x', '-o', 'y'],
+      ['hub', 'serve'],
+      [],
+    ];
     const runs = await Promise.all(commands.map((c) => runCli([...c, '--bad-flag'])));
     runs.forEach((r, i) => {
       const all = lines(r.stdout + r.stderr);
       expect(all.length, `${commands[i]!.join(' ')}: ${all.join(' | ')}`).toBeLessThanOrEqual(3);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain("nusomi-hf: error: unknown option '--bad-flag'");
-      const name = ['nusomi-hf', ...commands[i]!.filter((w) => /^[a-z]+$/.test(w) && ['inspect', 'convert', 'push', 'validate', 'loaders', 'hub', 'serve'].includes(w))].join(' ');
+      const name = [
+        'nusomi-hf',
+        ...commands[i]!.filter(
+          (w) => /^[a-z]+$/.test(w) && ['inspect', 'convert', 'push', 'validate', 'loaders', 'hub', 'serve'].includes(w),
+        ),
+      ].join(' ');
       expect(r.stderr).toContain(`(see '${name} --help')`);
       expect(r.stdout + r.stderr).not.toContain('Usage:');
     });
@@ -70,7 +83,10 @@ describe('--version and usage errors', () => {
   });
 
   it('--split errors show the same syntax as --help', async () => {
-    const [help, bad] = await Promise.all([runCli(['convert', '--help']), runCli(['convert', SAMPLE, '-o', path.join(tmp, 's'), '--split', 'train'])]);
+    const [help, bad] = await Promise.all([
+      runCli(['convert', '--help']),
+      runCli(['convert', SAMPLE, '-o', path.join(tmp, 's'), '--split', 'train']),
+    ]);
     const flat = help.stdout.replace(/\s+/g, ' ');
     expect(flat).toContain('train=0.9,validation=0.05,test=0.05');
     expect(flat).toContain('train=*,test=onboarding|refund');
@@ -99,7 +115,9 @@ describe('system errors are one line naming the path, exit 1, no stack trace', (
         runCli(['hub', 'serve', '--dir', file]),
       ]);
       expect(onBusy.code).toBe(1);
-      expect(onBusy.stderr).toBe(`nusomi-hf: error: cannot listen on 127.0.0.1:${port}: address already in use (another process listens there; pick another --port, or 0 for a free one) (EADDRINUSE)\n`);
+      expect(onBusy.stderr).toBe(
+        `nusomi-hf: error: cannot listen on 127.0.0.1:${port}: address already in use (another process listens there; pick another --port, or 0 for a free one) (EADDRINUSE)\n`,
+      );
       expect(onFile.code).toBe(1);
       expect(lines(onFile.stderr)).toHaveLength(1);
       expect(onFile.stderr).toContain(`${file}/`);
@@ -117,11 +135,17 @@ describe('system errors are one line naming the path, exit 1, no stack trace', (
     ]);
     // convert takes its lock beside --out first (making --out's parents): one line naming the path.
     expect(convert.code).toBe(1);
-    expect(convert.stderr).toBe('nusomi-hf: error: --out /proc/nusomi-x: cannot create the lock file /proc/.nusomi-x.nusomi-lock (ENOENT)\n');
+    expect(convert.stderr).toBe(
+      'nusomi-hf: error: --out /proc/nusomi-x: cannot create the lock file /proc/.nusomi-x.nusomi-lock (ENOENT)\n',
+    );
     expect(nested.code).toBe(1);
-    expect(nested.stderr).toBe('nusomi-hf: error: cannot create folder /proc/nusomi-x: its parent does not exist or takes no new folders (ENOENT)\n');
+    expect(nested.stderr).toBe(
+      'nusomi-hf: error: cannot create folder /proc/nusomi-x: its parent does not exist or takes no new folders (ENOENT)\n',
+    );
     expect(serve.code).toBe(1);
-    expect(serve.stderr).toBe('nusomi-hf: error: cannot create folder /proc/nusomi-y: its parent does not exist or takes no new folders (ENOENT)\n');
+    expect(serve.stderr).toBe(
+      'nusomi-hf: error: cannot create folder /proc/nusomi-y: its parent does not exist or takes no new folders (ENOENT)\n',
+    );
   }, 30_000);
 
   it('mkdirs ends with the error where recursive mkdir loops, and makes missing parents', async () => {
@@ -157,7 +181,12 @@ describe('system errors are one line naming the path, exit 1, no stack trace', (
 
 describe('conventional flags and output', () => {
   it('help shows real defaults, the choices of --decode, the output flags and the exit codes', async () => {
-    const [top, convert, validate, serve] = await Promise.all([runCli(['--help']), runCli(['convert', '--help']), runCli(['validate', '--help']), runCli(['hub', 'serve', '--help'])]);
+    const [top, convert, validate, serve] = await Promise.all([
+      runCli(['--help']),
+      runCli(['convert', '--help']),
+      runCli(['validate', '--help']),
+      runCli(['hub', 'serve', '--help']),
+    ]);
     const flat = (s: string) => s.replace(/\s+/g, ' ');
     expect(flat(convert.stdout)).toContain('jsonl, webdataset (default: parquet)');
     expect(convert.stdout).not.toContain('[]');
@@ -205,11 +234,15 @@ describe('conventional flags and output', () => {
   it('a 0-byte frame says "empty file"', async () => {
     const root = path.join(tmp, 'empty-frame');
     await mkdir(root);
-    await Promise.all((await readdir(SAMPLE, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map(async (e) => {
-      const rel = path.relative(SAMPLE, path.join(e.parentPath, e.name));
-      await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
-      await writeFile(path.join(root, rel), await readFile(path.join(SAMPLE, rel)));
-    }));
+    await Promise.all(
+      (await readdir(SAMPLE, { recursive: true, withFileTypes: true }))
+        .filter((e) => e.isFile())
+        .map(async (e) => {
+          const rel = path.relative(SAMPLE, path.join(e.parentPath, e.name));
+          await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
+          await writeFile(path.join(root, rel), await readFile(path.join(SAMPLE, rel)));
+        }),
+    );
     const frame = (await listFiles(root)).find((f) => f.endsWith('.webp'))!;
     await writeFile(path.join(root, frame), '');
     const [inspect, convert] = await Promise.all([runCli(['inspect', root]), runCli(['convert', root, '-o', path.join(tmp, 'ef')])]);

@@ -27,12 +27,19 @@ const MARKERS: Record<string, { at: [number, number]; rgb: RGB }> = {
 };
 
 async function screen(): Promise<Buffer> {
-  const composite = await Promise.all(Object.values(MARKERS).map(async ({ at: [x, y], rgb: [r, g, b] }) => ({
-    input: await sharp({ create: { width: 2 * HALF, height: 2 * HALF, channels: 3, background: { r, g, b } } }).png().toBuffer(),
-    left: x - HALF,
-    top: y - HALF,
-  })));
-  return sharp({ create: { width: W, height: H, channels: 3, background: { r: 128, g: 128, b: 128 } } }).composite(composite).png().toBuffer();
+  const composite = await Promise.all(
+    Object.values(MARKERS).map(async ({ at: [x, y], rgb: [r, g, b] }) => ({
+      input: await sharp({ create: { width: 2 * HALF, height: 2 * HALF, channels: 3, background: { r, g, b } } })
+        .png()
+        .toBuffer(),
+      left: x - HALF,
+      top: y - HALF,
+    })),
+  );
+  return sharp({ create: { width: W, height: H, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+    .composite(composite)
+    .png()
+    .toBuffer();
 }
 
 const typed = { type: 'input_text', field: 'amount', value: '[masked]' };
@@ -43,7 +50,13 @@ const click = {
   target: { role: 'button', name: 'Approve', bbox: [612 - HALF, 388 - HALF, 2 * HALF, 2 * HALF] },
   meta: { cursor: { x: 1200, y: 700 } },
   center: [300, 200],
-  gesture: { path: [[1000, 150], [1100, 800]], drop: { pointer: { x: 100, y: 820 } } },
+  gesture: {
+    path: [
+      [1000, 150],
+      [1100, 800],
+    ],
+    drop: { pointer: { x: 100, y: 820 } },
+  },
 };
 
 let out: string;
@@ -54,13 +67,14 @@ beforeAll(async () => {
   await mkdir(path.join(exp, 'frames'), { recursive: true });
   await mkdir(path.join(exp, 'data'), { recursive: true });
   await writeFile(path.join(exp, 'frames', 'a.png'), new Uint8Array(await screen()));
-  const row = (t_ms: number, action: object, prior: object | null) => JSON.stringify({
-    session_id: 'ses_A',
-    t_ms,
-    frame: { image_url: 'frames/a.png', viewport: { w: W, h: H }, dom: null, accessibility_tree: null },
-    action,
-    context: { workflow: 'process_invoice', prior_action: prior, outcome: 'success' },
-  });
+  const row = (t_ms: number, action: object, prior: object | null) =>
+    JSON.stringify({
+      session_id: 'ses_A',
+      t_ms,
+      frame: { image_url: 'frames/a.png', viewport: { w: W, h: H }, dom: null, accessibility_tree: null },
+      action,
+      context: { workflow: 'process_invoice', prior_action: prior, outcome: 'success' },
+    });
   await writeFile(path.join(exp, 'data', 'part-00000.jsonl'), [row(0, typed, null), row(100, click, typed)].join('\n') + '\n');
   await writeManifest(exp, { format: 'jsonl', rows: 2, frames: 2, actions: 2 });
   out = path.join(await tempDir(), 'out');
@@ -69,7 +83,8 @@ beforeAll(async () => {
 
 describe('convert: coordinates after resize', () => {
   it('every coordinate of the click (column, nested point, center, path, box) is on its marker in the stored image', async () => {
-    const got = await runPython<{ size: number[]; at: Record<string, { xy: number[]; rgb: number[] }>; norm: number[] }>(`
+    const got = await runPython<{ size: number[]; at: Record<string, { xy: number[]; rgb: number[] }>; norm: number[] }>(
+      `
 import json, sys
 import datasets
 ds = datasets.load_dataset(sys.argv[1], split='train', cache_dir=sys.argv[2])
@@ -89,7 +104,9 @@ points = {
 }
 at = {k: {'xy': list(p), 'rgb': list(im.getpixel(p)) if 0 <= p[0] < im.width and 0 <= p[1] < im.height else None} for k, p in points.items()}
 print(json.dumps({'size': list(im.size), 'at': at, 'norm': [a['x_norm'], a['y_norm']]}))
-`, { args: [out, path.join(exp, 'hf-cache')], env: { HF_DATASETS_DISABLE_PROGRESS_BARS: '1' } });
+`,
+      { args: [out, path.join(exp, 'hf-cache')], env: { HF_DATASETS_DISABLE_PROGRESS_BARS: '1' } },
+    );
     expect(got.size).toEqual([720, 450]);
     for (const [name, m] of Object.entries(MARKERS)) expect(got.at[name]!.rgb, `${name} at ${got.at[name]!.xy}`).toEqual(m.rgb);
     expect(got.at.box!.rgb).toEqual(MARKERS.click!.rgb);
@@ -114,12 +131,15 @@ print(json.dumps({'size': list(im.size), 'at': at, 'norm': [a['x_norm'], a['y_no
 
 describe("convert: the vendor's typed value", () => {
   it('an input_text value is action.text, and prior_action.text on the next step', async () => {
-    const got = await runPython<Array<{ action: Record<string, unknown>; prior: Record<string, unknown> | null }>>(`
+    const got = await runPython<Array<{ action: Record<string, unknown>; prior: Record<string, unknown> | null }>>(
+      `
 import json, sys
 import datasets
 ds = datasets.load_dataset(sys.argv[1], split='train', cache_dir=sys.argv[2])
 print(json.dumps([{'action': r['action'], 'prior': r['prior_action']} for r in ds]))
-`, { args: [out, path.join(exp, 'hf-cache')], env: { HF_DATASETS_DISABLE_PROGRESS_BARS: '1' } });
+`,
+      { args: [out, path.join(exp, 'hf-cache')], env: { HF_DATASETS_DISABLE_PROGRESS_BARS: '1' } },
+    );
     expect(got[0]!.action).toMatchObject({ text: '[masked]', x: null });
     expect(JSON.parse(got[0]!.action.args as string)).toEqual({ field: 'amount', value: '[masked]' });
     expect(got[0]!.prior).toBeNull();

@@ -8,7 +8,11 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand,
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -22,7 +26,18 @@ import { startAzurite, startMoto } from './helpers/services.ts';
 import type { RunningService } from './helpers/services.ts';
 
 const SAMPLE = path.join(repoRoot, 'samples/jsonl');
-const ALL_FORMATS = ['--formats', 'parquet,arrow,jsonl,webdataset', '--split', 'train=0.6,validation=0.2,test=0.2', '--seed', '2', '--world-size', '2', '--workers', '3'];
+const ALL_FORMATS = [
+  '--formats',
+  'parquet,arrow,jsonl,webdataset',
+  '--split',
+  'train=0.6,validation=0.2,test=0.2',
+  '--seed',
+  '2',
+  '--world-size',
+  '2',
+  '--workers',
+  '3',
+];
 // The large export makes one ~20 MB shard: several 8 MiB parts / blocks.
 const BIG_ARGS = ['--formats', 'webdataset,parquet', '--split', 'train=1', '--min-shards', '1', '--shard-bytes', '1GB'];
 
@@ -127,12 +142,21 @@ describe('convert to object storage', () => {
   });
 
   it('SIGKILL during a multipart upload leaves no object under a final key', async () => {
-    const child = spawnCli(['convert', big, '--out', 's3://killed/ds/', ...BIG_ARGS], { env: moto.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnCli(['convert', big, '--out', 's3://killed/ds/', ...BIG_ARGS], {
+      env: moto.env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
     let finished = false;
-    void exited.then(() => { finished = true; });
+    void exited.then(() => {
+      finished = true;
+    });
 
     // Kill once a multipart upload has at least one part stored: an upload is under way.
     let inFlight: { Key: string; UploadId: string } | undefined;
@@ -166,12 +190,19 @@ describe('convert to object storage', () => {
   });
 
   it('SIGKILL while Azure blocks are staged leaves no blob under a final name', async () => {
-    const child = spawnCli(['convert', big, '--out', 'az://out/killed/', ...BIG_ARGS], { env: azurite.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnCli(['convert', big, '--out', 'az://out/killed/', ...BIG_ARGS], {
+      env: azurite.env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
     let finished = false;
-    void exited.then(() => { finished = true; });
+    void exited.then(() => {
+      finished = true;
+    });
 
     // Kill once the shard has a staged (uncommitted) block: its upload is under way.
     const shard = container.getBlockBlobClient('killed/webdataset/train-000000.tar');

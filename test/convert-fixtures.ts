@@ -76,7 +76,11 @@ export async function sampleJsonRows(): Promise<JsonObject[]> {
  * A jsonl export made from the sample: `lines` are rows (objects) or raw lines (strings, for bad
  * input), written to one data file; the sample's frames are copied so image URLs resolve.
  */
-export async function deriveExport(dir: string, lines: Array<JsonObject | string>, manifestEdit: (m: JsonObject) => void = () => {}): Promise<string> {
+export async function deriveExport(
+  dir: string,
+  lines: Array<JsonObject | string>,
+  manifestEdit: (m: JsonObject) => void = () => {},
+): Promise<string> {
   await mkdir(path.join(dir, 'data'), { recursive: true });
   await cp(path.join(SAMPLE, 'frames'), path.join(dir, 'frames'), { recursive: true });
   const manifest = JSON.parse(await readFile(path.join(SAMPLE, 'manifest.json'), 'utf8')) as JsonObject;
@@ -84,7 +88,10 @@ export async function deriveExport(dir: string, lines: Array<JsonObject | string
   manifest.shards = 1;
   manifestEdit(manifest);
   await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  await writeFile(path.join(dir, 'data', 'part-00000.jsonl'), lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n');
+  await writeFile(
+    path.join(dir, 'data', 'part-00000.jsonl'),
+    lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n',
+  );
   return dir;
 }
 

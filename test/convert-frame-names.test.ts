@@ -30,15 +30,19 @@ async function collidingExport(): Promise<string> {
   await mkdir(path.join(root, 'data'), { recursive: true });
   const lines: string[] = [];
   for (const [i, [id, [r, g, b]]] of SESSIONS.entries()) {
-    const png = await sharp({ create: { width: 64, height: 40, channels: 3, background: { r, g, b } } }).png().toBuffer();
+    const png = await sharp({ create: { width: 64, height: 40, channels: 3, background: { r, g, b } } })
+      .png()
+      .toBuffer();
     await writeFile(path.join(root, 'frames', `${i}.png`), new Uint8Array(png));
-    lines.push(JSON.stringify({
-      session_id: id,
-      t_ms: 100,
-      frame: { image_url: `frames/${i}.png`, viewport: { w: 64, h: 40 }, dom: null, accessibility_tree: null },
-      action: { type: 'click', x: 3, y: 4 },
-      context: { workflow: 'process_invoice', prior_action: null, outcome: 'success' },
-    }));
+    lines.push(
+      JSON.stringify({
+        session_id: id,
+        t_ms: 100,
+        frame: { image_url: `frames/${i}.png`, viewport: { w: 64, h: 40 }, dom: null, accessibility_tree: null },
+        action: { type: 'click', x: 3, y: 4 },
+        context: { workflow: 'process_invoice', prior_action: null, outcome: 'success' },
+      }),
+    );
   }
   await writeFile(path.join(root, 'data', 'part-00000.jsonl'), lines.join('\n') + '\n');
   await writeManifest(root, { format: 'jsonl', rows: lines.length, frames: lines.length, actions: lines.length });
@@ -63,7 +67,8 @@ describe('frame names and sample keys', () => {
     const frames = await readdir(path.join(out, 'jsonl', 'frames', 'train'));
     expect(frames.length).toBe(SESSIONS.length);
 
-    const got = await runPython<Record<string, Array<[string, number[]]>>>(`
+    const got = await runPython<Record<string, Array<[string, number[]]>>>(
+      `
 import glob, io, json, os, sys
 import datasets
 from PIL import Image
@@ -82,7 +87,9 @@ tars = sorted(glob.glob(out + '/webdataset/train-*.tar'))
 for r in datasets.load_dataset('webdataset', data_files={'train': tars}, split='train', cache_dir=cache):
     res['webdataset'].append([r['json']['session_id'], colour(r['png'])])
 print(json.dumps(res))
-`, { args: [out, path.join(exp, 'hf-cache')], env: { HF_DATASETS_DISABLE_PROGRESS_BARS: '1' } });
+`,
+      { args: [out, path.join(exp, 'hf-cache')], env: { HF_DATASETS_DISABLE_PROGRESS_BARS: '1' } },
+    );
     const expected = SESSIONS.map(([id, c]) => [id, c]).sort();
     for (const format of ['jsonl', 'parquet', 'webdataset']) {
       expect(got[format]!.slice().sort(), format).toEqual(expected);

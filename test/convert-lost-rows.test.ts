@@ -26,11 +26,14 @@ async function manifestOf(out: string): Promise<DatasetManifest> {
 
 /** Rows pyarrow reads from the Parquet output. */
 async function parquetRows(out: string): Promise<number> {
-  return runPython<number>(`
+  return runPython<number>(
+    `
 import glob, json, sys
 import pyarrow.parquet as pq
 print(json.dumps(sum(pq.read_metadata(f).num_rows for f in glob.glob(sys.argv[1] + '/data/*.parquet'))))
-`, { args: [out] });
+`,
+    { args: [out] },
+  );
 }
 
 describe('--on-error skip: rows lost in files that break', () => {
@@ -51,13 +54,15 @@ describe('--on-error skip: rows lost in files that break', () => {
     expect(m.skipped.count).toBe(lost);
     expect(written + m.skipped.count).toBe(77);
     expect(m.skipped.reasons).toEqual({ 'rows lost in a file that cannot be read to its end': lost });
-    expect(m.skipped.files).toEqual([{
-      file: 'data/shard-000001.tar',
-      rows_read: sidecarRows - lost,
-      rows_lost: lost,
-      counted_from: 'sidecar',
-      message: expect.stringMatching(/^data\/shard-000001\.tar: not a readable tar archive/),
-    }]);
+    expect(m.skipped.files).toEqual([
+      {
+        file: 'data/shard-000001.tar',
+        rows_read: sidecarRows - lost,
+        rows_lost: lost,
+        counted_from: 'sidecar',
+        message: expect.stringMatching(/^data\/shard-000001\.tar: not a readable tar archive/),
+      },
+    ]);
     expect(await parquetRows(out)).toBe(written);
     const line = `data/shard-000001.tar: ${lost} rows lost after ${sidecarRows - lost} rows read (count from the sidecar)`;
     expect(run.stdout).toContain(`skipped ${lost} bad rows`);
@@ -68,7 +73,14 @@ describe('--on-error skip: rows lost in files that break', () => {
   });
 
   it('"after filters" (exit 2) only when a filter dropped the rows; an export with no rows is exit 1', async () => {
-    const filtered = await runCli(['convert', path.join(samples, 'jsonl'), '--out', path.join(work, 'none-filtered'), '--workflow', 'nothing']);
+    const filtered = await runCli([
+      'convert',
+      path.join(samples, 'jsonl'),
+      '--out',
+      path.join(work, 'none-filtered'),
+      '--workflow',
+      'nothing',
+    ]);
     expect(filtered.code).toBe(2);
     expect(filtered.stderr).toContain('no rows left to convert after filters (dropped: workflow 77)');
     const empty = path.join(work, 'empty');
@@ -91,7 +103,10 @@ describe('--on-error skip: rows lost in files that break', () => {
     const reader = await openExport(root, { onError: () => 'skip' });
     const steps = await collect(reader.steps());
     const lost = reader.skipped.files.map((f) => f.rowsLost ?? 0).reduce((a, n) => a + n, 0);
-    expect(reader.skipped.files.map((f) => [f.file, f.countedFrom])).toEqual([['data/part-00001.jsonl.gz', 'export manifest'], ['data/part-00002.jsonl.gz', 'export manifest']]);
+    expect(reader.skipped.files.map((f) => [f.file, f.countedFrom])).toEqual([
+      ['data/part-00001.jsonl.gz', 'export manifest'],
+      ['data/part-00002.jsonl.gz', 'export manifest'],
+    ]);
     for (const f of reader.skipped.files) expect(f.rowsRead + f.rowsLost!).toBe(2);
     expect(lost).toBeGreaterThan(0);
     expect(reader.skipped.count).toBe(lost);
@@ -104,7 +119,8 @@ describe('--on-error skip: rows lost in files that break', () => {
       // The sample in three files (30, 30, 17 rows; row groups of 10), written by pyarrow.
       parts = path.join(work, 'pq-parts');
       await cp(path.join(samples, 'parquet'), parts, { recursive: true });
-      await runPython(`
+      await runPython(
+        `
 import json, os, sys
 import pyarrow.parquet as pq
 root = sys.argv[1]
@@ -118,7 +134,9 @@ for i, (a, b) in enumerate([(0, 30), (30, 60), (60, t.num_rows)]):
 m = json.load(open(root + '/manifest.json')); m['shards'] = 3
 json.dump(m, open(root + '/manifest.json', 'w'))
 print(json.dumps(True))
-`, { args: [parts] });
+`,
+        { args: [parts] },
+      );
     });
 
     async function variant(name: string, damage: (dir: string) => Promise<void>): Promise<string> {
@@ -136,7 +154,9 @@ print(json.dumps(True))
       const m = await manifestOf(out);
       expect(m.skipped.count).toBe(30);
       expect(m.splits.train!.rows).toBe(47);
-      expect(m.skipped.files).toMatchObject([{ file: 'data/part-00001.parquet', rows_read: 0, rows_lost: 30, counted_from: 'export manifest' }]);
+      expect(m.skipped.files).toMatchObject([
+        { file: 'data/part-00001.parquet', rows_read: 0, rows_lost: 30, counted_from: 'export manifest' },
+      ]);
       expect(run.stdout).toContain('data/part-00001.parquet: 30 rows lost after 0 rows read (count from the export manifest)');
       expect(await parquetRows(out)).toBe(47);
     });
@@ -145,11 +165,14 @@ print(json.dumps(True))
       const exp = await variant('pq-rowgroup', async (d) => {
         const file = path.join(d, 'data', 'part-00001.parquet');
         // Overwrite the page header of the second row group's first column chunk.
-        const at = await runPython<number>(`
+        const at = await runPython<number>(
+          `
 import json, sys
 import pyarrow.parquet as pq
 print(json.dumps(pq.read_metadata(sys.argv[1]).row_group(1).column(0).data_page_offset))
-`, { args: [file] });
+`,
+          { args: [file] },
+        );
         const fh = await open(file, 'r+');
         await fh.write(new Uint8Array(24).fill(0xff), 0, 24, at);
         await fh.close();
@@ -157,7 +180,9 @@ print(json.dumps(pq.read_metadata(sys.argv[1]).row_group(1).column(0).data_page_
       const out = path.join(work, 'pq-rowgroup-out');
       await convertOk(exp, out, ['--on-error', 'skip', '--formats', 'parquet', '--split', 'train=1']);
       const m = await manifestOf(out);
-      expect(m.skipped.files).toMatchObject([{ file: 'data/part-00001.parquet', rows_read: 10, rows_lost: 20, counted_from: 'parquet footer' }]);
+      expect(m.skipped.files).toMatchObject([
+        { file: 'data/part-00001.parquet', rows_read: 10, rows_lost: 20, counted_from: 'parquet footer' },
+      ]);
       expect(m.skipped.count).toBe(20);
       expect(m.splits.train!.rows).toBe(57);
       expect(await parquetRows(out)).toBe(57);
@@ -172,7 +197,10 @@ print(json.dumps(pq.read_metadata(sys.argv[1]).row_group(1).column(0).data_page_
       const run = await convertOk(exp, out, ['--on-error', 'skip', '--formats', 'parquet', '--split', 'train=1']);
       const m = await manifestOf(out);
       expect(m.skipped.count).toBe(0);
-      expect(m.skipped.files!.map((f) => [f.file, f.rows_read, f.rows_lost])).toEqual([['data/part-00001.parquet', 0, null], ['data/part-00002.parquet', 0, null]]);
+      expect(m.skipped.files!.map((f) => [f.file, f.rows_read, f.rows_lost])).toEqual([
+        ['data/part-00001.parquet', 0, null],
+        ['data/part-00002.parquet', 0, null],
+      ]);
       const card = await readFile(path.join(out, 'README.md'), 'utf8');
       for (const f of ['part-00001', 'part-00002']) {
         const line = `data/${f}.parquet: rows after 0 unknown`;

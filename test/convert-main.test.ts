@@ -17,8 +17,12 @@ function npmRunMain(): Promise<{ code: number; stdout: string; stderr: string }>
     const child = spawn('npm', ['run', 'main'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
@@ -51,10 +55,16 @@ describe('npm run main', () => {
     // The Hub the job wrote to, served again from its folder: the tag loads with datasets.
     const hub = await startHubServer({ dir: path.join(repoRoot, hubDir!), port: 0 });
     try {
-      const fromHub = await runPython<Record<string, number>>(`
+      const fromHub = await runPython<Record<string, number>>(
+        `
 import json, sys, datasets
 print(json.dumps({k: len(v) for k, v in datasets.load_dataset(sys.argv[1], revision=sys.argv[2]).items()}))
-`, { args: [pushed![2]!, pushed![4]!], env: { HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HOME: path.join(await tempDir(), 'hf-home') } });
+`,
+        {
+          args: [pushed![2]!, pushed![4]!],
+          env: { HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HOME: path.join(await tempDir(), 'hf-home') },
+        },
+      );
       expect(fromHub).toEqual(SPLIT3_ROWS);
     } finally {
       await hub.stop();
@@ -65,15 +75,22 @@ print(json.dumps({k: len(v) for k, v in datasets.load_dataset(sys.argv[1], revis
     expect(manifest.formats).toEqual(['parquet', 'arrow', 'jsonl', 'webdataset']);
     expect(Object.fromEntries(Object.entries(manifest.splits).map(([k, v]) => [k, v.rows]))).toEqual(SPLIT3_ROWS);
     for (const f of manifest.files) expect(sha256(new Uint8Array(await readFile(path.join(out, f.path)))), f.path).toBe(f.sha256);
-    for (const fmt of manifest.formats) expect(manifest.files.some((f) => f.format === fmt && f.rows !== null), fmt).toBe(true);
+    for (const fmt of manifest.formats)
+      expect(
+        manifest.files.some((f) => f.format === fmt && f.rows !== null),
+        fmt,
+      ).toBe(true);
 
-    const got = await runPython<Record<string, Record<string, number>>>(`
+    const got = await runPython<Record<string, Record<string, number>>>(
+      `
 import json, sys, datasets
 print(json.dumps({
     'readme': {k: len(v) for k, v in datasets.load_dataset(sys.argv[1]).items()},
     'disk': {k: len(v) for k, v in datasets.load_from_disk(sys.argv[1] + '/arrow').items()},
 }))
-`, { args: [outArg!], env: { HF_HOME: path.join(await tempDir(), 'hf-home') } });
+`,
+      { args: [outArg!], env: { HF_HOME: path.join(await tempDir(), 'hf-home') } },
+    );
     expect(got.readme).toEqual(SPLIT3_ROWS);
     expect(got.disk).toEqual(SPLIT3_ROWS);
   });

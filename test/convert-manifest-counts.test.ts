@@ -46,7 +46,9 @@ describe('convert: the export manifest counts', () => {
         { field: 'shards', manifest: 2, actual: 2, ok: true },
       ],
     });
-    expect(await readFile(path.join(out, 'README.md'), 'utf8')).toContain('- export manifest counts match what was read (rows 77, frames 77, actions 77, shards 2)');
+    expect(await readFile(path.join(out, 'README.md'), 'utf8')).toContain(
+      '- export manifest counts match what was read (rows 77, frames 77, actions 77, shards 2)',
+    );
   });
 
   it('a difference is a warning on stderr, in the card and in the manifest; sessions are checked when the manifest has them', async () => {
@@ -63,7 +65,9 @@ describe('convert: the export manifest counts', () => {
     const m = await manifestOf(out);
     expect(m.source_counts!.consistent).toBe(false);
     expect(m.source_counts!.checks.filter((c) => !c.ok).map((c) => c.field)).toEqual(['rows', 'sessions', 'frames', 'shards']);
-    expect(await readFile(path.join(out, 'README.md'), 'utf8')).toContain(`- **warning**: the export manifest's counts differ from what was read: ${want.join('; ')}`);
+    expect(await readFile(path.join(out, 'README.md'), 'utf8')).toContain(
+      `- **warning**: the export manifest's counts differ from what was read: ${want.join('; ')}`,
+    );
   });
 
   it('with --strict a difference exits 1 on one line naming the manifest, and writes nothing', async () => {

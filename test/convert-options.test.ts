@@ -24,7 +24,30 @@ beforeAll(async () => {
 });
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
-const ctx = (r: JsonObject) => r.context as Record<string, any>;
+/** The `context` fields these tests read or set. */
+interface Ctx {
+  workflow?: string;
+  outcome?: string;
+  path?: string;
+  started_at?: string;
+  tags?: string[];
+  actor: { kind: string };
+}
+/** The fields of a JSONL output row these tests read. */
+interface JsonlRow {
+  session_id: string;
+  t_ms: number;
+  workflow: string;
+}
+/** The fields of a source `action` the --max-side test reads. */
+interface ClickAction {
+  type: string;
+  x: number;
+  y: number;
+  target?: { name?: string };
+}
+
+const ctx = (r: JsonObject) => r.context as unknown as Ctx;
 const key = (r: object) => {
   const o = r as Record<string, unknown>;
   return `${String(o.session_id)}/${String(o.t_ms)}`;
@@ -37,12 +60,17 @@ async function manifestOf(out: string): Promise<DatasetManifest> {
 }
 
 /** Rows of the JSONL output per split, in file order. */
-async function jsonlRows(out: string): Promise<Record<string, Array<Record<string, any>>>> {
-  const res: Record<string, Array<Record<string, any>>> = {};
+async function jsonlRows(out: string): Promise<Record<string, JsonlRow[]>> {
+  const res: Record<string, JsonlRow[]> = {};
   for (const f of (await readdir(path.join(out, 'jsonl'))).filter((n) => n.endsWith('.jsonl')).sort()) {
     const split = f.replace(/-\d{5}\.jsonl$/, '');
     const text = await readFile(path.join(out, 'jsonl', f), 'utf8');
-    (res[split] ??= []).push(...text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>));
+    (res[split] ??= []).push(
+      ...text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as JsonlRow),
+    );
   }
   return res;
 }
@@ -50,11 +78,14 @@ async function jsonlRows(out: string): Promise<Record<string, Array<Record<strin
 describe('convert: row groups and splits on bigger and multi-workflow exports', () => {
   it('a 308-row split is written in row groups of at most 100 rows that pyarrow reads back in order', async () => {
     // Four copies of every sample session under new ids (frames shared).
-    const big = rows.flatMap((r) => ['a', 'b', 'c', 'd'].map((s) => ({ ...clone(r), session_id: `${String(r.session_id)}${s}` }))).sort(byOrder);
+    const big = rows
+      .flatMap((r) => ['a', 'b', 'c', 'd'].map((s) => ({ ...clone(r), session_id: `${String(r.session_id)}${s}` })))
+      .sort(byOrder);
     const exp = await deriveExport(path.join(work, 'big-export'), big);
     const out = path.join(work, 'big');
     await convertOk(exp, out, ['--formats', 'parquet', '--split', 'train=1']);
-    const got = await runPython<{ groups: number[]; keys: string[] }>(`
+    const got = await runPython<{ groups: number[]; keys: string[] }>(
+      `
 import glob, json, sys
 import pyarrow.parquet as pq
 files = sorted(glob.glob(sys.argv[1] + '/data/*.parquet'))
@@ -65,7 +96,9 @@ for f in files:
     t = pf.read(columns=['session_id', 't_ms'])
     keys += [f'{s}/{t}' for s, t in zip(t.column('session_id').to_pylist(), t.column('t_ms').to_pylist())]
 print(json.dumps({'groups': groups, 'keys': keys}))
-`, { args: [out] });
+`,
+      { args: [out] },
+    );
     expect(got.groups.reduce((a, b) => a + b, 0)).toBe(308);
     expect(got.groups.length).toBeGreaterThan(3);
     expect(Math.max(...got.groups)).toBeLessThanOrEqual(100);
@@ -115,7 +148,14 @@ describe('convert: stable labels', () => {
     });
     const exp = await deriveExport(path.join(work, 'zoom-export'), zoomed);
     const second = path.join(work, 'labels-v2');
-    const run = await convertOk(exp, second, ['--formats', 'parquet', '--split', 'train=1', '--labels-from', path.join(first, 'dataset-manifest.json')]);
+    const run = await convertOk(exp, second, [
+      '--formats',
+      'parquet',
+      '--split',
+      'train=1',
+      '--labels-from',
+      path.join(first, 'dataset-manifest.json'),
+    ]);
     const v2 = await manifestOf(second);
     expect(v2.labels.action_type).toEqual([...v1.labels.action_type, 'zoom']);
     expect(v2.labels.outcome).toEqual(v1.labels.outcome);
@@ -123,12 +163,15 @@ describe('convert: stable labels', () => {
     expect(run.stderr).toMatch(/warning: labels appended.*zoom/);
     expect(await readFile(path.join(second, 'README.md'), 'utf8')).toContain('"zoom"');
     // The stored ids: every type keeps its v1 id, zoom gets the next one.
-    const ids = await runPython<Array<[string, number, number]>>(`
+    const ids = await runPython<Array<[string, number, number]>>(
+      `
 import glob, json, sys
 import pyarrow.parquet as pq
 t = pq.read_table(sorted(glob.glob(sys.argv[1] + '/data/*.parquet')), columns=['session_id', 't_ms', 'action'])
 print(json.dumps([[r['session_id'], r['t_ms'], r['action']['type']] for r in t.to_pylist()]))
-`, { args: [second] });
+`,
+      { args: [second] },
+    );
     expect(ids.length).toBe(77);
     const typeOf = new Map(zoomed.map((r) => [key(r), String((r.action as JsonObject).type)]));
     for (const [sid, t, id] of ids) {
@@ -140,7 +183,9 @@ print(json.dumps([[r['session_id'], r['t_ms'], r['action']['type']] for r in t.t
 
   it('a pinned vocabulary in another order decides the ids (datasets decodes the names to the source types)', async () => {
     const pin = path.join(work, 'pin.json');
-    const pinned = { labels: { action_type: ['navigate', 'wait', 'scroll', 'click', 'input_text'], outcome: ['error', 'abandoned', 'success'] } };
+    const pinned = {
+      labels: { action_type: ['navigate', 'wait', 'scroll', 'click', 'input_text'], outcome: ['error', 'abandoned', 'success'] },
+    };
     await writeFile(pin, JSON.stringify(pinned));
     const out = path.join(work, 'pinned');
     const run = await convertOk(SAMPLE, out, ['--formats', 'parquet', '--split', 'train=1', '--labels-from', pin]);
@@ -152,12 +197,15 @@ print(json.dumps([[r['session_id'], r['t_ms'], r['action']['type']] for r in t.t
     expect(new Set(m.labels_appended.action_type)).toEqual(new Set(['double_click', 'drag', 'key']));
     expect(m.labels_appended.outcome).toEqual([]);
     expect(run.stderr).toContain('labels appended');
-    const got = await runPython<Array<[string, number, string, number, string]>>(`
+    const got = await runPython<Array<[string, number, string, number, string]>>(
+      `
 import json, sys, datasets
 ds = datasets.load_dataset(sys.argv[1], split='train')
 f = ds.features
 print(json.dumps([[r['session_id'], r['t_ms'], f['action']['type'].int2str(r['action']['type']), r['action']['type'], f['outcome'].int2str(r['outcome'])] for r in ds.remove_columns('image')]))
-`, { args: [out], env: { HF_HOME: path.join(work, 'hf-home') } });
+`,
+      { args: [out], env: { HF_HOME: path.join(work, 'hf-home') } },
+    );
     expect(got.length).toBe(77);
     for (const [sid, t, typeName, typeId, outcome] of got) {
       const src = source.get(`${sid}/${t}`)!.row;
@@ -172,7 +220,11 @@ describe('convert: filters', () => {
   const all = () => [...source.values()].map((s) => s.row);
   const sessionsOf = (rs: JsonObject[]) => new Map(rs.map((r) => [String(r.session_id), rs.filter((x) => x.session_id === r.session_id)]));
 
-  async function kept(args: string[], input = SAMPLE, name = args.join('_').replace(/[^\w]+/g, '_')): Promise<{ keys: string[]; manifest: DatasetManifest; card: string }> {
+  async function kept(
+    args: string[],
+    input = SAMPLE,
+    name = args.join('_').replace(/[^\w]+/g, '_'),
+  ): Promise<{ keys: string[]; manifest: DatasetManifest; card: string }> {
     const out = path.join(work, `filter-${name}`);
     await convertOk(input, out, ['--formats', 'jsonl', '--split', 'train=1', ...args]);
     const rs = (await jsonlRows(out)).train ?? [];
@@ -256,7 +308,7 @@ describe('convert: filters', () => {
 describe('convert: bad rows', () => {
   it('--on-error skip skips and counts a non-JSON line and a missing frame, and the card and manifest say so; without it exit 1 naming file and line', async () => {
     const lines: Array<JsonObject | string> = rows.map(clone);
-    const gone = lines[10] as Record<string, any>;
+    const gone = lines[10] as JsonObject & { frame: JsonObject };
     gone.frame.image_url = String(gone.frame.image_url).replace(/\.webp$/, '-gone.webp');
     lines.splice(3, 0, '{"session_id": "ses_broken", ');
     const exp = await deriveExport(path.join(work, 'bad-export'), lines);
@@ -283,7 +335,10 @@ describe('convert --max-side 720', () => {
   it('every click lands on the same drawn control in the stored image, and x_norm/y_norm are relative to it', async () => {
     const out = path.join(work, 'max-side');
     await convertOk(SAMPLE, out, ['--formats', 'parquet', '--split', 'train=1', '--max-side', '720']);
-    const got = await runPython<Array<{ id: string; t: number; x: number; y: number; xn: number; yn: number; w: number; h: number; rgb: number[] }>>(`
+    const got = await runPython<
+      Array<{ id: string; t: number; x: number; y: number; xn: number; yn: number; w: number; h: number; rgb: number[] }>
+    >(
+      `
 import glob, io, json, sys
 import pyarrow.parquet as pq
 from PIL import Image
@@ -296,13 +351,15 @@ for f in sorted(glob.glob(sys.argv[1] + '/data/*.parquet')):
         im = Image.open(io.BytesIO(r['image']['bytes'])).convert('RGB')
         res.append({'id': r['session_id'], 't': r['t_ms'], 'x': a['x'], 'y': a['y'], 'xn': a['x_norm'], 'yn': a['y_norm'], 'w': im.width, 'h': im.height, 'rgb': list(im.getpixel((a['x'], a['y'])))})
 print(json.dumps(res))
-`, { args: [out] });
+`,
+      { args: [out] },
+    );
     const hex = (f: string) => [1, 3, 5].map((i) => parseInt(f.slice(i, i + 2), 16));
     let clicks = 0;
     for (const g of got) {
       const src = source.get(`${g.id}/${g.t}`)!.row;
-      const a = src.action as Record<string, any>;
-      const vp = (src.frame as Record<string, any>).viewport as { w: number; h: number };
+      const a = src.action as unknown as ClickAction;
+      const vp = (src.frame as { viewport: { w: number; h: number } }).viewport;
       expect(Math.max(g.w, g.h)).toBe(720);
       expect(g.w / g.h).toBeCloseTo(vp.w / vp.h, 2);
       expect(g.xn).toBe(Math.fround(g.x / g.w));
@@ -311,7 +368,9 @@ print(json.dumps(res))
       const controls = controlsFor(vp);
       const under = controls.find((c) => a.x >= c.rect.x && a.x < c.rect.x + c.rect.w && a.y >= c.rect.y && a.y < c.rect.y + c.rect.h);
       expect(under?.name, `${g.id} ${g.t}`).toBe(a.target.name);
-      const dist = controls.map((c) => ({ c, d: Math.max(...hex(c.fill).map((v, i) => Math.abs(v - g.rgb[i]!))) })).sort((p, q) => p.d - q.d);
+      const dist = controls
+        .map((c) => ({ c, d: Math.max(...hex(c.fill).map((v, i) => Math.abs(v - g.rgb[i]!))) }))
+        .sort((p, q) => p.d - q.d);
       expect(dist[0]!.d, `${g.id} ${g.t} ${a.type} at ${g.x},${g.y}: ${JSON.stringify(g.rgb)}`).toBeLessThan(40);
       expect(dist[0]!.c.name, `${g.id} ${g.t}`).toBe(under!.name);
       clicks++;

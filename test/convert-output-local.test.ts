@@ -44,19 +44,28 @@ async function loadCounts(dir: string): Promise<Record<string, number>> {
   );
 }
 
-function startConvert(input: string, out: string, args: string[]): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
+function startConvert(
+  input: string,
+  out: string,
+  args: string[],
+): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
   const child = spawnCli(['convert', input, '--out', out, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+  );
   return { child, exited };
 }
 
 /** Polls `probe` every 10 ms until it is true; false if `done` settles first. */
 async function waitFor(probe: () => Promise<boolean> | boolean, done: Promise<unknown>): Promise<boolean> {
   let finished = false;
-  void done.then(() => { finished = true; });
+  void done.then(() => {
+    finished = true;
+  });
   while (!finished) {
     if (await probe()) return true;
     await new Promise((r) => setTimeout(r, 10));
@@ -115,7 +124,10 @@ describe('convert: one writer per local --out', () => {
   it('a lock left by a process that is gone is taken over, and the run says so', async () => {
     const out = path.join(work, 'stale');
     const pid = await deadPid();
-    await writeFile(path.join(work, '.stale.nusomi-lock'), JSON.stringify({ pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z', token: 'feedbeef' }));
+    await writeFile(
+      path.join(work, '.stale.nusomi-lock'),
+      JSON.stringify({ pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z', token: 'feedbeef' }),
+    );
     const r = await convertOk(SAMPLE, out, SPLIT3);
     expect(r.stderr).toContain(`took over the lock on ${out} left by pid ${pid} on host ${os.hostname()}`);
     expect(existsSync(path.join(work, '.stale.nusomi-lock'))).toBe(false);
@@ -166,7 +178,10 @@ describe('convert: re-converting a local --out', () => {
     a.child.kill('SIGSTOP');
     try {
       await rm(lockPath);
-      await writeFile(lockPath, JSON.stringify({ pid: 424242, host: 'elsewhere', since: '2026-01-01T00:00:00.000Z', token: '0123456789abcdef' }));
+      await writeFile(
+        lockPath,
+        JSON.stringify({ pid: 424242, host: 'elsewhere', since: '2026-01-01T00:00:00.000Z', token: '0123456789abcdef' }),
+      );
     } finally {
       a.child.kill('SIGCONT');
     }
@@ -188,7 +203,9 @@ describe('convert: re-converting a local --out', () => {
     const manifestBefore = await readFile(path.join(out, 'dataset-manifest.json'));
 
     const a = startConvert(big, out, ['--split', 'train=1', '--formats', 'parquet,webdataset']);
-    expect(await waitFor(() => midWrite(work, 'killed'), a.exited), 'the re-convert finished before a shard was seen being written').toBe(true);
+    expect(await waitFor(() => midWrite(work, 'killed'), a.exited), 'the re-convert finished before a shard was seen being written').toBe(
+      true,
+    );
     a.child.kill('SIGKILL');
     expect((await a.exited).signal).toBe('SIGKILL');
 
@@ -207,7 +224,11 @@ describe('convert: re-converting a local --out', () => {
     expect((await readdir(work)).filter((e) => e.startsWith('.killed.'))).toEqual([]);
     const files = await listFiles(out);
     expect(files).toEqual([...(await manifestFiles(out)), 'README.md', 'dataset-manifest.json', 'loaders/steps.py'].sort());
-    expect(files.filter((f) => f.startsWith('data/'))).toEqual(['data/test-00000-of-00001.parquet', 'data/train-00000-of-00001.parquet', 'data/validation-00000-of-00001.parquet']);
+    expect(files.filter((f) => f.startsWith('data/'))).toEqual([
+      'data/test-00000-of-00001.parquet',
+      'data/train-00000-of-00001.parquet',
+      'data/validation-00000-of-00001.parquet',
+    ]);
     expect(await loadCounts(out)).toEqual(SPLIT3_ROWS);
   }, 180_000);
 
@@ -231,7 +252,10 @@ describe('convert: re-converting a local --out', () => {
     await mkdir(parent);
     await cp(good, path.join(parent, '.ds.nusomi-old-aaaaaa'), { recursive: true });
     await cp(good, path.join(parent, '.ds.nusomi-new-bbbbbb'), { recursive: true });
-    await writeFile(path.join(parent, '.ds.nusomi-new-bbbbbb', 'README.md'), (await readFile(path.join(good, 'README.md'), 'utf8')) + '\nnew\n');
+    await writeFile(
+      path.join(parent, '.ds.nusomi-new-bbbbbb', 'README.md'),
+      (await readFile(path.join(good, 'README.md'), 'utf8')) + '\nnew\n',
+    );
     const out = path.join(parent, 'ds');
     let o = await LocalOutputDir.open(out, out, layout);
     await o.release();
@@ -294,7 +318,9 @@ describe('convert: --out and the export must not overlap', () => {
   }, 60_000);
 
   it('the same holds for object store prefixes (same bucket or container, nested prefixes)', () => {
-    expect(() => checkPlaces('s3://b/exports/v1/', 's3://b/exports/v1/ds/')).toThrow(/--out s3:\/\/b\/exports\/v1\/ds\/ is inside the export/);
+    expect(() => checkPlaces('s3://b/exports/v1/', 's3://b/exports/v1/ds/')).toThrow(
+      /--out s3:\/\/b\/exports\/v1\/ds\/ is inside the export/,
+    );
     expect(() => checkPlaces('az://c/exp', 'az://c/exp/')).toThrow(/inside the export/);
     expect(() => checkPlaces('s3://b/exports/v1/ds/', 's3://b/exports/')).toThrow(/the export .* is inside --out/);
     expect(() => checkPlaces('s3://b/exports/v1/', 's3://b/exports/v10/')).not.toThrow();

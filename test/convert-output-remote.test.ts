@@ -10,7 +10,14 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand,
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -60,15 +67,20 @@ afterAll(async () => {
 function startConvert(input: string, out: string, args: string[], env: Record<string, string>) {
   const child: ChildProcess = spawnCli(['convert', input, '--out', out, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+  );
   return { child, exited };
 }
 
 async function waitFor(probe: () => Promise<boolean>, done: Promise<unknown>): Promise<boolean> {
   let finished = false;
-  void done.then(() => { finished = true; });
+  void done.then(() => {
+    finished = true;
+  });
   while (!finished) {
     if (await probe()) return true;
     await new Promise((r) => setTimeout(r, 20));
@@ -96,9 +108,10 @@ async function azNames(prefix: string, uncommitted = false): Promise<string[]> {
 /** Copies every object under the prefix into a local folder (to load it with datasets). */
 async function download(kind: 's3' | 'az', prefix: string, names: string[], dir: string): Promise<void> {
   for (const n of names) {
-    const bytes = kind === 's3'
-      ? await (await s3.send(new GetObjectCommand({ Bucket: 'outs', Key: prefix + n }))).Body!.transformToByteArray()
-      : new Uint8Array(await container.getBlockBlobClient(prefix + n).downloadToBuffer());
+    const bytes =
+      kind === 's3'
+        ? await (await s3.send(new GetObjectCommand({ Bucket: 'outs', Key: prefix + n }))).Body!.transformToByteArray()
+        : new Uint8Array(await container.getBlockBlobClient(prefix + n).downloadToBuffer());
     await mkdir(path.dirname(path.join(dir, n)), { recursive: true });
     await writeFile(path.join(dir, n), bytes);
   }
@@ -124,16 +137,27 @@ const BACKENDS = [
     url: (p: string) => `s3://outs/${p}/`,
     env: () => moto.env,
     names: (p: string) => s3Keys(`${p}/`),
-    locked: async (p: string) => s3.send(new HeadObjectCommand({ Bucket: 'outs', Key: `${p}/.nusomi-lock` })).then(() => true, () => false),
-    holder: async (p: string) => s3.send(new GetObjectCommand({ Bucket: 'outs', Key: `${p}/.nusomi-lock` }))
-      .then(async (r) => (JSON.parse(await r.Body!.transformToString()) as { pid: number }).pid, () => undefined),
-    put: async (key: string) => { await s3.send(new PutObjectCommand({ Bucket: 'outs', Key: key, Body: 'not convert\'s' })); },
+    locked: async (p: string) =>
+      s3.send(new HeadObjectCommand({ Bucket: 'outs', Key: `${p}/.nusomi-lock` })).then(
+        () => true,
+        () => false,
+      ),
+    holder: async (p: string) =>
+      s3.send(new GetObjectCommand({ Bucket: 'outs', Key: `${p}/.nusomi-lock` })).then(
+        async (r) => (JSON.parse(await r.Body!.transformToString()) as { pid: number }).pid,
+        () => undefined,
+      ),
+    put: async (key: string) => {
+      await s3.send(new PutObjectCommand({ Bucket: 'outs', Key: key, Body: "not convert's" }));
+    },
     /** What a user following "delete the lock" while the run lives, then another run, do: returns the undo. */
     steal: async (p: string) => {
       const Key = `${p}/.nusomi-lock`;
       await s3.send(new DeleteObjectCommand({ Bucket: 'outs', Key }));
       await s3.send(new PutObjectCommand({ Bucket: 'outs', Key, Body: JSON.stringify(THIEF) + '\n' }));
-      return async () => { await s3.send(new DeleteObjectCommand({ Bucket: 'outs', Key })); };
+      return async () => {
+        await s3.send(new DeleteObjectCommand({ Bucket: 'outs', Key }));
+      };
     },
   },
   {
@@ -141,18 +165,38 @@ const BACKENDS = [
     url: (p: string) => `az://outs/${p}/`,
     env: () => azurite.env,
     names: (p: string) => azNames(`${p}/`),
-    locked: async (p: string) => container.getBlockBlobClient(`${p}/.nusomi-lock`).getProperties().then((r) => r.leaseState === 'leased', () => false),
-    holder: async (p: string) => container.getBlockBlobClient(`${p}/.nusomi-lock`).getProperties()
-      .then((r) => (r.leaseState === 'leased' && r.metadata?.pid ? Number(r.metadata.pid) : undefined), () => undefined),
-    put: async (key: string) => { await container.getBlockBlobClient(key).upload('not convert\'s', 13); },
+    locked: async (p: string) =>
+      container
+        .getBlockBlobClient(`${p}/.nusomi-lock`)
+        .getProperties()
+        .then(
+          (r) => r.leaseState === 'leased',
+          () => false,
+        ),
+    holder: async (p: string) =>
+      container
+        .getBlockBlobClient(`${p}/.nusomi-lock`)
+        .getProperties()
+        .then(
+          (r) => (r.leaseState === 'leased' && r.metadata?.pid ? Number(r.metadata.pid) : undefined),
+          () => undefined,
+        ),
+    put: async (key: string) => {
+      await container.getBlockBlobClient(key).upload("not convert's", 13);
+    },
     /** The lease broken and taken by another run (as an operator's `break-lease` would allow): returns the undo. */
     steal: async (p: string) => {
       const blob = container.getBlockBlobClient(`${p}/.nusomi-lock`);
       await blob.getBlobLeaseClient().breakLease(0);
       const lease = blob.getBlobLeaseClient();
       await lease.acquireLease(60);
-      await blob.setMetadata({ pid: String(THIEF.pid), host: THIEF.host, since: THIEF.since, token: THIEF.token }, { conditions: { leaseId: lease.leaseId } });
-      return async () => { await blob.delete({ conditions: { leaseId: lease.leaseId } }); };
+      await blob.setMetadata(
+        { pid: String(THIEF.pid), host: THIEF.host, since: THIEF.since, token: THIEF.token },
+        { conditions: { leaseId: lease.leaseId } },
+      );
+      return async () => {
+        await blob.delete({ conditions: { leaseId: lease.leaseId } });
+      };
     },
   },
 ];
@@ -240,7 +284,9 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     const done = await a.exited;
     try {
       expect(done.code, done.stderr).toBe(1);
-      expect(done.stderr).toContain(`this convert lost its lock ${b.url('stolen')}.nusomi-lock (it is now held by pid ${THIEF.pid} on host ${THIEF.host}`);
+      expect(done.stderr).toContain(
+        `this convert lost its lock ${b.url('stolen')}.nusomi-lock (it is now held by pid ${THIEF.pid} on host ${THIEF.host}`,
+      );
       const names = await b.names('stolen');
       // No manifest: the prefix reads as incomplete until the lock's holder finishes; nothing swept.
       expect(names).not.toContain('dataset-manifest.json');
@@ -251,7 +297,7 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     }
   }, 180_000);
 
-  it('re-converting with other shard sizes leaves exactly the new manifest\'s files under the prefix', async () => {
+  it("re-converting with other shard sizes leaves exactly the new manifest's files under the prefix", async () => {
     const out = b.url('reshard');
     // A sibling whose name extends this prefix: never listed, never swept.
     await b.put('reshard0/data/train-00000-of-00009.parquet');
@@ -271,14 +317,18 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     await download(b.kind, 'reshard/', names, dir);
     const manifest = manifestOf(new Uint8Array(await readFile(path.join(dir, 'dataset-manifest.json'))));
     expect(names).toEqual([...manifest.files.map((f) => f.path), 'README.md', 'dataset-manifest.json'].sort());
-    expect(names.filter((n) => n.startsWith('data/'))).toEqual(['data/test-00000-of-00001.parquet', 'data/train-00000-of-00001.parquet', 'data/validation-00000-of-00001.parquet']);
+    expect(names.filter((n) => n.startsWith('data/'))).toEqual([
+      'data/test-00000-of-00001.parquet',
+      'data/train-00000-of-00001.parquet',
+      'data/validation-00000-of-00001.parquet',
+    ]);
     expect(await loadCounts(dir)).toEqual(SPLIT3_ROWS);
     expect(await b.names('reshard0')).toEqual(['data/train-00000-of-00009.parquet']);
   }, 180_000);
 });
 
 describe('convert --out s3:// after a killed run', () => {
-  it('the next run aborts the killed run\'s multipart upload and takes over its lock', async () => {
+  it("the next run aborts the killed run's multipart upload and takes over its lock", async () => {
     const out = 's3://outs/killed/';
     const a = startConvert(big, out, BIG_WDS, moto.env);
     let upload: { Key: string; UploadId: string } | undefined;
@@ -307,7 +357,13 @@ describe('convert --out s3:// after a killed run', () => {
   }, 180_000);
 
   it('a lock object whose holder is alive on this host is respected; an unreadable one is never taken over', async () => {
-    await s3.send(new PutObjectCommand({ Bucket: 'outs', Key: 'held/.nusomi-lock', Body: JSON.stringify({ pid: process.pid, host: os.hostname(), since: 'x', token: 'ab' }) }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: 'outs',
+        Key: 'held/.nusomi-lock',
+        Body: JSON.stringify({ pid: process.pid, host: os.hostname(), since: 'x', token: 'ab' }),
+      }),
+    );
     const r = await runCli(['convert', SAMPLE, '--out', 's3://outs/held/', ...SPLIT3], moto.env);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`(pid ${process.pid} on host ${os.hostname()}`);
@@ -332,7 +388,10 @@ describe('convert --out az:// after a killed run', () => {
     const out = 'az://outs/killed/';
     const a = startConvert(big, out, BIG_WDS, azurite.env);
     const shard = container.getBlockBlobClient('killed/webdataset/train-000000.tar');
-    const seen = await waitFor(async () => ((await shard.getBlockList('uncommitted').catch(() => undefined))?.uncommittedBlocks?.length ?? 0) > 0, a.exited);
+    const seen = await waitFor(
+      async () => ((await shard.getBlockList('uncommitted').catch(() => undefined))?.uncommittedBlocks?.length ?? 0) > 0,
+      a.exited,
+    );
     a.child.kill('SIGKILL');
     expect(seen, 'convert finished before a block was seen staged').toBe(true);
     expect((await a.exited).signal).toBe('SIGKILL');
@@ -368,9 +427,15 @@ describe('convert --out az:// after a killed run', () => {
     await a.commit();
     const got = await blob.downloadToBuffer();
     expect(got.length).toBe(size);
-    expect(got.every((x) => x === 0x61), 'the committed blob holds bytes of the other upload').toBe(true);
+    expect(
+      got.every((x) => x === 0x61),
+      'the committed blob holds bytes of the other upload',
+    ).toBe(true);
     // Committing a's list discards b's staged blocks; b either fails or commits its own bytes whole.
-    const bCommitted = await b.commit().then(() => true, () => false);
+    const bCommitted = await b.commit().then(
+      () => true,
+      () => false,
+    );
     const after = await blob.downloadToBuffer();
     expect(after.every((x) => x === (bCommitted ? 0x62 : 0x61))).toBe(true);
   }, 60_000);

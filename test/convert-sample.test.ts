@@ -7,11 +7,22 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { JsonObject } from '../src/export/step.ts';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
 import { featuresToYamlList, type Features } from '../src/hf/features.ts';
 import { fromStepsRow, stepsFeatures, type StepsRow } from '../src/hf/steps-schema.ts';
 import {
-  SAMPLE, SPLIT3, SPLIT3_ROWS, convertOk, deriveExport, listFiles, loadWithDatasets, runCli, sha256, sourceRows, tempDir,
+  SAMPLE,
+  SPLIT3,
+  SPLIT3_ROWS,
+  convertOk,
+  deriveExport,
+  listFiles,
+  loadWithDatasets,
+  runCli,
+  sha256,
+  sourceRows,
+  tempDir,
 } from './convert-fixtures.ts';
 import type { LoadedDataset, SourceRow } from './convert-fixtures.ts';
 import { runPython } from './helpers/python.ts';
@@ -34,12 +45,17 @@ beforeAll(async () => {
   readme = await loadWithDatasets('readme', out, hfHome);
 });
 
-const asStepsRow = (r: Record<string, unknown>) => ({ ...r, image: { bytes: new Uint8Array(), path: (r.image as { path: string }).path } }) as unknown as StepsRow;
+const asStepsRow = (r: Record<string, unknown>) =>
+  ({ ...r, image: { bytes: new Uint8Array(), path: (r.image as { path: string }).path } }) as unknown as StepsRow;
 
 describe('convert: datasets reads the sample', () => {
   it('load_dataset(<dir>) gives the three splits with exact counts, Image and ClassLabel features named as in the manifest', () => {
     expect(Object.fromEntries(Object.entries(readme.splits).map(([k, v]) => [k, v.length]))).toEqual(SPLIT3_ROWS);
-    expect(manifest.splits).toEqual({ train: { rows: 47, sessions: 6 }, validation: { rows: 20, sessions: 1 }, test: { rows: 10, sessions: 1 } });
+    expect(manifest.splits).toEqual({
+      train: { rows: 47, sessions: 6 },
+      validation: { rows: 20, sessions: 1 },
+      test: { rows: 10, sessions: 1 },
+    });
     expect(readme.kinds).toEqual({ image: 'Image', action_type: 'ClassLabel', outcome: 'ClassLabel' });
     expect(readme.action_type_names).toEqual(manifest.labels.action_type);
     expect(readme.outcome_names).toEqual(manifest.labels.outcome);
@@ -98,8 +114,13 @@ describe('convert: datasets reads the sample', () => {
 describe('convert: the Parquet shards', () => {
   it('pyarrow, polars and duckdb read every shard; huggingface metadata = manifest features; image uncompressed, the rest snappy', async () => {
     const shards = manifest.files.filter((f) => f.format === 'parquet');
-    expect(shards.map((f) => f.path)).toEqual(['data/test-00000-of-00001.parquet', 'data/train-00000-of-00001.parquet', 'data/validation-00000-of-00001.parquet']);
-    const got = await runPython<Array<Record<string, unknown>>>(`
+    expect(shards.map((f) => f.path)).toEqual([
+      'data/test-00000-of-00001.parquet',
+      'data/train-00000-of-00001.parquet',
+      'data/validation-00000-of-00001.parquet',
+    ]);
+    const got = await runPython<Array<Record<string, unknown>>>(
+      `
 import json, sys
 import pyarrow.parquet as pq, polars as pl, duckdb
 res = []
@@ -120,7 +141,9 @@ for f in sys.argv[1:]:
         'duckdb': duckdb.sql(f"select count(*), count(distinct session_id), sum(octet_length(image.bytes)) from read_parquet('{f}')").fetchone(),
     })
 print(json.dumps(res, default=str))
-`, { args: shards.map((f) => path.join(out, f.path)) });
+`,
+      { args: shards.map((f) => path.join(out, f.path)) },
+    );
     got.forEach((g, i) => {
       const f = shards[i]!;
       expect(g.rows).toBe(f.rows);
@@ -139,15 +162,27 @@ print(json.dumps(res, default=str))
   });
 });
 
+/** The YAML header fields of the dataset card this test reads. */
+interface CardYaml {
+  configs: unknown;
+  dataset_info: { features: unknown; splits: Array<{ name: string; num_examples: number }> };
+}
+
 describe('convert: the dataset card', () => {
   it('YAML: one parquet config with data_files per split, dataset_info features and exact num_examples', async () => {
     const card = await readFile(path.join(out, 'README.md'), 'utf8');
     const m = /^---\n([\s\S]*?)\n---\n/.exec(card);
     expect(m).not.toBeNull();
-    const yaml = parseYaml(m![1]!) as Record<string, any>;
-    expect(yaml.configs).toEqual([{ config_name: 'default', data_files: ['train', 'validation', 'test'].map((s) => ({ split: s, path: `data/${s}-*` })) }]);
+    const yaml = parseYaml(m![1]!) as CardYaml;
+    expect(yaml.configs).toEqual([
+      { config_name: 'default', data_files: ['train', 'validation', 'test'].map((s) => ({ split: s, path: `data/${s}-*` })) },
+    ]);
     expect(yaml.dataset_info.features).toEqual(featuresToYamlList(stepsFeatures(manifest.labels) as Features));
-    expect(yaml.dataset_info.splits.map((s: any) => [s.name, s.num_examples])).toEqual([['train', 47], ['validation', 20], ['test', 10]]);
+    expect(yaml.dataset_info.splits.map((s) => [s.name, s.num_examples])).toEqual([
+      ['train', 47],
+      ['validation', 20],
+      ['test', 10],
+    ]);
   });
 
   it('prose: export id, filters, counts per split / workflow / outcome / action type / viewport, an example row, load snippets', async () => {
@@ -156,7 +191,16 @@ describe('convert: the dataset card', () => {
     expect(card).toContain(src.export_id!);
     expect(card).toContain(src.filter_summary!);
     expect(card).toContain('convert filters: none');
-    for (const line of ['| train | 47 | 6 |', '| validation | 20 | 1 |', '| test | 10 | 1 |', '| process_invoice | 77 |', '| abandoned | 30 |', '| click | 21 |', '| 1440×900 | 47 |', '| 1920×1080 | 30 |']) {
+    for (const line of [
+      '| train | 47 | 6 |',
+      '| validation | 20 | 1 |',
+      '| test | 10 | 1 |',
+      '| process_invoice | 77 |',
+      '| abandoned | 30 |',
+      '| click | 21 |',
+      '| 1440×900 | 47 |',
+      '| 1920×1080 | 30 |',
+    ]) {
       expect(card).toContain(line);
     }
     expect(card).toMatch(/## Example row[\s\S]*"session_id": "ses_/);
@@ -165,6 +209,9 @@ describe('convert: the dataset card', () => {
     expect(card).toContain('DataLoader(');
   });
 });
+
+/** A line of the sample's JSONL export, with the fields the atomicity test reads typed. */
+type SampleLine = JsonObject & { session_id: string; t_ms: number; frame: JsonObject & { image_url: string } };
 
 describe('convert: determinism and atomicity', () => {
   it('two runs into different folders give byte-identical files, README and manifest included; no temp files left', async () => {
@@ -176,8 +223,10 @@ describe('convert: determinism and atomicity', () => {
     const files = await listFiles(a);
     expect(await listFiles(b)).toEqual(files);
     expect(files.filter((f) => f.includes('.tmp'))).toEqual([]);
-    for (const f of ['README.md', 'dataset-manifest.json', 'data/train-00000-of-00001.parquet', 'arrow/train/state.json']) expect(files).toContain(f);
-    for (const f of files) expect(sha256(new Uint8Array(await readFile(path.join(b, f)))), f).toBe(sha256(new Uint8Array(await readFile(path.join(a, f)))));
+    for (const f of ['README.md', 'dataset-manifest.json', 'data/train-00000-of-00001.parquet', 'arrow/train/state.json'])
+      expect(files).toContain(f);
+    for (const f of files)
+      expect(sha256(new Uint8Array(await readFile(path.join(b, f)))), f).toBe(sha256(new Uint8Array(await readFile(path.join(a, f)))));
     // Every file but the card and the manifest is listed in the manifest, with its true size.
     const m = JSON.parse(await readFile(path.join(a, 'dataset-manifest.json'), 'utf8')) as DatasetManifest;
     expect(m.files.map((f) => f.path).sort()).toEqual(files.filter((f) => f !== 'README.md' && f !== 'dataset-manifest.json'));
@@ -188,7 +237,10 @@ describe('convert: determinism and atomicity', () => {
     const dir = await copySampleConversion(SPLIT3, path.join(work, 'atomic'));
     const before = await listFiles(dir);
     const manifestBefore = await readFile(path.join(dir, 'dataset-manifest.json'));
-    const rows = (await readFile(path.join(SAMPLE, 'data', 'part-00000.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    const rows = (await readFile(path.join(SAMPLE, 'data', 'part-00000.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as SampleLine);
     rows[1]!.frame.image_url = rows[1]!.frame.image_url.replace(/\.webp$/, '-missing.webp');
     const broken = await deriveExport(path.join(work, 'broken-export'), rows);
     const r = await runCli(['convert', broken, '--out', dir, ...SPLIT3]);
@@ -208,7 +260,11 @@ describe('convert: determinism and atomicity', () => {
     expect(before.length).toBeGreaterThan(1);
     expect(before[0]).toBe(`train-00000-of-${String(before.length).padStart(5, '0')}.parquet`);
     await convertOk(SAMPLE, dir, SPLIT3);
-    expect(await listFiles(path.join(dir, 'data'))).toEqual(['test-00000-of-00001.parquet', 'train-00000-of-00001.parquet', 'validation-00000-of-00001.parquet']);
+    expect(await listFiles(path.join(dir, 'data'))).toEqual([
+      'test-00000-of-00001.parquet',
+      'train-00000-of-00001.parquet',
+      'validation-00000-of-00001.parquet',
+    ]);
     const loaded = await loadWithDatasets('readme', dir, hfHome);
     expect(Object.fromEntries(Object.entries(loaded.splits).map(([k, v]) => [k, v.length]))).toEqual(SPLIT3_ROWS);
   });

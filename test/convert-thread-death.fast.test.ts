@@ -27,7 +27,17 @@ afterAll(async () => {
 });
 
 function options(out: string, onProgress?: ConvertOptions['onProgress']): ConvertOptions {
-  return { input, out: path.join(work, out), formats: ['parquet', 'webdataset'], split: {}, filters: {}, frames: {}, wds: {}, onError: 'stop', onProgress };
+  return {
+    input,
+    out: path.join(work, out),
+    formats: ['parquet', 'webdataset'],
+    split: {},
+    filters: {},
+    frames: {},
+    wds: {},
+    onError: 'stop',
+    onProgress,
+  };
 }
 
 /** Convert, stopping `thread()` once the first rows are written. */
@@ -42,7 +52,10 @@ async function convertKilling(out: string, thread: () => Worker | undefined): Pr
       void t.terminate();
     }),
   );
-  const error = await run.then(() => undefined, (err: unknown) => err);
+  const error = await run.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(stopped).toBe(true);
   return error;
 }
@@ -53,7 +66,9 @@ describe('a helper thread dies mid-convert', () => {
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/file reader thread stopped/);
     const again = await convert(options('after-reader'));
-    expect(again.manifest.splits.train!.rows + (again.manifest.splits.validation?.rows ?? 0) + (again.manifest.splits.test?.rows ?? 0)).toBe(80);
+    expect(
+      again.manifest.splits.train!.rows + (again.manifest.splits.validation?.rows ?? 0) + (again.manifest.splits.test?.rows ?? 0),
+    ).toBe(80);
   }, 60_000);
 
   it('the sha256 worker: convert fails naming it, and the next convert works', async () => {

@@ -10,6 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCliSync } from './helpers/cli.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
 
+/** The fields of a sample JSONL line this setup edits. */
+interface SampleLine {
+  session_id: unknown;
+  context: Record<string, unknown>;
+  frame: Record<string, unknown>;
+}
+
 let work: string;
 let out: string;
 
@@ -18,9 +25,14 @@ beforeAll(() => {
   const exp = path.join(work, 'export');
   cpSync(path.join(repoRoot, 'samples/jsonl'), exp, { recursive: true });
   const dataDir = path.join(exp, 'data');
-  const first = readdirSync(dataDir).filter((f) => f.endsWith('.jsonl')).sort()[0]!;
+  const first = readdirSync(dataDir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()[0]!;
   const file = path.join(dataDir, first);
-  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as SampleLine);
   const firstSession = lines[0]!.session_id;
   for (const row of lines) {
     if (row.session_id !== firstSession) continue;
@@ -36,10 +48,13 @@ beforeAll(() => {
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-describe('WebDataset .json layout survives datasets\' first-5-sample inference', () => {
+describe("WebDataset .json layout survives datasets' first-5-sample inference", () => {
   it('loads every row although the first session has no tags, outcome, actor, path, started_at or dom', async () => {
-    const shards = readdirSync(path.join(out, 'webdataset')).filter((f) => f.endsWith('.tar')).map((f) => path.join(out, 'webdataset', f));
-    const r = await runPython<{ rows: number; first: Record<string, unknown>; later: Record<string, unknown> }>(`
+    const shards = readdirSync(path.join(out, 'webdataset'))
+      .filter((f) => f.endsWith('.tar'))
+      .map((f) => path.join(out, 'webdataset', f));
+    const r = await runPython<{ rows: number; first: Record<string, unknown>; later: Record<string, unknown> }>(
+      `
 import json, sys
 from datasets import load_dataset
 ds = load_dataset("webdataset", data_files={"train": json.loads(sys.argv[1])}, split="train")
@@ -47,7 +62,9 @@ rows = list(ds)
 ctx = [json.loads(r["json"]["context"]) for r in rows]
 print(json.dumps({"rows": len(rows), "first": ctx[0], "later": ctx[-1],
                   "dom0": json.loads(rows[0]["json"]["dom"])}))
-`, { args: [JSON.stringify(shards)] });
+`,
+      { args: [JSON.stringify(shards)] },
+    );
     expect(r.rows).toBe(77);
     expect(r.first).toMatchObject({ tags: null, outcome: null, outcome_id: null, actor_kind: null, path: null, started_at: null });
     expect(r.later.tags).toEqual(expect.any(Array));

@@ -19,10 +19,18 @@ const CREATED_AT_S = Date.parse('2026-05-07T14:08:11Z') / 1000; // samples/jsonl
 const SPLITS = ['train', 'validation', 'test'];
 // Seed 2 gives the 8 sample sessions three non-empty splits (43 / 20 / 14 rows), each ≥ 6 rows.
 const ARGS = [
-  '--formats', 'parquet,webdataset',
-  '--split', 'train=0.6,validation=0.2,test=0.2', '--seed', '2',
-  '--world-size', '2', '--workers', '3',
-  '--sidecar', 'mp',
+  '--formats',
+  'parquet,webdataset',
+  '--split',
+  'train=0.6,validation=0.2,test=0.2',
+  '--seed',
+  '2',
+  '--world-size',
+  '2',
+  '--workers',
+  '3',
+  '--sidecar',
+  'mp',
   '--json',
 ];
 
@@ -61,13 +69,18 @@ describe('convert --formats webdataset on the sample export', () => {
       const rows = files.map((f) => f.rows!);
       expect(files.length, split).toBeGreaterThanOrEqual(6);
       expect(Math.max(...rows) - Math.min(...rows), split).toBeLessThanOrEqual(1);
-      expect(rows.reduce((a, b) => a + b), split).toBe(manifest.splits[split]!.rows);
+      expect(
+        rows.reduce((a, b) => a + b),
+        split,
+      ).toBe(manifest.splits[split]!.rows);
       expect(files.map((f) => f.path)).toEqual(rows.map((_, i) => `webdataset/${split}-${String(i).padStart(6, '0')}.tar`));
       for (const f of files) {
         expect(Object.keys(f).sort()).toEqual(['bytes', 'first_key', 'format', 'last_key', 'path', 'rows', 'sha256', 'split']);
         expect(f.sha256).toMatch(/^[0-9a-f]{64}$/);
       }
-      expect(manifest.files.some((f) => f.path === `webdataset/${split}.index.json` && f.format === 'webdataset' && f.split === split)).toBe(true);
+      expect(
+        manifest.files.some((f) => f.path === `webdataset/${split}.index.json` && f.format === 'webdataset' && f.split === split),
+      ).toBe(true);
     }
   });
 
@@ -151,8 +164,17 @@ print(json.dumps({"shards": shards, "nonadjacent": nonadjacent, "index": index})
 
   it('datasets.load_dataset("webdataset") loads every split exactly; frames are Images of the stored size; json equals the Parquet row', async () => {
     const dataFiles = Object.fromEntries(SPLITS.map((s) => [s, shardsOf(s).map((p) => path.join(outA, p))]));
-    const parquet = Object.fromEntries(SPLITS.map((s) => [s, manifest.files.filter((f) => f.format === 'parquet' && f.split === s).map((f) => path.join(outA, f.path))]));
-    const r = await runPython<{ rows: Record<string, number>; image_feature: string; mp_feature: string; mismatches: string[]; checked: number; sizes: number[][] }>(
+    const parquet = Object.fromEntries(
+      SPLITS.map((s) => [s, manifest.files.filter((f) => f.format === 'parquet' && f.split === s).map((f) => path.join(outA, f.path))]),
+    );
+    const r = await runPython<{
+      rows: Record<string, number>;
+      image_feature: string;
+      mp_feature: string;
+      mismatches: string[];
+      checked: number;
+      sizes: number[][];
+    }>(
       `
 import io, json, sys
 import numpy as np
@@ -318,7 +340,10 @@ if __name__ == "__main__":
     const snippet = /```python\n([\s\S]*?)```/.exec(section)?.[1];
     expect(snippet).toMatch(/load_dataset\("webdataset", data_files=/);
     // Run it as a user would, from the dataset directory.
-    const r = await runPython<{ rows: number; columns: string[] }>(`${snippet}\nimport json\nprint(json.dumps({"rows": ds.num_rows, "columns": sorted(ds.column_names)}))`, { cwd: outA });
+    const r = await runPython<{ rows: number; columns: string[] }>(
+      `${snippet}\nimport json\nprint(json.dumps({"rows": ds.num_rows, "columns": sorted(ds.column_names)}))`,
+      { cwd: outA },
+    );
     expect(r.rows).toBe(manifest.splits.train!.rows);
     expect(r.columns).toEqual(['__key__', '__url__', 'json', 'mp', 'webp']);
   });

@@ -42,12 +42,30 @@ describe('manifest.json', () => {
   });
 
   it('a field of the wrong type is one clear error naming the field', () => {
-    const good = { export_id: 'e', workflow: 'w', format: 'jsonl', rows: 1, shards: 1, shard_size_bytes: 1, frames: 1, actions: 1, filter_summary: '', destination: '', created_at: 'x' };
+    const good = {
+      export_id: 'e',
+      workflow: 'w',
+      format: 'jsonl',
+      rows: 1,
+      shards: 1,
+      shard_size_bytes: 1,
+      frames: 1,
+      actions: 1,
+      filter_summary: '',
+      destination: '',
+      created_at: 'x',
+    };
     const bytes = (o: object) => new TextEncoder().encode(JSON.stringify(o));
-    expect(() => parseManifest(bytes({ ...good, rows: '12' }))).toThrow('manifest.json: field "rows": expected a non-negative integer, got "12"');
-    expect(() => parseManifest(bytes({ ...good, format: 'csv' }))).toThrow('manifest.json: field "format": expected one of parquet, jsonl, arrow, webdataset, got "csv"');
+    expect(() => parseManifest(bytes({ ...good, rows: '12' }))).toThrow(
+      'manifest.json: field "rows": expected a non-negative integer, got "12"',
+    );
+    expect(() => parseManifest(bytes({ ...good, format: 'csv' }))).toThrow(
+      'manifest.json: field "format": expected one of parquet, jsonl, arrow, webdataset, got "csv"',
+    );
     const { destination: _d, ...noDest } = good;
-    expect(() => parseManifest(bytes(noDest))).toThrow('manifest.json: field "destination": expected a string, got nothing (field missing)');
+    expect(() => parseManifest(bytes(noDest))).toThrow(
+      'manifest.json: field "destination": expected a string, got nothing (field missing)',
+    );
     expect(() => parseManifest(bytes({ ...good, files: [{ bytes: 3 }] }))).toThrow(/field "files\[0\]": expected a "path" or a "url"/);
     expect(() => parseManifest(new TextEncoder().encode('{"rows": 184_312}'))).toThrow(/^manifest\.json: not valid JSON/);
     expect(() => parseManifest(bytes([1]))).toThrow('manifest.json: expected a JSON object, got an array');
@@ -83,17 +101,23 @@ describe('rows', () => {
     const rows = fixtureRows();
     [rows[1], rows[2]] = [rows[2]!, rows[1]!];
     const err = await readError(await makeJsonlExport({ rows }));
-    expect(err.message).toBe('data/part-00000.jsonl: line 3: session ses_A t_ms 1250 comes after session ses_A t_ms 2250; rows must be ordered by (session_id, t_ms)');
+    expect(err.message).toBe(
+      'data/part-00000.jsonl: line 3: session ses_A t_ms 1250 comes after session ses_A t_ms 2250; rows must be ordered by (session_id, t_ms)',
+    );
   });
 
   it('order is checked across files, and a repeated (session_id, t_ms) is an error', async () => {
     const rows = fixtureRows();
     const swapped = [...rows.slice(3), ...rows.slice(0, 3)];
     const err = await readError(await makeJsonlExport({ rows: swapped, shards: 2 }));
-    expect(err.message).toBe('data/part-00001.jsonl: line 1: session ses_A t_ms 250 comes after session ses_B t_ms 2250; rows must be ordered by (session_id, t_ms)');
+    expect(err.message).toBe(
+      'data/part-00001.jsonl: line 1: session ses_A t_ms 250 comes after session ses_B t_ms 2250; rows must be ordered by (session_id, t_ms)',
+    );
     const dup = [...rows.slice(0, 2), { ...rows[2]!, t_ms: rows[1]!.t_ms }, ...rows.slice(3)];
     const err2 = await readError(await makeJsonlExport({ rows: dup }));
-    expect(err2.message).toBe('data/part-00000.jsonl: line 3: session ses_A t_ms 1250 appears twice; each (session_id, t_ms) must be unique');
+    expect(err2.message).toBe(
+      'data/part-00000.jsonl: line 3: session ses_A t_ms 1250 appears twice; each (session_id, t_ms) must be unique',
+    );
   });
 
   it('a row missing a required field names the field', async () => {
@@ -111,12 +135,19 @@ describe('rows', () => {
     lines.splice(5, 0, lines[0]!); // ses_A t_ms 250 again, right after ses_B t_ms 250
     await writeFile(file, lines.join('\n') + '\n');
     const seen: string[] = [];
-    const reader = await openExport(root, { onError: (e) => (seen.push(e.message), 'skip') });
+    const reader = await openExport(root, {
+      onError: (e) => {
+        seen.push(e.message);
+        return 'skip';
+      },
+    });
     const steps = await collect(reader.steps());
     expect(steps).toHaveLength(6);
     expect(reader.skipped.count).toBe(2);
     expect(seen[0]).toMatch(/^data\/part-00000\.jsonl: line 3: not a JSON object/);
-    expect(seen[1]).toBe('data/part-00000.jsonl: line 6: session ses_A t_ms 250 comes after session ses_B t_ms 250; rows must be ordered by (session_id, t_ms)');
+    expect(seen[1]).toBe(
+      'data/part-00000.jsonl: line 6: session ses_A t_ms 250 comes after session ses_B t_ms 250; rows must be ordered by (session_id, t_ms)',
+    );
     expect([...reader.skipped.reasons.values()]).toEqual([1, 1]);
   });
 });
@@ -127,9 +158,14 @@ describe('frames', () => {
     await rm(path.join(root, 'frames/ses_B/001.webp'));
     const steps = await collect((await openExport(root)).steps());
     await expect(steps[3]!.image.read()).resolves.toBeInstanceOf(Uint8Array);
-    const err = await steps[4]!.image.read().then(() => undefined, (e: unknown) => e);
+    const err = await steps[4]!.image.read().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toMatch(/^data\/part-00000\.jsonl: session ses_B t_ms 1250: frame frames\/ses_B\/001\.webp cannot be read: .*no such file/);
+    expect((err as Error).message).toMatch(
+      /^data\/part-00000\.jsonl: session ses_B t_ms 1250: frame frames\/ses_B\/001\.webp cannot be read: .*no such file/,
+    );
   });
 
   it('a file:// frame URL is refused (it could copy any local file), and ../ cannot escape the root', async () => {
@@ -139,8 +175,12 @@ describe('frames', () => {
     rows[1] = { ...rows[1]!, frame: { ...(rows[1]!.frame as object), image_url: '../escape.webp' } };
     const root = await makeJsonlExport({ rows, frames: 'none' });
     const steps = await collect((await openExport(root)).steps());
-    await expect(steps[0]!.image.read()).rejects.toThrow(/^data\/part-00000\.jsonl: session ses_A t_ms \d+: frame file:\/\/.*000\.webp cannot be read: it is refused: file:\/\/ URLs could read any file of this machine/);
-    await expect(steps[1]!.image.read()).rejects.toThrow(/session ses_A t_ms 1250: frame \.\.\/escape\.webp cannot be read: .*escapes the export root/);
+    await expect(steps[0]!.image.read()).rejects.toThrow(
+      /^data\/part-00000\.jsonl: session ses_A t_ms \d+: frame file:\/\/.*000\.webp cannot be read: it is refused: file:\/\/ URLs could read any file of this machine/,
+    );
+    await expect(steps[1]!.image.read()).rejects.toThrow(
+      /session ses_A t_ms 1250: frame \.\.\/escape\.webp cannot be read: .*escapes the export root/,
+    );
   });
 });
 
@@ -163,7 +203,9 @@ describe('hostile archives and files', () => {
 
   it('members named ../x or /etc/x are refused, naming the member', async () => {
     let err = await readError(await wdsWith([{ name: '../x.json', body: row }]));
-    expect(err.message).toBe('a.tar: member ../x.json: member name climbs out of the archive with ".."; members must be relative paths inside the archive');
+    expect(err.message).toBe(
+      'a.tar: member ../x.json: member name climbs out of the archive with ".."; members must be relative paths inside the archive',
+    );
     err = await readError(await wdsWith([{ name: '/etc/x.json', body: row }]));
     expect(err.message).toBe('a.tar: member /etc/x.json: absolute member name; members must be relative paths inside the archive');
   });
@@ -171,7 +213,12 @@ describe('hostile archives and files', () => {
   it('symlink and hard-link members are refused, naming the member', async () => {
     let err = await readError(await wdsWith([{ name: 'k.webp', type: 'symlink', linkname: '/etc/passwd' }]));
     expect(err.message).toBe('a.tar: member k.webp: member is a symbolic link (to /etc/passwd); only regular files are allowed');
-    err = await readError(await wdsWith([{ name: 'k.json', body: row }, { name: 'k.webp', type: 'link', linkname: 'k.json' }]));
+    err = await readError(
+      await wdsWith([
+        { name: 'k.json', body: row },
+        { name: 'k.webp', type: 'link', linkname: 'k.json' },
+      ]),
+    );
     expect(err.message).toBe('a.tar: member k.webp: member is a hard link (to k.json); only regular files are allowed');
   });
 

@@ -18,7 +18,9 @@ export async function tempDir(prefix = 'nusomi-export-'): Promise<string> {
 }
 
 async function frame(i: number, w: number, h: number): Promise<Buffer> {
-  return sharp({ create: { width: Math.round(w / 8), height: Math.round(h / 8), channels: 3, background: { r: (i * 40) % 256, g: 120, b: 200 } } })
+  return sharp({
+    create: { width: Math.round(w / 8), height: Math.round(h / 8), channels: 3, background: { r: (i * 40) % 256, g: 120, b: 200 } },
+  })
     .webp({ quality: 80 })
     .toBuffer();
 }
@@ -104,7 +106,10 @@ export async function makeJsonlExport(opts: FixtureOptions = {}): Promise<string
   const per = Math.ceil(rows.length / shards);
   const { gzipSync } = await import('node:zlib');
   for (let s = 0; s < shards; s++) {
-    const text = rows.slice(s * per, (s + 1) * per).map((r) => JSON.stringify(r) + '\n').join('');
+    const text = rows
+      .slice(s * per, (s + 1) * per)
+      .map((r) => JSON.stringify(r) + '\n')
+      .join('');
     const name = `data/part-${String(s).padStart(5, '0')}.jsonl${opts.gzip ? '.gz' : ''}`;
     await writeFile(path.join(root, name), opts.gzip ? new Uint8Array(gzipSync(text)) : text);
   }
@@ -256,7 +261,12 @@ export async function tarBytes(members: TarMember[]): Promise<Uint8Array> {
   for (const m of members) {
     await new Promise<void>((resolve, reject) => {
       const header = { name: m.name, type: m.type ?? 'file', mtime: new Date(0), ...(m.linkname ? { linkname: m.linkname } : {}) };
-      const body = m.type && m.type !== 'file' ? new Uint8Array() : typeof m.body === 'string' ? new TextEncoder().encode(m.body) : m.body ?? new Uint8Array();
+      const body =
+        m.type && m.type !== 'file'
+          ? new Uint8Array()
+          : typeof m.body === 'string'
+            ? new TextEncoder().encode(m.body)
+            : (m.body ?? new Uint8Array());
       pack.entry(header, body, (err) => (err ? reject(err) : resolve()));
     });
   }
@@ -266,7 +276,10 @@ export async function tarBytes(members: TarMember[]): Promise<Uint8Array> {
 }
 
 /** A webdataset export of the fixture rows; `sidecar` moves the rows of shard 1 into its .jsonl sidecar. */
-export async function makeWebDatasetExport(jsonlRoot: string, opts: { sidecar?: boolean; rows?: Record<string, unknown>[] } = {}): Promise<string> {
+export async function makeWebDatasetExport(
+  jsonlRoot: string,
+  opts: { sidecar?: boolean; rows?: Record<string, unknown>[] } = {},
+): Promise<string> {
   const root = await tempDir();
   const rows = opts.rows ?? fixtureRows();
   await mkdir(path.join(root, 'shards'), { recursive: true });

@@ -54,7 +54,6 @@ describe('bundled samples', () => {
     const report = JSON.parse(r.stdout);
     expect(report.manifest.filter((c: { ok: boolean }) => !c.ok).map((c: { field: string }) => c.field)).toEqual(['rows']);
   });
-
 });
 
 /**
@@ -86,7 +85,8 @@ function mixedRows(): Record<string, unknown>[] {
  */
 async function mixedColumnarExport(jsonlRoot: string, format: 'parquet' | 'arrow'): Promise<string> {
   const root = await tempDir();
-  await runPython(`
+  await runPython(
+    `
 import glob, json, os, shutil, sys
 import pyarrow as pa, pyarrow.parquet as pq, pyarrow.ipc as ipc
 src, dst, fmt = sys.argv[1:4]
@@ -113,7 +113,9 @@ shutil.copytree(src + '/frames', dst + '/frames')
 m = json.load(open(src + '/manifest.json')); m['format'] = fmt; m['shards'] = 2
 json.dump(m, open(dst + '/manifest.json', 'w'))
 print(json.dumps(True))
-`, { args: [jsonlRoot, root, format] });
+`,
+    { args: [jsonlRoot, root, format] },
+  );
   return root;
 }
 
@@ -137,8 +139,14 @@ describe('mixed representations (JSON text in some rows, objects in others)', ()
     for (const [f, root] of Object.entries({ canonical, ...exports })) {
       const out = path.join(await tempDir(), 'out');
       await convert({
-        input: root, out, formats: ['parquet', 'arrow', 'jsonl', 'webdataset'], split: { split: 'train=0.5,test=0.5', seed: '0' },
-        filters: {}, frames: { workers: 1 }, wds: {}, onError: 'stop',
+        input: root,
+        out,
+        formats: ['parquet', 'arrow', 'jsonl', 'webdataset'],
+        split: { split: 'train=0.5,test=0.5', seed: '0' },
+        filters: {},
+        frames: { workers: 1 },
+        wds: {},
+        onError: 'stop',
       });
       const files = new Map<string, string>();
       for (const rel of await listFiles(out)) {

@@ -14,7 +14,13 @@ import { ALL_FORMATS as PUSH_FORMATS, MANAGED_FOLDERS, isManaged } from '../src/
 import { FORMAT_ORDER, formatOf } from '../src/validate/completeness.ts';
 
 /** A card `data_files` glob as a regex (`*` within one path segment). */
-const globRegex = (g: string): RegExp => new RegExp(`^${g.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
+const globRegex = (g: string): RegExp =>
+  new RegExp(
+    `^${g
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('[^/]*')}$`,
+  );
 
 describe('output-format registry', () => {
   it('convert, push and validate list the registry formats in its order', () => {
@@ -27,24 +33,31 @@ describe('output-format registry', () => {
     expect(FORMAT_NAMES.every(isOutputFormat)).toBe(true);
   });
 
-  it.each(FORMAT_NAMES.map((n) => [n]))('%s: its shard names are its own data files, under its folder, owned by convert and push', (name) => {
-    const m = formatModule(name);
-    expect(m.name).toBe(name);
-    expect(m.folder).toMatch(/^[a-z]+\/$/);
-    expect(MANAGED_FOLDERS).toContain(m.folder);
-    expect(OWNED_ENTRIES.has(m.folder.slice(0, -1))).toBe(true);
-    for (const [split, i, n] of [['train', 0, 1], ['validation', 3, 12], ['test.easy', 0, 2]] as const) {
-      const p = m.shardPath(split, i, n);
-      expect(p.startsWith(m.folder), p).toBe(true);
-      expect(m.dataFile.test(p), p).toBe(true);
-      expect(formatOfPath(p)).toBe(name);
-      expect(formatOf(p)).toBe(name);
-      expect(isManaged(p)).toBe(true);
-      if (m.card) expect(globRegex(m.card.glob(split)).test(p), `${m.card.glob(split)} ~ ${p}`).toBe(true);
-    }
-    // No other format claims its files.
-    for (const other of formatModules()) if (other !== m) expect(other.dataFile.test(m.shardPath('train', 0, 1))).toBe(false);
-  });
+  it.each(FORMAT_NAMES.map((n) => [n]))(
+    '%s: its shard names are its own data files, under its folder, owned by convert and push',
+    (name) => {
+      const m = formatModule(name);
+      expect(m.name).toBe(name);
+      expect(m.folder).toMatch(/^[a-z]+\/$/);
+      expect(MANAGED_FOLDERS).toContain(m.folder);
+      expect(OWNED_ENTRIES.has(m.folder.slice(0, -1))).toBe(true);
+      for (const [split, i, n] of [
+        ['train', 0, 1],
+        ['validation', 3, 12],
+        ['test.easy', 0, 2],
+      ] as const) {
+        const p = m.shardPath(split, i, n);
+        expect(p.startsWith(m.folder), p).toBe(true);
+        expect(m.dataFile.test(p), p).toBe(true);
+        expect(formatOfPath(p)).toBe(name);
+        expect(formatOf(p)).toBe(name);
+        expect(isManaged(p)).toBe(true);
+        if (m.card) expect(globRegex(m.card.glob(split)).test(p), `${m.card.glob(split)} ~ ${p}`).toBe(true);
+      }
+      // No other format claims its files.
+      for (const other of formatModules()) if (other !== m) expect(other.dataFile.test(m.shardPath('train', 0, 1))).toBe(false);
+    },
+  );
 
   it('shard names: -of-N for Parquet and Arrow, a 5-digit index for JSONL, webdataset convention for tars (unchanged)', () => {
     expect(formatModule('parquet').shardPath('train', 1, 12)).toBe('data/train-00001-of-00012.parquet');

@@ -28,8 +28,15 @@ describe('rescaleAction', () => {
       y: 100,
       from: { x: 100, y: 100 },
       to: { x: 1400, y: 880 },
-      path: [[100, 100, 0], [700, 500, 16], [1400, 880, 32]],
-      points: [{ x: 10, y: 20 }, { x: 30, y: 40, t: 5 }],
+      path: [
+        [100, 100, 0],
+        [700, 500, 16],
+        [1400, 880, 32],
+      ],
+      points: [
+        { x: 10, y: 20 },
+        { x: 30, y: 40, t: 5 },
+      ],
     };
     expect(rescaleAction(drag, 0.5, 0.5, half)).toEqual({
       type: 'drag',
@@ -37,8 +44,15 @@ describe('rescaleAction', () => {
       y: 50,
       from: { x: 50, y: 50 },
       to: { x: 700, y: 440 },
-      path: [[50, 50, 0], [350, 250, 16], [700, 440, 32]],
-      points: [{ x: 5, y: 10 }, { x: 15, y: 20, t: 5 }],
+      path: [
+        [50, 50, 0],
+        [350, 250, 16],
+        [700, 440, 32],
+      ],
+      points: [
+        { x: 5, y: 10 },
+        { x: 15, y: 20, t: 5 },
+      ],
     });
   });
 
@@ -75,7 +89,10 @@ describe('rescaleAction', () => {
       type: 'drag',
       drag: { start: { x: 100, y: 200 }, end: [1400, 880], via: { point: { x: 700, y: 450 } } },
       center: [612, 388],
-      targets: [{ name: 'a', x: 10, y: 20 }, { name: 'b', center: { x: 30, y: 40 } }],
+      targets: [
+        { name: 'a', x: 10, y: 20 },
+        { name: 'b', center: { x: 30, y: 40 } },
+      ],
       selection: { x1: 100, y1: 100, x2: 300, y2: 500 },
       trajectory: [{ x: 2, y: 4 }, [6, 8, 99]],
     };
@@ -83,7 +100,10 @@ describe('rescaleAction', () => {
       type: 'drag',
       drag: { start: { x: 50, y: 100 }, end: [700, 440], via: { point: { x: 350, y: 225 } } },
       center: [306, 194],
-      targets: [{ name: 'a', x: 5, y: 10 }, { name: 'b', center: { x: 15, y: 20 } }],
+      targets: [
+        { name: 'a', x: 5, y: 10 },
+        { name: 'b', center: { x: 15, y: 20 } },
+      ],
       selection: { x1: 50, y1: 50, x2: 150, y2: 250 },
       trajectory: [{ x: 1, y: 2 }, [3, 4, 99]],
     });
@@ -95,16 +115,28 @@ describe('rescaleAction', () => {
       target: { role: 'button', rect: { left: 600, top: 380, right: 720, bottom: 420 } },
       element: { bounds: [600, 380, 120, 40], box_xyxy: [600, 380, 720, 420] },
       region: { bounding_box: { x1: 0, y1: 0, x2: 1440, y2: 900 } },
-      box: [[600, 380], [720, 420]],
-      polygon: [[0, 0], [1439, 899]],
+      box: [
+        [600, 380],
+        [720, 420],
+      ],
+      polygon: [
+        [0, 0],
+        [1439, 899],
+      ],
     };
     expect(rescaleAction(a, 0.5, 0.5, half)).toEqual({
       type: 'click',
       target: { role: 'button', rect: { left: 300, top: 190, right: 360, bottom: 210 } },
       element: { bounds: [300, 190, 60, 20], box_xyxy: [300, 190, 360, 210] },
       region: { bounding_box: { x1: 0, y1: 0, x2: 720, y2: 450 } },
-      box: [[300, 190], [360, 210]],
-      polygon: [[0, 0], [719, 449]],
+      box: [
+        [300, 190],
+        [360, 210],
+      ],
+      polygon: [
+        [0, 0],
+        [719, 449],
+      ],
     });
   });
 

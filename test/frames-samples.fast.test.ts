@@ -40,13 +40,15 @@ function points(a: Json | null | undefined): [number, number][] {
   if (a === null || a === undefined || typeof a !== 'object' || Array.isArray(a)) return [];
   const out: [number, number][] = [];
   const pt = (o: Json | undefined) => {
-    if (o && typeof o === 'object' && !Array.isArray(o) && typeof o['x'] === 'number' && typeof o['y'] === 'number') out.push([o['x'], o['y']]);
+    if (o && typeof o === 'object' && !Array.isArray(o) && typeof o['x'] === 'number' && typeof o['y'] === 'number')
+      out.push([o['x'], o['y']]);
   };
   pt(a);
   pt(a['to']);
   pt(a['from']);
   const p = a['path'];
-  if (Array.isArray(p)) for (const q of p) if (Array.isArray(q) && typeof q[0] === 'number' && typeof q[1] === 'number') out.push([q[0], q[1]]);
+  if (Array.isArray(p))
+    for (const q of p) if (Array.isArray(q) && typeof q[0] === 'number' && typeof q[1] === 'number') out.push([q[0], q[1]]);
   return out;
 }
 
@@ -76,7 +78,10 @@ describe('sample export resized to maxSide 720', () => {
       sizes.add(`${vp.w}x${vp.h}->${p.image.width}x${p.image.height}`);
       expect(Math.max(p.image.width, p.image.height)).toBe(720);
       if (/click/.test(p.step.action.type)) clicks++;
-      const pairs: [Json, Json][] = [[p.step.action, p.action], [p.step.context.prior_action, p.prior_action]];
+      const pairs: [Json, Json][] = [
+        [p.step.action, p.action],
+        [p.step.context.prior_action, p.prior_action],
+      ];
       for (const [before, after] of pairs) {
         const src = points(before);
         const dst = points(after);

@@ -8,11 +8,24 @@ import { probeImage } from '../src/frames/probe.ts';
 import { prepareFrames } from '../src/frames/transform.ts';
 import type { FrameOptions, PreparedStep } from '../src/frames/transform.ts';
 
-interface Button { x: number; y: number; w: number; h: number; color: [number, number, number] }
+interface Button {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  color: [number, number, number];
+}
 
 const BACKGROUND: [number, number, number] = [240, 240, 240];
 const COLORS: [number, number, number][] = [
-  [230, 25, 75], [60, 180, 75], [67, 99, 216], [255, 225, 25], [245, 130, 49], [145, 30, 180], [66, 212, 244], [240, 50, 230],
+  [230, 25, 75],
+  [60, 180, 75],
+  [67, 99, 216],
+  [255, 225, 25],
+  [245, 130, 49],
+  [145, 30, 180],
+  [66, 212, 244],
+  [240, 50, 230],
 ];
 
 /** Buttons laid out proportionally to the viewport, 2 rows of 4, each in its own solid colour. */
@@ -29,12 +42,16 @@ function buttonsFor(w: number, h: number): Button[] {
 async function screen(w: number, h: number, format: 'webp' | 'png' = 'webp'): Promise<Uint8Array> {
   const layers = await Promise.all(
     buttonsFor(w, h).map(async (b) => ({
-      input: await sharp({ create: { width: b.w, height: b.h, channels: 3, background: { r: b.color[0], g: b.color[1], b: b.color[2] } } }).png().toBuffer(),
+      input: await sharp({ create: { width: b.w, height: b.h, channels: 3, background: { r: b.color[0], g: b.color[1], b: b.color[2] } } })
+        .png()
+        .toBuffer(),
       left: b.x,
       top: b.y,
     })),
   );
-  const img = sharp({ create: { width: w, height: h, channels: 3, background: { r: BACKGROUND[0], g: BACKGROUND[1], b: BACKGROUND[2] } } }).composite(layers);
+  const img = sharp({
+    create: { width: w, height: h, channels: 3, background: { r: BACKGROUND[0], g: BACKGROUND[1], b: BACKGROUND[2] } },
+  }).composite(layers);
   return new Uint8Array(await (format === 'webp' ? img.webp({ quality: 90 }).toBuffer() : img.png().toBuffer()));
 }
 
@@ -50,7 +67,14 @@ function clicksIn(b: Button): [number, number][] {
   ];
 }
 
-function mkStep(session_id: string, t_ms: number, bytes: Uint8Array, viewport: { w: number; h: number }, action: Action, prior: Action | null = null): Step {
+function mkStep(
+  session_id: string,
+  t_ms: number,
+  bytes: Uint8Array,
+  viewport: { w: number; h: number },
+  action: Action,
+  prior: Action | null = null,
+): Step {
   return {
     session_id,
     t_ms,
@@ -87,7 +111,10 @@ async function colorAt(bytes: Uint8Array, x: number, y: number): Promise<[number
 }
 
 describe('prepareFrames: resize keeps clicks on their controls', () => {
-  for (const [w, h, ew, eh] of [[1440, 900, 720, 450], [1920, 1080, 720, 405]] as const) {
+  for (const [w, h, ew, eh] of [
+    [1440, 900, 720, 450],
+    [1920, 1080, 720, 405],
+  ] as const) {
     it(`${w}x${h} → maxSide 720 (${ew}x${eh}): the colour under every rescaled click is its button's`, async () => {
       const bytes = await screen(w, h);
       const buttons = buttonsFor(w, h);
@@ -101,7 +128,8 @@ describe('prepareFrames: resize keeps clicks on their controls', () => {
         }
       });
       // Original capture: the clicks are on their buttons to begin with.
-      for (const s of steps.slice(0, 5)) expect(await colorAt(bytes, s.action['x'] as number, s.action['y'] as number)).toEqual(buttons[0]!.color);
+      for (const s of steps.slice(0, 5))
+        expect(await colorAt(bytes, s.action['x'] as number, s.action['y'] as number)).toEqual(buttons[0]!.color);
 
       const out = await collect(steps, { maxSide: 720, workers: 2 });
       expect(out.length).toBe(steps.length);
@@ -113,7 +141,9 @@ describe('prepareFrames: resize keeps clicks on their controls', () => {
         const button = buttons[Math.floor(i / 5)]!;
         const next = buttons[(Math.floor(i / 5) + 1) % buttons.length]!;
         expect(await colorAt(p.image.bytes, p.action['x'] as number, p.action['y'] as number), `click ${i}`).toEqual(button.color);
-        expect(await colorAt(p.image.bytes, p.prior_action!['x'] as number, p.prior_action!['y'] as number), `prior ${i}`).toEqual(next.color);
+        expect(await colorAt(p.image.bytes, p.prior_action!['x'] as number, p.prior_action!['y'] as number), `prior ${i}`).toEqual(
+          next.color,
+        );
         // The source step is untouched: the viewport and action stay in capture pixels.
         expect(p.step.action['x']).toBe(steps[i]!.action['x']);
       }
@@ -158,7 +188,13 @@ describe('prepareFrames: formats, passthrough, order, determinism, errors', () =
     const steps: Step[] = [];
     for (let i = 0; i < 24; i++) {
       const b = i % 3 === 0 ? small : big;
-      steps.push(mkStep(`ses_${String(Math.floor(i / 4)).padStart(2, '0')}`, i * 10, b, i % 3 === 0 ? { w: 120, h: 80 } : { w: 900, h: 560 }, { type: 'click', x: 50, y: 40 }));
+      steps.push(
+        mkStep(`ses_${String(Math.floor(i / 4)).padStart(2, '0')}`, i * 10, b, i % 3 === 0 ? { w: 120, h: 80 } : { w: 900, h: 560 }, {
+          type: 'click',
+          x: 50,
+          y: 40,
+        }),
+      );
     }
     const opts = { maxSide: 300, imageFormat: 'webp' as const, quality: 75 };
     const a = await collect(steps, { ...opts, workers: 2 });
@@ -187,17 +223,30 @@ describe('prepareFrames: formats, passthrough, order, determinism, errors', () =
     const good = await screen(300, 200);
     const garbage = new TextEncoder().encode('this is not an image at all');
     const truncated = good.subarray(0, Math.floor(good.length / 2));
-    for (const [bytes, opts] of [[garbage, {}], [garbage, { maxSide: 100 }], [truncated, { maxSide: 100 }]] as const) {
-      const steps = [mkStep('ok', 0, good, { w: 300, h: 200 }, { type: 'click' }), mkStep('bad', 7, bytes, { w: 300, h: 200 }, { type: 'click' })];
+    for (const [bytes, opts] of [
+      [garbage, {}],
+      [garbage, { maxSide: 100 }],
+      [truncated, { maxSide: 100 }],
+    ] as const) {
+      const steps = [
+        mkStep('ok', 0, good, { w: 300, h: 200 }, { type: 'click' }),
+        mkStep('bad', 7, bytes, { w: 300, h: 200 }, { type: 'click' }),
+      ];
       const err = await collect(steps, opts).catch((e: unknown) => e);
       expect(err, `${bytes.length} ${JSON.stringify(opts)}`).toBeInstanceOf(InputError);
       expect((err as Error).message).toMatch(/^data\/part-0\.jsonl: session bad t_ms 7: cannot decode frame image frames\/bad\/7\.webp: /);
     }
   });
 
-  it('passes the reader\'s own InputError through and rejects a missing viewport', async () => {
+  it("passes the reader's own InputError through and rejects a missing viewport", async () => {
     const failing = mkStep('s', 3, new Uint8Array(), { w: 10, h: 10 }, { type: 'click' });
-    failing.image = { ref: 'frames/gone.webp', ext: 'webp', read: async () => { throw new InputError('frame file is missing', { file: 'frames/gone.webp', row: 'session s t_ms 3' }); } };
+    failing.image = {
+      ref: 'frames/gone.webp',
+      ext: 'webp',
+      read: async () => {
+        throw new InputError('frame file is missing', { file: 'frames/gone.webp', row: 'session s t_ms 3' });
+      },
+    };
     await expect(collect([failing], {})).rejects.toThrow(/frames\/gone\.webp: session s t_ms 3: frame file is missing/);
     const noViewport = mkStep('s', 4, await screen(50, 50), { w: 0, h: 10 }, { type: 'click' });
     await expect(collect([noViewport], {})).rejects.toThrow(/session s t_ms 4: frame.viewport must be/);

@@ -19,7 +19,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from './convert-fixtures.ts';
 import { repoRoot } from './helpers/python.ts';
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 let tmp: string | undefined;
 const background: ChildProcess[] = [];
@@ -35,8 +39,12 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): 
     const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
@@ -74,7 +82,7 @@ async function freePort(): Promise<number> {
 }
 
 /** The commands of the main job's closing block: indented lines up to the blank line. */
-export function printedCommands(stdout: string): string[] {
+function printedCommands(stdout: string): string[] {
   const lines = stdout.split('\n');
   const start = lines.findIndex((l) => l.startsWith('load it (run these'));
   if (start < 0) return [];
@@ -91,7 +99,9 @@ describe('fresh clone: npm ci && npm run main, then every printed command', () =
     tmp = await tempDir('nusomi-clone-');
     const clone = path.join(tmp, 'nusomi-hf');
     // A user's shell: no test-only Hugging Face settings, a cache of its own.
-    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HF_') && !k.startsWith('NUSOMI_')));
+    const env: NodeJS.ProcessEnv = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('HF_') && !k.startsWith('NUSOMI_')),
+    );
     env.HF_HOME = path.join(tmp, 'hf-home');
     // The venv to link: NUSOMI_HF_VENV when the runner gives one, else this checkout's.
     env.NUSOMI_HF_VENV = process.env.NUSOMI_HF_VENV || realpathSync(path.join(repoRoot, '.venv'));
@@ -106,7 +116,12 @@ describe('fresh clone: npm ci && npm run main, then every printed command', () =
     expect(ci.stdout + ci.stderr).not.toMatch(/npm warn install-scripts/i);
     // Without those scripts the CLI bundle is built and msgpackr still loads its native extractor.
     expect(existsSync(path.join(clone, 'dist/cli/BUILT'))).toBe(true);
-    const native = await run(process.execPath, ['-e', "import('msgpackr').then((m) => process.exit(m.isNativeAccelerationEnabled ? 0 : 1))"], clone, env);
+    const native = await run(
+      process.execPath,
+      ['-e', "import('msgpackr').then((m) => process.exit(m.isNativeAccelerationEnabled ? 0 : 1))"],
+      clone,
+      env,
+    );
     expect(native.code, native.stderr).toBe(0);
 
     const job = await run('npm', ['run', 'main'], clone, env);
@@ -122,7 +137,8 @@ describe('fresh clone: npm ci && npm run main, then every printed command', () =
       }
       const r = await run('bash', ['-c', line], clone, env);
       expect(r.code, `${line}\n${r.stderr}`).toBe(0);
-      if (line.includes('load_dataset(') || line.includes('load_from_disk(')) expect(r.stdout, line).toMatch(/DatasetDict\(\{[\s\S]*num_rows: 47/);
+      if (line.includes('load_dataset(') || line.includes('load_from_disk('))
+        expect(r.stdout, line).toMatch(/DatasetDict\(\{[\s\S]*num_rows: 47/);
     }
     // Nothing the quickstart wrote shows up as a change in the clone.
     const status = await run('git', ['status', '--porcelain'], clone, env);

@@ -51,7 +51,10 @@ async function hashTree(root: string, rel = ''): Promise<Record<string, string>>
   for (const e of await readdir(path.join(root, rel), { withFileTypes: true })) {
     const p = rel ? `${rel}/${e.name}` : e.name;
     if (e.isDirectory()) Object.assign(out, await hashTree(root, p));
-    else out[p] = createHash('sha256').update(await readFile(path.join(root, p))).digest('hex');
+    else
+      out[p] = createHash('sha256')
+        .update(await readFile(path.join(root, p)))
+        .digest('hex');
   }
   return out;
 }

@@ -20,7 +20,12 @@ function step(over: Partial<Step> & { action: Action }): Step {
   };
 }
 function prepared(s: Step, action = s.action, prior = s.context.prior_action): PreparedStep {
-  return { step: s, action, prior_action: prior, image: { bytes: new Uint8Array([1, 2, 3]), ext: 'webp', width: 640, height: 400, path: 'ses_A_000001000.webp' } };
+  return {
+    step: s,
+    action,
+    prior_action: prior,
+    image: { bytes: new Uint8Array([1, 2, 3]), ext: 'webp', width: 640, height: 400, path: 'ses_A_000001000.webp' },
+  };
 }
 /** The source row as the reader saw it (what fromStepsRow must give back). */
 function sourceRow(s: Step, action = s.action, prior = s.context.prior_action): unknown {
@@ -33,7 +38,17 @@ const shapes: Action[] = [
   { type: 'input_text', target: { role: 'textbox', name: 'Amount', bbox: [1, 2, 3, 4], checked: true }, x: 5, y: 6, text: '[masked]' },
   { type: 'key', key: 'Enter', modifiers: ['Control', 'Shift'] },
   { type: 'scroll', x: 100, y: 100, dx: 0, dy: -120.5 },
-  { type: 'drag', x: 10, y: 10, to: { x: 200, y: 300 }, path: [[10, 10], [100, 150], [200, 300]] },
+  {
+    type: 'drag',
+    x: 10,
+    y: 10,
+    to: { x: 200, y: 300 },
+    path: [
+      [10, 10],
+      [100, 150],
+      [200, 300],
+    ],
+  },
   { type: 'drag', x: 10.25, y: 10, to: { x: 200.5, y: 300, pressure: 0.3 } },
   { type: 'drag', x: 1, y: 1, to: {} },
   { type: 'navigate', url: 'https://app.example/invoices?page=2' },
@@ -54,14 +69,31 @@ describe('steps schema', () => {
       const s = step({
         t_ms: 1000 + i,
         action: a,
-        frame: { image_url: 'u', viewport: { w: 1280, h: 800, dpr: 2 } as Frame['viewport'], dom: i % 2 ? { tag: 'div', children: [] } : '<div>x</div>', accessibility_tree: i % 3 ? 'tree' : null, scroll_y: 5 },
-        context: { workflow: 'wf', prior_action: prior, outcome: i === 3 ? 'timeout' : 'success', actor: { kind: 'human', id: 7 }, tags: ['a', 'b'], path: 'invoices/approve', started_at: '2026-01-02T03:04:05Z', attempt: 2 },
+        frame: {
+          image_url: 'u',
+          viewport: { w: 1280, h: 800, dpr: 2 } as Frame['viewport'],
+          dom: i % 2 ? { tag: 'div', children: [] } : '<div>x</div>',
+          accessibility_tree: i % 3 ? 'tree' : null,
+          scroll_y: 5,
+        },
+        context: {
+          workflow: 'wf',
+          prior_action: prior,
+          outcome: i === 3 ? 'timeout' : 'success',
+          actor: { kind: 'human', id: 7 },
+          tags: ['a', 'b'],
+          path: 'invoices/approve',
+          started_at: '2026-01-02T03:04:05Z',
+          attempt: 2,
+        },
         extra: { vendor_row_id: i, nested: { a: [1, null] } },
       });
       const row = toStepsRow(prepared(s), i, labels);
       expect(row.step).toBe(i);
       expect(row.action.type).toBe(labels.actionTypes.list.indexOf(a.type));
-      expect(fromStepsRow(JSON.parse(JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? null : v))), labels.toJSON())).toEqual(sourceRow(s));
+      expect(fromStepsRow(JSON.parse(JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? null : v))), labels.toJSON())).toEqual(
+        sourceRow(s),
+      );
     }
     expect(labels.appended()).toEqual({ action_type: ['zoom'], outcome: ['timeout'] });
   });
@@ -69,7 +101,13 @@ describe('steps schema', () => {
   it('fills typed columns: coordinates, x_norm against the stored image, target, drag end, scroll delta', () => {
     const labels = new LabelVocab();
     const click = toStepsRow(prepared(step({ action: shapes[0]! })), 0, labels).action;
-    expect(click).toMatchObject({ type: 0, x: 320, y: 200, target: { role: 'button', name: 'Approve', bbox: [10, 20, 30, 40] }, args: '{}' });
+    expect(click).toMatchObject({
+      type: 0,
+      x: 320,
+      y: 200,
+      target: { role: 'button', name: 'Approve', bbox: [10, 20, 30, 40] },
+      args: '{}',
+    });
     expect(click.x_norm).toBe(Math.fround(320 / 640));
     expect(click.y_norm).toBe(Math.fround(200 / 400));
     const scroll = toStepsRow(prepared(step({ action: shapes[4]! })), 0, labels).action;
@@ -83,7 +121,11 @@ describe('steps schema', () => {
   it("puts the vendor's typed value (input_text `value`) in action.text and prior_action.text", () => {
     const labels = new LabelVocab();
     const typed = { type: 'input_text', field: 'amount', value: '[masked]' };
-    const row = toStepsRow(prepared(step({ action: typed, context: { workflow: 'wf', prior_action: typed, outcome: 'success' } })), 1, labels);
+    const row = toStepsRow(
+      prepared(step({ action: typed, context: { workflow: 'wf', prior_action: typed, outcome: 'success' } })),
+      1,
+      labels,
+    );
     for (const a of [row.action, row.prior_action!]) {
       expect(a.text).toBe('[masked]');
       expect(JSON.parse(a.args)).toEqual({ field: 'amount', value: '[masked]' });
@@ -93,9 +135,31 @@ describe('steps schema', () => {
   });
 
   it('moves context fields to columns and unknown fields to extra; dom is JSON text', () => {
-    const s = step({ action: shapes[0]!, frame: { image_url: 'u', viewport: { w: 1280, h: 800 }, dom: '<p>', accessibility_tree: 'tree' }, context: { workflow: 'wf', prior_action: shapes[1]!, outcome: 'error', actor: { kind: 'model' }, tags: ['x'], started_at: '2026-01-01T00:00:00Z' }, extra: { foo: 1 } });
+    const s = step({
+      action: shapes[0]!,
+      frame: { image_url: 'u', viewport: { w: 1280, h: 800 }, dom: '<p>', accessibility_tree: 'tree' },
+      context: {
+        workflow: 'wf',
+        prior_action: shapes[1]!,
+        outcome: 'error',
+        actor: { kind: 'model' },
+        tags: ['x'],
+        started_at: '2026-01-01T00:00:00Z',
+      },
+      extra: { foo: 1 },
+    });
     const row = toStepsRow(prepared(s), 1, new LabelVocab());
-    expect(row).toMatchObject({ workflow: 'wf', outcome: 1, actor_kind: 'model', tags: ['x'], path: null, started_at: Date.UTC(2026, 0, 1), dom: '"<p>"', accessibility_tree: 'tree', viewport: { w: 1280, h: 800 } });
+    expect(row).toMatchObject({
+      workflow: 'wf',
+      outcome: 1,
+      actor_kind: 'model',
+      tags: ['x'],
+      path: null,
+      started_at: Date.UTC(2026, 0, 1),
+      dom: '"<p>"',
+      accessibility_tree: 'tree',
+      viewport: { w: 1280, h: 800 },
+    });
     expect(JSON.parse(row.extra)).toEqual({ foo: 1, frame: { image_url: 'u' } });
     expect(row.prior_action?.type).toBe(1);
   });
@@ -143,14 +207,17 @@ describe('features model against datasets', () => {
     const labels = new LabelVocab();
     labels.actionTypes.observe('zoom');
     const features = stepsFeatures(labels);
-    const got = await runPython<{ roundtrip: unknown; yaml: unknown; types: Record<string, string>; meta: unknown }>(`
+    const got = await runPython<{ roundtrip: unknown; yaml: unknown; types: Record<string, string>; meta: unknown }>(
+      `
 import json, sys
 from datasets import Features
 d = json.loads(sys.argv[1])
 f = Features.from_dict(d)
 print(json.dumps({"roundtrip": f.to_dict(), "yaml": f._to_yaml_list(), "types": {k: str(t) for k, t in zip(f.arrow_schema.names, f.arrow_schema.types)},
                   "meta": json.loads(f.arrow_schema.metadata[b"huggingface"])}))
-`, { args: [JSON.stringify(featuresToDict(features))] });
+`,
+      { args: [JSON.stringify(featuresToDict(features))] },
+    );
     expect(got.roundtrip).toEqual(featuresToDict(features));
     expect(got.yaml).toEqual(featuresToYamlList(features));
     expect(got.meta).toEqual(JSON.parse(huggingfaceMetadata(features)));

@@ -91,9 +91,11 @@ function argsFor(c: HostileCase, cmd: Command, extra: string[] = []): string[] {
 /** Runs jobs two at a time (the machine is shared; one child per core). */
 async function pool(jobs: (() => Promise<void>)[], width = 2): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < jobs.length) await jobs[next++]!();
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < jobs.length) await jobs[next++]!();
+    }),
+  );
 }
 
 let before: Map<string, string[]>;
@@ -144,25 +146,63 @@ describe('frame limits keep legit frames', () => {
     expect(frameSizeProblem(720, 450, vp, DEFAULT_LIMITS)).toBeUndefined();
     expect(frameSizeProblem(7680, 4320, { w: 3840, h: 2160 }, DEFAULT_LIMITS)).toBeUndefined();
     expect(frameSizeProblem(30000, 30000, vp, DEFAULT_LIMITS)).toMatch(/over the limit of 67108864 \(--max-frame-pixels\)/);
-    expect(frameSizeProblem(7200, 4500, vp, DEFAULT_LIMITS)).toMatch(/5 times its 1440x900 viewport, over the limit of 4 \(--max-frame-scale\)/);
+    expect(frameSizeProblem(7200, 4500, vp, DEFAULT_LIMITS)).toMatch(
+      /5 times its 1440x900 viewport, over the limit of 4 \(--max-frame-scale\)/,
+    );
   });
 });
 
 describe('hostile inputs', () => {
   it('the corpus covers every class of the issue', () => {
     expect(cases.map((c) => c.name).sort()).toEqual([
-      'arrow-bad-json-text', 'bad-json-line', 'bad-manifest', 'deep-json-line', 'deep-json-parquet-column', 'deep-json-text-column',
-      'deep-manifest', 'deep-wds-member', 'file-url-frame', 'frame-30000px-passthrough', 'gz-line-3gib', 'https-other-host',
-      'long-line-lowered-limit', 'manifest-file-url', 'parquet-bad-json-text', 'symlink-data-file', 'symlink-frame', 'tar-member-2gib',
-      'tar-member-lowered-limit', 'wds-bad-json-member', 'wds-bad-sidecar-line', 'wds-sidecar-out-of-order',
+      'arrow-bad-json-text',
+      'bad-json-line',
+      'bad-manifest',
+      'deep-json-line',
+      'deep-json-parquet-column',
+      'deep-json-text-column',
+      'deep-manifest',
+      'deep-wds-member',
+      'file-url-frame',
+      'frame-30000px-passthrough',
+      'gz-line-3gib',
+      'https-other-host',
+      'long-line-lowered-limit',
+      'manifest-file-url',
+      'parquet-bad-json-text',
+      'symlink-data-file',
+      'symlink-frame',
+      'tar-member-2gib',
+      'tar-member-lowered-limit',
+      'wds-bad-json-member',
+      'wds-bad-sidecar-line',
+      'wds-sidecar-out-of-order',
     ]);
   });
 
   const names = [
-    'file-url-frame', 'symlink-frame', 'symlink-data-file', 'manifest-file-url', 'https-other-host', 'bad-json-line', 'bad-manifest',
-    'wds-bad-json-member', 'wds-bad-sidecar-line', 'arrow-bad-json-text', 'deep-json-line', 'deep-json-text-column', 'deep-manifest',
-    'deep-wds-member', 'gz-line-3gib', 'tar-member-2gib', 'long-line-lowered-limit', 'tar-member-lowered-limit', 'frame-30000px-passthrough',
-    'wds-sidecar-out-of-order', 'parquet-bad-json-text', 'deep-json-parquet-column',
+    'file-url-frame',
+    'symlink-frame',
+    'symlink-data-file',
+    'manifest-file-url',
+    'https-other-host',
+    'bad-json-line',
+    'bad-manifest',
+    'wds-bad-json-member',
+    'wds-bad-sidecar-line',
+    'arrow-bad-json-text',
+    'deep-json-line',
+    'deep-json-text-column',
+    'deep-manifest',
+    'deep-wds-member',
+    'gz-line-3gib',
+    'tar-member-2gib',
+    'long-line-lowered-limit',
+    'tar-member-lowered-limit',
+    'frame-30000px-passthrough',
+    'wds-sidecar-out-of-order',
+    'parquet-bad-json-text',
+    'deep-json-parquet-column',
   ];
   describe.each(names)('%s', (name) => {
     it.each(COMMANDS)('%s: exit 1, one line naming the file and position, no secret, nothing written, bounded memory', async (cmd) => {
@@ -174,7 +214,10 @@ describe('hostile inputs', () => {
       expect(all).not.toContain(SECRET);
       // One line names the file and the position (validate reports it as a finding on stdout).
       const lines = (cmd === 'validate' ? all : r.stderr).split('\n');
-      expect(lines.some((l) => l.includes(c.file) && (c.position === undefined || l.includes(c.position))), all).toBe(true);
+      expect(
+        lines.some((l) => l.includes(c.file) && (c.position === undefined || l.includes(c.position))),
+        all,
+      ).toBe(true);
       if (cmd !== 'validate') for (const l of r.stderr.trim().split('\n')) expect(l).toMatch(/^nusomi-hf: /);
       expect(r.cwdFiles).toEqual([]);
       expect(r.outFiles).toEqual([]);
@@ -199,7 +242,10 @@ describe('hostile inputs', () => {
       const r = runs.get(`${name} convert skip`)!;
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout + r.stderr).not.toContain(SECRET);
-      const m = JSON.parse(await readFile(path.join(r.out, 'dataset-manifest.json'), 'utf8')) as { skipped: { count: number; reasons: Record<string, number> }; splits: Record<string, { rows: number }> };
+      const m = JSON.parse(await readFile(path.join(r.out, 'dataset-manifest.json'), 'utf8')) as {
+        skipped: { count: number; reasons: Record<string, number> };
+        splits: Record<string, { rows: number }>;
+      };
       expect(m.skipped).toEqual({ count: 1, reasons: { [c.skipReason!]: 1 }, files: [] });
       expect(Object.values(m.splits).reduce((n, s) => n + s.rows, 0)).toBe(3);
       // The secret file outside the export (its bytes end in SECRET) was not copied in.
@@ -230,7 +276,9 @@ describe('hostile inputs', () => {
     const v = await runCli('validate lowered line', ['validate', r.out, '--max-line-bytes', '100']);
     // It is a finding on that file (validate reports every file), naming the file and the line.
     expect(v.code, v.stdout + v.stderr).toBe(1);
-    expect(v.stdout).toMatch(/rows\.unreadable[\s\S]*jsonl\/\w+-00000\.jsonl[\s\S]*line 1: line longer than 100 bytes, over the limit of 100 \(--max-line-bytes\)/);
+    expect(v.stdout).toMatch(
+      /rows\.unreadable[\s\S]*jsonl\/\w+-00000\.jsonl[\s\S]*line 1: line longer than 100 bytes, over the limit of 100 \(--max-line-bytes\)/,
+    );
   }, 120_000);
 
   it('a bad limit flag is a usage error (exit 2), and --help names every limit', async () => {
@@ -239,7 +287,14 @@ describe('hostile inputs', () => {
     expect(bad.stderr).toContain('--max-line-bytes expects a size like 64MiB');
     for (const cmd of COMMANDS) {
       const help = await runCli(`help ${cmd}`, [cmd, '--help']);
-      for (const flag of ['--max-line-bytes', '--max-member-bytes', '--max-json-depth', '--max-frame-pixels', '--max-frame-scale', '--allow-remote-frames']) {
+      for (const flag of [
+        '--max-line-bytes',
+        '--max-member-bytes',
+        '--max-json-depth',
+        '--max-frame-pixels',
+        '--max-frame-scale',
+        '--allow-remote-frames',
+      ]) {
         expect(help.stdout, `${cmd} --help`).toContain(flag);
       }
     }

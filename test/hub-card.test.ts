@@ -45,12 +45,20 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-const rowsPerSplit = (m: DatasetManifest): Record<string, number> => Object.fromEntries(Object.entries(m.splits).map(([k, v]) => [k, v.rows]));
+const rowsPerSplit = (m: DatasetManifest): Record<string, number> =>
+  Object.fromEntries(Object.entries(m.splits).map(([k, v]) => [k, v.rows]));
 
 const py = <T>(code: string, cwd?: string): Promise<T> =>
   runPython<T>(code, {
     ...(cwd ? { cwd } : {}),
-    env: { HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HUB_DISABLE_XET: '1', HF_TOKEN: '', HF_HOME: path.join(work, `py-${Math.random().toString(36).slice(2)}`) },
+    env: {
+      HF_ENDPOINT: hub.url,
+      HF_HUB_OFFLINE: '0',
+      HF_DATASETS_OFFLINE: '0',
+      HF_HUB_DISABLE_XET: '1',
+      HF_TOKEN: '',
+      HF_HOME: path.join(work, `py-${Math.random().toString(36).slice(2)}`),
+    },
   });
 
 async function published(repo: string, rev: string, file: string): Promise<string> {
@@ -75,15 +83,20 @@ describe('the card a push publishes', () => {
     expect(card).toContain('load_dataset("me/test")');
     expect(card).not.toContain('nusomi/process_invoice-sample');
     expect(card.toLowerCase()).not.toContain('webdataset');
-    const yaml = parseYaml(/^---\n([\s\S]*?)\n---\n/.exec(card)![1]!) as { configs: Array<{ config_name: string; data_files: Array<{ path: string }> }> };
+    const yaml = parseYaml(/^---\n([\s\S]*?)\n---\n/.exec(card)![1]!) as {
+      configs: Array<{ config_name: string; data_files: Array<{ path: string }> }>;
+    };
     expect(yaml.configs.map((c) => c.config_name)).toEqual(['default']);
     for (const f of yaml.configs[0]!.data_files) expect(f.path).toMatch(/^data\//);
     const pushedManifest = JSON.parse(await published('me/test', 'v1', 'dataset-manifest.json')) as DatasetManifest;
     expect(pushedManifest.formats).toEqual(['parquet']);
     expect(pushedManifest.files.every((f) => f.format === 'parquet')).toBe(true);
     // The README's own snippet, run as pasted from another directory.
-    const counts = await py<Record<string, number>>(`${snippetAfter(card, '### With `datasets`')}
-import json; print(json.dumps({k: v.num_rows for k, v in ds.items()}))`, os.tmpdir());
+    const counts = await py<Record<string, number>>(
+      `${snippetAfter(card, '### With `datasets`')}
+import json; print(json.dumps({k: v.num_rows for k, v in ds.items()}))`,
+      os.tmpdir(),
+    );
     expect(counts).toEqual(rowsPerSplit(manifest));
     // Deterministic: the same push gives the same card bytes, so a re-push changes nothing.
     const again = await pushDataset({ dir: both, repo: 'me/test', hubUrl: hub.url, token });
@@ -97,10 +110,13 @@ import json; print(json.dumps({k: v.num_rows for k, v in ds.items()}))`, os.tmpd
     const card = await published('me/both', 'main', 'README.md');
     const snippet = snippetAfter(card, '### WebDataset shards');
     expect(snippet).toContain('hf://datasets/me/both/webdataset/');
-    const got = await py<{ rows: number; cols: string[]; json: unknown }>(`${snippet}
+    const got = await py<{ rows: number; cols: string[]; json: unknown }>(
+      `${snippet}
 import json
 first = ds[0]
-print(json.dumps({"rows": ds.num_rows, "cols": sorted(first.keys()), "json": first["json"]["session_id"]}))`, os.tmpdir());
+print(json.dumps({"rows": ds.num_rows, "cols": sorted(first.keys()), "json": first["json"]["session_id"]}))`,
+      os.tmpdir(),
+    );
     expect(got.rows).toBe(manifest.splits.train!.rows);
     expect(got.cols).toContain('json');
     expect(typeof got.json).toBe('string');
@@ -125,33 +141,45 @@ print(json.dumps({"counts": {k: v.num_rows for k, v in ds.items()}, "default": {
     expect(typeof got.sid).toBe('string');
     expect(got.image).toMatch(/ImageFile|Image/);
     // The local card convert wrote is valid too: the folder loads the same way.
-    const local = await py<Record<string, number>>(`
+    const local = await py<Record<string, number>>(
+      `
 import json, sys
 from datasets import load_dataset
 ds = load_dataset(${JSON.stringify(wdsOnly)}, "webdataset")
-print(json.dumps({k: v.num_rows for k, v in ds.items()}))`, os.tmpdir());
+print(json.dumps({k: v.num_rows for k, v in ds.items()}))`,
+      os.tmpdir(),
+    );
     expect(local).toEqual(rowsPerSplit(m));
   }, 120_000);
 
   it('a JSON Lines-only version loads its rows, not an image folder of its frames, and its snippet opens the frame', async () => {
     await pushDataset({ dir: jsonlOnly, repo: 'me/jsonl', tag: 'v1', formats: ['jsonl'], hubUrl: hub.url, token });
     const card = await published('me/jsonl', 'v1', 'README.md');
-    const yaml = parseYaml(/^---\n([\s\S]*?)\n---\n/.exec(card)![1]!) as { configs?: Array<{ data_files: Array<{ path: string }> }>; dataset_info?: { features?: unknown } };
+    const yaml = parseYaml(/^---\n([\s\S]*?)\n---\n/.exec(card)![1]!) as {
+      configs?: Array<{ data_files: Array<{ path: string }> }>;
+      dataset_info?: { features?: unknown };
+    };
     // Before: no configs and an empty "How to load": datasets inferred an image folder (columns image, label).
     expect(yaml.configs?.[0]?.data_files.map((f) => f.path)).toEqual(Object.keys(manifest.splits).map((s) => `jsonl/${s}-*.jsonl`));
     expect(yaml.dataset_info?.features).toBeUndefined();
-    const got = await py<{ counts: Record<string, number>; sid: unknown; size: number[] }>(`${snippetAfter(card, '### With `datasets`')}
+    const got = await py<{ counts: Record<string, number>; sid: unknown; size: number[] }>(
+      `${snippetAfter(card, '### With `datasets`')}
 import json
-print(json.dumps({"counts": {k: v.num_rows for k, v in ds.items()}, "sid": row["session_id"], "size": list(image.size)}))`, os.tmpdir());
+print(json.dumps({"counts": {k: v.num_rows for k, v in ds.items()}, "sid": row["session_id"], "size": list(image.size)}))`,
+      os.tmpdir(),
+    );
     expect(got.counts).toEqual(rowsPerSplit(manifest));
     expect(typeof got.sid).toBe('string');
     expect(got.size[0]).toBeGreaterThan(0);
     // The local card convert wrote loads the same rows from its folder.
-    const local = await py<Record<string, number>>(`
+    const local = await py<Record<string, number>>(
+      `
 from datasets import load_dataset
 import json
 ds = load_dataset(${JSON.stringify(jsonlOnly)})
-print(json.dumps({k: v.num_rows for k, v in ds.items()}))`, os.tmpdir());
+print(json.dumps({k: v.num_rows for k, v in ds.items()}))`,
+      os.tmpdir(),
+    );
     expect(local).toEqual(rowsPerSplit(manifest));
   }, 120_000);
 });

@@ -27,7 +27,14 @@ const requests: string[] = [];
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'hub-push-atomic-'));
-  hub = await startHubServer({ dir: path.join(work, 'hub'), tokens: [{ token: TOKEN, role: 'write' }, { token: READ_TOKEN, role: 'read' }], log: (l) => requests.push(l) });
+  hub = await startHubServer({
+    dir: path.join(work, 'hub'),
+    tokens: [
+      { token: TOKEN, role: 'write' },
+      { token: READ_TOKEN, role: 'read' },
+    ],
+    log: (l) => requests.push(l),
+  });
 });
 
 afterAll(async () => {
@@ -36,7 +43,10 @@ afterAll(async () => {
 });
 
 function spawnPush(args: string[]): { done: Promise<CliRun>; kill: () => void } {
-  const child = spawnCli(['push', ...args], { entry: CLI_BIN, env: { HF_TOKEN: TOKEN, HF_HOME: path.join(work, 'cli-home'), HF_ENDPOINT: undefined } });
+  const child = spawnCli(['push', ...args], {
+    entry: CLI_BIN,
+    env: { HF_TOKEN: TOKEN, HF_HOME: path.join(work, 'cli-home'), HF_ENDPOINT: undefined },
+  });
   return { done: finished(child), kill: () => child.kill('SIGKILL') };
 }
 
@@ -50,7 +60,8 @@ interface Loaded {
 
 /** What datasets and huggingface_hub see on `branch`: rows per split (or the error), refs, files. */
 function loadBranch(repo: string, branch: string): Promise<Loaded> {
-  return runPython<Loaded>(`
+  return runPython<Loaded>(
+    `
 import json, sys
 from datasets import load_dataset
 from huggingface_hub import HfApi, hf_hub_download
@@ -67,10 +78,19 @@ out["files"] = sorted(api.list_repo_files(repo, repo_type="dataset", revision=br
 m = json.load(open(hf_hub_download(repo, "dataset-manifest.json", repo_type="dataset", revision=branch)))
 out["manifestFiles"] = sorted(f["path"] for f in m["files"])
 print(json.dumps(out))
-`, {
-    args: [repo, branch],
-    env: { HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HUB_DISABLE_XET: '1', HF_TOKEN: '', HF_HOME: path.join(work, `py-${Math.random().toString(36).slice(2)}`) },
-  });
+`,
+    {
+      args: [repo, branch],
+      env: {
+        HF_ENDPOINT: hub.url,
+        HF_HUB_OFFLINE: '0',
+        HF_DATASETS_OFFLINE: '0',
+        HF_HUB_DISABLE_XET: '1',
+        HF_TOKEN: '',
+        HF_HOME: path.join(work, `py-${Math.random().toString(36).slice(2)}`),
+      },
+    },
+  );
 }
 
 describe('push publishes whole versions only', () => {
@@ -86,7 +106,9 @@ describe('push publishes whole versions only', () => {
 
     const before = hub.stats().commits;
     const run = spawnPush([v2, '--repo', 'acme/atomic', '--hub-url', hub.url, '--json']);
-    const poll = setInterval(() => { if (hub.stats().commits > before) run.kill(); }, 1);
+    const poll = setInterval(() => {
+      if (hub.stats().commits > before) run.kill();
+    }, 1);
     const killed = await run.done.finally(() => clearInterval(poll));
     expect(killed.signal, `push finished before it could be killed: ${killed.stdout}`).toBe('SIGKILL');
     expect(hub.stats().commits - before).toBe(1);
@@ -116,7 +138,9 @@ describe('push publishes whole versions only', () => {
     const proxy: Server = createServer((req, res) => {
       if (req.method === 'PUT' && req.url?.startsWith('/_lfs/')) {
         req.resume();
-        res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: `storage failed for http://${req.headers.host}${req.url}` }));
+        res
+          .writeHead(500, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ error: `storage failed for http://${req.headers.host}${req.url}` }));
         return;
       }
       const fwd = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
@@ -154,14 +178,30 @@ describe('push publishes whole versions only', () => {
     await makeDataset(dir, { parquet: { train: [1] } });
     const token = new HubToken(TOKEN, 'HF_TOKEN');
     const seen = requests.length;
-    for (const repo of ['acme/..', '../outside', '..%2F..%2Fx/pwn', 'acme//x', '/x', 'acme/', 'acme/a--b', 'acme/a..b', `acme/${'x'.repeat(97)}`, 'acme/x.git', 'acme/x/y', 'acme/ü', 'acme/-x']) {
+    for (const repo of [
+      'acme/..',
+      '../outside',
+      '..%2F..%2Fx/pwn',
+      'acme//x',
+      '/x',
+      'acme/',
+      'acme/a--b',
+      'acme/a..b',
+      `acme/${'x'.repeat(97)}`,
+      'acme/x.git',
+      'acme/x/y',
+      'acme/ü',
+      'acme/-x',
+    ]) {
       const err = await pushDataset({ dir, repo, hubUrl: hub.url, token }).catch((e: unknown) => e);
       expect(err, repo).toBeInstanceOf(UsageError);
       expect((err as Error).message, repo).toContain('--repo');
     }
     expect(requests.slice(seen)).toEqual([]);
     // A listed token of the read role: a clear error before anything is created.
-    const err = await pushDataset({ dir, repo: 'acme/readonly', hubUrl: hub.url, token: new HubToken(READ_TOKEN, 'HF_TOKEN') }).catch((e: unknown) => e);
+    const err = await pushDataset({ dir, repo: 'acme/readonly', hubUrl: hub.url, token: new HubToken(READ_TOKEN, 'HF_TOKEN') }).catch(
+      (e: unknown) => e,
+    );
     expect((err as Error).message).toMatch(/the token from HF_TOKEN has the read role .*: push needs a token with write access/);
     expect(requests.slice(seen).some((l) => l.startsWith('POST /api/repos/create'))).toBe(false);
   });

@@ -55,7 +55,9 @@ async function pushKilledAfter(repo: string, killAfter: (line: string) => boolea
   const env: NodeJS.ProcessEnv = { ...process.env, HF_TOKEN: TOKEN, HF_HOME: path.join(work, 'cli-home') };
   delete env.HF_ENDPOINT;
   const child = spawn(process.execPath, [CLI, 'push', v2, '--repo', repo, '--hub-url', hub.url, '--tag', 'v2'], { env, stdio: 'ignore' });
-  onRequest = (line) => { if (killAfter(line)) child.kill('SIGKILL'); };
+  onRequest = (line) => {
+    if (killAfter(line)) child.kill('SIGKILL');
+  };
   const signal = await new Promise<string | null>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (_code, sig) => resolve(sig));
@@ -66,7 +68,8 @@ async function pushKilledAfter(repo: string, killAfter: (line: string) => boolea
 
 /** Rows per split that datasets loads from `rev` (or the error), and whether the card's manifest lists exactly the data files there. */
 async function loadRev(repo: string, rev: string): Promise<{ counts?: Record<string, number>; error?: string; whole: boolean }> {
-  const got = await runPython<{ counts?: Record<string, number>; error?: string }>(`
+  const got = await runPython<{ counts?: Record<string, number>; error?: string }>(
+    `
 import json, sys
 from datasets import load_dataset
 out = {}
@@ -76,14 +79,29 @@ try:
 except Exception as e:
     out["error"] = type(e).__name__ + ": " + str(e)[:300]
 print(json.dumps(out))
-`, { args: [repo, rev], env: { HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HUB_DISABLE_XET: '1', HF_TOKEN: '', HF_HOME: path.join(work, `py-${Math.random().toString(36).slice(2)}`) } });
+`,
+    {
+      args: [repo, rev],
+      env: {
+        HF_ENDPOINT: hub.url,
+        HF_HUB_OFFLINE: '0',
+        HF_DATASETS_OFFLINE: '0',
+        HF_HUB_DISABLE_XET: '1',
+        HF_TOKEN: '',
+        HF_HOME: path.join(work, `py-${Math.random().toString(36).slice(2)}`),
+      },
+    },
+  );
   return { ...got, whole: await manifestMatchesTree(repo, rev) };
 }
 
 async function manifestMatchesTree(repo: string, rev: string): Promise<boolean> {
   const files: string[] = [];
-  for await (const f of listFiles({ repo: { type: 'dataset', name: repo }, recursive: true, revision: rev, hubUrl: hub.url })) if (f.type === 'file' && f.path.startsWith('data/')) files.push(f.path);
-  const manifest = (await (await fetch(`${hub.url}/datasets/${repo}/resolve/${rev}/dataset-manifest.json`)).json()) as { files: Array<{ path: string }> };
+  for await (const f of listFiles({ repo: { type: 'dataset', name: repo }, recursive: true, revision: rev, hubUrl: hub.url }))
+    if (f.type === 'file' && f.path.startsWith('data/')) files.push(f.path);
+  const manifest = (await (await fetch(`${hub.url}/datasets/${repo}/resolve/${rev}/dataset-manifest.json`)).json()) as {
+    files: Array<{ path: string }>;
+  };
   return JSON.stringify(files.sort()) === JSON.stringify(manifest.files.map((f) => f.path).sort());
 }
 
@@ -97,7 +115,13 @@ describe('push with branch and tag names a user might type', () => {
     const before: string[] = [];
     onRequest = (l) => before.push(l);
     try {
-      for (const [flag, opts] of [['--tag', { tag: 'v 1' }], ['--tag', { tag: 'v1..2' }], ['--branch', { branch: 'dev.lock' }], ['--branch', { branch: 'a:b' }], ['--tag', { tag: 'x'.repeat(201) }]] as const) {
+      for (const [flag, opts] of [
+        ['--tag', { tag: 'v 1' }],
+        ['--tag', { tag: 'v1..2' }],
+        ['--branch', { branch: 'dev.lock' }],
+        ['--branch', { branch: 'a:b' }],
+        ['--tag', { tag: 'x'.repeat(201) }],
+      ] as const) {
         const err = await pushDataset({ dir: v1, repo: 'acme/names', hubUrl: hub.url, token, ...opts }).catch((e: unknown) => e as Error);
         // Before: the whole version was uploaded, and only then the tag was refused (HTTP 400).
         expect(err, JSON.stringify(opts)).toBeInstanceOf(UsageError);
@@ -114,17 +138,34 @@ describe('push with branch and tag names a user might type', () => {
     const r = await pushDataset({ dir: v1, repo: 'acme/quotes', branch, hubUrl: hub.url, token });
     const card = await (await fetch(`${hub.url}/datasets/acme/quotes/resolve/${encodeURIComponent(branch)}/README.md`)).text();
     const snippet = /```python\n([\s\S]*?)```/.exec(card.slice(card.indexOf('### With `datasets`')))![1]!;
-    const env = { HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HUB_DISABLE_XET: '1', HF_TOKEN: '', HF_HOME: path.join(work, 'py-quotes') };
+    const env = {
+      HF_ENDPOINT: hub.url,
+      HF_HUB_OFFLINE: '0',
+      HF_DATASETS_OFFLINE: '0',
+      HF_HUB_DISABLE_XET: '1',
+      HF_TOKEN: '',
+      HF_HOME: path.join(work, 'py-quotes'),
+    };
     // Before: revision="it's"$(...)" broke the Python string.
-    const counts = await runPython<Record<string, number>>(`${snippet.split('\n').filter((l) => !l.startsWith('row'))
-      .join('\n')}\nimport json; print(json.dumps({k: v.num_rows for k, v in ds.items()}))`, { env });
+    const counts = await runPython<Record<string, number>>(
+      `${snippet
+        .split('\n')
+        .filter((l) => !l.startsWith('row'))
+        .join('\n')}\nimport json; print(json.dumps({k: v.num_rows for k, v in ds.items()}))`,
+      { env },
+    );
     expect(counts).toEqual(V1_ROWS);
     // The hint is a shell command: run it with bash, with python from the venv first on PATH.
     const hint = loadHint(r);
     const out = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-      const child = spawn('bash', ['-c', hint], { env: { ...process.env, ...env, PATH: `${path.join(repoRoot, '.venv', 'bin')}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn('bash', ['-c', hint], {
+        env: { ...process.env, ...env, PATH: `${path.join(repoRoot, '.venv', 'bin')}:${process.env.PATH}` },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let stdout = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
       child.on('error', reject);
       child.on('close', (code) => resolve({ code, stdout }));
     });
@@ -171,7 +212,7 @@ describe('push of a dataset directory it did not make', () => {
     const d = path.join(work, 'changed');
     const m = await makeDataset(d, { parquet: { train: [1, 1], test: [1] }, seed: 8, payloadBytes: 64 });
     await pushDataset({ dir: d, repo: 'acme/changed', hubUrl: hub.url, token });
-    const before = (await (await fetch(`${hub.url}/api/datasets/acme/changed/revision/main`)).json() as { sha: string }).sha;
+    const before = ((await (await fetch(`${hub.url}/api/datasets/acme/changed/revision/main`)).json()) as { sha: string }).sha;
     // A new version whose manifest lists sha256s, then one file rewritten with other bytes of the same size.
     const m2 = await makeDataset(d, { parquet: { train: [1, 1], test: [1] }, seed: 9, payloadBytes: 64 });
     expect(m2.files[0]!.sha256).not.toBe(m.files[0]!.sha256);
@@ -181,7 +222,7 @@ describe('push of a dataset directory it did not make', () => {
     // Before: the new bytes went up under a manifest that lists the old sha256.
     expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toContain(`${victim} changed since convert`);
-    expect((await (await fetch(`${hub.url}/api/datasets/acme/changed/revision/main`)).json() as { sha: string }).sha).toBe(before);
+    expect(((await (await fetch(`${hub.url}/api/datasets/acme/changed/revision/main`)).json()) as { sha: string }).sha).toBe(before);
 
     // A small text file goes inline in the commit (the client hashes nothing): the same check.
     const jsonl = path.join(work, 'changed-jsonl');
@@ -189,11 +230,20 @@ describe('push of a dataset directory it did not make', () => {
     const rows = '{"session_id":"a","step":0}\n';
     mkdirSync(path.join(jsonl, 'jsonl'));
     writeFileSync(path.join(jsonl, 'jsonl', 'train-00000.jsonl'), rows);
-    m3.files.push({ path: 'jsonl/train-00000.jsonl', format: 'jsonl', split: 'train', rows: 1, bytes: rows.length, sha256: createHash('sha256').update(rows).digest('hex') } as DatasetFile);
+    m3.files.push({
+      path: 'jsonl/train-00000.jsonl',
+      format: 'jsonl',
+      split: 'train',
+      rows: 1,
+      bytes: rows.length,
+      sha256: createHash('sha256').update(rows).digest('hex'),
+    } as DatasetFile);
     m3.formats = ['parquet', 'jsonl'];
     writeManifest(jsonl, m3);
     writeFileSync(path.join(jsonl, 'jsonl', 'train-00000.jsonl'), rows.replace('"a"', '"b"'));
-    const err2 = await pushDataset({ dir: jsonl, repo: 'acme/changed-jsonl', formats: ['parquet', 'jsonl'], hubUrl: hub.url, token }).catch((e: unknown) => e as Error);
+    const err2 = await pushDataset({ dir: jsonl, repo: 'acme/changed-jsonl', formats: ['parquet', 'jsonl'], hubUrl: hub.url, token }).catch(
+      (e: unknown) => e as Error,
+    );
     expect(err2).toBeInstanceOf(InputError);
     expect((err2 as Error).message).toContain(`${path.join(jsonl, 'jsonl', 'train-00000.jsonl')} changed since convert`);
   });
@@ -210,7 +260,11 @@ describe('push under kills and concurrency', () => {
     // v2 takes two commits: the second is the last one on staging.
     ['the last staging commit', (repo) => nth(new RegExp(`^POST /api/datasets/${repo}/commit/${STAGING} 200`), 2), V1_ROWS],
     ['main is moved (staging not yet deleted)', (repo) => nth(new RegExp(`^POST /api/datasets/${repo}/branch/main 200`), 1), V2_ROWS],
-    ['the staging branch is deleted (tag not yet made)', (repo) => nth(new RegExp(`^DELETE /api/datasets/${repo}/branch/${STAGING} 200`), 1), V2_ROWS],
+    [
+      'the staging branch is deleted (tag not yet made)',
+      (repo) => nth(new RegExp(`^DELETE /api/datasets/${repo}/branch/${STAGING} 200`), 1),
+      V2_ROWS,
+    ],
   ];
   for (const [i, [what, killAfter, rows]] of steps.entries()) {
     it(`kill -9 after ${what}: main loads whole, a re-run completes it and tags it`, async () => {
@@ -225,7 +279,7 @@ describe('push under kills and concurrency', () => {
       const again = await pushDataset({ dir: v2, repo, hubUrl: hub.url, token, tag: 'v2' });
       expect(await branches(repo)).toEqual(['main']);
       expect(await manifestMatchesTree(repo, 'v2')).toBe(true);
-      expect(again.commit).toBe((await (await fetch(`${hub.url}/api/datasets/${repo}/revision/v2`)).json() as { sha: string }).sha);
+      expect(again.commit).toBe(((await (await fetch(`${hub.url}/api/datasets/${repo}/revision/v2`)).json()) as { sha: string }).sha);
       expect(await manifestMatchesTree(repo, 'main')).toBe(true);
     }, 60_000);
   }
@@ -235,13 +289,19 @@ describe('push under kills and concurrency', () => {
     const hubUrl = hub.url;
     await pushDataset({ dir: v1, repo, hubUrl, token });
     await createBranch({ repo: { type: 'dataset', name: repo }, branch: STAGING, hubUrl, accessToken: TOKEN });
-    await uploadFiles({ repo: { type: 'dataset', name: repo }, branch: STAGING, hubUrl, accessToken: TOKEN, files: [{ path: 'notes/mine.txt', content: new Blob(['my own work\n']) }] });
+    await uploadFiles({
+      repo: { type: 'dataset', name: repo },
+      branch: STAGING,
+      hubUrl,
+      accessToken: TOKEN,
+      files: [{ path: 'notes/mine.txt', content: new Blob(['my own work\n']) }],
+    });
     // A push of one commit leaves it alone; a staged push refuses before changing anything.
     const small = path.join(work, 'small');
     await makeDataset(small, { parquet: { train: [1, 2], test: [1] }, seed: 5 });
     await pushDataset({ dir: small, repo, hubUrl, token });
     expect(await branches(repo)).toEqual(['main', STAGING]);
-    const head = (await (await fetch(`${hubUrl}/api/datasets/${repo}/revision/main`)).json() as { sha: string }).sha;
+    const head = ((await (await fetch(`${hubUrl}/api/datasets/${repo}/revision/main`)).json()) as { sha: string }).sha;
     const err = await pushDataset({ dir: v2, repo, hubUrl, token }).catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toContain(`branch "${STAGING}" of ${repo} exists and holds commits push did not make`);
@@ -249,7 +309,7 @@ describe('push under kills and concurrency', () => {
     expect(await branches(repo)).toEqual(['main', STAGING]);
     const mine = await fetch(`${hubUrl}/datasets/${repo}/resolve/${STAGING}/notes/mine.txt`);
     expect(await mine.text()).toBe('my own work\n');
-    expect((await (await fetch(`${hubUrl}/api/datasets/${repo}/revision/main`)).json() as { sha: string }).sha).toBe(head);
+    expect(((await (await fetch(`${hubUrl}/api/datasets/${repo}/revision/main`)).json()) as { sha: string }).sha).toBe(head);
   }, 60_000);
 
   it('two staged pushes to one branch at once: main is one whole version and a failing push says why', async () => {
@@ -258,11 +318,21 @@ describe('push under kills and concurrency', () => {
     const v3 = path.join(work, 'v3');
     await makeDataset(v3, { parquet: { train: Array(MAX_FILES_PER_COMMIT + 30).fill(1), test: [2] }, seed: 3 });
     await pushDataset({ dir: v1, repo, hubUrl, token });
-    for (const [a, b] of [[v2, v3], [v3, v1], [v1, v2]] as const) {
-      const results = await Promise.allSettled([pushDataset({ dir: a, repo, hubUrl, token }), pushDataset({ dir: b, repo, hubUrl, token })]);
+    for (const [a, b] of [
+      [v2, v3],
+      [v3, v1],
+      [v1, v2],
+    ] as const) {
+      const results = await Promise.allSettled([
+        pushDataset({ dir: a, repo, hubUrl, token }),
+        pushDataset({ dir: b, repo, hubUrl, token }),
+      ]);
       for (const r of results) {
         // Before: the loser failed with the raw "HTTP 404: Invalid rev id: nusomi-staging-main", or both failed.
-        if (r.status === 'rejected') expect((r.reason as Error).message).toMatch(/another push to "main" is running or started meanwhile|branch "main" of acme\/race moved while this push staged/);
+        if (r.status === 'rejected')
+          expect((r.reason as Error).message).toMatch(
+            /another push to "main" is running or started meanwhile|branch "main" of acme\/race moved while this push staged/,
+          );
       }
       expect(results.some((r) => r.status === 'fulfilled')).toBe(true);
       expect(await manifestMatchesTree(repo, 'main')).toBe(true);

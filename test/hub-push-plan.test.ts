@@ -58,7 +58,14 @@ describe('push plan', () => {
     // A support file of the webdataset format.
     writeFileSync(path.join(dir, 'webdataset', 'index.json'), '{}\n');
     const abs = path.join(dir, 'webdataset', 'index.json');
-    manifest.files.push({ path: 'webdataset/index.json', format: 'webdataset', split: null, rows: null, bytes: readFileSync(abs).length, sha256: await hashFile(abs, 'sha256') });
+    manifest.files.push({
+      path: 'webdataset/index.json',
+      format: 'webdataset',
+      split: null,
+      rows: null,
+      bytes: readFileSync(abs).length,
+      sha256: await hashFile(abs, 'sha256'),
+    });
     manifest.files.sort((a, b) => (a.path < b.path ? -1 : 1));
     writeManifest(dir, manifest);
   });
@@ -67,18 +74,31 @@ describe('push plan', () => {
   const asRemoteLfs = (f: LocalFile): RemoteFile => ({ path: f.path, size: f.bytes, oid: 'x'.repeat(40), lfsOid: f.sha256 });
   const asRemoteInline = (f: LocalFile): RemoteFile => {
     const bytes = readFileSync(f.absPath);
-    const oid = createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes as Uint8Array).digest('hex');
+    const oid = createHash('sha1')
+      .update(`blob ${bytes.length}\0`)
+      .update(bytes as Uint8Array)
+      .digest('hex');
     return { path: f.path, size: f.bytes, oid };
   };
 
   it('selects README, the manifest and the files of the asked formats, support files included', async () => {
     const pq = (await selectLocalFiles(dir, manifest, ['parquet'])).map((f) => f.path);
-    expect(pq).toEqual(['README.md', 'data/test-00000-of-00001.parquet', 'data/train-00000-of-00002.parquet', 'data/train-00001-of-00002.parquet', 'dataset-manifest.json']);
+    expect(pq).toEqual([
+      'README.md',
+      'data/test-00000-of-00001.parquet',
+      'data/train-00000-of-00002.parquet',
+      'data/train-00001-of-00002.parquet',
+      'dataset-manifest.json',
+    ]);
     const both = (await selectLocalFiles(dir, manifest, ['parquet', 'webdataset'])).map((f) => f.path);
     expect(both).toContain('webdataset/train-000000.tar');
     expect(both).toContain('webdataset/index.json');
     const readme = (await selectLocalFiles(dir, manifest, ['parquet'])).find((f) => f.path === 'README.md')!;
-    expect(readme.sha256).toBe(createHash('sha256').update(readFileSync(path.join(dir, 'README.md')) as Uint8Array).digest('hex'));
+    expect(readme.sha256).toBe(
+      createHash('sha256')
+        .update(readFileSync(path.join(dir, 'README.md')) as Uint8Array)
+        .digest('hex'),
+    );
   });
 
   it('adds everything to an empty repo and finds nothing to do when the remote has the same content', async () => {
@@ -108,22 +128,40 @@ describe('push plan', () => {
       { path: 'jsonl/train-00000.jsonl', size: 5, oid: 'd'.repeat(40) },
       { path: 'loaders/load.py', size: 5, oid: 'e'.repeat(40) },
       // Still this version's (listed with this sha256) though not pushed this time: kept.
-      asRemoteLfs({ ...local[0]!, path: 'webdataset/train-000000.tar', sha256: manifest.files.find((f) => f.path === 'webdataset/train-000000.tar')!.sha256, bytes: manifest.files.find((f) => f.path === 'webdataset/train-000000.tar')!.bytes }),
+      asRemoteLfs({
+        ...local[0]!,
+        path: 'webdataset/train-000000.tar',
+        sha256: manifest.files.find((f) => f.path === 'webdataset/train-000000.tar')!.sha256,
+        bytes: manifest.files.find((f) => f.path === 'webdataset/train-000000.tar')!.bytes,
+      }),
       // Listed, but the remote copy is of another version: deleted.
       { path: 'webdataset/index.json', size: 3, oid: 'f'.repeat(40) },
     );
     const plan = await planPush(local, remote, dir, manifest);
     expect(plan.change.map((f) => f.path).sort()).toEqual(['README.md', 'data/train-00001-of-00002.parquet']);
     expect(plan.add).toEqual([]);
-    expect(plan.delete.map((r) => r.path).sort()).toEqual(['data/train-00002-of-00003.parquet', 'jsonl/train-00000.jsonl', 'webdataset/index.json']);
+    expect(plan.delete.map((r) => r.path).sort()).toEqual([
+      'data/train-00002-of-00003.parquet',
+      'jsonl/train-00000.jsonl',
+      'webdataset/index.json',
+    ]);
   });
 
   it('commits fewer than 100 files at a time, the card and manifest in the last commit', async () => {
     const local = await selectLocalFiles(dir, manifest, ['parquet']);
-    const many: LocalFile[] = Array.from({ length: 230 }, (_, i) => ({ ...local[1]!, path: `data/x-${String(i).padStart(5, '0')}.parquet` }));
+    const many: LocalFile[] = Array.from({ length: 230 }, (_, i) => ({
+      ...local[1]!,
+      path: `data/x-${String(i).padStart(5, '0')}.parquet`,
+    }));
     const readme = local.find((f) => f.path === 'README.md')!;
     const mf = local.find((f) => f.path === 'dataset-manifest.json')!;
-    const chunks = await commitChunks({ add: [readme, mf, ...many], change: [], delete: [{ path: 'data/old.parquet', size: 1, oid: 'a' }], unchanged: [], uploadBytes: 0 });
+    const chunks = await commitChunks({
+      add: [readme, mf, ...many],
+      change: [],
+      delete: [{ path: 'data/old.parquet', size: 1, oid: 'a' }],
+      unchanged: [],
+      uploadBytes: 0,
+    });
     expect(chunks.map((c) => c.length)).toEqual([MAX_FILES_PER_COMMIT, MAX_FILES_PER_COMMIT, 233 - 2 * MAX_FILES_PER_COMMIT]);
     expect(MAX_FILES_PER_COMMIT).toBeLessThan(100);
     const lastPaths = chunks.at(-1)!.map((o) => o.path);
@@ -146,7 +184,9 @@ describe('push plan', () => {
       const m2 = await readDatasetManifest(bad);
       const e2 = await selectLocalFiles(bad, m2, ['parquet']).catch((e: unknown) => e);
       expect(e2).toBeInstanceOf(InputError);
-      expect((e2 as Error).message).toMatch(/files entry data\/train-00000-of-00001\.parquet: the manifest says \d+ bytes but the file has \d+/);
+      expect((e2 as Error).message).toMatch(
+        /files entry data\/train-00000-of-00001\.parquet: the manifest says \d+ bytes but the file has \d+/,
+      );
     } finally {
       rmSync(bad, { recursive: true, force: true });
     }

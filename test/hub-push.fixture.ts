@@ -36,7 +36,9 @@ Made by the push tests.
 `;
 
 export function sha256(file: string): string {
-  return createHash('sha256').update(readFileSync(file) as Uint8Array).digest('hex');
+  return createHash('sha256')
+    .update(readFileSync(file) as Uint8Array)
+    .digest('hex');
 }
 
 /** Write the dataset into `dir`; returns the manifest written. */

@@ -84,7 +84,11 @@ async function publishedSize(repo: string, rev: string, file: string): Promise<n
 
 async function pushedBytes(manifest: DatasetManifest, formats: string[], repo: string, rev: string): Promise<number> {
   const files = manifest.files.filter((f) => formats.includes(f.format));
-  return files.reduce((n, f) => n + f.bytes, 0) + (await publishedSize(repo, rev, 'README.md')) + (await publishedSize(repo, rev, 'dataset-manifest.json'));
+  return (
+    files.reduce((n, f) => n + f.bytes, 0) +
+    (await publishedSize(repo, rev, 'README.md')) +
+    (await publishedSize(repo, rev, 'dataset-manifest.json'))
+  );
 }
 
 async function rewriteShard(dir: string, manifest: DatasetManifest, shard: string, rows: number): Promise<void> {
@@ -126,7 +130,12 @@ describe('nusomi-hf push to the local Hub', () => {
     expect(hub.stats().lfsBytesReceived - before.lfsBytesReceived).toBe(manifest.files.reduce((n, f) => n + f.bytes, 0));
 
     const expected = Object.fromEntries(manifest.files.map((f) => [f.path, sha256(path.join(dsDir, f.path))]));
-    const py = await runPython<{ files: Record<string, string>; listed: string[]; tags: Record<string, string>; counts: Record<string, number> }>(
+    const py = await runPython<{
+      files: Record<string, string>;
+      listed: string[];
+      tags: Record<string, string>;
+      counts: Record<string, number>;
+    }>(
       `
 import json, hashlib, os
 from huggingface_hub import HfApi, snapshot_download
@@ -163,7 +172,14 @@ print(json.dumps({"files": files, "listed": sorted(api.list_repo_files(repo, rep
     expect(after.commits).toBe(before.commits);
     expect(after.lfsBytesReceived).toBe(before.lfsBytesReceived);
     const s = await pushJson(dsDir, ['--repo', 'acme/steps', '--formats', 'parquet,webdataset']);
-    expect(s).toMatchObject({ commit: v1, uploaded_files: 0, uploaded_bytes: 0, deleted_files: 0, unchanged_files: 2 + manifest.files.length, commits: [] });
+    expect(s).toMatchObject({
+      commit: v1,
+      uploaded_files: 0,
+      uploaded_bytes: 0,
+      deleted_files: 0,
+      unchanged_files: 2 + manifest.files.length,
+      commits: [],
+    });
     expect(hub.stats().commits).toBe(before.commits);
   });
 
@@ -185,7 +201,11 @@ print(json.dumps({"files": files, "listed": sorted(api.list_repo_files(repo, rep
     const before = hub.stats();
     const s = await pushJson(dsDir, ['--repo', 'acme/steps', '--formats', 'parquet,webdataset']);
     expect(s.uploaded_files).toBe(3);
-    expect(s.uploaded_bytes).toBe(shard.bytes + (await publishedSize('acme/steps', s.commit, 'dataset-manifest.json')) + (await publishedSize('acme/steps', s.commit, 'README.md')));
+    expect(s.uploaded_bytes).toBe(
+      shard.bytes +
+        (await publishedSize('acme/steps', s.commit, 'dataset-manifest.json')) +
+        (await publishedSize('acme/steps', s.commit, 'README.md')),
+    );
     expect(s.commits).toHaveLength(1);
     expect(s.commit).not.toBe(v1);
     const after = hub.stats();
@@ -285,8 +305,17 @@ print(json.dumps({b.name: b.target_commit for b in HfApi().list_repo_refs("acme/
     const batch = (await (
       await fetch(`${hub.url}/datasets/acme/big.git/info/lfs/objects/batch`, {
         method: 'POST',
-        headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/vnd.git-lfs+json', Accept: 'application/vnd.git-lfs+json' },
-        body: JSON.stringify({ operation: 'upload', transfers: ['basic'], hash_algo: 'sha_256', objects: big.files.map((f) => ({ oid: f.sha256, size: f.bytes })) }),
+        headers: {
+          Authorization: `Bearer ${TOKEN}`,
+          'Content-Type': 'application/vnd.git-lfs+json',
+          Accept: 'application/vnd.git-lfs+json',
+        },
+        body: JSON.stringify({
+          operation: 'upload',
+          transfers: ['basic'],
+          hash_algo: 'sha_256',
+          objects: big.files.map((f) => ({ oid: f.sha256, size: f.bytes })),
+        }),
       })
     ).json()) as { objects: Array<{ oid: string; size: number; actions?: unknown }> };
     const storedBytes = batch.objects.filter((o) => !o.actions).reduce((n, o) => n + o.size, 0);
@@ -368,7 +397,8 @@ print(json.dumps({"anon": anon, "authed": len(HfApi(token=os.environ["TOK"]).lis
     expect(printed.length).toBeGreaterThan(10);
     for (const out of printed) expect(out).not.toContain(TOKEN);
     const needle = Buffer.from(TOKEN);
-    const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+    const walk = (d: string): string[] =>
+      readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
     const files = [...walk(dsDir), ...walk(hubDir), ...walk(childHome)];
     expect(files.length).toBeGreaterThan(10);
     for (const f of files) expect(readFileSync(f).includes(needle), f).toBe(false);

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRepo, HubApiError, uploadFiles } from '@huggingface/hub';
+import { createRepo, type HubApiError, uploadFiles } from '@huggingface/hub';
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { CLI_BIN, finished, spawnCli } from './helpers/cli.ts';
 import type { CliRun } from './helpers/cli.ts';
@@ -51,7 +51,13 @@ describe('local Hub server access control', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'hub-auth-'));
     dir = path.join(work, 'a', 'b', 'hub');
     mkdirSync(dir, { recursive: true });
-    server = await startHubServer({ dir, tokens: [{ token: WRITE, role: 'write' }, { token: READ, role: 'read' }] });
+    server = await startHubServer({
+      dir,
+      tokens: [
+        { token: WRITE, role: 'write' },
+        { token: READ, role: 'read' },
+      ],
+    });
   });
 
   afterAll(async () => {
@@ -72,15 +78,31 @@ describe('local Hub server access control', () => {
     expect(await attempt(UNLISTED)).toBe(401);
     expect(await attempt(READ)).toBe(403);
     expect(await attempt(WRITE)).toBe(200);
-    await uploadFiles({ repo: { type: 'dataset', name: 'acme/pub' }, hubUrl, accessToken: WRITE, files: [{ path: 'a.txt', content: new Blob(['public\n']) }] });
+    await uploadFiles({
+      repo: { type: 'dataset', name: 'acme/pub' },
+      hubUrl,
+      accessToken: WRITE,
+      files: [{ path: 'a.txt', content: new Blob(['public\n']) }],
+    });
     const commitBy = (accessToken: string): Promise<unknown> =>
-      uploadFiles({ repo: { type: 'dataset', name: 'acme/pub' }, hubUrl, accessToken, files: [{ path: 'b.txt', content: new Blob(['x']) }] });
+      uploadFiles({
+        repo: { type: 'dataset', name: 'acme/pub' },
+        hubUrl,
+        accessToken,
+        files: [{ path: 'b.txt', content: new Blob(['x']) }],
+      });
     await expect(commitBy(UNLISTED)).rejects.toMatchObject({ statusCode: 401 });
     await expect(commitBy(READ)).rejects.toMatchObject({ statusCode: 403 });
     // Tags, branches and deletes: the same rule, through raw requests.
     const api = `${hubUrl}/api/datasets/acme/pub`;
     const post = (url: string, token: string | undefined, body: unknown, method = 'POST'): Promise<number> =>
-      status(fetch(url, { method, headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) }));
+      status(
+        fetch(url, {
+          method,
+          headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+          body: JSON.stringify(body),
+        }),
+      );
     for (const token of [undefined, UNLISTED]) {
       expect(await post(`${api}/tag/main`, token, { tag: 'v1' })).toBe(401);
       expect(await post(`${api}/branch/dev`, token, {})).toBe(401);
@@ -90,11 +112,14 @@ describe('local Hub server access control', () => {
     expect(await post(`${hubUrl}/api/repos/delete`, READ, { name: 'pub', organization: 'acme', type: 'dataset' }, 'DELETE')).toBe(403);
     // Public reads need no token, and an unlisted one (say a real huggingface.co token in the env) does not block them.
     for (const token of [undefined, UNLISTED]) {
-      const res = await fetch(`${hubUrl}/datasets/acme/pub/resolve/main/a.txt`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+      const res = await fetch(`${hubUrl}/datasets/acme/pub/resolve/main/a.txt`, {
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+      });
       expect(await res.text()).toBe('public\n');
     }
     // huggingface_hub maps the answers to its errors and never sees the repo change.
-    const py = await runPython<{ unlisted: [string, number]; read: [string, number]; files: string[] }>(`
+    const py = await runPython<{ unlisted: [string, number]; read: [string, number]; files: string[] }>(
+      `
 import json, os
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
@@ -106,7 +131,9 @@ def attempt(token):
         return [type(e).__name__, e.response.status_code]
 print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(os.environ["READ"]),
                   "files": sorted(HfApi(token=False).list_repo_files("acme/pub", repo_type="dataset"))}))
-`, { env: { HF_ENDPOINT: server.url, HF_HUB_OFFLINE: '0', HF_TOKEN: '', UNLISTED, READ, HF_HOME: path.join(work, 'py-home') } });
+`,
+      { env: { HF_ENDPOINT: server.url, HF_HUB_OFFLINE: '0', HF_TOKEN: '', UNLISTED, READ, HF_HOME: path.join(work, 'py-home') } },
+    );
     expect(py.unlisted[1]).toBe(401);
     expect(py.read[1]).toBe(403);
     expect(py.files).toEqual(['.gitattributes', 'a.txt']);
@@ -114,9 +141,21 @@ print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(o
 
   it('a private repo is not found without a listed token, and readable with a read token', async () => {
     const hubUrl = server.url;
-    await createRepo({ repo: { type: 'dataset', name: 'acme/priv' }, hubUrl, accessToken: WRITE, visibility: 'private' } as Parameters<typeof createRepo>[0]);
-    await uploadFiles({ repo: { type: 'dataset', name: 'acme/priv' }, hubUrl, accessToken: WRITE, files: [{ path: 'secret.txt', content: new Blob(['private bytes\n']) }] });
-    for (const url of [`${hubUrl}/api/datasets/acme/priv`, `${hubUrl}/datasets/acme/priv/resolve/main/secret.txt`, `${hubUrl}/api/datasets/acme/priv/tree/main`, `${hubUrl}/api/datasets/acme/priv/refs`]) {
+    await createRepo({ repo: { type: 'dataset', name: 'acme/priv' }, hubUrl, accessToken: WRITE, visibility: 'private' } as Parameters<
+      typeof createRepo
+    >[0]);
+    await uploadFiles({
+      repo: { type: 'dataset', name: 'acme/priv' },
+      hubUrl,
+      accessToken: WRITE,
+      files: [{ path: 'secret.txt', content: new Blob(['private bytes\n']) }],
+    });
+    for (const url of [
+      `${hubUrl}/api/datasets/acme/priv`,
+      `${hubUrl}/datasets/acme/priv/resolve/main/secret.txt`,
+      `${hubUrl}/api/datasets/acme/priv/tree/main`,
+      `${hubUrl}/api/datasets/acme/priv/refs`,
+    ]) {
       for (const token of [undefined, UNLISTED]) {
         const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
         const body = await res.text();
@@ -135,8 +174,22 @@ print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(o
     const planted = path.join(work, 'outside', 'pwn');
     const sha = 'a'.repeat(40);
     mkdirSync(path.join(planted, 'commits'), { recursive: true });
-    writeFileSync(path.join(planted, 'repo.json'), JSON.stringify({ type: 'dataset', id: 'outside/pwn', private: false, createdAt: 'PLANTED', defaultBranch: 'main', branches: { main: sha }, tags: {} }));
-    writeFileSync(path.join(planted, 'commits', `${sha}.json`), JSON.stringify({ id: sha, parents: [], title: 'PLANTED', message: '', date: 'PLANTED', authors: [], files: {} }));
+    writeFileSync(
+      path.join(planted, 'repo.json'),
+      JSON.stringify({
+        type: 'dataset',
+        id: 'outside/pwn',
+        private: false,
+        createdAt: 'PLANTED',
+        defaultBranch: 'main',
+        branches: { main: sha },
+        tags: {},
+      }),
+    );
+    writeFileSync(
+      path.join(planted, 'commits', `${sha}.json`),
+      JSON.stringify({ id: sha, parents: [], title: 'PLANTED', message: '', date: 'PLANTED', authors: [], files: {} }),
+    );
     const before = snapshot(work, dir);
     const up = '..%2F..%2F..%2F..%2F..%2Foutside';
     const upDouble = '..%252F..%252F..%252Foutside';
@@ -144,7 +197,16 @@ print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(o
     const send = (u: string, method: string, body: string, type = 'application/json'): Promise<Response> =>
       fetch(`${hubUrl}${u}`, { method, headers: { Authorization: `Bearer ${WRITE}`, 'Content-Type': type }, body });
     const cases: Array<[string, () => Promise<Response>]> = [];
-    for (const [ns, name] of [['..%2F..%2F..%2Foutside', 'pwn'], [up, 'pwn'], ['..', 'pwn'], ['..%5C..%5Coutside', 'pwn'], ['acme', `..%2F${up}%2Fpwn`], ['acme', '..'], [upDouble, 'pwn'], ['%2E%2E', 'pwn']]) {
+    for (const [ns, name] of [
+      ['..%2F..%2F..%2Foutside', 'pwn'],
+      [up, 'pwn'],
+      ['..', 'pwn'],
+      ['..%5C..%5Coutside', 'pwn'],
+      ['acme', `..%2F${up}%2Fpwn`],
+      ['acme', '..'],
+      [upDouble, 'pwn'],
+      ['%2E%2E', 'pwn'],
+    ]) {
       const id = `${ns}/${name}`;
       cases.push(
         [`GET /api/datasets/${id}`, () => get(`/api/datasets/${id}`)],
@@ -154,20 +216,40 @@ print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(o
         [`GET /datasets/${id}/resolve/main/x`, () => get(`/datasets/${id}/resolve/main/x`)],
         [`POST /api/datasets/${id}/branch/evil`, () => send(`/api/datasets/${id}/branch/evil`, 'POST', '{"emptyBranch":true}')],
         [`POST /api/datasets/${id}/tag/main`, () => send(`/api/datasets/${id}/tag/main`, 'POST', '{"tag":"evil"}')],
-        [`POST /api/datasets/${id}/commit/main`, () => send(`/api/datasets/${id}/commit/main`, 'POST', '{"key":"header","value":{"summary":"x"}}\n{"key":"file","value":{"path":"x","content":"eA==","encoding":"base64"}}', 'application/x-ndjson')],
+        [
+          `POST /api/datasets/${id}/commit/main`,
+          () =>
+            send(
+              `/api/datasets/${id}/commit/main`,
+              'POST',
+              '{"key":"header","value":{"summary":"x"}}\n{"key":"file","value":{"path":"x","content":"eA==","encoding":"base64"}}',
+              'application/x-ndjson',
+            ),
+        ],
         [`PUT /api/datasets/${id}/settings`, () => send(`/api/datasets/${id}/settings`, 'PUT', '{"private":true}')],
-        [`POST /datasets/${id}.git/info/lfs/objects/batch`, () => send(`/datasets/${id}.git/info/lfs/objects/batch`, 'POST', '{"operation":"upload","objects":[]}')],
+        [
+          `POST /datasets/${id}.git/info/lfs/objects/batch`,
+          () => send(`/datasets/${id}.git/info/lfs/objects/batch`, 'POST', '{"operation":"upload","objects":[]}'),
+        ],
       );
     }
     // Revision, path and LFS segments of a real repo.
-    for (const u of [`/datasets/acme/pub/resolve/${up}%2Fpwn/repo.json`, `/datasets/acme/pub/resolve/main/${up}%2Fpwn%2Frepo.json`, `/api/datasets/acme/pub/tree/main/${up}`, `/api/datasets/acme/pub/revision/${up}`]) {
+    for (const u of [
+      `/datasets/acme/pub/resolve/${up}%2Fpwn/repo.json`,
+      `/datasets/acme/pub/resolve/main/${up}%2Fpwn%2Frepo.json`,
+      `/api/datasets/acme/pub/tree/main/${up}`,
+      `/api/datasets/acme/pub/revision/${up}`,
+    ]) {
       cases.push([`GET ${u}`, () => get(u)]);
     }
     cases.push(
       ['POST branch ../', () => send(`/api/datasets/acme/pub/branch/${up}`, 'POST', '{}')],
       ['POST tag ../', () => send('/api/datasets/acme/pub/tag/main', 'POST', JSON.stringify({ tag: '../../../outside' }))],
       ['PUT _lfs ../', () => send(`/_lfs/upload/${up}/5?sig=x`, 'PUT', 'hello', 'application/octet-stream')],
-      ['POST repos/create ../', () => send('/api/repos/create', 'POST', JSON.stringify({ name: 'pwn', organization: '../../../outside', type: 'dataset' }))],
+      [
+        'POST repos/create ../',
+        () => send('/api/repos/create', 'POST', JSON.stringify({ name: 'pwn', organization: '../../../outside', type: 'dataset' })),
+      ],
     );
     for (const [what, run] of cases) {
       const res = await run();
@@ -194,13 +276,17 @@ print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(o
     // The same token across restarts, and only it writes.
     expect(s2.token).toBe(s1.token);
     for (const f of ['token', 'secret']) expect(statSync(path.join(own, f)).mode & 0o777, f).toBe(0o600);
-    await expect(createRepo({ repo: { type: 'dataset', name: 'acme/x' }, hubUrl: s2.url, accessToken: WRITE })).rejects.toMatchObject({ statusCode: 401 });
+    await expect(createRepo({ repo: { type: 'dataset', name: 'acme/x' }, hubUrl: s2.url, accessToken: WRITE })).rejects.toMatchObject({
+      statusCode: 401,
+    });
     await createRepo({ repo: { type: 'dataset', name: 'acme/x' }, hubUrl: s2.url, accessToken: s2.token! });
     await s2.stop();
   });
 
   it('refuses a host other than loopback unless tokens are configured', async () => {
-    await expect(startHubServer({ dir: path.join(work, 'open'), host: '0.0.0.0' })).rejects.toThrow(/--host 0\.0\.0\.0 is not loopback: give --token or --tokens-file/);
+    await expect(startHubServer({ dir: path.join(work, 'open'), host: '0.0.0.0' })).rejects.toThrow(
+      /--host 0\.0\.0\.0 is not loopback: give --token or --tokens-file/,
+    );
     const s = await startHubServer({ dir: path.join(work, 'open'), host: '0.0.0.0', tokens: [{ token: WRITE, role: 'write' }] });
     await s.stop();
     // The command: exit 2 and one line; with a tokens file it starts and prints how to use it, never a token.
@@ -208,7 +294,10 @@ print(json.dumps({"unlisted": attempt(os.environ["UNLISTED"]), "read": attempt(o
       const child = spawnCli(['hub', 'serve', '--dir', path.join(work, 'cli'), ...args], { entry: CLI_BIN });
       const run = finished(child);
       let stdout = '';
-      child.stdout!.on('data', (d: string) => { stdout += d; if (stdout.includes('Ctrl+C')) child.kill('SIGTERM'); });
+      child.stdout!.on('data', (d: string) => {
+        stdout += d;
+        if (stdout.includes('Ctrl+C')) child.kill('SIGTERM');
+      });
       return run;
     };
     const refused = await cli(['--host', '0.0.0.0']);

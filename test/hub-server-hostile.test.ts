@@ -23,8 +23,20 @@ let hub: HubServer;
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'hub-hostile-'));
   // Small multipart chunks so a part URL is cheap to get.
-  hub = await startHubServer({ dir: path.join(work, 'hub'), tokens: [{ token: WRITE, role: 'write' }, { token: READ, role: 'read' }], multipartChunkBytes: 1024 });
-  await createRepo({ repo: { type: 'dataset', name: 'acme/priv' }, hubUrl: hub.url, accessToken: WRITE, visibility: 'private' } as Parameters<typeof createRepo>[0]);
+  hub = await startHubServer({
+    dir: path.join(work, 'hub'),
+    tokens: [
+      { token: WRITE, role: 'write' },
+      { token: READ, role: 'read' },
+    ],
+    multipartChunkBytes: 1024,
+  });
+  await createRepo({
+    repo: { type: 'dataset', name: 'acme/priv' },
+    hubUrl: hub.url,
+    accessToken: WRITE,
+    visibility: 'private',
+  } as Parameters<typeof createRepo>[0]);
 });
 
 afterAll(async () => {
@@ -34,14 +46,19 @@ afterAll(async () => {
 
 const auth = (token?: string): Record<string, string> => (token ? { Authorization: `Bearer ${token}` } : {});
 
-async function batch(oid: string, size: number): Promise<{ upload: { href: string; header?: Record<string, string> }; verify: { href: string } }> {
+async function batch(
+  oid: string,
+  size: number,
+): Promise<{ upload: { href: string; header?: Record<string, string> }; verify: { href: string } }> {
   const res = await fetch(`${hub.url}/datasets/acme/priv.git/info/lfs/objects/batch`, {
     method: 'POST',
     headers: { ...auth(WRITE), 'Content-Type': 'application/vnd.git-lfs+json' },
     body: JSON.stringify({ operation: 'upload', transfers: ['basic', 'multipart'], objects: [{ oid, size }] }),
   });
   expect(res.status).toBe(200);
-  const json = (await res.json()) as { objects: Array<{ actions: { upload: { href: string; header?: Record<string, string> }; verify: { href: string } } }> };
+  const json = (await res.json()) as {
+    objects: Array<{ actions: { upload: { href: string; header?: Record<string, string> }; verify: { href: string } } }>;
+  };
   return json.objects[0]!.actions;
 }
 
@@ -68,11 +85,21 @@ async function putStream(url: string, total: number): Promise<number> {
 describe('local Hub server against hostile clients', () => {
   it('the LFS verify URL tells nothing about private bytes without its signature', async () => {
     const secret = new TextEncoder().encode('private parquet bytes '.repeat(20));
-    await uploadFiles({ repo: { type: 'dataset', name: 'acme/priv' }, hubUrl: hub.url, accessToken: WRITE, useXet: false, files: [{ path: 'data/x.parquet', content: new Blob([secret]) }] } as Parameters<typeof uploadFiles>[0]);
+    await uploadFiles({
+      repo: { type: 'dataset', name: 'acme/priv' },
+      hubUrl: hub.url,
+      accessToken: WRITE,
+      useXet: false,
+      files: [{ path: 'data/x.parquet', content: new Blob([secret]) }],
+    } as Parameters<typeof uploadFiles>[0]);
     const oid = createHash('sha256').update(secret).digest('hex');
     for (const token of [undefined, READ]) {
       const stored = await fetch(`${hub.url}/_lfs/verify/${oid}/${secret.length}`, { method: 'POST', headers: auth(token), body: '{}' });
-      const absent = await fetch(`${hub.url}/_lfs/verify/${'0'.repeat(64)}/${secret.length}`, { method: 'POST', headers: auth(token), body: '{}' });
+      const absent = await fetch(`${hub.url}/_lfs/verify/${'0'.repeat(64)}/${secret.length}`, {
+        method: 'POST',
+        headers: auth(token),
+        body: '{}',
+      });
       await stored.body?.cancel();
       await absent.body?.cancel();
       // Before: 200 for the stored oid, 404 for the other: an existence oracle for any known file.
@@ -83,14 +110,23 @@ describe('local Hub server against hostile clients', () => {
 
   it('huggingface_hub uploads through LFS (with its verify call) to a private repo', async () => {
     const file = path.join(work, 'big.bin');
-    writeFileSync(file, new Uint8Array(3000).map((_, i) => i % 251));
-    const got = await runPython<{ files: string[] }>(`
+    writeFileSync(
+      file,
+      new Uint8Array(3000).map((_, i) => i % 251),
+    );
+    const got = await runPython<{ files: string[] }>(
+      `
 import json, sys
 from huggingface_hub import HfApi
 api = HfApi()
 api.upload_file(path_or_fileobj=sys.argv[1], path_in_repo="blobs/big.bin", repo_id="acme/priv", repo_type="dataset")
 print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="dataset"))}))
-`, { args: [file], env: { HF_ENDPOINT: hub.url, HF_TOKEN: WRITE, HF_HUB_DISABLE_XET: '1', HF_HUB_OFFLINE: '0', HF_HOME: path.join(work, 'py-home') } });
+`,
+      {
+        args: [file],
+        env: { HF_ENDPOINT: hub.url, HF_TOKEN: WRITE, HF_HUB_DISABLE_XET: '1', HF_HUB_OFFLINE: '0', HF_HOME: path.join(work, 'py-home') },
+      },
+    );
     expect(got.files).toContain('blobs/big.bin');
   });
 
@@ -124,26 +160,41 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
       const branch = await send(`${api}/branch/evil`, { startingPoint: rev });
       const tag = await send(`${api}/tag/${encodeURIComponent(rev)}`, { tag: 'evil' });
       const info = await fetch(`${api}/revision/${encodeURIComponent(rev)}`, { headers: auth(WRITE) });
-      for (const [what, res] of [['branch', branch], ['tag', tag], ['revision', info]] as const) {
+      for (const [what, res] of [
+        ['branch', branch],
+        ['tag', tag],
+        ['revision', info],
+      ] as const) {
         await res.body?.cancel();
         // Before: 200 for the refs/heads/ forms, and the branch or tag pointed at an object.
         expect(res.status, `${what} ${rev}`).toBe(404);
         expect(res.headers.get('x-error-code'), `${what} ${rev}`).toBe('RevisionNotFound');
       }
     }
-    const refs = (await (await fetch(`${api}/refs`, { headers: auth(READ) })).json()) as { branches: Array<{ name: string; targetCommit: unknown }>; tags: unknown[] };
+    const refs = (await (await fetch(`${api}/refs`, { headers: auth(READ) })).json()) as {
+      branches: Array<{ name: string; targetCommit: unknown }>;
+      tags: unknown[];
+    };
     expect(refs.branches.map((b) => b.name)).toEqual(['main']);
     expect(typeof refs.branches[0]!.targetCommit).toBe('string');
     expect(refs.tags).toEqual([]);
   });
 
   it('a commit line longer than an inline file can be is refused (413), not buffered', async () => {
-    const small = await startHubServer({ dir: path.join(work, 'lines'), tokens: [{ token: WRITE, role: 'write' }], lfsThresholdBytes: 1024 * 1024 });
+    const small = await startHubServer({
+      dir: path.join(work, 'lines'),
+      tokens: [{ token: WRITE, role: 'write' }],
+      lfsThresholdBytes: 1024 * 1024,
+    });
     try {
       await createRepo({ repo: { type: 'dataset', name: 'acme/lines' }, hubUrl: small.url, accessToken: WRITE });
       const commit = async (content: string): Promise<number> => {
         const body = `${JSON.stringify({ key: 'header', value: { summary: 'x' } })}\n${JSON.stringify({ key: 'file', value: { path: 'a.txt', content, encoding: 'base64' } })}`;
-        const res = await fetch(`${small.url}/api/datasets/acme/lines/commit/main`, { method: 'POST', headers: { ...auth(WRITE), 'Content-Type': 'application/x-ndjson' }, body });
+        const res = await fetch(`${small.url}/api/datasets/acme/lines/commit/main`, {
+          method: 'POST',
+          headers: { ...auth(WRITE), 'Content-Type': 'application/x-ndjson' },
+          body,
+        });
         await res.body?.cancel();
         return res.status;
       };
@@ -158,8 +209,15 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
 
   it('commit paths with control characters or longer than 4096 bytes are refused', async () => {
     for (const p of [`${'a/'.repeat(2100)}x`, 'data/x\ny.txt', 'data/\x1b[2Jx.txt', 'data/x\x7f.txt']) {
-      const body = [JSON.stringify({ key: 'header', value: { summary: 'x' } }), JSON.stringify({ key: 'file', value: { path: p, content: 'eA==', encoding: 'base64' } })].join('\n');
-      const res = await fetch(`${hub.url}/api/datasets/acme/priv/commit/main`, { method: 'POST', headers: { ...auth(WRITE), 'Content-Type': 'application/x-ndjson' }, body });
+      const body = [
+        JSON.stringify({ key: 'header', value: { summary: 'x' } }),
+        JSON.stringify({ key: 'file', value: { path: p, content: 'eA==', encoding: 'base64' } }),
+      ].join('\n');
+      const res = await fetch(`${hub.url}/api/datasets/acme/priv/commit/main`, {
+        method: 'POST',
+        headers: { ...auth(WRITE), 'Content-Type': 'application/x-ndjson' },
+        body,
+      });
       const text = await res.text();
       expect(res.status, JSON.stringify(p.slice(0, 20))).toBe(400);
       expect(text).toMatch(/path/);
@@ -176,7 +234,7 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
     }
   });
 
-  it('a token or secret planted as a link in a shared --dir is refused; a new storage dir is its owner\'s only', async () => {
+  it("a token or secret planted as a link in a shared --dir is refused; a new storage dir is its owner's only", async () => {
     const shared = path.join(work, 'shared');
     mkdirSync(shared, { mode: 0o777 });
     const planted = path.join(work, 'attacker-token');
@@ -198,15 +256,25 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
   });
 
   it('hub serve refuses a tokens file that other users can read, and starts with a 0600 one', async () => {
-    const cli = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'nusomi-hf.js'), 'hub', 'serve', '--dir', path.join(work, 'cli'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; if (stdout.includes('Ctrl+C')) child.kill('SIGTERM'); });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const cli = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          [path.join(repoRoot, 'bin', 'nusomi-hf.js'), 'hub', 'serve', '--dir', path.join(work, 'cli'), ...args],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          stdout += d;
+          if (stdout.includes('Ctrl+C')) child.kill('SIGTERM');
+        });
+        child.stderr.setEncoding('utf8').on('data', (d: string) => {
+          stderr += d;
+        });
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
     const open = path.join(work, 'tokens-open.txt');
     writeFileSync(open, `${WRITE} write\n`, { mode: 0o644 });
     const refused = await cli(['--tokens-file', open]);

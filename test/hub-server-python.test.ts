@@ -20,7 +20,11 @@ function bytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     out[i] = x & 0xff;
   }
   return out;
@@ -46,14 +50,27 @@ describe('local Hub server with huggingface_hub and datasets', () => {
 
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'hub-py-'));
-    server = await startHubServer({ dir: path.join(tmp, 'hub'), tokens: [{ token: TOKEN, role: 'write' }], multipartChunkBytes: 1 * MiB, log: (l) => requests.push(l) });
+    server = await startHubServer({
+      dir: path.join(tmp, 'hub'),
+      tokens: [{ token: TOKEN, role: 'write' }],
+      multipartChunkBytes: 1 * MiB,
+      log: (l) => requests.push(l),
+    });
     env = {
-      HF_ENDPOINT: server.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HUB_DISABLE_XET: '1', HF_TOKEN: TOKEN,
-      HF_HOME: path.join(tmp, 'hf-home'), HF_HUB_DISABLE_TELEMETRY: '1', HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_DATASETS_DISABLE_PROGRESS_BARS: '1',
+      HF_ENDPOINT: server.url,
+      HF_HUB_OFFLINE: '0',
+      HF_DATASETS_OFFLINE: '0',
+      HF_HUB_DISABLE_XET: '1',
+      HF_TOKEN: TOKEN,
+      HF_HOME: path.join(tmp, 'hf-home'),
+      HF_HUB_DISABLE_TELEMETRY: '1',
+      HF_HUB_DISABLE_PROGRESS_BARS: '1',
+      HF_DATASETS_DISABLE_PROGRESS_BARS: '1',
     };
     // A tiny Parquet dataset with a README `configs` block, made by pyarrow.
     dsDir = path.join(tmp, 'ds');
-    await runPython(`
+    await runPython(
+      `
 import json, os, sys, pyarrow as pa, pyarrow.parquet as pq
 root = sys.argv[1]
 os.makedirs(os.path.join(root, 'data'), exist_ok=True)
@@ -71,19 +88,32 @@ configs:
 # tiny screens
 ''')
 print(json.dumps(True))
-`, { args: [dsDir] });
+`,
+      { args: [dsDir] },
+    );
     const files = await walk(dsDir);
     await createRepo({ repo: { type: 'dataset', name: repo }, hubUrl: server.url, accessToken: TOKEN });
     await uploadFiles({
-      repo: { type: 'dataset', name: repo }, hubUrl: server.url, accessToken: TOKEN,
-      files: await Promise.all(files.map(async (p) => ({ path: p, content: new Blob([new Uint8Array(await readFile(path.join(dsDir, p)))]) }))),
+      repo: { type: 'dataset', name: repo },
+      hubUrl: server.url,
+      accessToken: TOKEN,
+      files: await Promise.all(
+        files.map(async (p) => ({ path: p, content: new Blob([new Uint8Array(await readFile(path.join(dsDir, p)))]) })),
+      ),
     });
     const tag = await fetch(`${server.url}/api/datasets/${repo}/tag/main`, {
-      method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ tag: 'v1' }),
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ tag: 'v1' }),
     });
     expect(tag.status).toBe(200);
     // Move main on, so that revision="v1" really has to select the tag.
-    await uploadFiles({ repo: { type: 'dataset', name: repo }, hubUrl: server.url, accessToken: TOKEN, files: [{ path: 'later.txt', content: new Blob(['after v1\n']) }] });
+    await uploadFiles({
+      repo: { type: 'dataset', name: repo },
+      hubUrl: server.url,
+      accessToken: TOKEN,
+      files: [{ path: 'later.txt', content: new Blob(['after v1\n']) }],
+    });
   });
   afterAll(async () => {
     await server?.stop();
@@ -93,7 +123,17 @@ print(json.dumps(True))
   it('snapshot_download at a tag returns the uploaded files byte-identical; list_repo_refs and list_repo_files agree', async () => {
     const local: Record<string, string> = {};
     for (const p of await walk(dsDir)) local[p] = sha256(new Uint8Array(await readFile(path.join(dsDir, p))));
-    const got = await runPython<{ pathsInfo: Record<string, [string, string | null]>; tree: Record<string, string>; commits: string[]; files: Record<string, string>; tags: Array<[string, string]>; branches: string[]; mainFiles: string[]; v1Files: string[] }>(`
+    const got = await runPython<{
+      pathsInfo: Record<string, [string, string | null]>;
+      tree: Record<string, string>;
+      commits: string[];
+      files: Record<string, string>;
+      tags: Array<[string, string]>;
+      branches: string[];
+      mainFiles: string[];
+      v1Files: string[];
+    }>(
+      `
 import hashlib, json, os, sys
 from huggingface_hub import HfApi, snapshot_download
 repo = sys.argv[1]
@@ -116,7 +156,9 @@ print(json.dumps({
   'mainFiles': sorted(api.list_repo_files(repo, repo_type='dataset')),
   'v1Files': sorted(api.list_repo_files(repo, repo_type='dataset', revision='v1')),
 }))
-`, { args: [repo], env });
+`,
+      { args: [repo], env },
+    );
     const { '.gitattributes': attributes, ...fromHub } = got.files;
     expect(attributes).toBeDefined();
     expect(fromHub).toEqual(local);
@@ -136,7 +178,8 @@ print(json.dumps({
   });
 
   it('datasets.load_dataset reads the rows at the tag, also with streaming=True', async () => {
-    const got = await runPython<{ counts: Record<string, number>; train: unknown[]; streamFirst: Record<string, unknown> }>(`
+    const got = await runPython<{ counts: Record<string, number>; train: unknown[]; streamFirst: Record<string, unknown> }>(
+      `
 import json, sys
 from datasets import load_dataset
 repo = sys.argv[1]
@@ -147,9 +190,15 @@ print(json.dumps({
   'train': ds['train'].to_list(),
   'streamFirst': next(iter(stream['test'])),
 }))
-`, { args: [repo], env });
+`,
+      { args: [repo], env },
+    );
     expect(got.counts).toEqual({ train: 3, test: 2 });
-    expect(got.train).toEqual([{ step: 0, action: 'click' }, { step: 1, action: 'type' }, { step: 2, action: 'scroll' }]);
+    expect(got.train).toEqual([
+      { step: 0, action: 'click' },
+      { step: 1, action: 'type' },
+      { step: 2, action: 'scroll' },
+    ]);
     expect(got.streamFirst).toEqual({ step: 10, action: 'drag' });
   });
 
@@ -164,7 +213,8 @@ print(json.dumps({
     await writeFile(path.join(up, 'folder', 'README.md'), '---\nlicense: mit\n---\n# from python\n');
     await writeFile(path.join(up, 'bad-README.md'), '---\nlicense: [mit\n---\n');
     const before = server.stats();
-    const got = await runPython<{ oid: string; bad: string; devFiles: string[]; mainFiles: string[]; branches: string[] }>(`
+    const got = await runPython<{ oid: string; bad: string; devFiles: string[]; mainFiles: string[]; branches: string[] }>(
+      `
 import json, sys
 from huggingface_hub import HfApi
 repo, up = sys.argv[1], sys.argv[2]
@@ -185,7 +235,9 @@ main_files = sorted(api.list_repo_files('acme/py-made', repo_type='dataset'))
 api.delete_branch('acme/py-made', repo_type='dataset', branch='dev')
 branches = [b.name for b in api.list_repo_refs('acme/py-made', repo_type='dataset').branches]
 print(json.dumps({'oid': info.oid, 'bad': bad, 'devFiles': dev_files, 'mainFiles': main_files, 'branches': branches}))
-`, { args: [repo, up], env });
+`,
+      { args: [repo, up], env },
+    );
     expect(got.oid).toMatch(/^[0-9a-f]{40}$/);
     expect(got.bad).toMatch(/Invalid metadata in README.md/);
     const published = ['.gitattributes', 'blobs/big.bin', 'folder/README.md', 'folder/notes.txt', 'folder/sub/small.bin'];
@@ -195,9 +247,18 @@ print(json.dumps({'oid': info.oid, 'bad': bad, 'devFiles': dev_files, 'mainFiles
     expect(server.stats().lfsBytesReceived - before.lfsBytesReceived).toBe(big.length + small.length);
     expect(requests.filter((l) => /^PUT \/_lfs\/part\/.* 200$/.test(l))).toHaveLength(4); // ceil(3 MiB + 17 / 1 MiB)
     expect(requests.some((l) => /^POST \/_lfs\/verify\/.* 200$/.test(l))).toBe(true);
-    expect(requests.filter((l) => /^POST \/api\/validate-yaml /.test(l))).toEqual(['POST /api/validate-yaml 200', 'POST /api/validate-yaml 400']);
+    expect(requests.filter((l) => /^POST \/api\/validate-yaml /.test(l))).toEqual([
+      'POST /api/validate-yaml 200',
+      'POST /api/validate-yaml 400',
+    ]);
     const read = async (p: string): Promise<Uint8Array> => {
-      const b = await downloadFile({ repo: { type: 'dataset', name: 'acme/py-made' }, path: p, revision: 'py-v1', hubUrl: server.url, accessToken: TOKEN });
+      const b = await downloadFile({
+        repo: { type: 'dataset', name: 'acme/py-made' },
+        path: p,
+        revision: 'py-v1',
+        hubUrl: server.url,
+        accessToken: TOKEN,
+      });
       return new Uint8Array(await b!.arrayBuffer());
     };
     expect(sha256(await read('blobs/big.bin'))).toBe(sha256(big));
@@ -206,7 +267,8 @@ print(json.dumps({'oid': info.oid, 'bad': bad, 'devFiles': dev_files, 'mainFiles
   });
 
   it('Python sees a private repo without a token as not found, and a wrong token as a 401 with a clear message', async () => {
-    const got = await runPython<{ noToken: string; wrong: [string, number, string] }>(`
+    const got = await runPython<{ noToken: string; wrong: [string, number, string] }>(
+      `
 import json
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
@@ -221,7 +283,9 @@ try:
 except HfHubHTTPError as e:
     wrong = [type(e).__name__, e.response.status_code, e.response.json().get('error', '')]
 print(json.dumps({'noToken': no_token, 'wrong': wrong}))
-`, { env: { ...env, HF_TOKEN: '' } });
+`,
+      { env: { ...env, HF_TOKEN: '' } },
+    );
     expect(got.noToken).toBe('RepositoryNotFoundError');
     expect(got.wrong[1]).toBe(401);
     expect(got.wrong[2]).toMatch(/start with "hf_"/);

@@ -9,7 +9,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commit, createRepo, deleteFile, downloadFile, fileExists, listCommits, listFiles, pathsInfo, repoExists, uploadFiles } from '@huggingface/hub';
+import {
+  commit,
+  createRepo,
+  deleteFile,
+  downloadFile,
+  fileExists,
+  listCommits,
+  listFiles,
+  pathsInfo,
+  repoExists,
+  uploadFiles,
+} from '@huggingface/hub';
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { spawnCli } from './helpers/cli.ts';
 
@@ -21,7 +32,11 @@ function bytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     out[i] = x & 0xff;
   }
   return out;
@@ -29,14 +44,25 @@ function bytes(n: number, seed: number): Uint8Array {
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const blob = (b: Uint8Array): Blob => new Blob([b]);
 
-async function download(hubUrl: string, repo: string, p: string, revision?: string, accessToken: string | undefined = TOKEN): Promise<Uint8Array | null> {
+async function download(
+  hubUrl: string,
+  repo: string,
+  p: string,
+  revision?: string,
+  accessToken: string | undefined = TOKEN,
+): Promise<Uint8Array | null> {
   const b = await downloadFile({ repo: { type: 'dataset', name: repo }, path: p, revision, hubUrl, accessToken });
   return b ? new Uint8Array(await b.arrayBuffer()) : null;
 }
 
-async function list(hubUrl: string, repo: string, revision?: string): Promise<Array<{ path: string; type: string; size: number; lfs?: { oid: string } }>> {
+async function list(
+  hubUrl: string,
+  repo: string,
+  revision?: string,
+): Promise<Array<{ path: string; type: string; size: number; lfs?: { oid: string } }>> {
   const out = [];
-  for await (const e of listFiles({ repo: { type: 'dataset', name: repo }, recursive: true, revision, hubUrl, accessToken: TOKEN })) out.push(e);
+  for await (const e of listFiles({ repo: { type: 'dataset', name: repo }, recursive: true, revision, hubUrl, accessToken: TOKEN }))
+    out.push(e);
   return out;
 }
 
@@ -55,7 +81,13 @@ describe('local Hub server with @huggingface/hub', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'hub-server-'));
-    server = await startHubServer({ dir, tokens: [{ token: TOKEN, role: 'write' }], multipartChunkBytes: 4 * MiB, treePageSize: 3, log: (l) => requests.push(l) });
+    server = await startHubServer({
+      dir,
+      tokens: [{ token: TOKEN, role: 'write' }],
+      multipartChunkBytes: 4 * MiB,
+      treePageSize: 3,
+      log: (l) => requests.push(l),
+    });
   });
   afterAll(async () => {
     await server?.stop();
@@ -70,7 +102,9 @@ describe('local Hub server with @huggingface/hub', () => {
 
     const before = server.stats();
     await uploadFiles({
-      repo: { type: 'dataset', name: repo }, hubUrl, accessToken: TOKEN,
+      repo: { type: 'dataset', name: repo },
+      hubUrl,
+      accessToken: TOKEN,
       files: Object.entries(files).map(([p, b]) => ({ path: p, content: blob(b) })),
     });
     const after = server.stats();
@@ -85,9 +119,17 @@ describe('local Hub server with @huggingface/hub', () => {
 
     // Listing is paginated (3 per page) and the client follows the Link header.
     const listed = await list(hubUrl, repo);
-    const filePaths = listed.filter((e) => e.type === 'file').map((e) => e.path).sort();
+    const filePaths = listed
+      .filter((e) => e.type === 'file')
+      .map((e) => e.path)
+      .sort();
     expect(filePaths).toEqual(['.gitattributes', ...Object.keys(files)].sort());
-    expect(listed.filter((e) => e.type === 'directory').map((e) => e.path).sort()).toEqual(['blobs', 'data', 'deep', 'deep/a', 'deep/a/b']);
+    expect(
+      listed
+        .filter((e) => e.type === 'directory')
+        .map((e) => e.path)
+        .sort(),
+    ).toEqual(['blobs', 'data', 'deep', 'deep/a', 'deep/a/b']);
     const big = listed.find((e) => e.path === 'blobs/big.bin')!;
     expect(big.lfs?.oid).toBe(sha256(files['blobs/big.bin']));
     expect(listed.find((e) => e.path === 'README.md')!.lfs).toBeUndefined();
@@ -101,7 +143,13 @@ describe('local Hub server with @huggingface/hub', () => {
     expect(await download(hubUrl, repo, 'nope.txt')).toBeNull();
 
     // paths-info with the JS client's JSON body; missing paths are left out.
-    const infos = await pathsInfo({ repo: { type: 'dataset', name: repo }, paths: ['blobs/big.bin', 'README.md', 'nope.txt'], expand: true, hubUrl, accessToken: TOKEN });
+    const infos = await pathsInfo({
+      repo: { type: 'dataset', name: repo },
+      paths: ['blobs/big.bin', 'README.md', 'nope.txt'],
+      expand: true,
+      hubUrl,
+      accessToken: TOKEN,
+    });
     expect(infos.map((i) => [i.path, i.lfs?.oid ?? null, i.lastCommit?.title])).toEqual([
       ['blobs/big.bin', sha256(files['blobs/big.bin']), 'Add 5 files'],
       ['README.md', null, 'Add 5 files'],
@@ -112,18 +160,24 @@ describe('local Hub server with @huggingface/hub', () => {
     const hubUrl = server.url;
     const before = server.stats();
     await uploadFiles({
-      repo: { type: 'dataset', name: repo }, hubUrl, accessToken: TOKEN,
+      repo: { type: 'dataset', name: repo },
+      hubUrl,
+      accessToken: TOKEN,
       files: [{ path: 'copy/big.bin', content: blob(files['blobs/big.bin']) }],
     });
     expect(server.stats().lfsBytesReceived).toBe(before.lfsBytesReceived);
 
     // Tag the current head with the raw call the JS client lacks, then delete a file on main.
     const tag = await fetch(`${hubUrl}/api/datasets/${repo}/tag/main`, {
-      method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ tag: 'v1', message: 'first' }),
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ tag: 'v1', message: 'first' }),
     });
     expect(tag.status).toBe(200);
     const again = await fetch(`${hubUrl}/api/datasets/${repo}/tag/main`, {
-      method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ tag: 'v1' }),
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ tag: 'v1' }),
     });
     expect(again.status).toBe(409);
 
@@ -134,7 +188,10 @@ describe('local Hub server with @huggingface/hub', () => {
     expect((await list(hubUrl, repo, 'v1')).some((e) => e.path === 'copy/big.bin')).toBe(true);
     expect(sha256((await download(hubUrl, repo, 'copy/big.bin', 'v1'))!)).toBe(sha256(files['blobs/big.bin']));
 
-    const refs = await (await fetch(`${hubUrl}/api/datasets/${repo}/refs`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json() as { tags: Array<{ name: string; targetCommit: string }>; branches: Array<{ name: string; targetCommit: string }> };
+    const refs = (await (await fetch(`${hubUrl}/api/datasets/${repo}/refs`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as {
+      tags: Array<{ name: string; targetCommit: string }>;
+      branches: Array<{ name: string; targetCommit: string }>;
+    };
     expect(refs.tags.map((t) => t.name)).toEqual(['v1']);
     const titles = [];
     for await (const c of listCommits({ repo: { type: 'dataset', name: repo }, hubUrl, accessToken: TOKEN })) titles.push(c.title);
@@ -142,10 +199,16 @@ describe('local Hub server with @huggingface/hub', () => {
     expect(refs.branches[0]!.targetCommit).not.toBe(refs.tags[0]!.targetCommit);
 
     // A commit whose parentCommit is no longer the head is refused (412), nothing changes.
-    await expect(commit({
-      repo: { type: 'dataset', name: repo }, hubUrl, accessToken: TOKEN, title: 'stale', parentCommit: refs.tags[0]!.targetCommit,
-      operations: [{ operation: 'addOrUpdate', path: 'stale.txt', content: blob(new TextEncoder().encode('x')) }],
-    })).rejects.toThrow();
+    await expect(
+      commit({
+        repo: { type: 'dataset', name: repo },
+        hubUrl,
+        accessToken: TOKEN,
+        title: 'stale',
+        parentCommit: refs.tags[0]!.targetCommit,
+        operations: [{ operation: 'addOrUpdate', path: 'stale.txt', content: blob(new TextEncoder().encode('x')) }],
+      }),
+    ).rejects.toThrow();
     expect(await fileExists({ repo: { type: 'dataset', name: repo }, path: 'stale.txt', hubUrl, accessToken: TOKEN })).toBe(false);
   });
 
@@ -153,7 +216,11 @@ describe('local Hub server with @huggingface/hub', () => {
     const hubUrl = server.url;
     expect(await repoExists({ repo: { type: 'dataset', name: repo }, hubUrl })).toBe(false);
     expect(await repoExists({ repo: { type: 'dataset', name: repo }, hubUrl, accessToken: TOKEN })).toBe(true);
-    for (const url of [`${hubUrl}/api/datasets/${repo}`, `${hubUrl}/datasets/${repo}/resolve/main/README.md`, `${hubUrl}/api/datasets/${repo}/tree/main`]) {
+    for (const url of [
+      `${hubUrl}/api/datasets/${repo}`,
+      `${hubUrl}/datasets/${repo}/resolve/main/README.md`,
+      `${hubUrl}/api/datasets/${repo}/tree/main`,
+    ]) {
       const res = await fetch(url);
       expect(res.status, url).toBe(404);
       expect(res.headers.get('x-error-code'), url).toBe('RepoNotFound');
@@ -164,7 +231,10 @@ describe('local Hub server with @huggingface/hub', () => {
     const body = await res.text();
     expect((JSON.parse(body) as { error: string }).error).toMatch(/start with "hf_"/);
     expect(body).not.toContain(wrong);
-    const write = await fetch(`${hubUrl}/api/repos/create`, { method: 'POST', body: JSON.stringify({ name: 'x', organization: 'acme', type: 'dataset' }) });
+    const write = await fetch(`${hubUrl}/api/repos/create`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'x', organization: 'acme', type: 'dataset' }),
+    });
     expect(write.status).toBe(401);
   });
 
@@ -175,9 +245,14 @@ describe('local Hub server with @huggingface/hub', () => {
     const batch = await fetch(`${hubUrl}/datasets/${repo}.git/info/lfs/objects/batch`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/vnd.git-lfs+json', Accept: 'application/vnd.git-lfs+json' },
-      body: JSON.stringify({ operation: 'upload', transfers: ['basic', 'multipart', 'xet'], hash_algo: 'sha_256', objects: [{ oid, size: claimed.length }] }),
+      body: JSON.stringify({
+        operation: 'upload',
+        transfers: ['basic', 'multipart', 'xet'],
+        hash_algo: 'sha_256',
+        objects: [{ oid, size: claimed.length }],
+      }),
     });
-    const info = await batch.json() as { transfer: string; objects: Array<{ actions: { upload: { href: string } } }> };
+    const info = (await batch.json()) as { transfer: string; objects: Array<{ actions: { upload: { href: string } } }> };
     expect(info.transfer).toBe('basic'); // never xet, even when offered
     const href = info.objects[0]!.actions.upload.href;
     const forged = bytes(5000, 100);
@@ -191,8 +266,14 @@ describe('local Hub server with @huggingface/hub', () => {
     const ndjson = [
       { key: 'header', value: { summary: 'forged' } },
       { key: 'lfsFile', value: { path: 'forged.bin', algo: 'sha256', oid, size: claimed.length } },
-    ].map((l) => JSON.stringify(l)).join('\n');
-    const c = await fetch(`${hubUrl}/api/datasets/${repo}/commit/main`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/x-ndjson' }, body: ndjson });
+    ]
+      .map((l) => JSON.stringify(l))
+      .join('\n');
+    const c = await fetch(`${hubUrl}/api/datasets/${repo}/commit/main`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/x-ndjson' },
+      body: ndjson,
+    });
     expect(c.status).toBe(422);
 
     // The right bytes are accepted.
@@ -206,11 +287,18 @@ describe('local Hub server with @huggingface/hub', () => {
     await server.stop();
     server = await startHubServer({ dir, tokens: [{ token: TOKEN, role: 'write' }], multipartChunkBytes: 4 * MiB });
     const hubUrl = server.url;
-    expect(await (await fetch(`${hubUrl}/api/datasets/${repo}/refs`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()).toEqual(refsBefore);
+    expect(await (await fetch(`${hubUrl}/api/datasets/${repo}/refs`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()).toEqual(
+      refsBefore,
+    );
     expect(sha256((await download(hubUrl, repo, 'blobs/big.bin', 'v1'))!)).toBe(sha256(files['blobs/big.bin']));
     expect(server.stats()).toEqual({ lfsBytesReceived: 0, commits: 0 });
     // Still writable after the restart.
-    await uploadFiles({ repo: { type: 'dataset', name: repo }, hubUrl, accessToken: TOKEN, files: [{ path: 'after.txt', content: blob(new TextEncoder().encode('after restart\n')) }] });
+    await uploadFiles({
+      repo: { type: 'dataset', name: repo },
+      hubUrl,
+      accessToken: TOKEN,
+      files: [{ path: 'after.txt', content: blob(new TextEncoder().encode('after restart\n')) }],
+    });
     expect(new TextDecoder().decode((await download(hubUrl, repo, 'after.txt'))!)).toBe('after restart\n');
   });
 
@@ -218,8 +306,18 @@ describe('local Hub server with @huggingface/hub', () => {
     const hubUrl = server.url;
     const weights = bytes(3000, 3);
     await createRepo({ repo: { type: 'model', name: 'acme/tiny-model' }, hubUrl, accessToken: TOKEN });
-    await uploadFiles({ repo: { type: 'model', name: 'acme/tiny-model' }, hubUrl, accessToken: TOKEN, files: [{ path: 'model.safetensors', content: blob(weights) }] });
-    const got = await downloadFile({ repo: { type: 'model', name: 'acme/tiny-model' }, path: 'model.safetensors', hubUrl, accessToken: TOKEN });
+    await uploadFiles({
+      repo: { type: 'model', name: 'acme/tiny-model' },
+      hubUrl,
+      accessToken: TOKEN,
+      files: [{ path: 'model.safetensors', content: blob(weights) }],
+    });
+    const got = await downloadFile({
+      repo: { type: 'model', name: 'acme/tiny-model' },
+      path: 'model.safetensors',
+      hubUrl,
+      accessToken: TOKEN,
+    });
     expect(sha256(new Uint8Array(await got!.arrayBuffer()))).toBe(sha256(weights));
     const head = await fetch(`${hubUrl}/acme/tiny-model/resolve/main/model.safetensors`, { method: 'HEAD' });
     expect(head.headers.get('x-linked-etag')).toBe(`"${sha256(weights)}"`);
@@ -231,7 +329,9 @@ describe('local Hub server with @huggingface/hub', () => {
     expect([...new Uint8Array(await part.arrayBuffer())]).toEqual([...weights.subarray(10, 20)]);
     const tail = await fetch(`${hubUrl}/acme/tiny-model/resolve/main/model.safetensors`, { headers: { Range: 'bytes=-5' } });
     expect([...new Uint8Array(await tail.arrayBuffer())]).toEqual([...weights.subarray(2995)]);
-    expect((await fetch(`${hubUrl}/acme/tiny-model/resolve/main/model.safetensors`, { headers: { Range: 'bytes=3000-' } })).status).toBe(416);
+    expect((await fetch(`${hubUrl}/acme/tiny-model/resolve/main/model.safetensors`, { headers: { Range: 'bytes=3000-' } })).status).toBe(
+      416,
+    );
     // raw serves the LFS pointer, not the bytes.
     const pointer = await (await fetch(`${hubUrl}/acme/tiny-model/raw/main/model.safetensors`)).text();
     expect(pointer).toBe(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(weights)}\nsize 3000\n`);
@@ -240,7 +340,15 @@ describe('local Hub server with @huggingface/hub', () => {
   it('stores and serves empty files (JS probes them with Range: bytes=0-0)', async () => {
     const hubUrl = server.url;
     await createRepo({ repo: { type: 'dataset', name: 'acme/empties' }, hubUrl, accessToken: TOKEN });
-    await uploadFiles({ repo: { type: 'dataset', name: 'acme/empties' }, hubUrl, accessToken: TOKEN, files: [{ path: 'empty/a.txt', content: blob(new Uint8Array(0)) }, { path: 'empty/b.bin', content: blob(new Uint8Array(0)) }] });
+    await uploadFiles({
+      repo: { type: 'dataset', name: 'acme/empties' },
+      hubUrl,
+      accessToken: TOKEN,
+      files: [
+        { path: 'empty/a.txt', content: blob(new Uint8Array(0)) },
+        { path: 'empty/b.bin', content: blob(new Uint8Array(0)) },
+      ],
+    });
     for (const p of ['empty/a.txt', 'empty/b.bin']) expect((await download(hubUrl, 'acme/empties', p))?.length, p).toBe(0);
   });
 
@@ -258,7 +366,9 @@ describe('local Hub server with @huggingface/hub', () => {
         child.on('exit', (code) => reject(new Error(`hub serve exited ${code}: ${out}`)));
       });
       await createRepo({ repo: { type: 'dataset', name: 'acme/cli' }, hubUrl: url, accessToken: TOKEN });
-      const who = await (await fetch(`${url}/api/whoami-v2`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json() as { name: string };
+      const who = (await (await fetch(`${url}/api/whoami-v2`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as {
+        name: string;
+      };
       expect(who.name).toBe('local-user');
       expect(existsSync(path.join(serveDir, 'repos', 'datasets', 'acme', 'cli', 'repo.json'))).toBe(true);
     } finally {

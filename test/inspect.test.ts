@@ -70,20 +70,36 @@ describe('nusomi-hf inspect', () => {
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout);
     expect(report.consistent).toBe(false);
-    expect(report.manifest.find((c: { field: string }) => c.field === 'rows')).toEqual({ field: 'rows', manifest: 7, actual: 6, ok: false });
+    expect(report.manifest.find((c: { field: string }) => c.field === 'rows')).toEqual({
+      field: 'rows',
+      manifest: 7,
+      actual: 6,
+      ok: false,
+    });
     expect(report.manifest.filter((c: { ok: boolean }) => !c.ok)).toHaveLength(1);
     expect(r.stderr).toBe('nusomi-hf: manifest rows is 7 but the export has 6\n');
   });
 
   it('exits 1 when a frame is unreadable, without a stack trace', async () => {
     const bad = await makeJsonlExport();
-    await writeFile(path.join(bad, 'frames/ses_A/000.webp'), new Uint8Array(await sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } }).png().toBuffer()).subarray(0, 20));
+    await writeFile(
+      path.join(bad, 'frames/ses_A/000.webp'),
+      new Uint8Array(
+        await sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } })
+          .png()
+          .toBuffer(),
+      ).subarray(0, 20),
+    );
     const r = await runCli(['inspect', bad]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('1 frame not readable as an image');
     // "consistent" never stands beside exit 1.
-    expect(r.stdout).toMatch(/^consistent {4}no \(1 frame not readable as an image or over the frame limits; first: data\/part-00000\.jsonl: session ses_A t_ms 250: .*\)$/m);
-    expect(r.stdout).toMatch(/unreadable +data\/part-00000\.jsonl: session ses_A t_ms 250: frame frames\/ses_A\/000\.webp is not a readable image/);
+    expect(r.stdout).toMatch(
+      /^consistent {4}no \(1 frame not readable as an image or over the frame limits; first: data\/part-00000\.jsonl: session ses_A t_ms 250: .*\)$/m,
+    );
+    expect(r.stdout).toMatch(
+      /unreadable +data\/part-00000\.jsonl: session ses_A t_ms 250: frame frames\/ses_A\/000\.webp is not a readable image/,
+    );
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 

@@ -36,13 +36,17 @@ describe('parseJsonText', () => {
   });
 
   it('gives the character position when V8 knows it', () => {
-    expect(() => parseJsonText('{"a": 1 "b"}', 256, { file: 'm.json' })).toThrow('m.json: not valid JSON (syntax error at character 9: expected \',\' or \'}\' after property value)');
+    expect(() => parseJsonText('{"a": 1 "b"}', 256, { file: 'm.json' })).toThrow(
+      "m.json: not valid JSON (syntax error at character 9: expected ',' or '}' after property value)",
+    );
     expect(jsonSyntaxReason(new SyntaxError('Unexpected end of JSON input'))).toBe('it ends early');
   });
 
   it('refuses nesting past the limit, at any depth, without a stack overflow', () => {
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
-    expect(() => parseJsonText(deep, 256, { file: 'f', row: 'line 1' })).toThrow('f: line 1: JSON nested deeper than 256 levels, over the limit of 256 (--max-json-depth)');
+    expect(() => parseJsonText(deep, 256, { file: 'f', row: 'line 1' })).toThrow(
+      'f: line 1: JSON nested deeper than 256 levels, over the limit of 256 (--max-json-depth)',
+    );
     expect(jsonDeeperThan(JSON.parse('[[[1]]]'), 3)).toBe(false);
     expect(jsonDeeperThan(JSON.parse('[[[1]]]'), 2)).toBe(true);
     expect(jsonDeeperThan(JSON.parse('{"a": {"b": [1, {"c": 2}]}}'), 4)).toBe(false);
@@ -76,7 +80,12 @@ describe('readLines', () => {
   it('stops decompressing a .jsonl.gz at the limit, naming the file and line', async () => {
     // 1 GiB of zeros in one line: 64 gzip members of 16 MiB (~16 KB each), read as one stream.
     const member = gzipSync(new Uint8Array(16 * 1024 * 1024));
-    const file = new Uint8Array(Buffer.concat([gzipSync(new TextEncoder().encode('{"ok": 1}\n')), ...Array.from({ length: 64 }, () => member)] as unknown as Uint8Array[]));
+    const file = new Uint8Array(
+      Buffer.concat([
+        gzipSync(new TextEncoder().encode('{"ok": 1}\n')),
+        ...Array.from({ length: 64 }, () => member),
+      ] as unknown as Uint8Array[]),
+    );
     const src = source(file);
     const seen: number[] = [];
     const err = await (async () => {
@@ -84,7 +93,9 @@ describe('readLines', () => {
     })().catch((e: unknown) => e);
     expect(seen).toEqual([1]);
     expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toBe('data/a.jsonl.gz: line 2: line longer than 8388608 bytes, over the limit of 8388608 (--max-line-bytes)');
+    expect((err as Error).message).toBe(
+      'data/a.jsonl.gz: line 2: line longer than 8388608 bytes, over the limit of 8388608 (--max-line-bytes)',
+    );
     // 8 MiB of the 1 GiB line were inflated: the reader pulled a small part of the ~1 MB file.
     expect(src.pulled()).toBeLessThan(file.length / 2);
   });
@@ -94,8 +105,11 @@ describe('readLines', () => {
     const lines: string[] = [];
     for await (const [, t] of readLines(source(new TextEncoder().encode(text), 7).chunks, false, { maxLineBytes: 100 })) lines.push(t);
     expect(lines).toEqual(['a'.repeat(100), 'b'.repeat(99)]);
-    await expect((async () => {
-      for await (const _ of readLines(source(new TextEncoder().encode(`${'a'.repeat(101)}\n`), 7).chunks, false, { maxLineBytes: 100 })) void _;
-    })()).rejects.toThrow('line 1: line longer than 100 bytes');
+    await expect(
+      (async () => {
+        for await (const _ of readLines(source(new TextEncoder().encode(`${'a'.repeat(101)}\n`), 7).chunks, false, { maxLineBytes: 100 }))
+          void _;
+      })(),
+    ).rejects.toThrow('line 1: line longer than 100 bytes');
   });
 });

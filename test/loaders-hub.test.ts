@@ -40,7 +40,14 @@ beforeAll(async () => {
   await pushDataset({ dir: v2, repo: REPO, formats: ['parquet', 'webdataset'], hubUrl: hub.url, token });
   loaders = path.join(work, 'loaders');
   await renderFor({ source: `${REPO}@v1`, out: loaders, hubUrl: hub.url, token, targets: ['hf', 'torch-wds', 'torch-parquet'] });
-  pyEnv = { HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '0', HF_DATASETS_OFFLINE: '0', HF_HUB_DISABLE_XET: '1', HF_HOME: path.join(work, 'hf-home'), HF_TOKEN: TOKEN };
+  pyEnv = {
+    HF_ENDPOINT: hub.url,
+    HF_HUB_OFFLINE: '0',
+    HF_DATASETS_OFFLINE: '0',
+    HF_HUB_DISABLE_XET: '1',
+    HF_HOME: path.join(work, 'hf-home'),
+    HF_TOKEN: TOKEN,
+  };
 }, 180_000);
 
 afterAll(async () => {
@@ -55,7 +62,9 @@ describe('loaders from a Hub repo', () => {
     const out = path.join(work, 'loaders-pq');
     const r = await renderFor({ source: 'acme/parquet-only@v1', out, hubUrl: hub.url, token });
     expect(r.targets).toEqual(['hf', 'torch-parquet', 'ray']);
-    await expect(renderFor({ source: 'acme/parquet-only@v1', out, hubUrl: hub.url, token, targets: ['torch-wds'] })).rejects.toThrow(/torch-wds: needs the webdataset files/);
+    await expect(renderFor({ source: 'acme/parquet-only@v1', out, hubUrl: hub.url, token, targets: ['torch-wds'] })).rejects.toThrow(
+      /torch-wds: needs the webdataset files/,
+    );
   }, 60_000);
 
   it('a repo id the Hub would refuse is a usage error before any request carries the token', async () => {
@@ -63,7 +72,9 @@ describe('loaders from a Hub repo', () => {
     const before = requests.length;
     for (const spec of ['acme/..', 'acme/..@v1', 'acme/a--b', 'acme/x.git@main', 'acme/-x']) {
       // Before: "acme/.." asked GET /api/datasets/revision/main with the token.
-      await expect(renderFor({ source: spec, out: path.join(work, 'loaders-bad'), hubUrl: hub.url, token }), spec).rejects.toThrow(/nor a valid Hub repo id/);
+      await expect(renderFor({ source: spec, out: path.join(work, 'loaders-bad'), hubUrl: hub.url, token }), spec).rejects.toThrow(
+        /nor a valid Hub repo id/,
+      );
     }
     expect(requests.slice(before)).toEqual([]);
   });
@@ -84,7 +95,8 @@ print(json.dumps({"source": m.SOURCE, "revision": m.REVISION}))
   }, 60_000);
 
   it('hf: load("train") reads the pinned revision from the Hub (40 rows of v1, not main), with model inputs', async () => {
-    const r = await runPython<Record<string, unknown>>(`${importFrom(loaders)}
+    const r = await runPython<Record<string, unknown>>(
+      `${importFrom(loaders)}
 import json, datasets
 from nusomi_process_invoice_hf import load, to_model_inputs, ACTION_TYPES
 ds = load("train")
@@ -92,7 +104,9 @@ head = datasets.load_dataset("${REPO}", split="train")
 x = ds.with_transform(to_model_inputs)[3]
 print(json.dumps({"rows": len(ds), "main_rows": len(head), "label": ACTION_TYPES[int(x["action_type_id"])],
   "want": ds.features["action"]["type"].int2str(ds[3]["action"]["type"]), "shape": list(x["image"].shape)}))
-`, { env: pyEnv, timeoutMs: 240_000 });
+`,
+      { env: pyEnv, timeoutMs: 240_000 },
+    );
     expect(r.rows).toBe(40);
     expect(r.main_rows).not.toBe(40);
     expect(r.label).toBe(r.want);
@@ -100,7 +114,8 @@ print(json.dumps({"rows": len(ds), "main_rows": len(head), "label": ACTION_TYPES
   }, 300_000);
 
   it('torch-wds: streams the pinned shards over https (resolve URLs, token sent), every sample once, sha256 verified', async () => {
-    const r = await runPython<{ keys: string[]; len: number }>(`${importFrom(loaders)}
+    const r = await runPython<{ keys: string[]; len: number }>(
+      `${importFrom(loaders)}
 import json, torch
 from nusomi_process_invoice_torch_wds import WdsSteps, collate
 ds = WdsSteps("train", verify=True)
@@ -108,7 +123,9 @@ keys = []
 for b in torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate):
     keys += [f"{s}/{int(t)}" for s, t in zip(b["session_id"], b["step"])]
 print(json.dumps({"keys": keys, "len": len(ds)}))
-`, { env: pyEnv, timeoutMs: 240_000 });
+`,
+      { env: pyEnv, timeoutMs: 240_000 },
+    );
     expect(r.len).toBe(40);
     expect(r.keys).toHaveLength(40);
     expect(new Set(r.keys).size).toBe(40);

@@ -39,7 +39,8 @@ for f in sorted(glob.glob(root + "/data/train-*.parquet")):
 
 describe('hf loader (local)', () => {
   it('load("train") equals the train split; to_model_inputs gives tensors and vocabulary label ids', async () => {
-    const r = await runPython<Record<string, unknown>>(`${importFrom(loaders)}${ROWS}
+    const r = await runPython<Record<string, unknown>>(
+      `${importFrom(loaders)}${ROWS}
 import io, torch, datasets
 from PIL import Image
 from nusomi_process_invoice_hf import load, to_model_inputs, collate, ACTION_TYPES, NO_PRIOR_ACTION_ID
@@ -63,10 +64,13 @@ batch = collate([t[0], t[1], t[2]])
 print(json.dumps({"n": len(ds), "rows": len(rows), "same": all(same) and len(same) == len(rows), "checks": checks,
   "first_prior": int(t[0]["prior_action_type_id"]), "batch": list(batch["image"].shape), "ids": batch["action_type_id"].tolist(),
   "streamed": sum(1 for _ in load("train", streaming=True))}))
-`, { env, timeoutMs: 240_000 });
+`,
+      { env, timeoutMs: 240_000 },
+    );
     expect(r.n).toBe(r.rows);
     expect(r.same).toBe(true);
-    for (const c of r.checks as Array<Record<string, boolean>>) expect(c).toEqual({ image: true, pixels: true, label: true, xy: true, prior: true });
+    for (const c of r.checks as Array<Record<string, boolean>>)
+      expect(c).toEqual({ image: true, pixels: true, label: true, xy: true, prior: true });
     expect(r.first_prior).toBe(11); // step 0 of the first session: no prior action
     expect((r.batch as number[])[0]).toBe(3);
     expect(r.streamed).toBe(r.rows);
@@ -75,7 +79,8 @@ print(json.dumps({"n": len(ds), "rows": len(rows), "same": all(same) and len(sam
 
 describe('torch-parquet loader', () => {
   it('ds[i] equals row i for random i, and DistributedSampler over 2 replicas covers the split', async () => {
-    const r = await runPython<Record<string, unknown>>(`${importFrom(loaders)}${ROWS}
+    const r = await runPython<Record<string, unknown>>(
+      `${importFrom(loaders)}${ROWS}
 import io, random, torch
 from PIL import Image
 from torch.utils.data import DataLoader
@@ -99,7 +104,9 @@ for rank in (0, 1):
         seen += [f"{a}/{int(b_)}" for a, b_ in zip(b["session_id"], b["step"])]
 print(json.dumps({"len": len(ds), "rows": len(rows), "ok": ok, "files": len(FILES["parquet"]["train"]), "seen": sorted(seen),
   "want": sorted(f"{r['session_id']}/{r['step']}" for r in rows)}))
-`, { env, timeoutMs: 240_000 });
+`,
+      { env, timeoutMs: 240_000 },
+    );
     expect(r.len).toBe(r.rows);
     expect(r.files as number).toBeGreaterThan(1);
     expect((r.ok as boolean[]).every(Boolean)).toBe(true);
@@ -109,7 +116,8 @@ print(json.dumps({"len": len(ds), "rows": len(rows), "ok": ok, "files": len(FILE
 
 describe('ray loader', () => {
   it('yields every row of the split once, decoded like the torch loaders', async () => {
-    const r = await runPython<Record<string, unknown>>(`${importFrom(loaders)}${ROWS}
+    const r = await runPython<Record<string, unknown>>(
+      `${importFrom(loaders)}${ROWS}
 import ray
 ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
 from nusomi_process_invoice_ray import read_split, NO_PRIOR_ACTION_ID
@@ -120,7 +128,9 @@ ok = all(int(g["action_type_id"]) == by_key[f"{g['session_id']}/{int(g['step'])}
 print(json.dumps({"keys": sorted(f"{g['session_id']}/{int(g['step'])}" for g in got), "want": sorted(by_key), "ok": ok,
   "none_prior": sum(1 for g in got if int(g["prior_action_type_id"]) == NO_PRIOR_ACTION_ID)}))
 ray.shutdown()
-`, { env, timeoutMs: 400_000 });
+`,
+      { env, timeoutMs: 400_000 },
+    );
     expect(r.keys).toEqual(r.want);
     expect(r.ok).toBe(true);
     expect(r.none_prior).toBe(4); // one first step per train session

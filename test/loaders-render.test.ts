@@ -48,7 +48,8 @@ describe('loaders render', () => {
   it('no absolute path of this machine, no leftover template import, and the pins match the manifest', async () => {
     for (const n of readdirSync(outA)) {
       const text = readFileSync(path.join(outA, n), 'utf8');
-      for (const p of [work, repoRoot, os.homedir(), os.tmpdir(), os.hostname()]) expect(text.includes(p), `${n} contains ${p}`).toBe(false);
+      for (const p of [work, repoRoot, os.homedir(), os.tmpdir(), os.hostname()])
+        expect(text.includes(p), `${n} contains ${p}`).toBe(false);
       expect(text).not.toMatch(/from _(pins|common|torch_common) import/);
     }
     const pins = await runPython<Record<string, unknown>>(`${importFrom(outA)}
@@ -66,7 +67,9 @@ print(json.dumps({"source": w.SOURCE, "actions": list(w.ACTION_TYPES), "outcomes
     expect(pins.splits).toEqual(manifest.splits);
     expect(pins.no_prior).toBe(manifest.labels.action_type.length);
     const files = (fmt: string, split: string): unknown[] =>
-      manifest.files.filter((f) => f.format === fmt && f.split === split && f.rows !== null).map((f) => [f.path, f.rows, f.bytes, f.sha256]);
+      manifest.files
+        .filter((f) => f.format === fmt && f.split === split && f.rows !== null)
+        .map((f) => [f.path, f.rows, f.bytes, f.sha256]);
     for (const split of Object.keys(manifest.splits)) {
       expect((pins.wds as Record<string, unknown>)[split]).toEqual(files('webdataset', split));
       expect((pins.pq as Record<string, unknown>)[split]).toEqual(files('parquet', split));
@@ -74,13 +77,16 @@ print(json.dumps({"source": w.SOURCE, "actions": list(w.ACTION_TYPES), "outcomes
   });
 
   it('every module passes py_compile', async () => {
-    const r = await runPythonRaw(`
+    const r = await runPythonRaw(
+      `
 import py_compile, sys, os, tempfile
 for name in sorted(os.listdir(sys.argv[1])):
     if name.endswith(".py"):
         py_compile.compile(os.path.join(sys.argv[1], name), cfile=os.path.join(tempfile.mkdtemp(), "x.pyc"), doraise=True)
 print("compiled")
-`, { args: [outA] });
+`,
+      { args: [outA] },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('compiled');
   });
@@ -95,7 +101,8 @@ print("compiled")
   for (const [target, blocked] of Object.entries(BLOCKED)) {
     it(`${target} imports with ${blocked.join(', ')} blocked`, async () => {
       const mod = MODULES[target as keyof typeof MODULES];
-      const r = await runPythonRaw(`${importFrom(outA)}
+      const r = await runPythonRaw(
+        `${importFrom(outA)}
 import json
 BLOCKED = set(${JSON.stringify(blocked)})
 class Block:
@@ -106,7 +113,9 @@ class Block:
 sys.meta_path.insert(0, Block())
 import ${mod} as m
 print(json.dumps({"loaded": sorted(k for k in sys.modules if k.split(".")[0] in BLOCKED), "all": m.__all__}))
-`, { timeoutMs: 180_000 });
+`,
+        { timeoutMs: 180_000 },
+      );
       expect(r.code, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { loaded: string[]; all: string[] };
       expect(out.loaded).toEqual([]);

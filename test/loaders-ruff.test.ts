@@ -17,7 +17,8 @@ let work: string;
 let rendered: string;
 
 beforeAll(async () => {
-  if (!existsSync(ruff)) throw new Error(`${ruff} is missing: run "bash scripts/python-env.sh" (ruff is pinned in scripts/python-requirements.lock)`);
+  if (!existsSync(ruff))
+    throw new Error(`${ruff} is missing: run "bash scripts/python-env.sh" (ruff is pinned in scripts/python-requirements.lock)`);
   work = mkdtempSync(path.join(os.tmpdir(), 'loaders-ruff-'));
   const ds = path.join(work, 'ds');
   await convertSample(ds, ['--formats', 'parquet,webdataset', ...SPLIT_FLAGS]);

@@ -63,7 +63,8 @@ interface EpochKeys {
 
 async function allKeys(dataset: string, split: string): Promise<string[]> {
   // The split's samples as the tar members name them (stdlib tarfile, independent of the loader).
-  return runPython<string[]>(`
+  return runPython<string[]>(
+    `
 import json, sys, tarfile
 m = json.load(open(sys.argv[1] + "/dataset-manifest.json"))
 keys = []
@@ -74,7 +75,9 @@ for f in m["files"]:
                 d = json.load(tarfile.open(sys.argv[1] + "/" + f["path"]).extractfile(name))
                 keys.append(f"{d['session_id']}/{d['step']}")
 print(json.dumps(keys))
-`, { args: [dataset, split] });
+`,
+    { args: [dataset, split] },
+  );
 }
 
 function shardRows(m: DatasetManifest, split: string): number[] {
@@ -91,7 +94,10 @@ describe('torch-wds loader', () => {
     expect(shardRows(evenManifest, 'train')).toEqual([10, 10, 10, 10]);
     const expected = await allKeys(even, 'train');
     expect(expected).toHaveLength(40);
-    const r = await runPython<EpochKeys>(EPOCH_KEYS(evenLoaders, 'train'), { env: { NUSOMI_PROCESS_INVOICE_ROOT: even }, timeoutMs: 240_000 });
+    const r = await runPython<EpochKeys>(EPOCH_KEYS(evenLoaders, 'train'), {
+      env: { NUSOMI_PROCESS_INVOICE_ROOT: even },
+      timeoutMs: 240_000,
+    });
     expect(r.len).toBe(40);
     for (const keys of r.epochs) {
       expect(keys).toHaveLength(40);
@@ -150,14 +156,17 @@ describe('torch-wds loader', () => {
     const bytes = readFileSync(shard);
     bytes[600] = bytes[600]! ^ 0xff; // inside the first member's data: same size, still a tar
     writeFileSync(shard, new Uint8Array(bytes));
-    const r = await runPythonRaw(`${importFrom(evenLoaders)}
+    const r = await runPythonRaw(
+      `${importFrom(evenLoaders)}
 from ${MOD} import WdsSteps, DatasetIdentityError
 ds = WdsSteps("train", shuffle=False)
 try:
     list(ds)
 except DatasetIdentityError as e:
     print("REFUSED", e)
-`, { env: { NUSOMI_PROCESS_INVOICE_ROOT: tampered } });
+`,
+      { env: { NUSOMI_PROCESS_INVOICE_ROOT: tampered } },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('REFUSED');
     expect(r.stdout).toContain('webdataset/train-000002.tar: sha256 is');

@@ -43,7 +43,10 @@ function runScript(args: string[]): Promise<CliRun> {
 }
 
 async function readJsonl(file: string): Promise<Record<string, unknown>[]> {
-  return (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 async function jsonlRows(root: string): Promise<SampleRow[]> {
@@ -53,7 +56,9 @@ async function jsonlRows(root: string): Promise<SampleRow[]> {
   return rows;
 }
 
-async function tarMembers(file: string): Promise<Array<{ name: string; size: number; mtime: number; uid: number; mode: number; type: string; body: Buffer }>> {
+async function tarMembers(
+  file: string,
+): Promise<Array<{ name: string; size: number; mtime: number; uid: number; mode: number; type: string; body: Buffer }>> {
   const ex = tar.extract();
   const members: Array<{ name: string; size: number; mtime: number; uid: number; mode: number; type: string; body: Buffer }> = [];
   const done = (async () => {
@@ -61,7 +66,15 @@ async function tarMembers(file: string): Promise<Array<{ name: string; size: num
       const chunks: Uint8Array[] = [];
       for await (const c of entry) chunks.push(c as Uint8Array);
       const h = entry.header;
-      members.push({ name: h.name, size: h.size, mtime: h.mtime.getTime(), uid: h.uid, mode: h.mode, type: h.type, body: Buffer.concat(chunks) });
+      members.push({
+        name: h.name,
+        size: h.size,
+        mtime: h.mtime.getTime(),
+        uid: h.uid,
+        mode: h.mode,
+        type: h.type,
+        body: Buffer.concat(chunks),
+      });
     }
   })();
   ex.end(await readFile(file));
@@ -114,11 +127,28 @@ describe('sample exports', () => {
       const files = await listFiles(root);
       const dataExt = { jsonl: '.jsonl', parquet: '.parquet', arrow: '.arrow', webdataset: '.tar' }[format];
       expect(m).toMatchObject({
-        workflow: 'process_invoice', format, rows: rows.length, frames: rows.length, actions: rows.length,
+        workflow: 'process_invoice',
+        format,
+        rows: rows.length,
+        frames: rows.length,
+        actions: rows.length,
         shards: files.filter((f) => f.startsWith('data/') && f.endsWith(dataExt)).length,
-        destination: DESTINATION, created_at: '2026-05-07T14:08:11Z',
+        destination: DESTINATION,
+        created_at: '2026-05-07T14:08:11Z',
       });
-      expect(Object.keys(m)).toEqual(['export_id', 'workflow', 'format', 'rows', 'shards', 'shard_size_bytes', 'frames', 'actions', 'filter_summary', 'destination', 'created_at']);
+      expect(Object.keys(m)).toEqual([
+        'export_id',
+        'workflow',
+        'format',
+        'rows',
+        'shards',
+        'shard_size_bytes',
+        'frames',
+        'actions',
+        'filter_summary',
+        'destination',
+        'created_at',
+      ]);
       expect(m.export_id).toMatch(/^exp_01HZ[0-9A-Z]{22}$/);
       if (format === 'jsonl' || format === 'arrow') {
         // Every row's image_url, mapped into the export root, is a file; there are no other frames.
@@ -173,7 +203,9 @@ describe('sample exports', () => {
       expect(id).toMatch(/^ses_01HXY[0-9A-HJKMNP-TV-Z]{21}$/);
       expect(steps.length).toBeGreaterThanOrEqual(5);
       expect(steps.length).toBeLessThanOrEqual(20);
-      steps.forEach((s, i) => expect(s.context.prior_action).toEqual(i === 0 ? null : steps[i - 1]!.action));
+      steps.forEach((s, i) => {
+        expect(s.context.prior_action).toEqual(i === 0 ? null : steps[i - 1]!.action);
+      });
       expect(new Set(steps.map((s) => JSON.stringify([s.context.outcome, s.context.actor, s.frame.viewport]))).size).toBe(1);
     }
     // The same key set in every row (columnar formats cannot tell absent from null).
@@ -217,7 +249,10 @@ describe('sample exports', () => {
       expect(a.target.role).toBe(c.role);
       expect(a.target.bbox).toEqual([c.rect.x, c.rect.y, c.rect.w, c.rect.h]);
       const file = path.join(samplesDir, 'jsonl', r.frame.image_url.slice(DESTINATION.length));
-      const palette = [...controls.map((k) => ({ name: k.name, rgb: hexRgb(k.fill) })), ...backgrounds.map((b) => ({ name: b, rgb: hexRgb(b) }))];
+      const palette = [
+        ...controls.map((k) => ({ name: k.name, rgb: hexRgb(k.fill) })),
+        ...backgrounds.map((b) => ({ name: b, rgb: hexRgb(b) })),
+      ];
       for (const maxSide of [0, 720]) {
         let img = sharp(file).removeAlpha();
         let scale = 1;
@@ -230,10 +265,13 @@ describe('sample exports', () => {
         const py = Math.min(info.height - 1, Math.floor(a.y * scale));
         const o = (py * info.width + px) * info.channels;
         const rgb = [data[o]!, data[o + 1]!, data[o + 2]!];
-        const nearest = palette.reduce((best, p) => {
-          const d = p.rgb.reduce((s, v, i) => s + (v - rgb[i]!) ** 2, 0);
-          return d < best.d ? { name: p.name, d } : best;
-        }, { name: '', d: Infinity });
+        const nearest = palette.reduce(
+          (best, p) => {
+            const d = p.rgb.reduce((s, v, i) => s + (v - rgb[i]!) ** 2, 0);
+            return d < best.d ? { name: p.name, d } : best;
+          },
+          { name: '', d: Infinity },
+        );
         expect(nearest.name, `${r.session_id} t_ms ${r.t_ms} ${a.target.name} at max side ${maxSide || 'full'}`).toBe(c.name);
       }
     }
@@ -241,7 +279,10 @@ describe('sample exports', () => {
 
   it('give pyarrow the same rows in the parquet and arrow exports (via the Python harness)', async () => {
     const rows = await jsonlRows(path.join(samplesDir, 'jsonl'));
-    const got = await runPython<Record<string, { rows: number; columns: string[]; frame: string[]; keys: string[][]; first_action: unknown; image_bytes: number }>>(`
+    const got = await runPython<
+      Record<string, { rows: number; columns: string[]; frame: string[]; keys: string[][]; first_action: unknown; image_bytes: number }>
+    >(
+      `
 import json, sys, pyarrow as pa, pyarrow.parquet as pq
 root = sys.argv[1]
 t = pq.read_table(root + "/parquet/data/part-00000.parquet")
@@ -256,7 +297,9 @@ p["image_bytes"] = sum(len(f["image_bytes"]) for f in t.column("frame").to_pylis
 r = summary(a)
 r["first_action"] = {k: v for k, v in a.column("action")[1].as_py().items() if v is not None}
 print(json.dumps({"parquet": p, "arrow": r}))
-`, { args: [samplesDir] });
+`,
+      { args: [samplesDir] },
+    );
     const keys = rows.map((r) => [r.session_id, r.t_ms]);
     for (const format of ['parquet', 'arrow'] as const) {
       expect(got[format].rows).toBe(rows.length);
@@ -296,12 +339,15 @@ describe('large mode', () => {
       const r = await runScript(['--sessions', '2', '--steps', '3', '--format', format, '--out', outs[format]!]);
       expect(r.code, r.stderr).toBe(0);
     }
-    const got = await runPython<{ parquet: number; arrow: number; min_bytes: number }>(`
+    const got = await runPython<{ parquet: number; arrow: number; min_bytes: number }>(
+      `
 import json, sys, pyarrow as pa, pyarrow.parquet as pq
 t = pq.read_table(sys.argv[1] + "/data/part-00000.parquet")
 a = pa.ipc.open_stream(sys.argv[2] + "/data/part-00000.arrow").read_all()
 print(json.dumps({"parquet": t.num_rows, "arrow": a.num_rows, "min_bytes": min(len(f["image_bytes"]) for f in t.column("frame").to_pylist())}))
-`, { args: [outs.parquet!, outs.arrow!] });
+`,
+      { args: [outs.parquet!, outs.arrow!] },
+    );
     expect(got).toMatchObject({ parquet: 6, arrow: 6 });
     expect(got.min_bytes).toBeGreaterThan(120_000);
     expect((await listFiles(outs.arrow!)).filter((f) => f.startsWith('frames/')).length).toBe(6);

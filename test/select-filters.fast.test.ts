@@ -56,8 +56,23 @@ const full = (over: Record<string, unknown> = {}) => ({
 
 const data = makeSteps([
   { session: 'a', times: [0, 1000, 5000], context: full() },
-  { session: 'b', times: [0, 200], context: full({ workflow: 'refund', outcome: 'error', actor: { kind: 'model' }, tags: ['v2', 'hard'], path: 'p/reject', started_at: '2026-04-20T00:00:00Z' }) },
-  { session: 'c', times: [0, 60_000], context: full({ outcome: 'abandoned', actor: { kind: 'script' }, tags: [], started_at: '2026-05-06T00:00:00Z' }) },
+  {
+    session: 'b',
+    times: [0, 200],
+    context: full({
+      workflow: 'refund',
+      outcome: 'error',
+      actor: { kind: 'model' },
+      tags: ['v2', 'hard'],
+      path: 'p/reject',
+      started_at: '2026-04-20T00:00:00Z',
+    }),
+  },
+  {
+    session: 'c',
+    times: [0, 60_000],
+    context: full({ outcome: 'abandoned', actor: { kind: 'script' }, tags: [], started_at: '2026-05-06T00:00:00Z' }),
+  },
   { session: 'd', times: [0, 100, 200], context: full({ workflow: 'onboarding', tags: undefined, started_at: '2025-12-31T23:59:59Z' }) },
 ]);
 const sessionsOf = (kept: string[]) => [...new Set(kept.map((k) => k.split('@')[0]))];
@@ -81,7 +96,11 @@ describe('filterSteps', () => {
   });
 
   it('combines filters with AND and counts each drop under the first rejecting filter', async () => {
-    const { kept, stats } = await run(data, { workflow: ['process_invoice', 'refund'], outcome: ['success', 'error'], actorKind: ['human'] });
+    const { kept, stats } = await run(data, {
+      workflow: ['process_invoice', 'refund'],
+      outcome: ['success', 'error'],
+      actorKind: ['human'],
+    });
     expect(sessionsOf(kept)).toEqual(['a']);
     expect(stats.dropped.workflow).toBe(3); // d
     expect(stats.dropped.outcome).toBe(2); // c
@@ -100,7 +119,9 @@ describe('filterSteps', () => {
   it('a started_at that is not a timestamp is an InputError naming the row', async () => {
     const bad = makeSteps([{ session: 'z', times: [0, 40], context: full() }]);
     bad[1]!.context['started_at'] = 'soon';
-    await expect(run(bad, { since: '2026-01-01' })).rejects.toThrow(/data\/part-0\.jsonl: session z t_ms 40: context\.started_at must be an ISO timestamp, got "soon"/);
+    await expect(run(bad, { since: '2026-01-01' })).rejects.toThrow(
+      /data\/part-0\.jsonl: session z t_ms 40: context\.started_at must be an ISO timestamp, got "soon"/,
+    );
   });
 
   it('relative since/until count back from the export created_at, not the clock', async () => {
@@ -121,7 +142,9 @@ describe('filterSteps', () => {
     expect(sessionsOf((await run(data, { maxDurationMs: 200 })).kept)).toEqual(['b', 'd']);
     expect(sessionsOf((await run(data, { minDurationMs: 200, maxDurationMs: 5000 })).kept)).toEqual(['a', 'b', 'd']);
     // Duration is the session's as read, even when other filters drop some of its rows.
-    const steps = makeSteps([{ session: 'x', times: [0, 10, 9000], context: full(), actions: [{ type: 'click' }, { type: 'click' }, null] }]);
+    const steps = makeSteps([
+      { session: 'x', times: [0, 10, 9000], context: full(), actions: [{ type: 'click' }, { type: 'click' }, null] },
+    ]);
     expect((await run(steps, { minDurationMs: 9000, frames: 'action-only' })).kept).toEqual(['x@0', 'x@10']);
   });
 
@@ -140,7 +163,12 @@ describe('filterSteps', () => {
 
   it('frames action-only drops rows without an action', async () => {
     const steps = makeSteps([
-      { session: 's', times: [0, 1, 2, 3, 4, 5], context: full(), actions: [{ type: 'click' }, null, { type: 'none' }, { type: 'frame' }, { type: 'wait' }, { x: 1 } as unknown as Action] },
+      {
+        session: 's',
+        times: [0, 1, 2, 3, 4, 5],
+        context: full(),
+        actions: [{ type: 'click' }, null, { type: 'none' }, { type: 'frame' }, { type: 'wait' }, { x: 1 } as unknown as Action],
+      },
     ]);
     const r = await run(steps, { frames: 'action-only' });
     expect(r.kept).toEqual(['s@0', 's@4']);

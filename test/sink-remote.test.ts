@@ -26,7 +26,6 @@ import type { RunningService } from './helpers/services.ts';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
 
-
 /** Waits for a condition the storage reaches asynchronously (parts upload in the background). */
 async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 600; i++) {

@@ -9,7 +9,13 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { generateAccountSASQueryParameters, AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, StorageSharedKeyCredential } from '@azure/storage-blob';
+import {
+  generateAccountSASQueryParameters,
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.ts';
 import { AzureSource, blobServiceFor } from '../src/source/azure.ts';
@@ -132,7 +138,12 @@ describe.each(['local', 's3', 'azure', 'https'])('%s source', (kind) => {
   });
 
   it('refuses a whole-file read past maxReadBytes (--max-member-bytes); ranges and small files still read', async () => {
-    const root = { local: path.join(dir, 'export'), s3: 's3://conf/exp/', azure: 'az://conf/exp', https: rangeServer.signed('export/manifest.json') }[kind]!;
+    const root = {
+      local: path.join(dir, 'export'),
+      s3: 's3://conf/exp/',
+      azure: 'az://conf/exp',
+      https: rangeServer.signed('export/manifest.json'),
+    }[kind]!;
     const bounded = await openSource(root, { maxReadBytes: 100_000 });
     const err = await bounded.read('data/big.bin').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputError);
@@ -196,15 +207,18 @@ describe.each(['local', 's3', 'azure', 'https'])('%s source', (kind) => {
       () => src().size(missing),
       () => collect(src().stream(missing)),
     ]) {
-      const err = await attempt().then(() => undefined, (e: unknown) => e);
+      const err = await attempt().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(InputError);
-      expect((err as Error).message).toMatch(new RegExp(`^${escape(full)}: (not found|no such file)`));
+      expect((err as Error).message).toMatch(new RegExp(`^${escapeRegExp(full)}: (not found|no such file)`));
       expect((err as Error).message).not.toContain(SIG);
     }
   });
 });
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
@@ -221,9 +235,7 @@ describe('s3 specifics', () => {
   });
 
   it('a missing bucket is an InputError naming the URL', async () => {
-    await expect(new S3Source('s3://no-such-bucket/x/', moto.env).list()).rejects.toThrow(
-      /^s3:\/\/no-such-bucket\/x\/: bucket not found$/,
-    );
+    await expect(new S3Source('s3://no-such-bucket/x/', moto.env).list()).rejects.toThrow(/^s3:\/\/no-such-bucket\/x\/: bucket not found$/);
   });
 
   it('an unreachable endpoint is an InputError, not a stack trace', async () => {
@@ -305,7 +317,9 @@ describe('https specifics', () => {
     const bad = rangeServer.signed('export/manifest.json').replace(SIG, 'forged');
     const err = await new HttpsSource(bad).list().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toBe(`${rangeServer.base}export/manifest.json: access denied (HTTP 403): the signed URL may be wrong or expired`);
+    expect((err as Error).message).toBe(
+      `${rangeServer.base}export/manifest.json: access denied (HTTP 403): the signed URL may be wrong or expired`,
+    );
     expect((err as Error).message).not.toContain('forged');
   });
 
@@ -319,7 +333,9 @@ describe('https specifics', () => {
     await writeFile(path.join(dir, 'nofiles.json'), JSON.stringify({ export_id: 'x', rows: 3 }));
     const err = await new HttpsSource(rangeServer.signed('nofiles.json')).list().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toMatch(/nofiles\.json: an export read over https cannot be listed, so its manifest must name its files/);
+    expect((err as Error).message).toMatch(
+      /nofiles\.json: an export read over https cannot be listed, so its manifest must name its files/,
+    );
     expect((err as Error).message).not.toContain(SIG);
   });
 
@@ -343,16 +359,15 @@ describe('https specifics', () => {
     await writeFile(
       path.join(dir, 'elsewhere', 'manifest.json'),
       JSON.stringify({
-        files: [
-          { path: 'shard.bin', url: rangeServer.signed('export/data/big.bin') },
-          { url: rangeServer.signed('export/data/a.jsonl') },
-        ],
+        files: [{ path: 'shard.bin', url: rangeServer.signed('export/data/big.bin') }, { url: rangeServer.signed('export/data/a.jsonl') }],
       }),
     );
     // Own URLs outside the manifest's folder are refused unless their host is allowed.
     const refused = await new HttpsSource(rangeServer.signed('elsewhere/manifest.json')).list().catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(InputError);
-    expect((refused as Error).message).toMatch(/elsewhere\/manifest\.json: files\[0\]: file URL http:\/\/127\.0\.0\.1:\d+\/export\/data\/big\.bin is outside the export root \(host 127\.0\.0\.1:\d+\); pass --allow-remote-frames 127\.0\.0\.1/);
+    expect((refused as Error).message).toMatch(
+      /elsewhere\/manifest\.json: files\[0\]: file URL http:\/\/127\.0\.0\.1:\d+\/export\/data\/big\.bin is outside the export root \(host 127\.0\.0\.1:\d+\); pass --allow-remote-frames 127\.0\.0\.1/,
+    );
     expect((refused as Error).message).not.toContain(SIG);
     const ok = new HttpsSource(rangeServer.signed('elsewhere/manifest.json'), { allowRemote: ['127.0.0.1'] });
     expect((await ok.list()).map((e) => e.path)).toEqual(['export/data/a.jsonl', 'manifest.json', 'shard.bin']);

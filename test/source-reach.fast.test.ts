@@ -32,14 +32,18 @@ describe('resolveReference', () => {
   });
 
   it('refuses file:// everywhere, naming the file and row, without the query string', () => {
-    expect(refused('file:///etc/passwd', '/data/exp')).toBe('data/a.jsonl: line 3: frame URL file:///etc/passwd is refused: file:// URLs could read any file of this machine; an export reaches only its own files');
+    expect(refused('file:///etc/passwd', '/data/exp')).toBe(
+      'data/a.jsonl: line 3: frame URL file:///etc/passwd is refused: file:// URLs could read any file of this machine; an export reaches only its own files',
+    );
     expect(refused('file:///etc/passwd', '/data/exp', ['localhost', ''])).toMatch(/is refused/);
     expect(refused('FILE:///etc/passwd?x=1', 's3://b/p/')).not.toContain('x=1');
   });
 
-  it('reads the root\'s own bucket, container or https folder as it is, and refuses other ones unless allowed', () => {
+  it("reads the root's own bucket, container or https folder as it is, and refuses other ones unless allowed", () => {
     expect(resolve('s3://b/p/frames/a.webp', 's3://b/p/')).toEqual({ kind: 'root', path: 'frames/a.webp' });
-    expect(refused('s3://b/other/a.webp', 's3://b/p/')).toMatch(/outside the export root \(bucket b\); pass --allow-remote-frames b to allow it$/);
+    expect(refused('s3://b/other/a.webp', 's3://b/p/')).toMatch(
+      /outside the export root \(bucket b\); pass --allow-remote-frames b to allow it$/,
+    );
     expect(refused('s3://c/p/a.webp', 's3://b/p/')).toMatch(/bucket c/);
     expect(resolve('s3://c/p/a.webp', 's3://b/p/', ['c'])).toEqual({ kind: 'url', url: 's3://c/p/a.webp' });
     expect(resolve('az://box/p/a.webp', 'az://box/p')).toEqual({ kind: 'root', path: 'a.webp' });
@@ -47,10 +51,17 @@ describe('resolveReference', () => {
     expect(resolve('az://box2/a.webp', '/data/exp', ['az://box2'])).toEqual({ kind: 'url', url: 'az://box2/a.webp' });
 
     const root = 'https://cdn.example.com/exp/manifest.json?sig=s';
-    expect(resolve('https://cdn.example.com/exp/frames/a.webp?sig=t', root)).toEqual({ kind: 'url', url: 'https://cdn.example.com/exp/frames/a.webp?sig=t' });
+    expect(resolve('https://cdn.example.com/exp/frames/a.webp?sig=t', root)).toEqual({
+      kind: 'url',
+      url: 'https://cdn.example.com/exp/frames/a.webp?sig=t',
+    });
     // Dot segments are resolved before the check: this one leaves the folder.
-    expect(refused('https://cdn.example.com/exp/%2e%2e/secret.webp?sig=t', root)).toMatch(/https:\/\/cdn\.example\.com\/secret\.webp is outside the export root \(host cdn\.example\.com\)/);
-    expect(refused('http://169.254.169.254/latest/meta-data', root)).toMatch(/host 169\.254\.169\.254\); pass --allow-remote-frames 169\.254\.169\.254/);
+    expect(refused('https://cdn.example.com/exp/%2e%2e/secret.webp?sig=t', root)).toMatch(
+      /https:\/\/cdn\.example\.com\/secret\.webp is outside the export root \(host cdn\.example\.com\)/,
+    );
+    expect(refused('http://169.254.169.254/latest/meta-data', root)).toMatch(
+      /host 169\.254\.169\.254\); pass --allow-remote-frames 169\.254\.169\.254/,
+    );
     expect(resolve('https://other.example.com:8443/a.webp', root, ['other.example.com:8443']).kind).toBe('url');
     expect(resolve('https://other.example.com:8443/a.webp', root, ['OTHER.example.com']).kind).toBe('url');
     expect(refused('ftp://x/a.webp', root)).toMatch(/unsupported scheme ftp:/);
@@ -91,7 +102,9 @@ describe('https redirects', () => {
   it('refuses a redirect to another host, and follows it once the host is allowed', async () => {
     const err = await new HttpsSource(`${base}/exp/manifest.json?sig=abc`).list().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toBe(`${base}/exp/manifest.json: redirect to ${other}/secret/manifest.json is outside the export root (host 127.0.0.2:${other.split(':')[2]}); pass --allow-remote-frames 127.0.0.2 to allow it`);
+    expect((err as Error).message).toBe(
+      `${base}/exp/manifest.json: redirect to ${other}/secret/manifest.json is outside the export root (host 127.0.0.2:${other.split(':')[2]}); pass --allow-remote-frames 127.0.0.2 to allow it`,
+    );
     expect(outerHits).toBe(0);
     const allowed = new HttpsSource(`${base}/exp/manifest.json?sig=abc`, { allowRemote: ['127.0.0.2'] });
     expect((await allowed.list()).map((e) => e.path)).toEqual(['data/a.jsonl', 'manifest.json']);

@@ -27,7 +27,16 @@ beforeAll(async () => {
   for (const sample of SAMPLES) {
     for (const [name, split] of Object.entries(SPLITS)) {
       const out = path.join(tmp, `${sample}-${name}`);
-      await convert({ input: path.join(repoRoot, 'samples', sample), out, formats: [...FORMATS], split, filters: {}, frames: {}, wds: {}, onError: 'stop' });
+      await convert({
+        input: path.join(repoRoot, 'samples', sample),
+        out,
+        formats: [...FORMATS],
+        split,
+        filters: {},
+        frames: {},
+        wds: {},
+        onError: 'stop',
+      });
       outs.set(`${sample}/${name}`, out);
     }
   }

@@ -53,8 +53,14 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'validate-complete-'));
   clean = path.join(tmp, 'clean');
   await convert({
-    input: path.join(repoRoot, 'samples/jsonl'), out: clean, formats: ['parquet', 'arrow', 'jsonl', 'webdataset'],
-    split: { split: 'train=0.6,validation=0.2,test=0.2', seed: '1' }, filters: {}, frames: {}, wds: {}, onError: 'stop',
+    input: path.join(repoRoot, 'samples/jsonl'),
+    out: clean,
+    formats: ['parquet', 'arrow', 'jsonl', 'webdataset'],
+    split: { split: 'train=0.6,validation=0.2,test=0.2', seed: '1' },
+    filters: {},
+    frames: {},
+    wds: {},
+    onError: 'stop',
   });
 }, 120_000);
 
@@ -73,7 +79,8 @@ interface ManifestJson {
   files: Array<{ path: string; rows: number | null; bytes: number; sha256: string }>;
 }
 const readManifest = async (dir: string) => JSON.parse(await readFile(path.join(dir, 'dataset-manifest.json'), 'utf8')) as ManifestJson;
-const writeManifest = (dir: string, m: ManifestJson) => writeFile(path.join(dir, 'dataset-manifest.json'), JSON.stringify(m, null, 2) + '\n');
+const writeManifest = (dir: string, m: ManifestJson) =>
+  writeFile(path.join(dir, 'dataset-manifest.json'), JSON.stringify(m, null, 2) + '\n');
 
 /** Re-enter a file's size and sha256 (and optionally rows) in the manifest, as a careless or hostile edit would. */
 async function reseal(dir: string, rel: string, rows?: number): Promise<void> {
@@ -156,7 +163,9 @@ describe('validate: a dataset must be whole', () => {
 
   it('a real convert killed part-way leaves a folder validate fails', async () => {
     const out = path.join(tmp, 'killed');
-    const child = spawnCli(['convert', 'samples/jsonl', '--out', out, '--formats', 'parquet,webdataset', '--shard-samples', '1'], { stdio: 'ignore' });
+    const child = spawnCli(['convert', 'samples/jsonl', '--out', out, '--formats', 'parquet,webdataset', '--shard-samples', '1'], {
+      stdio: 'ignore',
+    });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     // A local convert builds beside --out (`.killed.nusomi-new-*`) and renames it in when complete:
     // killed once the first shard is under its final name in that build folder.
@@ -196,7 +205,12 @@ describe('validate: a dataset must be whole', () => {
     await writeManifest(dir, m);
     const rep = await failsWith(dir);
     expect(ids(rep)).toEqual(['dataset.row_count_mismatch']);
-    expect(rep.checks[0]!.examples.map((e) => e.message.split(':')[0])).toEqual(['arrow split train', 'jsonl split train', 'parquet split train', 'webdataset split train']);
+    expect(rep.checks[0]!.examples.map((e) => e.message.split(':')[0])).toEqual([
+      'arrow split train',
+      'jsonl split train',
+      'parquet split train',
+      'webdataset split train',
+    ]);
   });
 
   it('manifest files[].rows that disagree with the rows read fail', async () => {
@@ -206,7 +220,12 @@ describe('validate: a dataset must be whole', () => {
     await writeManifest(dir, m);
     const rep = await failsWith(dir);
     expect(ids(rep)).toEqual(['dataset.row_count_mismatch']);
-    expect(rep.checks[0]!.examples).toEqual([{ file: 'arrow/test/data-00000-of-00001.arrow', message: expect.stringMatching(/^\d+ rows read, dataset-manifest.json files\[\] says \d+$/) }]);
+    expect(rep.checks[0]!.examples).toEqual([
+      {
+        file: 'arrow/test/data-00000-of-00001.arrow',
+        message: expect.stringMatching(/^\d+ rows read, dataset-manifest.json files\[\] says \d+$/),
+      },
+    ]);
   });
 
   it('a JSONL file cut short with its size, sha256 and rows re-entered fails against the split counts', async () => {
@@ -217,7 +236,12 @@ describe('validate: a dataset must be whole', () => {
     await reseal(dir, rel, lines.length - 5);
     const rep = await failsWith(dir);
     expect(ids(rep)).toEqual(['dataset.row_count_mismatch']);
-    expect(rep.checks[0]!.examples).toEqual([{ file: 'dataset-manifest.json', message: `jsonl split train: ${lines.length - 5} rows read, splits.train.rows says ${lines.length}` }]);
+    expect(rep.checks[0]!.examples).toEqual([
+      {
+        file: 'dataset-manifest.json',
+        message: `jsonl split train: ${lines.length - 5} rows read, splits.train.rows says ${lines.length}`,
+      },
+    ]);
   });
 
   it('a WebDataset shard cut short (a whole tar, index and manifest resealed) fails against the split counts', async () => {

@@ -44,7 +44,10 @@ describe('privacy: an export is scanned on the same fields as its dataset', () =
     rows[typed] = { ...rows[typed]!, action };
     const clicked = rows.findIndex((r) => (r.action as JsonObject).type === 'click');
     const click = rows[clicked]!.action as JsonObject;
-    rows[clicked] = { ...rows[clicked]!, action: { ...click, target: { ...(click.target as JsonObject), name: `Contact ${TARGET_EMAIL}` } } };
+    rows[clicked] = {
+      ...rows[clicked]!,
+      action: { ...click, target: { ...(click.target as JsonObject), name: `Contact ${TARGET_EMAIL}` } },
+    };
     const exp = await deriveExport(path.join(tmp, 'export'), rows);
 
     const before = await validate([exp], { threads: 2 });
@@ -54,20 +57,38 @@ describe('privacy: an export is scanned on the same fields as its dataset', () =
     expect(fieldsBy(before)).toEqual({ 'privacy.card_number': ['action.text'], 'privacy.email': ['action.target.name', 'action.text'] });
 
     const out = path.join(tmp, 'dataset');
-    await convert({ input: exp, out, formats: ['parquet', 'arrow', 'jsonl', 'webdataset'], split: { split: 'train=1' }, filters: {}, frames: {}, wds: {}, onError: 'stop' });
+    await convert({
+      input: exp,
+      out,
+      formats: ['parquet', 'arrow', 'jsonl', 'webdataset'],
+      split: { split: 'train=1' },
+      filters: {},
+      frames: {},
+      wds: {},
+      onError: 'stop',
+    });
     const after = await validate([out], { threads: 2 });
     // The same checks, once per format (the dataset holds each row four times). The typed `value`
     // fills action.text and also stays in action.args (so the row rebuilds with the vendor's key):
     // both copies are flagged.
-    expect(after.checks.map((c) => [c.id, c.count])).toEqual([['privacy.card_number', 8], ['privacy.email', 12]]);
+    expect(after.checks.map((c) => [c.id, c.count])).toEqual([
+      ['privacy.card_number', 8],
+      ['privacy.email', 12],
+    ]);
     expect(fieldsBy(after)['privacy.card_number']).toEqual(['action.args', 'action.text']);
-    expect(before.checks.map((c) => [c.id, c.count])).toEqual([['privacy.card_number', 1], ['privacy.email', 2]]);
+    expect(before.checks.map((c) => [c.id, c.count])).toEqual([
+      ['privacy.card_number', 1],
+      ['privacy.email', 2],
+    ]);
     // Target names are scanned under the same name on both sides.
     expect(fieldsBy(after)['privacy.email']).toContain('action.target.name');
   });
 });
 
-interface TarMember { name: string; data: Uint8Array }
+interface TarMember {
+  name: string;
+  data: Uint8Array;
+}
 
 function readTar(buf: Uint8Array): TarMember[] {
   const out: TarMember[] = [];
@@ -104,7 +125,11 @@ describe('a loose vendor tar', () => {
     const dir = path.join(tmp, 'loose');
     await mkdir(dir);
     const members = readTar(new Uint8Array(await readFile(shard)));
-    const i = members.findIndex((m) => m.name.endsWith('.json') && (JSON.parse(Buffer.from(m.data).toString('utf8')) as { action: { type: string } }).action.type === 'input_text');
+    const i = members.findIndex(
+      (m) =>
+        m.name.endsWith('.json') &&
+        (JSON.parse(Buffer.from(m.data).toString('utf8')) as { action: { type: string } }).action.type === 'input_text',
+    );
     const row = JSON.parse(Buffer.from(members[i]!.data).toString('utf8')) as { action: JsonObject };
     delete row.action.text;
     row.action.value = `reply to ${EMAIL}`;
@@ -121,7 +146,16 @@ describe('a loose vendor tar', () => {
 
   it("a dataset's own shard given loose is still checked against the dataset layout", async () => {
     const out = path.join(tmp, 'own');
-    await convert({ input: path.join(repoRoot, 'samples/jsonl'), out, formats: ['webdataset'], split: { split: 'train=1' }, filters: {}, frames: {}, wds: {}, onError: 'stop' });
+    await convert({
+      input: path.join(repoRoot, 'samples/jsonl'),
+      out,
+      formats: ['webdataset'],
+      split: { split: 'train=1' },
+      filters: {},
+      frames: {},
+      wds: {},
+      onError: 'stop',
+    });
     const own = path.join(tmp, 'own-shard.tar');
     await cp(path.join(out, 'webdataset/train-000000.tar'), own);
     const rep = await validate([own], { threads: 2 });

@@ -65,7 +65,11 @@ describe('validate <export>', () => {
   it('a deleted frame file is reported with the step that references it', async () => {
     const dir = await copyOf('frame-gone', 'jsonl');
     const data = path.join(dir, 'data', (await readdir(path.join(dir, 'data'))).sort()[0]!);
-    const row = JSON.parse((await readFile(data, 'utf8')).split('\n')[4]!) as { session_id: string; t_ms: number; frame: { image_url: string } };
+    const row = JSON.parse((await readFile(data, 'utf8')).split('\n')[4]!) as {
+      session_id: string;
+      t_ms: number;
+      frame: { image_url: string };
+    };
     const rel = row.frame.image_url.slice(row.frame.image_url.indexOf('frames/'));
     await rm(path.join(dir, rel));
     const { status, rep } = validateJson(dir);
@@ -92,6 +96,8 @@ describe('validate <export>', () => {
     const ex = rep.checks[0]!.examples;
     expect(ex).toHaveLength(1);
     expect(ex[0]).toMatchObject({ file: `data/${path.basename(file)}`, row: 6 });
-    expect(ex[0]!.message).toMatch(new RegExp(`^session ${r.session_id} t_ms ${r.t_ms}: field accessibility_tree: ….*"Contact" value="\\[email: @\\*\\*\\*\\]"$`));
+    expect(ex[0]!.message).toMatch(
+      new RegExp(`^session ${r.session_id} t_ms ${r.t_ms}: field accessibility_tree: ….*"Contact" value="\\[email: @\\*\\*\\*\\]"$`),
+    );
   });
 });

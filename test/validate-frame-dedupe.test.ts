@@ -18,11 +18,14 @@ import { runCliSync } from './helpers/cli.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-interface Member { name: string; data: Uint8Array }
+interface Member {
+  name: string;
+  data: Uint8Array;
+}
 
 function readTar(buf: Uint8Array): Member[] {
   const out: Member[] = [];
-  for (let off = 0; off + 512 <= buf.length;) {
+  for (let off = 0; off + 512 <= buf.length; ) {
     const h = buf.subarray(off, off + 512);
     if (h.every((b) => b === 0)) break;
     const name = Buffer.from(h.subarray(0, 100)).toString('latin1').replace(/\0.*$/s, '');
@@ -35,7 +38,8 @@ function readTar(buf: Uint8Array): Member[] {
 
 function writeTar(members: Member[]): Uint8Array {
   const parts: Uint8Array[] = [];
-  for (const m of members) parts.push(ustarHeader(m.name, m.data.length, 1_700_000_000), m.data, new Uint8Array((512 - (m.data.length % 512)) % 512));
+  for (const m of members)
+    parts.push(ustarHeader(m.name, m.data.length, 1_700_000_000), m.data, new Uint8Array((512 - (m.data.length % 512)) % 512));
   parts.push(new Uint8Array(1024));
   return new Uint8Array(Buffer.concat(parts));
 }
@@ -59,7 +63,18 @@ afterAll(async () => {
 describe('validate: duplicate frames across splits', () => {
   it('reports an identical frame with its sha256, not a frame that only shares the fingerprint', async () => {
     const out = path.join(tmp, 'ds');
-    const r = runCliSync(['convert', 'samples/jsonl', '--out', out, '--formats', 'webdataset', '--split', 'train=0.5,test=0.5', '--seed', '1']);
+    const r = runCliSync([
+      'convert',
+      'samples/jsonl',
+      '--out',
+      out,
+      '--formats',
+      'webdataset',
+      '--split',
+      'train=0.5,test=0.5',
+      '--seed',
+      '1',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const trainPath = path.join(out, 'webdataset', 'train-000000.tar');
     const testPath = path.join(out, 'webdataset', 'test-000000.tar');
@@ -68,7 +83,10 @@ describe('validate: duplicate frames across splits', () => {
     const webp = (ms: Member[]) => ms.filter((m) => m.name.endsWith('.webp'));
     const [t0, t1] = webp(test);
     // Plant into train frames of the same size (else size and coordinate checks fire too).
-    const dims = async (m: Member) => { const md = await sharp(m.data).metadata(); return `${md.width}x${md.height}`; };
+    const dims = async (m: Member) => {
+      const md = await sharp(m.data).metadata();
+      return `${md.width}x${md.height}`;
+    };
     const want = await dims(t0!);
     expect(await dims(t1!)).toBe(want);
     const same: Member[] = [];
@@ -93,7 +111,10 @@ describe('validate: duplicate frames across splits', () => {
 });
 
 describe('FrameDedupe', () => {
-  for (const [label, budget] of [['frames cached', 32 << 20], ['no cache: re-read and hash', 0]] as const) {
+  for (const [label, budget] of [
+    ['frames cached', 32 << 20],
+    ['no cache: re-read and hash', 0],
+  ] as const) {
     it(`compares bytes, not fingerprints (${label})`, async () => {
       const a = new Uint8Array(randomBytes(20_000));
       const a2 = nearCopy(a);
@@ -117,10 +138,16 @@ describe('FrameDedupe', () => {
       expect(await d.check('webdataset', 'train', ref(b, 2))).toEqual({ split: 'test', hash: sha(b).slice(0, 32) });
       // Another copy of the data (format) is checked on its own.
       expect(await d.check('parquet', 'train', { bytes: a.slice(), hash: null, at: null })).toBeNull();
-      expect(await d.check('parquet', 'test', { bytes: a.slice(), hash: null, at: null })).toEqual({ split: 'train', hash: sha(a).slice(0, 32) });
+      expect(await d.check('parquet', 'test', { bytes: a.slice(), hash: null, at: null })).toEqual({
+        split: 'train',
+        hash: sha(a).slice(0, 32),
+      });
       // Frames hashed in the decode workers (--decode full) carry only their hash.
       expect(await d.check('arrow', 'train', { bytes: null, hash: sha(b).slice(0, 32), at: null })).toBeNull();
-      expect(await d.check('arrow', 'test', { bytes: null, hash: sha(b).slice(0, 32), at: null })).toEqual({ split: 'train', hash: sha(b).slice(0, 32) });
+      expect(await d.check('arrow', 'test', { bytes: null, hash: sha(b).slice(0, 32), at: null })).toEqual({
+        split: 'train',
+        hash: sha(b).slice(0, 32),
+      });
     });
   }
 });

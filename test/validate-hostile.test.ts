@@ -49,14 +49,32 @@ it('reports each hostile member and stays within a bounded memory', async () => 
   huge.fill(0x20, 148, 156);
   let sum = 0;
   for (const b of huge) sum += b;
-  Buffer.from(sum.toString(8).padStart(6, '0') + '\0 ', 'latin1').copy(Buffer.from(huge.buffer, huge.byteOffset + 148, 8) as unknown as Uint8Array);
+  Buffer.from(sum.toString(8).padStart(6, '0') + '\0 ', 'latin1').copy(
+    Buffer.from(huge.buffer, huge.byteOffset + 148, 8) as unknown as Uint8Array,
+  );
   const parts = [...member('h0.json', deep), ...member('h1.json.gz', bomb), huge, new Uint8Array(4096)];
   const file = path.join(tmp, 'hostile-000000.tar');
   await writeFile(file, Buffer.concat(parts as unknown as Uint8Array[]) as unknown as Uint8Array);
 
   // Peak RSS of the child from getrusage (no timing is asserted).
-  const wrapper = 'import json,resource,subprocess,sys\nr=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nprint(json.dumps({"code":r.returncode,"out":r.stdout,"err":r.stderr,"rss_kb":resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))';
-  const r = spawnSync('python3', ['-c', wrapper, process.execPath, '--max-old-space-size=256', '--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'validate', file, '--json'], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const wrapper =
+    'import json,resource,subprocess,sys\nr=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nprint(json.dumps({"code":r.returncode,"out":r.stdout,"err":r.stderr,"rss_kb":resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))';
+  const r = spawnSync(
+    'python3',
+    [
+      '-c',
+      wrapper,
+      process.execPath,
+      '--max-old-space-size=256',
+      '--import',
+      'tsx',
+      path.join(repoRoot, 'src/cli/main.ts'),
+      'validate',
+      file,
+      '--json',
+    ],
+    { cwd: repoRoot, encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
   const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { code: number; out: string; err: string; rss_kb: number };
   expect(res.code, res.err).toBe(1);
   const rep = JSON.parse(res.out);

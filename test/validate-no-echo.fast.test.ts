@@ -20,8 +20,14 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'nusomi-noecho-'));
   clean = path.join(tmp, 'clean');
   await convert({
-    input: 'samples/jsonl', out: clean, formats: ['parquet', 'arrow', 'webdataset'], split: { split: 'train=0.8,validation=0.2' },
-    filters: {}, frames: {}, wds: {}, onError: 'stop',
+    input: 'samples/jsonl',
+    out: clean,
+    formats: ['parquet', 'arrow', 'webdataset'],
+    split: { split: 'train=0.8,validation=0.2' },
+    filters: {},
+    frames: {},
+    wds: {},
+    onError: 'stop',
   });
 }, 120_000);
 afterAll(async () => {
@@ -44,15 +50,19 @@ describe('validate: failed parses name the file and position, never the text', (
     ['card YAML', 'README.md', `---\ndataset_info:\n  splits: [${SECRET}: {{\n---\n`],
     ['dataset manifest', 'dataset-manifest.json', `{"format_version": 1, "files": "${SECRET}`],
   ];
-  it.each(cases)('%s', async (name, file, text) => {
-    const dir = await broken(name.replace(/\W+/g, '-'), file, text);
-    const rep = await validate([dir], { threads: 2 });
-    const out = JSON.stringify(rep) + formatReport(rep);
-    expect(rep.checks.length, out).toBeGreaterThan(0);
-    expect(out).toContain(file);
-    expect(out).not.toContain(SECRET);
-    expect(out).not.toContain('NEVER_ECHO');
-  }, 60_000);
+  it.each(cases)(
+    '%s',
+    async (name, file, text) => {
+      const dir = await broken(name.replace(/\W+/g, '-'), file, text);
+      const rep = await validate([dir], { threads: 2 });
+      const out = JSON.stringify(rep) + formatReport(rep);
+      expect(rep.checks.length, out).toBeGreaterThan(0);
+      expect(out).toContain(file);
+      expect(out).not.toContain(SECRET);
+      expect(out).not.toContain('NEVER_ECHO');
+    },
+    60_000,
+  );
 
   it('the clean copy is clean (the cases fail because of the broken file)', async () => {
     expect((await readdir(clean)).sort()).toContain('dataset-manifest.json');

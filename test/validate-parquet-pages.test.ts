@@ -30,9 +30,15 @@ async function bigPng(w: number, h: number, noiseBytes: number): Promise<Uint8Ar
   const noise = Buffer.alloc(side * side * 3);
   let x = 12345;
   for (let i = 0; i < noise.length; i++) noise[i] = (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24;
-  const block = await sharp(noise, { raw: { width: side, height: side, channels: 3 } }).png().toBuffer();
-  return new Uint8Array(await sharp({ create: { width: w, height: h, channels: 3, background: { r: 240, g: 240, b: 240 } } })
-    .composite([{ input: block, left: 0, top: 0 }]).png({ compressionLevel: 9 }).toBuffer());
+  const block = await sharp(noise, { raw: { width: side, height: side, channels: 3 } })
+    .png()
+    .toBuffer();
+  return new Uint8Array(
+    await sharp({ create: { width: w, height: h, channels: 3, background: { r: 240, g: 240, b: 240 } } })
+      .composite([{ input: block, left: 0, top: 0 }])
+      .png({ compressionLevel: 9 })
+      .toBuffer(),
+  );
 }
 
 it('a single-page image chunk just over 1 MiB without an offset index is not flagged', async () => {
@@ -49,13 +55,16 @@ it('a single-page image chunk just over 1 MiB without an offset index is not fla
   const out = path.join(tmp, 'dataset');
   await convert({ input: dir, out, formats: ['parquet'], split: { split: 'train=1' }, filters: {}, frames: {}, wds: {}, onError: 'stop' });
   const file = path.join(out, 'data/train-00000-of-00001.parquet');
-  const chunk = await runPython<{ uncompressed: number; offset_index: boolean }>(`
+  const chunk = await runPython<{ uncompressed: number; offset_index: boolean }>(
+    `
 import sys, json, pyarrow.parquet as pq
 md = pq.ParquetFile(sys.argv[1]).metadata
 i = [md.schema.column(c).path for c in range(md.num_columns)].index('image.bytes')
 c = md.row_group(0).column(i)
 print(json.dumps({'uncompressed': c.total_uncompressed_size, 'offset_index': c.has_offset_index}))
-`, { args: [file] });
+`,
+    { args: [file] },
+  );
   // The chunk passes 1 MiB and has no offset index: the size guess flagged exactly this.
   expect(chunk.uncompressed).toBeGreaterThan(2 ** 20);
   expect(chunk.offset_index).toBe(false);

@@ -38,7 +38,10 @@ async function upload(dir: string, prefix: string): Promise<void> {
 }
 
 it('s3:// and the local copy give the same report (with findings in it)', async () => {
-  const local = await copySampleConversion(['--formats', 'parquet,arrow,jsonl,webdataset', '--split', 'train=0.6,validation=0.2,test=0.2', '--seed', '1'], path.join(tmp, 'ds'));
+  const local = await copySampleConversion(
+    ['--formats', 'parquet,arrow,jsonl,webdataset', '--split', 'train=0.6,validation=0.2,test=0.2', '--seed', '1'],
+    path.join(tmp, 'ds'),
+  );
   // Plant something so the report is not trivially empty: an e-mail in a dom, a size change.
   const f = path.join(local, 'jsonl/train-00000.jsonl');
   const lines = (await readFile(f, 'utf8')).split('\n');

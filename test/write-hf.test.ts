@@ -30,12 +30,16 @@ const STEPS_PER_SESSION = 10;
 
 async function noiseWebp(seed: number): Promise<Uint8Array> {
   const px = Buffer.alloc(W * H * 3);
-  let s = seed * 2654435761 >>> 0;
+  let s = (seed * 2654435761) >>> 0;
   for (let i = 0; i < px.length; i++) {
     s = (s * 1103515245 + 12345) >>> 0;
     px[i] = s >>> 24;
   }
-  return new Uint8Array(await sharp(px, { raw: { width: W, height: H, channels: 3 } }).webp({ quality: 80 }).toBuffer());
+  return new Uint8Array(
+    await sharp(px, { raw: { width: W, height: H, channels: 3 } })
+      .webp({ quality: 80 })
+      .toBuffer(),
+  );
 }
 
 function actionFor(i: number): Action {
@@ -44,7 +48,18 @@ function actionFor(i: number): Action {
   if (k === 1) return { type: 'input_text', target: { role: 'textbox', name: 'Amount' }, x: 10, y: 20, text: '[masked]' };
   if (k === 2) return { type: 'key', key: 'Enter', modifiers: ['Control'] };
   if (k === 3) return { type: 'scroll', x: 50, y: 60, dx: 0, dy: -120.5 };
-  if (k === 4) return { type: 'drag', x: 1, y: 2, to: { x: 100, y: 90 }, path: [[1, 2], [50, 45], [100, 90]] };
+  if (k === 4)
+    return {
+      type: 'drag',
+      x: 1,
+      y: 2,
+      to: { x: 100, y: 90 },
+      path: [
+        [1, 2],
+        [50, 45],
+        [100, 90],
+      ],
+    };
   if (k === 5) return { type: 'navigate', url: `https://app.example/p/${i}` };
   return { type: 'pinch', scale: 1.25, x: 7.5, y: 8 };
 }
@@ -61,14 +76,37 @@ function splitSteps(split: string, sessions: number, frames: Uint8Array[]): Prep
       const step: Step = {
         session_id,
         t_ms: 1000 * j + (n % 3),
-        frame: { image_url: `s3://vendor/frames/${session_id}/${j}.webp`, viewport: { w: 1600, h: 1000 }, dom: j % 2 ? { tag: 'div', text: `row ${n}` } : null, accessibility_tree: j % 3 ? `button "Approve ${n}"` : null },
+        frame: {
+          image_url: `s3://vendor/frames/${session_id}/${j}.webp`,
+          viewport: { w: 1600, h: 1000 },
+          dom: j % 2 ? { tag: 'div', text: `row ${n}` } : null,
+          accessibility_tree: j % 3 ? `button "Approve ${n}"` : null,
+        },
         action,
-        context: { workflow: s % 2 ? 'process_invoice' : 'triage', prior_action: prior, outcome: j === STEPS_PER_SESSION - 1 ? (s % 3 ? 'success' : 'abandoned') : 'success', actor: { kind: s % 2 ? 'human' : 'model' }, tags: ['q3'], started_at: '2026-01-02T03:04:05Z' },
+        context: {
+          workflow: s % 2 ? 'process_invoice' : 'triage',
+          prior_action: prior,
+          outcome: j === STEPS_PER_SESSION - 1 ? (s % 3 ? 'success' : 'abandoned') : 'success',
+          actor: { kind: s % 2 ? 'human' : 'model' },
+          tags: ['q3'],
+          started_at: '2026-01-02T03:04:05Z',
+        },
         extra: n % 5 === 0 ? { vendor_note: `n${n}` } : {},
         image: { ref: `frames/${n}.webp`, ext: 'webp', read: async () => frames[n % frames.length]! },
         origin: { file: `data/${split}.jsonl`, line: n + 1 },
       };
-      out.push({ step, action, prior_action: prior, image: { bytes: frames[n % frames.length]!, ext: 'webp', width: W, height: H, path: `${session_id}_${String(step.t_ms).padStart(9, '0')}.webp` } });
+      out.push({
+        step,
+        action,
+        prior_action: prior,
+        image: {
+          bytes: frames[n % frames.length]!,
+          ext: 'webp',
+          width: W,
+          height: H,
+          path: `${session_id}_${String(step.t_ms).padStart(9, '0')}.webp`,
+        },
+      });
       prior = action;
     }
   }
@@ -85,7 +123,12 @@ async function* rowsOf(steps: PreparedStep[], labels: LabelVocab): AsyncIterable
   }
 }
 
-async function writeAll(root: string, data: Record<string, PreparedStep[]>, labels: LabelVocab, features: Features): Promise<WrittenFile[]> {
+async function writeAll(
+  root: string,
+  data: Record<string, PreparedStep[]>,
+  labels: LabelVocab,
+  features: Features,
+): Promise<WrittenFile[]> {
   const sink = new LocalSink(root);
   const files: WrittenFile[] = [];
   for (const [split, steps] of Object.entries(data)) {
@@ -96,7 +139,11 @@ async function writeAll(root: string, data: Record<string, PreparedStep[]>, labe
       files.push(...(await writeJsonlSplit(sink, rowsOf(steps, labels), { ...plan, numShards: 2 })));
     } else {
       // One pass feeding all three formats gives the same files.
-      const all = fanOut<StepsRow>([createParquetSplitWriter(sink, plan), createArrowSplitWriter(sink, plan), createJsonlSplitWriter(sink, { ...plan, numShards: 2 })]);
+      const all = fanOut<StepsRow>([
+        createParquetSplitWriter(sink, plan),
+        createArrowSplitWriter(sink, plan),
+        createJsonlSplitWriter(sink, { ...plan, numShards: 2 }),
+      ]);
       files.push(...(await drain(rowsOf(steps, labels), all)));
     }
   }
@@ -174,7 +221,10 @@ describe('writers', () => {
       ['arrow/test/data-00000-of-00001.arrow', 150],
     ]);
     expect(filesA.filter((f) => f.format === 'jsonl').map((f) => [f.path, f.rows])).toEqual([
-      ['jsonl/train-00000.jsonl', 105], ['jsonl/train-00001.jsonl', 105], ['jsonl/test-00000.jsonl', 75], ['jsonl/test-00001.jsonl', 75],
+      ['jsonl/train-00000.jsonl', 105],
+      ['jsonl/train-00001.jsonl', 105],
+      ['jsonl/test-00000.jsonl', 75],
+      ['jsonl/test-00001.jsonl', 75],
     ]);
     expect(filesA.filter((f) => f.format === 'jsonl-frame')).toHaveLength(360);
   });
@@ -200,7 +250,16 @@ describe('writers', () => {
   });
 
   it('Parquet: datasets recovers Image / ClassLabel / every feature and every value; the source row is rebuilt', async () => {
-    const got = await runPython<{ features: unknown; names: string[]; outcomes: string[]; imgType: string; size: number[]; rows: Record<string, Record<string, unknown>[]>; meta: unknown }>(`
+    const got = await runPython<{
+      features: unknown;
+      names: string[];
+      outcomes: string[];
+      imgType: string;
+      size: number[];
+      rows: Record<string, Record<string, unknown>[]>;
+      meta: unknown;
+    }>(
+      `
 import json, sys, glob
 from datasets import load_dataset, Image
 ${PY_ROWS}
@@ -215,7 +274,9 @@ meta = json.loads(pq.read_schema(files["train"][0]).metadata[b"huggingface"])
 # started_at (a timestamp) as the epoch milliseconds the steps row holds.
 print(json.dumps({"features": f.to_dict(), "names": f["action"]["type"].names, "outcomes": f["outcome"].names,
   "imgType": type(f["image"]).__name__, "size": list(img.size), "rows": rows, "meta": meta}, default=lambda o: round(o.timestamp() * 1000)))
-`, { args: [outA, path.join(tmp, 'hf-cache')] });
+`,
+      { args: [outA, path.join(tmp, 'hf-cache')] },
+    );
     expect(got.imgType).toBe('Image');
     expect(got.names).toEqual(labels.actionTypes.list);
     expect(got.names).toContain('pinch');
@@ -232,13 +293,30 @@ print(json.dumps({"features": f.to_dict(), "names": f["action"]["type"].names, "
         const p = data[split]![i]!;
         const s = p.step;
         const rebuilt = fromStepsRow(r as unknown as StepsRow, labels.toJSON());
-        expect(rebuilt).toEqual({ session_id: s.session_id, t_ms: s.t_ms, frame: s.frame, action: p.action, context: { ...s.context, prior_action: p.prior_action }, ...s.extra });
+        expect(rebuilt).toEqual({
+          session_id: s.session_id,
+          t_ms: s.t_ms,
+          frame: s.frame,
+          action: p.action,
+          context: { ...s.context, prior_action: p.prior_action },
+          ...s.extra,
+        });
       });
     }
   }, 180_000);
 
   it('Parquet: row groups of at most 100 rows, offset index, image PLAIN/uncompressed/no stats, others snappy; pyarrow, polars, duckdb read it', async () => {
-    const got = await runPython<{ rowGroups: number[][]; image: string[][]; other: string[]; offsetIndex: boolean; kv: string[]; polars: number; polarsImage: string; duckdb: number[] }>(`
+    const got = await runPython<{
+      rowGroups: number[][];
+      image: string[][];
+      other: string[];
+      offsetIndex: boolean;
+      kv: string[];
+      polars: number;
+      polarsImage: string;
+      duckdb: number[];
+    }>(
+      `
 import json, sys, glob
 import pyarrow.parquet as pq, polars as pl, duckdb
 files = sorted(glob.glob(sys.argv[1] + "/data/*.parquet"))
@@ -263,7 +341,9 @@ con = duckdb.connect()
 d = con.execute("select count(*), count(action.x), count(image.bytes), max(octet_length(image.bytes)) from read_parquet(?)", [files]).fetchone()
 print(json.dumps({"rowGroups": rg, "image": image, "other": sorted(other), "offsetIndex": offset_index, "kv": sorted(kv),
   "polars": df.height, "polarsImage": str(df.schema["image"]), "duckdb": [int(x) for x in d]}))
-`, { args: [outA] });
+`,
+      { args: [outA] },
+    );
     // test-00000-of-00001 holds 150 rows: two row groups.
     expect(got.rowGroups).toEqual([[100, 50], [70], [70], [70]]);
     expect(got.offsetIndex).toBe(true);
@@ -282,7 +362,18 @@ print(json.dumps({"rowGroups": rg, "image": image, "other": sorted(other), "offs
   }, 120_000);
 
   it('Arrow: load_from_disk and load_dataset("arrow") give the same rows and features as Parquet', async () => {
-    const got = await runPython<{ disk: Record<string, unknown>; arrow: Record<string, unknown>; parquet: Record<string, unknown>; rowsEqual: boolean; splits: string[]; batches: number[]; magic: string; imgType: string; nbytes: number }>(`
+    const got = await runPython<{
+      disk: Record<string, unknown>;
+      arrow: Record<string, unknown>;
+      parquet: Record<string, unknown>;
+      rowsEqual: boolean;
+      splits: string[];
+      batches: number[];
+      magic: string;
+      imgType: string;
+      nbytes: number;
+    }>(
+      `
 import json, sys, glob
 from datasets import load_dataset, load_from_disk, Image
 import pyarrow as pa
@@ -300,7 +391,9 @@ with open(root + "/arrow/test/data-00000-of-00001.arrow", "rb") as fh:
     batches = [b.num_rows for b in pa.ipc.open_stream(fh)]
 print(json.dumps({"disk": disk["train"].features.to_dict(), "arrow": arrow["train"].features.to_dict(), "parquet": parq["train"].features.to_dict(),
   "rowsEqual": rd == ra == rp, "splits": sorted(disk.keys()), "batches": batches, "magic": magic, "imgType": type(disk["test"].features["image"]).__name__, "nbytes": disk["test"].data.nbytes}))
-`, { args: [outA, path.join(tmp, 'hf-cache')] });
+`,
+      { args: [outA, path.join(tmp, 'hf-cache')] },
+    );
     expect(got.disk).toEqual(featuresToDict(features));
     expect(got.arrow).toEqual(got.disk);
     expect(got.parquet).toEqual(got.disk);
@@ -317,7 +410,15 @@ print(json.dumps({"disk": disk["train"].features.to_dict(), "arrow": arrow["trai
 
   it('Arrow: state.json has all seven keys (sorted), dataset_info.json the features, dataset_dict.json the splits', async () => {
     const state = JSON.parse(await readFile(path.join(outA, 'arrow/train/state.json'), 'utf8'));
-    expect(Object.keys(state)).toEqual(['_data_files', '_fingerprint', '_format_columns', '_format_kwargs', '_format_type', '_output_all_columns', '_split']);
+    expect(Object.keys(state)).toEqual([
+      '_data_files',
+      '_fingerprint',
+      '_format_columns',
+      '_format_kwargs',
+      '_format_type',
+      '_output_all_columns',
+      '_split',
+    ]);
     expect(state._data_files).toEqual([0, 1, 2].map((i) => ({ filename: `data-0000${i}-of-00003.arrow` })));
     expect(state._fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(state._split).toBe('train');
@@ -345,8 +446,12 @@ print(json.dumps({"disk": disk["train"].features.to_dict(), "arrow": arrow["trai
     const root = path.join(tmp, 'short');
     const sink = new LocalSink(root);
     const steps = data.test!.slice(0, 5);
-    await expect(writeParquetSplit(sink, rowsOf(steps, labels), { split: 'test', totalRows: 6, numShards: 1, features })).rejects.toThrow(/5 rows arrived, 6 were planned/);
+    await expect(writeParquetSplit(sink, rowsOf(steps, labels), { split: 'test', totalRows: 6, numShards: 1, features })).rejects.toThrow(
+      /5 rows arrived, 6 were planned/,
+    );
     await expect(listFiles(root)).resolves.toEqual([]);
-    expect(() => createParquetSplitWriter<StepsRow>(sink, { split: 'bad-name', totalRows: 1, numShards: 1, features })).toThrow(/split name "bad-name"/);
+    expect(() => createParquetSplitWriter<StepsRow>(sink, { split: 'bad-name', totalRows: 1, numShards: 1, features })).toThrow(
+      /split name "bad-name"/,
+    );
   });
 });

@@ -23,7 +23,12 @@ const features: Features = {
 function rows(n: number, offset: number): Record<string, unknown>[] {
   return Array.from({ length: n }, (_, i) => {
     const k = i + offset;
-    const image = k % 17 === 5 ? null : k % 23 === 7 ? { bytes: null, path: `f${k}.webp` } : { bytes: noise(40_000 + ((k * 7919) % 180_000), k + 1), path: `f${k}.webp` };
+    const image =
+      k % 17 === 5
+        ? null
+        : k % 23 === 7
+          ? { bytes: null, path: `f${k}.webp` }
+          : { bytes: noise(40_000 + ((k * 7919) % 180_000), k + 1), path: `f${k}.webp` };
     return { session_id: `s${k % 3}`, t_ms: BigInt(k * 100), image, extra: k % 4 === 0 ? null : `{"k":${k}}` };
   });
 }
@@ -32,7 +37,16 @@ function columnsOf(group: Record<string, unknown>[]): RowGroupColumn[] {
   return Object.entries(features).map(([name, f]) => {
     const data = group.map((r) => r[name]);
     return f.kind === 'image'
-      ? { name, data, encoding: 'PLAIN', codec: 'UNCOMPRESSED', statistics: false, columnIndex: false, offsetIndex: true, byReference: true }
+      ? {
+          name,
+          data,
+          encoding: 'PLAIN',
+          codec: 'UNCOMPRESSED',
+          statistics: false,
+          columnIndex: false,
+          offsetIndex: true,
+          byReference: true,
+        }
       : { name, data, codec: 'SNAPPY', columnIndex: true, offsetIndex: true };
   });
 }
@@ -68,8 +82,13 @@ describe('writeRowGroup', () => {
     expect(got.length).toBe(want.length);
     expect(sha(got)).toBe(sha(want));
     // Every frame reached the writer as the caller's own buffer.
-    const frames = groups.flat().map((r) => (r.image as { bytes: Uint8Array | null } | null)?.bytes).filter((x): x is Uint8Array => !!x);
+    const frames = groups
+      .flat()
+      .map((r) => (r.image as { bytes: Uint8Array | null } | null)?.bytes)
+      .filter((x): x is Uint8Array => !!x);
     expect(handed.length).toBe(frames.length);
-    handed.forEach((h, i) => expect(h).toBe(frames[i]));
+    handed.forEach((h, i) => {
+      expect(h).toBe(frames[i]);
+    });
   });
 });

@@ -33,7 +33,10 @@ const SESSIONS: [string, number][] = [
   ['a b', 7],
   ['séssion-ü', 7],
 ]; // 61 steps
-const TEST_SESSIONS: [string, number][] = [['t.1', 6], ['t.2', 7]]; // 13 steps
+const TEST_SESSIONS: [string, number][] = [
+  ['t.1', 6],
+  ['t.2', 7],
+]; // 13 steps
 
 let frames: Uint8Array[] = [];
 
@@ -45,8 +48,13 @@ async function makeFrames(): Promise<Uint8Array[]> {
     { r: 220, g: 220, b: 40 },
   ];
   return Promise.all(
-    colors.map(async (background) =>
-      new Uint8Array(await sharp({ create: { width: FRAME_W, height: FRAME_H, channels: 3, background } }).webp({ quality: 80 }).toBuffer()),
+    colors.map(
+      async (background) =>
+        new Uint8Array(
+          await sharp({ create: { width: FRAME_W, height: FRAME_H, channels: 3, background } })
+            .webp({ quality: 80 })
+            .toBuffer(),
+        ),
     ),
   );
 }
@@ -97,8 +105,22 @@ async function writeAll(root: string, sidecarMp: boolean): Promise<{ train: WdsS
   const sink = new LocalSink(root);
   const trainPlan = planShards({ totalSamples: total(SESSIONS), approxBytesPerSample: 2048, minShards: 6 }); // world 2 × workers 3
   const testPlan = planShards({ totalSamples: total(TEST_SESSIONS), approxBytesPerSample: 2048, shardSamples: 5 });
-  const train = await writeWebDataset(samplesOf(SESSIONS), { sink, split: 'train', totalSamples: total(SESSIONS), plan: trainPlan, mtime: MTIME, sidecarMp });
-  const test = await writeWebDataset(samplesOf(TEST_SESSIONS), { sink, split: 'test', totalSamples: total(TEST_SESSIONS), plan: testPlan, mtime: MTIME, sidecarMp });
+  const train = await writeWebDataset(samplesOf(SESSIONS), {
+    sink,
+    split: 'train',
+    totalSamples: total(SESSIONS),
+    plan: trainPlan,
+    mtime: MTIME,
+    sidecarMp,
+  });
+  const test = await writeWebDataset(samplesOf(TEST_SESSIONS), {
+    sink,
+    split: 'test',
+    totalSamples: total(TEST_SESSIONS),
+    plan: testPlan,
+    mtime: MTIME,
+    sidecarMp,
+  });
   await writeWidsIndex(sink, 'train', train);
   await writeWidsIndex(sink, 'test', test);
   return { train, test };
@@ -191,7 +213,9 @@ print(json.dumps({"shards": out, "nonadjacent": nonadjacent, "extsets": [list(e)
 
     // GNU tar agrees on names, permissions, owner and time.
     for (const [i, f] of files.entries()) {
-      const { stdout, stderr } = await run('tar', ['--numeric-owner', '--full-time', '--utc', '-tvf', f], { env: { ...process.env, TZ: 'UTC' } });
+      const { stdout, stderr } = await run('tar', ['--numeric-owner', '--full-time', '--utc', '-tvf', f], {
+        env: { ...process.env, TZ: 'UTC' },
+      });
       expect(stderr).toBe(''); // no "lone zero block" or header warnings
       const lines = stdout.trim().split('\n');
       expect(lines.map((l) => l.split(/\s+/).at(-1))).toEqual(r.shards[i]!.names);
@@ -220,9 +244,13 @@ print(json.dumps(out))
     );
     expect(r.num_rows).toEqual({ train: 61, test: 13 });
     expect(r.features.webp).toBe('Image');
-    for (const [split, sessions] of [['train', SESSIONS], ['test', TEST_SESSIONS]] as const) {
+    for (const [split, sessions] of [
+      ['train', SESSIONS],
+      ['test', TEST_SESSIONS],
+    ] as const) {
       const expected = new Map<string, unknown>();
-      for (const [session, steps] of sessions) for (let s = 0; s < steps; s++) expected.set(sampleKey(session, s), jsonSafe(stepsRow(session, s), ''));
+      for (const [session, steps] of sessions)
+        for (let s = 0; s < steps; s++) expected.set(sampleKey(session, s), jsonSafe(stepsRow(session, s), ''));
       const rows = r.rows[split]!;
       expect(rows.map((x) => x.key)).toEqual([...expected.keys()]);
       for (const row of rows) {
@@ -282,9 +310,7 @@ if __name__ == "__main__":
       expect(index.__kind__).toBe('wids-shard-index-v1');
       expect(index.wids_version).toBe(1);
       expect(index.name).toBe(split);
-      expect(index.shardlist).toEqual(
-        shards[split].map((s) => ({ url: path.basename(s.path), nsamples: s.rows, filesize: s.bytes })),
-      );
+      expect(index.shardlist).toEqual(shards[split].map((s) => ({ url: path.basename(s.path), nsamples: s.rows, filesize: s.bytes })));
       for (const s of shards[split]) {
         const bytes = await readFile(abs(s));
         expect(bytes.length).toBe(s.bytes);

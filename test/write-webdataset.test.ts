@@ -31,8 +31,32 @@ describe('sampleKey', () => {
   });
 
   it('makes hostile ids safe and keeps them distinct', () => {
-    const hostile = ['a.b', 'a/b', 'a_b', 'a-b', 'a b', 'a:b', '_x', '.x', 'x', '-x', '__x__', '', '..', 'séssion', 'sèssion', '会话',
-      'a--b', 'a_b--' + 'x'.repeat(12), 'x'.repeat(64), 'x'.repeat(65), 'x'.repeat(200), 'x'.repeat(199) + 'y', 'a\u0000b', 'a\nb'];
+    const hostile = [
+      'a.b',
+      'a/b',
+      'a_b',
+      'a-b',
+      'a b',
+      'a:b',
+      '_x',
+      '.x',
+      'x',
+      '-x',
+      '__x__',
+      '',
+      '..',
+      'séssion',
+      'sèssion',
+      '会话',
+      'a--b',
+      'a_b--' + 'x'.repeat(12),
+      'x'.repeat(64),
+      'x'.repeat(65),
+      'x'.repeat(200),
+      'x'.repeat(199) + 'y',
+      'a\u0000b',
+      'a\nb',
+    ];
     const keys = hostile.map((id) => sampleKey(id, 3));
     expect(new Set(keys).size).toBe(hostile.length);
     for (const [i, k] of keys.entries()) {
@@ -50,11 +74,12 @@ describe('sampleKey', () => {
   it('is injective over (session, step) even when ids end in digits or underscores', () => {
     const ids = ['x', 'x_', 'x__', 'x__1', 'x__000001', 'x_1', '1'];
     const seen = new Map<string, string>();
-    for (const id of ids) for (const step of [0, 1, 10, 1_000_000]) {
-      const k = sampleKey(id, step);
-      expect(seen.get(k), k).toBeUndefined();
-      seen.set(k, `${id}/${step}`);
-    }
+    for (const id of ids)
+      for (const step of [0, 1, 10, 1_000_000]) {
+        const k = sampleKey(id, step);
+        expect(seen.get(k), k).toBeUndefined();
+        seen.set(k, `${id}/${step}`);
+      }
     expect(() => sampleKey('x', -1)).toThrow(InputError);
     expect(() => sampleKey('x', 1.5)).toThrow(/session x/);
   });
@@ -80,7 +105,10 @@ describe('planShards', () => {
               continue;
             }
             const p = planShards(opts);
-            expect(p.reduce((a, b) => a + b, 0), label).toBe(total);
+            expect(
+              p.reduce((a, b) => a + b, 0),
+              label,
+            ).toBe(total);
             if (total === 0) {
               expect(p, label).toEqual([]);
               continue;
@@ -88,11 +116,16 @@ describe('planShards', () => {
             expect(Math.min(...p), label).toBeGreaterThan(0);
             expect(spread(p), label).toBeLessThanOrEqual(1);
             // The larger shards come first, so each (rank, worker) slot gets a fair share.
-            expect([...p].sort((a, b) => b - a), label).toEqual(p);
+            expect(
+              [...p].sort((a, b) => b - a),
+              label,
+            ).toEqual(p);
             if (minShards !== undefined) {
               expect(p.length, label).toBeGreaterThanOrEqual(minShards);
               expect(p.length % minShards, label).toBe(0);
-              const perSlot = Array.from({ length: minShards }, (_, slot) => p.filter((_, i) => i % minShards === slot).reduce((a, b) => a + b, 0));
+              const perSlot = Array.from({ length: minShards }, (_, slot) =>
+                p.filter((_, i) => i % minShards === slot).reduce((a, b) => a + b, 0),
+              );
               expect(spread(perSlot), label).toBeLessThanOrEqual(1);
             }
             // Size limits hold unless balance forced fewer shards (rounding down to a multiple of N).
@@ -121,13 +154,20 @@ function memoryFile(): OutputFile & { bytes(): Uint8Array } {
   const parts: Uint8Array[] = [];
   return {
     path: 'mem.tar',
-    async write(c) { parts.push(c.slice()); },
-    async commit() { return { bytes: 0, sha256: '' }; },
+    async write(c) {
+      parts.push(c.slice());
+    },
+    async commit() {
+      return { bytes: 0, sha256: '' };
+    },
     async abort() {},
     bytes: () => {
       const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
       let off = 0;
-      for (const p of parts) { all.set(p, off); off += p.length; }
+      for (const p of parts) {
+        all.set(p, off);
+        off += p.length;
+      }
       return all;
     },
   };
@@ -163,7 +203,7 @@ raw = buf.getvalue()
 import hashlib
 print(json.dumps({"len": len(raw), "hex": raw.hex()}))
 `,
-      { args: [JSON.stringify(members.map(([n, d], i) => [n, d.length, i === 0 ? null : d[0] ?? 0]))] },
+      { args: [JSON.stringify(members.map(([n, d], i) => [n, d.length, i === 0 ? null : (d[0] ?? 0)]))] },
     );
     const py = Buffer.from(theirs.hex, 'hex');
     expect(new Uint8Array(py.subarray(0, ours.length)).every((b, i) => b === ours[i])).toBe(true);
@@ -183,7 +223,11 @@ describe('writeWebDataset errors', () => {
   async function* from(list: WdsSample[]): AsyncGenerator<WdsSample> {
     yield* list;
   }
-  const sample = (key: string, json: Record<string, unknown> = { v: 1 }, ext: 'webp' | 'png' | 'jpg' = 'webp'): WdsSample => ({ key, image: { ...img, ext }, json });
+  const sample = (key: string, json: Record<string, unknown> = { v: 1 }, ext: 'webp' | 'png' | 'jpg' = 'webp'): WdsSample => ({
+    key,
+    image: { ...img, ext },
+    json,
+  });
 
   async function attempt(name: string, list: WdsSample[], plan: number[], totalSamples = list.length) {
     const root = path.join(tmp, name);
@@ -228,7 +272,13 @@ describe('writeWebDataset errors', () => {
   it('a plan that does not add up, or a bad split name, is a UsageError before anything is written', async () => {
     const r = await attempt('plan', [sample('a__000000')], [2], 1);
     expect(r.err).toBeInstanceOf(UsageError);
-    const bad = await writeWebDataset(from([]), { sink: new LocalSink(path.join(tmp, 'split')), split: 'train/x', totalSamples: 0, plan: [], mtime: 0 }).catch((e: unknown) => e);
+    const bad = await writeWebDataset(from([]), {
+      sink: new LocalSink(path.join(tmp, 'split')),
+      split: 'train/x',
+      totalSamples: 0,
+      plan: [],
+      mtime: 0,
+    }).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(UsageError);
   });
 
@@ -248,7 +298,13 @@ describe('writeWebDataset errors', () => {
 
   it('records rows, first/last key and a wids index entry per shard', async () => {
     const list = ['a', 'b', 'c'].flatMap((s) => [0, 1].map((i) => sample(`${s}__00000${i}`)));
-    const shards = await writeWebDataset(from(list), { sink: new LocalSink(path.join(tmp, 'ok')), split: 'validation', totalSamples: 6, plan: [3, 3], mtime: 0 });
+    const shards = await writeWebDataset(from(list), {
+      sink: new LocalSink(path.join(tmp, 'ok')),
+      split: 'validation',
+      totalSamples: 6,
+      plan: [3, 3],
+      mtime: 0,
+    });
     expect(shards.map((s) => [s.path, s.rows, s.first_key, s.last_key])).toEqual([
       ['webdataset/validation-000000.tar', 3, 'a__000000', 'b__000000'],
       ['webdataset/validation-000001.tar', 3, 'b__000001', 'c__000001'],

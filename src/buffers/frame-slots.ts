@@ -22,7 +22,10 @@ export class FrameSlots implements SlotOwner {
   private closed = false;
 
   /** `send` posts given-back slots to the reader thread, `batch` slots at a time. */
-  constructor(private readonly send: (slots: SlotList) => void, private readonly batch: number) {}
+  constructor(
+    private readonly send: (slots: SlotList) => void,
+    private readonly batch: number,
+  ) {}
 
   /** The reader read `length` bytes into `slot` (`buffer`: its memory, when the slot is new). */
   lease(slot: number, length: number, buffer: SharedArrayBuffer | undefined): Uint8Array {

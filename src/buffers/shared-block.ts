@@ -108,7 +108,9 @@ export class SharedBlock {
   }
 
   private useAfterRelease(): Error {
-    return new Error(`frame memory used after its release (shared block ${this.id}, frame slot ${this.slot}): a writer kept a frame past add() without retain()`);
+    return new Error(
+      `frame memory used after its release (shared block ${this.id}, frame slot ${this.slot}): a writer kept a frame past add() without retain()`,
+    );
   }
 }
 

@@ -31,7 +31,8 @@ export class SlotPool {
 
   /** Slots given back; returns the numbers dropped from the pool (the main thread forgets them). */
   giveBack(list: SlotList): number[] {
-    for (let i = 0; i < list.length; i += 2) this.free.push({ slot: list[i] as number, buffer: list[i + 1] as SharedArrayBuffer, fresh: false });
+    for (let i = 0; i < list.length; i += 2)
+      this.free.push({ slot: list[i] as number, buffer: list[i + 1] as SharedArrayBuffer, fresh: false });
     if (this.free.length <= SLOTS_MAX) return [];
     return this.free.splice(0, this.free.length - SLOTS_MAX).map((s) => s.slot);
   }

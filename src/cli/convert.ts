@@ -18,7 +18,13 @@ import { assertLocalInputExists } from './system-errors.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
 }
 
 function int(flag: string, min = 0): (v: string) => number {
@@ -35,10 +41,14 @@ function int(flag: string, min = 0): (v: string) => number {
  */
 const DEFAULT_FORMATS: string[] = ['parquet'];
 function formatList(value: string, previous: string[] = DEFAULT_FORMATS): string[] {
-  const given = value.split(',').map((v) => v.trim()).filter(Boolean);
+  const given = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
   if (!given.length) throw new InvalidArgumentError(`No format given; expected a comma list of ${ALL_FORMATS.join(', ')}.`);
   for (const f of given) {
-    if (!(ALL_FORMATS as readonly string[]).includes(f)) throw new InvalidArgumentError(`Unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}.`);
+    if (!(ALL_FORMATS as readonly string[]).includes(f))
+      throw new InvalidArgumentError(`Unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}.`);
   }
   return [...new Set([...(previous === DEFAULT_FORMATS ? [] : previous), ...given])];
 }
@@ -61,7 +71,12 @@ function bytes(flag: string): (v: string) => number {
 }
 
 /** commander's parsed flags; the filter flags are named as FilterOptions names them. */
-interface ConvertFlags extends InputFlags, Pick<FilterOptions, 'workflow' | 'outcome' | 'actorKind' | 'tag' | 'path' | 'since' | 'until' | 'minDurationMs' | 'maxDurationMs' | 'frames'> {
+interface ConvertFlags
+  extends InputFlags,
+    Pick<
+      FilterOptions,
+      'workflow' | 'outcome' | 'actorKind' | 'tag' | 'path' | 'since' | 'until' | 'minDurationMs' | 'maxDurationMs' | 'frames'
+    > {
   out: string;
   formats: string[];
   split?: string;
@@ -95,8 +110,15 @@ export function registerConvert(program: Command): void {
     .command('convert <export>')
     .description('convert an export into a dataset directory that datasets and PyTorch read natively')
     .requiredOption('-o, --out <dir>', 'output dataset directory (local path, s3://bucket/prefix/ or az://container/prefix/)')
-    .addOption(new Option('--formats <list>', `output formats, comma separated: ${ALL_FORMATS.join(', ')}`).argParser(formatList).default(DEFAULT_FORMATS, 'parquet'))
-    .option('--split <spec>', `split ratios by session (default: ${SPLIT_RATIOS_EXAMPLE}); with --split-by, value lists like ${SPLIT_VALUES_EXAMPLE}`)
+    .addOption(
+      new Option('--formats <list>', `output formats, comma separated: ${ALL_FORMATS.join(', ')}`)
+        .argParser(formatList)
+        .default(DEFAULT_FORMATS, 'parquet'),
+    )
+    .option(
+      '--split <spec>',
+      `split ratios by session (default: ${SPLIT_RATIOS_EXAMPLE}); with --split-by, value lists like ${SPLIT_VALUES_EXAMPLE}`,
+    )
     .option('--seed <seed>', 'seed of the session hash that assigns splits', '0')
     .option('--split-by <field>', 'hold out whole values of a context field (e.g. workflow, actor.kind)')
     .option('--split-sessions <file>', 'explicit session lists: JSON {"train": [...], "test": [...]} or split<TAB>session lines')
@@ -112,7 +134,11 @@ export function registerConvert(program: Command): void {
     .option('--max-duration-ms <ms>', 'keep sessions lasting at most this long', int('--max-duration-ms'))
     .option('--exclude-sessions <file>', 'drop the sessions listed in this file (one id per line, or JSON list)')
     .addOption(new Option('--frames <mode>', 'which frames to keep').choices(['action-only', 'all']))
-    .option('--max-side <px>', 'resize frames so the longest side is at most this (aspect kept; coordinates rescaled)', int('--max-side', 1))
+    .option(
+      '--max-side <px>',
+      'resize frames so the longest side is at most this (aspect kept; coordinates rescaled)',
+      int('--max-side', 1),
+    )
     .addOption(new Option('--image-format <fmt>', 're-encode frames').choices(['webp', 'jpeg', 'png']))
     .option('--quality <q>', 'encoder quality for webp/jpeg (1-100)', int('--quality', 1))
     .option('--encode-workers <n>', 'frame re-encoding threads (default: cores)', int('--encode-workers', 1))
@@ -123,64 +149,81 @@ export function registerConvert(program: Command): void {
     .option('--world-size <w>', 'WebDataset: training ranks (with --workers: min shards = W x K)', int('--world-size', 1))
     .option('--workers <k>', 'WebDataset: DataLoader workers per rank', int('--workers', 1))
     .addOption(new Option('--sidecar <kind>', 'WebDataset: also write a msgpack member per sample').choices(['mp']))
-    .addOption(new Option('--on-error <mode>', 'stop at the first bad row, or skip and count bad rows').choices(['stop', 'skip']).default('stop'))
-    .option('--strict', "exit 1 when the export manifest's counts (rows, frames, actions, shards) differ from what was read; without it, a warning")
-    .option('--license <id>', 'license for the card: a Hub license identifier (e.g. cc-by-4.0, apache-2.0; https://huggingface.co/docs/hub/repositories-licenses)', license)
+    .addOption(
+      new Option('--on-error <mode>', 'stop at the first bad row, or skip and count bad rows').choices(['stop', 'skip']).default('stop'),
+    )
+    .option(
+      '--strict',
+      "exit 1 when the export manifest's counts (rows, frames, actions, shards) differ from what was read; without it, a warning",
+    )
+    .option(
+      '--license <id>',
+      'license for the card: a Hub license identifier (e.g. cc-by-4.0, apache-2.0; https://huggingface.co/docs/hub/repositories-licenses)',
+      license,
+    )
     .option('--card-tag <tags>', 'extra tags for the card', list)
     .option('--pretty-name <name>', 'title of the card')
-    .option('--repo-id <org/name>', 'Hub repo id used in the card\'s loading snippets')
+    .option('--repo-id <org/name>', "Hub repo id used in the card's loading snippets")
     .option('--json', 'print a machine-readable summary');
-  addInputOptions(cmd)
-    .action(async (input: string, flags: ConvertFlags) => {
-      assertLocalInputExists(input);
-      const formats = flags.formats as OutputFormat[];
-      const minShards = flags.minShards ?? (flags.worldSize || flags.workers ? (flags.worldSize ?? 1) * (flags.workers ?? 1) : undefined);
-      let progress: Progress | undefined;
-      const opts: ConvertOptions = {
-        input,
-        out: flags.out,
-        formats,
-        split: { split: flags.split, seed: flags.seed, splitBy: flags.splitBy, splitSessions: flags.splitSessions },
-        filters: {
-          workflow: flags.workflow,
-          outcome: flags.outcome,
-          actorKind: flags.actorKind,
-          tag: flags.tag,
-          path: flags.path,
-          since: flags.since,
-          until: flags.until,
-          minDurationMs: flags.minDurationMs,
-          maxDurationMs: flags.maxDurationMs,
-          excludeSessionsFile: flags.excludeSessions,
-          frames: flags.frames,
-        },
-        frames: { maxSide: flags.maxSide, imageFormat: flags.imageFormat, quality: flags.quality, workers: flags.encodeWorkers },
-        labelsFrom: flags.labelsFrom,
-        maxShardBytes: flags.maxShardBytes,
-        wds: { shardBytes: flags.shardBytes, shardSamples: flags.shardSamples, minShards, worldSize: flags.worldSize, workers: flags.workers, sidecar: flags.sidecar },
-        onError: flags.onError,
-        strict: flags.strict,
-        ...inputOptionsOf(flags),
-        license: flags.license,
-        tags: flags.cardTag,
-        prettyName: flags.prettyName,
-        repoId: flags.repoId,
-        onPlanned: (rows) => { progress = startProgress('convert', rows, { enabled: !flags.json && verbosity() !== 'quiet' && Boolean(process.stderr.isTTY) }); },
-        onProgress: (rows, b) => progress?.tick(rows, b),
-      };
-      let result: ConvertResult;
-      try {
-        // Loaded here, not at startup: `nusomi-hf --help` and other commands skip it.
-        const { convert } = await import('../convert/convert.ts');
-        result = await convert(opts);
-      } finally {
-        progress?.stop();
-      }
-      for (const w of result.warnings) warn(w);
-      if (flags.json) process.stdout.write(JSON.stringify(summary(result), null, 2) + '\n');
-      else say(humanSummary(result));
-      for (const f of result.manifest.files) detail(`  ${f.path} (${f.bytes} bytes)`);
-    });
+  addInputOptions(cmd).action(async (input: string, flags: ConvertFlags) => {
+    assertLocalInputExists(input);
+    const formats = flags.formats as OutputFormat[];
+    const minShards = flags.minShards ?? (flags.worldSize || flags.workers ? (flags.worldSize ?? 1) * (flags.workers ?? 1) : undefined);
+    let progress: Progress | undefined;
+    const opts: ConvertOptions = {
+      input,
+      out: flags.out,
+      formats,
+      split: { split: flags.split, seed: flags.seed, splitBy: flags.splitBy, splitSessions: flags.splitSessions },
+      filters: {
+        workflow: flags.workflow,
+        outcome: flags.outcome,
+        actorKind: flags.actorKind,
+        tag: flags.tag,
+        path: flags.path,
+        since: flags.since,
+        until: flags.until,
+        minDurationMs: flags.minDurationMs,
+        maxDurationMs: flags.maxDurationMs,
+        excludeSessionsFile: flags.excludeSessions,
+        frames: flags.frames,
+      },
+      frames: { maxSide: flags.maxSide, imageFormat: flags.imageFormat, quality: flags.quality, workers: flags.encodeWorkers },
+      labelsFrom: flags.labelsFrom,
+      maxShardBytes: flags.maxShardBytes,
+      wds: {
+        shardBytes: flags.shardBytes,
+        shardSamples: flags.shardSamples,
+        minShards,
+        worldSize: flags.worldSize,
+        workers: flags.workers,
+        sidecar: flags.sidecar,
+      },
+      onError: flags.onError,
+      strict: flags.strict,
+      ...inputOptionsOf(flags),
+      license: flags.license,
+      tags: flags.cardTag,
+      prettyName: flags.prettyName,
+      repoId: flags.repoId,
+      onPlanned: (rows) => {
+        progress = startProgress('convert', rows, { enabled: !flags.json && verbosity() !== 'quiet' && Boolean(process.stderr.isTTY) });
+      },
+      onProgress: (rows, b) => progress?.tick(rows, b),
+    };
+    let result: ConvertResult;
+    try {
+      // Loaded here, not at startup: `nusomi-hf --help` and other commands skip it.
+      const { convert } = await import('../convert/convert.ts');
+      result = await convert(opts);
+    } finally {
+      progress?.stop();
+    }
+    for (const w of result.warnings) warn(w);
+    if (flags.json) process.stdout.write(JSON.stringify(summary(result), null, 2) + '\n');
+    else say(humanSummary(result));
+    for (const f of result.manifest.files) detail(`  ${f.path} (${f.bytes} bytes)`);
+  });
 }
 
 /** The card and the dataset manifest, written beside the files the manifest lists. */
@@ -213,10 +256,16 @@ export function humanSummary(r: ConvertResult, opts: SummaryOptions = {}): strin
   const s = summary(r);
   const lines = [
     `wrote ${plural(s.files, 'file')} (${(s.bytes / 1e6).toFixed(1)} MB) to ${r.out}`,
-    ...Object.entries(s.splits).map(([name, c]) => `  ${name.padEnd(12)} ${String(c.rows).padStart(8)} ${c.rows === 1 ? 'row ' : 'rows'}  ${String(c.sessions).padStart(6)} ${c.sessions === 1 ? 'session' : 'sessions'}`),
+    ...Object.entries(s.splits).map(
+      ([name, c]) =>
+        `  ${name.padEnd(12)} ${String(c.rows).padStart(8)} ${c.rows === 1 ? 'row ' : 'rows'}  ${String(c.sessions).padStart(6)} ${c.sessions === 1 ? 'session' : 'sessions'}`,
+    ),
   ];
-  const reasons = Object.entries(s.skipped.reasons).map(([k, v]) => `${k} (${v})`).join('; ');
-  if (s.skipped.count || s.skipped.files?.length) lines.push(`skipped ${plural(s.skipped.count, 'bad row')}${reasons ? `: ${reasons}` : ''}`);
+  const reasons = Object.entries(s.skipped.reasons)
+    .map(([k, v]) => `${k} (${v})`)
+    .join('; ');
+  if (s.skipped.count || s.skipped.files?.length)
+    lines.push(`skipped ${plural(s.skipped.count, 'bad row')}${reasons ? `: ${reasons}` : ''}`);
   for (const f of s.skipped.files ?? []) lines.push(`  ${lostFileText(f)}`);
   const filtered = Object.entries(s.filtered);
   if (filtered.length) lines.push(`filtered out: ${filtered.map(([k, v]) => `${k} ${v}`).join(', ')}`);
@@ -224,9 +273,13 @@ export function humanSummary(r: ConvertResult, opts: SummaryOptions = {}): strin
   lines.push(`dataset card: ${at('README.md')}  manifest: ${at('dataset-manifest.json')}`);
   if (opts.hints === false) return lines.join('\n') + '\n';
   lines.push('', 'load it with:');
-  if (s.formats.includes('parquet') || s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${r.out}"))'`);
+  if (s.formats.includes('parquet') || s.formats.includes('arrow'))
+    lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${r.out}"))'`);
   if (s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_from_disk; print(load_from_disk("${at('arrow')}"))'`);
-  if (s.formats.includes('webdataset')) lines.push(`  webdataset tar shards in ${at('webdataset/')}: load_dataset("webdataset", data_files=...) as the card's "How to load" shows`);
+  if (s.formats.includes('webdataset'))
+    lines.push(
+      `  webdataset tar shards in ${at('webdataset/')}: load_dataset("webdataset", data_files=...) as the card's "How to load" shows`,
+    );
   if (s.formats.includes('jsonl')) lines.push(`  JSONL for inspection in ${at('jsonl/')} (frames beside it)`);
   return lines.join('\n') + '\n';
 }

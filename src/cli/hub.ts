@@ -19,12 +19,18 @@ export function registerHub(program: Command): void {
     .option('--dir <dir>', 'storage directory', defaultHubDir())
     .option('--port <port>', 'port to listen on (0 picks a free one)', '0')
     .option('--host <host>', 'address to listen on; other than loopback only with --token or --tokens-file', '127.0.0.1')
-    .option('--token <hf_token>', 'a token with the write role (repeatable); without --token/--tokens-file the server makes one in <dir>/token', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--token <hf_token>',
+      'a token with the write role (repeatable); without --token/--tokens-file the server makes one in <dir>/token',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--tokens-file <file>', 'tokens and roles, one "hf_... read|write" per line')
     .option('--verbose', 'log one line per request to stderr')
     .action(async (opts: { dir: string; port: string; host: string; token: string[]; tokensFile?: string; verbose?: boolean }) => {
       const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(opts.port)}`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(opts.port)}`);
       const { checkServerToken, readTokensFile } = await import('../hub/server-auth.ts');
       const tokens = [
         ...opts.token.map((t, i) => ({ token: checkServerToken(t, `--token #${i + 1}`), role: 'write' as const })),
@@ -42,24 +48,27 @@ export function registerHub(program: Command): void {
       if (!isLoopbackHost(opts.host)) warn(`listening on ${opts.host}, not loopback: anyone who can reach it can read public repos`);
       const auth = server.tokenFile
         ? [
-          `Writes and private reads need the token in ${server.tokenFile} (write role, readable only by you):`,
-          `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=$(cat ${server.tokenFile})`,
-          `  JS:      hubUrl: "${server.url}", accessToken: <the token in ${server.tokenFile}>`,
-          `  push:    HF_TOKEN=$(cat ${server.tokenFile}) nusomi-hf push <dataset> --repo org/name --hub-url ${server.url}`,
-        ]
+            `Writes and private reads need the token in ${server.tokenFile} (write role, readable only by you):`,
+            `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=$(cat ${server.tokenFile})`,
+            `  JS:      hubUrl: "${server.url}", accessToken: <the token in ${server.tokenFile}>`,
+            `  push:    HF_TOKEN=$(cat ${server.tokenFile}) nusomi-hf push <dataset> --repo org/name --hub-url ${server.url}`,
+          ]
         : [
-          `Writes and private reads need one of the ${tokens.length} configured token${tokens.length === 1 ? '' : 's'} (read role: private reads only):`,
-          `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=hf_...`,
-          `  JS:      hubUrl: "${server.url}", accessToken: "hf_..."`,
-        ];
+            `Writes and private reads need one of the ${tokens.length} configured token${tokens.length === 1 ? '' : 's'} (read role: private reads only):`,
+            `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=hf_...`,
+            `  JS:      hubUrl: "${server.url}", accessToken: "hf_..."`,
+          ];
       say(
         `Hub server listening on ${server.url} (storage: ${opts.dir})\n` +
-        `Public repos need no token:  HF_ENDPOINT=${server.url} python -c 'from datasets import load_dataset; print(load_dataset("org/name"))'\n` +
-        auth.join('\n') + '\n' +
-        'Press Ctrl+C to stop.\n',
+          `Public repos need no token:  HF_ENDPOINT=${server.url} python -c 'from datasets import load_dataset; print(load_dataset("org/name"))'\n` +
+          auth.join('\n') +
+          '\n' +
+          'Press Ctrl+C to stop.\n',
       );
       await new Promise<void>((resolve) => {
-        const stop = (): void => { void server.stop().then(resolve, resolve); };
+        const stop = (): void => {
+          void server.stop().then(resolve, resolve);
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });

@@ -13,18 +13,17 @@ export function registerInspect(program: Command): void {
     .command('inspect <export>')
     .description('read a whole export and report counts, frames and manifest consistency (exit 1 when anything is off)')
     .option('--json', 'print the report as one JSON object');
-  addInputOptions(cmd)
-    .action(async (root: string, opts: { json?: boolean } & InputFlags) => {
-      assertLocalInputExists(root);
-      // Loaded per command, not at startup (see program.ts).
-      const { formatInspectReport, inspectExport, inspectFailures, inspectPassed } = await import('../export/inspect.ts');
-      const input = inputOptionsOf(opts);
-      const report = await inspectExport(root, { badRows: 'report', limits: input.limits, allowRemote: input.allowRemoteFrames });
-      if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      else say(formatInspectReport(report));
-      if (!inspectPassed(report)) {
-        for (const f of inspectFailures(report)) process.stderr.write(`nusomi-hf: ${f}\n`);
-        process.exitCode = 1;
-      }
-    });
+  addInputOptions(cmd).action(async (root: string, opts: { json?: boolean } & InputFlags) => {
+    assertLocalInputExists(root);
+    // Loaded per command, not at startup (see program.ts).
+    const { formatInspectReport, inspectExport, inspectFailures, inspectPassed } = await import('../export/inspect.ts');
+    const input = inputOptionsOf(opts);
+    const report = await inspectExport(root, { badRows: 'report', limits: input.limits, allowRemote: input.allowRemoteFrames });
+    if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else say(formatInspectReport(report));
+    if (!inspectPassed(report)) {
+      for (const f of inspectFailures(report)) process.stderr.write(`nusomi-hf: ${f}\n`);
+      process.exitCode = 1;
+    }
+  });
 }

@@ -33,15 +33,22 @@ export function registerLoaders(program: Command): void {
         ...(flags.name !== undefined && { name: flags.name }),
         ...(flags.hubUrl !== undefined && { hubUrl: flags.hubUrl }),
       });
-      const pin = r.origin.kind === 'hub' ? `${r.origin.repo}@${r.origin.revision}${r.origin.tag ? ` (tag ${r.origin.tag})` : ''}` : 'a local dataset (root given at run time)';
+      const pin =
+        r.origin.kind === 'hub'
+          ? `${r.origin.repo}@${r.origin.revision}${r.origin.tag ? ` (tag ${r.origin.tag})` : ''}`
+          : 'a local dataset (root given at run time)';
       say(`wrote ${plural(r.files.length, 'file')} to ${flags.out}, pinned to ${pin}:\n${r.files.map((f) => `  ${f}`).join('\n')}\n`);
     });
 }
 
 function parseTargets(list: string): LoaderTarget[] {
-  const targets = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const targets = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const t of targets) {
-    if (!(ALL_TARGETS as readonly string[]).includes(t)) throw new UsageError(`--targets: unknown target "${t}" (expected ${ALL_TARGETS.join(', ')})`);
+    if (!(ALL_TARGETS as readonly string[]).includes(t))
+      throw new UsageError(`--targets: unknown target "${t}" (expected ${ALL_TARGETS.join(', ')})`);
   }
   if (!targets.length) throw new UsageError('--targets: give at least one target');
   return [...new Set(targets)] as LoaderTarget[];

@@ -62,7 +62,8 @@ export function buildProgram(): Command {
   }
   for (const cmd of leaves(program)) {
     cmd.option('-q, --quiet', 'print only errors (and --json output)');
-    if (!cmd.options.some((o) => o.long === '--verbose')) cmd.option('--verbose', 'print details: every file written, every problem found, stack traces of internal errors');
+    if (!cmd.options.some((o) => o.long === '--verbose'))
+      cmd.option('--verbose', 'print details: every file written, every problem found, stack traces of internal errors');
   }
   program.hook('preAction', (_program, action) => {
     running = action;

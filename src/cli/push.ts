@@ -72,9 +72,13 @@ export function registerPush(program: Command): void {
 }
 
 function parseFormats(list: string): OutputFormat[] {
-  const formats = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const formats = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const f of formats) {
-    if (!(ALL_FORMATS as string[]).includes(f)) throw new UsageError(`--formats: unknown format "${f}" (expected ${ALL_FORMATS.join(', ')})`);
+    if (!(ALL_FORMATS as string[]).includes(f))
+      throw new UsageError(`--formats: unknown format "${f}" (expected ${ALL_FORMATS.join(', ')})`);
   }
   if (!formats.length) throw new UsageError('--formats: give at least one format');
   return formats as OutputFormat[];
@@ -168,7 +172,12 @@ class PushProgressBar {
       if (n === 0) return;
       this.#files = this.#multi.create(n, 0, { label: 'files', unit: 'files' });
       this.#totalBytes = formatBytes(e.plan.uploadBytes);
-      this.#bytes = this.#multi.create(Math.max(1, e.plan.uploadBytes), 0, { label: 'bytes', shown: `${formatBytes(0)}/${this.#totalBytes}` }, { format: ' {label} [{bar}] {shown}' });
+      this.#bytes = this.#multi.create(
+        Math.max(1, e.plan.uploadBytes),
+        0,
+        { label: 'bytes', shown: `${formatBytes(0)}/${this.#totalBytes}` },
+        { format: ' {label} [{bar}] {shown}' },
+      );
     } else if (e.kind === 'file') {
       this.#files?.increment(1);
       this.#doneBytes += e.bytes;

@@ -77,9 +77,14 @@ export function describeSystemError(err: unknown): string | undefined {
   if (what !== undefined && err.dest !== undefined) what = `${err.path} -> ${err.dest}`;
   if (what === undefined && err.address !== undefined) what = err.port !== undefined ? `${err.address}:${err.port}` : err.address;
   // getaddrinfo errors carry the host name in `hostname`.
-  if (what === undefined && typeof (err as { hostname?: unknown }).hostname === 'string') what = (err as unknown as { hostname: string }).hostname;
+  if (what === undefined && typeof (err as { hostname?: unknown }).hostname === 'string')
+    what = (err as unknown as { hostname: string }).hostname;
   // A missing path reads best as "<path>: does not exist".
-  if (what !== undefined && err.code === 'ENOENT' && (err.syscall === 'open' || err.syscall === 'stat' || err.syscall === 'scandir' || err.syscall === 'lstat')) {
+  if (
+    what !== undefined &&
+    err.code === 'ENOENT' &&
+    (err.syscall === 'open' || err.syscall === 'stat' || err.syscall === 'scandir' || err.syscall === 'lstat')
+  ) {
     return `${what}: does not exist`;
   }
   if (what !== undefined && err.code === 'ENOENT' && err.syscall === 'mkdir') {

@@ -20,19 +20,40 @@ export function registerValidate(program: Command): void {
     .description('check a dataset directory, an export, or loose .tar/.parquet/.arrow files before training')
     .option('--world-size <n>', 'training ranks (shard balance checks)', positiveInt, 1)
     .option('--workers <n>', 'DataLoader workers per rank (shard balance checks)', positiveInt, 1)
-    .addOption(new Option('--decode <mode>', 'frames: header (size from the header) or full (decode every pixel)').choices(['header', 'full']).default('header'))
+    .addOption(
+      new Option('--decode <mode>', 'frames: header (size from the header) or full (decode every pixel)')
+        .choices(['header', 'full'])
+        .default('header'),
+    )
     .option('--json', 'print one JSON object')
     .option('--max-findings <n>', 'examples shown per check', positiveInt, 10)
     .option('--strict', 'warnings fail the run too');
   // The input limits and --allow-remote-frames apply where validate reads an export and its lines.
-  addInputOptions(cmd)
-    .action(async (targets: string[], opts: InputFlags & { worldSize: number; workers: number; decode: 'header' | 'full'; json?: boolean; maxFindings: number; strict?: boolean }) => {
+  addInputOptions(cmd).action(
+    async (
+      targets: string[],
+      opts: InputFlags & {
+        worldSize: number;
+        workers: number;
+        decode: 'header' | 'full';
+        json?: boolean;
+        maxFindings: number;
+        strict?: boolean;
+      },
+    ) => {
       // A missing target is validate's own finding (target.not_found), like an empty one.
       const { exitCodeOf, formatReport } = await import('../validate/report.ts');
       const { validate } = await import('../validate/validate.ts');
-      const report = await validate(targets, { worldSize: opts.worldSize, workers: opts.workers, decode: opts.decode, maxFindings: opts.maxFindings, ...inputOptionsOf(opts) });
+      const report = await validate(targets, {
+        worldSize: opts.worldSize,
+        workers: opts.workers,
+        decode: opts.decode,
+        maxFindings: opts.maxFindings,
+        ...inputOptionsOf(opts),
+      });
       if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else say(formatReport(report));
       process.exitCode = exitCodeOf(report, opts.strict === true);
-    });
+    },
+  );
 }

@@ -73,7 +73,8 @@ export interface ConvertResult {
 
 export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   if (opts.formats.length === 0) throw new UsageError('--formats: name at least one of ' + ALL_FORMATS.join(', '));
-  for (const f of opts.formats) if (!isOutputFormat(f)) throw new UsageError(`--formats: unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}`);
+  for (const f of opts.formats)
+    if (!isOutputFormat(f)) throw new UsageError(`--formats: unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}`);
   const split = { ...opts.split };
   if (split.split === undefined && split.splitBy === undefined && split.splitSessions === undefined) split.split = DEFAULT_SPLIT;
   const limits = resolveLimits(opts.limits);
@@ -114,7 +115,9 @@ async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['
   if (planned.rows === 0) throw noRowsError(planned);
   const mismatches = planned.sourceChecks.filter((c) => !c.ok).map(mismatchText);
   if (mismatches.length && opts.strict) {
-    throw new InputError(`${mismatches.join('; ')} (convert --strict stops when the export manifest's counts differ from what was read)`, { file: 'manifest.json' });
+    throw new InputError(`${mismatches.join('; ')} (convert --strict stops when the export manifest's counts differ from what was read)`, {
+      file: 'manifest.json',
+    });
   }
   for (const m of mismatches) warnings.push(`export ${m}`);
 

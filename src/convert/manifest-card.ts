@@ -31,11 +31,19 @@ import type { WritePassResult } from './write-pass.ts';
 export async function recordedOptions(opts: ConvertOptions): Promise<JsonObject> {
   const limits = resolveLimits(opts.limits);
   const fileRef = async (p: string | undefined): Promise<JsonObject | null> =>
-    p === undefined ? null : { name: path.basename(p), sha256: createHash('sha256').update(new Uint8Array(await readFile(p))).digest('hex') };
+    p === undefined
+      ? null
+      : {
+          name: path.basename(p),
+          sha256: createHash('sha256')
+            .update(new Uint8Array(await readFile(p)))
+            .digest('hex'),
+        };
   const f = opts.filters;
   // Each format's own options under its name (null when the format was not asked for).
   const perFormat: JsonObject = {};
-  for (const m of formatModules()) if (m.recordedOptions) perFormat[m.name] = opts.formats.includes(m.name) ? m.recordedOptions(opts) : null;
+  for (const m of formatModules())
+    if (m.recordedOptions) perFormat[m.name] = opts.formats.includes(m.name) ? m.recordedOptions(opts) : null;
   return {
     formats: opts.formats,
     split: opts.split.split ?? (opts.split.splitBy || opts.split.splitSessions ? null : DEFAULT_SPLIT),
@@ -97,7 +105,9 @@ export async function buildManifest(input: ManifestCardInput): Promise<DatasetMa
     features: featuresToDict(features) as JsonObject,
     labels: labels.toJSON(),
     labels_appended: labels.appended(),
-    splits: Object.fromEntries(splitNames.map((n) => [n, { rows: planned.splits.get(n)!.rows, sessions: planned.splits.get(n)!.sessions }])),
+    splits: Object.fromEntries(
+      splitNames.map((n) => [n, { rows: planned.splits.get(n)!.rows, sessions: planned.splits.get(n)!.sessions }]),
+    ),
     viewports: [...planned.viewports.values()].sort((a, b) => a.w - b.w || a.h - b.h),
     coordinates: { pixels: 'stored_image', normalized: 'x / stored width, y / stored height', fields: COORDINATE_RULE },
     image: {

@@ -69,11 +69,13 @@ export class LocalOutputDir implements Output {
       if (lstatSync(abs, { throwIfNoEntry: false })?.isSymbolicLink()) abs = realpathSync(abs);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new UsageError(`--out ${out} is a symbolic link to a folder that does not exist; create that folder or choose another --out`);
+      if (code === 'ENOENT')
+        throw new UsageError(`--out ${out} is a symbolic link to a folder that does not exist; create that folder or choose another --out`);
       throw new UsageError(`--out ${out}: cannot follow the path (${code ?? (err as Error).message})`);
     }
     const name = path.basename(abs);
-    if (!name || name === '.' || name === '..') throw new UsageError(`--out ${out}: expected a folder to write the dataset into, not a file system root`);
+    if (!name || name === '.' || name === '..')
+      throw new UsageError(`--out ${out}: expected a folder to write the dataset into, not a file system root`);
     const parent = path.dirname(abs);
     // A failure names the folder it could not make (src/cli/system-errors.ts), exit 1.
     await mkdirs(parent);
@@ -127,7 +129,9 @@ export class LocalOutputDir implements Output {
     }
     const foreign = entries.filter((e) => !this.layout.owned.has(e) && !this.layout.kept.has(e) && !e.startsWith('.'));
     if (foreign.length) {
-      throw new UsageError(`--out ${this.out} holds files convert did not write (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); choose a new or empty folder, or an earlier convert's output`);
+      throw new UsageError(
+        `--out ${this.out} holds files convert did not write (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); choose a new or empty folder, or an earlier convert's output`,
+      );
     }
   }
 
@@ -144,7 +148,10 @@ export class LocalOutputDir implements Output {
       throw new NusomiError(`--out ${this.out}: cannot create a folder beside it in ${this.parent}: ${(err as Error).message}`, {}, 1);
     }
     const build = this.build;
-    this.unregisterBuild = cleanupOnInterrupt(() => rm(build, { recursive: true, force: true }), () => rmSync(build, { recursive: true, force: true }));
+    this.unregisterBuild = cleanupOnInterrupt(
+      () => rm(build, { recursive: true, force: true }),
+      () => rmSync(build, { recursive: true, force: true }),
+    );
     return new LocalSink(build);
   }
 

@@ -17,7 +17,11 @@ import { urlScheme as schemeOf } from '../util/url-scheme.ts';
 import { formatModules } from '../formats/registry.ts';
 
 /** What convert writes at a dataset root; a re-run replaces exactly these. */
-export const OWNED_ENTRIES: ReadonlySet<string> = new Set(['README.md', DATASET_MANIFEST_FILE, ...formatModules().map((m) => m.folder.slice(0, -1))]);
+export const OWNED_ENTRIES: ReadonlySet<string> = new Set([
+  'README.md',
+  DATASET_MANIFEST_FILE,
+  ...formatModules().map((m) => m.folder.slice(0, -1)),
+]);
 /** Written beside convert's files by other commands (`loaders`): kept across re-runs. */
 export const KEPT_ENTRIES: ReadonlySet<string> = new Set(['loaders']);
 
@@ -70,7 +74,11 @@ function placeOf(root: string): string | undefined {
   if (scheme === undefined || scheme === 'file') {
     return 'file:' + resolveLocal(scheme === 'file' ? fileURLToPath(root) : root).replace(/\/*$/, '/');
   }
-  if (scheme === 's3' || scheme === 'az') return root.replace(/^[a-z]+:/i, scheme + ':').replace(/[?#].*$/, '').replace(/\/*$/, '/');
+  if (scheme === 's3' || scheme === 'az')
+    return root
+      .replace(/^[a-z]+:/i, scheme + ':')
+      .replace(/[?#].*$/, '')
+      .replace(/\/*$/, '/');
   return undefined;
 }
 
@@ -83,7 +91,9 @@ export function checkPlaces(input: string, out: string): void {
   const o = placeOf(out);
   if (!i || !o) return;
   if (o.startsWith(i)) {
-    throw new UsageError(`--out ${out} is inside the export ${input}, whose data files are found anywhere under its root; choose a folder outside the export`);
+    throw new UsageError(
+      `--out ${out} is inside the export ${input}, whose data files are found anywhere under its root; choose a folder outside the export`,
+    );
   }
   if (i.startsWith(o)) {
     throw new UsageError(`the export ${input} is inside --out ${out}, which convert replaces; choose another --out`);
@@ -97,12 +107,19 @@ export async function openOutput(out: string, input: string): Promise<Output> {
   if (scheme === undefined || scheme === 'file') {
     const dir = scheme === 'file' ? fileURLToPath(out) : out;
     if (within(process.cwd(), resolveLocal(dir))) {
-      throw new UsageError(`--out ${out} is the current folder or holds it; convert replaces the folder as a whole, so run it from outside`);
+      throw new UsageError(
+        `--out ${out} is the current folder or holds it; convert replaces the folder as a whole, so run it from outside`,
+      );
     }
     return LocalOutputDir.open(out, dir, { owned: OWNED_ENTRIES, kept: KEPT_ENTRIES });
   }
   // `s3://b/p//` would write keys with an empty segment that other tools address as `p/`.
-  if (out.replace(/[?#].*$/, '').replace(/^[a-z0-9]+:\/\/[^/]*/i, '').includes('//')) {
+  if (
+    out
+      .replace(/[?#].*$/, '')
+      .replace(/^[a-z0-9]+:\/\/[^/]*/i, '')
+      .includes('//')
+  ) {
     throw new UsageError(`--out ${out}: the prefix has an empty path segment (//); write it with single slashes`);
   }
   return ObjectStoreOutput.open(out, (await openSink(out)) as ObjectStoreSink);
@@ -125,20 +142,26 @@ class ObjectStoreOutput implements Output {
       // As for a local folder: a prefix holding objects convert did not write (a bucket root, a
       // shared folder) is refused, never swept; the sweep would delete what it finds under data/.
       const listed = await sink.list();
-      const foreign = [...new Set(listed.map((p) => p.split('/')[0]!))]
-        .filter((e) => !OWNED_ENTRIES.has(e) && !KEPT_ENTRIES.has(e) && !(e.startsWith('.') && e.length > 1));
+      const foreign = [...new Set(listed.map((p) => p.split('/')[0]!))].filter(
+        (e) => !OWNED_ENTRIES.has(e) && !KEPT_ENTRIES.has(e) && !(e.startsWith('.') && e.length > 1),
+      );
       // Another dataset written to a prefix inside this one (`s3://b/` and `s3://b/data/`) would be swept.
       const nested = listed.find((p) => p.includes('/') && /(^|\/)(dataset-manifest\.json|\.nusomi-lock)$/.test(p));
       if (nested) {
-        throw new UsageError(`--out ${out} holds another dataset or a running convert at ${sink.describe(nested.slice(0, nested.lastIndexOf('/') + 1))}, which this convert would delete; choose a prefix that holds neither`);
+        throw new UsageError(
+          `--out ${out} holds another dataset or a running convert at ${sink.describe(nested.slice(0, nested.lastIndexOf('/') + 1))}, which this convert would delete; choose a prefix that holds neither`,
+        );
       }
       if (foreign.length) {
         const names = foreign.map((e) => (e === '' ? '(an empty path segment)' : e));
-        throw new UsageError(`--out ${out} holds objects convert did not write (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose a new or empty prefix, or an earlier convert's output`);
+        throw new UsageError(
+          `--out ${out} holds objects convert did not write (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose a new or empty prefix, or an earlier convert's output`,
+        );
       }
       // Under the lock, any unfinished upload is a killed run's.
       const dropped = await sink.dropUnfinished(isOwned);
-      if (dropped.length) output.notes.push(`discarded ${count(dropped.length, 'unfinished upload')} a killed run left under ${out}: ${preview(dropped)}`);
+      if (dropped.length)
+        output.notes.push(`discarded ${count(dropped.length, 'unfinished upload')} a killed run left under ${out}: ${preview(dropped)}`);
     } catch (err) {
       await output.release();
       throw err;
@@ -167,7 +190,8 @@ class ObjectStoreOutput implements Output {
     const keep = new Set([...listed, 'README.md', DATASET_MANIFEST_FILE]);
     const stale = (await this.sink.list()).filter((p) => isOwned(p) && !keep.has(p));
     await this.sink.remove(stale);
-    if (stale.length) this.notes.push(`removed ${count(stale.length, 'file')} of an earlier run that the new manifest does not list: ${preview(stale)}`);
+    if (stale.length)
+      this.notes.push(`removed ${count(stale.length, 'file')} of an earlier run that the new manifest does not list: ${preview(stale)}`);
   }
 
   async abort(): Promise<void> {

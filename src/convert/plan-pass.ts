@@ -72,7 +72,12 @@ export function readerOptions(opts: ConvertOptions) {
  * limits, is dropped in BOTH passes, so the plan's counts match what the write pass produces.
  * (Without skip, the write pass fails on it instead.)
  */
-export async function* readableFramesOnly(steps: AsyncIterable<Step>, reader: ExportReader, check: boolean, limits: InputLimits): AsyncIterable<Step> {
+export async function* readableFramesOnly(
+  steps: AsyncIterable<Step>,
+  reader: ExportReader,
+  check: boolean,
+  limits: InputLimits,
+): AsyncIterable<Step> {
   const skip = (reason: string, message: string): void => {
     reader.skipped.count++;
     reader.skipped.reasons.set(reason, (reader.skipped.reasons.get(reason) ?? 0) + 1);
@@ -113,7 +118,12 @@ export async function planPass(opts: ConvertOptions, labels: LabelVocab): Promis
   let rows = 0;
   let probedBytes = 0;
   let probed = 0;
-  const steps = readableFramesOnly(filterSteps(reader.steps(), opts.filters, filterStats), reader, opts.onError === 'skip', resolveLimits(opts.limits));
+  const steps = readableFramesOnly(
+    filterSteps(reader.steps(), opts.filters, filterStats),
+    reader,
+    opts.onError === 'skip',
+    resolveLimits(opts.limits),
+  );
   for await (const step of steps) {
     rows++;
     const split = splitter.assign(step);
@@ -171,7 +181,13 @@ export async function planPass(opts: ConvertOptions, labels: LabelVocab): Promis
 function sourceChecks(reader: ExportReader): ManifestCheck[] {
   const c = reader.counts;
   const bad = c.rows - c.readable;
-  return checkManifestCounts(reader.manifest, { rows: c.rows, sessions: c.sessions, frames: c.frames + bad, actions: c.rows, shards: reader.files.length });
+  return checkManifestCounts(reader.manifest, {
+    rows: c.rows,
+    sessions: c.sessions,
+    frames: c.frames + bad,
+    actions: c.rows,
+    shards: reader.files.length,
+  });
 }
 
 /** Rough ratio of stored to captured frame bytes (pixel count) when resizing; 1 in passthrough. */
@@ -200,7 +216,9 @@ export function lostFile(f: LostRows): LostFile {
 export function noRowsError(planned: PlanResult): Error {
   const dropped = Object.values(planned.filterStats.dropped).reduce((a, n) => a + n, 0);
   if (dropped > 0) {
-    const by = Object.entries(filteredCounts(planned.filterStats)).map(([f, n]) => `${f} ${n}`).join(', ');
+    const by = Object.entries(filteredCounts(planned.filterStats))
+      .map(([f, n]) => `${f} ${n}`)
+      .join(', ');
     return new UsageError(`no rows left to convert after filters (dropped: ${by})`);
   }
   const s = planned.skipped;
@@ -214,7 +232,10 @@ export function noRowsError(planned: PlanResult): Error {
 /** Splits named in --split that received no session (small exports, small ratios): left out, with a warning. */
 export function emptySplitNames(opts: ConvertOptions, planned: PlanResult): string[] {
   const spec = opts.split.split ?? '';
-  const named = spec.split(',').map((p) => p.split('=')[0]!.trim()).filter((n) => SPLIT_NAME.test(n));
+  const named = spec
+    .split(',')
+    .map((p) => p.split('=')[0]!.trim())
+    .filter((n) => SPLIT_NAME.test(n));
   return named.filter((n) => !planned.splits.has(n));
 }
 

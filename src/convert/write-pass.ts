@@ -79,7 +79,12 @@ export async function writePass(input: WritePassInput): Promise<WritePassResult>
   try {
     const reader = await openExport(opts.input, readerOptions(opts));
     const splitter = createSplitter(await makeSplitPlan(opts.split));
-    const steps = readableFramesOnly(filterSteps(reader.steps(), opts.filters), reader, opts.onError === 'skip', resolveLimits(opts.limits));
+    const steps = readableFramesOnly(
+      filterSteps(reader.steps(), opts.filters),
+      reader,
+      opts.onError === 'skip',
+      resolveLimits(opts.limits),
+    );
     let session: string | undefined;
     let stepIndex = 0;
     for await (const prepared of prepareFrames(steps, opts.frames)) {
@@ -135,6 +140,7 @@ function exampleRow(row: StepsRow, labels: LabelVocab): Record<string, unknown> 
     outcome: row.outcome === null ? null : l.outcome[row.outcome],
     started_at: row.started_at === null ? null : isoOfMs(row.started_at),
     dom: row.dom && row.dom.length > 200 ? row.dom.slice(0, 200) + '…' : row.dom,
-    accessibility_tree: row.accessibility_tree && row.accessibility_tree.length > 200 ? row.accessibility_tree.slice(0, 200) + '…' : row.accessibility_tree,
+    accessibility_tree:
+      row.accessibility_tree && row.accessibility_tree.length > 200 ? row.accessibility_tree.slice(0, 200) + '…' : row.accessibility_tree,
   };
 }

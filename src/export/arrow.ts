@@ -51,11 +51,12 @@ export async function* readArrow(file: DataFile): AsyncIterable<RawItem> {
   const size = await file.source.size(file.path);
   const head = new TextDecoder().decode(await file.source.read(file.path, { start: 0, end: Math.min(size, 6) }));
   let batches: AsyncIterator<RecordBatch>;
-  let reader;
+  let reader: RecordBatchReader;
   try {
-    reader = head === MAGIC
-      ? await RecordBatchReader.from(fileHandle(file, size) as never)
-      : await RecordBatchReader.from(file.source.stream(file.path));
+    reader =
+      head === MAGIC
+        ? await RecordBatchReader.from(fileHandle(file, size) as never)
+        : await RecordBatchReader.from(file.source.stream(file.path));
     reader = await reader.open();
     batches = (reader as AsyncIterable<RecordBatch>)[Symbol.asyncIterator]();
   } catch (err) {

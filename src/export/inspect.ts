@@ -90,7 +90,11 @@ function label(v: unknown): string {
 /** `opts`: input limits, allowed remote hosts, and whether bad rows stop the read or are counted. */
 export async function inspectExport(root: string | Source, opts: InspectOptions = {}): Promise<InspectReport> {
   const limits = resolveLimits(opts.limits);
-  const reader = await openExport(root, { limits, allowRemote: opts.allowRemote ?? [], ...(opts.badRows === 'report' ? { onError: () => 'skip' as const } : {}) });
+  const reader = await openExport(root, {
+    limits,
+    allowRemote: opts.allowRemote ?? [],
+    ...(opts.badRows === 'report' ? { onError: () => 'skip' as const } : {}),
+  });
   const { manifest } = reader;
   let rows = 0;
   let sessions = 0;
@@ -148,7 +152,10 @@ export async function inspectExport(root: string | Source, opts: InspectOptions 
       }
       bump(formats, probe.format);
     } catch (err) {
-      problem('unreadable', `${step.origin.file}: ${stepLocation(step)}: frame ${step.image.ref} is not a readable image (${(err as Error).message})`);
+      problem(
+        'unreadable',
+        `${step.origin.file}: ${stepLocation(step)}: frame ${step.image.ref} is not a readable image (${(err as Error).message})`,
+      );
     }
   }
 
@@ -195,7 +202,10 @@ export function inspectFailures(r: InspectReport): string[] {
   const first = (kind: FrameProblem['problem']) => r.frame_problems.find((p) => p.problem === kind)?.message;
   if (r.bad_rows) out.push(`${plural(r.bad_rows, 'row')} not readable`);
   if (r.frames_missing) out.push(`${plural(r.frames_missing, 'frame')} missing; first: ${first('missing')}`);
-  if (r.frames_unreadable) out.push(`${plural(r.frames_unreadable, 'frame')} not readable as ${r.frames_unreadable === 1 ? 'an image' : 'images'} or over the frame limits; first: ${first('unreadable')}`);
+  if (r.frames_unreadable)
+    out.push(
+      `${plural(r.frames_unreadable, 'frame')} not readable as ${r.frames_unreadable === 1 ? 'an image' : 'images'} or over the frame limits; first: ${first('unreadable')}`,
+    );
   return out;
 }
 
@@ -228,14 +238,18 @@ export function formatInspectReport(r: InspectReport): string {
   }
   if (r.frame_problems.length) {
     lines.push('');
-    lines.push('frame problems' + (r.frame_problems.length < r.frames_missing + r.frames_unreadable ? ` (first ${r.frame_problems.length})` : ''));
+    lines.push(
+      'frame problems' + (r.frame_problems.length < r.frames_missing + r.frames_unreadable ? ` (first ${r.frame_problems.length})` : ''),
+    );
     for (const p of r.frame_problems) lines.push(`  ${p.problem.padEnd(11)}${p.message}`);
   }
   lines.push('');
   const w = Math.max(8, ...r.manifest.map((c) => String(c.manifest).length)) + 2;
   lines.push(`${'manifest'.padEnd(14)}${'field'.padEnd(9)}${'manifest'.padEnd(w)}${'read'.padEnd(w)}`);
   for (const c of r.manifest) {
-    lines.push(`${''.padEnd(14)}${c.field.padEnd(9)}${String(c.manifest).padEnd(w)}${String(c.actual).padEnd(w)}${c.ok ? 'ok' : 'DIFFERS'}`);
+    lines.push(
+      `${''.padEnd(14)}${c.field.padEnd(9)}${String(c.manifest).padEnd(w)}${String(c.actual).padEnd(w)}${c.ok ? 'ok' : 'DIFFERS'}`,
+    );
   }
   lines.push('');
   row('consistent', r.consistent ? 'yes' : `no (${inspectFailures(r).join('; ')})`);

@@ -6,7 +6,10 @@ import type { DataFile, RawItem } from './raw.ts';
 
 export async function* readJsonl(file: DataFile): AsyncIterable<RawItem> {
   const gzip = /\.gz$/i.test(file.path);
-  const lines: AsyncIterable<[number, string]> = readLines(file.source.stream(file.path), gzip, { maxLineBytes: file.limits.maxLineBytes, file: file.name });
+  const lines: AsyncIterable<[number, string]> = readLines(file.source.stream(file.path), gzip, {
+    maxLineBytes: file.limits.maxLineBytes,
+    file: file.name,
+  });
   try {
     for await (const [line, text] of lines) {
       if (text.trim() === '') continue;

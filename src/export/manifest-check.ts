@@ -29,7 +29,12 @@ function isCount(v: unknown): v is number {
 }
 
 export function checkManifestCounts(manifest: ExportManifest, counts: ExportCounts): ManifestCheck[] {
-  const check = (field: CountField, expected: number): ManifestCheck => ({ field, manifest: expected, actual: counts[field], ok: expected === counts[field] });
+  const check = (field: CountField, expected: number): ManifestCheck => ({
+    field,
+    manifest: expected,
+    actual: counts[field],
+    ok: expected === counts[field],
+  });
   const checks = [check('rows', manifest.rows)];
   if (isCount(manifest.raw.sessions)) checks.push(check('sessions', manifest.raw.sessions));
   checks.push(check('frames', manifest.frames), check('actions', manifest.actions), check('shards', manifest.shards));

@@ -27,7 +27,11 @@ function isCount(v: unknown): v is number {
 }
 
 /** Parse and check manifest bytes; `file` names the manifest in messages (`manifest.json` or its URL). */
-export function parseManifest(bytes: Uint8Array, file: string = MANIFEST_NAME, limits: Pick<InputLimits, 'maxJsonDepth'> = DEFAULT_LIMITS): ExportManifest {
+export function parseManifest(
+  bytes: Uint8Array,
+  file: string = MANIFEST_NAME,
+  limits: Pick<InputLimits, 'maxJsonDepth'> = DEFAULT_LIMITS,
+): ExportManifest {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

@@ -9,6 +9,7 @@ import type { InputLimits } from '../limits.ts';
 import { openFileUrl } from '../source/open.ts';
 import type { SourceOptions } from '../source/open.ts';
 import { resolveReference } from '../source/reach.ts';
+import type { Reference } from '../source/reach.ts';
 import type { Source } from '../source/types.ts';
 import type { ExportManifest } from './manifest-types.ts';
 import type { RawRow } from './raw.ts';
@@ -129,7 +130,10 @@ function canonicalJson(v: unknown): unknown {
 }
 
 class RowContext {
-  constructor(readonly origin: StepOrigin, readonly maxJsonDepth: number) {}
+  constructor(
+    readonly origin: StepOrigin,
+    readonly maxJsonDepth: number,
+  ) {}
   error(field: string, expected: string, got: unknown): InputError {
     return new InputError(`field "${field}": expected ${expected}, got ${describe(got)}`, originWhere(this.origin));
   }
@@ -173,10 +177,16 @@ class RowContext {
       parsed = JSON.parse(v);
     } catch (err) {
       // The reason and position only: the text may be anything, a secret included.
-      throw new InputError(`field "${field}": expected an object or JSON text of one, got text that is not JSON (${jsonSyntaxReason(err)})`, originWhere(this.origin));
+      throw new InputError(
+        `field "${field}": expected an object or JSON text of one, got text that is not JSON (${jsonSyntaxReason(err)})`,
+        originWhere(this.origin),
+      );
     }
     if (!isObject(parsed) && !(allowNull && parsed === null)) {
-      throw new InputError(`field "${field}": expected JSON text of an object, got JSON text of ${typeName(parsed)}`, originWhere(this.origin));
+      throw new InputError(
+        `field "${field}": expected JSON text of an object, got JSON text of ${typeName(parsed)}`,
+        originWhere(this.origin),
+      );
     }
     this.checkDepth(parsed, field, v);
     return this.canonical(parsed, field);
@@ -185,7 +195,10 @@ class RowContext {
   /** Refuses parsed JSON text nested deeper than the limit (text shorter than the limit cannot be). */
   checkDepth(parsed: unknown, field: string, text: string): void {
     if (text.length > this.maxJsonDepth && jsonDeeperThan(parsed, this.maxJsonDepth)) {
-      throw new InputError(`field "${field}": JSON nested deeper than ${this.maxJsonDepth} levels, ${overLimit('maxJsonDepth', this.maxJsonDepth)}`, originWhere(this.origin));
+      throw new InputError(
+        `field "${field}": JSON nested deeper than ${this.maxJsonDepth} levels, ${overLimit('maxJsonDepth', this.maxJsonDepth)}`,
+        originWhere(this.origin),
+      );
     }
   }
 }
@@ -265,7 +278,13 @@ function readFrame(source: Source, rel: string): Promise<Uint8Array> {
 }
 
 /** Where the frame bytes of a row come from; nothing is read until `read()`. */
-function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Array | undefined, ctx: NormalizeContext, step: () => Step): FrameImage {
+function frameImage(
+  raw: RawRow,
+  frame: Record<string, unknown>,
+  bytes: Uint8Array | undefined,
+  ctx: NormalizeContext,
+  step: () => Step,
+): FrameImage {
   if (raw.image) {
     const img = raw.image;
     return lazyImage(img.ref, img.ext, async () => img.bytes, step);
@@ -274,33 +293,53 @@ function frameImage(raw: RawRow, frame: Record<string, unknown>, bytes: Uint8Arr
   const format = typeof frame.image_format === 'string' ? frame.image_format.toLowerCase() : undefined;
   const ext = format ?? extOf(url) ?? 'webp';
   if (bytes) {
-    const at = raw.origin.row !== undefined ? `row ${raw.origin.row}` : raw.origin.line !== undefined ? `line ${raw.origin.line}` : raw.origin.member ?? '';
+    const at =
+      raw.origin.row !== undefined
+        ? `row ${raw.origin.row}`
+        : raw.origin.line !== undefined
+          ? `line ${raw.origin.line}`
+          : (raw.origin.member ?? '');
     return lazyImage(`embedded:${raw.origin.file}#${at}`, ext, async () => bytes, step);
   }
   if (url === '') {
-    return lazyImage('', ext, async () => {
-      throw new Error('the row has no frame.image_url and no embedded image bytes');
-    }, step);
+    return lazyImage(
+      '',
+      ext,
+      async () => {
+        throw new Error('the row has no frame.image_url and no embedded image bytes');
+      },
+      step,
+    );
   }
   // Where the export may reach is decided once, here; a refused URL fails this row's frame read.
-  let to;
+  let to: Reference;
   try {
     to = resolveReference(url, ctx.source.root, ctx.manifest.destination, ctx.reach ?? {}, {}, '');
   } catch (err) {
     const why = (err as Error).message;
-    return lazyImage(url.replace(/[?#].*$/, ''), ext, async () => {
-      throw new Error(why);
-    }, step);
+    return lazyImage(
+      url.replace(/[?#].*$/, ''),
+      ext,
+      async () => {
+        throw new Error(why);
+      },
+      step,
+    );
   }
   if (to.kind === 'root') {
     const rel = to.path;
     return lazyImage(rel, ext, () => readFrame(ctx.source, rel), step);
   }
   const target = to.url;
-  return lazyImage(url, ext, async () => {
-    const { source, path } = await openFileUrl(target, ctx.reach);
-    return readFrame(source, path);
-  }, step);
+  return lazyImage(
+    url,
+    ext,
+    async () => {
+      const { source, path } = await openFileUrl(target, ctx.reach);
+      return readFrame(source, path);
+    },
+    step,
+  );
 }
 
 /** Top-level fields that hold an object (or JSON text of one). */

@@ -15,9 +15,7 @@ async function asyncBuffer(file: DataFile): Promise<AsyncBuffer> {
     async slice(start: number, end?: number): Promise<ArrayBuffer> {
       const b = await file.source.read(file.path, { start, end: end ?? byteLength });
       // hyparquet wants an ArrayBuffer of exactly the slice.
-      return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
-        ? (b.buffer as ArrayBuffer)
-        : (b.slice().buffer as ArrayBuffer);
+      return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? (b.buffer as ArrayBuffer) : (b.slice().buffer as ArrayBuffer);
     },
   };
 }

@@ -91,9 +91,15 @@ const DATA_EXT: Record<ExportFormat, RegExp> = {
 // The Parquet, Arrow and tar readers (and their libraries) load only for exports in that format.
 const READERS: Record<ExportFormat, (f: DataFile) => AsyncIterable<RawItem>> = {
   jsonl: readJsonl,
-  parquet: async function* (f) { yield* (await import('./parquet.ts')).readParquet(f); },
-  arrow: async function* (f) { yield* (await import('./arrow.ts')).readArrow(f); },
-  webdataset: async function* (f) { yield* (await import('./webdataset.ts')).readWebDataset(f); },
+  parquet: async function* (f) {
+    yield* (await import('./parquet.ts')).readParquet(f);
+  },
+  arrow: async function* (f) {
+    yield* (await import('./arrow.ts')).readArrow(f);
+  },
+  webdataset: async function* (f) {
+    yield* (await import('./webdataset.ts')).readWebDataset(f);
+  },
 };
 
 /**
@@ -122,14 +128,26 @@ function manifestFileRows(manifest: ExportManifest): Array<number | undefined> {
   });
 }
 
-async function dataFiles(source: Source, manifest: ExportManifest, limits: InputLimits, sourceOpts: SourceOptions): Promise<{ entries: SourceEntry[]; files: DataFile[] }> {
+async function dataFiles(
+  source: Source,
+  manifest: ExportManifest,
+  limits: InputLimits,
+  sourceOpts: SourceOptions,
+): Promise<{ entries: SourceEntry[]; files: DataFile[] }> {
   if (manifest.files) {
     const entries: SourceEntry[] = [];
     const files: DataFile[] = [];
     for (const [i, f] of manifest.files.entries()) {
       let df: DataFile;
       const ref = f.path ?? f.url!;
-      const to = resolveReference(ref, source.root, manifest.destination, sourceOpts, { file: 'manifest.json', row: `files[${i}]` }, 'data file');
+      const to = resolveReference(
+        ref,
+        source.root,
+        manifest.destination,
+        sourceOpts,
+        { file: 'manifest.json', row: `files[${i}]` },
+        'data file',
+      );
       if (to.kind === 'root') {
         df = { source, path: to.path, name: to.path, limits };
       } else {
@@ -205,7 +223,13 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
       if (held !== undefined) from = ROWS_IN_FILE_SOURCE[manifest.format]!;
     }
     const lost = held === undefined ? null : Math.max(0, held - read);
-    skipped.files.push({ file: files[i]!.name, rowsRead: read, rowsLost: lost, countedFrom: lost === null ? null : from, message: err.message });
+    skipped.files.push({
+      file: files[i]!.name,
+      rowsRead: read,
+      rowsLost: lost,
+      countedFrom: lost === null ? null : from,
+      message: err.message,
+    });
     if (lost) countLost(lost);
   };
 
@@ -249,9 +273,10 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
           if (last) {
             const cmp = step.session_id < last.session_id ? -1 : step.session_id > last.session_id ? 1 : Math.sign(step.t_ms - last.t_ms);
             if (cmp <= 0) {
-              const what = cmp === 0
-                ? `session ${step.session_id} t_ms ${step.t_ms} appears twice; each (session_id, t_ms) must be unique`
-                : `session ${step.session_id} t_ms ${step.t_ms} comes after session ${last.session_id} t_ms ${last.t_ms}; rows must be ordered by (session_id, t_ms)`;
+              const what =
+                cmp === 0
+                  ? `session ${step.session_id} t_ms ${step.t_ms} appears twice; each (session_id, t_ms) must be unique`
+                  : `session ${step.session_id} t_ms ${step.t_ms} comes after session ${last.session_id} t_ms ${last.t_ms}; rows must be ordered by (session_id, t_ms)`;
               handle(new InputError(what, originWhere(step.origin)));
               continue;
             }

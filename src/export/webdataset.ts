@@ -71,7 +71,10 @@ class Sidecar {
       this.waitingBytes += text.length;
       const max = this.file.limits.maxMemberBytes;
       if (this.waitingBytes > max) {
-        throw new InputError(`lines waiting for their tar sample hold more than ${max} bytes, ${overLimit('maxMemberBytes', max)}; a sidecar's lines follow its tar's sample order`, { file: this.file.name, row: `line ${line}` });
+        throw new InputError(
+          `lines waiting for their tar sample hold more than ${max} bytes, ${overLimit('maxMemberBytes', max)}; a sidecar's lines follow its tar's sample order`,
+          { file: this.file.name, row: `line ${line}` },
+        );
       }
       this.waiting.set(k as string, { line, row, bytes: text.length });
     }
@@ -135,7 +138,9 @@ export async function* readWebDataset(file: DataFile): AsyncIterable<RawItem> {
       fields,
       origin,
       columnar: false,
-      ...(image ? { image: { bytes: image.bytes, ext: image.ext === 'jpeg' ? 'jpg' : image.ext, ref: `embedded:${file.name}#${image.name}` } } : {}),
+      ...(image
+        ? { image: { bytes: image.bytes, ext: image.ext === 'jpeg' ? 'jpg' : image.ext, ref: `embedded:${file.name}#${image.name}` } }
+        : {}),
     };
   };
 
@@ -151,7 +156,8 @@ export async function* readWebDataset(file: DataFile): AsyncIterable<RawItem> {
       let filled = 0;
       for await (const c of entry) {
         const chunk = c as Uint8Array;
-        if (filled + chunk.length > size) throw new InputError(`member holds more than the ${size} bytes its header declares`, where(h.name));
+        if (filled + chunk.length > size)
+          throw new InputError(`member holds more than the ${size} bytes its header declares`, where(h.name));
         body.set(chunk, filled);
         filled += chunk.length;
       }
@@ -163,7 +169,10 @@ export async function* readWebDataset(file: DataFile): AsyncIterable<RawItem> {
       }
       if (h.type === 'symlink' || h.type === 'link') {
         const kind = h.type === 'symlink' ? 'a symbolic link' : 'a hard link';
-        yield { kind: 'problem', error: new InputError(`member is ${kind} (to ${h.linkname}); only regular files are allowed`, where(h.name)) };
+        yield {
+          kind: 'problem',
+          error: new InputError(`member is ${kind} (to ${h.linkname}); only regular files are allowed`, where(h.name)),
+        };
         continue;
       }
       if (h.type !== 'file' && h.type !== 'contiguous-file') {

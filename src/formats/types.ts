@@ -80,7 +80,16 @@ export interface OutputFormatModule<F extends OutputFormat = OutputFormat> {
 /** A writer's file record as a manifest entry (field order is part of the manifest's bytes). */
 export function manifestEntry(f: WrittenFile, format: OutputFormat, rows: number | null): DatasetFile {
   if (f.first_key !== undefined && f.last_key !== undefined) {
-    return { path: f.path, format, split: f.split, rows: f.rows, bytes: f.bytes, sha256: f.sha256, first_key: f.first_key, last_key: f.last_key };
+    return {
+      path: f.path,
+      format,
+      split: f.split,
+      rows: f.rows,
+      bytes: f.bytes,
+      sha256: f.sha256,
+      first_key: f.first_key,
+      last_key: f.last_key,
+    };
   }
   return { path: f.path, format, split: f.split || null, rows, bytes: f.bytes, sha256: f.sha256 };
 }

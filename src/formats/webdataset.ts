@@ -38,11 +38,18 @@ export function wdsShardPath(split: string, index: number): string {
  * it; the plan is as even as it can be): what convert says in its warning and the manifest.
  */
 export function unevenSplit(split: string, plan: number[], wds: WdsOptions): WebDatasetBalance | null {
-  const job = wds.worldSize || wds.workers ? { w: wds.worldSize ?? 1, k: wds.workers ?? 1 } : wds.minShards ? { w: wds.minShards, k: 1 } : null;
+  const job =
+    wds.worldSize || wds.workers ? { w: wds.worldSize ?? 1, k: wds.workers ?? 1 } : wds.minShards ? { w: wds.minShards, k: 1 } : null;
   if (!job || job.w * job.k === 1 || plan.length < job.w * job.k) return null;
   const b = shardBalance(plan, job.w, job.k);
   if (b.slots[0] === b.slots[1]) return null;
-  return { world_size: job.w, workers: job.k, rank_samples: b.ranks, worker_samples: b.slots, note: unevenSplitMessage(split, b, job.w, job.k) };
+  return {
+    world_size: job.w,
+    workers: job.k,
+    rank_samples: b.ranks,
+    worker_samples: b.slots,
+    note: unevenSplitMessage(split, b, job.w, job.k),
+  };
 }
 
 export const webdatasetFormat: OutputFormatModule<'webdataset'> = {
@@ -51,7 +58,12 @@ export const webdatasetFormat: OutputFormatModule<'webdataset'> = {
   dataFile: /\.tar$/i,
   shardPath: (split, i) => wdsShardPath(split, i),
   card: { configName: 'webdataset', rank: 2, glob: (split) => `${DIR}/${split}-*.tar` },
-  recordedOptions: ({ wds }) => ({ shard_bytes: wds.shardBytes ?? null, shard_samples: wds.shardSamples ?? null, min_shards: wds.minShards ?? null, sidecar: wds.sidecar ?? null }),
+  recordedOptions: ({ wds }) => ({
+    shard_bytes: wds.shardBytes ?? null,
+    shard_samples: wds.shardSamples ?? null,
+    min_shards: wds.minShards ?? null,
+    sidecar: wds.sidecar ?? null,
+  }),
   async writer() {
     const { createWdsSplitWriter } = await import('../write/wds-rows.ts');
     const { writeWidsIndex } = await import('../write/wids-index.ts');
@@ -61,18 +73,33 @@ export const webdatasetFormat: OutputFormatModule<'webdataset'> = {
       const balance: Record<string, WebDatasetBalance> = {};
       return {
         split(name, rows) {
-          const plan = planShards({ totalSamples: rows, approxBytesPerSample: run.approxBytesPerRow, shardBytes: wds.shardBytes, shardSamples: wds.shardSamples, minShards: wds.minShards, split: name });
+          const plan = planShards({
+            totalSamples: rows,
+            approxBytesPerSample: run.approxBytesPerRow,
+            shardBytes: wds.shardBytes,
+            shardSamples: wds.shardSamples,
+            minShards: wds.minShards,
+            split: name,
+          });
           const uneven = unevenSplit(name, plan, wds);
           if (uneven) {
             run.warn(uneven.note);
             balance[name] = uneven;
           }
-          return createWdsSplitWriter(run.sink, { split: name, totalSamples: rows, plan, mtime: run.mtime, sidecarMp: wds.sidecar === 'mp', labels: run.labels }, shards);
+          return createWdsSplitWriter(
+            run.sink,
+            { split: name, totalSamples: rows, plan, mtime: run.mtime, sidecarMp: wds.sidecar === 'mp', labels: run.labels },
+            shards,
+          );
         },
         async finish(splits) {
           const files = shards.map((f) => manifestEntry(f, 'webdataset', f.rows));
           for (const name of splits) {
-            const idx = await writeWidsIndex(run.sink, name, shards.filter((s) => s.split === name));
+            const idx = await writeWidsIndex(
+              run.sink,
+              name,
+              shards.filter((s) => s.split === name),
+            );
             files.push(manifestEntry({ ...idx, format: 'webdataset-index', split: name, rows: 0 }, 'webdataset', null));
           }
           return { files, manifest: Object.keys(balance).length ? { webdataset_balance: balance } : {} };

@@ -11,7 +11,10 @@ import type { OutputInfo } from 'sharp';
 import type sharpModule from 'sharp';
 import type { EncodeTask } from './pool.ts';
 
-export interface EncodeRequest { id: number; task: EncodeTask }
+export interface EncodeRequest {
+  id: number;
+  task: EncodeTask;
+}
 export type EncodeReply =
   | { id: number; ok: true; bytes: Uint8Array; width: number; height: number }
   | { id: number; ok: false; message: string };
@@ -23,8 +26,12 @@ sharp.cache(false);
 function encode(t: EncodeTask): Promise<{ data: Buffer; info: OutputInfo }> {
   let img = sharp(t.bytes, { failOn: 'error' });
   if (t.resize) img = img.resize({ width: t.resize.width, height: t.resize.height, fit: 'fill', kernel: 'lanczos3' });
-  if (t.format === 'webp') img = img.webp({ quality: t.quality, alphaQuality: 100, lossless: false, nearLossless: false, smartSubsample: false, effort: 4 });
-  else if (t.format === 'jpeg') img = img.flatten({ background: '#ffffff' }).jpeg({ quality: t.quality, progressive: false, chromaSubsampling: '4:2:0', optimiseCoding: true, mozjpeg: false });
+  if (t.format === 'webp')
+    img = img.webp({ quality: t.quality, alphaQuality: 100, lossless: false, nearLossless: false, smartSubsample: false, effort: 4 });
+  else if (t.format === 'jpeg')
+    img = img
+      .flatten({ background: '#ffffff' })
+      .jpeg({ quality: t.quality, progressive: false, chromaSubsampling: '4:2:0', optimiseCoding: true, mozjpeg: false });
   else img = img.png({ compressionLevel: 6, adaptiveFiltering: false, palette: false, progressive: false });
   return img.toBuffer({ resolveWithObject: true });
 }

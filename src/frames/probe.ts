@@ -70,7 +70,10 @@ export function probeHeader(b: Uint8Array): ImageProbe | null {
     let o = 2;
     while (o + 9 < b.length && b[o] === 0xff) {
       const m = b[o + 1]!;
-      if (m === 0xff) { o++; continue; }
+      if (m === 0xff) {
+        o++;
+        continue;
+      }
       if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
         const height = u16be(b, o + 5);
         const width = u16be(b, o + 7);

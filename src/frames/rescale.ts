@@ -32,15 +32,52 @@ export const MAX_ACTION_DEPTH = 64;
 
 type Axis = 0 | 1; // 0 = x, 1 = y
 
-const POSITION_KEYS = new Map<string, Axis>([['x', 0], ['x1', 0], ['x2', 0], ['y', 1], ['y1', 1], ['y2', 1]]);
-const POINT_ARRAY_KEYS = new Set(['center', 'point', 'position', 'pos', 'location', 'coords', 'coordinates', 'xy', 'from', 'to', 'start', 'end']);
+const POSITION_KEYS = new Map<string, Axis>([
+  ['x', 0],
+  ['x1', 0],
+  ['x2', 0],
+  ['y', 1],
+  ['y1', 1],
+  ['y2', 1],
+]);
+const POINT_ARRAY_KEYS = new Set([
+  'center',
+  'point',
+  'position',
+  'pos',
+  'location',
+  'coords',
+  'coordinates',
+  'xy',
+  'from',
+  'to',
+  'start',
+  'end',
+]);
 const PATH_KEYS = new Set(['path', 'points', 'trajectory', 'polygon', 'polyline']);
 const BOX_KEYS = new Set(['bbox', 'box', 'rect', 'bounds', 'bounding_box']);
 const XYXY_KEYS = new Set(['xyxy', 'bbox_xyxy', 'box_xyxy']);
 /** Box object keys: `start` edges (left/top), `end` edges (right/bottom) and sizes. */
-const BOX_START_EDGES = new Map<string, Axis>([['x', 0], ['x1', 0], ['left', 0], ['y', 1], ['y1', 1], ['top', 1]]);
-const BOX_END_EDGES = new Map<string, Axis>([['x2', 0], ['right', 0], ['y2', 1], ['bottom', 1]]);
-const BOX_SIZES = new Map<string, Axis>([['w', 0], ['width', 0], ['h', 1], ['height', 1]]);
+const BOX_START_EDGES = new Map<string, Axis>([
+  ['x', 0],
+  ['x1', 0],
+  ['left', 0],
+  ['y', 1],
+  ['y1', 1],
+  ['top', 1],
+]);
+const BOX_END_EDGES = new Map<string, Axis>([
+  ['x2', 0],
+  ['right', 0],
+  ['y2', 1],
+  ['bottom', 1],
+]);
+const BOX_SIZES = new Map<string, Axis>([
+  ['w', 0],
+  ['width', 0],
+  ['h', 1],
+  ['height', 1],
+]);
 const NOT_COORDINATES = new Set(['dx', 'dy', 'delta_x', 'delta_y', 'scroll', 'scroll_x', 'scroll_y', 'viewport']);
 
 /** The rule above as data: which action fields are coordinates (for the card and dataset manifest). */
@@ -95,10 +132,14 @@ function box(v: Json, sc: Scale, xyxy: boolean, depth: number): Json {
     // Two corners: the flat [x1, y1, x2, y2] rule, put back in its nested shape.
     const [a, b] = v as [Json[], Json[]];
     const [x1, y1, x2, y2] = box([a[0]!, a[1]!, b[0]!, b[1]!], sc, true, depth) as number[];
-    return [[x1!, y1!, ...a.slice(2)], [x2!, y2!, ...b.slice(2)]];
+    return [
+      [x1!, y1!, ...a.slice(2)],
+      [x2!, y2!, ...b.slice(2)],
+    ];
   }
   if (Array.isArray(v)) {
-    if (v.length < 4 || !(typeof v[0] === 'number' && typeof v[1] === 'number' && typeof v[2] === 'number' && typeof v[3] === 'number')) return walk(v, sc, depth);
+    if (v.length < 4 || !(typeof v[0] === 'number' && typeof v[1] === 'number' && typeof v[2] === 'number' && typeof v[3] === 'number'))
+      return walk(v, sc, depth);
     const out = v.slice();
     const x = clamp(Math.round(v[0] * sc.s[0]), sc.size[0] - 1);
     const y = clamp(Math.round(v[1] * sc.s[1]), sc.size[1] - 1);

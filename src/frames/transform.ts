@@ -24,9 +24,9 @@ import { stepLocation } from '../export/step.ts';
 import type { Step } from '../export/step.ts';
 import type { PreparedStep } from '../hf/steps-schema.ts';
 import { EncodeFailure, EncodePool } from './pool.ts';
-import type { EncodeTask } from './pool.ts';
+import type { EncodeResult, EncodeTask } from './pool.ts';
 import { EXT_OF, isStoredFormat, probeImage } from './probe.ts';
-import type { StoredExt, StoredFormat } from './probe.ts';
+import type { ImageProbe, StoredExt, StoredFormat } from './probe.ts';
 import { rescaleAction } from './rescale.ts';
 
 export interface FrameOptions {
@@ -122,7 +122,7 @@ async function prepareOne(step: Step, opts: FrameOptions, pool: () => EncodePool
     if (err instanceof NusomiError) throw err;
     throw new InputError(`cannot read frame image ${step.image.ref}: ${(err as Error).message}`, where(step));
   }
-  let probe;
+  let probe: ImageProbe;
   try {
     probe = await probeImage(bytes);
   } catch (err) {
@@ -147,7 +147,7 @@ async function prepareOne(step: Step, opts: FrameOptions, pool: () => EncodePool
   } else {
     const task: EncodeTask = { bytes, format: outFormat, quality: opts.quality ?? DEFAULT_QUALITY[outFormat] };
     if (resize) task.resize = size;
-    let out;
+    let out: EncodeResult;
     try {
       out = await pool().run(task);
     } catch (err) {

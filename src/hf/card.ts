@@ -63,7 +63,12 @@ function configsFor(formats: readonly OutputFormat[], splits: string[]): unknown
  * `dataset_info` for the config: features only for the Parquet/Arrow rows (WebDataset samples are
  * typed by their members, JSON Lines rows by their JSON); split counts are the rows either way.
  */
-function datasetInfoFor(m: DatasetManifest, formats: readonly OutputFormat[], featuresYaml: unknown, splitNumBytes: Record<string, number>): Record<string, unknown> {
+function datasetInfoFor(
+  m: DatasetManifest,
+  formats: readonly OutputFormat[],
+  featuresYaml: unknown,
+  splitNumBytes: Record<string, number>,
+): Record<string, unknown> {
   const fmt = configFormat(formats);
   const splits = Object.keys(m.splits).map((name) => ({ name, num_bytes: splitNumBytes[name] ?? 0, num_examples: m.splits[name]!.rows }));
   const info: Record<string, unknown> = {};
@@ -78,8 +83,13 @@ function datasetInfoFor(m: DatasetManifest, formats: readonly OutputFormat[], fe
 
 function sizeCategory(n: number): string {
   const bounds: Array<[number, string]> = [
-    [1e3, 'n<1K'], [1e4, '1K<n<10K'], [1e5, '10K<n<100K'], [1e6, '100K<n<1M'],
-    [1e7, '1M<n<10M'], [1e8, '10M<n<100M'], [1e9, '100M<n<1B'],
+    [1e3, 'n<1K'],
+    [1e4, '1K<n<10K'],
+    [1e5, '10K<n<100K'],
+    [1e6, '100K<n<1M'],
+    [1e7, '1M<n<10M'],
+    [1e8, '10M<n<100M'],
+    [1e9, '100M<n<1B'],
   ];
   for (const [limit, label] of bounds) if (n < limit) return label;
   return '1B<n<10B';
@@ -209,7 +219,14 @@ function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], wh
     );
   }
   if (formats.includes('arrow') && !where.repoId) {
-    parts.push('', '### Arrow (`arrow/`, `save_to_disk` layout)', '```python', 'from datasets import load_from_disk', 'dd = load_from_disk("arrow")', '```');
+    parts.push(
+      '',
+      '### Arrow (`arrow/`, `save_to_disk` layout)',
+      '```python',
+      'from datasets import load_from_disk',
+      'dd = load_from_disk("arrow")',
+      '```',
+    );
   }
   return parts.join('\n') + '\n';
 }
@@ -228,7 +245,9 @@ export function cardForRepo(card: string, m: DatasetManifest, formats: readonly 
   }
   let body = fm ? card.slice(fm[0].length) : card;
   const splits = Object.keys(m.splits);
-  const oldInfo = (doc.dataset_info && typeof doc.dataset_info === 'object' && !Array.isArray(doc.dataset_info) ? doc.dataset_info : {}) as Record<string, unknown>;
+  const oldInfo = (
+    doc.dataset_info && typeof doc.dataset_info === 'object' && !Array.isArray(doc.dataset_info) ? doc.dataset_info : {}
+  ) as Record<string, unknown>;
   const numBytes = Object.fromEntries(
     (Array.isArray(oldInfo.splits) ? (oldInfo.splits as Array<{ name?: unknown; num_bytes?: unknown }>) : [])
       .filter((s) => typeof s?.name === 'string' && typeof s.num_bytes === 'number')
@@ -254,15 +273,17 @@ function convertFilters(m: DatasetManifest): string {
 /** Which action fields are coordinates, in words (the manifest's `coordinates.fields`). */
 function coordinateFields(f: CoordinateFields): string {
   const code = (keys: string[]) => keys.map((k) => `\`${k}\``).join(', ');
-  return [
-    `columns ${code(f.columns.map((c) => `action.${c}`))} (and the same in \`prior_action\`)`,
-    `anywhere in the action (\`args\` included): numbers under ${code(f.positions)}`,
-    `\`[x, y]\` arrays under ${code(f.point_arrays)}`,
-    `paths of points under ${code(f.paths)}`,
-    `boxes under ${code(f.boxes_xywh)} (\`[x, y, w, h]\`, two corners \`[[x1, y1], [x2, y2]]\`, or an object of edges ${code(f.box_edges)} and sizes ${code(f.box_sizes)})`,
-    `\`[x1, y1, x2, y2]\` under ${code(f.boxes_xyxy)}`,
-    `not rescaled: ${code(f.not_coordinates)}`,
-  ].join('; ') + '.';
+  return (
+    [
+      `columns ${code(f.columns.map((c) => `action.${c}`))} (and the same in \`prior_action\`)`,
+      `anywhere in the action (\`args\` included): numbers under ${code(f.positions)}`,
+      `\`[x, y]\` arrays under ${code(f.point_arrays)}`,
+      `paths of points under ${code(f.paths)}`,
+      `boxes under ${code(f.boxes_xywh)} (\`[x, y, w, h]\`, two corners \`[[x1, y1], [x2, y2]]\`, or an object of edges ${code(f.box_edges)} and sizes ${code(f.box_sizes)})`,
+      `\`[x1, y1, x2, y2]\` under ${code(f.boxes_xyxy)}`,
+      `not rescaled: ${code(f.not_coordinates)}`,
+    ].join('; ') + '.'
+  );
 }
 
 /** Whether the export manifest's counts matched what was read; a difference is a warning. */
@@ -270,7 +291,12 @@ function sourceCounts(m: DatasetManifest): string[] {
   const c = m.source_counts;
   if (!c) return [];
   if (c.consistent) return [`- export manifest counts match what was read (${c.checks.map((x) => `${x.field} ${x.actual}`).join(', ')})`];
-  return [`- **warning**: the export manifest's counts differ from what was read: ${c.checks.filter((x) => !x.ok).map(mismatchText).join('; ')}`];
+  return [
+    `- **warning**: the export manifest's counts differ from what was read: ${c.checks
+      .filter((x) => !x.ok)
+      .map(mismatchText)
+      .join('; ')}`,
+  ];
 }
 
 function appendedLabels(m: DatasetManifest): string[] {
@@ -296,11 +322,21 @@ export function renderCard(input: CardInput): string {
     `- export: \`${String(src.export_id)}\` (workflow \`${String(src.workflow)}\`, format ${String(src.format)}, created ${String(src.created_at)})`,
     `- export filter (applied by the exporter): ${String(src.filter_summary ?? '') || '(none)'}`,
     `- convert filters: ${convertFilters(m)}`,
-    `- rows skipped as bad input (\`--on-error skip\`): ${m.skipped.count}${m.skipped.count ? ' (' + Object.entries(m.skipped.reasons).map(([r, n]) => `${r}: ${n}`).join('; ') + ')' : ''}`,
+    `- rows skipped as bad input (\`--on-error skip\`): ${m.skipped.count}${
+      m.skipped.count
+        ? ' (' +
+          Object.entries(m.skipped.reasons)
+            .map(([r, n]) => `${r}: ${n}`)
+            .join('; ') +
+          ')'
+        : ''
+    }`,
     ...(m.skipped.files ?? []).map((f) => `  - ${lostFileText(f)}`),
     ...sourceCounts(m),
     `- images: ${m.image.mode === 'passthrough' ? 'stored as captured (bytes unchanged)' : `re-encoded to ${m.image.format}${m.image.max_side ? `, longest side ≤ ${m.image.max_side}px` : ''}`}; coordinates \`x\`, \`y\` are pixels of the stored image, \`x_norm\`, \`y_norm\` are relative to it.`,
-    ...(m.coordinates.fields ? [`- coordinates (pixels of the stored image, rescaled with it): ${coordinateFields(m.coordinates.fields)}`] : []),
+    ...(m.coordinates.fields
+      ? [`- coordinates (pixels of the stored image, rescaled with it): ${coordinateFields(m.coordinates.fields)}`]
+      : []),
     '',
     '## Splits (by session: no session is in two splits)',
     '| split | rows | sessions |',

@@ -23,10 +23,21 @@ export interface ValueFeature {
   /** A `string` column that holds JSON text (documentation only; stored and declared as Value("string")). */
   readonly jsonText?: boolean;
 }
-export interface ClassLabelFeature { readonly kind: 'class_label'; readonly names: readonly string[] }
-export interface ImageFeature { readonly kind: 'image' }
-export interface ListFeature { readonly kind: 'list'; readonly feature: Feature }
-export interface StructFeature { readonly kind: 'struct'; readonly fields: Readonly<Record<string, Feature>> }
+export interface ClassLabelFeature {
+  readonly kind: 'class_label';
+  readonly names: readonly string[];
+}
+export interface ImageFeature {
+  readonly kind: 'image';
+}
+export interface ListFeature {
+  readonly kind: 'list';
+  readonly feature: Feature;
+}
+export interface StructFeature {
+  readonly kind: 'struct';
+  readonly fields: Readonly<Record<string, Feature>>;
+}
 export type Feature = ValueFeature | ClassLabelFeature | ImageFeature | ListFeature | StructFeature;
 
 /** A table's columns, in column order (JS keeps string-key insertion order). */
@@ -52,11 +63,16 @@ type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]:
 
 function featureToDict(f: Feature): { [k: string]: JsonValue } {
   switch (f.kind) {
-    case 'value': return { dtype: f.dtype, _type: 'Value' };
-    case 'class_label': return { names: [...f.names], _type: 'ClassLabel' };
-    case 'image': return { _type: 'Image' };
-    case 'list': return { feature: featureToDict(f.feature), _type: 'List' };
-    case 'struct': return featuresToDict(f.fields);
+    case 'value':
+      return { dtype: f.dtype, _type: 'Value' };
+    case 'class_label':
+      return { names: [...f.names], _type: 'ClassLabel' };
+    case 'image':
+      return { _type: 'Image' };
+    case 'list':
+      return { feature: featureToDict(f.feature), _type: 'List' };
+    case 'struct':
+      return featuresToDict(f.fields);
   }
 }
 
@@ -79,14 +95,19 @@ export type YamlFeature = { [k: string]: unknown };
 
 function featureToYaml(f: Feature): YamlFeature {
   switch (f.kind) {
-    case 'value': return { dtype: f.dtype };
-    case 'image': return { dtype: 'image' };
+    case 'value':
+      return { dtype: f.dtype };
+    case 'image':
+      return { dtype: 'image' };
     case 'class_label': {
       const names: Record<string, string> = {};
-      f.names.forEach((n, i) => { names[String(i)] = n; });
+      f.names.forEach((n, i) => {
+        names[String(i)] = n;
+      });
       return { dtype: { class_label: { names } } };
     }
-    case 'struct': return { struct: featuresToYamlList(f.fields) };
+    case 'struct':
+      return { struct: featuresToYamlList(f.fields) };
     case 'list': {
       const inner = featureToYaml(f.feature);
       const keys = Object.keys(inner);
@@ -109,38 +130,49 @@ export function featuresToYamlList(features: Features): YamlFeature[] {
 function parquetLeaf(name: string, dtype: Dtype): SchemaElement {
   const repetition_type = 'OPTIONAL' as const;
   switch (dtype) {
-    case 'string': return { name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type };
-    case 'binary': return { name, type: 'BYTE_ARRAY', repetition_type };
-    case 'int32': return { name, type: 'INT32', repetition_type };
-    case 'int64': return { name, type: 'INT64', repetition_type };
-    case 'float32': return { name, type: 'FLOAT', repetition_type };
-    case 'float64': return { name, type: 'DOUBLE', repetition_type };
-    case 'bool': return { name, type: 'BOOLEAN', repetition_type };
+    case 'string':
+      return { name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type };
+    case 'binary':
+      return { name, type: 'BYTE_ARRAY', repetition_type };
+    case 'int32':
+      return { name, type: 'INT32', repetition_type };
+    case 'int64':
+      return { name, type: 'INT64', repetition_type };
+    case 'float32':
+      return { name, type: 'FLOAT', repetition_type };
+    case 'float64':
+      return { name, type: 'DOUBLE', repetition_type };
+    case 'bool':
+      return { name, type: 'BOOLEAN', repetition_type };
     // Both annotations, as pyarrow writes them: readers that predate logical types see the converted one.
-    case TIMESTAMP_MS_UTC: return { name, type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' }, repetition_type };
+    case TIMESTAMP_MS_UTC:
+      return {
+        name,
+        type: 'INT64',
+        converted_type: 'TIMESTAMP_MILLIS',
+        logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' },
+        repetition_type,
+      };
   }
 }
 
 function parquetElements(name: string, f: Feature): SchemaElement[] {
   switch (f.kind) {
-    case 'value': return [parquetLeaf(name, f.dtype)];
-    case 'class_label': return [parquetLeaf(name, 'int64')];
-    case 'image': return [
-      { name, repetition_type: 'OPTIONAL', num_children: 2 },
-      parquetLeaf('bytes', 'binary'),
-      parquetLeaf('path', 'string'),
-    ];
-    case 'list': return [
-      { name, repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
-      { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-      ...parquetElements('element', f.feature),
-    ];
+    case 'value':
+      return [parquetLeaf(name, f.dtype)];
+    case 'class_label':
+      return [parquetLeaf(name, 'int64')];
+    case 'image':
+      return [{ name, repetition_type: 'OPTIONAL', num_children: 2 }, parquetLeaf('bytes', 'binary'), parquetLeaf('path', 'string')];
+    case 'list':
+      return [
+        { name, repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
+        { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+        ...parquetElements('element', f.feature),
+      ];
     case 'struct': {
       const entries = Object.entries(f.fields);
-      return [
-        { name, repetition_type: 'OPTIONAL', num_children: entries.length },
-        ...entries.flatMap(([n, c]) => parquetElements(n, c)),
-      ];
+      return [{ name, repetition_type: 'OPTIONAL', num_children: entries.length }, ...entries.flatMap(([n, c]) => parquetElements(n, c))];
     }
   }
 }
@@ -148,20 +180,21 @@ function parquetElements(name: string, f: Feature): SchemaElement[] {
 /** Flattened (depth-first) Parquet schema, root first, as hyparquet-writer takes it. */
 export function toParquetSchema(features: Features): SchemaElement[] {
   const entries = Object.entries(features);
-  return [
-    { name: 'root', num_children: entries.length },
-    ...entries.flatMap(([n, f]) => parquetElements(n, f)),
-  ];
+  return [{ name: 'root', num_children: entries.length }, ...entries.flatMap(([n, f]) => parquetElements(n, f))];
 }
 
 /** A row value (plain JS, numbers for int64) as hyparquet-writer expects it: int64 as bigint. */
 export function toParquetValue(f: Feature, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   switch (f.kind) {
-    case 'value': return f.dtype === 'int64' || f.dtype === TIMESTAMP_MS_UTC ? BigInt(v as number) : v;
-    case 'class_label': return BigInt(v as number);
-    case 'image': return v;
-    case 'list': return (v as unknown[]).map((x) => toParquetValue(f.feature, x));
+    case 'value':
+      return f.dtype === 'int64' || f.dtype === TIMESTAMP_MS_UTC ? BigInt(v as number) : v;
+    case 'class_label':
+      return BigInt(v as number);
+    case 'image':
+      return v;
+    case 'list':
+      return (v as unknown[]).map((x) => toParquetValue(f.feature, x));
     case 'struct': {
       const o = v as Record<string, unknown>;
       const out: Record<string, unknown> = {};

@@ -85,8 +85,12 @@ export function hubLicense(id: string): { id: string } | { error: string } {
   const lower = id.trim().toLowerCase();
   if (lower in HUB_LICENSES) return { id: lower };
   const stem = lower.replace(/[^a-z0-9]+/g, '').slice(0, 4);
-  const near = Object.keys(HUB_LICENSES).filter((k) => stem && k.replace(/[^a-z0-9]+/g, '').startsWith(stem)).slice(0, 6);
-  return { error: `"${id}" is not a Hub license identifier${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; see https://huggingface.co/docs/hub/repositories-licenses` };
+  const near = Object.keys(HUB_LICENSES)
+    .filter((k) => stem && k.replace(/[^a-z0-9]+/g, '').startsWith(stem))
+    .slice(0, 6);
+  return {
+    error: `"${id}" is not a Hub license identifier${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; see https://huggingface.co/docs/hub/repositories-licenses`,
+  };
 }
 
 /**
@@ -94,18 +98,57 @@ export function hubLicense(id: string): { id: string } | { error: string } {
  * Kept to validate what cards declare, not to offer every one.
  */
 export const HUB_TASK_CATEGORIES: readonly string[] = [
-  'text-classification', 'token-classification', 'table-question-answering', 'question-answering',
-  'zero-shot-classification', 'translation', 'summarization', 'feature-extraction', 'text-generation',
-  'text2text-generation', 'fill-mask', 'sentence-similarity', 'text-to-speech', 'text-to-audio',
-  'automatic-speech-recognition', 'audio-to-audio', 'audio-classification', 'voice-activity-detection',
-  'depth-estimation', 'image-classification', 'object-detection', 'image-segmentation', 'text-to-image',
-  'image-to-text', 'image-to-image', 'image-to-video', 'unconditional-image-generation',
-  'video-classification', 'reinforcement-learning', 'robotics', 'tabular-classification',
-  'tabular-regression', 'tabular-to-text', 'table-to-text', 'multiple-choice', 'text-retrieval',
-  'time-series-forecasting', 'text-to-video', 'image-text-to-text', 'visual-question-answering',
-  'document-question-answering', 'zero-shot-image-classification', 'graph-ml', 'mask-generation',
-  'zero-shot-object-detection', 'text-to-3d', 'image-to-3d', 'image-feature-extraction',
-  'video-text-to-text', 'keypoint-detection', 'other',
+  'text-classification',
+  'token-classification',
+  'table-question-answering',
+  'question-answering',
+  'zero-shot-classification',
+  'translation',
+  'summarization',
+  'feature-extraction',
+  'text-generation',
+  'text2text-generation',
+  'fill-mask',
+  'sentence-similarity',
+  'text-to-speech',
+  'text-to-audio',
+  'automatic-speech-recognition',
+  'audio-to-audio',
+  'audio-classification',
+  'voice-activity-detection',
+  'depth-estimation',
+  'image-classification',
+  'object-detection',
+  'image-segmentation',
+  'text-to-image',
+  'image-to-text',
+  'image-to-image',
+  'image-to-video',
+  'unconditional-image-generation',
+  'video-classification',
+  'reinforcement-learning',
+  'robotics',
+  'tabular-classification',
+  'tabular-regression',
+  'tabular-to-text',
+  'table-to-text',
+  'multiple-choice',
+  'text-retrieval',
+  'time-series-forecasting',
+  'text-to-video',
+  'image-text-to-text',
+  'visual-question-answering',
+  'document-question-answering',
+  'zero-shot-image-classification',
+  'graph-ml',
+  'mask-generation',
+  'zero-shot-object-detection',
+  'text-to-3d',
+  'image-to-3d',
+  'image-feature-extraction',
+  'video-text-to-text',
+  'keypoint-detection',
+  'other',
 ];
 
 /**

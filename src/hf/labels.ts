@@ -9,7 +9,17 @@
 import { InputError, UsageError } from '../errors.ts';
 
 export const KNOWN_ACTION_TYPES: readonly string[] = [
-  'click', 'double_click', 'right_click', 'input_text', 'key', 'scroll', 'drag', 'hover', 'navigate', 'select', 'wait',
+  'click',
+  'double_click',
+  'right_click',
+  'input_text',
+  'key',
+  'scroll',
+  'drag',
+  'hover',
+  'navigate',
+  'select',
+  'wait',
 ];
 export const KNOWN_OUTCOMES: readonly string[] = ['success', 'error', 'abandoned'];
 
@@ -20,7 +30,11 @@ export class Vocabulary {
   readonly appended: string[] = [];
   private frozen = false;
 
-  constructor(readonly label: string, base: readonly string[], private readonly reportFrom = base.length) {
+  constructor(
+    readonly label: string,
+    base: readonly string[],
+    private readonly reportFrom = base.length,
+  ) {
     for (const n of base) this.add(n);
   }
 
@@ -53,9 +67,15 @@ export class Vocabulary {
     return this.ids.get(name)!;
   }
 
-  freeze(): void { this.frozen = true; }
-  get isFrozen(): boolean { return this.frozen; }
-  get list(): readonly string[] { return this.names; }
+  freeze(): void {
+    this.frozen = true;
+  }
+  get isFrozen(): boolean {
+    return this.frozen;
+  }
+  get list(): readonly string[] {
+    return this.names;
+  }
 }
 
 /** What `dataset-manifest.json` stores under `labels` (and `--labels-from` reads back). */
@@ -115,7 +135,7 @@ export function pinLabels(fromManifest: unknown, file = 'labels manifest'): Labe
   return new LabelVocab({ action_type: action, outcome });
 }
 
-function isObject(v: unknown): v is Record<string, any> {
+function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 function stringList(v: unknown): string[] | undefined {

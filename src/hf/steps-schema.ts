@@ -29,7 +29,11 @@ export interface PreparedStep {
   image: { bytes: Uint8Array; ext: 'webp' | 'jpg' | 'png'; width: number; height: number; path: string };
 }
 
-export interface TargetRow { role: string | null; name: string | null; bbox: number[] | null }
+export interface TargetRow {
+  role: string | null;
+  name: string | null;
+  bbox: number[] | null;
+}
 
 export interface ActionRow {
   type: number;
@@ -406,8 +410,21 @@ function strBytes(s: string | null): number {
 }
 function actionNbytes(a: ActionRow | null): number {
   if (!a) return 0;
-  return 8 + 4 * 4 + 4 * 4 + strBytes(a.target?.role ?? null) + strBytes(a.target?.name ?? null) + 4 + (a.target?.bbox?.length ?? 0) * 4
-    + strBytes(a.text) + strBytes(a.key) + strBytes(a.url) + strBytes(a.args) + 4 + (a.modifiers ?? []).reduce((n, m) => n + strBytes(m), 0);
+  return (
+    8 +
+    4 * 4 +
+    4 * 4 +
+    strBytes(a.target?.role ?? null) +
+    strBytes(a.target?.name ?? null) +
+    4 +
+    (a.target?.bbox?.length ?? 0) * 4 +
+    strBytes(a.text) +
+    strBytes(a.key) +
+    strBytes(a.url) +
+    strBytes(a.args) +
+    4 +
+    (a.modifiers ?? []).reduce((n, m) => n + strBytes(m), 0)
+  );
 }
 
 /**
@@ -415,8 +432,25 @@ function actionNbytes(a: ActionRow | null): number {
  * fixed-width values plus variable-length bytes and their int32 offsets. For the card.
  */
 export function stepsRowNbytes(r: StepsRow): number {
-  return strBytes(r.session_id) + 4 + 8 + r.image.bytes.length + 4 + strBytes(r.image.path) + 8
-    + actionNbytes(r.action) + actionNbytes(r.prior_action) + strBytes(r.workflow) + 8 + strBytes(r.actor_kind)
-    + 4 + (r.tags ?? []).reduce((n, t) => n + strBytes(t), 0) + strBytes(r.path) + 8
-    + strBytes(r.dom) + strBytes(r.accessibility_tree) + strBytes(r.extra);
+  return (
+    strBytes(r.session_id) +
+    4 +
+    8 +
+    r.image.bytes.length +
+    4 +
+    strBytes(r.image.path) +
+    8 +
+    actionNbytes(r.action) +
+    actionNbytes(r.prior_action) +
+    strBytes(r.workflow) +
+    8 +
+    strBytes(r.actor_kind) +
+    4 +
+    (r.tags ?? []).reduce((n, t) => n + strBytes(t), 0) +
+    strBytes(r.path) +
+    8 +
+    strBytes(r.dom) +
+    strBytes(r.accessibility_tree) +
+    strBytes(r.extra)
+  );
 }

@@ -91,7 +91,10 @@ export async function readDatasetManifest(dir: string): Promise<DatasetManifest>
       throw new InputError(`expected "bytes" to be a non-negative integer for ${f.path}`, where);
     }
     if (!isOutputFormat(f.format)) {
-      throw new InputError(`expected "format" to be one of ${ALL_FORMATS.join(', ')} for ${f.path}, got ${JSON.stringify(f.format)}`, where);
+      throw new InputError(
+        `expected "format" to be one of ${ALL_FORMATS.join(', ')} for ${f.path}, got ${JSON.stringify(f.format)}`,
+        where,
+      );
     }
     if (f.path === README_FILE || f.path === DATASET_MANIFEST_FILE || seen.has(f.path)) {
       throw new InputError(`${f.path} is listed twice (README.md and the manifest are not listed in "files")`, where);
@@ -121,12 +124,14 @@ export async function selectLocalFiles(dir: string, manifest: DatasetManifest, f
   // A link out of the folder (file or parent dir) would publish whatever it points at, e.g. a key.
   const inside = async (absPath: string, where: Where): Promise<void> => {
     const real = await realpath(absPath);
-    if (!real.startsWith(root + path.sep)) throw new InputError(`${absPath} is a link to ${real}, outside the dataset directory: push uploads only files inside it`, where);
+    if (!real.startsWith(root + path.sep))
+      throw new InputError(`${absPath} is a link to ${real}, outside the dataset directory: push uploads only files inside it`, where);
   };
   for (const name of [README_FILE, DATASET_MANIFEST_FILE]) {
     const absPath = path.join(dir, name);
     const st = await stat(absPath).catch(() => null);
-    if (!st?.isFile()) throw new InputError(`missing: a dataset directory has ${README_FILE} and ${DATASET_MANIFEST_FILE}`, { file: absPath });
+    if (!st?.isFile())
+      throw new InputError(`missing: a dataset directory has ${README_FILE} and ${DATASET_MANIFEST_FILE}`, { file: absPath });
     await inside(absPath, { file: absPath });
     out.push({ path: name, absPath, bytes: st.size, sha256: await hashFile(absPath, 'sha256') });
   }
@@ -168,7 +173,12 @@ function asLocal(dir: string, m: DatasetFile): LocalFile {
  * Formats of this version that are not pushed this time but whose every file is already on the
  * remote with this version's content: they stay published (and the card keeps describing them).
  */
-export async function keptFormats(remote: RemoteFile[], manifest: DatasetManifest, pushed: readonly OutputFormat[], dir: string): Promise<OutputFormat[]> {
+export async function keptFormats(
+  remote: RemoteFile[],
+  manifest: DatasetManifest,
+  pushed: readonly OutputFormat[],
+  dir: string,
+): Promise<OutputFormat[]> {
   const remoteByPath = new Map(remote.map((r) => [r.path, r]));
   const kept: OutputFormat[] = [];
   for (const format of ALL_FORMATS) {
@@ -179,7 +189,10 @@ export async function keptFormats(remote: RemoteFile[], manifest: DatasetManifes
     for (const f of files) {
       const r = remoteByPath.get(f.path);
       // A missing local copy (format not converted this time) cannot prove the remote is current.
-      if (!r || !(await sameContent(asLocal(dir, f), r).catch(() => false))) { all = false; break; }
+      if (!r || !(await sameContent(asLocal(dir, f), r).catch(() => false))) {
+        all = false;
+        break;
+      }
     }
     if (all) kept.push(format);
   }
@@ -188,7 +201,11 @@ export async function keptFormats(remote: RemoteFile[], manifest: DatasetManifes
 
 /** The manifest as published: only the files of the formats present in the repo. */
 export function publishedManifest(manifest: DatasetManifest, formats: readonly OutputFormat[]): DatasetManifest {
-  return { ...manifest, formats: ALL_FORMATS.filter((f) => formats.includes(f)), files: manifest.files.filter((f) => formats.includes(f.format)) };
+  return {
+    ...manifest,
+    formats: ALL_FORMATS.filter((f) => formats.includes(f)),
+    files: manifest.files.filter((f) => formats.includes(f.format)),
+  };
 }
 
 export function isManaged(repoPath: string): boolean {
@@ -201,7 +218,13 @@ export function isManaged(repoPath: string): boolean {
  * is left out this time stays, as long as it is still this version's). With `kept`, only files of
  * those formats stay, so the published card and manifest describe exactly what is there.
  */
-export async function planPush(local: LocalFile[], remote: RemoteFile[], dir: string, manifest: DatasetManifest, kept?: readonly OutputFormat[]): Promise<PushPlan> {
+export async function planPush(
+  local: LocalFile[],
+  remote: RemoteFile[],
+  dir: string,
+  manifest: DatasetManifest,
+  kept?: readonly OutputFormat[],
+): Promise<PushPlan> {
   const remoteByPath = new Map(remote.map((r) => [r.path, r]));
   const plan: PushPlan = { add: [], change: [], delete: [], unchanged: [], uploadBytes: 0 };
   const pushed = new Set<string>();

@@ -21,7 +21,18 @@ import { InputError, NusomiError, UsageError } from '../errors.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import { cardForRepo } from '../hf/card.ts';
-import { ALL_FORMATS, generatedFile, hashFile, keptFormats, planIsEmpty, planPush, publishedManifest, readDatasetManifest, README_FILE, selectLocalFiles } from './plan.ts';
+import {
+  ALL_FORMATS,
+  generatedFile,
+  hashFile,
+  keptFormats,
+  planIsEmpty,
+  planPush,
+  publishedManifest,
+  readDatasetManifest,
+  README_FILE,
+  selectLocalFiles,
+} from './plan.ts';
 import type { LocalFile, PushPlan, RemoteFile } from './plan.ts';
 import { refNameProblem, repoIdProblem } from './repo-id.ts';
 import { resolveHubToken, scrubSecret } from './token.ts';
@@ -125,7 +136,10 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   const repoProblem = repoIdProblem(opts.repo);
   if (repoProblem) throw new UsageError(`--repo ${JSON.stringify(opts.repo)}: ${repoProblem}`);
   // Before any upload: a tag the Hub refuses would otherwise fail only after the whole push.
-  for (const [flag, name] of [['--branch', branch], ['--tag', opts.tag]] as const) {
+  for (const [flag, name] of [
+    ['--branch', branch],
+    ['--tag', opts.tag],
+  ] as const) {
     const problem = name === undefined ? undefined : refNameProblem(name);
     if (problem) throw new UsageError(`${flag} ${JSON.stringify(name)} is not a valid branch or tag name: ${problem}`);
   }
@@ -134,7 +148,9 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   for (const f of formats) {
     if (!manifest.files.some((m) => m.format === f)) {
       const have = [...new Set(manifest.files.map((m) => m.format))].join(', ') || 'none';
-      throw new UsageError(`--formats ${f}: the dataset in ${opts.dir} has no ${f} files (it has: ${have}); convert with that format first`);
+      throw new UsageError(
+        `--formats ${f}: the dataset in ${opts.dir} has no ${f} files (it has: ${have}); convert with that format first`,
+      );
     }
   }
   const local = await selectLocalFiles(opts.dir, manifest, formats);
@@ -232,7 +248,8 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   const base = head;
   for (const [i, chunk] of chunks.entries()) {
     const title = commitTitle(opts.message, manifest.source_manifest?.export_id, i, chunks.length);
-    const commit = (): Promise<CommitOutput> => hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, onProgress: opts.onProgress });
+    const commit = (): Promise<CommitOutput> =>
+      hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, onProgress: opts.onProgress });
     const out = chunks.length > 1 ? await hub.stagingStep(staging, branch, commit) : await commit();
     head = out.commit.oid;
     result.commits.push(head);
@@ -242,7 +259,9 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     // Move the branch only if nobody committed to it meanwhile (their commit would be lost).
     const now = await hub.revision(branch);
     if (now.kind !== 'ok' || now.sha !== base) {
-      throw new HubPushError(`branch "${branch}" of ${opts.repo} moved while this push staged on "${staging}"; it was left as it is: run push again`);
+      throw new HubPushError(
+        `branch "${branch}" of ${opts.repo} moved while this push staged on "${staging}"; it was left as it is: run push again`,
+      );
     }
     await hub.createBranch(branch, head!, true);
     await hub.deleteBranch(staging, true);
@@ -257,7 +276,8 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
 
   if (opts.tag && head) {
     if (existingTag && existingTag.targetCommit !== head) await hub.deleteTag(opts.tag);
-    if (!existingTag || existingTag.targetCommit !== head) await hub.createTag(opts.tag, head, title0(opts, manifest.source_manifest?.export_id));
+    if (!existingTag || existingTag.targetCommit !== head)
+      await hub.createTag(opts.tag, head, title0(opts, manifest.source_manifest?.export_id));
   }
   return result;
 }
@@ -282,7 +302,11 @@ export async function commitChunks(plan: PushPlan): Promise<CommitOperation[][]>
   const last = new Set([README_FILE, DATASET_MANIFEST_FILE]);
   const uploads = [...plan.add, ...plan.change].sort(byPath);
   // openAsBlob keeps no descriptor open and reads the file only when the upload streams it.
-  const toOp = async (f: LocalFile): Promise<CommitOperation> => ({ operation: 'addOrUpdate', path: f.path, content: f.content ? new Blob([f.content]) : await openAsBlob(f.absPath) });
+  const toOp = async (f: LocalFile): Promise<CommitOperation> => ({
+    operation: 'addOrUpdate',
+    path: f.path,
+    content: f.content ? new Blob([f.content]) : await openAsBlob(f.absPath),
+  });
   const ops: CommitOperation[] = [
     ...(await Promise.all(uploads.filter((f) => !last.has(f.path)).map(toOp))),
     ...plan.delete.map((r): CommitOperation => ({ operation: 'delete', path: r.path })),
@@ -344,7 +368,9 @@ class HubClient {
       if (!(err instanceof HubApiError && err.statusCode === 404)) throw err;
     }
     if (role === 'read') {
-      throw new HubPushError(`the token from ${t.describeSource()} has the read role on ${this.hubUrl}: push needs a token with write access`);
+      throw new HubPushError(
+        `the token from ${t.describeSource()} has the read role on ${this.hubUrl}: push needs a token with write access`,
+      );
     }
   }
 
@@ -372,7 +398,13 @@ class HubClient {
 
   async listRemoteFiles(revision: string): Promise<RemoteFile[]> {
     const out: RemoteFile[] = [];
-    for await (const e of listFiles({ repo: this.#repo, recursive: true, revision: encodeURIComponent(revision), hubUrl: this.hubUrl, ...this.#auth })) {
+    for await (const e of listFiles({
+      repo: this.#repo,
+      recursive: true,
+      revision: encodeURIComponent(revision),
+      hubUrl: this.hubUrl,
+      ...this.#auth,
+    })) {
       if (e.type !== 'file') continue;
       out.push({ path: e.path, size: e.size, oid: e.oid ?? '', ...(e.lfs ? { lfsOid: e.lfs.oid } : {}) });
     }
@@ -424,12 +456,24 @@ class HubClient {
   }
 
   async createRepo(isPrivate: boolean): Promise<void> {
-    await createRepo({ repo: this.#repo, hubUrl: this.hubUrl, accessToken: this.#token!.reveal(), ...(isPrivate ? { visibility: 'private' as const } : {}) });
+    await createRepo({
+      repo: this.#repo,
+      hubUrl: this.hubUrl,
+      accessToken: this.#token!.reveal(),
+      ...(isPrivate ? { visibility: 'private' as const } : {}),
+    });
   }
 
   /** Create `branch` at `revision` (default: the default branch); `overwrite` moves an existing one. */
   async createBranch(branch: string, revision?: string, overwrite = false): Promise<void> {
-    await createBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal(), ...(revision ? { revision } : {}), ...(overwrite ? { overwrite } : {}) });
+    await createBranch({
+      repo: this.#repo,
+      branch,
+      hubUrl: this.hubUrl,
+      accessToken: this.#token!.reveal(),
+      ...(revision ? { revision } : {}),
+      ...(overwrite ? { overwrite } : {}),
+    });
   }
 
   /** Delete `branch`; with `gone`, a branch another push deleted first is no error. */
@@ -537,7 +581,9 @@ class HubClient {
 }
 
 function changedError(f: LocalFile): InputError {
-  return new InputError(`${f.absPath} changed since convert: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run convert (the branch was left as it is)`);
+  return new InputError(
+    `${f.absPath} changed since convert: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run convert (the branch was left as it is)`,
+  );
 }
 
 /** The file of a commit whose bytes no longer hash to its manifest sha256 (hashed only on this error path). */
@@ -546,7 +592,9 @@ async function changedSinceConvert(operations: CommitOperation[], local: Map<str
     const f = op.operation === 'addOrUpdate' ? local.get(op.path) : undefined;
     if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) return changedError(f);
   }
-  return new InputError(`a file changed while push read it: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run push (the branch was left as it is)`);
+  return new InputError(
+    `a file changed while push read it: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run push (the branch was left as it is)`,
+  );
 }
 
 /** Turn any failure into a one-line NusomiError whose message cannot contain the token. */
@@ -558,9 +606,10 @@ function toScrubbedError(err: unknown, token: HubToken | null, hubUrl: string): 
   }
   let msg: string;
   if (err instanceof HubApiError) {
-    msg = err.statusCode === 401 || err.statusCode === 403
-      ? `the Hub refused the request (HTTP ${err.statusCode}): ${err.message}; check that the token has write access to the repo`
-      : `Hub request failed (HTTP ${err.statusCode}): ${err.message}`;
+    msg =
+      err.statusCode === 401 || err.statusCode === 403
+        ? `the Hub refused the request (HTTP ${err.statusCode}): ${err.message}; check that the token has write access to the repo`
+        : `Hub request failed (HTTP ${err.statusCode}): ${err.message}`;
   } else if (err instanceof TypeError && /fetch failed/.test(err.message)) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     msg = `cannot reach the Hub at ${hubUrl}: ${cause?.code ?? cause?.message ?? err.message}`;
@@ -576,5 +625,7 @@ export function loadHint(result: Pick<PushResult, 'repo' | 'tag' | 'branch' | 'h
   // Git refs may hold quotes and "$(": a Python string literal, and the shell's single quotes escaped.
   const call = `load_dataset("${result.repo}"${rev ? `, revision=${JSON.stringify(rev)}` : ''})`;
   const shell = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
-  return result.hub_url === DEFAULT_HUB_URL ? call : `HF_ENDPOINT=${shell(result.hub_url)} ${python} -c ${shell(`from datasets import load_dataset; print(${call})`)}`;
+  return result.hub_url === DEFAULT_HUB_URL
+    ? call
+    : `HF_ENDPOINT=${shell(result.hub_url)} ${python} -c ${shell(`from datasets import load_dataset; print(${call})`)}`;
 }

@@ -45,7 +45,9 @@ export function readTokensFile(file: string): ServerToken[] {
     // Like ssh with a private key: a tokens file others can read is refused, not used.
     const mode = statSync(file).mode;
     if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-      throw new UsageError(`--tokens-file ${file}: other users can read or change it (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run "chmod 600 ${file}"`);
+      throw new UsageError(
+        `--tokens-file ${file}: other users can read or change it (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run "chmod 600 ${file}"`,
+      );
     }
     const bytes = readFileSync(file);
     if (bytes.length > MAX_TOKENS_FILE_BYTES) throw new UsageError(`--tokens-file ${file}: larger than ${MAX_TOKENS_FILE_BYTES} bytes`);

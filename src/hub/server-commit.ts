@@ -8,13 +8,59 @@ import { checkRepoPath, openRepo, USER_NAME, type HubContext, type HubRequest } 
 import { bytesOf, commitId, treeFileFor, type CommitRecord, type RepoRecord, type TreeFile } from './store.ts';
 
 /** The .gitattributes a new repo starts with: the usual binary and archive formats go through LFS. */
-export const DEFAULT_GITATTRIBUTES = [
-  '*.7z', '*.arrow', '*.bin', '*.bz2', '*.ckpt', '*.ftz', '*.gz', '*.h5', '*.joblib', '*.lfs.*', '*.lz4',
-  '*.mds', '*.mlmodel', '*.model', '*.msgpack', '*.npy', '*.npz', '*.onnx', '*.ot', '*.parquet', '*.pb',
-  '*.pickle', '*.pkl', '*.pt', '*.pth', '*.rar', '*.safetensors', 'saved_model/**/*', '*.tar.*', '*.tar',
-  '*.tflite', '*.tgz', '*.wasm', '*.xz', '*.zip', '*.zst', '*tfevents*',
-  '*.mp3', '*.ogg', '*.wav', '*.flac', '*.jpg', '*.jpeg', '*.png', '*.webp', '*.gif', '*.mp4', '*.webm',
-].map((p) => `${p} filter=lfs diff=lfs merge=lfs -text`).join('\n') + '\n';
+export const DEFAULT_GITATTRIBUTES =
+  [
+    '*.7z',
+    '*.arrow',
+    '*.bin',
+    '*.bz2',
+    '*.ckpt',
+    '*.ftz',
+    '*.gz',
+    '*.h5',
+    '*.joblib',
+    '*.lfs.*',
+    '*.lz4',
+    '*.mds',
+    '*.mlmodel',
+    '*.model',
+    '*.msgpack',
+    '*.npy',
+    '*.npz',
+    '*.onnx',
+    '*.ot',
+    '*.parquet',
+    '*.pb',
+    '*.pickle',
+    '*.pkl',
+    '*.pt',
+    '*.pth',
+    '*.rar',
+    '*.safetensors',
+    'saved_model/**/*',
+    '*.tar.*',
+    '*.tar',
+    '*.tflite',
+    '*.tgz',
+    '*.wasm',
+    '*.xz',
+    '*.zip',
+    '*.zst',
+    '*tfevents*',
+    '*.mp3',
+    '*.ogg',
+    '*.wav',
+    '*.flac',
+    '*.jpg',
+    '*.jpeg',
+    '*.png',
+    '*.webp',
+    '*.gif',
+    '*.mp4',
+    '*.webm',
+  ]
+    .map((p) => `${p} filter=lfs diff=lfs merge=lfs -text`)
+    .join('\n') + '\n';
 
 function globToRegExp(glob: string): RegExp {
   let re = '';
@@ -157,7 +203,8 @@ async function readCommitLines(ctx: HubContext, r: HubRequest): Promise<{ header
         const oid = String(field(v, 'oid', n));
         const size = Number(field(v, 'size', n));
         if (v.algo !== undefined && v.algo !== 'sha256') throw new HttpError(400, `commit line ${n}: algo must be sha256`);
-        if (!/^[0-9a-f]{64}$/.test(oid) || !Number.isSafeInteger(size) || size < 0) throw new HttpError(400, `commit line ${n}: invalid lfsFile oid or size`);
+        if (!/^[0-9a-f]{64}$/.test(oid) || !Number.isSafeInteger(size) || size < 0)
+          throw new HttpError(400, `commit line ${n}: invalid lfsFile oid or size`);
         ops.push({ kind: 'lfs', path: p, oid, size });
         break;
       }
@@ -202,7 +249,14 @@ async function applyOps(ctx: HubContext, base: Record<string, TreeFile>, ops: Op
 }
 
 /** Build, store and return a commit on top of `parent` (no ref is moved). */
-export async function writeCommit(ctx: HubContext, repo: RepoRecord, parent: string | undefined, title: string, message: string, files: Record<string, TreeFile>): Promise<CommitRecord> {
+export async function writeCommit(
+  ctx: HubContext,
+  repo: RepoRecord,
+  parent: string | undefined,
+  title: string,
+  message: string,
+  files: Record<string, TreeFile>,
+): Promise<CommitRecord> {
   const body = { parents: parent ? [parent] : [], title, message, files };
   const commit: CommitRecord = { id: commitId(body), ...body, date: new Date().toISOString(), authors: [USER_NAME] };
   const existing = await ctx.store.getCommit(repo.type, repo.id, commit.id);
@@ -233,4 +287,3 @@ export async function handleCommit(ctx: HubContext, r: HubRequest, repo: RepoRec
   const commitUrl = `${r.endpoint}/${repo.type === 'model' ? '' : `${repo.type}s/`}${repo.id}/commit/${commit.id}`;
   sendJson(r.res, 200, { success: true, commitOid: commit.id, commitUrl, hookOutput: '' });
 }
-

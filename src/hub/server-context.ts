@@ -56,9 +56,12 @@ export function webPrefix(type: RepoType): string {
 export function requireWrite(r: HubRequest): void {
   if (r.role === 'write') return;
   if (r.role === 'read') throw new HttpError(403, 'this token has the read role: writing needs a token with the write role');
-  throw new HttpError(401, r.unknownToken
-    ? 'Invalid credentials in Authorization header: this token is not one of the tokens this server accepts'
-    : 'this request needs an access token: send "Authorization: Bearer hf_..." with a write token of this server');
+  throw new HttpError(
+    401,
+    r.unknownToken
+      ? 'Invalid credentials in Authorization header: this token is not one of the tokens this server accepts'
+      : 'this request needs an access token: send "Authorization: Bearer hf_..." with a write token of this server',
+  );
 }
 
 /**
@@ -109,12 +112,16 @@ export async function resolveCommit(ctx: HubContext, repo: RepoRecord, rev: stri
  * normally one (percent-encoded) segment, but @huggingface/hub's listFiles sends it unencoded, so
  * a revision with `/` is also found by trying longer prefixes.
  */
-export async function splitRevision(ctx: HubContext, repo: RepoRecord, segments: string[]): Promise<{ commit: CommitRecord; rev: string; rest: string[] }> {
+export async function splitRevision(
+  ctx: HubContext,
+  repo: RepoRecord,
+  segments: string[],
+): Promise<{ commit: CommitRecord; rev: string; rest: string[] }> {
   if (segments.length === 0) throw revisionNotFound('');
   for (let k = 1; k <= segments.length; k++) {
     const rev = segments.slice(0, k).join('/');
     const sha = await resolveSha(ctx, repo, rev);
-    if (sha) return { commit: (await resolveCommit(ctx, repo, sha)), rev, rest: segments.slice(k) };
+    if (sha) return { commit: await resolveCommit(ctx, repo, sha), rev, rest: segments.slice(k) };
   }
   throw revisionNotFound(segments[0]!);
 }
@@ -127,6 +134,7 @@ export function checkRepoPath(p: unknown): string {
   if (typeof p !== 'string' || p === '') throw new HttpError(400, 'a file path is missing');
   if (Buffer.byteLength(p) > MAX_REPO_PATH_BYTES) throw new HttpError(400, `a file path is longer than ${MAX_REPO_PATH_BYTES} bytes`);
   const segs = p.split('/');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what a repo path may not hold
   if (p.startsWith('/') || segs.some((s) => s === '' || s === '.' || s === '..') || segs[0] === '.git' || /[\x00-\x1f\x7f\\]/.test(p)) {
     throw new HttpError(400, `invalid path in repo: ${JSON.stringify(p)}`);
   }

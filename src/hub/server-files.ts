@@ -68,10 +68,12 @@ async function render(ctx: HubContext, repo: RepoRecord, commit: CommitRecord, e
   const dirs = directoryOids(commit.files);
   const last = expand ? await lastCommits(ctx, repo, commit, entries) : undefined;
   return entries.map((e) => {
-    const out: Record<string, unknown> = e.type === 'file'
-      ? { type: 'file', oid: e.file.blobOid, size: e.file.size, path: e.path }
-      : { type: 'directory', oid: dirs.get(e.path), size: 0, path: e.path };
-    if (e.type === 'file' && e.file.lfs) out.lfs = { oid: e.file.sha256, size: e.file.size, pointerSize: Buffer.byteLength(lfsPointer(e.file.sha256, e.file.size)) };
+    const out: Record<string, unknown> =
+      e.type === 'file'
+        ? { type: 'file', oid: e.file.blobOid, size: e.file.size, path: e.path }
+        : { type: 'directory', oid: dirs.get(e.path), size: 0, path: e.path };
+    if (e.type === 'file' && e.file.lfs)
+      out.lfs = { oid: e.file.sha256, size: e.file.size, pointerSize: Buffer.byteLength(lfsPointer(e.file.sha256, e.file.size)) };
     const lc = last?.get(e.path);
     if (lc) out.lastCommit = { id: lc.id, title: lc.title, date: lc.date };
     // No securityFileStatus: this server scans nothing, and must not claim files are safe.
@@ -109,7 +111,11 @@ export async function handlePathsInfo(ctx: HubContext, r: HubRequest, repo: Repo
   let expand = false;
   if ((r.req.headers['content-type'] ?? '').includes('json') || raw.trimStart().startsWith('{')) {
     let body: { paths?: unknown; expand?: unknown };
-    try { body = JSON.parse(raw) as typeof body; } catch { throw new HttpError(400, 'paths-info body is not JSON'); }
+    try {
+      body = JSON.parse(raw) as typeof body;
+    } catch {
+      throw new HttpError(400, 'paths-info body is not JSON');
+    }
     paths = Array.isArray(body.paths) ? body.paths : [body.paths];
     expand = body.expand === true;
   } else {

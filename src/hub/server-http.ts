@@ -30,7 +30,14 @@ export function sendError(res: ServerResponse, err: HttpError, head: boolean): v
   sendJson(res, err.status, { error: err.message }, headers, head);
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, head = false, contentType = 'application/json; charset=utf-8'): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+  head = false,
+  contentType = 'application/json; charset=utf-8',
+): void {
   const data = Buffer.from(JSON.stringify(body));
   res.writeHead(status, { ...headers, 'Content-Type': contentType, 'Content-Length': String(data.length) });
   res.end(head ? undefined : data);
@@ -98,5 +105,8 @@ export async function drain(req: IncomingMessage): Promise<void> {
   // A stream a failed pipeline destroyed never ends: there is nothing left to drain.
   if (req.readableEnded || req.destroyed) return;
   req.resume();
-  await new Promise<void>((resolve) => { req.on('end', resolve); req.on('close', resolve); });
+  await new Promise<void>((resolve) => {
+    req.on('end', resolve);
+    req.on('close', resolve);
+  });
 }

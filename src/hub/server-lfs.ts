@@ -30,10 +30,15 @@ function parseOidSize(oidRaw: string | undefined, sizeRaw: string | undefined): 
 
 export async function handleLfsBatch(ctx: HubContext, r: HubRequest, _repo: RepoRecord): Promise<void> {
   const body = await readJson(r.req);
-  if (body.operation !== 'upload') throw new HttpError(422, `LFS batch operation ${JSON.stringify(body.operation)} is not supported here (only "upload"); download through /resolve/`);
+  if (body.operation !== 'upload')
+    throw new HttpError(
+      422,
+      `LFS batch operation ${JSON.stringify(body.operation)} is not supported here (only "upload"); download through /resolve/`,
+    );
   const transfers = Array.isArray(body.transfers) ? (body.transfers as unknown[]) : ['basic'];
   const canMultipart = transfers.includes('multipart');
-  if (!transfers.includes('basic') && !canMultipart) throw new HttpError(422, 'LFS batch: none of the offered transfers is supported (basic, multipart)');
+  if (!transfers.includes('basic') && !canMultipart)
+    throw new HttpError(422, 'LFS batch: none of the offered transfers is supported (basic, multipart)');
   if (body.hash_algo !== undefined && body.hash_algo !== 'sha256' && body.hash_algo !== 'sha_256') {
     throw new HttpError(422, `LFS batch: hash_algo ${JSON.stringify(body.hash_algo)} is not supported (sha256)`);
   }
@@ -44,7 +49,11 @@ export async function handleLfsBatch(ctx: HubContext, r: HubRequest, _repo: Repo
     const oid = String(o?.oid ?? '');
     const size = Number(o?.size);
     if (!/^[0-9a-f]{64}$/.test(oid) || !Number.isSafeInteger(size) || size < 0) {
-      objects.push({ oid, size: o?.size, error: { code: 422, message: 'oid must be a lowercase sha256 hex and size a non-negative integer' } });
+      objects.push({
+        oid,
+        size: o?.size,
+        error: { code: 422, message: 'oid must be a lowercase sha256 hex and size a non-negative integer' },
+      });
       continue;
     }
     const stored = await ctx.store.objectSize(oid);
@@ -64,7 +73,8 @@ export async function handleLfsBatch(ctx: HubContext, r: HubRequest, _repo: Repo
       const header: Record<string, string> = { chunk_size: String(chunk) };
       const parts = Math.ceil(size / chunk);
       const partSig = sign(ctx, `part:${oid}:${size}:${chunk}`);
-      for (let i = 1; i <= parts; i++) header[String(i).padStart(5, '0')] = `${r.endpoint}/_lfs/part/${oid}/${size}/${chunk}/${i}?sig=${partSig}`;
+      for (let i = 1; i <= parts; i++)
+        header[String(i).padStart(5, '0')] = `${r.endpoint}/_lfs/part/${oid}/${size}/${chunk}/${i}?sig=${partSig}`;
       const href = `${r.endpoint}/_lfs/complete/${oid}/${size}/${chunk}?sig=${sign(ctx, `complete:${oid}:${size}:${chunk}`)}`;
       objects.push({ oid, size, authenticated: true, actions: { upload: { href, header }, verify } });
     } else {
@@ -91,7 +101,9 @@ async function storeOrReject(r: HubRequest, work: () => Promise<void>): Promise<
 export async function handleLfsPut(ctx: HubContext, r: HubRequest, segs: string[]): Promise<void> {
   const { oid, size } = parseOidSize(segs[0], segs[1]);
   checkSignature(ctx, r, `upload:${oid}:${size}`);
-  const count = (n: number): void => { ctx.stats.lfsBytesReceived += n; };
+  const count = (n: number): void => {
+    ctx.stats.lfsBytesReceived += n;
+  };
   if ((await ctx.store.objectSize(oid)) === size) {
     r.req.on('data', (c: Buffer) => count(c.length));
     await drain(r.req);
@@ -107,10 +119,15 @@ export async function handleLfsPart(ctx: HubContext, r: HubRequest, segs: string
   const chunk = Number(segs[2]);
   const part = Number(segs[3]);
   checkSignature(ctx, r, `part:${oid}:${size}:${chunk}`);
-  if (!Number.isSafeInteger(part) || part < 1 || part > Math.ceil(size / chunk)) throw new HttpError(400, `part number ${segs[3]} is out of range`);
+  if (!Number.isSafeInteger(part) || part < 1 || part > Math.ceil(size / chunk))
+    throw new HttpError(400, `part number ${segs[3]} is out of range`);
   const partBytes = Math.min(chunk, size - (part - 1) * chunk);
   let etag = '';
-  await storeOrReject(r, async () => { etag = await ctx.store.putPart(oid, part, r.req, partBytes, (n) => { ctx.stats.lfsBytesReceived += n; }); });
+  await storeOrReject(r, async () => {
+    etag = await ctx.store.putPart(oid, part, r.req, partBytes, (n) => {
+      ctx.stats.lfsBytesReceived += n;
+    });
+  });
   r.res.writeHead(200, { ETag: `"${etag}"`, 'Content-Length': '0' }).end();
 }
 
@@ -122,7 +139,8 @@ export async function handleLfsComplete(ctx: HubContext, r: HubRequest, segs: st
   const body = await readJson(r.req);
   if (body.oid !== undefined && body.oid !== oid) throw new HttpError(400, `completion body names oid ${String(body.oid)}, the URL ${oid}`);
   const parts = Math.ceil(size / chunk);
-  if (Array.isArray(body.parts) && body.parts.length !== parts) throw new HttpError(400, `completion lists ${body.parts.length} parts, expected ${parts}`);
+  if (Array.isArray(body.parts) && body.parts.length !== parts)
+    throw new HttpError(400, `completion lists ${body.parts.length} parts, expected ${parts}`);
   if ((await ctx.store.objectSize(oid)) !== size) await storeOrReject(r, () => ctx.store.completeParts(oid, size, parts));
   sendJson(r.res, 200, {}, {}, false, LFS_JSON);
 }

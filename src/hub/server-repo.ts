@@ -5,7 +5,18 @@
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_GITATTRIBUTES, writeCommit } from './server-commit.ts';
 import { HttpError, readJson, repoNotFound, revisionNotFound, sendJson } from './server-http.ts';
-import { checkRefName, checkRepoPath, openRepo, requireWrite, resolveCommit, resolveSha, USER_NAME, webPrefix, type HubContext, type HubRequest } from './server-context.ts';
+import {
+  checkRefName,
+  checkRepoPath,
+  openRepo,
+  requireWrite,
+  resolveCommit,
+  resolveSha,
+  USER_NAME,
+  webPrefix,
+  type HubContext,
+  type HubRequest,
+} from './server-context.ts';
 import { repoNamePartProblem } from './repo-id.ts';
 import { bytesOf, lfsPointer, treeFileFor, type CommitRecord, type RepoRecord, type RepoType, type TreeFile } from './store.ts';
 import { compareStrings } from '../util/compare.ts';
@@ -45,7 +56,15 @@ export async function handleCreateRepo(ctx: HubContext, r: HubRequest): Promise<
   }
   await ctx.store.withRepoLock(type, id, async () => {
     if (await ctx.store.getRepo(type, id)) throw new HttpError(409, `You already created this ${type} repo: ${id}`);
-    const repo: RepoRecord = { type, id, private: isPrivate, createdAt: new Date().toISOString(), defaultBranch: 'main', branches: {}, tags: {} };
+    const repo: RepoRecord = {
+      type,
+      id,
+      private: isPrivate,
+      createdAt: new Date().toISOString(),
+      defaultBranch: 'main',
+      branches: {},
+      tags: {},
+    };
     const commit = await writeCommit(ctx, repo, undefined, 'initial commit', '', initial);
     repo.branches.main = commit.id;
     await ctx.store.saveRepo(repo);
@@ -101,17 +120,30 @@ function frontMatter(text: string): string | undefined {
 export async function handleInfo(ctx: HubContext, r: HubRequest, repo: RepoRecord, rev: string): Promise<void> {
   const commit = await resolveCommit(ctx, repo, rev);
   const blobs = r.url.searchParams.get('blobs') === 'true' || r.url.searchParams.get('blobs') === '1';
-  const siblings = Object.keys(commit.files).sort().map((p) => {
-    const f = commit.files[p]!;
-    if (!blobs) return { rfilename: p };
-    const s: Record<string, unknown> = { rfilename: p, size: f.size, blobId: f.blobOid };
-    if (f.lfs) s.lfs = { sha256: f.sha256, size: f.size, pointerSize: Buffer.byteLength(lfsPointer(f.sha256, f.size)) };
-    return s;
-  });
+  const siblings = Object.keys(commit.files)
+    .sort()
+    .map((p) => {
+      const f = commit.files[p]!;
+      if (!blobs) return { rfilename: p };
+      const s: Record<string, unknown> = { rfilename: p, size: f.size, blobId: f.blobOid };
+      if (f.lfs) s.lfs = { sha256: f.sha256, size: f.size, pointerSize: Buffer.byteLength(lfsPointer(f.sha256, f.size)) };
+      return s;
+    });
   const [author] = repo.id.split('/');
   const info: Record<string, unknown> = {
-    _id: `${repo.type}:${repo.id}`, id: repo.id, author, sha: commit.id, lastModified: commit.date, createdAt: repo.createdAt,
-    private: repo.private, gated: false, disabled: false, downloads: 0, likes: 0, tags: [], siblings,
+    _id: `${repo.type}:${repo.id}`,
+    id: repo.id,
+    author,
+    sha: commit.id,
+    lastModified: commit.date,
+    createdAt: repo.createdAt,
+    private: repo.private,
+    gated: false,
+    disabled: false,
+    downloads: 0,
+    likes: 0,
+    tags: [],
+    siblings,
   };
   const card = await cardData(ctx, commit);
   if (card) info.cardData = card;
@@ -181,8 +213,12 @@ export async function handleDeleteBranch(ctx: HubContext, r: HubRequest, repo: R
 /** `GET /api/{type}s/{id}/refs[?include_prs=1]` */
 export function handleRefs(r: HubRequest, repo: RepoRecord): void {
   const out: Record<string, unknown> = {
-    branches: Object.keys(repo.branches).sort(compareStrings).map((name) => ({ name, ref: `refs/heads/${name}`, targetCommit: repo.branches[name] })),
-    tags: Object.keys(repo.tags).sort(compareStrings).map((name) => ({ name, ref: `refs/tags/${name}`, targetCommit: repo.tags[name]!.commit })),
+    branches: Object.keys(repo.branches)
+      .sort(compareStrings)
+      .map((name) => ({ name, ref: `refs/heads/${name}`, targetCommit: repo.branches[name] })),
+    tags: Object.keys(repo.tags)
+      .sort(compareStrings)
+      .map((name) => ({ name, ref: `refs/tags/${name}`, targetCommit: repo.tags[name]!.commit })),
     converts: [],
   };
   if (r.url.searchParams.get('include_prs') === '1' || r.url.searchParams.get('include_prs') === 'true') out.pullRequests = [];
@@ -199,8 +235,15 @@ export async function handleCommits(ctx: HubContext, r: HubRequest, repo: RepoRe
   const items: unknown[] = [];
   let index = 0;
   let more = false;
-  for (let c: CommitRecord | undefined = head; c; c = c.parents[0] ? await ctx.store.getCommit(repo.type, repo.id, c.parents[0]) : undefined) {
-    if (index >= (page + 1) * limit) { more = true; break; }
+  for (
+    let c: CommitRecord | undefined = head;
+    c;
+    c = c.parents[0] ? await ctx.store.getCommit(repo.type, repo.id, c.parents[0]) : undefined
+  ) {
+    if (index >= (page + 1) * limit) {
+      more = true;
+      break;
+    }
     if (index >= page * limit) {
       items.push({ id: c.id, title: c.title, message: c.message, authors: c.authors.map((user) => ({ user, avatar: '' })), date: c.date });
     }
@@ -217,9 +260,17 @@ export async function handleCommits(ctx: HubContext, r: HubRequest, repo: RepoRe
 
 /** `GET /api/whoami-v2` */
 export function handleWhoami(r: HubRequest): void {
-  if (!r.role) throw new HttpError(401, r.unknownToken ? 'Invalid credentials in Authorization header' : 'this request needs an access token');
+  if (!r.role)
+    throw new HttpError(401, r.unknownToken ? 'Invalid credentials in Authorization header' : 'this request needs an access token');
   sendJson(r.res, 200, {
-    type: 'user', id: USER_NAME, name: USER_NAME, fullname: 'Local Hub user', email: null, emailVerified: false, isPro: false, orgs: [],
+    type: 'user',
+    id: USER_NAME,
+    name: USER_NAME,
+    fullname: 'Local Hub user',
+    email: null,
+    emailVerified: false,
+    isPro: false,
+    orgs: [],
     auth: { type: 'access_token', accessToken: { displayName: 'local', role: r.role } },
   });
 }

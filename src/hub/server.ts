@@ -17,8 +17,18 @@ import { handleDownload, handlePathsInfo, handleTree } from './server-files.ts';
 import { decodeSegment, HttpError, sendError } from './server-http.ts';
 import { handleLfsBatch, handleLfsComplete, handleLfsPart, handleLfsPut, handleLfsVerify } from './server-lfs.ts';
 import {
-  handleCommits, handleCreateBranch, handleCreateRepo, handleCreateTag, handleDeleteBranch, handleDeleteRepo,
-  handleDeleteTag, handleInfo, handleRefs, handleSettings, handleValidateYaml, handleWhoami,
+  handleCommits,
+  handleCreateBranch,
+  handleCreateRepo,
+  handleCreateTag,
+  handleDeleteBranch,
+  handleDeleteRepo,
+  handleDeleteTag,
+  handleInfo,
+  handleRefs,
+  handleSettings,
+  handleValidateYaml,
+  handleWhoami,
 } from './server-repo.ts';
 import { HubStore, type RepoType } from './store.ts';
 
@@ -59,13 +69,18 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   const host = opts.host ?? '127.0.0.1';
   const configured = opts.tokens !== undefined && opts.tokens.length > 0;
   if (!configured && !isLoopbackHost(host)) {
-    throw new UsageError(`--host ${host} is not loopback: give --token or --tokens-file so that only listed tokens can write or read private repos`);
+    throw new UsageError(
+      `--host ${host} is not loopback: give --token or --tokens-file so that only listed tokens can write or read private repos`,
+    );
   }
   const store = await HubStore.open(opts.dir);
   const ownToken = configured ? undefined : (await store.privateFile('token', () => `${newServerToken()}\n`)).trim();
   if (ownToken !== undefined && !isServerToken(ownToken)) {
     // An emptied or edited file would leave a server no client can write to, and say nothing.
-    throw new InputError('does not hold a token ("hf_" and 8 to 200 letters, digits, "_" or "-"): fix it, or delete it and the server makes a new one', { file: path.join(store.dir, 'token') });
+    throw new InputError(
+      'does not hold a token ("hf_" and 8 to 200 letters, digits, "_" or "-"): fix it, or delete it and the server makes a new one',
+      { file: path.join(store.dir, 'token') },
+    );
   }
   const ctx: HubContext = {
     store,
@@ -82,7 +97,8 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     res.on('finish', () => opts.log?.(`${started} ${(req.url ?? '').split('?')[0]} ${res.statusCode}`));
     handle(ctx, req, res, baseUrl).catch((err: unknown) => {
       const e = err instanceof HttpError ? err : new HttpError(500, `internal error: ${err instanceof Error ? err.message : String(err)}`);
-      if (!(err instanceof HttpError)) opts.log?.(`internal error on ${started} ${(req.url ?? '').split('?')[0]}: ${err instanceof Error ? err.stack : String(err)}`);
+      if (!(err instanceof HttpError))
+        opts.log?.(`internal error on ${started} ${(req.url ?? '').split('?')[0]}: ${err instanceof Error ? err.stack : String(err)}`);
       if (res.headersSent) {
         res.destroy();
         return;
@@ -104,10 +120,11 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     port,
     stats: () => ({ ...ctx.stats }),
     ...(ownToken ? { token: ownToken, tokenFile: path.join(store.dir, 'token') } : {}),
-    stop: () => new Promise<void>((resolve, reject) => {
-      server.close((err) => (err ? reject(err) : resolve()));
-      server.closeAllConnections();
-    }),
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -131,7 +148,9 @@ async function handle(ctx: HubContext, req: IncomingMessage, res: ServerResponse
   const r: HubRequest = { req, res, url, endpoint, role, unknownToken: token !== undefined && role === undefined, head: method === 'HEAD' };
   const segs = url.pathname.split('/').slice(1);
   const is = (...methods: string[]): boolean => methods.includes(method);
-  const notFound = (): never => { throw new HttpError(404, `no route for ${method} ${url.pathname}`); };
+  const notFound = (): never => {
+    throw new HttpError(404, `no route for ${method} ${url.pathname}`);
+  };
 
   if (segs[0] === '_lfs') {
     const rest = segs.slice(2);

@@ -13,6 +13,7 @@ import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { InputError } from '../errors.ts';
 import { repoIdProblem } from './repo-id.ts';
@@ -96,7 +97,8 @@ export class ObjectMismatchError extends Error {
 }
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
-const NOT_YOURS = 'is a link or not your own regular file: the server takes no token or signing key from it; delete it and the server makes a new one';
+const NOT_YOURS =
+  'is a link or not your own regular file: the server takes no token or signing key from it; delete it and the server makes a new one';
 let tmpCounter = 0;
 
 export class HubStore {
@@ -133,7 +135,7 @@ export class HubStore {
    */
   async privateFile(name: string, make: () => string): Promise<string> {
     const file = path.join(this.dir, name);
-    let fh;
+    let fh: FileHandle | undefined;
     try {
       fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
@@ -201,28 +203,41 @@ export class HubStore {
    * while hashed; only when sha256 and size both match is the file renamed to its final name.
    * `onBytes` sees every chunk received (for the server's byte counter).
    */
-  async putObjectStream(src: Readable | AsyncIterable<Uint8Array>, oid: string, size: number, onBytes?: (n: number) => void): Promise<void> {
+  async putObjectStream(
+    src: Readable | AsyncIterable<Uint8Array>,
+    oid: string,
+    size: number,
+    onBytes?: (n: number) => void,
+  ): Promise<void> {
     if (!SHA256_RE.test(oid)) throw new ObjectMismatchError(`oid ${oid} is not a lowercase sha256 hex`);
     const tmp = this.tmpPath(oid);
     const hash = createHash('sha256');
     let received = 0;
     const out = createWriteStream(tmp);
     try {
-      await pipeline(src, async function* (chunks: AsyncIterable<Uint8Array>) {
-        for await (const chunk of chunks) {
-          received += chunk.length;
-          onBytes?.(chunk.length);
-          // Stop at the first byte past the claimed size: a signed URL must not fill the disk.
-          if (received > size) throw new ObjectMismatchError(`received more than the ${size} bytes of oid ${oid}`);
-          hash.update(chunk);
-          yield chunk;
-        }
-      }, out);
+      await pipeline(
+        src,
+        async function* (chunks: AsyncIterable<Uint8Array>) {
+          for await (const chunk of chunks) {
+            received += chunk.length;
+            onBytes?.(chunk.length);
+            // Stop at the first byte past the claimed size: a signed URL must not fill the disk.
+            if (received > size) throw new ObjectMismatchError(`received more than the ${size} bytes of oid ${oid}`);
+            hash.update(chunk);
+            yield chunk;
+          }
+        },
+        out,
+      );
       const got = hash.digest('hex');
       if (received !== size) throw new ObjectMismatchError(`received ${received} bytes for oid ${oid}, expected size ${size}`);
       if (got !== oid) throw new ObjectMismatchError(`the bytes received hash to sha256 ${got}, not the oid ${oid}`);
       const fh = await open(tmp, 'r+');
-      try { await fh.sync(); } finally { await fh.close(); }
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       await mkdir(path.dirname(this.objectPath(oid)), { recursive: true });
       await rename(tmp, this.objectPath(oid));
     } catch (err) {
@@ -253,15 +268,19 @@ export class HubStore {
     const md5 = createHash('md5');
     let received = 0;
     try {
-      await pipeline(src, async function* (chunks: AsyncIterable<Uint8Array>) {
-        for await (const chunk of chunks) {
-          received += chunk.length;
-          onBytes?.(chunk.length);
-          if (received > maxBytes) throw new ObjectMismatchError(`part ${partNumber} of oid ${oid} is larger than its ${maxBytes} bytes`);
-          md5.update(chunk);
-          yield chunk;
-        }
-      }, createWriteStream(tmp));
+      await pipeline(
+        src,
+        async function* (chunks: AsyncIterable<Uint8Array>) {
+          for await (const chunk of chunks) {
+            received += chunk.length;
+            onBytes?.(chunk.length);
+            if (received > maxBytes) throw new ObjectMismatchError(`part ${partNumber} of oid ${oid} is larger than its ${maxBytes} bytes`);
+            md5.update(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream(tmp),
+      );
       await rename(tmp, path.join(dir, String(partNumber).padStart(5, '0')));
     } catch (err) {
       await rm(tmp, { force: true });
@@ -343,7 +362,10 @@ export class HubStore {
     const key = `${type}/${id}`;
     const prev = this.locks.get(key) ?? Promise.resolve();
     const run = prev.then(fn, fn);
-    const settled = run.then(() => undefined, () => undefined);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
     this.locks.set(key, settled);
     try {
       return await run;

@@ -43,7 +43,9 @@ export function pyInline(value: PyValue): string {
     return inner.length === 1 ? `(${inner[0]},)` : `(${inner.join(', ')})`;
   }
   if (Array.isArray(value)) return `[${(value as readonly PyValue[]).map(pyInline).join(', ')}]`;
-  return `{${Object.entries(value as Record<string, PyValue>).map(([k, v]) => `${pyString(k)}: ${pyInline(v)}`).join(', ')}}`;
+  return `{${Object.entries(value as Record<string, PyValue>)
+    .map(([k, v]) => `${pyString(k)}: ${pyInline(v)}`)
+    .join(', ')}}`;
 }
 
 /** A Python string literal: JSON's escaping is valid Python; non-ASCII is escaped to keep files ASCII. */

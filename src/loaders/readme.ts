@@ -22,7 +22,10 @@ export function renderReadme(input: LoaderInput, name: string, targets: LoaderTa
     out.push('- A local dataset directory. Tell the modules where it is at run time: `root=...` or');
     out.push(`  \`export ${env}=/path/to/dataset\`. Every file is checked against the pinned sha256 before use.`);
   }
-  out.push(`- dataset-manifest.json sha256 \`${input.manifestSha256}\`${typeof m.source_manifest?.export_id === 'string' ? `, export \`${m.source_manifest.export_id}\`` : ''}.`, '');
+  out.push(
+    `- dataset-manifest.json sha256 \`${input.manifestSha256}\`${typeof m.source_manifest?.export_id === 'string' ? `, export \`${m.source_manifest.export_id}\`` : ''}.`,
+    '',
+  );
   out.push('| split | rows | sessions |', '|---|---:|---:|');
   for (const [split, s] of Object.entries(m.splits)) out.push(`| ${split} | ${s.rows} | ${s.sessions} |`);
   out.push('');
@@ -30,8 +33,15 @@ export function renderReadme(input: LoaderInput, name: string, targets: LoaderTa
   out.push(`\`prior_action_type_id\` is ${m.labels.action_type.length} (\`NO_PRIOR_ACTION_ID\`) on a session's first step.`);
   out.push(`Outcomes: ${m.labels.outcome.map((n, i) => `${i} ${n}`).join(', ')}.`, '');
   out.push('Coordinates: `x`, `y` are pixels of the **stored** image; `x_norm`, `y_norm` (the `action_xy` the');
-  out.push('loaders return) are relative to the stored image, in [0, 1]. Capture viewports seen: ' + m.viewports.map((v) => `${v.w}×${v.h} (${v.rows} rows)`).join(', ') + '.');
-  out.push(`Stored images: ${m.image.mode}${m.image.max_side ? `, longest side ≤ ${m.image.max_side}` : ''}${m.image.format ? `, ${m.image.format}` : ''}.`, '');
+  out.push(
+    'loaders return) are relative to the stored image, in [0, 1]. Capture viewports seen: ' +
+      m.viewports.map((v) => `${v.w}×${v.h} (${v.rows} rows)`).join(', ') +
+      '.',
+  );
+  out.push(
+    `Stored images: ${m.image.mode}${m.image.max_side ? `, longest side ≤ ${m.image.max_side}` : ''}${m.image.format ? `, ${m.image.format}` : ''}.`,
+    '',
+  );
   out.push('Every PyTorch module returns the same sample: `image` uint8 [3, H, W], `image_size` (H, W), `action_type_id`,');
   out.push('`action_xy`, `action_has_xy`, `prior_action_type_id`, `prior_action_xy`, `prior_action_has_xy`, `session_id`, `step`.');
   out.push('Their `collate` pads frames of different sizes to the largest in the batch (bottom/right) and keeps `image_size`.', '');
@@ -39,10 +49,19 @@ export function renderReadme(input: LoaderInput, name: string, targets: LoaderTa
     const spec = TARGETS[t];
     out.push(`## \`${t}\`: ${moduleFileName(name, t)}`, '', `Needs: ${spec.requires.join(', ')}.`, '', '```python');
     if (t === 'hf') {
-      out.push(`from ${mod(t)} import load, to_model_inputs, collate`, 'ds = load("train")                       # the pinned version; streaming=True also works');
-      out.push('ds = ds.with_transform(to_model_inputs)', 'loader = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True, collate_fn=collate)');
+      out.push(
+        `from ${mod(t)} import load, to_model_inputs, collate`,
+        'ds = load("train")                       # the pinned version; streaming=True also works',
+      );
+      out.push(
+        'ds = ds.with_transform(to_model_inputs)',
+        'loader = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True, collate_fn=collate)',
+      );
     } else if (t === 'torch-wds') {
-      out.push(`from ${mod(t)} import WdsSteps, collate`, 'ds = WdsSteps("train", seed=0)         # shards: root=..., $' + env + (o.kind === 'hub' ? ', else the Hub' : ''));
+      out.push(
+        `from ${mod(t)} import WdsSteps, collate`,
+        'ds = WdsSteps("train", seed=0)         # shards: root=..., $' + env + (o.kind === 'hub' ? ', else the Hub' : ''),
+      );
       out.push('loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2, collate_fn=collate)', 'for epoch in range(epochs):');
       out.push('    ds.set_epoch(epoch)               # before each epoch', '    for batch in loader: ...');
     } else if (t === 'torch-parquet') {
@@ -61,7 +80,7 @@ export function renderReadme(input: LoaderInput, name: string, targets: LoaderTa
       out.push('the same number of samples whatever the shard sizes, and DDP does not hang. `equalize="pad"` (default):');
       out.push('`len = ceil(rows / world_size)`, up to `world_size - 1` samples repeated per epoch (like `DistributedSampler`);');
       out.push('`equalize="drop"`: `len = rows // world_size`, the remainder skipped. Call `set_epoch` before every epoch');
-      out.push('and leave `persistent_workers` off. `verify=True` checks each shard\'s sha256 on first read in a process.');
+      out.push("and leave `persistent_workers` off. `verify=True` checks each shard's sha256 on first read in a process.");
       out.push('When the `webdataset` package is installed the module also offers `webdataset_pipeline(...)`.', '');
     }
   }

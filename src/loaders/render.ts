@@ -56,7 +56,9 @@ export function renderLoaders(input: LoaderInput, opts: RenderOptions): Rendered
   const targets = opts.targets ?? ALL_TARGETS.filter((t) => formats.has(TARGETS[t].format));
   for (const t of targets) {
     if (!formats.has(TARGETS[t].format)) {
-      throw new UsageError(`--targets ${t}: needs the ${TARGETS[t].format} files, and this dataset has ${[...formats].sort().join(', ') || 'none'}`);
+      throw new UsageError(
+        `--targets ${t}: needs the ${TARGETS[t].format} files, and this dataset has ${[...formats].sort().join(', ') || 'none'}`,
+      );
     }
   }
   if (!targets.length) throw new UsageError('no loader target fits this dataset (it has neither parquet nor webdataset files)');
@@ -96,7 +98,8 @@ const END = (slot: string): string => `# --- end nusomi-hf:${slot} ---\n`;
 function slotRange(text: string, slot: string, file: string): [number, number] {
   const i = text.indexOf(START(slot));
   const j = text.indexOf(END(slot));
-  if (i < 0 || j < i) throw new InputError(`template has no "${START(slot).trim()}" ... "${END(slot).trim()}" block`, { file: `loaders/${file}` });
+  if (i < 0 || j < i)
+    throw new InputError(`template has no "${START(slot).trim()}" ... "${END(slot).trim()}" block`, { file: `loaders/${file}` });
   return [i + START(slot).length, j];
 }
 
@@ -119,7 +122,10 @@ function defaultName(input: LoaderInput): string {
 
 /** A name usable in a module file name and an environment variable: [a-z0-9_], not starting with a digit. */
 export function pythonName(raw: string): string {
-  let s = raw.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+  let s = raw
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .replace(/^_+|_+$/g, '');
   if (!s) s = 'dataset';
   if (/^[0-9]/.test(s)) s = `d_${s}`;
   return s;
@@ -145,7 +151,11 @@ function renderPins(input: LoaderInput, name: string, format: string, version: s
     ['DATASET_NAME', name],
     ['GENERATOR', `nusomi-hf ${version}`],
     ['SOURCE', source, 'Where the pinned version lives (a Hub repo at a commit, or a local copy given at run time).'],
-    ['REVISION', input.origin.kind === 'hub' ? input.origin.revision : null, 'The revision loaded by default: the pinned commit sha (None: a local dataset).'],
+    [
+      'REVISION',
+      input.origin.kind === 'hub' ? input.origin.revision : null,
+      'The revision loaded by default: the pinned commit sha (None: a local dataset).',
+    ],
     ['ROOT_ENV', `NUSOMI_${name.toUpperCase()}_ROOT`, 'Environment variable naming the dataset root (directory or https:// base URL).'],
     ['EXPORT_ID', typeof exportId === 'string' ? exportId : null],
     ['MANIFEST_SHA256', input.manifestSha256],
@@ -154,8 +164,16 @@ function renderPins(input: LoaderInput, name: string, format: string, version: s
     ['OUTCOMES', new PyTuple(m.labels.outcome)],
     ['SPLITS', m.splits as unknown as PyValue],
     ['FILES', { [format]: bySplit }, `The pinned ${format} files: split -> ((path under the root, rows, bytes, sha256), ...).`],
-    ['VIEWPORTS', new PyTuple(m.viewports as unknown as PyValue[]), 'Capture viewports seen (the stored image may be smaller when frames were resized).'],
-    ['COORDINATES', m.coordinates as unknown as PyValue, 'x, y are pixels of the stored image; x_norm, y_norm are relative to the stored image.'],
+    [
+      'VIEWPORTS',
+      new PyTuple(m.viewports as unknown as PyValue[]),
+      'Capture viewports seen (the stored image may be smaller when frames were resized).',
+    ],
+    [
+      'COORDINATES',
+      m.coordinates as unknown as PyValue,
+      'x, y are pixels of the stored image; x_norm, y_norm are relative to the stored image.',
+    ],
     ['IMAGE', m.image as unknown as PyValue],
   ];
   const lines: string[] = [];

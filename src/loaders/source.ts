@@ -56,8 +56,16 @@ async function readHub(repo: string, revision: string, opts: ReadLoaderInputOpti
   try {
     const info = await datasetInfo({ name: repo, revision, hubUrl, additionalFields: ['sha'], ...auth });
     const sha = (info as { sha?: string }).sha;
-    if (typeof sha !== 'string' || !/^[0-9a-f]{40}$/.test(sha)) throw new NusomiError(`${hubUrl}: the revision info of ${where} has no commit sha`);
-    const blob = await downloadFile({ repo: { type: 'dataset', name: repo }, path: DATASET_MANIFEST_FILE, revision: sha, hubUrl, xet: false, ...auth });
+    if (typeof sha !== 'string' || !/^[0-9a-f]{40}$/.test(sha))
+      throw new NusomiError(`${hubUrl}: the revision info of ${where} has no commit sha`);
+    const blob = await downloadFile({
+      repo: { type: 'dataset', name: repo },
+      path: DATASET_MANIFEST_FILE,
+      revision: sha,
+      hubUrl,
+      xet: false,
+      ...auth,
+    });
     if (!blob) throw new InputError(`no ${DATASET_MANIFEST_FILE} in the repo: was it pushed with "nusomi-hf push"?`, { file: `${where}` });
     const bytes = Buffer.from(await blob.arrayBuffer());
     const tag = await tagOf(hubUrl, repo, revision, sha, token);
@@ -73,7 +81,9 @@ async function readHub(repo: string, revision: string, opts: ReadLoaderInputOpti
       const hint = err.statusCode === 401 || err.statusCode === 403 ? ' (set HF_TOKEN to a token that can read it)' : '';
       throw new NusomiError(scrubSecret(`${hubUrl}: cannot read ${where}: HTTP ${err.statusCode} ${err.message}${hint}`, token?.reveal()));
     }
-    throw new NusomiError(scrubSecret(`${hubUrl}: cannot read ${where}: ${err instanceof Error ? err.message : String(err)}`, token?.reveal()));
+    throw new NusomiError(
+      scrubSecret(`${hubUrl}: cannot read ${where}: ${err instanceof Error ? err.message : String(err)}`, token?.reveal()),
+    );
   }
 }
 
@@ -95,13 +105,18 @@ async function tagOf(hubUrl: string, repo: string, revision: string, sha: string
     return null;
   }
   const refs = (await res.json()) as { tags?: Array<{ name: string; targetCommit: string }> };
-  const tags = (refs.tags ?? []).filter((t) => t.targetCommit === sha).map((t) => t.name).sort();
+  const tags = (refs.tags ?? [])
+    .filter((t) => t.targetCommit === sha)
+    .map((t) => t.name)
+    .sort();
   if (tags.includes(revision)) return revision;
   return tags[0] ?? null;
 }
 
 function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+    .digest('hex');
 }
 
 function parseManifest(bytes: Buffer, file: string): DatasetManifest {
@@ -115,14 +130,23 @@ function parseManifest(bytes: Buffer, file: string): DatasetManifest {
     if (!ok) throw new InputError(`expected ${what}`, { file });
   };
   need(typeof m === 'object' && m !== null, 'a JSON object');
-  need(m.manifest_version === DATASET_MANIFEST_VERSION, `manifest_version ${DATASET_MANIFEST_VERSION} (found ${JSON.stringify(m.manifest_version)})`);
+  need(
+    m.manifest_version === DATASET_MANIFEST_VERSION,
+    `manifest_version ${DATASET_MANIFEST_VERSION} (found ${JSON.stringify(m.manifest_version)})`,
+  );
   need(Array.isArray(m.files), '"files" to be a list');
   need(typeof m.splits === 'object' && m.splits !== null, '"splits" to be an object');
   need(typeof m.features === 'object' && m.features !== null, '"features" to be an object');
   need(Array.isArray(m.labels?.action_type) && Array.isArray(m.labels?.outcome), '"labels" with action_type and outcome lists');
   m.files.forEach((f, i) => {
-    need(typeof f.path === 'string' && typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256) && Number.isInteger(f.bytes), `files[${i}] with path, bytes and a sha256`);
-    need(!path.posix.isAbsolute(f.path) && !f.path.split('/').includes('..'), `files[${i}].path relative to the dataset root (found ${JSON.stringify(f.path)})`);
+    need(
+      typeof f.path === 'string' && typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256) && Number.isInteger(f.bytes),
+      `files[${i}] with path, bytes and a sha256`,
+    );
+    need(
+      !path.posix.isAbsolute(f.path) && !f.path.split('/').includes('..'),
+      `files[${i}].path relative to the dataset root (found ${JSON.stringify(f.path)})`,
+    );
   });
   return m;
 }

@@ -22,10 +22,38 @@ export interface TargetSpec {
 }
 
 export const TARGETS: Record<LoaderTarget, TargetSpec> = {
-  hf: { target: 'hf', template: 'hf.py', format: 'parquet', fragments: ['common', 'torch-common'], suffix: 'hf', requires: ['datasets', 'torch', 'numpy'] },
-  'torch-wds': { target: 'torch-wds', template: 'torch_wds.py', format: 'webdataset', fragments: ['common', 'torch-common'], suffix: 'torch_wds', requires: ['torch', 'numpy', 'pillow'] },
-  'torch-parquet': { target: 'torch-parquet', template: 'torch_parquet.py', format: 'parquet', fragments: ['common', 'torch-common'], suffix: 'torch_parquet', requires: ['torch', 'numpy', 'pyarrow', 'pillow'] },
-  ray: { target: 'ray', template: 'ray_data.py', format: 'parquet', fragments: ['common'], suffix: 'ray', requires: ['ray[data]', 'numpy', 'pillow'] },
+  hf: {
+    target: 'hf',
+    template: 'hf.py',
+    format: 'parquet',
+    fragments: ['common', 'torch-common'],
+    suffix: 'hf',
+    requires: ['datasets', 'torch', 'numpy'],
+  },
+  'torch-wds': {
+    target: 'torch-wds',
+    template: 'torch_wds.py',
+    format: 'webdataset',
+    fragments: ['common', 'torch-common'],
+    suffix: 'torch_wds',
+    requires: ['torch', 'numpy', 'pillow'],
+  },
+  'torch-parquet': {
+    target: 'torch-parquet',
+    template: 'torch_parquet.py',
+    format: 'parquet',
+    fragments: ['common', 'torch-common'],
+    suffix: 'torch_parquet',
+    requires: ['torch', 'numpy', 'pyarrow', 'pillow'],
+  },
+  ray: {
+    target: 'ray',
+    template: 'ray_data.py',
+    format: 'parquet',
+    fragments: ['common'],
+    suffix: 'ray',
+    requires: ['ray[data]', 'numpy', 'pillow'],
+  },
 };
 
 export function moduleFileName(name: string, target: LoaderTarget): string {

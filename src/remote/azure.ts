@@ -14,7 +14,7 @@ export type Env = Record<string, string | undefined>;
 /** `az://container/prefix/` → container and blob-name prefix (empty, or ending in `/`). */
 export function parseAzUrl(url: string): { container: string; prefix: string } {
   const m = /^az:\/\/([^/?#]+)\/?(.*)$/i.exec(url);
-  if (!m || !m[1]) throw new UsageError(`"${url}" is not an az:// URL: expected az://container/prefix/`);
+  if (!m?.[1]) throw new UsageError(`"${url}" is not an az:// URL: expected az://container/prefix/`);
   let prefix = m[2] ?? '';
   if (prefix && !prefix.endsWith('/')) prefix += '/';
   return { container: m[1], prefix };
@@ -33,8 +33,7 @@ export function blobServiceFor(env: Env = process.env): BlobServiceClient {
   const account = env.AZURE_STORAGE_ACCOUNT;
   const key = env.AZURE_STORAGE_KEY;
   const sas = env.AZURE_STORAGE_SAS_TOKEN?.replace(/^\?/, '');
-  const endpoint = (env.AZURE_STORAGE_BLOB_ENDPOINT || (account ? `https://${account}.blob.core.windows.net` : ''))
-    .replace(/\/+$/, '');
+  const endpoint = (env.AZURE_STORAGE_BLOB_ENDPOINT || (account ? `https://${account}.blob.core.windows.net` : '')).replace(/\/+$/, '');
   const cacheKey = JSON.stringify([conn, account, key, sas, endpoint]);
   let svc = services.get(cacheKey);
   if (svc) return svc;

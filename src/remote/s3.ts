@@ -14,7 +14,7 @@ export type Env = Record<string, string | undefined>;
 /** `s3://bucket/prefix/` → bucket and key prefix (empty, or ending in `/`). */
 export function parseS3Url(url: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/?#]+)\/?(.*)$/i.exec(url);
-  if (!m || !m[1]) throw new UsageError(`"${url}" is not an s3:// URL: expected s3://bucket/prefix/`);
+  if (!m?.[1]) throw new UsageError(`"${url}" is not an s3:// URL: expected s3://bucket/prefix/`);
   let prefix = m[2] ?? '';
   if (prefix && !prefix.endsWith('/')) prefix += '/';
   return { bucket: m[1], prefix };

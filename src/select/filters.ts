@@ -93,7 +93,9 @@ export function parseTimeBound(value: string, flag: string, referenceTime?: stri
     return ref - Number(rel[1]) * UNIT_MS[rel[2]!]!;
   }
   if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) {
-    throw new UsageError(`${flag} ${value}: expected an ISO timestamp (2026-01-01 or 2026-01-01T00:00:00Z) or a relative duration (30d, 12h)`);
+    throw new UsageError(
+      `${flag} ${value}: expected an ISO timestamp (2026-01-01 or 2026-01-01T00:00:00Z) or a relative duration (30d, 12h)`,
+    );
   }
   const t = Date.parse(value.trim());
   if (Number.isNaN(t)) throw new UsageError(`${flag} ${value}: not a valid date`);
@@ -174,17 +176,34 @@ function buildRowFilters(opts: FilterOptions): RowFilter[] {
     const t = typeof v === 'string' ? Date.parse(v) : NaN;
     if (Number.isNaN(t)) {
       // A bad timestamp is a data problem, not a row the time window excludes.
-      throw new InputError(`context.started_at must be an ISO timestamp, got ${JSON.stringify(v)}`, { file: step.origin.file, row: stepLocation(step) });
+      throw new InputError(`context.started_at must be an ISO timestamp, got ${JSON.stringify(v)}`, {
+        file: step.origin.file,
+        row: stepLocation(step),
+      });
     }
     return cmp(t, bound);
   };
   if (opts.since !== undefined) {
     const bound = parseTimeBound(opts.since, '--since', opts.referenceTime);
-    filters.push(ctx('since', '--since', 'started_at', startedAt(bound, (t, b) => t >= b)));
+    filters.push(
+      ctx(
+        'since',
+        '--since',
+        'started_at',
+        startedAt(bound, (t, b) => t >= b),
+      ),
+    );
   }
   if (opts.until !== undefined) {
     const bound = parseTimeBound(opts.until, '--until', opts.referenceTime);
-    filters.push(ctx('until', '--until', 'started_at', startedAt(bound, (t, b) => t < b)));
+    filters.push(
+      ctx(
+        'until',
+        '--until',
+        'started_at',
+        startedAt(bound, (t, b) => t < b),
+      ),
+    );
   }
   return filters;
 }
@@ -247,10 +266,9 @@ export async function* filterSteps(
       for (const f of rowFilters) {
         const v = f.read(step);
         if (v === undefined || v === null) {
-          throw new UsageError(
-            `${f.flag} needs ${f.field}, which the rows of this export do not have (first row: ${stepLocation(step)})`,
-            { file: step.origin.file },
-          );
+          throw new UsageError(`${f.flag} needs ${f.field}, which the rows of this export do not have (first row: ${stepLocation(step)})`, {
+            file: step.origin.file,
+          });
         }
       }
     }
@@ -295,7 +313,10 @@ export async function* filterSteps(
     }
     if (byDuration) {
       if (typeof step.t_ms !== 'number' || !Number.isFinite(step.t_ms)) {
-        throw new InputError(`t_ms must be a number for --min/--max-duration-ms, got ${JSON.stringify(step.t_ms)}`, { file: step.origin.file, row: stepLocation(step) });
+        throw new InputError(`t_ms must be a number for --min/--max-duration-ms, got ${JSON.stringify(step.t_ms)}`, {
+          file: step.origin.file,
+          row: stepLocation(step),
+        });
       }
       buffer.push(step);
     } else {

@@ -74,11 +74,17 @@ function checkSplitName(name: string, flag: string): void {
  * `train=*,test=onboarding|refund` (value lists, `*` = every other value).
  */
 export function parseSplitSpec(spec: string, flag = '--split'): SplitSpec {
-  const parts = spec.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   if (parts.length === 0) throw new UsageError(`${flag}: empty; expected e.g. ${SPLIT_RATIOS_EXAMPLE}`);
   const pairs = parts.map((part) => {
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new UsageError(`${flag}: "${part}" is not name=value; expected e.g. ${SPLIT_RATIOS_EXAMPLE}, or with --split-by ${SPLIT_VALUES_EXAMPLE}`);
+    if (eq <= 0)
+      throw new UsageError(
+        `${flag}: "${part}" is not name=value; expected e.g. ${SPLIT_RATIOS_EXAMPLE}, or with --split-by ${SPLIT_VALUES_EXAMPLE}`,
+      );
     const name = part.slice(0, eq).trim();
     checkSplitName(name, flag);
     return { name, value: part.slice(eq + 1).trim() };
@@ -102,7 +108,9 @@ export function parseSplitSpec(spec: string, flag = '--split'): SplitSpec {
     return { kind: 'ratios', ratios };
   }
   if (numeric.some(Boolean)) {
-    throw new UsageError(`${flag}: mixes ratios and value lists; give either all ratios (${SPLIT_RATIOS_EXAMPLE}) or all value lists (${SPLIT_VALUES_EXAMPLE})`);
+    throw new UsageError(
+      `${flag}: mixes ratios and value lists; give either all ratios (${SPLIT_RATIOS_EXAMPLE}) or all value lists (${SPLIT_VALUES_EXAMPLE})`,
+    );
   }
   let rest: string | undefined;
   const valueOwner = new Map<string, string>();
@@ -112,7 +120,8 @@ export function parseSplitSpec(spec: string, flag = '--split'): SplitSpec {
     const named: string[] = [];
     for (const v of list) {
       if (v === '*') {
-        if (rest !== undefined && rest !== name) throw new UsageError(`${flag}: "*" (every other value) is given to both "${rest}" and "${name}"`);
+        if (rest !== undefined && rest !== name)
+          throw new UsageError(`${flag}: "*" (every other value) is given to both "${rest}" and "${name}"`);
         rest = name;
         continue;
       }
@@ -166,7 +175,8 @@ export async function makeSplitPlan(opts: SplitOptions): Promise<SplitPlan> {
   }
   if (opts.defaultSplit !== undefined) checkSplitName(opts.defaultSplit, 'default split');
   if (opts.splitSessions !== undefined) {
-    if (spec?.kind === 'values') throw new UsageError('--split value lists (name=a|b) need --split-by; with --split-sessions give ratios or nothing');
+    if (spec?.kind === 'values')
+      throw new UsageError('--split value lists (name=a|b) need --split-by; with --split-sessions give ratios or nothing');
     const sessions = await readSessionLists(opts.splitSessions);
     const splits = [...new Set(sessions.values())];
     const ratios = spec?.kind === 'ratios' ? spec.ratios : undefined;
@@ -178,7 +188,8 @@ export async function makeSplitPlan(opts: SplitOptions): Promise<SplitPlan> {
     return plan;
   }
   if (opts.splitBy !== undefined) {
-    if (!/^[^.\s]+(\.[^.\s]+)*$/.test(opts.splitBy)) throw new UsageError(`--split-by: "${opts.splitBy}" is not a context field name (e.g. workflow or actor.kind)`);
+    if (!/^[^.\s]+(\.[^.\s]+)*$/.test(opts.splitBy))
+      throw new UsageError(`--split-by: "${opts.splitBy}" is not a context field name (e.g. workflow or actor.kind)`);
     const field = opts.splitBy.replace(/^context\./, '');
     if (spec === undefined || spec.kind === 'ratios') {
       const ratios = spec?.ratios ?? defaultRatios();
@@ -190,7 +201,10 @@ export async function makeSplitPlan(opts: SplitOptions): Promise<SplitPlan> {
     if (spec.rest !== undefined) plan.rest = spec.rest;
     return plan;
   }
-  if (spec?.kind === 'values') throw new UsageError(`--split value lists (${SPLIT_VALUES_EXAMPLE}) need --split-by <field>; without it give ratios like ${SPLIT_RATIOS_EXAMPLE}`);
+  if (spec?.kind === 'values')
+    throw new UsageError(
+      `--split value lists (${SPLIT_VALUES_EXAMPLE}) need --split-by <field>; without it give ratios like ${SPLIT_RATIOS_EXAMPLE}`,
+    );
   const ratios = spec?.ratios ?? [{ name: 'train', ratio: 1 }];
   return { kind: 'ratios', seed, ratios, splits: ratios.map((r) => r.name) };
 }
@@ -220,7 +234,10 @@ export async function readSessionLists(file: string): Promise<Map<string, string
     if (id === '') throw new UsageError(`empty session id in split "${split}"`, { file, row: where });
     const prev = sessions.get(id);
     if (prev !== undefined && prev !== split) {
-      throw new UsageError(`session ${id} is listed in two splits, "${prev}" and "${split}"; a session may be in one split only`, { file, row: where });
+      throw new UsageError(`session ${id} is listed in two splits, "${prev}" and "${split}"; a session may be in one split only`, {
+        file,
+        row: where,
+      });
     }
     sessions.set(id, split);
   };
@@ -287,10 +304,10 @@ export function assignSplit(plan: SplitPlan, step: Step): string {
     case 'by-field': {
       const v = contextField(step, plan.field);
       if (v === undefined || v === null) {
-        throw new UsageError(
-          `--split-by ${plan.field} needs context.${plan.field}, which this row does not have`,
-          { file: step.origin.file, row: stepLocation(step) },
-        );
+        throw new UsageError(`--split-by ${plan.field} needs context.${plan.field}, which this row does not have`, {
+          file: step.origin.file,
+          row: stepLocation(step),
+        });
       }
       const key = fieldKey(v);
       if (plan.mapping) {

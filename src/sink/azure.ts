@@ -8,9 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ChunkHasher } from './hasher.ts';
 import type { BlockBlobClient } from '@azure/storage-blob';
 import { AzureLocation, azureError } from '../remote/azure.ts';
-import {
-  LOCK_NAME, OutputBusyError, busyMessage, cleanupOnInterrupt, holderIsGone, lostMessage, newHolder, takeOverNote,
-} from './lock.ts';
+import { LOCK_NAME, OutputBusyError, busyMessage, cleanupOnInterrupt, holderIsGone, lostMessage, newHolder, takeOverNote } from './lock.ts';
 import type { LockHolder, OutputLock } from './lock.ts';
 import { NusomiError } from '../errors.ts';
 import { writeThrough } from './types.ts';
@@ -45,7 +43,6 @@ function holderOf(meta: Record<string, string> | undefined): LockHolder | undefi
 }
 
 export class AzureSink extends AzureLocation implements ObjectStoreSink {
-
   async create(p: string): Promise<OutputFile> {
     return new AzureOutputFile(p, this.describe(p), this.container.getBlockBlobClient(this.prefix + p));
   }
@@ -80,7 +77,10 @@ export class AzureSink extends AzureLocation implements ObjectStoreSink {
     }
   }
 
-  private async takeLease(blob: BlockBlobClient, taking: { lease?: ReturnType<BlockBlobClient['getBlobLeaseClient']> }): Promise<OutputLock> {
+  private async takeLease(
+    blob: BlockBlobClient,
+    taking: { lease?: ReturnType<BlockBlobClient['getBlobLeaseClient']> },
+  ): Promise<OutputLock> {
     const name = this.describe(LOCK_NAME);
     const how = `its lease lapses within ${LEASE_SECONDS} s after that run ends`;
     const me = newHolder();
@@ -290,7 +290,9 @@ class AzureOutputFile implements OutputFile {
     const id = blockId(this.upload, this.ids.length);
     this.ids.push(id);
     const p: Promise<void> = this.blob.stageBlock(id, data, data.byteLength).then(
-      () => { this.inFlight.delete(p); },
+      () => {
+        this.inFlight.delete(p);
+      },
       (err: unknown) => {
         this.inFlight.delete(p);
         this.failure ??= err;

@@ -15,7 +15,12 @@ export type ToHasher =
   | { op: 'drop'; id: number }
   | { op: 'forget'; block: number };
 
-export interface FromHasher { id: number; hex?: string; error?: string; hashed?: number }
+export interface FromHasher {
+  id: number;
+  hex?: string;
+  error?: string;
+  hashed?: number;
+}
 
 const jobs = new Map<number, Hash>();
 const blocks = new Map<number, Uint8Array>();
@@ -43,7 +48,11 @@ port.on('message', (m: ToHasher) => {
     port.postMessage({ id: m.id, hashed: m.spans.length / 4 } satisfies FromHasher);
   } else if (m.op === 'digest') {
     jobs.delete(m.id);
-    port.postMessage({ id: m.id, hex: job ? job.digest('hex') : undefined, error: job ? undefined : 'unknown hash job' } satisfies FromHasher);
+    port.postMessage({
+      id: m.id,
+      hex: job ? job.digest('hex') : undefined,
+      error: job ? undefined : 'unknown hash job',
+    } satisfies FromHasher);
   } else if (m.op === 'drop') {
     jobs.delete(m.id);
   }

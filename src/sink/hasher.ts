@@ -68,7 +68,9 @@ function shared(): Worker {
 }
 
 /** Why the worker a job was opened on died: its jobs are gone, a new worker does not know them. */
-interface WorkerLife { death?: Error }
+interface WorkerLife {
+  death?: Error;
+}
 let life: WorkerLife = {};
 
 /** @internal for tests: the hash worker, if one runs (to stop it mid-run). */

@@ -234,10 +234,12 @@ class LocalOutputFile implements OutputFile {
   private backgroundSync(): void {
     this.nextSync = this.written + BACKGROUND_SYNC_BYTES;
     // A write-back error is reported to one fsync caller only: keep it for the next write/commit.
-    this.syncing = new Promise<void>((resolve) => fdatasync(this.fd, (err) => {
-      if (err) this.failure ??= err;
-      resolve();
-    })).then(() => {
+    this.syncing = new Promise<void>((resolve) =>
+      fdatasync(this.fd, (err) => {
+        if (err) this.failure ??= err;
+        resolve();
+      }),
+    ).then(() => {
       this.syncing = undefined;
     });
   }

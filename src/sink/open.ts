@@ -12,5 +12,7 @@ export async function openSink(root: string): Promise<Sink> {
   // Remote sinks load their SDKs only when asked for.
   if (scheme === 's3') return new (await import('./s3.ts')).S3Sink(root);
   if (scheme === 'az') return new (await import('./azure.ts')).AzureSink(root);
-  throw new UsageError(`cannot write to "${root.replace(/[?#].*$/, '')}": expected a local path, s3://bucket/prefix/ or az://container/prefix/`);
+  throw new UsageError(
+    `cannot write to "${root.replace(/[?#].*$/, '')}": expected a local path, s3://bucket/prefix/ or az://container/prefix/`,
+  );
 }

@@ -8,15 +8,30 @@ import { createHash } from 'node:crypto';
 import { ChunkHasher } from './hasher.ts';
 import { PassThrough } from 'node:stream';
 import {
-  AbortMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListMultipartUploadsCommand,
-  ListObjectsV2Command, PutObjectCommand,
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { DeleteObjectsCommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3Location, s3Error } from '../remote/s3.ts';
 import type { Env } from '../remote/s3.ts';
 import {
-  LOCK_NAME, MAX_LOCK_BYTES, OutputBusyError, busyMessage, cleanupOnInterrupt, decodeHolder, encodeHolder, holderIsGone, lostMessage, newHolder, takeOverNote,
+  LOCK_NAME,
+  MAX_LOCK_BYTES,
+  OutputBusyError,
+  busyMessage,
+  cleanupOnInterrupt,
+  decodeHolder,
+  encodeHolder,
+  holderIsGone,
+  lostMessage,
+  newHolder,
+  takeOverNote,
 } from './lock.ts';
 import { NusomiError } from '../errors.ts';
 import type { LockHolder, OutputLock } from './lock.ts';
@@ -37,7 +52,6 @@ function failure(err: unknown): { name: string; status: number | undefined } {
 }
 
 export class S3Sink extends S3Location implements ObjectStoreSink {
-
   async create(p: string): Promise<OutputFile> {
     return new S3OutputFile(p, this.describe(p), this.client, this.bucket, this.prefix + p, this.env);
   }
@@ -65,7 +79,8 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
     // Interrupted while taking it: the lock may already be this run's; then it goes.
     const undo = cleanupOnInterrupt(async () => {
       const stored = await this.readLock(key, name);
-      if (stored?.holder?.token === me.token) await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: stored.etag }));
+      if (stored?.holder?.token === me.token)
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: stored.etag }));
     });
     try {
       return await this.takeLock(key, name, me);
@@ -79,7 +94,9 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
     let tookOver: string | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        const put = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: encodeHolder(me), IfNoneMatch: '*' }));
+        const put = await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: encodeHolder(me), IfNoneMatch: '*' }),
+        );
         const stored = await this.readLock(key, name);
         if (stored?.holder?.token !== me.token) throw new OutputBusyError(busyMessage(this.root, stored?.holder, how));
         return this.heldLock(key, name, put.ETag ?? stored.etag, tookOver, me);
@@ -143,7 +160,9 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
     let token: string | undefined;
     try {
       do {
-        const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token }));
+        const page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token }),
+        );
         for (const o of page.Contents ?? []) {
           const p = o.Key!.slice(this.prefix.length);
           if (p !== LOCK_NAME) out.push(p);
@@ -159,12 +178,14 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
   async remove(paths: string[]): Promise<void> {
     for (let i = 0; i < paths.length; i += DELETE_BATCH) {
       const batch = paths.slice(i, i + DELETE_BATCH);
-      let errors;
+      let errors: NonNullable<DeleteObjectsCommandOutput['Errors']>;
       try {
-        const r = await this.client.send(new DeleteObjectsCommand({
-          Bucket: this.bucket,
-          Delete: { Objects: batch.map((p) => ({ Key: this.prefix + p })), Quiet: true },
-        }));
+        const r = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((p) => ({ Key: this.prefix + p })), Quiet: true },
+          }),
+        );
         errors = r.Errors ?? [];
       } catch (err) {
         // Some S3-compatible stores (GCS's XML API) lack the batch call: delete one by one.
@@ -187,9 +208,14 @@ export class S3Sink extends S3Location implements ObjectStoreSink {
     let idMarker: string | undefined;
     try {
       do {
-        const page = await this.client.send(new ListMultipartUploadsCommand({
-          Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker,
-        }));
+        const page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: this.prefix,
+            KeyMarker: keyMarker,
+            UploadIdMarker: idMarker,
+          }),
+        );
         for (const u of page.Uploads ?? []) {
           const p = u.Key!.slice(this.prefix.length);
           if (!owned(p)) continue;

@@ -9,7 +9,15 @@ import { SlotPool } from '../buffers/slot-pool.ts';
 import type { SlotList } from '../buffers/frame-slots.ts';
 
 /** `within`: the real root the file must be inside; `max`: the largest file read whole. */
-export interface ReadRequest { id: number; path: string; within: string; start?: number; end?: number; shared?: true; max?: number }
+export interface ReadRequest {
+  id: number;
+  path: string;
+  within: string;
+  start?: number;
+  end?: number;
+  shared?: true;
+  max?: number;
+}
 
 export interface ReadReply {
   id: number;

@@ -117,12 +117,14 @@ export class HttpsSource implements Source {
           { file: where },
         );
       }
-      const destination = typeof (doc as { destination?: unknown }).destination === 'string' ? (doc as { destination: string }).destination : '';
+      const destination =
+        typeof (doc as { destination?: unknown }).destination === 'string' ? (doc as { destination: string }).destination : '';
       const entries: SourceEntry[] = [{ path: 'manifest.json', size: bytes.byteLength }];
       const urls = new Map<string, URL>();
       files.forEach((f: unknown, i: number) => {
         const row = `files[${i}]`;
-        if (f === null || typeof f !== 'object') throw new InputError('expected an object {path or url, bytes?, sha256?}', { file: where, row });
+        if (f === null || typeof f !== 'object')
+          throw new InputError('expected an object {path or url, bytes?, sha256?}', { file: where, row });
         const { path: p, url, bytes: size, sha256 } = f as Record<string, unknown>;
         if (p !== undefined && typeof p !== 'string') throw new InputError('"path" must be a string', { file: where, row });
         if (url !== undefined && typeof url !== 'string') throw new InputError('"url" must be a string', { file: where, row });

@@ -1,4 +1,6 @@
 import { createReadStream, realpathSync, statSync } from 'node:fs';
+import type { Dirent } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -12,7 +14,7 @@ import type { ByteRange, Source, SourceEntry } from './types.ts';
 import { byPath } from '../util/compare.ts';
 
 /** `a/b.webp`: segments of ordinary characters that do not start with a dot, no empty segment. */
-const PLAIN_RELATIVE = /^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*(\/[A-Za-z0-9_\-][A-Za-z0-9_\-.]*)*$/;
+const PLAIN_RELATIVE = /^[A-Za-z0-9_-][A-Za-z0-9_\-.]*(\/[A-Za-z0-9_-][A-Za-z0-9_\-.]*)*$/;
 
 /**
  * A local directory. Paths are POSIX-relative to the root; nothing outside the root is reachable:
@@ -75,7 +77,7 @@ export class LocalSource implements Source {
   async list(keep?: (path: string) => boolean): Promise<SourceEntry[]> {
     const out: SourceEntry[] = [];
     const walk = async (dir: string, prefix: string): Promise<void> => {
-      let entries;
+      let entries: Dirent[];
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (err) {
@@ -151,7 +153,7 @@ export class LocalSource implements Source {
    * on new memory, and a full GC every few dozen MB of external memory).
    */
   async *streamReusing(p: string): AsyncIterable<Uint8Array> {
-    let fh;
+    let fh: FileHandle;
     try {
       fh = await open(this.confined(this.resolve(p), p), 'r');
     } catch (err) {
@@ -196,7 +198,8 @@ function notFound(err: unknown, where: string, maxReadBytes?: number): Error {
   if (err instanceof InputError) return err;
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === 'EOUTSIDE') return outsideRoot(where);
-  if (code === 'ETOOBIG') return new InputError(`${(err as { size?: number }).size} bytes, ${overLimit('maxMemberBytes', maxReadBytes ?? 0)}`, { file: where });
+  if (code === 'ETOOBIG')
+    return new InputError(`${(err as { size?: number }).size} bytes, ${overLimit('maxMemberBytes', maxReadBytes ?? 0)}`, { file: where });
   if (code === 'ENOENT' || code === 'ENOTDIR') return new InputError('no such file or directory', { file: where });
   if (code === 'EACCES' || code === 'EPERM') return new InputError('permission denied', { file: where });
   if (code === 'EISDIR') return new InputError('is a directory, expected a file', { file: where });

@@ -17,7 +17,8 @@ export interface SourceOptions extends ReachOptions {
 
 // Remote sources load their SDKs (~0.8 s at startup) only when a URL asks for them.
 const s3Source = async (root: string, o: SourceOptions): Promise<Source> => new (await import('./s3.ts')).S3Source(root, process.env, o);
-const azureSource = async (root: string, o: SourceOptions): Promise<Source> => new (await import('./azure.ts')).AzureSource(root, process.env, o);
+const azureSource = async (root: string, o: SourceOptions): Promise<Source> =>
+  new (await import('./azure.ts')).AzureSource(root, process.env, o);
 
 /** The root of an export (or dataset): a directory path, `file://` URL, or a remote URL. */
 export async function openSource(root: string, opts: SourceOptions = {}): Promise<Source> {
@@ -49,7 +50,10 @@ export async function openFileUrl(url: string, opts: SourceOptions = {}): Promis
     // Rooted at the file itself, so its signed query string is applied to it.
     const pathname = new URL(url).pathname;
     const { HttpsSource } = await import('./https.ts');
-    return { source: new HttpsSource(url, { ...opts, manifest: false }), path: decodeURIComponent(pathname.slice(pathname.lastIndexOf('/') + 1)) };
+    return {
+      source: new HttpsSource(url, { ...opts, manifest: false }),
+      path: decodeURIComponent(pathname.slice(pathname.lastIndexOf('/') + 1)),
+    };
   }
   throw new UsageError(`unsupported URL "${url.replace(/[?#].*$/, '')}": expected an s3://, az:// or https:// URL`);
 }

@@ -21,10 +21,7 @@ export interface ReachOptions {
 /** Where a reference leads: a path under the export root, or a URL to open on its own. */
 export type Reference = { kind: 'root'; path: string } | { kind: 'url'; url: string };
 
-type Scope =
-  | { kind: 'local' }
-  | { kind: 's3' | 'az'; bucket: string; prefix: string }
-  | { kind: 'http'; origin: string; folder: string };
+type Scope = { kind: 'local' } | { kind: 's3' | 'az'; bucket: string; prefix: string } | { kind: 'http'; origin: string; folder: string };
 
 /** `s3://bucket/key` or `az://container/key` → bucket and key. */
 function bucketUrl(url: string): { bucket: string; key: string } | undefined {
@@ -55,7 +52,8 @@ export function shownUrl(url: string): string {
 function allowed(allow: readonly string[], scheme: string, name: string, hostname?: string): boolean {
   for (const a of allow) {
     const e = a.toLowerCase();
-    if (e === name.toLowerCase() || (hostname !== undefined && e === hostname.toLowerCase()) || e === `${scheme}://${name.toLowerCase()}`) return true;
+    if (e === name.toLowerCase() || (hostname !== undefined && e === hostname.toLowerCase()) || e === `${scheme}://${name.toLowerCase()}`)
+      return true;
   }
   return false;
 }
@@ -64,7 +62,14 @@ function allowed(allow: readonly string[], scheme: string, name: string, hostnam
  * Resolve one reference `ref` found in an export opened at `root` (the manifest's `destination`
  * maps URLs into the root). Throws InputError at `where` when the export may not reach it.
  */
-export function resolveReference(ref: string, root: string, destination: string, opts: ReachOptions, where: Where, what = 'frame URL'): Reference {
+export function resolveReference(
+  ref: string,
+  root: string,
+  destination: string,
+  opts: ReachOptions,
+  where: Where,
+  what = 'frame URL',
+): Reference {
   if (destination !== '' && ref.startsWith(destination)) return { kind: 'root', path: ref.slice(destination.length).replace(/^\/+/, '') };
   const scheme = urlScheme(ref);
   if (scheme === undefined) return { kind: 'root', path: ref.replace(/^(\.\/)+/, '') };
@@ -72,7 +77,10 @@ export function resolveReference(ref: string, root: string, destination: string,
   // `what` '' when the caller's message already names the URL.
   const subject = (u: string) => (what ? `${what} ${u}` : 'it');
   if (scheme === 'file') {
-    throw new InputError(`${subject(shown)} is refused: file:// URLs could read any file of this machine; an export reaches only its own files`, where);
+    throw new InputError(
+      `${subject(shown)} is refused: file:// URLs could read any file of this machine; an export reaches only its own files`,
+      where,
+    );
   }
   const allow = opts.allowRemote ?? [];
   const scope = scopeOf(root);
@@ -84,7 +92,10 @@ export function resolveReference(ref: string, root: string, destination: string,
     }
     if (allowed(allow, scheme, b.bucket)) return { kind: 'url', url: ref };
     const kind = scheme === 's3' ? 'bucket' : 'container';
-    throw new InputError(`${subject(shown)} is outside the export root (${kind} ${b.bucket}); pass --allow-remote-frames ${b.bucket} to allow it`, where);
+    throw new InputError(
+      `${subject(shown)} is outside the export root (${kind} ${b.bucket}); pass --allow-remote-frames ${b.bucket} to allow it`,
+      where,
+    );
   }
   if (scheme === 'http' || scheme === 'https') {
     let u: URL;
@@ -96,7 +107,13 @@ export function resolveReference(ref: string, root: string, destination: string,
     // URL parsing has already resolved `..` and `%2e%2e` segments: the path is what gets fetched.
     if (scope.kind === 'http' && u.origin === scope.origin && u.pathname.startsWith(scope.folder)) return { kind: 'url', url: u.href };
     if (allowed(allow, scheme, u.host, u.hostname)) return { kind: 'url', url: u.href };
-    throw new InputError(`${subject(shownUrl(u.href))} is outside the export root (host ${u.host}); pass --allow-remote-frames ${u.hostname} to allow it`, where);
+    throw new InputError(
+      `${subject(shownUrl(u.href))} is outside the export root (host ${u.host}); pass --allow-remote-frames ${u.hostname} to allow it`,
+      where,
+    );
   }
-  throw new InputError(`${subject(shown)} has an unsupported scheme ${scheme}:; expected a path under the export root, s3://, az:// or https://`, where);
+  throw new InputError(
+    `${subject(shown)} has an unsupported scheme ${scheme}:; expected a path under the export root, s3://, az:// or https://`,
+    where,
+  );
 }

@@ -3,11 +3,7 @@
  * environment variables; with a custom endpoint (`AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`) the
  * client uses path-style addressing, which also serves GCS's S3-compatible endpoint and emulators.
  */
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { InputError } from '../errors.ts';
 import { S3Location, s3Error } from '../remote/s3.ts';
 import type { Env } from '../remote/s3.ts';

@@ -20,12 +20,18 @@ const STATE_KEYS = ['_data_files', '_fingerprint', '_split', '_format_type', '_f
 function toFeature(f: unknown): Feature {
   if (!isObj(f)) throw new Error('feature is not an object');
   switch (f._type) {
-    case 'Value': return Value(f.dtype as Dtype);
-    case 'ClassLabel': return ClassLabel(f.names as string[]);
-    case 'Image': return Image();
-    case 'List': return List(toFeature(f.feature));
-    case undefined: return Struct(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, toFeature(v)])));
-    default: throw new Error(`unknown feature type ${String(f._type)}`);
+    case 'Value':
+      return Value(f.dtype as Dtype);
+    case 'ClassLabel':
+      return ClassLabel(f.names as string[]);
+    case 'Image':
+      return Image();
+    case 'List':
+      return List(toFeature(f.feature));
+    case undefined:
+      return Struct(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, toFeature(v)])));
+    default:
+      throw new Error(`unknown feature type ${String(f._type)}`);
   }
 }
 
@@ -51,7 +57,10 @@ export async function checkSaveToDiskDir(ctx: ValidateContext, dir: string, list
       const files = Array.isArray(state._data_files) ? (state._data_files as Array<{ filename?: unknown }>) : [];
       for (const d of files) {
         if (typeof d.filename !== 'string' || !listed.has(`${dir}/${d.filename}`)) {
-          f.add('arrow.state_json_keys', { file: statePath, message: `_data_files names ${JSON.stringify(d.filename)}, which does not exist` });
+          f.add('arrow.state_json_keys', {
+            file: statePath,
+            message: `_data_files names ${JSON.stringify(d.filename)}, which does not exist`,
+          });
         }
       }
     } catch (err) {
@@ -64,7 +73,8 @@ export async function checkSaveToDiskDir(ctx: ValidateContext, dir: string, list
   } else if (ctx.features) {
     try {
       const info = (await readJson(ctx, infoPath)) as { features?: unknown };
-      if (!sameJson(info.features, ctx.features)) f.add('arrow.features_mismatch', { file: infoPath, message: 'features differ from dataset-manifest.json features' });
+      if (!sameJson(info.features, ctx.features))
+        f.add('arrow.features_mismatch', { file: infoPath, message: 'features differ from dataset-manifest.json features' });
     } catch (err) {
       f.add('arrow.features_mismatch', { file: infoPath, message: `not valid JSON (${failureReason(err)})` });
     }
@@ -81,7 +91,7 @@ export async function checkArrow(ctx: ValidateContext, file: FileToCheck): Promi
     return null;
   }
   let it: AsyncIterator<RecordBatch>;
-  let reader;
+  let reader: RecordBatchReader;
   try {
     reader = await (await RecordBatchReader.from(ctx.source.stream(file.path))).open();
     it = (reader as AsyncIterable<RecordBatch>)[Symbol.asyncIterator]();
@@ -90,7 +100,7 @@ export async function checkArrow(ctx: ValidateContext, file: FileToCheck): Promi
     return null;
   }
   if (ctx.features) {
-    let expected;
+    let expected: Features | null;
     try {
       expected = featuresFromJson(ctx.features);
     } catch {
@@ -104,9 +114,11 @@ export async function checkArrow(ctx: ValidateContext, file: FileToCheck): Promi
       if (names.join(',') !== got.join(',')) diffs.push(`columns [${got.join(', ')}]`);
       for (const fld of schema.fields) {
         const want = expected[fld.name];
-        if (want && String(toArrowType(want)) !== String(fld.type)) diffs.push(`${fld.name}: ${String(fld.type)}, features say ${String(toArrowType(want))}`);
+        if (want && String(toArrowType(want)) !== String(fld.type))
+          diffs.push(`${fld.name}: ${String(fld.type)}, features say ${String(toArrowType(want))}`);
       }
-      if (diffs.length) f.add('arrow.features_mismatch', { ...at, message: `file schema differs from the features: ${diffs.slice(0, 3).join('; ')}` });
+      if (diffs.length)
+        f.add('arrow.features_mismatch', { ...at, message: `file schema differs from the features: ${diffs.slice(0, 3).join('; ')}` });
     }
   }
   const win = new RowWindow(ctx, 'arrow', file.split);

@@ -18,7 +18,9 @@ export const CHECKS = {
   // What was given (completeness.ts: what validate must see before it says clean)
   'target.not_found': E('the path, bucket or container does not exist: check the target'),
   'target.empty': E('the folder or prefix holds no files: nothing was checked'),
-  'target.unrecognised': E('no dataset-manifest.json, manifest.json or data file (.parquet, .arrow, .jsonl, .tar) found: nothing was checked'),
+  'target.unrecognised': E(
+    'no dataset-manifest.json, manifest.json or data file (.parquet, .arrow, .jsonl, .tar) found: nothing was checked',
+  ),
   // Tar / WebDataset
   'wds.truncated': E('the shard ends early (unclosed writer or cut download): re-write or re-download it'),
   'wds.bad_checksum': E('a tar header is corrupt: re-write the shard'),
@@ -36,8 +38,12 @@ export const CHECKS = {
   'wds.json_schema_mismatch': E('the sample .json must carry the steps columns with the feature types'),
   'wds.index_mismatch': E('regenerate the wids index: nsamples/filesize must match the shards'),
   'wds.too_few_shards': W('use at least world_size x workers shards per split (convert --min-shards), or resampled=True'),
-  'wds.uneven_shards': W('uneven shards leave some ranks/workers short (DDP hangs): re-shard with equal counts (convert --world-size W --workers K)'),
-  'wds.uneven_rows': N('the rows cannot be split equally over ranks x workers: cap each worker at the smallest count (e.g. webdataset .with_epoch) or use torch Join'),
+  'wds.uneven_shards': W(
+    'uneven shards leave some ranks/workers short (DDP hangs): re-shard with equal counts (convert --world-size W --workers K)',
+  ),
+  'wds.uneven_rows': N(
+    'the rows cannot be split equally over ranks x workers: cap each worker at the smallest count (e.g. webdataset .with_epoch) or use torch Join',
+  ),
   // Frames (any format)
   'frame.undecodable': E('the frame bytes are not a decodable image: re-export the frame'),
   'frame.size_mismatch': E('the stored frame size does not match the row (viewport / image policy): re-convert'),
@@ -58,7 +64,9 @@ export const CHECKS = {
   'arrow.state_json_keys': E('state.json needs all seven keys and existing _data_files, or load_from_disk fails'),
   'arrow.features_mismatch': E('dataset_info.json features must match the manifest and the file schema exactly'),
   // Across the dataset
-  'dataset.manifest_missing': E('a folder of data files without dataset-manifest.json is not a complete dataset (convert writes it last; an interrupted convert leaves none): re-convert, or name the files to check them alone'),
+  'dataset.manifest_missing': E(
+    'a folder of data files without dataset-manifest.json is not a complete dataset (convert writes it last; an interrupted convert leaves none): re-convert, or name the files to check them alone',
+  ),
   'dataset.file_unlisted': E('a data file is present but not listed in dataset-manifest.json (stale or foreign): remove it or re-convert'),
   'dataset.row_count_mismatch': E('the rows read differ from the counts in dataset-manifest.json: files were cut or edited, re-convert'),
   'dataset.file_missing': E('a file listed in dataset-manifest.json is missing: re-convert or re-download'),

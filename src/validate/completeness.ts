@@ -115,7 +115,10 @@ export class Completeness {
     for (const x of this.files) {
       const want = listedRows.get(x.path);
       if (x.rows !== null && typeof want === 'number' && want !== x.rows) {
-        f.add('dataset.row_count_mismatch', { file: x.path, message: `${x.rows} rows read, ${DATASET_MANIFEST_FILE} files[] says ${want}` });
+        f.add('dataset.row_count_mismatch', {
+          file: x.path,
+          message: `${x.rows} rows read, ${DATASET_MANIFEST_FILE} files[] says ${want}`,
+        });
       }
       const key = `${x.format}\0${x.split}`;
       read.set(key, (read.get(key) ?? 0) + (x.rows ?? Number.NaN));
@@ -125,24 +128,34 @@ export class Completeness {
       for (const [split, s] of splits) {
         const n = read.get(`${format}\0${split}`) ?? 0;
         if (Number.isNaN(n) || n === s.rows) continue;
-        f.add('dataset.row_count_mismatch', { file: DATASET_MANIFEST_FILE, message: `${format} split ${split}: ${n} rows read, splits.${split}.rows says ${s.rows}` });
+        f.add('dataset.row_count_mismatch', {
+          file: DATASET_MANIFEST_FILE,
+          message: `${format} split ${split}: ${n} rows read, splits.${split}.rows says ${s.rows}`,
+        });
       }
     }
     for (const x of this.files) {
       if (!(x.split in manifest.splits)) {
-        f.add('dataset.row_count_mismatch', { file: x.path, message: `split ${x.split} is not among the splits of ${DATASET_MANIFEST_FILE}` });
+        f.add('dataset.row_count_mismatch', {
+          file: x.path,
+          message: `split ${x.split} is not among the splits of ${DATASET_MANIFEST_FILE}`,
+        });
       }
     }
     if (!card) return;
     // What `datasets` verifies: num_examples against the rows of the files it loads.
     const cardFormat: Format | null = manifest.formats.includes('parquet') ? 'parquet' : null;
     for (const [split, n] of card) {
-      const actual = cardFormat ? read.get(`${cardFormat}\0${split}`) ?? 0 : manifest.splits[split]?.rows ?? 0;
+      const actual = cardFormat ? (read.get(`${cardFormat}\0${split}`) ?? 0) : (manifest.splits[split]?.rows ?? 0);
       if (Number.isNaN(actual) || n === actual) continue;
-      f.add('dataset.num_examples_mismatch', { file: 'README.md', message: `split ${split}: num_examples ${n}, ${cardFormat ? `the ${cardFormat} files have` : `${DATASET_MANIFEST_FILE} says`} ${actual} rows` });
+      f.add('dataset.num_examples_mismatch', {
+        file: 'README.md',
+        message: `split ${split}: num_examples ${n}, ${cardFormat ? `the ${cardFormat} files have` : `${DATASET_MANIFEST_FILE} says`} ${actual} rows`,
+      });
     }
     for (const [split] of splits) {
-      if (!card.has(split)) f.add('dataset.num_examples_mismatch', { file: 'README.md', message: `split ${split} is missing from dataset_info.splits` });
+      if (!card.has(split))
+        f.add('dataset.num_examples_mismatch', { file: 'README.md', message: `split ${split} is missing from dataset_info.splits` });
     }
   }
 }
@@ -151,7 +164,11 @@ export class Completeness {
 export function manifestShapeProblem(m: unknown): string | null {
   if (typeof m !== 'object' || m === null || Array.isArray(m)) return 'not a JSON object';
   const o = m as Record<string, unknown>;
-  if (!Array.isArray(o.files) || !o.files.every((x) => typeof x === 'object' && x !== null && typeof (x as { path?: unknown }).path === 'string')) return 'files must be a list of {path, ...}';
+  if (
+    !Array.isArray(o.files) ||
+    !o.files.every((x) => typeof x === 'object' && x !== null && typeof (x as { path?: unknown }).path === 'string')
+  )
+    return 'files must be a list of {path, ...}';
   if (typeof o.splits !== 'object' || o.splits === null || Array.isArray(o.splits)) return 'splits must be an object';
   if (!Object.values(o.splits).every((s) => typeof (s as { rows?: unknown })?.rows === 'number')) return 'each split needs a rows count';
   if (!Array.isArray(o.formats) || !o.formats.every((x) => typeof x === 'string')) return 'formats must be a list';

@@ -40,7 +40,12 @@ export interface FileToCheck {
 /** Keeps up to `size` rows waiting for their frame results, and checks rows in order. */
 export class RowWindow {
   private readonly q: Array<{ row: VRow | null; frame: Promise<FrameInfo> | null }> = [];
-  constructor(private readonly ctx: ValidateContext, private readonly format: string, private readonly split: string, private readonly size = 32) {}
+  constructor(
+    private readonly ctx: ValidateContext,
+    private readonly format: string,
+    private readonly split: string,
+    private readonly size = 32,
+  ) {}
 
   /** A row (null: a sample whose row could not be read, reported already) with its frame check. */
   async push(row: VRow | null, frame: Promise<FrameInfo> | null): Promise<void> {
@@ -80,10 +85,7 @@ export function toStr(v: unknown): string | null {
 }
 
 /** A steps-schema row (Parquet, Arrow, JSONL shape) → the fields row checks look at. */
-export function stepsRowToV(
-  r: Record<string, unknown>,
-  base: Pick<VRow, 'format' | 'split' | 'loc'>,
-): VRow {
+export function stepsRowToV(r: Record<string, unknown>, base: Pick<VRow, 'format' | 'split' | 'loc'>): VRow {
   const action = (r.action ?? null) as Record<string, unknown> | null;
   const prior = (r.prior_action ?? null) as Record<string, unknown> | null;
   const vp = r.viewport as { w?: unknown; h?: unknown } | null | undefined;
@@ -96,7 +98,14 @@ export function stepsRowToV(
     t_ms: toNum(r.t_ms),
     viewport: vp && toNum(vp.w) !== null && toNum(vp.h) !== null ? { w: toNum(vp.w)!, h: toNum(vp.h)! } : null,
     action: action
-      ? { x: num(action.x), y: num(action.y), x_norm: num(action.x_norm), y_norm: num(action.y_norm), to_x: num(action.to_x), to_y: num(action.to_y) }
+      ? {
+          x: num(action.x),
+          y: num(action.y),
+          x_norm: num(action.x_norm),
+          y_norm: num(action.y_norm),
+          to_x: num(action.to_x),
+          to_y: num(action.to_y),
+        }
       : null,
     labels: {
       'action.type': typeof action?.type === 'string' ? null : toNum(action?.type),

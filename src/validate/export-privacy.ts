@@ -67,9 +67,15 @@ function where(s: Step): FindingExample {
 }
 
 /** Scan every step of the export; unreadable rows are skipped (inspect reports them). */
-export async function scanExportPrivacy(source: Source, findings: Findings, input: Pick<OpenExportOptions, 'limits' | 'allowRemote'> = {}): Promise<void> {
+export async function scanExportPrivacy(
+  source: Source,
+  findings: Findings,
+  input: Pick<OpenExportOptions, 'limits' | 'allowRemote'> = {},
+): Promise<void> {
   const reader = await openExport(source, { ...input, onError: () => 'skip' });
   for await (const s of reader.steps()) {
-    findings.stats.masked += scanFields(stepTexts(s), (field, hit) => findings.add(hit.id, { ...where(s), message: `${stepLocation(s)}: field ${field}: ${hit.excerpt}` }));
+    findings.stats.masked += scanFields(stepTexts(s), (field, hit) =>
+      findings.add(hit.id, { ...where(s), message: `${stepLocation(s)}: field ${field}: ${hit.excerpt}` }),
+    );
   }
 }

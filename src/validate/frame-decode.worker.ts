@@ -10,10 +10,12 @@ import type sharpModule from 'sharp';
 import { imageHeader } from './image-header.ts';
 import type { ImageHeader } from './image-header.ts';
 
-export interface CheckRequest { id: number; bytes: Uint8Array; full: boolean }
-export type CheckReply =
-  | ({ id: number; ok: true; hash: string } & ImageHeader)
-  | { id: number; ok: false; message: string };
+export interface CheckRequest {
+  id: number;
+  bytes: Uint8Array;
+  full: boolean;
+}
+export type CheckReply = ({ id: number; ok: true; hash: string } & ImageHeader) | { id: number; ok: false; message: string };
 
 let sharp: typeof sharpModule | undefined;
 
@@ -26,7 +28,9 @@ async function check(t: CheckRequest): Promise<{ hash: string } & ImageHeader> {
       sharp.cache(false);
       sharp.concurrency(1);
     }
-    const { info } = await sharp(t.bytes, { failOn: 'error', limitInputPixels: 1 << 28 }).raw().toBuffer({ resolveWithObject: true });
+    const { info } = await sharp(t.bytes, { failOn: 'error', limitInputPixels: 1 << 28 })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const h = imageHeader(t.bytes);
     return { hash, width: info.width, height: info.height, format: h.format };
   }

@@ -72,7 +72,10 @@ export class FrameDedupe {
   private readonly groups = new Map<string, Map<string, FrameContent | FrameContent[]>>();
   private cached = 0;
 
-  constructor(private readonly source: Source, private readonly cacheBudget = DEFAULT_CACHE) {}
+  constructor(
+    private readonly source: Source,
+    private readonly cacheBudget = DEFAULT_CACHE,
+  ) {}
 
   /**
    * Which distinct content a frame is (exact: bytes compared). Call it while the bytes are valid,

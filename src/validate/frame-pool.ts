@@ -14,9 +14,7 @@ import type { FrameLocation, FrameRef } from './frame-dedupe.ts';
 
 export type DecodeMode = 'header' | 'full';
 
-export type FrameInfo =
-  | { ok: true; width: number; height: number; format: string; ref: FrameRef }
-  | { ok: false; message: string };
+export type FrameInfo = { ok: true; width: number; height: number; format: string; ref: FrameRef } | { ok: false; message: string };
 
 function checkHeader(bytes: Uint8Array, at: FrameLocation | null): FrameInfo {
   try {
@@ -41,7 +39,10 @@ export class FramePool {
   private nextId = 0;
   private readonly size: number;
 
-  constructor(private readonly mode: DecodeMode, size = Math.max(1, os.availableParallelism())) {
+  constructor(
+    private readonly mode: DecodeMode,
+    size = Math.max(1, os.availableParallelism()),
+  ) {
     this.size = size;
   }
 
@@ -88,7 +89,10 @@ export class FramePool {
 
   private spawn(): Slot {
     const sharpPath = createRequire(import.meta.url).resolve('sharp');
-    const worker = startWorker('validate/frame-decode.worker.ts', { workerData: { sharpPath }, resourceLimits: { maxOldGenerationSizeMb: 128 } });
+    const worker = startWorker('validate/frame-decode.worker.ts', {
+      workerData: { sharpPath },
+      resourceLimits: { maxOldGenerationSizeMb: 128 },
+    });
     const slot: Slot = { worker, busy: false };
     worker.on('message', (msg: CheckReply) => {
       const resolve = this.pending.get(msg.id);
@@ -97,7 +101,11 @@ export class FramePool {
       this.where.delete(msg.id);
       slot.busy = false;
       worker.unref();
-      resolve?.(msg.ok ? { ok: true, width: msg.width, height: msg.height, format: msg.format, ref: { bytes: null, hash: msg.hash, at } } : { ok: false, message: msg.message });
+      resolve?.(
+        msg.ok
+          ? { ok: true, width: msg.width, height: msg.height, format: msg.format, ref: { bytes: null, hash: msg.hash, at } }
+          : { ok: false, message: msg.message },
+      );
       this.dispatch();
     });
     const fail = (err: Error): void => {

@@ -12,13 +12,20 @@ import { jsonDepthExceeds } from './json-depth.ts';
  * Checks one JSONL file; returns its rows (non-empty lines, readable or not), or null when the file
  * cannot be read to its end (a broken gzip stream, a read error).
  */
-export async function checkJsonl(ctx: ValidateContext, file: FileToCheck, labelNames: { action_type: string[]; outcome: string[] } | null): Promise<number | null> {
+export async function checkJsonl(
+  ctx: ValidateContext,
+  file: FileToCheck,
+  labelNames: { action_type: string[]; outcome: string[] } | null,
+): Promise<number | null> {
   const f = ctx.findings;
   const dir = file.path.includes('/') ? file.path.slice(0, file.path.lastIndexOf('/') + 1) : '';
   const win = new RowWindow(ctx, 'jsonl', file.split);
   let rows = 0;
   // An over-long line (--max-line-bytes) stops the read, naming the file and line.
-  const lines = readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'), { file: file.path, maxLineBytes: ctx.limits?.maxLineBytes })[Symbol.asyncIterator]();
+  const lines = readLines(ctx.source.stream(file.path), file.path.endsWith('.gz'), {
+    file: file.path,
+    maxLineBytes: ctx.limits?.maxLineBytes,
+  })[Symbol.asyncIterator]();
   for (;;) {
     let next: IteratorResult<[number, string]>;
     try {

@@ -15,7 +15,10 @@ export async function isVendorTar(source: Source, tar: string): Promise<boolean>
   if (await source.exists(tar.replace(/\.tar$/i, '.jsonl'))) return true;
   let seen = 0;
   const chunks = source.stream(tar)[Symbol.asyncIterator]();
-  const events = scanTar({ [Symbol.asyncIterator]: () => chunks }, { totalSize: await source.size(tar), maxData: MAX_SNIFF_JSON, want: (n) => n.endsWith('.json') });
+  const events = scanTar(
+    { [Symbol.asyncIterator]: () => chunks },
+    { totalSize: await source.size(tar), maxData: MAX_SNIFF_JSON, want: (n) => n.endsWith('.json') },
+  );
   try {
     for await (const ev of events) {
       if (ev.kind === 'problem' || ++seen > MAX_SNIFF_MEMBERS) return false;
@@ -38,16 +41,28 @@ export async function isVendorTar(source: Source, tar: string): Promise<boolean>
  * Its counts are zeros and are not compared (there is no manifest to hold the export to).
  */
 export function looseExportSource(source: Source, tars: string[]): Source {
-  const manifest = new TextEncoder().encode(JSON.stringify({
-    export_id: tars[0], workflow: '', format: 'webdataset', rows: 0, shards: tars.length, shard_size_bytes: 0, frames: 0, actions: 0,
-    filter_summary: '', destination: '', created_at: '', files: tars.map((path) => ({ path })),
-  }));
+  const manifest = new TextEncoder().encode(
+    JSON.stringify({
+      export_id: tars[0],
+      workflow: '',
+      format: 'webdataset',
+      rows: 0,
+      shards: tars.length,
+      shard_size_bytes: 0,
+      frames: 0,
+      actions: 0,
+      filter_summary: '',
+      destination: '',
+      created_at: '',
+      files: tars.map((path) => ({ path })),
+    }),
+  );
   const sidecars = new Set(tars.map((t) => t.replace(/\.tar$/i, '.jsonl')));
   const mine = (p: string): boolean => tars.includes(p) || sidecars.has(p);
   return {
     root: source.root,
     async list(keep?: (p: string) => boolean): Promise<SourceEntry[]> {
-      return (await source.list((p) => mine(p) && (!keep || keep(p))));
+      return await source.list((p) => mine(p) && (!keep || keep(p)));
     },
     exists: async (p) => p === 'manifest.json' || source.exists(p),
     size: async (p) => (p === 'manifest.json' ? manifest.length : source.size(p)),

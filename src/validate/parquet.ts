@@ -48,7 +48,9 @@ function asyncBuffer(ctx: ValidateContext, path: string, byteLength: number): As
     async slice(start: number, end?: number): Promise<ArrayBuffer> {
       const b = await ctx.source.read(path, { start, end: end ?? byteLength });
       // hyparquet wants a plain ArrayBuffer: a view of part of one, or shared memory, is copied.
-      return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b.buffer : (b.slice().buffer as ArrayBuffer);
+      return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
+        ? b.buffer
+        : (b.slice().buffer as ArrayBuffer);
     },
   };
 }
@@ -120,7 +122,10 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
   const tail = await ctx.source.read(file.path, { start: size - 8, end: size });
   const magic = (b: Uint8Array) => Buffer.from(b).toString('latin1') === 'PAR1';
   if (!magic(head) || !magic(tail.subarray(4))) {
-    f.add('parquet.bad_magic', { ...at, message: `the "PAR1" magic is missing at the ${magic(head) ? 'end' : 'start'} (writer not closed or file cut)` });
+    f.add('parquet.bad_magic', {
+      ...at,
+      message: `the "PAR1" magic is missing at the ${magic(head) ? 'end' : 'start'} (writer not closed or file cut)`,
+    });
     return null;
   }
   const buf = asyncBuffer(ctx, file.path, size);
@@ -134,7 +139,10 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
   const kv = new Map((md.key_value_metadata ?? []).map((e) => [e.key, e.value ?? '']));
   const hf = kv.get('huggingface');
   if (hf === undefined) {
-    f.add('parquet.hf_metadata_missing', { ...at, message: 'no "huggingface" key/value metadata: Image and ClassLabel load as plain structs/ints' });
+    f.add('parquet.hf_metadata_missing', {
+      ...at,
+      message: 'no "huggingface" key/value metadata: Image and ClassLabel load as plain structs/ints',
+    });
   } else if (ctx.features) {
     let parsed: unknown;
     try {
@@ -142,7 +150,8 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
     } catch {
       parsed = undefined;
     }
-    if (!sameJson(parsed, ctx.features)) f.add('parquet.hf_metadata_mismatch', { ...at, message: 'the "huggingface" features differ from dataset-manifest.json features' });
+    if (!sameJson(parsed, ctx.features))
+      f.add('parquet.hf_metadata_mismatch', { ...at, message: 'the "huggingface" features differ from dataset-manifest.json features' });
   }
 
   const tree = schemaTree(md.schema);
@@ -156,29 +165,48 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
   };
   walk(tree, false);
   if (required.length) {
-    f.add('parquet.non_nullable_field', { ...at, message: `non-nullable field(s): ${required.slice(0, 5).join(', ')}: datasets ignores the feature metadata of such fields` });
+    f.add('parquet.non_nullable_field', {
+      ...at,
+      message: `non-nullable field(s): ${required.slice(0, 5).join(', ')}: datasets ignores the feature metadata of such fields`,
+    });
   }
   const paths = ctx.features ? featurePaths(ctx.features) : { images: [] as string[], classLabels: {} as Record<string, number> };
   for (const p of paths.images) {
     const n = find(tree, p);
     if (!n) continue;
     const [b, pa] = n.children;
-    const ok = n.children.length === 2 && b?.el.name === 'bytes' && b.el.type === 'BYTE_ARRAY' && b.el.converted_type !== 'UTF8'
-      && pa?.el.name === 'path' && pa.el.type === 'BYTE_ARRAY' && (pa.el.converted_type === 'UTF8' || pa.el.logical_type?.type === 'STRING');
+    const ok =
+      n.children.length === 2 &&
+      b?.el.name === 'bytes' &&
+      b.el.type === 'BYTE_ARRAY' &&
+      b.el.converted_type !== 'UTF8' &&
+      pa?.el.name === 'path' &&
+      pa.el.type === 'BYTE_ARRAY' &&
+      (pa.el.converted_type === 'UTF8' || pa.el.logical_type?.type === 'STRING');
     if (!ok) {
-      const got = n.children.map((c) => `${c.el.name}: ${c.el.type ?? 'group'}${c.el.converted_type ? `/${c.el.converted_type}` : ''}`).join(', ');
-      f.add('parquet.image_struct_layout', { ...at, message: `Image column ${p} is struct<${got}>, expected struct<bytes: binary, path: string>` });
+      const got = n.children
+        .map((c) => `${c.el.name}: ${c.el.type ?? 'group'}${c.el.converted_type ? `/${c.el.converted_type}` : ''}`)
+        .join(', ');
+      f.add('parquet.image_struct_layout', {
+        ...at,
+        message: `Image column ${p} is struct<${got}>, expected struct<bytes: binary, path: string>`,
+      });
     }
   }
   for (const p of Object.keys(paths.classLabels)) {
     const n = find(tree, p);
-    if (n && n.el.type !== 'INT64') f.add('parquet.classlabel_not_int64', { ...at, message: `ClassLabel column ${p} is stored as ${n.el.type}${n.el.converted_type ? `/${n.el.converted_type}` : ''}, expected int64` });
+    if (n && n.el.type !== 'INT64')
+      f.add('parquet.classlabel_not_int64', {
+        ...at,
+        message: `ClassLabel column ${p} is stored as ${n.el.type}${n.el.converted_type ? `/${n.el.converted_type}` : ''}, expected int64`,
+      });
   }
   const arrowSchema = kv.get('ARROW:schema');
   if (arrowSchema) {
     const fields = await storedArrowSchema(arrowSchema);
     const large = fields ? largeTypes(fields) : [];
-    if (large.length) f.add('parquet.large_binary', { ...at, message: `large types in the stored Arrow schema: ${large.slice(0, 5).join(', ')}` });
+    if (large.length)
+      f.add('parquet.large_binary', { ...at, message: `large types in the stored Arrow schema: ${large.slice(0, 5).join(', ')}` });
   }
   const hasImage = paths.images.length > 0 || md.schema.some((e) => e.name === 'image');
   let rowStart = 0;
@@ -187,7 +215,10 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
     const n = Number(rg.num_rows);
     const bytes = Number(rg.total_byte_size);
     if ((hasImage && n > MAX_IMAGE_ROWS) || bytes > MAX_GROUP_BYTES) {
-      f.add('parquet.row_group_too_large', { ...at, message: `row group ${g} (rows ${rowStart}..${rowStart + n - 1}) has ${n} rows, ${(bytes / 1e6).toFixed(1)} MB uncompressed` });
+      f.add('parquet.row_group_too_large', {
+        ...at,
+        message: `row group ${g} (rows ${rowStart}..${rowStart + n - 1}) has ${n} rows, ${(bytes / 1e6).toFixed(1)} MB uncompressed`,
+      });
     }
     for (const c of reportedIndex ? [] : rg.columns) {
       if (!(Number(c.meta_data?.total_uncompressed_size ?? 0) > ONE_PAGE && c.offset_index_offset === undefined)) continue;
@@ -195,12 +226,18 @@ export async function checkParquet(ctx: ValidateContext, file: FileToCheck): Pro
       try {
         pages = await dataPages(buf, c);
       } catch (err) {
-        f.add('rows.unreadable', { ...at, message: `column ${c.meta_data?.path_in_schema.join('.')} in row group ${g}: a page header cannot be read (${(err as Error).message})` });
+        f.add('rows.unreadable', {
+          ...at,
+          message: `column ${c.meta_data?.path_in_schema.join('.')} in row group ${g}: a page header cannot be read (${(err as Error).message})`,
+        });
         break;
       }
       if (pages < 2) continue;
       reportedIndex = true;
-      f.add('parquet.no_page_index', { ...at, message: `column ${c.meta_data?.path_in_schema.join('.')} in row group ${g} spans several pages but has no offset index` });
+      f.add('parquet.no_page_index', {
+        ...at,
+        message: `column ${c.meta_data?.path_in_schema.join('.')} in row group ${g} spans several pages but has no offset index`,
+      });
     }
     rowStart += n;
   }

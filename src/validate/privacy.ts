@@ -13,7 +13,15 @@ export const MASKED = '[masked]';
  * format). An export row is scanned under the same names (export-privacy.ts maps a Step onto
  * them), so an export and the dataset made from it are flagged alike.
  */
-export const PRIVACY_FIELDS = ['action.text', 'action.target.name', 'action.url', 'action.args', 'dom', 'accessibility_tree', 'extra'] as const;
+export const PRIVACY_FIELDS = [
+  'action.text',
+  'action.target.name',
+  'action.url',
+  'action.args',
+  'dom',
+  'accessibility_tree',
+  'extra',
+] as const;
 export type PrivacyField = (typeof PRIVACY_FIELDS)[number];
 /** One row's text per scanned field (null: absent). */
 export type PrivacyTexts = Record<PrivacyField, string | null>;
@@ -67,7 +75,13 @@ const DETECTORS: Detector[] = [
     gate: (t) => t.includes('_') || t.includes('AKIA') || t.includes('xox') || t.includes('AIza') || t.includes('eyJ'),
   },
   // The e-mail pattern is the costliest on long DOM/tree texts; without an "@" it cannot match.
-  { id: 'privacy.email', tag: 'email', re: /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g, valid: () => true, gate: (t) => t.includes('@') },
+  {
+    id: 'privacy.email',
+    tag: 'email',
+    re: /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g,
+    valid: () => true,
+    gate: (t) => t.includes('@'),
+  },
   { id: 'privacy.iban', tag: 'iban', re: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b/g, valid: ibanOk, gate: hasDigit },
   {
     id: 'privacy.card_number',
@@ -79,7 +93,13 @@ const DETECTORS: Detector[] = [
     },
     gate: hasDigit,
   },
-  { id: 'privacy.ssn', tag: 'ssn', re: /(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])/g, valid: () => true, gate: (t) => t.includes('-') && hasDigit(t) },
+  {
+    id: 'privacy.ssn',
+    tag: 'ssn',
+    re: /(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])/g,
+    valid: () => true,
+    gate: (t) => t.includes('-') && hasDigit(t),
+  },
   {
     id: 'privacy.phone',
     tag: 'phone',

@@ -119,14 +119,17 @@ function rowsLine(s: ValidationStats): string {
   const f = Object.entries(s.by_format);
   const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
   if (f.length <= 1) return `${plural(s.rows, 'row')}, ${plural(s.frames, 'frame')}`;
-  if (f.every(([, x]) => x.rows === s.rows && x.frames === s.frames)) return `${plural(s.rows, 'row')}, ${plural(s.frames, 'frame')} in each of ${f.map(([n]) => n).join(', ')}`;
+  if (f.every(([, x]) => x.rows === s.rows && x.frames === s.frames))
+    return `${plural(s.rows, 'row')}, ${plural(s.frames, 'frame')} in each of ${f.map(([n]) => n).join(', ')}`;
   return f.map(([n, x]) => `${n} ${plural(x.rows, 'row')}, ${plural(x.frames, 'frame')}`).join('; ');
 }
 
 export function formatReport(r: ValidationReport): string {
   const out: string[] = [];
   const s = r.stats;
-  out.push(`validate ${r.target} (${r.kind}): ${s.files} files, ${(s.bytes / 1e6).toFixed(1)} MB, ${rowsLine(s)}, ${s.masked} [masked] values`);
+  out.push(
+    `validate ${r.target} (${r.kind}): ${s.files} files, ${(s.bytes / 1e6).toFixed(1)} MB, ${rowsLine(s)}, ${s.masked} [masked] values`,
+  );
   if (r.clean) {
     out.push(r.notes ? `clean: no errors or warnings, ${r.notes} note(s)` : 'clean: no findings');
     if (!r.notes) return out.join('\n') + '\n';

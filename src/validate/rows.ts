@@ -60,7 +60,10 @@ export class RowChecks {
   private sessionSplit = new Map<string, string>();
   private reportedLeaks = new Set<string>();
 
-  constructor(private readonly f: Findings, private readonly opts: RowCheckOptions) {}
+  constructor(
+    private readonly f: Findings,
+    private readonly opts: RowCheckOptions,
+  ) {}
 
   /** A row that could not be read (reported elsewhere): the next row is not compared to a gap. */
   unreadable(format: string, split: string): void {
@@ -104,11 +107,13 @@ export class RowChecks {
     const fr = r.frame;
     if (fr && !fr.ok) {
       f.add('frame.undecodable', { ...at, message: `${describe(r)}: ${fr.message}` });
-    } else if (fr && fr.ok) {
+    } else if (fr?.ok) {
       f.format(r.format).frames++;
       this.frameChecks(r, fr);
     }
-    f.stats.masked += scanFields(r.texts, (field, hit) => f.add(hit.id, { ...at, message: `${describe(r)}: field ${field}: ${hit.excerpt}` }));
+    f.stats.masked += scanFields(r.texts, (field, hit) =>
+      f.add(hit.id, { ...at, message: `${describe(r)}: field ${field}: ${hit.excerpt}` }),
+    );
   }
 
   private frameChecks(r: VRow, fr: Extract<FrameInfo, { ok: true }>): void {
@@ -125,16 +130,28 @@ export class RowChecks {
     const a = r.action;
     if (a) {
       const outside: string[] = [];
-      for (const [name, v, lim] of [['x', a.x, w], ['y', a.y, h], ['to_x', a.to_x, w], ['to_y', a.to_y, h]] as const) {
+      for (const [name, v, lim] of [
+        ['x', a.x, w],
+        ['y', a.y, h],
+        ['to_x', a.to_x, w],
+        ['to_y', a.to_y, h],
+      ] as const) {
         if (typeof v === 'number' && (v < 0 || v >= lim)) outside.push(`${name}=${v}`);
       }
-      if (outside.length) f.add('rows.coord_outside_image', { ...at, message: `${describe(r)}: ${outside.join(', ')} outside the ${w}x${h} frame` });
+      if (outside.length)
+        f.add('rows.coord_outside_image', { ...at, message: `${describe(r)}: ${outside.join(', ')} outside the ${w}x${h} frame` });
       const bad: string[] = [];
-      if (typeof a.x === 'number' && typeof a.x_norm === 'number' && Math.abs(a.x_norm * w - a.x) > 1) bad.push(`x_norm=${a.x_norm} vs x/width=${(a.x / w).toFixed(4)}`);
-      if (typeof a.y === 'number' && typeof a.y_norm === 'number' && Math.abs(a.y_norm * h - a.y) > 1) bad.push(`y_norm=${a.y_norm} vs y/height=${(a.y / h).toFixed(4)}`);
+      if (typeof a.x === 'number' && typeof a.x_norm === 'number' && Math.abs(a.x_norm * w - a.x) > 1)
+        bad.push(`x_norm=${a.x_norm} vs x/width=${(a.x / w).toFixed(4)}`);
+      if (typeof a.y === 'number' && typeof a.y_norm === 'number' && Math.abs(a.y_norm * h - a.y) > 1)
+        bad.push(`y_norm=${a.y_norm} vs y/height=${(a.y / h).toFixed(4)}`);
       if (bad.length) f.add('rows.norm_inconsistent', { ...at, message: `${describe(r)}: ${bad.join(', ')}` });
     }
     const dup = r.duplicateOf;
-    if (dup) f.add('leakage.duplicate_frame', { ...at, message: `${describe(r)}: the same frame (sha256 ${dup.hash.slice(0, 16)}…) is also in ${dup.split}` });
+    if (dup)
+      f.add('leakage.duplicate_frame', {
+        ...at,
+        message: `${describe(r)}: the same frame (sha256 ${dup.hash.slice(0, 16)}…) is also in ${dup.split}`,
+      });
   }
 }

@@ -50,7 +50,10 @@ class ByteReader {
   private pos = 0;
   private done = false;
   private readonly it: AsyncIterator<Uint8Array>;
-  constructor(src: AsyncIterable<Uint8Array>, private readonly onChunk?: (c: Uint8Array) => void) {
+  constructor(
+    src: AsyncIterable<Uint8Array>,
+    private readonly onChunk?: (c: Uint8Array) => void,
+  ) {
     this.it = src[Symbol.asyncIterator]();
   }
 
@@ -156,7 +159,12 @@ function checksumOk(h: Uint8Array): boolean {
 }
 
 const TYPE_NAMES: Record<string, string> = {
-  '1': 'hard link', '2': 'symbolic link', '3': 'character device', '4': 'block device', '5': 'directory', '6': 'FIFO',
+  '1': 'hard link',
+  '2': 'symbolic link',
+  '3': 'character device',
+  '4': 'block device',
+  '5': 'directory',
+  '6': 'FIFO',
 };
 
 /** Why a member name is unsafe to extract, or null. */
@@ -196,7 +204,12 @@ export async function* scanTar(src: AsyncIterable<Uint8Array>, opts: TarScanOpti
   for (;;) {
     const h = await r.read(BLOCK);
     if (h.length === 0) {
-      yield { kind: 'problem', id: 'wds.truncated', member: last, message: `the archive ends after ${offset} bytes without end-of-archive blocks (unclosed writer?)` };
+      yield {
+        kind: 'problem',
+        id: 'wds.truncated',
+        member: last,
+        message: `the archive ends after ${offset} bytes without end-of-archive blocks (unclosed writer?)`,
+      };
       return;
     }
     if (h.length < BLOCK) {
@@ -207,12 +220,22 @@ export async function* scanTar(src: AsyncIterable<Uint8Array>, opts: TarScanOpti
       await r.skip(BLOCK);
       const at = await r.firstNonZero();
       if (at >= 0) {
-        yield { kind: 'problem', id: 'wds.trailing_garbage', member: last, message: `non-zero bytes at offset ${offset + 2 * BLOCK + at}, after the end-of-archive blocks` };
+        yield {
+          kind: 'problem',
+          id: 'wds.trailing_garbage',
+          member: last,
+          message: `non-zero bytes at offset ${offset + 2 * BLOCK + at}, after the end-of-archive blocks`,
+        };
       }
       return;
     }
     if (!checksumOk(h)) {
-      yield { kind: 'problem', id: 'wds.bad_checksum', member: last, message: `the header at byte ${offset} (after member ${last}) has a bad checksum; the rest of the shard cannot be trusted` };
+      yield {
+        kind: 'problem',
+        id: 'wds.bad_checksum',
+        member: last,
+        message: `the header at byte ${offset} (after member ${last}) has a bad checksum; the rest of the shard cannot be trusted`,
+      };
       await r.skip(Number.MAX_SAFE_INTEGER);
       return;
     }
@@ -230,7 +253,12 @@ export async function* scanTar(src: AsyncIterable<Uint8Array>, opts: TarScanOpti
       return;
     }
     if (size > remaining) {
-      yield { kind: 'problem', id: 'wds.truncated', member: name, message: `member claims ${size} bytes but only ${Math.max(0, remaining)} remain in the archive` };
+      yield {
+        kind: 'problem',
+        id: 'wds.truncated',
+        member: name,
+        message: `member claims ${size} bytes but only ${Math.max(0, remaining)} remain in the archive`,
+      };
       await r.skip(Number.MAX_SAFE_INTEGER);
       return;
     }
@@ -262,7 +290,12 @@ export async function* scanTar(src: AsyncIterable<Uint8Array>, opts: TarScanOpti
     }
     last = name;
     if (type !== '0' && type !== '\0' && type !== '7') {
-      yield { kind: 'problem', id: 'wds.non_regular_member', member: name, message: `a ${TYPE_NAMES[type] ?? `type '${type}'`} entry, not a regular file` };
+      yield {
+        kind: 'problem',
+        id: 'wds.non_regular_member',
+        member: name,
+        message: `a ${TYPE_NAMES[type] ?? `type '${type}'`} entry, not a regular file`,
+      };
       if ((await r.skip(padded)) < padded) {
         yield { kind: 'problem', id: 'wds.truncated', member: name, message: 'the archive ends inside this member' };
         return;
@@ -274,7 +307,12 @@ export async function* scanTar(src: AsyncIterable<Uint8Array>, opts: TarScanOpti
       const data = opts.shareData ? await r.read(size) : await r.readCopy(size);
       const pad = await r.skip(padded - size);
       if (data.length < size || pad < padded - size) {
-        yield { kind: 'problem', id: 'wds.truncated', member: name, message: `the archive ends inside this member (${data.length} of ${size} bytes)` };
+        yield {
+          kind: 'problem',
+          id: 'wds.truncated',
+          member: name,
+          message: `the archive ends inside this member (${data.length} of ${size} bytes)`,
+        };
         return;
       }
       yield { kind: 'member', name, offset: dataStart - BLOCK, size, data };

@@ -77,24 +77,40 @@ type Target =
   | { kind: 'dataset' | 'export' | 'folder'; source: Source; looseTars?: string[] }
   | { kind: 'files'; source: Source; files: string[] };
 
-const isLocalFile = (t: string): Promise<boolean> => stat(t).then((s) => s.isFile(), () => false);
+const isLocalFile = (t: string): Promise<boolean> =>
+  stat(t).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 
 /** The target, or null after reporting why there is nothing to check (completeness.ts, rule 1). */
 async function resolveTarget(targets: string[], findings: Findings, opts: ValidateOptions): Promise<Target | null> {
   if (targets.length === 0) throw new UsageError('validate needs a dataset directory, an export, or files');
   if (targets.length === 1 && (hasScheme(targets[0]!) || !(await isLocalFile(targets[0]!)))) {
     const t = targets[0]!;
-    if (!hasScheme(t) && !(await stat(t).then(() => true, () => false))) {
+    if (
+      !hasScheme(t) &&
+      !(await stat(t).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       findings.add('target.not_found', { file: t, message: 'does not exist' });
       return null;
     }
-    const source = await openSource(t, { maxReadBytes: resolveLimits(opts.limits).maxMemberBytes, allowRemote: opts.allowRemoteFrames ?? [] });
+    const source = await openSource(t, {
+      maxReadBytes: resolveLimits(opts.limits).maxMemberBytes,
+      allowRemote: opts.allowRemoteFrames ?? [],
+    });
     try {
       if (await source.exists(DATASET_MANIFEST_FILE)) return { source, kind: 'dataset' };
       if (await source.exists('manifest.json')) return { source, kind: 'export' };
       const found = classifyListing(await source.list());
       if (found === 'data') return { source, kind: 'folder' };
-      findings.add(found === 'empty' ? 'target.empty' : 'target.unrecognised', { file: t, message: found === 'empty' ? 'no files here' : 'nothing here is a manifest or a data file' });
+      findings.add(found === 'empty' ? 'target.empty' : 'target.unrecognised', {
+        file: t,
+        message: found === 'empty' ? 'no files here' : 'nothing here is a manifest or a data file',
+      });
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
       findings.add('target.not_found', { file: t, message: err.message });
@@ -111,7 +127,8 @@ async function resolveTarget(targets: string[], findings: Findings, opts: Valida
   while (!abs.every((a) => a.startsWith(root + path.sep))) root = path.dirname(root);
   const files = abs.map((a) => path.relative(root, a).split(path.sep).join('/'));
   const source = new LocalSource(root);
-  if (files.every((f) => formatOf(f) === 'webdataset') && (await isVendorTar(source, files[0]!))) return { source, kind: 'export', looseTars: files };
+  if (files.every((f) => formatOf(f) === 'webdataset') && (await isVendorTar(source, files[0]!)))
+    return { source, kind: 'export', looseTars: files };
   return { source, kind: 'files', files };
 }
 
@@ -127,7 +144,12 @@ export async function validate(targets: string[], opts: ValidateOptions = {}): P
   if (!target) return findings.report(label, 'files');
   const kind = target.kind === 'folder' ? 'files' : target.kind;
   if (target.kind === 'export') {
-    await validateExport(target.looseTars ? looseExportSource(target.source, target.looseTars) : target.source, findings, target.looseTars !== undefined, opts);
+    await validateExport(
+      target.looseTars ? looseExportSource(target.source, target.looseTars) : target.source,
+      findings,
+      target.looseTars !== undefined,
+      opts,
+    );
     return findings.report(label, kind);
   }
   const pool = new FramePool(opts.decode ?? 'header', opts.threads);
@@ -164,7 +186,10 @@ async function validateFiles(
 ): Promise<void> {
   const { source } = target;
   const manifest = target.kind === 'dataset' ? await readDatasetManifest(source, findings) : null;
-  const listing = target.kind === 'files' ? await Promise.all(target.files.map(async (p) => ({ path: p, size: await source.size(p) }))) : await source.list();
+  const listing =
+    target.kind === 'files'
+      ? await Promise.all(target.files.map(async (p) => ({ path: p, size: await source.size(p) })))
+      : await source.list();
   if (target.kind === 'folder') {
     findings.add('dataset.manifest_missing', { file: DATASET_MANIFEST_FILE, message: `not found; the data files here were checked alone` });
   }
@@ -197,26 +222,37 @@ async function validateFiles(
     for (const { listed: mf, file: fc } of complete.listedFiles(manifest, listing)) {
       const format = formatOf(mf.path);
       // jsonl frames and support files are hashed apart; data files hash while they are checked (tars) or after.
-      if (format && !(format === 'jsonl' && mf.rows === null)) toCheck.push({ ...fc, format, split: mf.split ?? splitOf(mf.path, splitNames) });
+      if (format && !(format === 'jsonl' && mf.rows === null))
+        toCheck.push({ ...fc, format, split: mf.split ?? splitOf(mf.path, splitNames) });
       if (format !== 'webdataset') hashLater.push(fc);
     }
   } else {
     for (const e of listing) {
       const format = formatOf(e.path);
-      if (format && (target.kind === 'files' || !hidden(e.path))) toCheck.push({ path: e.path, split: splitOf(e.path, splitNames), size: e.size ?? 0, sha256: null, format });
+      if (format && (target.kind === 'files' || !hidden(e.path)))
+        toCheck.push({ path: e.path, split: splitOf(e.path, splitNames), size: e.size ?? 0, sha256: null, format });
     }
   }
   findings.stats.files = toCheck.length;
   findings.stats.bytes = toCheck.reduce((n, f) => n + f.size, 0);
   const rank = (s: string) => (splitNames.includes(s) ? splitNames.indexOf(s) : splitNames.length);
-  toCheck.sort((a, b) => FORMAT_ORDER.indexOf(a.format) - FORMAT_ORDER.indexOf(b.format) || rank(a.split) - rank(b.split) || compareStrings(a.split, b.split) || compareStrings(a.path, b.path));
+  toCheck.sort(
+    (a, b) =>
+      FORMAT_ORDER.indexOf(a.format) - FORMAT_ORDER.indexOf(b.format) ||
+      rank(a.split) - rank(b.split) ||
+      compareStrings(a.split, b.split) ||
+      compareStrings(a.path, b.path),
+  );
 
   // sha256 of everything that is not a tar runs beside the row checks.
   const hashing = (async () => {
     for (const fc of hashLater) {
       if (!fc.sha256 || fc.sizeMismatch) continue;
       if ((await sha256Of(source, fc.path)) !== fc.sha256) {
-        findings.add('dataset.file_sha256_mismatch', { file: fc.path, message: `content differs from the sha256 in ${DATASET_MANIFEST_FILE}` });
+        findings.add('dataset.file_sha256_mismatch', {
+          file: fc.path,
+          message: `content differs from the sha256 in ${DATASET_MANIFEST_FILE}`,
+        });
       }
     }
   })();
@@ -246,10 +282,15 @@ async function cardSplits(ctx: ValidateContext): Promise<CardSplits | null> {
   try {
     yaml = parseYaml(m[1]!) as typeof yaml;
   } catch (err) {
-    ctx.findings.add('dataset.unreadable_metadata', { file: 'README.md', message: `the YAML front matter does not parse (${failureReason(err)})` });
+    ctx.findings.add('dataset.unreadable_metadata', {
+      file: 'README.md',
+      message: `the YAML front matter does not parse (${failureReason(err)})`,
+    });
     return null;
   }
-  const info = Array.isArray(yaml?.dataset_info) ? (yaml.dataset_info[0] as { splits?: Array<{ name?: string; num_examples?: number }> }) : yaml?.dataset_info;
+  const info = Array.isArray(yaml?.dataset_info)
+    ? (yaml.dataset_info[0] as { splits?: Array<{ name?: string; num_examples?: number }> })
+    : yaml?.dataset_info;
   if (!Array.isArray(info?.splits)) return null;
   return new Map(info.splits.map((s) => [String(s?.name), s?.num_examples]));
 }
@@ -267,12 +308,23 @@ async function validateExport(source: Source, findings: Findings, loose: boolean
     findings.stats.bytes = (await source.list()).filter((e) => r.files.includes(e.path)).reduce((n, e) => n + (e.size ?? 0), 0);
     findings.stats.files = r.files.length;
     Object.assign(findings.format(r.format), { files: r.files.length, rows: r.rows, frames: r.frames });
-    if (r.rows === 0) findings.add('target.empty', { file: loose ? r.files[0] ?? source.describe('') : 'manifest.json', message: 'the export holds no rows' });
+    if (r.rows === 0)
+      findings.add('target.empty', {
+        file: loose ? (r.files[0] ?? source.describe('')) : 'manifest.json',
+        message: 'the export holds no rows',
+      });
     for (const c of loose ? [] : r.manifest) {
-      if (!c.ok) findings.add('export.manifest_count_mismatch', { file: 'manifest.json', message: `${c.field}: manifest says ${c.manifest}, the export has ${c.actual}` });
+      if (!c.ok)
+        findings.add('export.manifest_count_mismatch', {
+          file: 'manifest.json',
+          message: `${c.field}: manifest says ${c.manifest}, the export has ${c.actual}`,
+        });
     }
     for (const p of r.frame_problems) {
-      findings.add(p.problem === 'missing' ? 'export.frame_missing' : 'export.frame_unreadable', { file: p.file, message: `${p.step}: ${p.ref}: ${p.message}` });
+      findings.add(p.problem === 'missing' ? 'export.frame_missing' : 'export.frame_unreadable', {
+        file: p.file,
+        message: `${p.step}: ${p.ref}: ${p.message}`,
+      });
     }
     const shown = r.frame_problems.length;
     const extraMissing = r.frames_missing - r.frame_problems.filter((p) => p.problem === 'missing').length;
@@ -283,6 +335,10 @@ async function validateExport(source: Source, findings: Findings, loose: boolean
   } catch (err) {
     if (!(err instanceof Error) || !('where' in err)) throw err;
     const w = (err as { where: { file?: string; member?: string } }).where;
-    findings.add('export.unreadable', { file: w.file ?? source.describe(''), ...(w.member ? { member: w.member } : {}), message: err.message });
+    findings.add('export.unreadable', {
+      file: w.file ?? source.describe(''),
+      ...(w.member ? { member: w.member } : {}),
+      message: err.message,
+    });
   }
 }

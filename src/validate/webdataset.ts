@@ -143,7 +143,10 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
         ext = ext.slice(0, -3);
       } catch (err) {
         const bomb = (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || /larger than|maxOutputLength/i.test(String(err));
-        f.add(bomb ? 'wds.decompression_bomb' : 'wds.json_invalid', { ...m, message: bomb ? `inflates beyond ${MAX_INFLATED} bytes from ${ev.size}` : `does not gunzip (${(err as Error).message})` });
+        f.add(bomb ? 'wds.decompression_bomb' : 'wds.json_invalid', {
+          ...m,
+          message: bomb ? `inflates beyond ${MAX_INFLATED} bytes from ${ev.size}` : `does not gunzip (${(err as Error).message})`,
+        });
         data = undefined;
       }
     }
@@ -155,13 +158,14 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
       } else {
         inShard.add(key);
         const other = state.keys.get(key);
-        if (other !== undefined && other !== file.path) f.add('wds.duplicate_member', { ...m, message: `key ${key} is also in ${other} (same split)` });
+        if (other !== undefined && other !== file.path)
+          f.add('wds.duplicate_member', { ...m, message: `key ${key} is also in ${other} (same split)` });
         else state.keys.set(key, file.path);
       }
       cur = { key, members: [] };
     }
     const member: Member = { name: ev.name, ext };
-    if (data && data.length) {
+    if (data?.length) {
       if (ext === 'json') member.text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
       else if (IMAGE_EXTS.has(ext) && !cur.members.some((x) => IMAGE_EXTS.has(x.ext))) {
         const at = dataAt !== undefined ? { file: file.path, start: dataAt, end: dataAt + data.length } : null;
@@ -177,7 +181,11 @@ export async function checkWdsShard(ctx: ValidateContext, file: FileToCheck, sta
   if (broken && cur) incomplete.delete(cur.key);
   for (const [key, exts] of incomplete) {
     if (nonAdjacent.has(key)) continue;
-    f.add('wds.member_set_differs', { ...at, member: key, message: `sample ${key} has {${exts.join(', ')}}, the split's samples have {${(state.expected ?? []).join(', ')}}` });
+    f.add('wds.member_set_differs', {
+      ...at,
+      member: key,
+      message: `sample ${key} has {${exts.join(', ')}}, the split's samples have {${(state.expected ?? []).join(', ')}}`,
+    });
   }
   if (hash && file.sha256 && hash.digest('hex') !== file.sha256 && !file.sizeMismatch) {
     f.add('dataset.file_sha256_mismatch', { ...at, message: 'content differs from the sha256 in dataset-manifest.json' });
@@ -245,7 +253,9 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
     return;
   }
   const j = parsed0 as Record<string, unknown>;
-  const bad = Object.entries(JSON_FIELDS).filter(([k, ok]) => !ok(j[k])).map(([k]) => k);
+  const bad = Object.entries(JSON_FIELDS)
+    .filter(([k, ok]) => !ok(j[k]))
+    .map(([k]) => k);
   const parsed: Record<string, unknown> = {};
   if (!bad.length) {
     for (const k of JSON_TEXT) {
@@ -278,7 +288,16 @@ async function sampleRow(ctx: ValidateContext, file: FileToCheck, split: string,
     step: j.step as number,
     t_ms: j.t_ms as number,
     viewport: vp,
-    action: action ? { x: toNum(action.x), y: toNum(action.y), x_norm: toNum(action.x_norm), y_norm: toNum(action.y_norm), to_x: toNum(action.to_x), to_y: toNum(action.to_y) } : null,
+    action: action
+      ? {
+          x: toNum(action.x),
+          y: toNum(action.y),
+          x_norm: toNum(action.x_norm),
+          y_norm: toNum(action.y_norm),
+          to_x: toNum(action.to_x),
+          to_y: toNum(action.to_y),
+        }
+      : null,
     labels: { 'action.type': toNum(j.action_type_id), 'prior_action.type': toNum(prior?.type_id), outcome: toNum(context.outcome_id) },
     texts: {
       'action.text': str(action?.text),
@@ -299,7 +318,9 @@ export async function checkWdsSplit(ctx: ValidateContext, state: WdsSplitState, 
   const f = ctx.findings;
   if (indexPath) {
     try {
-      const idx = JSON.parse(Buffer.from(await ctx.source.read(indexPath)).toString('utf8')) as { shardlist?: Array<{ url?: string; nsamples?: number; filesize?: number }> };
+      const idx = JSON.parse(Buffer.from(await ctx.source.read(indexPath)).toString('utf8')) as {
+        shardlist?: Array<{ url?: string; nsamples?: number; filesize?: number }>;
+      };
       const dir = indexPath.slice(0, indexPath.lastIndexOf('/') + 1);
       const listed = new Set<string>();
       for (const e of idx.shardlist ?? []) {
@@ -311,10 +332,13 @@ export async function checkWdsSplit(ctx: ValidateContext, state: WdsSplitState, 
           continue;
         }
         if (s.broken) continue; // counts of a broken shard say nothing more
-        if (e.nsamples !== s.samples) f.add('wds.index_mismatch', { file: indexPath, message: `${e.url}: nsamples ${e.nsamples}, the shard has ${s.samples} samples` });
-        if (e.filesize !== undefined && e.filesize !== s.size) f.add('wds.index_mismatch', { file: indexPath, message: `${e.url}: filesize ${e.filesize}, the shard has ${s.size} bytes` });
+        if (e.nsamples !== s.samples)
+          f.add('wds.index_mismatch', { file: indexPath, message: `${e.url}: nsamples ${e.nsamples}, the shard has ${s.samples} samples` });
+        if (e.filesize !== undefined && e.filesize !== s.size)
+          f.add('wds.index_mismatch', { file: indexPath, message: `${e.url}: filesize ${e.filesize}, the shard has ${s.size} bytes` });
       }
-      for (const s of state.shardSamples) if (!listed.has(s.path)) f.add('wds.index_mismatch', { file: indexPath, message: `${s.path} is not in the index` });
+      for (const s of state.shardSamples)
+        if (!listed.has(s.path)) f.add('wds.index_mismatch', { file: indexPath, message: `${s.path} is not in the index` });
     } catch (err) {
       f.add('wds.index_mismatch', { file: indexPath, message: `cannot be read as JSON (${failureReason(err)})` });
     }
@@ -324,14 +348,24 @@ export async function checkWdsSplit(ctx: ValidateContext, state: WdsSplitState, 
   if (n === 0) return;
   const first = state.shardSamples[0]!.path;
   if (n < slots) {
-    f.add('wds.too_few_shards', { file: first, message: `split ${state.split} has ${n} shard(s) for ${ctx.worldSize} rank(s) x ${ctx.workers} worker(s) = ${slots}: some get no data` });
+    f.add('wds.too_few_shards', {
+      file: first,
+      message: `split ${state.split} has ${n} shard(s) for ${ctx.worldSize} rank(s) x ${ctx.workers} worker(s) = ${slots}: some get no data`,
+    });
     return;
   }
   if (slots > 1) {
     // The same rule convert plans by (shard-plan.ts): uneven only beyond what the row count forces.
-    const b = shardBalance(state.shardSamples.map((s) => s.samples), ctx.worldSize, ctx.workers);
+    const b = shardBalance(
+      state.shardSamples.map((s) => s.samples),
+      ctx.worldSize,
+      ctx.workers,
+    );
     if (b.avoidable) {
-      f.add('wds.uneven_shards', { file: first, message: `split ${state.split}: ranks read ${b.ranks[0]}..${b.ranks[1]}, rank/worker slots ${b.slots[0]}..${b.slots[1]} samples; the short ones stop early (DDP hangs)` });
+      f.add('wds.uneven_shards', {
+        file: first,
+        message: `split ${state.split}: ranks read ${b.ranks[0]}..${b.ranks[1]}, rank/worker slots ${b.slots[0]}..${b.slots[1]} samples; the short ones stop early (DDP hangs)`,
+      });
     } else if (b.slots[0] < b.slots[1]) {
       f.add('wds.uneven_rows', { file: first, message: unevenSplitMessage(state.split, b, ctx.worldSize, ctx.workers) });
     }

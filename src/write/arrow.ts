@@ -96,7 +96,9 @@ export function createArrowSplitWriter<R extends object>(sink: Sink, opts: Arrow
     async add(row: R): Promise<void> {
       const r = row as Record<string, unknown>;
       if (len === 0) await arena.begin();
-      entries.forEach(([name, f], j) => cols[j]!.push(toArrowValue(f, f.kind === 'image' ? arena.hold(r[name]) : r[name])));
+      entries.forEach(([name, f], j) => {
+        cols[j]!.push(toArrowValue(f, f.kind === 'image' ? arena.hold(r[name]) : r[name]));
+      });
       if (++len >= batchRows) await flushBatch();
     },
     async done(): Promise<void> {
@@ -134,7 +136,13 @@ export function arrowFingerprint(split: string, features: Features, shards: Writ
   return h.digest('hex').slice(0, 16);
 }
 
-async function writeSplitMetadata(sink: Sink, dir: string, split: string, features: Features, shards: WrittenFile[]): Promise<WrittenFile[]> {
+async function writeSplitMetadata(
+  sink: Sink,
+  dir: string,
+  split: string,
+  features: Features,
+  shards: WrittenFile[],
+): Promise<WrittenFile[]> {
   const state = {
     _data_files: shards.map((s) => ({ filename: s.path.slice(dir.length + 1) })),
     _fingerprint: arrowFingerprint(split, features, shards),
@@ -147,7 +155,10 @@ async function writeSplitMetadata(sink: Sink, dir: string, split: string, featur
   // Only fields `datasets` itself writes for a Dataset made in memory; features in column order.
   const info = { citation: '', description: '', features: featuresToDict(features), homepage: '', license: '' };
   const out: WrittenFile[] = [];
-  for (const [name, body] of [['state.json', sortedJson(state)], ['dataset_info.json', sortedJson(info)]] as const) {
+  for (const [name, body] of [
+    ['state.json', sortedJson(state)],
+    ['dataset_info.json', sortedJson(info)],
+  ] as const) {
     const path = `${dir}/${name}`;
     const { bytes, sha256 } = await sink.writeFile(path, body);
     out.push({ path, format: 'arrow-meta', split, rows: 0, bytes, sha256 });

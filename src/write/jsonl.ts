@@ -40,9 +40,12 @@ function jsonValue(f: Feature, v: unknown, frameRef: (img: { bytes: Uint8Array; 
       // ISO 8601 text, which a reader can take as it is and pyarrow casts to the timestamp type.
       if (f.dtype === TIMESTAMP_MS_UTC) return isoOfMs(v as number);
       return v;
-    case 'class_label': return f.names[v as number] ?? null;
-    case 'image': return frameRef(v as { bytes: Uint8Array; path: string });
-    case 'list': return (v as unknown[]).map((x) => jsonValue(f.feature, x, frameRef));
+    case 'class_label':
+      return f.names[v as number] ?? null;
+    case 'image':
+      return frameRef(v as { bytes: Uint8Array; path: string });
+    case 'list':
+      return (v as unknown[]).map((x) => jsonValue(f.feature, x, frameRef));
     case 'struct': {
       const o = v as Record<string, unknown>;
       const out: Record<string, unknown> = {};

@@ -60,7 +60,12 @@ export function writeRowGroup(pq: ParquetWriter, columns: RowGroupColumn[], rows
       const pageData = encodeNestedValues(leaf, c.data);
       // Binary leaves only: a string leaf (the Image struct's `path`) goes through the encoder.
       if (c.byReference && element.type === 'BYTE_ARRAY' && !element.converted_type && !element.logical_type) {
-        const result = writeByReference(writer, schemaPath.slice(1).map((s) => s.name), pageData, c.offsetIndex !== false);
+        const result = writeByReference(
+          writer,
+          schemaPath.slice(1).map((s) => s.name),
+          pageData,
+          c.offsetIndex !== false,
+        );
         chunks.push(result.chunk);
         pq.pendingIndexes.push(result);
         continue;
@@ -68,7 +73,10 @@ export function writeRowGroup(pq: ParquetWriter, columns: RowGroupColumn[], rows
       const result = writeColumn({
         writer,
         column: {
-          columnName: schemaPath.slice(1).map((s) => s.name).join('.'),
+          columnName: schemaPath
+            .slice(1)
+            .map((s) => s.name)
+            .join('.'),
           element,
           schemaPath,
           codec,
@@ -100,9 +108,15 @@ export function writeRowGroup(pq: ParquetWriter, columns: RowGroupColumn[], rows
 }
 
 /** A BYTE_ARRAY leaf as PLAIN, uncompressed DATA_PAGE_V2 pages whose values are appended as they are. */
-function writeByReference(writer: Writer, pathInSchema: string[], pageData: PageData, withOffsetIndex: boolean): { chunk: ColumnChunk; offsetIndex?: OffsetIndex } {
+function writeByReference(
+  writer: Writer,
+  pathInSchema: string[],
+  pageData: PageData,
+  withOffsetIndex: boolean,
+): { chunk: ColumnChunk; offsetIndex?: OffsetIndex } {
   const { values, definitionLevels, maxDefinitionLevel } = pageData;
-  if (pageData.repetitionLevels.some((r) => r !== 0)) throw new Error(`parquet column ${pathInSchema.join('.')}: repeated values cannot be written by reference`);
+  if (pageData.repetitionLevels.some((r) => r !== 0))
+    throw new Error(`parquet column ${pathInSchema.join('.')}: repeated values cannot be written by reference`);
   const chunkStart = writer.offset;
   let uncompressed = 0;
   const pages = getPageBoundaries(values, 'BYTE_ARRAY', undefined, PAGE_SIZE, []);
@@ -147,7 +161,11 @@ function writeByReference(writer: Writer, pathInSchema: string[], pageData: Page
       writer.appendUint32(v.length);
       writer.appendBytes(v);
     }
-    offsetIndex?.page_locations.push({ offset: BigInt(pageStart), compressed_page_size: writer.offset - pageStart, first_row_index: BigInt(start) });
+    offsetIndex?.page_locations.push({
+      offset: BigInt(pageStart),
+      compressed_page_size: writer.offset - pageStart,
+      first_row_index: BigInt(start),
+    });
   }
   const chunk: ColumnChunk = {
     meta_data: {

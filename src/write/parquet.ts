@@ -48,7 +48,10 @@ class SinkByteWriter extends ByteWriter {
   }
 
   override appendBytes(value: Uint8Array): void {
-    if (value.length < PASS_THROUGH_BYTES) return super.appendBytes(value);
+    if (value.length < PASS_THROUGH_BYTES) {
+      super.appendBytes(value);
+      return;
+    }
     this.cut();
     this.parts.push(value);
     this.offset += value.length;
@@ -121,7 +124,16 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
     const groupColumns: RowGroupColumn[] = columns.map(([name, f], j) => {
       const media = f.kind === 'image';
       return media
-        ? { name, data: group[j]!, encoding: 'PLAIN', codec: 'UNCOMPRESSED', statistics: false, columnIndex: false, offsetIndex: true, byReference: true }
+        ? {
+            name,
+            data: group[j]!,
+            encoding: 'PLAIN',
+            codec: 'UNCOMPRESSED',
+            statistics: false,
+            columnIndex: false,
+            offsetIndex: true,
+            byReference: true,
+          }
         : { name, data: group[j]!, codec: 'SNAPPY', columnIndex: true, offsetIndex: true };
     });
     writeRowGroup(shard.pq, groupColumns, groupLen);
@@ -175,7 +187,9 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
     async add(row: R): Promise<void> {
       const r = row as Record<string, unknown>;
       if (groupLen === 0) await arena.begin();
-      columns.forEach(([name, f], j) => group[j]!.push(f.kind === 'image' ? arena.hold(r[name]) : toParquetValue(f, r[name])));
+      columns.forEach(([name, f], j) => {
+        group[j]!.push(f.kind === 'image' ? arena.hold(r[name]) : toParquetValue(f, r[name]));
+      });
       if (++groupLen >= groupRows) await flushGroup();
     },
     async abort(): Promise<void> {

@@ -44,7 +44,8 @@ export function planShards(opts: ShardPlanOptions): number[] {
     throw new UsageError(`--shard-samples must be a positive integer, got ${opts.shardSamples}`);
   }
   const minShards = opts.minShards ?? 1;
-  if (!Number.isSafeInteger(minShards) || minShards < 1) throw new UsageError(`--min-shards must be a positive integer, got ${opts.minShards}`);
+  if (!Number.isSafeInteger(minShards) || minShards < 1)
+    throw new UsageError(`--min-shards must be a positive integer, got ${opts.minShards}`);
 
   if (minShards > total) {
     if (total === 0 && opts.minShards === undefined) return [];
@@ -89,9 +90,13 @@ export interface ShardBalance {
 export function shardBalance(counts: number[], worldSize: number, workers: number): ShardBalance {
   const n = worldSize * workers;
   const slots = new Array<number>(n).fill(0);
-  counts.forEach((c, i) => { slots[i % n]! += c; });
+  counts.forEach((c, i) => {
+    slots[i % n]! += c;
+  });
   const ranks = new Array<number>(worldSize).fill(0);
-  slots.forEach((c, s) => { ranks[s % worldSize]! += c; });
+  slots.forEach((c, s) => {
+    ranks[s % worldSize]! += c;
+  });
   const samples = counts.reduce((a, b) => a + b, 0);
   const spread = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
   const r = spread(ranks);
@@ -103,7 +108,9 @@ export function shardBalance(counts: number[], worldSize: number, workers: numbe
 /** What a training loop must do with an uneven split (the same words in convert's warning and validate's note). */
 export function unevenSplitMessage(split: string, b: ShardBalance, worldSize: number, workers: number): string {
   const range = ([lo, hi]: [number, number]) => (lo === hi ? `${lo}` : `${lo}..${hi}`);
-  return `split ${split}: ${b.samples} samples cannot be split equally over ${worldSize} rank(s) x ${workers} worker(s): ` +
+  return (
+    `split ${split}: ${b.samples} samples cannot be split equally over ${worldSize} rank(s) x ${workers} worker(s): ` +
     `every row is kept and shards differ by at most one sample, so ranks read ${range(b.ranks)} and workers ${range(b.slots)} samples per epoch; ` +
-    `cap each worker at ${b.slots[0]} samples per epoch (e.g. webdataset .with_epoch(${b.slots[0]})) or use torch.distributed Join`;
+    `cap each worker at ${b.slots[0]} samples per epoch (e.g. webdataset .with_epoch(${b.slots[0]})) or use torch.distributed Join`
+  );
 }

@@ -56,9 +56,12 @@ export function pad5(i: number): string {
 /** Validate a plan; the split name must be one `datasets` accepts (see SPLIT_NAME). */
 export function checkPlan(plan: SplitPlan): void {
   if (!SPLIT_NAME.test(plan.split)) {
-    throw new UsageError(`split name "${plan.split}" is not accepted by datasets: it must match ${SPLIT_NAME.source} (letters, digits, _ and inner dots)`);
+    throw new UsageError(
+      `split name "${plan.split}" is not accepted by datasets: it must match ${SPLIT_NAME.source} (letters, digits, _ and inner dots)`,
+    );
   }
-  if (!Number.isInteger(plan.totalRows) || plan.totalRows < 0) throw new UsageError(`split ${plan.split}: total rows must be a non-negative integer, got ${plan.totalRows}`);
+  if (!Number.isInteger(plan.totalRows) || plan.totalRows < 0)
+    throw new UsageError(`split ${plan.split}: total rows must be a non-negative integer, got ${plan.totalRows}`);
   if (!Number.isInteger(plan.numShards) || plan.numShards < 1 || plan.numShards > Math.max(1, plan.totalRows)) {
     throw new UsageError(`split ${plan.split}: shard count must be between 1 and the row count (${plan.totalRows}), got ${plan.numShards}`);
   }
@@ -104,9 +107,13 @@ export class ShardCursor {
     }
   }
 
-  get rowsSoFar(): number { return this.row; }
+  get rowsSoFar(): number {
+    return this.row;
+  }
   /** Rows in shard i per the plan. */
-  rowsIn(i: number): number { return this.starts[i + 1]! - this.starts[i]!; }
+  rowsIn(i: number): number {
+    return this.starts[i + 1]! - this.starts[i]!;
+  }
 }
 
 /** What a file writer supplies to `shardedSplitWriter`: how to open, fill, close and drop one shard. */

@@ -97,7 +97,10 @@ export class TarWriter {
   private written = 0;
   private readonly mtime: number;
 
-  constructor(private readonly out: OutputFile, mtime: number) {
+  constructor(
+    private readonly out: OutputFile,
+    mtime: number,
+  ) {
     if (!Number.isSafeInteger(mtime) || mtime < 0 || mtime > MAX_MTIME) {
       throw new RangeError(`tar mtime must be an integer number of seconds in [0, ${MAX_MTIME}], got ${mtime}`);
     }

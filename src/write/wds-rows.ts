@@ -89,7 +89,14 @@ export function createWdsSplitWriter(
   opts: { split: string; totalSamples: number; plan: number[]; mtime: number; sidecarMp: boolean; labels: LabelVocabJson },
   shardsOut: WdsShardInfo[],
 ): SplitWriter<StepsRow> {
-  const writer = new WebDatasetWriter({ sink, split: opts.split, totalSamples: opts.totalSamples, plan: opts.plan, mtime: opts.mtime, sidecarMp: opts.sidecarMp });
+  const writer = new WebDatasetWriter({
+    sink,
+    split: opts.split,
+    totalSamples: opts.totalSamples,
+    plan: opts.plan,
+    mtime: opts.mtime,
+    sidecarMp: opts.sidecarMp,
+  });
   return {
     add: (row) => writer.add(wdsSampleOf(row, opts.labels)),
     async finish(): Promise<WrittenFile[]> {

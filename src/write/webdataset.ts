@@ -93,10 +93,13 @@ export class WebDatasetWriter {
   constructor(private readonly opts: WriteWebDatasetOptions) {
     const { split, plan, totalSamples } = opts;
     if (!SPLIT_NAME.test(split)) throw new UsageError(`split name ${JSON.stringify(split)} must match ${SPLIT_NAME.source}`);
-    if (plan.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new UsageError(`split ${split}: every planned shard needs at least one sample, got [${plan.join(', ')}]`);
+    if (plan.some((n) => !Number.isSafeInteger(n) || n < 1))
+      throw new UsageError(`split ${split}: every planned shard needs at least one sample, got [${plan.join(', ')}]`);
     const planned = plan.reduce((a, b) => a + b, 0);
-    if (planned !== totalSamples) throw new UsageError(`split ${split}: shard plan holds ${planned} samples but totalSamples is ${totalSamples}`);
-    if (!Number.isSafeInteger(opts.mtime) || opts.mtime < 0) throw new UsageError(`tar mtime must be a non-negative integer (seconds), got ${opts.mtime}`);
+    if (planned !== totalSamples)
+      throw new UsageError(`split ${split}: shard plan holds ${planned} samples but totalSamples is ${totalSamples}`);
+    if (!Number.isSafeInteger(opts.mtime) || opts.mtime < 0)
+      throw new UsageError(`tar mtime must be a non-negative integer (seconds), got ${opts.mtime}`);
     this.keys = new KeyTracker(split);
   }
 
@@ -132,7 +135,10 @@ export class WebDatasetWriter {
     this.imageExt ??= sample.image.ext;
     if (sample.image.ext !== this.imageExt) {
       // Readers expect one extension set per sample (datasets infers columns from the first ones).
-      throw new InputError(`frame is .${sample.image.ext} but earlier frames of split ${split} are .${this.imageExt}; re-encode so all match`, where);
+      throw new InputError(
+        `frame is .${sample.image.ext} but earlier frames of split ${split} are .${this.imageExt}; re-encode so all match`,
+        where,
+      );
     }
     await writeSample(this.tar!, sample, this.opts.sidecarMp ?? false, where);
     if (this.inShard === 0) this.first = sample.key;
@@ -168,7 +174,16 @@ export class WebDatasetWriter {
     const path = this.out.path;
     this.out = undefined;
     this.tar = undefined;
-    this.shards.push({ path, format: 'webdataset', split: this.opts.split, rows: this.inShard, bytes, sha256, first_key: this.first, last_key: this.last });
+    this.shards.push({
+      path,
+      format: 'webdataset',
+      split: this.opts.split,
+      rows: this.inShard,
+      bytes,
+      sha256,
+      first_key: this.first,
+      last_key: this.last,
+    });
   }
 }
 
@@ -271,7 +286,10 @@ class KeyTracker {
     const group = keyGroup(key);
     if (group !== this.current) {
       if (this.finished.has(group)) {
-        throw new InputError(`key ${key}: session ${group} appeared earlier in split ${this.split} and then stopped; a session's samples must be consecutive`, where);
+        throw new InputError(
+          `key ${key}: session ${group} appeared earlier in split ${this.split} and then stopped; a session's samples must be consecutive`,
+          where,
+        );
       }
       if (this.current) this.finished.add(this.current);
       this.current = group;

@@ -63,20 +63,32 @@ export function finished(child: ChildProcess): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout, stderr }));
   });
 }
 
 /** `nusomi-hf <args>` to the end, whatever its exit code. `env` is merged over process.env. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, opts: Omit<CliOptions, 'env' | 'stdio'> = {}): Promise<CliRun> {
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  opts: Omit<CliOptions, 'env' | 'stdio'> = {},
+): Promise<CliRun> {
   return finished(spawnCli(args, { ...opts, env }));
 }
 
 /** `nusomi-hf <args>` that must exit 0; otherwise throws with its stderr. */
-export async function cliOk(args: string[], env: Record<string, string | undefined> = {}, opts: Omit<CliOptions, 'env' | 'stdio'> = {}): Promise<CliRun> {
+export async function cliOk(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  opts: Omit<CliOptions, 'env' | 'stdio'> = {},
+): Promise<CliRun> {
   const r = await runCli(args, env, opts);
   if (r.code !== 0) throw new Error(`nusomi-hf ${args[0] ?? ''} exited ${r.code}${r.signal ? ` (${r.signal})` : ''}:\n${r.stderr}`);
   return r;
@@ -93,7 +105,11 @@ export async function scriptOk(script: string, args: string[], opts: Omit<CliOpt
  * `nusomi-hf <args>` run synchronously, for tests that run it from sync code. It blocks this worker's
  * event loop: never use it while the test also serves the CLI (a Hub or an emulator in this process).
  */
-export function runCliSync(args: string[], env: Record<string, string | undefined> = {}, opts: Omit<CliOptions, 'env' | 'stdio'> = {}): CliRun {
+export function runCliSync(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  opts: Omit<CliOptions, 'env' | 'stdio'> = {},
+): CliRun {
   const r = spawnSync(process.execPath, cliArgv(args, opts), {
     cwd: opts.cwd ?? repoRoot,
     env: { ...process.env, ...env },

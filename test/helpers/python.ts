@@ -34,13 +34,24 @@ export function runPythonRaw(snippet: string, opts: PythonOptions = {}): Promise
     const child = spawn(venvPython, ['-c', snippet, ...(opts.args ?? [])], {
       cwd: opts.cwd ?? repoRoot,
       // Offline and quiet: the consumers must never reach a real hub from tests.
-      env: { ...process.env, HF_HUB_OFFLINE: '1', HF_DATASETS_OFFLINE: '1', PYTHONWARNINGS: 'ignore', TOKENIZERS_PARALLELISM: 'false', ...opts.env },
+      env: {
+        ...process.env,
+        HF_HUB_OFFLINE: '1',
+        HF_DATASETS_OFFLINE: '1',
+        PYTHONWARNINGS: 'ignore',
+        TOKENIZERS_PARALLELISM: 'false',
+        ...opts.env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
     child.on('error', reject);
     child.on('close', (code) => {

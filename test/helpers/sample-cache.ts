@@ -47,12 +47,18 @@ export async function copySampleConversion(flags: string[], dest: string): Promi
 }
 
 function cacheKey(flags: string[]): string {
-  const slug = flags.join('_').replace(/[^\w.=-]+/g, '_').slice(0, 60);
+  const slug = flags
+    .join('_')
+    .replace(/[^\w.=-]+/g, '_')
+    .slice(0, 60);
   return `${slug}-${createHash('sha256').update(JSON.stringify(flags)).digest('hex').slice(0, 12)}`;
 }
 
 async function exists(p: string): Promise<boolean> {
-  return stat(p).then(() => true, () => false);
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function convertOnce(key: string, flags: string[]): Promise<string> {
@@ -62,10 +68,13 @@ async function convertOnce(key: string, flags: string[]): Promise<string> {
   const failed = `${done}.failed`;
   const lock = `${done}.lock`;
   if (await exists(done)) return done;
-  const won = await mkdir(lock).then(() => true, (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EEXIST') return false;
-    throw e;
-  });
+  const won = await mkdir(lock).then(
+    () => true,
+    (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EEXIST') return false;
+      throw e;
+    },
+  );
   if (won) {
     const tmp = `${done}.tmp`;
     try {
@@ -80,7 +89,8 @@ async function convertOnce(key: string, flags: string[]): Promise<string> {
   const deadline = Date.now() + WAIT_LIMIT_MS;
   for (;;) {
     if (await exists(done)) return done;
-    if (await exists(failed)) throw new Error(`the shared sample conversion ${key} failed in another test file:\n${await readFile(failed, 'utf8')}`);
+    if (await exists(failed))
+      throw new Error(`the shared sample conversion ${key} failed in another test file:\n${await readFile(failed, 'utf8')}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for the shared sample conversion ${key} (lock ${lock})`);
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -40,13 +40,21 @@ export async function freePort(): Promise<number> {
 async function waitForHttp(url: string, child: ChildProcess, name: string, stderr: () => string): Promise<void> {
   const deadline = Date.now() + 60_000;
   let exited: number | null | undefined;
-  child.once('exit', (code) => { exited = code; });
+  child.once('exit', (code) => {
+    exited = code;
+  });
   while (Date.now() < deadline) {
     if (exited !== undefined) throw new Error(`${name} exited (code ${exited}) before serving: ${stderr().slice(-2000)}`);
     const up = await new Promise<boolean>((resolve) => {
-      const req = http.get(url, (res) => { res.resume(); resolve(true); });
+      const req = http.get(url, (res) => {
+        res.resume();
+        resolve(true);
+      });
       req.on('error', () => resolve(false));
-      req.setTimeout(2000, () => { req.destroy(); resolve(false); });
+      req.setTimeout(2000, () => {
+        req.destroy();
+        resolve(false);
+      });
     });
     if (up) return;
     await new Promise((r) => setTimeout(r, 150));
@@ -59,7 +67,10 @@ function stopChild(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => { clearTimeout(kill); resolve(); });
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
     child.kill('SIGTERM');
   });
 }
@@ -76,7 +87,9 @@ async function spawnServer(
     const port = await freePort();
     const child = start(port);
     let err = '';
-    child.stderr?.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-8000); });
+    child.stderr?.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-8000);
+    });
     child.stdout?.on('data', () => {});
     const spawnFailed = new Promise<never>((_, reject) => {
       child.once('error', (e: NodeJS.ErrnoException) => {
@@ -135,7 +148,7 @@ export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2U
 export async function startAzurite(): Promise<RunningService & { connectionString: string }> {
   const bin = path.join(repoRoot, 'node_modules/.bin/azurite-blob');
   const location = await mkdtemp(path.join(os.tmpdir(), 'nusomi-azurite-'));
-  let started;
+  let started: { child: ChildProcess; port: number };
   try {
     started = await spawnServer(
       'azurite-blob',
@@ -154,8 +167,7 @@ export async function startAzurite(): Promise<RunningService & { connectionStrin
   }
   const { child, port } = started;
   const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
-  const connectionString =
-    `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`;
+  const connectionString = `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`;
   return {
     endpoint,
     connectionString,
