@@ -310,7 +310,8 @@ describe('convert: --out and the export must not overlap', () => {
     for (const [name, says] of cases) {
       const r = await runCli(['convert', SAMPLE, '--out', path.join(dir, name), ...SPLIT3]);
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      // A usage error: one line, then the pointer to --help.
+      expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^nusomi-hf: error: /), "(see 'nusomi-hf convert --help')"]);
       expect(r.stderr).toMatch(new RegExp(`^nusomi-hf: error: --out ${path.join(dir, name)}:? `));
       expect(r.stderr).toContain(says);
     }

@@ -242,7 +242,8 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     for (const f of foreign) await b.put(`shared/${f}`);
     const r = await runCli(['convert', SAMPLE, '--out', b.url('shared'), ...SPLIT3], b.env());
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    // A usage error: one line, then the pointer to --help.
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^nusomi-hf: error: /), "(see 'nusomi-hf convert --help')"]);
     expect(r.stderr).toContain(`--out ${b.url('shared')} holds objects convert did not write (logs, notes.txt)`);
     // Before the fix the run swept data/customer.csv as "a file of an earlier run".
     expect(await b.names('shared')).toEqual([...foreign].sort());
@@ -262,6 +263,7 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toEqual([
       `nusomi-hf: error: --out ${b.url('outer')} holds another dataset or a running convert at ${b.url('outer/data')}, which this convert would delete; choose a prefix that holds neither`,
+      "(see 'nusomi-hf convert --help')",
     ]);
     expect(await b.names('outer')).toEqual(before);
   }, 60_000);

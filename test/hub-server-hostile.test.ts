@@ -139,6 +139,10 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
     // Before: all 64 MiB were written to tmp/ and only then refused.
     expect(status === 0 || status === 400).toBe(true);
     expect(hub.stats().lfsBytesReceived - before).toBeLessThan(16 * 1024 * 1024);
+    // The refused upload's temp file goes once the server has closed it (just after it answers).
+    for (let t = Date.now(); readdirSync(path.join(work, 'hub', 'tmp')).length && Date.now() - t < 5000; ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     expect(readdirSync(path.join(work, 'hub', 'tmp'))).toEqual([]);
 
     const bigSize = 4096; // 4 parts of 1024 bytes

@@ -131,7 +131,7 @@ describe('nusomi-hf inspect', () => {
     expect(report.row_problems[0]).toMatch(/^data\/part-00000\.jsonl: line 2: not a JSON object/);
     expect(report.row_problems[1]).toMatch(/^data\/part-00000\.jsonl: line 4: /);
     expect(report.consistent).toBe(false);
-    expect(r.stderr).toContain('nusomi-hf: 27 rows not readable\n');
+    expect(r.stderr).toContain('nusomi-hf: 27 rows not readable; first: data/part-00000.jsonl: line 2: ');
     const human = await runCli(['inspect', bad]);
     expect(human.code).toBe(1);
     expect(human.stdout).toMatch(/^row problems \(first 20 of 27\)$/m);

@@ -14,7 +14,7 @@ import { mismatchText } from '../export/manifest-check.ts';
 import { openExport } from '../export/read.ts';
 import type { ExportReader } from '../export/read.ts';
 import type { FrameOptions } from '../frames/transform.ts';
-import { resolveLimits } from '../limits.ts';
+import { parseJsonText, resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
 import { ALL_FORMATS, isOutputFormat } from '../formats/registry.ts';
 import type { WdsOptions } from '../formats/webdataset.ts';
@@ -100,7 +100,10 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
 
 async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['manifest'], output: Output): Promise<ConvertResult> {
   const labels = opts.labelsFrom
-    ? pinLabels(JSON.parse(await readFile(opts.labelsFrom, 'utf8')) as unknown, opts.labelsFrom)
+    ? pinLabels(
+        parseJsonText(await readFile(opts.labelsFrom, 'utf8'), resolveLimits(opts.limits).maxJsonDepth, { file: opts.labelsFrom }),
+        opts.labelsFrom,
+      )
     : new LabelVocab();
   const planned = await planPass(opts, labels);
   labels.freeze();

@@ -186,7 +186,7 @@ export async function inspectExport(root: string | Source, opts: InspectOptions 
     manifest_matches: manifestMatches,
     bad_rows: badRows,
     row_problems: reader.skipped.examples.slice(0, MAX_PROBLEMS),
-    consistent: manifestMatches && badRows === 0 && missing === 0 && unreadable === 0,
+    consistent: manifestMatches && badRows === 0 && reader.skipped.examples.length === 0 && missing === 0 && unreadable === 0,
   };
 }
 
@@ -200,7 +200,12 @@ export function inspectFailures(r: InspectReport): string[] {
   const out = r.manifest.filter((c) => !c.ok).map(mismatchText);
   // The first problem of each kind, in full: its message names the file and the step.
   const first = (kind: FrameProblem['problem']) => r.frame_problems.find((p) => p.problem === kind)?.message;
-  if (r.bad_rows) out.push(`${plural(r.bad_rows, 'row')} not readable`);
+  // A file that breaks part-way may lose rows nothing counts: its problem is still shown.
+  if (r.bad_rows || r.row_problems.length) {
+    out.push(
+      `${r.bad_rows ? `${plural(r.bad_rows, 'row')} not readable` : 'a data file not readable to its end'}; first: ${r.row_problems[0]}`,
+    );
+  }
   if (r.frames_missing) out.push(`${plural(r.frames_missing, 'frame')} missing; first: ${first('missing')}`);
   if (r.frames_unreadable)
     out.push(

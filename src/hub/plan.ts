@@ -13,6 +13,7 @@ import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { DatasetFile, DatasetManifest, OutputFormat } from '../hf/dataset-manifest.ts';
 import { byPath } from '../util/compare.ts';
 import { ALL_FORMATS, formatModules, isOutputFormat } from '../formats/registry.ts';
+import { failureReason } from '../limits.ts';
 
 export const README_FILE = 'README.md';
 
@@ -72,7 +73,7 @@ export async function readDatasetManifest(dir: string): Promise<DatasetManifest>
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new InputError(`not valid JSON (${(err as Error).message})`, { file });
+    throw new InputError(`not valid JSON (${failureReason(err)})`, { file });
   }
   const m = json as Partial<DatasetManifest>;
   if (!m || typeof m !== 'object' || !Array.isArray(m.files)) {

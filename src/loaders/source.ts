@@ -15,6 +15,7 @@ import { resolveHubToken, scrubSecret } from '../hub/token.ts';
 import type { HubToken } from '../hub/token.ts';
 import type { LoaderInput } from './render.ts';
 import { DEFAULT_HUB_URL, hubUrl as hubEndpoint } from '../hub/endpoint.ts';
+import { failureReason } from '../limits.ts';
 
 export { DEFAULT_HUB_URL };
 const REPO_SPEC = /^([A-Za-z0-9][\w.-]*\/[\w.-]+)(?:@(.+))?$/;
@@ -124,7 +125,7 @@ function parseManifest(bytes: Buffer, file: string): DatasetManifest {
   try {
     m = JSON.parse(bytes.toString('utf8')) as DatasetManifest;
   } catch (err) {
-    throw new InputError(`not valid JSON (${err instanceof Error ? err.message : String(err)})`, { file });
+    throw new InputError(`not valid JSON (${failureReason(err)})`, { file });
   }
   const need = (ok: boolean, what: string): void => {
     if (!ok) throw new InputError(`expected ${what}`, { file });

@@ -28,6 +28,7 @@ import { InputError, UsageError } from '../errors.ts';
 import { stepLocation } from '../export/step.ts';
 import type { Json, Step } from '../export/step.ts';
 import { contextField } from './split.ts';
+import { failureReason } from '../limits.ts';
 
 export type FramesMode = 'action-only' | 'all';
 
@@ -115,7 +116,7 @@ export async function readSessionIdList(file: string): Promise<Set<string>> {
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new UsageError(`not valid JSON: ${(err as Error).message}; expected ["ses_...", ...] or one id per line`, { file });
+      throw new UsageError(`not valid JSON: ${failureReason(err)}; expected ["ses_...", ...] or one id per line`, { file });
     }
     const ids = parsed as unknown[];
     ids.forEach((id, i) => {

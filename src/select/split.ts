@@ -21,6 +21,7 @@ import { InputError, UsageError } from '../errors.ts';
 import { stepLocation } from '../export/step.ts';
 import type { Json, Step } from '../export/step.ts';
 import { SPLIT_NAME } from '../hf/split-name.ts';
+import { failureReason } from '../limits.ts';
 
 export { SPLIT_NAME };
 
@@ -247,7 +248,7 @@ export async function readSessionLists(file: string): Promise<Map<string, string
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new UsageError(`not valid JSON: ${(err as Error).message}; expected {"train": ["ses_..."], "test": [...]}`, { file });
+      throw new UsageError(`not valid JSON: ${failureReason(err)}; expected {"train": ["ses_..."], "test": [...]}`, { file });
     }
     for (const [split, ids] of Object.entries(parsed as Record<string, unknown>)) {
       if (!Array.isArray(ids)) throw new UsageError(`split "${split}" must be an array of session ids`, { file });

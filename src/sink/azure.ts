@@ -105,7 +105,12 @@ export class AzureSink extends AzureLocation implements ObjectStoreSink {
           throw azureError(e, name);
         });
         if (!props) continue;
-        const holder = holderOf(props.metadata);
+        let holder = holderOf(props.metadata);
+        // The holder writes its metadata just after it takes the lease: read again for a moment.
+        for (let i = 0; !holder && i < 5; i++) {
+          await new Promise((r) => setTimeout(r, 200));
+          holder = holderOf((await blob.getProperties().catch(() => undefined))?.metadata);
+        }
         if (!holder || !holderIsGone(holder)) throw new OutputBusyError(busyMessage(this.root, holder, how));
         try {
           await blob.getBlobLeaseClient().breakLease(0, { conditions: { ifMatch: props.etag } });
