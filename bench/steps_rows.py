@@ -5,10 +5,12 @@ args and extra, image as struct bytes+path), so the reference tools write the sa
 Streaming: one row at a time, frames read as they are needed. Frames pass through (no --max-side),
 so no coordinate is rescaled."""
 import glob
+import hashlib
 import io
 import json
 import math
 import os
+import re
 import struct
 from datetime import datetime
 
@@ -23,6 +25,18 @@ TOP_KNOWN = {"session_id", "t_ms", "frame", "action", "context"}
 FRAME_KNOWN = {"viewport", "dom", "accessibility_tree"}  # image_url stays in extra, as in convert
 CONTEXT_KNOWN = {"workflow", "prior_action", "outcome", "actor", "tags", "path", "started_at"}
 
+
+
+_session_names: dict = {}
+
+
+def frame_session_name(sid):
+    """convert's frame name for a session: its id (48 characters, [A-Za-z0-9_-]) and a sha256 prefix of the raw id."""
+    name = _session_names.get(sid)
+    if name is None:
+        name = re.sub(r"[^A-Za-z0-9_-]", "-", sid[:48]) + "-" + hashlib.sha256(sid.encode("utf-8")).hexdigest()[:12]
+        _session_names[sid] = name
+    return name
 
 def export_rows(root):
     """Yield one dict of steps columns per export row, in file then line order."""
@@ -64,7 +78,7 @@ def export_rows(root):
                     "session_id": sid,
                     "step": step,
                     "t_ms": t_ms,
-                    "image": {"bytes": image_bytes, "path": f"{sid}_{t_ms:09d}.{ext}"},
+                    "image": {"bytes": image_bytes, "path": f"{frame_session_name(sid)}_{t_ms:09d}.{ext}"},
                     "viewport": {"w": vp.get("w"), "h": vp.get("h")},
                     "action": action_row(action, width, height),
                     "prior_action": None if prior is None else action_row(prior, width, height),
