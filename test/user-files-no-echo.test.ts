@@ -34,13 +34,17 @@ describe('files named on the command line', () => {
     ['--labels-from', 1, '{"x": '],
     ['--split-sessions', 2, '{"x": '],
     ['--exclude-sessions', 2, '["ses_1", '],
-  ] as const)('a broken %s file: one line naming it, no bytes of it', async (flag, code, open) => {
-    const file = await bad(`${flag.slice(2)}.json`, open);
-    const r = await runCli(['convert', SAMPLE, '-o', path.join(tmp, `out-${flag.slice(2)}`), flag, file]);
-    expect(r.code, r.stderr).toBe(code);
-    expect(r.stdout + r.stderr).not.toContain(SECRET);
-    expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^nusomi-hf: error: .*${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
-  }, 60_000);
+  ] as const)(
+    'a broken %s file: one line naming it, no bytes of it',
+    async (flag, code, open) => {
+      const file = await bad(`${flag.slice(2)}.json`, open);
+      const r = await runCli(['convert', SAMPLE, '-o', path.join(tmp, `out-${flag.slice(2)}`), flag, file]);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stdout + r.stderr).not.toContain(SECRET);
+      expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^nusomi-hf: error: .*${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    },
+    60_000,
+  );
 
   it('a dataset whose dataset-manifest.json does not parse: push and loaders name it, quote nothing', async () => {
     const ds = path.join(tmp, 'ds');
