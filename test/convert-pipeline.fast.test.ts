@@ -5,8 +5,7 @@
  * hand give byte for byte what `convert()` gives (so the pipeline a reader follows in
  * src/convert/ is the one convert runs). No CLI spawn: a few seconds.
  */
-import { createHash } from 'node:crypto';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convert } from '../src/convert/convert.ts';
@@ -23,6 +22,7 @@ import { stepsFeatures } from '../src/hf/steps-schema.ts';
 import { LocalSink } from '../src/sink/local.ts';
 import { validate } from '../src/validate/validate.ts';
 import { SAMPLE, tempDir } from './convert-fixtures.ts';
+import { hashTree } from './helpers/bytes.ts';
 
 let work: string;
 let byParts: string;
@@ -44,19 +44,6 @@ function options(out: string): ConvertOptions {
     wds: { shardSamples: 7, worldSize: 3 },
     onError: 'stop',
   };
-}
-
-async function hashTree(root: string, rel = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of await readdir(path.join(root, rel), { withFileTypes: true })) {
-    const p = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) Object.assign(out, await hashTree(root, p));
-    else
-      out[p] = createHash('sha256')
-        .update(await readFile(path.join(root, p)))
-        .digest('hex');
-  }
-  return out;
 }
 
 beforeAll(async () => {

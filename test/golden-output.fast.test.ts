@@ -12,8 +12,7 @@
  * Converts run in-process (no CLI spawn), about 15 s, in frame memory's debug mode (vitest.config.ts
  * sets NUSOMI_DEBUG_BUFFERS=1), so a writer using a frame after its release fails here too.
  */
-import { createHash } from 'node:crypto';
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convert } from '../src/convert/convert.ts';
@@ -22,6 +21,7 @@ import type { FrameOptions } from '../src/frames/transform.ts';
 import type { OutputFormat } from '../src/hf/dataset-manifest.ts';
 import { makeLargeExport } from '../scripts/make-samples.ts';
 import { tempDir } from './convert-fixtures.ts';
+import { hashTree } from './helpers/bytes.ts';
 
 const GOLDEN = path.join(import.meta.dirname, 'golden-output.json');
 const SAMPLES = ['jsonl', 'parquet', 'arrow', 'webdataset'];
@@ -44,19 +44,6 @@ function options(input: string, out: string, frames: FrameOptions): ConvertOptio
     wds: { shardSamples: 20 },
     onError: 'stop',
   };
-}
-
-async function hashTree(root: string, rel = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of await readdir(path.join(root, rel), { withFileTypes: true })) {
-    const p = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) Object.assign(out, await hashTree(root, p));
-    else
-      out[p] = createHash('sha256')
-        .update(await readFile(path.join(root, p)))
-        .digest('hex');
-  }
-  return out;
 }
 
 describe('golden output', () => {

@@ -16,8 +16,9 @@ import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { HubToken } from '../src/hub/token.ts';
 import { runPython } from './helpers/python.ts';
 import { convertSample, SPLIT_FLAGS } from './loaders.fixture.ts';
+import { testToken } from './helpers/bytes.ts';
 
-const TOKEN = 'hf_cardTESTtokenABCDEFGHIJKL123';
+const TOKEN = testToken();
 
 let work: string;
 let hub: HubServer;

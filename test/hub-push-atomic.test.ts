@@ -17,9 +17,10 @@ import { makeDataset } from './hub-push.fixture.ts';
 import { CLI_BIN, finished, spawnCli } from './helpers/cli.ts';
 import type { CliRun } from './helpers/cli.ts';
 import { runPython } from './helpers/python.ts';
+import { testToken } from './helpers/bytes.ts';
 
-const TOKEN = 'hf_atomicPUSHtokenABCDEFGH12345';
-const READ_TOKEN = 'hf_atomicREADtokenABCDEFGH12345';
+const TOKEN = testToken();
+const READ_TOKEN = testToken();
 
 let work: string;
 let hub: HubServer;

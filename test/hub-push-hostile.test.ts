@@ -17,8 +17,9 @@ import { HubToken } from '../src/hub/token.ts';
 import { makeDataset, writeManifest } from './hub-push.fixture.ts';
 import type { DatasetFile } from '../src/hf/dataset-manifest.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
+import { testToken } from './helpers/bytes.ts';
 
-const TOKEN = 'hf_hostilePUSHtokenABCDEFGH123';
+const TOKEN = testToken();
 const CLI = path.join(repoRoot, 'bin', 'nusomi-hf.js');
 const STAGING = stagingBranch('main');
 const token = new HubToken(TOKEN, 'HF_TOKEN');

@@ -130,7 +130,7 @@ export class HubStore {
   /**
    * A small secret file of the store (`secret`, `token`): made once with `make`, and readable only
    * by its owner (0600), also when an older version left it readable by others. A link, or a file
-   * of another user (planted in a shared --dir such as /tmp/hub), is refused: its text would
+   * of another user (planted in a --dir other users can write to), is refused: its text would
    * become the server's token or signing key.
    */
   async privateFile(name: string, make: () => string): Promise<string> {
