@@ -11,8 +11,9 @@ import type { LocalFile, RemoteFile } from '../src/hub/plan.ts';
 import { commitChunks, MAX_FILES_PER_COMMIT } from '../src/hub/push.ts';
 import { HubToken, resolveHubToken, scrubSecret, tokenFilePath } from '../src/hub/token.ts';
 import { makeDataset, writeManifest } from './hub-push.fixture.ts';
+import { testToken } from './helpers/bytes.ts';
 
-const TOKEN = 'hf_testTOKENabcdefghijklmnop1234';
+const TOKEN = testToken();
 
 describe('push token', () => {
   it('comes from HF_TOKEN first, then $HF_HOME/token, else none', () => {

@@ -13,8 +13,9 @@ import { makeDataset, sha256, writeManifest } from './hub-push.fixture.ts';
 import { CLI_BIN, finished, spawnCli } from './helpers/cli.ts';
 import type { CliRun } from './helpers/cli.ts';
 import { runPython } from './helpers/python.ts';
+import { testToken } from './helpers/bytes.ts';
 
-const TOKEN = 'hf_testTOKENabcdefghijklmnop1234';
+const TOKEN = testToken();
 
 let work: string;
 let hubDir: string;

@@ -13,10 +13,11 @@ import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { CLI_BIN, finished, spawnCli } from './helpers/cli.ts';
 import type { CliRun } from './helpers/cli.ts';
 import { runPython } from './helpers/python.ts';
+import { testToken } from './helpers/bytes.ts';
 
-const WRITE = 'hf_writeTOKENforAUTHtests0001';
-const READ = 'hf_readTOKENforAUTHtests00002';
-const UNLISTED = 'hf_unlistedTOKENnobodyGAVEout';
+const WRITE = testToken();
+const READ = testToken();
+const UNLISTED = testToken();
 
 /** Every file under `dir` with its size and mtime, skipping `skip`. */
 function snapshot(dir: string, skip: string): Map<string, string> {

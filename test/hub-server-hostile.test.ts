@@ -13,9 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRepo, uploadFiles } from '@huggingface/hub';
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { repoRoot, runPython } from './helpers/python.ts';
+import { testToken } from './helpers/bytes.ts';
 
-const WRITE = 'hf_hostileWRITEtoken000000001';
-const READ = 'hf_hostileREADtoken0000000002';
+const WRITE = testToken();
+const READ = testToken();
 
 let work: string;
 let hub: HubServer;
@@ -242,7 +243,7 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
     const shared = path.join(work, 'shared');
     mkdirSync(shared, { mode: 0o777 });
     const planted = path.join(work, 'attacker-token');
-    writeFileSync(planted, 'hf_attackerCHOSENtoken0001\n', { mode: 0o644 });
+    writeFileSync(planted, `${testToken()}\n`, { mode: 0o644 });
     for (const name of ['token', 'secret']) {
       const dir = path.join(shared, `hub-${name}`);
       mkdirSync(dir);

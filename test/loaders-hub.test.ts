@@ -13,8 +13,9 @@ import type { HubServer } from '../src/hub/server.ts';
 import { HubToken } from '../src/hub/token.ts';
 import { runPython } from './helpers/python.ts';
 import { SPLIT_FLAGS, convertSample, importFrom, renderFor } from './loaders.fixture.ts';
+import { testToken } from './helpers/bytes.ts';
 
-const TOKEN = 'hf_testLOADERSTOKENabcdefghij12';
+const TOKEN = testToken();
 const REPO = 'acme/process_invoice';
 
 let work: string;
