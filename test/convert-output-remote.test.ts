@@ -205,7 +205,10 @@ describe.each(BACKENDS)('convert --out $kind://', (b) => {
   it('a second convert of the same prefix fails at once naming the holder; the first completes, validates and loads', async () => {
     const out = b.url('conc');
     const a = startConvert(big, out, ['--split', 'train=1'], b.env());
-    expect(await waitFor(() => b.locked('conc'), a.exited), 'the first convert never took its lock').toBe(true);
+    // Stopped only once its holder record is written: on Azure the lease comes a moment before the
+    // metadata naming it, and a run stopped in between is honestly "an unknown process".
+    const named = await waitFor(async () => (await b.holder('conc')) === a.child.pid, a.exited);
+    expect(named, 'the first convert never took its lock').toBe(true);
     a.child.kill('SIGSTOP');
     try {
       const second = await runCli(['convert', SAMPLE, '--out', out, ...SPLIT3], b.env());
