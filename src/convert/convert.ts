@@ -9,7 +9,7 @@
  * aborted on failure (an earlier local dataset stays), the lock released either way.
  */
 import { readFile } from 'node:fs/promises';
-import { InputError, UsageError } from '../errors.ts';
+import { IntegrityError, UsageError } from '../errors.ts';
 import { mismatchText } from '../export/manifest-check.ts';
 import { openExport } from '../export/read.ts';
 import type { ExportReader } from '../export/read.ts';
@@ -55,6 +55,8 @@ export interface ConvertOptions {
   limits?: Partial<InputLimits>;
   /** Hosts, buckets or containers besides the export root that frames and data files may come from. */
   allowRemoteFrames?: string[];
+  /** https:// requests (an https export, its frames) go through it. Default globalThis.fetch. */
+  fetch?: typeof fetch;
   license?: string;
   tags?: string[];
   prettyName?: string;
@@ -81,7 +83,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   opts = { ...opts, split, limits, frames: { ...opts.frames, limits } };
 
   // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
-  const exportManifest = (await openExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [] })).manifest;
+  const exportManifest = (await openExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch })).manifest;
   opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
 
   // One run at a time per output, from before the first byte is written until the new dataset is in place.
@@ -118,9 +120,12 @@ async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['
   if (planned.rows === 0) throw noRowsError(planned);
   const mismatches = planned.sourceChecks.filter((c) => !c.ok).map(mismatchText);
   if (mismatches.length && opts.strict) {
-    throw new InputError(`${mismatches.join('; ')} (convert --strict stops when the export manifest's counts differ from what was read)`, {
-      file: 'manifest.json',
-    });
+    throw new IntegrityError(
+      `${mismatches.join('; ')} (convert --strict stops when the export manifest's counts differ from what was read)`,
+      {
+        file: 'manifest.json',
+      },
+    );
   }
   for (const m of mismatches) warnings.push(`export ${m}`);
 

@@ -63,7 +63,7 @@ function sortedRecord(m: Record<string, number>): Record<string, number> {
 
 /** `--on-error skip`: the reader skips bad rows; frames that cannot be read are checked here too. */
 export function readerOptions(opts: ConvertOptions) {
-  const common = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [] };
+  const common = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch };
   return opts.onError === 'skip' ? { ...common, onError: () => 'skip' as const } : common;
 }
 

@@ -60,7 +60,7 @@ export interface InspectReport {
   consistent: boolean;
 }
 
-export interface InspectOptions extends Pick<OpenExportOptions, 'limits' | 'allowRemote'> {
+export interface InspectOptions extends Pick<OpenExportOptions, 'limits' | 'allowRemote' | 'fetch'> {
   /**
    * 'report': count bad rows and go on, showing the first MAX_PROBLEMS (the `inspect` command);
    * 'throw' (default): the first bad row ends the read with its InputError.
@@ -93,6 +93,7 @@ export async function inspectExport(root: string | Source, opts: InspectOptions 
   const reader = await openExport(root, {
     limits,
     allowRemote: opts.allowRemote ?? [],
+    fetch: opts.fetch,
     ...(opts.badRows === 'report' ? { onError: () => 'skip' as const } : {}),
   });
   const { manifest } = reader;

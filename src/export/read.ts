@@ -79,6 +79,8 @@ export interface OpenExportOptions {
   limits?: Partial<InputLimits>;
   /** Hosts, buckets or containers besides the export root that frames and data files may come from. */
   allowRemote?: readonly string[];
+  /** https:// requests (an https export, its frames) go through it. Default globalThis.fetch. */
+  fetch?: typeof fetch;
 }
 
 const DATA_EXT: Record<ExportFormat, RegExp> = {
@@ -182,7 +184,7 @@ function reasonOf(err: InputError): string {
 
 export async function openExport(root: string | Source, opts: OpenExportOptions = {}): Promise<ExportReader> {
   const limits = resolveLimits(opts.limits);
-  const sourceOpts: SourceOptions = { maxReadBytes: limits.maxMemberBytes, allowRemote: opts.allowRemote ?? [] };
+  const sourceOpts: SourceOptions = { maxReadBytes: limits.maxMemberBytes, allowRemote: opts.allowRemote ?? [], fetch: opts.fetch };
   const source = typeof root === 'string' ? await openSource(root, sourceOpts) : root;
   const manifest = await readManifest(source, limits);
   const { entries, files } = await dataFiles(source, manifest, limits, sourceOpts);

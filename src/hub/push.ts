@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listCommits, listFiles, whoAmI } from '@huggingface/hub';
 import type { CommitOperation, CommitOutput, RepoDesignation } from '@huggingface/hub';
-import { InputError, NusomiError, UsageError } from '../errors.ts';
+import { IntegrityError, NusomiError, RemoteError, UsageError } from '../errors.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import { cardForRepo } from '../hf/card.ts';
@@ -70,6 +70,8 @@ export interface PushOptions {
   dryRun?: boolean;
   /** @default resolveHubToken() (HF_TOKEN, else the token file) */
   token?: HubToken | null;
+  /** Every Hub request goes through it. @default globalThis.fetch */
+  fetch?: typeof fetch;
   onProgress?: (event: PushProgressEvent) => void;
 }
 
@@ -101,9 +103,9 @@ export interface PushResult {
 }
 
 /** A Hub request failed; the message is already scrubbed of the token. */
-export class HubPushError extends NusomiError {
+export class HubPushError extends RemoteError {
   constructor(what: string) {
-    super(what, {}, 1);
+    super(what);
     this.name = 'HubPushError';
   }
 }
@@ -158,7 +160,7 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   if (!token && !opts.dryRun) {
     throw new HubPushError('no Hub token: set HF_TOKEN or log in with "hf auth login" (which writes $HF_HOME/token)');
   }
-  const hub = new HubClient(hubUrl, opts.repo, token);
+  const hub = new HubClient(hubUrl, opts.repo, token, opts.fetch ?? fetch);
   if (token) await hub.checkToken();
 
   // Where the branch stands now.
@@ -329,12 +331,15 @@ type RevisionState = { kind: 'ok'; sha: string } | { kind: 'no-repo' } | { kind:
 /** The Hub calls push makes; raw requests where the JS client has no function (tags, refs). */
 class HubClient {
   readonly #token: HubToken | null;
+  readonly #fetch: typeof fetch;
   constructor(
     readonly hubUrl: string,
     readonly repoId: string,
     token: HubToken | null,
+    fetchFn: typeof fetch,
   ) {
     this.#token = token;
+    this.#fetch = fetchFn;
   }
 
   get #repo(): RepoDesignation {
@@ -356,7 +361,7 @@ class HubClient {
     }
     let role: string | undefined;
     try {
-      role = (await whoAmI({ hubUrl: this.hubUrl, accessToken: t.reveal() })).auth?.accessToken?.role;
+      role = (await whoAmI({ hubUrl: this.hubUrl, fetch: this.#fetch, accessToken: t.reveal() })).auth?.accessToken?.role;
     } catch (err) {
       if (err instanceof HubApiError && (err.statusCode === 401 || err.statusCode === 403)) {
         throw new HubPushError(
@@ -376,7 +381,7 @@ class HubClient {
 
   async revision(rev: string): Promise<RevisionState> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/revision/${encodeURIComponent(rev)}`;
-    const res = await fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
+    const res = await this.#fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
     if (res.ok) {
       const json = (await res.json()) as { sha?: string };
       if (typeof json.sha !== 'string') throw new HubPushError(`${url} answered without a commit sha`);
@@ -389,7 +394,7 @@ class HubClient {
       if (code === 'RepoNotFound' || res.status === 401) return { kind: 'no-repo' };
       // No error code: tell a missing repo from a missing revision through the repo itself.
       if (rev === 'HEAD') return { kind: 'no-repo' };
-      const repoRes = await fetch(`${this.hubUrl}/api/datasets/${this.repoId}`, { headers: this.#headers() });
+      const repoRes = await this.#fetch(`${this.hubUrl}/api/datasets/${this.repoId}`, { headers: this.#headers() });
       await repoRes.body?.cancel();
       return repoRes.ok ? { kind: 'no-revision' } : { kind: 'no-repo' };
     }
@@ -403,6 +408,7 @@ class HubClient {
       recursive: true,
       revision: encodeURIComponent(revision),
       hubUrl: this.hubUrl,
+      fetch: this.#fetch,
       ...this.#auth,
     })) {
       if (e.type !== 'file') continue;
@@ -420,7 +426,14 @@ class HubClient {
     const found = refs.branches.find((b) => b.name === staging);
     if (!found) return 'none';
     if (found.targetCommit === branchHead) return 'merged';
-    const it = listCommits({ repo: this.#repo, revision: encodeURIComponent(staging), batchSize: 1, hubUrl: this.hubUrl, ...this.#auth });
+    const it = listCommits({
+      repo: this.#repo,
+      revision: encodeURIComponent(staging),
+      batchSize: 1,
+      hubUrl: this.hubUrl,
+      fetch: this.#fetch,
+      ...this.#auth,
+    });
     const top = (await it.next()).value;
     await it.return(undefined);
     return top && PART_TITLE_RE.test(top.title) ? 'ours' : 'foreign';
@@ -447,7 +460,7 @@ class HubClient {
 
   async refs(): Promise<RefInfo> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/refs`;
-    const res = await fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
+    const res = await this.#fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
     if (!res.ok) {
       await res.body?.cancel();
       throw new HubPushError(`GET ${url} failed with HTTP ${res.status}`);
@@ -459,6 +472,7 @@ class HubClient {
     await createRepo({
       repo: this.#repo,
       hubUrl: this.hubUrl,
+      fetch: this.#fetch,
       accessToken: this.#token!.reveal(),
       ...(isPrivate ? { visibility: 'private' as const } : {}),
     });
@@ -470,6 +484,7 @@ class HubClient {
       repo: this.#repo,
       branch,
       hubUrl: this.hubUrl,
+      fetch: this.#fetch,
       accessToken: this.#token!.reveal(),
       ...(revision ? { revision } : {}),
       ...(overwrite ? { overwrite } : {}),
@@ -479,7 +494,7 @@ class HubClient {
   /** Delete `branch`; with `gone`, a branch another push deleted first is no error. */
   async deleteBranch(branch: string, gone = false): Promise<void> {
     try {
-      await deleteBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal() });
+      await deleteBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, fetch: this.#fetch, accessToken: this.#token!.reveal() });
     } catch (err) {
       if (!(gone && err instanceof HubApiError && err.statusCode === 404)) throw err;
     }
@@ -487,7 +502,7 @@ class HubClient {
 
   async createTag(tag: string, sha: string, message: string): Promise<void> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/tag/${encodeURIComponent(sha)}`;
-    const res = await fetch(url, {
+    const res = await this.#fetch(url, {
       method: 'POST',
       headers: this.#headers({ 'Content-Type': 'application/json' }),
       body: JSON.stringify({ tag, message }),
@@ -499,7 +514,7 @@ class HubClient {
 
   async deleteTag(tag: string): Promise<void> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/tag/${encodeURIComponent(tag)}`;
-    const res = await fetch(url, { method: 'DELETE', headers: this.#headers() });
+    const res = await this.#fetch(url, { method: 'DELETE', headers: this.#headers() });
     const body = await res.text();
     if (!res.ok) throw new HubPushError(`deleting tag "${tag}" to move it failed with HTTP ${res.status}: ${body.slice(0, 300)}`);
   }
@@ -535,7 +550,7 @@ class HubClient {
           if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) throw changedError(f);
         }
       }
-      const res = await fetch(input, init);
+      const res = await this.#fetch(input, init);
       if (res.ok && init?.method === 'POST' && url.includes('/preupload/')) {
         const json = (await res.clone().json()) as { files: Array<{ path: string; uploadMode: string }> };
         for (const f of json.files) if (f.uploadMode !== 'lfs') inline.add(f.path);
@@ -580,19 +595,19 @@ class HubClient {
   }
 }
 
-function changedError(f: LocalFile): InputError {
-  return new InputError(
+function changedError(f: LocalFile): IntegrityError {
+  return new IntegrityError(
     `${f.absPath} changed since convert: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run convert (the branch was left as it is)`,
   );
 }
 
 /** The file of a commit whose bytes no longer hash to its manifest sha256 (hashed only on this error path). */
-async function changedSinceConvert(operations: CommitOperation[], local: Map<string, LocalFile>): Promise<InputError> {
+async function changedSinceConvert(operations: CommitOperation[], local: Map<string, LocalFile>): Promise<IntegrityError> {
   for (const op of operations) {
     const f = op.operation === 'addOrUpdate' ? local.get(op.path) : undefined;
     if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) return changedError(f);
   }
-  return new InputError(
+  return new IntegrityError(
     `a file changed while push read it: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run push (the branch was left as it is)`,
   );
 }

@@ -46,6 +46,8 @@ export interface ValidateOptions {
   limits?: Partial<InputLimits>;
   /** Hosts, buckets or containers besides an export's root that its frames and data files may come from. */
   allowRemoteFrames?: string[];
+  /** https:// requests (an https export, its frames) go through it. Default globalThis.fetch. */
+  fetch?: typeof fetch;
 }
 
 /** `data/train-00000-of-00001.parquet`, `arrow/train/data-...`, `webdataset/train-000000.tar` → `train`. */
@@ -101,6 +103,7 @@ async function resolveTarget(targets: string[], findings: Findings, opts: Valida
     const source = await openSource(t, {
       maxReadBytes: resolveLimits(opts.limits).maxMemberBytes,
       allowRemote: opts.allowRemoteFrames ?? [],
+      fetch: opts.fetch,
     });
     try {
       if (await source.exists(DATASET_MANIFEST_FILE)) return { source, kind: 'dataset' };
@@ -302,7 +305,7 @@ async function cardSplits(ctx: ValidateContext): Promise<CardSplits | null> {
 async function validateExport(source: Source, findings: Findings, loose: boolean, opts: ValidateOptions): Promise<void> {
   const { inspectExport } = await import('../export/inspect.ts');
   const { scanExportPrivacy } = await import('./export-privacy.ts');
-  const input = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [] };
+  const input = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch };
   try {
     const r = await inspectExport(source, input);
     findings.stats.bytes = (await source.list()).filter((e) => r.files.includes(e.path)).reduce((n, e) => n + (e.size ?? 0), 0);
