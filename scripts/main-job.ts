@@ -11,6 +11,7 @@
 import { main } from '../src/cli/program.ts';
 import { humanSummary } from '../src/cli/convert.ts';
 import { convert } from '../src/convert/convert.ts';
+import { convertSummary } from '../src/convert/summary.ts';
 import { startHubServer } from '../src/hub/server.ts';
 import { loadHint, pushDataset } from '../src/hub/push.ts';
 import { HubToken } from '../src/hub/token.ts';
@@ -41,7 +42,7 @@ const result = await convert({
   repoId: REPO,
 });
 for (const w of result.warnings) process.stderr.write(`nusomi-hf: warning: ${w}\n`);
-process.stdout.write(humanSummary(result, { hints: false }));
+process.stdout.write(humanSummary(convertSummary(result), { hints: false }));
 
 // With no tokens given, the server makes its own write token once (out/hub/token, 0600); push uses it.
 const hub = await startHubServer({ dir: HUB_DIR, port: 0 });

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { ALL_FORMATS } from '../convert/formats.ts';
-import type { ConvertOptions, ConvertResult } from '../convert/convert.ts';
+import { convert } from '../api/convert.ts';
+import type { ConvertParams } from '../api/convert.ts';
+import type { ConvertSummary } from '../convert/summary.ts';
 import { lostFileText } from '../hf/dataset-manifest.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { FilterOptions } from '../select/filters.ts';
@@ -14,7 +16,6 @@ import { plural } from '../plural.ts';
 import { detail, say, verbosity, warn } from './output.ts';
 import { startProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
-import { assertLocalInputExists } from './system-errors.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
@@ -166,12 +167,10 @@ export function registerConvert(program: Command): void {
     .option('--repo-id <org/name>', "Hub repo id used in the card's loading snippets")
     .option('--json', 'print a machine-readable summary');
   addInputOptions(cmd).action(async (input: string, flags: ConvertFlags) => {
-    assertLocalInputExists(input);
     const formats = flags.formats as OutputFormat[];
-    const minShards = flags.minShards ?? (flags.worldSize || flags.workers ? (flags.worldSize ?? 1) * (flags.workers ?? 1) : undefined);
     let progress: Progress | undefined;
-    const opts: ConvertOptions = {
-      input,
+    const params: ConvertParams = {
+      export: input,
       out: flags.out,
       formats,
       split: { split: flags.split, seed: flags.seed, splitBy: flags.splitBy, splitSessions: flags.splitSessions },
@@ -194,7 +193,7 @@ export function registerConvert(program: Command): void {
       wds: {
         shardBytes: flags.shardBytes,
         shardSamples: flags.shardSamples,
-        minShards,
+        minShards: flags.minShards,
         worldSize: flags.worldSize,
         workers: flags.workers,
         sidecar: flags.sidecar,
@@ -211,39 +210,17 @@ export function registerConvert(program: Command): void {
       },
       onProgress: (rows, b) => progress?.tick(rows, b),
     };
-    let result: ConvertResult;
+    let result: ConvertSummary;
     try {
-      // Loaded here, not at startup: `nusomi-hf --help` and other commands skip it.
-      const { convert } = await import('../convert/convert.ts');
-      result = await convert(opts);
+      result = await convert(params);
     } finally {
       progress?.stop();
     }
     for (const w of result.warnings) warn(w);
-    if (flags.json) process.stdout.write(JSON.stringify(summary(result), null, 2) + '\n');
+    if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else say(humanSummary(result));
-    for (const f of result.manifest.files) detail(`  ${f.path} (${f.bytes} bytes)`);
+    for (const f of result.data_files) detail(`  ${f.path} (${f.bytes} bytes)`);
   });
-}
-
-/** The card and the dataset manifest, written beside the files the manifest lists. */
-const CARD_AND_MANIFEST = 2;
-
-function summary(r: ConvertResult) {
-  const m = r.manifest;
-  return {
-    out: r.out,
-    splits: m.splits,
-    formats: m.formats,
-    files: m.files.length + CARD_AND_MANIFEST,
-    bytes: m.files.reduce((a, f) => a + f.bytes, 0),
-    skipped: m.skipped,
-    source_counts: m.source_counts,
-    filtered: m.filtered,
-    labels: m.labels,
-    labels_appended: m.labels_appended,
-    warnings: r.warnings,
-  };
 }
 
 export interface SummaryOptions {
@@ -252,10 +229,9 @@ export interface SummaryOptions {
 }
 
 /** The human summary: what was written where, rows per split, and how to load it. */
-export function humanSummary(r: ConvertResult, opts: SummaryOptions = {}): string {
-  const s = summary(r);
+export function humanSummary(s: ConvertSummary, opts: SummaryOptions = {}): string {
   const lines = [
-    `wrote ${plural(s.files, 'file')} (${(s.bytes / 1e6).toFixed(1)} MB) to ${r.out}`,
+    `wrote ${plural(s.files, 'file')} (${(s.bytes / 1e6).toFixed(1)} MB) to ${s.out}`,
     ...Object.entries(s.splits).map(
       ([name, c]) =>
         `  ${name.padEnd(12)} ${String(c.rows).padStart(8)} ${c.rows === 1 ? 'row ' : 'rows'}  ${String(c.sessions).padStart(6)} ${c.sessions === 1 ? 'session' : 'sessions'}`,
@@ -269,12 +245,12 @@ export function humanSummary(r: ConvertResult, opts: SummaryOptions = {}): strin
   for (const f of s.skipped.files ?? []) lines.push(`  ${lostFileText(f)}`);
   const filtered = Object.entries(s.filtered);
   if (filtered.length) lines.push(`filtered out: ${filtered.map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  const at = (p: string) => `${r.out.replace(/\/+$/, '')}/${p}`;
+  const at = (p: string) => `${s.out.replace(/\/+$/, '')}/${p}`;
   lines.push(`dataset card: ${at('README.md')}  manifest: ${at('dataset-manifest.json')}`);
   if (opts.hints === false) return lines.join('\n') + '\n';
   lines.push('', 'load it with:');
   if (s.formats.includes('parquet') || s.formats.includes('arrow'))
-    lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${r.out}"))'`);
+    lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${s.out}"))'`);
   if (s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_from_disk; print(load_from_disk("${at('arrow')}"))'`);
   if (s.formats.includes('webdataset'))
     lines.push(

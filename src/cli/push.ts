@@ -8,11 +8,11 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { ALL_FORMATS } from '../hub/plan.ts';
-import type { PushPlan } from '../hub/plan.ts';
-import type { PushProgressEvent, PushResult } from '../hub/push.ts';
+import { push } from '../api/push.ts';
+import type { PushProgressEvent } from '../hub/push.ts';
+import type { PushSummary } from '../hub/push-summary.ts';
 import { plural } from '../plural.ts';
 import { say, verbosity } from './output.ts';
-import { assertLocalInputExists } from './system-errors.ts';
 
 interface PushFlags {
   repo: string;
@@ -42,12 +42,11 @@ export function registerPush(program: Command): void {
     .option('--dry-run', 'print what would be uploaded and deleted; change nothing')
     .option('--json', 'print a machine-readable summary')
     .action(async (dir: string, flags: PushFlags) => {
-      assertLocalInputExists(dir);
       const formats = parseFormats(flags.formats);
       const progress = !flags.json && !flags.dryRun && verbosity() !== 'quiet' && process.stderr.isTTY ? new PushProgressBar() : null;
-      let result: PushResult;
+      let result: PushSummary;
       try {
-        result = await (await import('../hub/push.ts')).pushDataset({
+        result = await push({
           dir,
           repo: flags.repo,
           branch: flags.branch,
@@ -64,7 +63,7 @@ export function registerPush(program: Command): void {
         progress?.stop();
       }
       const { loadHint } = await import('../hub/push.ts');
-      if (flags.json) process.stdout.write(JSON.stringify(jsonSummary(result)) + '\n');
+      if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
       // A dry run's plan is the output asked for, quiet or not.
       else if (flags.dryRun) process.stdout.write(describePlan(result));
       else say(describeResult(result, loadHint));
@@ -84,50 +83,20 @@ function parseFormats(list: string): OutputFormat[] {
   return formats as OutputFormat[];
 }
 
-export function jsonSummary(r: PushResult): Record<string, unknown> {
-  const summary: Record<string, unknown> = {
-    repo: r.repo,
-    commit: r.commit,
-    tag: r.tag,
-    uploaded_files: r.uploaded_files,
-    uploaded_bytes: r.uploaded_bytes,
-    deleted_files: r.deleted_files,
-    unchanged_files: r.unchanged_files,
-    branch: r.branch,
-    commits: r.commits,
-    staged_on: r.staged_on,
-    formats: r.formats,
-    created_repo: r.created_repo,
-    dry_run: r.dry_run,
-  };
-  if (r.dry_run) summary.plan = planJson(r.plan);
-  return summary;
-}
-
-function planJson(p: PushPlan): Record<string, unknown> {
-  return {
-    add: p.add.map((f) => ({ path: f.path, bytes: f.bytes })),
-    change: p.change.map((f) => ({ path: f.path, bytes: f.bytes })),
-    delete: p.delete.map((f) => ({ path: f.path, bytes: f.size })),
-    unchanged: p.unchanged.length,
-    upload_bytes: p.uploadBytes,
-  };
-}
-
-function describePlan(r: PushResult): string {
-  const p = r.plan;
+function describePlan(r: PushSummary): string {
+  const p = r.plan!;
   const lines = [`dry run: push to ${r.repo}@${r.branch} (${r.hub_url}) would`];
   for (const f of p.add) lines.push(`  add     ${f.path} (${formatBytes(f.bytes)})`);
   for (const f of p.change) lines.push(`  change  ${f.path} (${formatBytes(f.bytes)})`);
   for (const f of p.delete) lines.push(`  delete  ${f.path}`);
   lines.push(
-    `${p.add.length} to add, ${p.change.length} to change, ${p.delete.length} to delete, ${p.unchanged.length} unchanged; ` +
-      `${formatBytes(p.uploadBytes)} to upload at most${r.tag ? `; then tag ${r.tag}` : ''}. Nothing was changed.`,
+    `${p.add.length} to add, ${p.change.length} to change, ${p.delete.length} to delete, ${p.unchanged} unchanged; ` +
+      `${formatBytes(p.upload_bytes)} to upload at most${r.tag ? `; then tag ${r.tag}` : ''}. Nothing was changed.`,
   );
   return lines.join('\n') + '\n';
 }
 
-function describeResult(r: PushResult, loadHint: (r: PushResult) => string): string {
+function describeResult(r: PushSummary, loadHint: (r: PushSummary) => string): string {
   const lines: string[] = [];
   if (r.commits.length === 0) {
     lines.push(`nothing to push: ${r.repo}@${r.branch} already has this version (${plural(r.unchanged_files, 'file')} unchanged)`);
