@@ -49,6 +49,14 @@ export function registerHub(program: Command): void {
           ...(opts.tokensFile !== undefined && { tokensFile: opts.tokensFile }),
           log: opts.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
         });
+        // Before anything is printed: whoever reads the URL may stop the server at once.
+        const stopped = new Promise<void>((resolve) => {
+          const stop = (): void => {
+            void server.stop().then(resolve, resolve);
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
         const { isLoopbackHost } = await import('../hub/server.ts');
         if (!isLoopbackHost(opts.host)) warn(`listening on ${opts.host}, not loopback: anyone who can reach it can read public repos`);
         if (opts.json) process.stdout.write(JSON.stringify(server) + '\n');
@@ -73,13 +81,7 @@ export function registerHub(program: Command): void {
               '\n' +
               'Press Ctrl+C to stop.\n',
           );
-        await new Promise<void>((resolve) => {
-          const stop = (): void => {
-            void server.stop().then(resolve, resolve);
-          };
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
+        await stopped;
       },
     );
 }

@@ -104,8 +104,8 @@ export interface PushResult {
 
 /** A Hub request failed; the message is already scrubbed of the token. */
 export class HubPushError extends RemoteError {
-  constructor(what: string) {
-    super(what);
+  constructor(what: string, hint?: string) {
+    super(what, hint === undefined ? {} : { hint });
     this.name = 'HubPushError';
   }
 }
@@ -365,8 +365,8 @@ class HubClient {
     } catch (err) {
       if (err instanceof HubApiError && (err.statusCode === 401 || err.statusCode === 403)) {
         throw new HubPushError(
-          `the Hub at ${this.hubUrl} rejected the token from ${t.describeSource()} (HTTP ${err.statusCode}): ` +
-            'set HF_TOKEN to a valid token with write access, or log in again with "hf auth login"',
+          `the Hub at ${this.hubUrl} rejected the token from ${t.describeSource()} (HTTP ${err.statusCode})`,
+          'set HF_TOKEN to a valid token with write access, or log in again with "hf auth login"',
         );
       }
       // A Hub without whoami still gets to judge the token on the calls that need it.
