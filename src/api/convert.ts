@@ -29,7 +29,7 @@ export interface ConvertParams
   /** Output formats: `parquet`, `arrow`, `jsonl`, `webdataset`. Default: `['parquet']`. */
   formats?: OutputFormat[];
   /**
-   * How sessions go to splits: `split` ratios (`train=0.8,validation=0.1,test=0.1`, the default)
+   * How sessions go to splits: `split` ratios (`train=0.9,validation=0.05,test=0.05`, the default)
    * or value lists with `splitBy`, the hash `seed` (default 0), or a `splitSessions` file.
    */
   split?: SplitOptions;
