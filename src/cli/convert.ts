@@ -11,9 +11,9 @@ import type { InputFlags } from './input-options.ts';
 import { hubLicense } from '../hf/hub-metadata.ts';
 import { SPLIT_RATIOS_EXAMPLE, SPLIT_VALUES_EXAMPLE } from '../select/split.ts';
 import { plural } from '../plural.ts';
-import { detail, say, verbosity, warn } from './output.ts';
-import { startProgress } from './progress.ts';
-import type { Progress } from './progress.ts';
+import { untilInterrupted } from '../sink/lock.ts';
+import { detail, say, warn } from './output.ts';
+import { progressBar, progressWanted } from './progress.ts';
 import { assertLocalInputExists } from './system-errors.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
@@ -169,7 +169,7 @@ export function registerConvert(program: Command): void {
     assertLocalInputExists(input);
     const formats = flags.formats as OutputFormat[];
     const minShards = flags.minShards ?? (flags.worldSize || flags.workers ? (flags.worldSize ?? 1) * (flags.workers ?? 1) : undefined);
-    let progress: Progress | undefined;
+    const progress = progressWanted({ json: flags.json }) ? progressBar('convert') : undefined;
     const opts: ConvertOptions = {
       input,
       out: flags.out,
@@ -206,16 +206,14 @@ export function registerConvert(program: Command): void {
       tags: flags.cardTag,
       prettyName: flags.prettyName,
       repoId: flags.repoId,
-      onPlanned: (rows) => {
-        progress = startProgress('convert', rows, { enabled: !flags.json && verbosity() !== 'quiet' && Boolean(process.stderr.isTTY) });
-      },
-      onProgress: (rows, b) => progress?.tick(rows, b),
+      ...(progress && { onProgress: progress.on }),
     };
     let result: ConvertResult;
     try {
       // Loaded here, not at startup: `nusomi-hf --help` and other commands skip it.
       const { convert } = await import('../convert/convert.ts');
-      result = await convert(opts);
+      // Ctrl-C aborts the convert, which cleans up as on any abort; then the process dies of the signal.
+      result = await untilInterrupted((signal) => convert({ ...opts, signal }));
     } finally {
       progress?.stop();
     }

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { throwIfAborted } from '../abort.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { failureReason, jsonSyntaxReason, resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
@@ -46,6 +47,8 @@ export interface ValidateOptions {
   limits?: Partial<InputLimits>;
   /** Hosts, buckets or containers besides an export's root that its frames and data files may come from. */
   allowRemoteFrames?: string[];
+  /** Stops the checks: validate then rejects with an AbortError (src/abort.ts) instead of reporting. */
+  signal?: AbortSignal;
 }
 
 /** `data/train-00000-of-00001.parquet`, `arrow/train/data-...`, `webdataset/train-000000.tar` → `train`. */
@@ -133,6 +136,7 @@ async function resolveTarget(targets: string[], findings: Findings, opts: Valida
 }
 
 export async function validate(targets: string[], opts: ValidateOptions = {}): Promise<ValidationReport> {
+  throwIfAborted(opts.signal);
   const worldSize = opts.worldSize ?? 1;
   const workers = opts.workers ?? 1;
   if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(workers) && workers >= 1)) {
@@ -150,14 +154,20 @@ export async function validate(targets: string[], opts: ValidateOptions = {}): P
       target.looseTars !== undefined,
       opts,
     );
+    throwIfAborted(opts.signal);
     return findings.report(label, kind);
   }
   const pool = new FramePool(opts.decode ?? 'header', opts.threads);
   try {
     await validateFiles(target, label, findings, { ...opts, worldSize, workers, decode: opts.decode ?? 'header' }, pool);
+  } catch (err) {
+    // Whatever failed once the signal fired (a read cut short) is the abort.
+    throwIfAborted(opts.signal);
+    throw err;
   } finally {
     await pool.close();
   }
+  throwIfAborted(opts.signal);
   return findings.report(label, kind);
 }
 
@@ -181,7 +191,7 @@ async function validateFiles(
   target: Exclude<Target, { kind: 'export' }>,
   label: string,
   findings: Findings,
-  opts: { worldSize: number; workers: number; decode: DecodeMode; limits?: ValidateOptions['limits'] },
+  opts: { worldSize: number; workers: number; decode: DecodeMode; limits?: ValidateOptions['limits']; signal?: AbortSignal },
   pool: FramePool,
 ): Promise<void> {
   const { source } = target;
@@ -208,6 +218,7 @@ async function validateFiles(
     worldSize: opts.worldSize,
     workers: opts.workers,
     limits: resolveLimits(opts.limits),
+    signal: opts.signal,
     rows: new RowChecks(findings, {
       labelSizes,
       passthrough: manifest?.image?.mode === 'passthrough',
@@ -247,6 +258,7 @@ async function validateFiles(
   // sha256 of everything that is not a tar runs beside the row checks.
   const hashing = (async () => {
     for (const fc of hashLater) {
+      if (opts.signal?.aborted) return;
       if (!fc.sha256 || fc.sizeMismatch) continue;
       if ((await sha256Of(source, fc.path)) !== fc.sha256) {
         findings.add('dataset.file_sha256_mismatch', {
@@ -262,6 +274,7 @@ async function validateFiles(
   const validators = new Map<Format, FormatValidator>();
   const run = { ctx, manifest, listed: new Set(sizes.keys()) };
   for (const fc of toCheck) {
+    throwIfAborted(opts.signal);
     let v = validators.get(fc.format);
     if (!v) validators.set(fc.format, (v = (await formatModule(fc.format).validator())(run)));
     complete.fileRows(fc.path, fc.format, fc.split, await v.check(fc));
@@ -302,7 +315,7 @@ async function cardSplits(ctx: ValidateContext): Promise<CardSplits | null> {
 async function validateExport(source: Source, findings: Findings, loose: boolean, opts: ValidateOptions): Promise<void> {
   const { inspectExport } = await import('../export/inspect.ts');
   const { scanExportPrivacy } = await import('./export-privacy.ts');
-  const input = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [] };
+  const input = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [], signal: opts.signal };
   try {
     const r = await inspectExport(source, input);
     findings.stats.bytes = (await source.list()).filter((e) => r.files.includes(e.path)).reduce((n, e) => n + (e.size ?? 0), 0);
