@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3ClientFor } from '../src/source/s3.ts';
 import { SAMPLE, SPLIT3, runCli, tempDir } from './convert-fixtures.ts';
 import { hashTree, sha } from './helpers/bytes.ts';
-import { scriptOk, spawnScript } from './helpers/cli.ts';
+import { finished, scriptOk, spawnCli, spawnScript } from './helpers/cli.ts';
 import { repoRoot } from './helpers/python.ts';
 import { startMoto } from './helpers/services.ts';
 import type { RunningService } from './helpers/services.ts';
@@ -165,6 +165,36 @@ describe('convert aborted through its AbortSignal', () => {
     expect(Object.keys(tree)).toContain('dataset-manifest.json');
     expect(tree).toEqual(await hashPrefix('never-aborted/'));
   }, 240_000);
+});
+
+describe('Ctrl-C on the CLI is the same abort', () => {
+  it('SIGINT mid-upload to s3://: the process dies of SIGINT after aborting its multipart upload and releasing the lock', async () => {
+    // PNG frames make the WebDataset shard large: it uploads in parts while rows are written.
+    const child = spawnCli(
+      ['convert', big, '--out', 's3://outs/interrupted/', '--formats', 'webdataset', '--split', 'train=1', '--image-format', 'png'],
+      { env: moto.env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const exited = finished(child);
+    const uploads = async () => (await s3.send(new ListMultipartUploadsCommand({ Bucket: 'outs', Prefix: 'interrupted/' }))).Uploads ?? [];
+    let started = false;
+    let done = false;
+    void exited.then(() => {
+      done = true;
+    });
+    while (!done && !started) {
+      started = (await uploads()).length > 0;
+      if (!started) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(started, 'the convert ended before its upload started').toBe(true);
+    child.kill('SIGINT');
+    const r = await exited;
+    expect(r.signal, r.stderr).toBe('SIGINT');
+    // One line at most, and never an internal error: the abort is not reported as a failure.
+    expect(r.stderr).not.toMatch(/error/);
+    // A kill leaves the unfinished upload for the next run to drop; the abort path drops it now.
+    expect(await uploads()).toEqual([]);
+    expect((await s3.send(new ListObjectsV2Command({ Bucket: 'outs', Prefix: 'interrupted/' }))).Contents ?? []).toEqual([]);
+  }, 120_000);
 });
 
 describe('the CLI progress bar', () => {
