@@ -14,6 +14,7 @@ import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { HubToken } from '../src/hub/token.ts';
 import { makeDataset } from './hub-push.fixture.ts';
 import { testToken } from './helpers/bytes.ts';
+import { runCli } from './helpers/cli.ts';
 import { runPython } from './helpers/python.ts';
 
 const TOKEN = testToken();
@@ -166,4 +167,22 @@ describe('push aborted through its AbortSignal', () => {
     expect((await refs(repo)).tags.find((t) => t.name === 'v2')?.targetCommit).toBe(again.commit);
     expect(await loadCounts(repo, 'v2')).toEqual({ train: 16, test: 4 });
   }, 240_000);
+});
+
+describe('the CLI push bar', () => {
+  it('NUSOMI_HF_PROGRESS=1 draws the upload events on a non-TTY stderr, ending on every planned file and byte', async () => {
+    const dir = path.join(work, 'bar');
+    const manifest = await makeDataset(dir, { parquet: { train: [2, 2], test: [1] }, seed: 5 });
+    const r = await runCli(['push', dir, '--repo', 'acme/bar', '--hub-url', hub.url], {
+      HF_TOKEN: TOKEN,
+      HF_HOME: path.join(work, 'bar-home'),
+      HF_ENDPOINT: undefined,
+      NUSOMI_HF_PROGRESS: '1',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const bars = r.stderr.split('\n').filter((l) => l.startsWith('push ['));
+    // A new repo: every listed file plus README.md and dataset-manifest.json is uploaded.
+    const files = manifest.files.length + 2;
+    expect(bars.at(-1)).toMatch(new RegExp(` ${files}/${files} files \\| ([0-9.]+ [KMG]?i?B)/\\1 \\| ETA 0s$`));
+  }, 120_000);
 });
