@@ -13,7 +13,7 @@ import { barState, progressBar } from '../src/cli/progress.ts';
 import { convert } from '../src/convert/convert.ts';
 import type { ConvertOptions } from '../src/convert/convert.ts';
 import { inspectExport } from '../src/export/inspect.ts';
-import { PROGRESS_STEPS, ProgressMeter } from '../src/progress.ts';
+import { PROGRESS_INTERVAL_MS, PROGRESS_STEPS, ProgressMeter } from '../src/progress.ts';
 import type { ConvertProgressEvent, ProgressEvent, PushProgressEvent } from '../src/progress.ts';
 import { validate } from '../src/validate/validate.ts';
 import { SAMPLE, tempDir } from './convert-fixtures.ts';
@@ -102,6 +102,28 @@ describe('progress events', () => {
     expect(seen.length).toBeGreaterThanOrEqual(PROGRESS_STEPS);
     expect(seen.length).toBeLessThan(PROGRESS_STEPS + 50);
     expect(seen.at(-1)).toMatchObject({ rowsDone: total, bytesDone: total * 10, etaSeconds: 0 });
+  });
+
+  it('without a total, events come every PROGRESS_INTERVAL_MS while work goes on, not per call', async () => {
+    const seen: ProgressEvent[] = [];
+    const meter = new ProgressMeter<ConvertProgressEvent>(
+      'convert',
+      (e) => seen.push(e),
+      () => ({}),
+    );
+    meter.start('plan');
+    const until = performance.now() + 4 * PROGRESS_INTERVAL_MS;
+    let calls = 0;
+    while (performance.now() < until) {
+      meter.advance(1, 0);
+      calls++;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(calls).toBeGreaterThan(20);
+    // The start, then about one per interval (timers may run late on a busy machine, never early).
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.length).toBeLessThanOrEqual(5);
+    expect(seen.every((e) => e.rowsTotal === null && e.etaSeconds === null)).toBe(true);
   });
 });
 
