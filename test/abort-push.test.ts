@@ -112,6 +112,8 @@ describe('push aborted through its AbortSignal', () => {
     // Events on the way: hashing, then upload with the planned totals, then the first commit.
     const phases = events.map((e) => e.phase).filter((p, i, a) => i === 0 || a[i - 1] !== p);
     expect(phases).toEqual(['hash', 'upload', 'commit']);
+    const hashed = events.filter((e) => e.phase === 'hash');
+    expect(hashed.at(-1)).toMatchObject({ filesDone: hashed[0]!.filesTotal, bytesDone: hashed[0]!.bytesTotal, etaSeconds: 0 });
     const uploads = events.filter((e) => e.phase === 'upload');
     const totals = { filesTotal: uploads[0]!.filesTotal, bytesTotal: uploads[0]!.bytesTotal, commitsTotal: 2 };
     expect(totals.filesTotal).toBeGreaterThan(MAX_FILES_PER_COMMIT);

@@ -171,8 +171,9 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
       );
     }
   }
-  progress?.start('hash', { filesTotal: manifest.files.length + 2 });
   const local = await selectLocalFiles(opts.dir, manifest, formats);
+  // Comparing with the branch: hashes of what the manifest does not list (the card, small files).
+  progress?.start('hash', { filesTotal: local.length, bytesTotal: local.reduce((n, f) => n + f.bytes, 0) });
 
   if (!token && !opts.dryRun) {
     throw new HubPushError('no Hub token: set HF_TOKEN or log in with "hf auth login" (which writes $HF_HOME/token)');
@@ -202,8 +203,8 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   const toPublish = local.map((f) => generated.get(f.path) ?? f);
   const plan = await planPush(toPublish, remote, opts.dir, manifest, kept);
   if (progress) {
-    progress.filesDone = progress.filesTotal = toPublish.length;
-    progress.bytesDone = progress.bytesTotal = toPublish.reduce((n, f) => n + f.bytes, 0);
+    progress.filesDone = local.length;
+    progress.bytesDone = progress.bytesTotal ?? 0;
     progress.flush();
   }
   throwIfAborted(signal);
