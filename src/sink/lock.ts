@@ -178,22 +178,27 @@ const cleanups = new Set<Cleanup>();
 const syncCleanups = new Set<() => void>();
 /** Operations run by untilInterrupted: aborted first on an interrupt. */
 const operations = new Set<{ controller: AbortController; running: Promise<unknown> }>();
-/** Longest an interrupted run waits for its operations and cleanups before it exits anyway. */
+/** Longest an interrupted run waits for its aborted operations, then for its cleanups, before it exits anyway. */
 const CLEANUP_TIMEOUT_MS = 5_000;
 let interrupted = false;
+
+/** `work` settled, or CLEANUP_TIMEOUT_MS passed. */
+function settledOrTimedOut(work: Promise<unknown>[]): Promise<unknown> {
+  const timeout = new Promise<void>((resolve) => setTimeout(resolve, CLEANUP_TIMEOUT_MS).unref());
+  return Promise.race([Promise.all(work.map((p) => p.catch(() => {}))), timeout]);
+}
 
 function onSignal(signal: NodeJS.Signals): void {
   if (interrupted) return; // a second Ctrl-C while cleaning up: the cleanup timeout still applies
   interrupted = true;
-  const timeout = new Promise<void>((resolve) => setTimeout(resolve, CLEANUP_TIMEOUT_MS).unref());
   // Operations clean up through their abort path (output dropped, workers stopped, lock released),
   // which unregisters their cleanups; what is still registered after them runs next.
   const running = [...operations].map((o) => {
     o.controller.abort(new AbortError(`interrupted by ${signal}`));
-    return o.running.catch(() => {});
+    return o.running;
   });
-  void Promise.race([Promise.all(running), timeout])
-    .then(() => Promise.race([Promise.all([...cleanups].map((c) => c().catch(() => {}))), timeout]))
+  void settledOrTimedOut(running)
+    .then(() => settledOrTimedOut([...cleanups].map((c) => c())))
     .then(() => {
       for (const c of syncCleanups) c();
       unlisten();
