@@ -40,5 +40,7 @@ export { ServedHub, serveHub } from './api/serve-hub.ts';
 export type { ServeHubParams, ServerToken, TokenRole } from './api/serve-hub.ts';
 export { validate } from './api/validate.ts';
 export type { CheckResult, DecodeMode, FindingExample, ValidateParams, ValidationReport } from './api/validate.ts';
+export { AbortError } from './abort.ts';
+export type { ConvertPhase, ConvertProgressEvent, ProgressCounts, ProgressEvent, PushPhase } from './progress.ts';
 export { IntegrityError, InputError, NusomiError, RemoteError, UsageError } from './errors.ts';
 export type { Where } from './errors.ts';

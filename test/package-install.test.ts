@@ -61,6 +61,9 @@ describe('the packed package', () => {
     expect(r.push).toMatchObject({ repo: 'acme/from-node', created_repo: true, tag: 'v1', dry_run: false });
     expect(r.push!.commit).toMatch(/^[0-9a-f]{40}$/);
     expect(r.push!.uploaded_files).toBeGreaterThan(0);
+    expect(r.abortConvert).toMatchObject({ thrown: { name: 'AbortError', isAbortError: true }, leftBehind: false, rerunManifest: true });
+    expect(r.abortConvert!.phases).toContain('write');
+    expect(r.abortConvert!.rerunRows).toBe(r.openExport!.rows);
     expect(r.badInput).toMatchObject({ thrown: 'InputError', isInputError: true, file: path.join(work, 'run', 'missing') });
   });
 
@@ -116,6 +119,7 @@ describe('the packed package', () => {
     expect(new Set(Object.values(r.codes))).toEqual(new Set(['ERR_PACKAGE_PATH_NOT_EXPORTED']));
     expect(r.entry).toMatch(/\/node_modules\/nusomi-hf\/dist\/lib\/index\.js$/);
     expect(r.names).toEqual([
+      'AbortError',
       'InputError',
       'IntegrityError',
       'NusomiError',

@@ -23,6 +23,8 @@ export interface InputParams {
   allowRemoteFrames?: string[];
   /** The fetch that https:// requests (an https export, its frames) go through. Default: `globalThis.fetch`. */
   fetch?: typeof fetch;
+  /** Stops the operation: it then rejects with an `AbortError` and leaves nothing half written. */
+  signal?: AbortSignal;
 }
 
 /** A local input path that is not there: `<path>: does not exist`, before any reader runs. */

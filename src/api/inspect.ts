@@ -26,5 +26,6 @@ export async function inspect(params: InspectParams): Promise<InspectReport> {
     limits: params.limits,
     allowRemote: params.allowRemoteFrames ?? [],
     fetch: params.fetch,
+    signal: params.signal,
   });
 }

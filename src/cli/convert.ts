@@ -13,9 +13,9 @@ import type { InputFlags } from './input-options.ts';
 import { hubLicense } from '../hf/hub-metadata.ts';
 import { SPLIT_RATIOS_EXAMPLE, SPLIT_VALUES_EXAMPLE } from '../select/split.ts';
 import { plural } from '../plural.ts';
-import { detail, say, verbosity, warn } from './output.ts';
-import { startProgress } from './progress.ts';
-import type { Progress } from './progress.ts';
+import { untilInterrupted } from '../sink/lock.ts';
+import { detail, say, warn } from './output.ts';
+import { progressBar, progressWanted } from './progress.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
@@ -168,7 +168,7 @@ export function registerConvert(program: Command): void {
     .option('--json', 'print a machine-readable summary');
   addInputOptions(cmd).action(async (input: string, flags: ConvertFlags) => {
     const formats = flags.formats as OutputFormat[];
-    let progress: Progress | undefined;
+    const progress = progressWanted({ json: flags.json }) ? progressBar('convert') : undefined;
     const params: ConvertParams = {
       export: input,
       out: flags.out,
@@ -205,14 +205,12 @@ export function registerConvert(program: Command): void {
       tags: flags.cardTag,
       prettyName: flags.prettyName,
       repoId: flags.repoId,
-      onPlanned: (rows) => {
-        progress = startProgress('convert', rows, { enabled: !flags.json && verbosity() !== 'quiet' && Boolean(process.stderr.isTTY) });
-      },
-      onProgress: (rows, b) => progress?.tick(rows, b),
+      ...(progress && { onProgress: progress.on }),
     };
     let result: ConvertSummary;
     try {
-      result = await convert(params);
+      // Ctrl-C aborts the convert, which cleans up as on any abort; then the process dies of the signal.
+      result = await untilInterrupted((signal) => convert({ ...params, signal }));
     } finally {
       progress?.stop();
     }

@@ -1,18 +1,18 @@
 /**
  * `nusomi-hf push <dataset dir> --repo org/name`: publish a dataset version to the Hub. The work is
- * in src/hub/push.ts; this module parses flags, draws the progress bar (TTY only) and prints the
+ * in src/hub/push.ts; this module parses flags, draws the progress bar from its events and prints the
  * summary, the plan (--dry-run) or one JSON object (--json).
  */
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { ALL_FORMATS } from '../hub/plan.ts';
 import { push } from '../api/push.ts';
-import type { PushProgressEvent } from '../hub/push.ts';
 import type { PushSummary } from '../hub/push-summary.ts';
 import { plural } from '../plural.ts';
-import { say, verbosity } from './output.ts';
+import { untilInterrupted } from '../sink/lock.ts';
+import { say } from './output.ts';
+import { formatBytes, progressBar, progressWanted } from './progress.ts';
 
 interface PushFlags {
   repo: string;
@@ -43,22 +43,26 @@ export function registerPush(program: Command): void {
     .option('--json', 'print a machine-readable summary')
     .action(async (dir: string, flags: PushFlags) => {
       const formats = parseFormats(flags.formats);
-      const progress = !flags.json && !flags.dryRun && verbosity() !== 'quiet' && process.stderr.isTTY ? new PushProgressBar() : null;
+      const progress = progressWanted({ json: flags.json, dryRun: flags.dryRun }) ? progressBar('push') : undefined;
       let result: PushSummary;
       try {
-        result = await push({
-          dir,
-          repo: flags.repo,
-          branch: flags.branch,
-          formats,
-          ...(flags.tag !== undefined && { tag: flags.tag }),
-          ...(flags.forceTag && { forceTag: true }),
-          ...(flags.private && { private: true }),
-          ...(flags.message !== undefined && { message: flags.message }),
-          ...(flags.hubUrl !== undefined && { hubUrl: flags.hubUrl }),
-          ...(flags.dryRun && { dryRun: true }),
-          ...(progress && { onProgress: (e: PushProgressEvent) => progress.on(e) }),
-        });
+        // Ctrl-C aborts the push (the branch stays where it was); then the process dies of the signal.
+        result = await untilInterrupted((signal) =>
+          push({
+            dir,
+            repo: flags.repo,
+            branch: flags.branch,
+            formats,
+            ...(flags.tag !== undefined && { tag: flags.tag }),
+            ...(flags.forceTag && { forceTag: true }),
+            ...(flags.private && { private: true }),
+            ...(flags.message !== undefined && { message: flags.message }),
+            ...(flags.hubUrl !== undefined && { hubUrl: flags.hubUrl }),
+            ...(flags.dryRun && { dryRun: true }),
+            ...(progress && { onProgress: progress.on }),
+            signal,
+          }),
+        );
       } finally {
         progress?.stop();
       }
@@ -110,51 +114,4 @@ function describeResult(r: PushSummary, loadHint: (r: PushSummary) => string): s
   if (r.tag) lines.push(`tag: ${r.tag}`);
   lines.push(`load it: ${loadHint(r)}`);
   return lines.join('\n') + '\n';
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i += 1;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
-}
-
-/** Two bars on stderr: files done and bytes done (of the planned uploads). */
-class PushProgressBar {
-  readonly #multi = new cliProgress.MultiBar(
-    { stream: process.stderr, clearOnComplete: false, hideCursor: true, format: ' {label} [{bar}] {value}/{total} {unit}' },
-    cliProgress.Presets.shades_classic,
-  );
-  #files: cliProgress.SingleBar | null = null;
-  #bytes: cliProgress.SingleBar | null = null;
-  #doneBytes = 0;
-  #totalBytes = '';
-
-  on(e: PushProgressEvent): void {
-    if (e.kind === 'plan') {
-      const n = e.plan.add.length + e.plan.change.length;
-      if (n === 0) return;
-      this.#files = this.#multi.create(n, 0, { label: 'files', unit: 'files' });
-      this.#totalBytes = formatBytes(e.plan.uploadBytes);
-      this.#bytes = this.#multi.create(
-        Math.max(1, e.plan.uploadBytes),
-        0,
-        { label: 'bytes', shown: `${formatBytes(0)}/${this.#totalBytes}` },
-        { format: ' {label} [{bar}] {shown}' },
-      );
-    } else if (e.kind === 'file') {
-      this.#files?.increment(1);
-      this.#doneBytes += e.bytes;
-      this.#bytes?.increment(e.bytes, { shown: `${formatBytes(this.#doneBytes)}/${this.#totalBytes}` });
-    }
-  }
-
-  stop(): void {
-    this.#multi.stop();
-  }
 }

@@ -7,8 +7,13 @@
  *     without a manifest is incomplete.
  * All of it inside the output (output.ts): one run at a time per `--out`; finished on success,
  * aborted on failure (an earlier local dataset stays), the lock released either way.
+ *
+ * An aborted `signal` is a failure like any other, seen between two rows: the run rejects with an
+ * AbortError after that same cleanup (build folder or unfinished uploads dropped, workers stopped,
+ * lock released). Once the manifest is being written the run completes instead.
  */
 import { readFile } from 'node:fs/promises';
+import { abortError, throwIfAborted } from '../abort.ts';
 import { IntegrityError, UsageError } from '../errors.ts';
 import { mismatchText } from '../export/manifest-check.ts';
 import { openExport } from '../export/read.ts';
@@ -23,6 +28,8 @@ import { LabelVocab, pinLabels } from '../hf/labels.ts';
 import { stepsFeatures } from '../hf/steps-schema.ts';
 import type { FilterOptions } from '../select/filters.ts';
 import type { SplitOptions } from '../select/split.ts';
+import { ProgressMeter } from '../progress.ts';
+import type { ConvertProgressEvent } from '../progress.ts';
 import { DEFAULT_SPLIT } from './defaults.ts';
 import { buildManifest, writeCardAndManifest } from './manifest-card.ts';
 import { openOutput } from './output.ts';
@@ -61,10 +68,17 @@ export interface ConvertOptions {
   tags?: string[];
   prettyName?: string;
   repoId?: string;
-  /** Called with (rows, bytes) as rows are written — the CLI's progress bar. */
-  onProgress?: (rows: number, bytes: number) => void;
-  /** Called once the planning pass knows the row count. */
-  onPlanned?: (rows: number) => void;
+  /**
+   * Progress events (src/progress.ts): `plan`, `write` (rows written of the planned rows), then
+   * `finalize`. The CLI's progress bar is drawn from them.
+   */
+  onProgress?: (event: ConvertProgressEvent) => void;
+  /**
+   * Aborts the convert: it rejects with an AbortError (name 'AbortError', the signal's reason as
+   * `cause`) and leaves `out` as a killed run would at worst: nothing new under a final name
+   * locally, no manifest on an object store, the lock released.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ConvertResult {
@@ -74,6 +88,8 @@ export interface ConvertResult {
 }
 
 export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
+  const { signal } = opts;
+  throwIfAborted(signal);
   if (opts.formats.length === 0) throw new UsageError('--formats: name at least one of ' + ALL_FORMATS.join(', '));
   for (const f of opts.formats)
     if (!isOutputFormat(f)) throw new UsageError(`--formats: unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}`);
@@ -85,31 +101,47 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
   const exportManifest = (await openExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch })).manifest;
   opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
+  throwIfAborted(signal);
+  const progress = opts.onProgress ? new ProgressMeter<ConvertProgressEvent>('convert', opts.onProgress, () => ({})) : undefined;
 
   // One run at a time per output, from before the first byte is written until the new dataset is in place.
   const output = await openOutput(opts.out, opts.input);
   try {
-    const result = await writeDataset(opts, exportManifest, output);
+    const result = await writeDataset(opts, exportManifest, output, progress);
     await output.finish(result.manifest.files.map((f) => f.path));
+    if (progress) {
+      progress.filesDone = progress.filesTotal = result.manifest.files.length + CARD_AND_MANIFEST;
+      progress.flush();
+    }
     return { ...result, warnings: [...output.notes, ...result.warnings] };
   } catch (err) {
     await output.abort().catch(() => {});
+    // Whatever failed once the signal fired (a read or an upload cut short) is the abort.
+    if (signal?.aborted) throw abortError(signal);
     throw err;
   } finally {
     await output.release();
   }
 }
 
-async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['manifest'], output: Output): Promise<ConvertResult> {
+/** README.md and dataset-manifest.json: written beside the files the manifest lists. */
+const CARD_AND_MANIFEST = 2;
+
+async function writeDataset(
+  opts: ConvertOptions,
+  exportManifest: ExportReader['manifest'],
+  output: Output,
+  progress: ProgressMeter<ConvertProgressEvent> | undefined,
+): Promise<ConvertResult> {
   const labels = opts.labelsFrom
     ? pinLabels(
         parseJsonText(await readFile(opts.labelsFrom, 'utf8'), resolveLimits(opts.limits).maxJsonDepth, { file: opts.labelsFrom }),
         opts.labelsFrom,
       )
     : new LabelVocab();
-  const planned = await planPass(opts, labels);
+  progress?.start('plan', { rowsTotal: typeof exportManifest.rows === 'number' ? exportManifest.rows : null });
+  const planned = await planPass(opts, labels, progress);
   labels.freeze();
-  opts.onPlanned?.(planned.rows);
 
   const warnings: string[] = [];
   for (const name of emptySplitNames(opts, planned)) warnings.push(`split ${name} got no sessions and is left out`);
@@ -135,9 +167,11 @@ async function writeDataset(opts: ConvertOptions, exportManifest: ExportReader['
   const created = Date.parse(exportManifest.created_at);
   const mtime = Number.isFinite(created) ? Math.floor(created / 1000) : 0;
 
-  const written = await writePass({ opts, planned, splitNames, features, labels, sink, mtime, warnings });
+  const written = await writePass({ opts, planned, splitNames, features, labels, sink, mtime, warnings, progress });
   const input = { opts, exportManifest, planned, splitNames, features, labels, written, mismatches };
   const manifest = await buildManifest(input);
+  // The last point an abort stops the run: on an object store the manifest lands under its final name.
+  throwIfAborted(opts.signal);
   await writeCardAndManifest(sink, manifest, input);
   return { out: opts.out, manifest, warnings };
 }

@@ -4,6 +4,7 @@
  * need these before the first byte is written. Also the plan's verdicts: why nothing is left to
  * convert, which named splits stayed empty.
  */
+import { abortError } from '../abort.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { checkManifestCounts } from '../export/manifest-check.ts';
 import type { ManifestCheck } from '../export/manifest-check.ts';
@@ -26,6 +27,7 @@ import { frameSizeProblem, resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
 import { byKey, compareStrings } from '../util/compare.ts';
 import type { ConvertOptions } from './convert.ts';
+import type { ConvertProgressEvent, ProgressMeter } from '../progress.ts';
 
 /** How many frames the planning pass reads to estimate bytes per row (shard counts). */
 const SIZE_PROBE_FRAMES = 32;
@@ -106,7 +108,13 @@ export async function* readableFramesOnly(
   }
 }
 
-export async function planPass(opts: ConvertOptions, labels: LabelVocab): Promise<PlanResult> {
+/** `progress` is in its `plan` phase: rows read of the export manifest's rows. */
+export async function planPass(
+  opts: ConvertOptions,
+  labels: LabelVocab,
+  progress?: ProgressMeter<ConvertProgressEvent>,
+): Promise<PlanResult> {
+  const { signal } = opts;
   const reader = await openExport(opts.input, readerOptions(opts));
   const plan = await makeSplitPlan(opts.split);
   const splitter = createSplitter(plan);
@@ -125,6 +133,7 @@ export async function planPass(opts: ConvertOptions, labels: LabelVocab): Promis
     resolveLimits(opts.limits),
   );
   for await (const step of steps) {
+    if (signal?.aborted) throw abortError(signal);
     rows++;
     const split = splitter.assign(step);
     let s = splits.get(split);
@@ -155,6 +164,14 @@ export async function planPass(opts: ConvertOptions, labels: LabelVocab): Promis
         probedBytes += bytes.length * storedSizeFactor(opts.frames, vp);
       }
     }
+    if (progress) {
+      progress.rowsDone = reader.counts.rows;
+      progress.advance(0, 0);
+    }
+  }
+  if (progress) {
+    progress.rowsDone = reader.counts.rows;
+    progress.flush();
   }
   return {
     splits,

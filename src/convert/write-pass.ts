@@ -5,6 +5,7 @@
  * grow with the dataset. Ends with each format's dataset-level files; returns every file written
  * as a manifest entry.
  */
+import { abortError, throwIfAborted } from '../abort.ts';
 import { releaseFrame } from '../buffers/index.ts';
 import { openExport } from '../export/read.ts';
 import { stepLocation } from '../export/step.ts';
@@ -27,6 +28,7 @@ import type { SplitWriter } from '../write/shards.ts';
 import type { ConvertOptions } from './convert.ts';
 import { readableFramesOnly, readerOptions } from './plan-pass.ts';
 import type { PlanResult } from './plan-pass.ts';
+import type { ConvertProgressEvent, ProgressMeter } from '../progress.ts';
 
 export interface WritePassInput {
   opts: ConvertOptions;
@@ -39,6 +41,8 @@ export interface WritePassInput {
   /** The export's created_at in integer seconds (tar member mtime). */
   mtime: number;
   warnings: string[];
+  /** Progress of the `write` phase, then the start of `finalize`. */
+  progress?: ProgressMeter<ConvertProgressEvent>;
 }
 
 export interface WritePassResult {
@@ -68,7 +72,8 @@ async function openFormatWriters(input: WritePassInput): Promise<FormatWriter[]>
 }
 
 export async function writePass(input: WritePassInput): Promise<WritePassResult> {
-  const { opts, planned, splitNames, labels } = input;
+  const { opts, planned, splitNames, labels, progress } = input;
+  const { signal } = opts;
   // Requested formats in registry order: the order rows fan out in.
   const formats = await openFormatWriters({ ...input, opts: { ...opts, formats: sortedFormats(opts.formats) } });
   // One writer per split, fanning out to every requested format.
@@ -76,6 +81,7 @@ export async function writePass(input: WritePassInput): Promise<WritePassResult>
   for (const name of splitNames) writers.set(name, fanOut(formats.map((f) => f.split(name, planned.splits.get(name)!.rows))));
 
   let example: Record<string, unknown> | undefined;
+  progress?.start('write', { rowsTotal: planned.rows });
   try {
     const reader = await openExport(opts.input, readerOptions(opts));
     const splitter = createSplitter(await makeSplitPlan(opts.split));
@@ -88,6 +94,8 @@ export async function writePass(input: WritePassInput): Promise<WritePassResult>
     let session: string | undefined;
     let stepIndex = 0;
     for await (const prepared of prepareFrames(steps, opts.frames)) {
+      // Leaving the loop returns the frame stream, which stops its workers (prepareFrames).
+      if (signal?.aborted) throw abortError(signal);
       const step = prepared.step;
       if (step.session_id !== session) {
         session = step.session_id;
@@ -105,14 +113,17 @@ export async function writePass(input: WritePassInput): Promise<WritePassResult>
       // bytes past add() (a Parquet row group, an Arrow batch) only by retaining its own reference
       // (src/buffers: MediaArena); the reader reuses the memory once every reference is released.
       releaseFrame(prepared.image.bytes);
-      opts.onProgress?.(1, frameBytes);
+      progress?.advance(1, frameBytes);
     }
     for (const name of splitNames) await writers.get(name)!.finish();
+    progress?.flush();
   } catch (err) {
     for (const w of writers.values()) await w.abort().catch(() => {});
     throw err;
   }
 
+  throwIfAborted(signal);
+  progress?.start('finalize');
   const files: DatasetFile[] = [];
   let manifestFields: Partial<DatasetManifest> = {};
   for (const f of formats) {

@@ -3,6 +3,7 @@
  * viewport sizes, frames that are missing or not images, and whether the manifest's counts match.
  * Streams the export; memory is bounded by the number of distinct labels.
  */
+import { abortError, throwIfAborted } from '../abort.ts';
 import { InputError } from '../errors.ts';
 import { probeImage } from '../frames/probe.ts';
 import { plural } from '../plural.ts';
@@ -66,6 +67,8 @@ export interface InspectOptions extends Pick<OpenExportOptions, 'limits' | 'allo
    * 'throw' (default): the first bad row ends the read with its InputError.
    */
   badRows?: 'report' | 'throw';
+  /** Stops the read: inspect then rejects with an AbortError (src/abort.ts). */
+  signal?: AbortSignal;
 }
 
 /** Bad rows and frame problems shown, each; all are counted. */
@@ -89,6 +92,8 @@ function label(v: unknown): string {
 
 /** `opts`: input limits, allowed remote hosts, and whether bad rows stop the read or are counted. */
 export async function inspectExport(root: string | Source, opts: InspectOptions = {}): Promise<InspectReport> {
+  const { signal } = opts;
+  throwIfAborted(signal);
   const limits = resolveLimits(opts.limits);
   const reader = await openExport(root, {
     limits,
@@ -113,6 +118,7 @@ export async function inspectExport(root: string | Source, opts: InspectOptions 
   const formats = new Map<string, number>();
 
   for await (const step of reader.steps()) {
+    if (signal?.aborted) throw abortError(signal);
     rows++;
     if (step.session_id !== lastSession) {
       sessions++;

@@ -11,13 +11,21 @@
  * afresh and is cheap, because the LFS batch answer omits the upload action for objects the Hub
  * already stores. A branch of the staging name whose head push did not make is never deleted:
  * push refuses instead. Of two pushes to one branch at once, one stops with a clear message.
+ *
+ * An aborted `signal` stops the push like a failure before the branch moves: nothing is tagged,
+ * the branch stays where it was, a staging branch is left for the next run to start afresh.
+ * Once the branch is being moved (the single commit, or the move to the staging head) the push
+ * completes instead.
  */
 import { openAsBlob } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listCommits, listFiles, whoAmI } from '@huggingface/hub';
 import type { CommitOperation, CommitOutput, RepoDesignation } from '@huggingface/hub';
+import { abortError, throwIfAborted } from '../abort.ts';
 import { IntegrityError, NusomiError, RemoteError, UsageError } from '../errors.ts';
+import { ProgressMeter } from '../progress.ts';
+import type { PushProgressEvent } from '../progress.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import { cardForRepo } from '../hf/card.ts';
@@ -41,6 +49,7 @@ import { byPath } from '../util/compare.ts';
 import { DEFAULT_HUB_URL, hubUrl } from './endpoint.ts';
 
 export { DEFAULT_HUB_URL };
+export type { PushProgressEvent };
 /** The Hub advises fewer than 100 files per commit. */
 export const MAX_FILES_PER_COMMIT = 99;
 
@@ -72,13 +81,14 @@ export interface PushOptions {
   token?: HubToken | null;
   /** Every Hub request goes through it. @default globalThis.fetch */
   fetch?: typeof fetch;
+  /** Progress events (src/progress.ts): `hash`, then `upload` and `commit` once per commit. */
   onProgress?: (event: PushProgressEvent) => void;
+  /**
+   * Aborts the push: it rejects with an AbortError (name 'AbortError', the signal's reason as
+   * `cause`), no tag made, the branch left where it was.
+   */
+  signal?: AbortSignal;
 }
-
-export type PushProgressEvent =
-  | { kind: 'plan'; plan: PushPlan }
-  | { kind: 'file'; path: string; bytes: number }
-  | { kind: 'commit'; sha: string; index: number; total: number };
 
 export interface PushResult {
   repo: string;
@@ -118,8 +128,11 @@ interface RefInfo {
 export async function pushDataset(opts: PushOptions): Promise<PushResult> {
   const token = opts.token === undefined ? resolveHubToken() : opts.token;
   try {
+    throwIfAborted(opts.signal);
     return await pushInner(opts, token);
   } catch (err) {
+    // Whatever failed once the signal fired (a request cut short) is the abort.
+    if (opts.signal?.aborted) throw abortError(opts.signal);
     throw toScrubbedError(err, token, hubUrlOf(opts));
   }
 }
@@ -129,7 +142,12 @@ function hubUrlOf(opts: PushOptions): string {
 }
 
 async function pushInner(opts: PushOptions, token: HubToken | null): Promise<PushResult> {
+  const { signal } = opts;
   const hubUrl = hubUrlOf(opts);
+  const commits = { done: 0, total: 0 };
+  const progress = opts.onProgress
+    ? new ProgressMeter<PushProgressEvent>('push', opts.onProgress, () => ({ commitsDone: commits.done, commitsTotal: commits.total }))
+    : undefined;
   const branch = opts.branch ?? 'main';
   const formats = opts.formats ?? ['parquet'];
   for (const f of formats) {
@@ -156,12 +174,15 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     }
   }
   const local = await selectLocalFiles(opts.dir, manifest, formats);
+  // Comparing with the branch: hashes of what the manifest does not list (the card, small files).
+  progress?.start('hash', { filesTotal: local.length, bytesTotal: local.reduce((n, f) => n + f.bytes, 0) });
 
   if (!token && !opts.dryRun) {
     throw new HubPushError('no Hub token: set HF_TOKEN or log in with "hf auth login" (which writes $HF_HOME/token)');
   }
-  const hub = new HubClient(hubUrl, opts.repo, token, opts.fetch ?? fetch);
+  const hub = new HubClient(hubUrl, opts.repo, token, opts.fetch ?? fetch, signal);
   if (token) await hub.checkToken();
+  throwIfAborted(signal);
 
   // Where the branch stands now.
   const state = await hub.revision(branch);
@@ -183,7 +204,12 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   ]);
   const toPublish = local.map((f) => generated.get(f.path) ?? f);
   const plan = await planPush(toPublish, remote, opts.dir, manifest, kept);
-  opts.onProgress?.({ kind: 'plan', plan });
+  if (progress) {
+    progress.filesDone = local.length;
+    progress.bytesDone = progress.bytesTotal ?? 0;
+    progress.flush();
+  }
+  throwIfAborted(signal);
 
   const refs = state.kind === 'no-repo' ? { branches: [], tags: [] } : await hub.refs();
   // Refuse a tag move before uploading anything.
@@ -219,6 +245,7 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   if (opts.dryRun) return result;
 
   const chunks = await commitChunks(plan);
+  commits.total = chunks.length;
   const staging = stagingBranch(branch);
   const leftover = state.kind === 'no-repo' ? 'none' : await hub.stagingLeftover(refs, staging, (head ?? baseSha)!);
   if (chunks.length > 1 && leftover === 'foreign') {
@@ -228,6 +255,7 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     );
   }
 
+  throwIfAborted(signal);
   if (state.kind === 'no-repo') {
     await hub.createRepo(!!opts.private);
     result.created_repo = true;
@@ -248,16 +276,26 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     result.staged_on = staging;
   }
   const base = head;
+  const uploadTotals = { filesTotal: plan.add.length + plan.change.length, bytesTotal: plan.uploadBytes };
   for (const [i, chunk] of chunks.entries()) {
+    throwIfAborted(signal);
+    progress?.start('upload', {
+      ...uploadTotals,
+      filesDone: i === 0 ? 0 : progress.filesDone,
+      bytesDone: i === 0 ? 0 : progress.bytesDone,
+    });
     const title = commitTitle(opts.message, manifest.source_manifest?.export_id, i, chunks.length);
     const commit = (): Promise<CommitOutput> =>
-      hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, onProgress: opts.onProgress });
+      hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, progress });
     const out = chunks.length > 1 ? await hub.stagingStep(staging, branch, commit) : await commit();
     head = out.commit.oid;
     result.commits.push(head);
-    opts.onProgress?.({ kind: 'commit', sha: head, index: i, total: chunks.length });
+    commits.done = i + 1;
+    progress?.start('commit', { ...uploadTotals, filesDone: progress.filesDone, bytesDone: progress.bytesDone }, 'upload');
   }
   if (chunks.length > 1) {
+    // The last point an abort stops the push: from here the branch moves.
+    throwIfAborted(signal);
     // Move the branch only if nobody committed to it meanwhile (their commit would be lost).
     const now = await hub.revision(branch);
     if (now.kind !== 'ok' || now.sha !== base) {
@@ -337,6 +375,7 @@ class HubClient {
     readonly repoId: string,
     token: HubToken | null,
     fetchFn: typeof fetch,
+    readonly signal?: AbortSignal,
   ) {
     this.#token = token;
     this.#fetch = fetchFn;
@@ -381,7 +420,7 @@ class HubClient {
 
   async revision(rev: string): Promise<RevisionState> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/revision/${encodeURIComponent(rev)}`;
-    const res = await this.#fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
+    const res = await this.#fetch(url, { headers: this.#headers({ Accept: 'application/json' }), signal: this.signal });
     if (res.ok) {
       const json = (await res.json()) as { sha?: string };
       if (typeof json.sha !== 'string') throw new HubPushError(`${url} answered without a commit sha`);
@@ -460,7 +499,7 @@ class HubClient {
 
   async refs(): Promise<RefInfo> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/refs`;
-    const res = await this.#fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
+    const res = await this.#fetch(url, { headers: this.#headers({ Accept: 'application/json' }), signal: this.signal });
     if (!res.ok) {
       await res.body?.cancel();
       throw new HubPushError(`GET ${url} failed with HTTP ${res.status}`);
@@ -525,7 +564,7 @@ class HubClient {
    */
   async commit(
     operations: CommitOperation[],
-    o: { title: string; branch: string; parentCommit?: string; counter: UploadCounter; onProgress?: (e: PushProgressEvent) => void },
+    o: { title: string; branch: string; parentCommit?: string; counter: UploadCounter; progress?: ProgressMeter<PushProgressEvent> },
   ): Promise<CommitOutput> {
     const inline = new Set<string>();
     const lfsUploads: number[] = [];
@@ -560,11 +599,18 @@ class HubClient {
       }
       return res;
     };
-    const reported = new Set<string>();
-    const report = (p: string): void => {
-      if (reported.has(p)) return;
-      reported.add(p);
-      o.onProgress?.({ kind: 'file', path: p, bytes: o.counter.local.get(p)?.bytes ?? 0 });
+    // Bytes of each file counted so far: LFS uploads report fractions, the rest counts when done.
+    const counted = new Map<string, number>();
+    const advance = (p: string, fraction: number): void => {
+      const progress = o.progress;
+      if (!progress) return;
+      const size = o.counter.local.get(p)?.bytes ?? 0;
+      const before = counted.get(p) ?? 0;
+      if (before === size && counted.has(p)) return;
+      const now = Math.min(size, Math.floor(fraction * size));
+      counted.set(p, now);
+      if (fraction >= 1) progress.filesDone += 1;
+      progress.advance(0, now - before);
     };
     const it = commitIter({
       repo: this.#repo,
@@ -574,17 +620,19 @@ class HubClient {
       parentCommit: o.parentCommit,
       hubUrl: this.hubUrl,
       fetch: countingFetch,
+      ...(this.signal && { abortSignal: this.signal }),
       ...this.#auth,
     });
     let step = await it.next();
     while (!step.done) {
       const ev = step.value;
-      if (ev.event === 'fileProgress' && ev.state === 'uploading' && ev.progress >= 1) report(ev.path);
+      if (ev.event === 'fileProgress' && ev.state === 'uploading') advance(ev.path, ev.progress);
       step = await it.next();
     }
     const out = step.value;
     if (!out) throw new HubPushError('the Hub answered the commit without a commit id');
-    for (const op of operations) if (op.operation === 'addOrUpdate') report(op.path);
+    for (const op of operations) if (op.operation === 'addOrUpdate') advance(op.path, 1);
+    o.progress?.flush();
     for (const p of inline) {
       o.counter.files += 1;
       o.counter.bytes += o.counter.local.get(p)?.bytes ?? 0;

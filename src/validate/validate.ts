@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { throwIfAborted } from '../abort.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { failureReason, jsonSyntaxReason, resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
@@ -48,6 +49,8 @@ export interface ValidateOptions {
   allowRemoteFrames?: string[];
   /** https:// requests (an https export, its frames) go through it. Default globalThis.fetch. */
   fetch?: typeof fetch;
+  /** Stops the checks: validate then rejects with an AbortError (src/abort.ts) instead of reporting. */
+  signal?: AbortSignal;
 }
 
 /** `data/train-00000-of-00001.parquet`, `arrow/train/data-...`, `webdataset/train-000000.tar` → `train`. */
@@ -136,6 +139,7 @@ async function resolveTarget(targets: string[], findings: Findings, opts: Valida
 }
 
 export async function validate(targets: string[], opts: ValidateOptions = {}): Promise<ValidationReport> {
+  throwIfAborted(opts.signal);
   const worldSize = opts.worldSize ?? 1;
   const workers = opts.workers ?? 1;
   if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(workers) && workers >= 1)) {
@@ -153,14 +157,20 @@ export async function validate(targets: string[], opts: ValidateOptions = {}): P
       target.looseTars !== undefined,
       opts,
     );
+    throwIfAborted(opts.signal);
     return findings.report(label, kind);
   }
   const pool = new FramePool(opts.decode ?? 'header', opts.threads);
   try {
     await validateFiles(target, label, findings, { ...opts, worldSize, workers, decode: opts.decode ?? 'header' }, pool);
+  } catch (err) {
+    // Whatever failed once the signal fired (a read cut short) is the abort.
+    throwIfAborted(opts.signal);
+    throw err;
   } finally {
     await pool.close();
   }
+  throwIfAborted(opts.signal);
   return findings.report(label, kind);
 }
 
@@ -184,7 +194,7 @@ async function validateFiles(
   target: Exclude<Target, { kind: 'export' }>,
   label: string,
   findings: Findings,
-  opts: { worldSize: number; workers: number; decode: DecodeMode; limits?: ValidateOptions['limits'] },
+  opts: { worldSize: number; workers: number; decode: DecodeMode; limits?: ValidateOptions['limits']; signal?: AbortSignal },
   pool: FramePool,
 ): Promise<void> {
   const { source } = target;
@@ -211,6 +221,7 @@ async function validateFiles(
     worldSize: opts.worldSize,
     workers: opts.workers,
     limits: resolveLimits(opts.limits),
+    signal: opts.signal,
     rows: new RowChecks(findings, {
       labelSizes,
       passthrough: manifest?.image?.mode === 'passthrough',
@@ -250,6 +261,7 @@ async function validateFiles(
   // sha256 of everything that is not a tar runs beside the row checks.
   const hashing = (async () => {
     for (const fc of hashLater) {
+      if (opts.signal?.aborted) return;
       if (!fc.sha256 || fc.sizeMismatch) continue;
       if ((await sha256Of(source, fc.path)) !== fc.sha256) {
         findings.add('dataset.file_sha256_mismatch', {
@@ -265,6 +277,7 @@ async function validateFiles(
   const validators = new Map<Format, FormatValidator>();
   const run = { ctx, manifest, listed: new Set(sizes.keys()) };
   for (const fc of toCheck) {
+    throwIfAborted(opts.signal);
     let v = validators.get(fc.format);
     if (!v) validators.set(fc.format, (v = (await formatModule(fc.format).validator())(run)));
     complete.fileRows(fc.path, fc.format, fc.split, await v.check(fc));
@@ -305,7 +318,7 @@ async function cardSplits(ctx: ValidateContext): Promise<CardSplits | null> {
 async function validateExport(source: Source, findings: Findings, loose: boolean, opts: ValidateOptions): Promise<void> {
   const { inspectExport } = await import('../export/inspect.ts');
   const { scanExportPrivacy } = await import('./export-privacy.ts');
-  const input = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch };
+  const input = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch, signal: opts.signal };
   try {
     const r = await inspectExport(source, input);
     findings.stats.bytes = (await source.list()).filter((e) => r.files.includes(e.path)).reduce((n, e) => n + (e.size ?? 0), 0);

@@ -1,7 +1,8 @@
 // A program that uses the installed package with plain `node` (no tsx, no TypeScript): every step
 // prints what it got, as one JSON object at the end. Run by test/package-install.test.ts as
 // `node consumer.mjs <export> <work dir>`.
-import { convert, InputError, inspect, openExport, push, serveHub, validate } from 'nusomi-hf';
+import { existsSync } from 'node:fs';
+import { AbortError, convert, InputError, inspect, openExport, push, serveHub, validate } from 'nusomi-hf';
 
 const [sample, work] = process.argv.slice(2);
 const dataset = `${work}/dataset`;
@@ -35,6 +36,33 @@ const steps = [
   [
     'push',
     () => push({ dir: dataset, repo: 'acme/from-node', hubUrl: hub.url, accessToken: hub.token, formats: ['parquet', 'webdataset'], tag: 'v1' }),
+  ],
+  [
+    'abortConvert',
+    async () => {
+      // Aborted at its first written row: nothing may appear under the final name; a re-run completes.
+      const out = `${work}/aborted`;
+      const controller = new AbortController();
+      const events = [];
+      let thrown = null;
+      try {
+        await convert({
+          export: sample,
+          out,
+          formats: ['parquet'],
+          signal: controller.signal,
+          onProgress: (e) => {
+            events.push(e.phase);
+            if (e.phase === 'write') controller.abort();
+          },
+        });
+      } catch (err) {
+        thrown = { name: err.name, isAbortError: err instanceof AbortError };
+      }
+      const leftBehind = existsSync(out);
+      const rerun = await convert({ export: sample, out, formats: ['parquet'] });
+      return { thrown, phases: [...new Set(events)], leftBehind, rerunRows: Object.values(rerun.splits).reduce((n, s) => n + s.rows, 0), rerunManifest: existsSync(`${out}/dataset-manifest.json`) };
+    },
   ],
   [
     'badInput',

@@ -32,13 +32,13 @@ export async function pipeline(exportUrl: string, out: string): Promise<string> 
   const report: ValidationReport = await validate({ targets: [out], decode: 'full' });
   if (!report.clean) throw new Error(`${report.errors} errors`);
   const hub = await serveHub({ dir: `${out}-hub` });
-  const events: PushProgressEvent['kind'][] = [];
+  const events: PushProgressEvent['phase'][] = [];
   const pushed: PushSummary = await push({
     dir: out,
     repo: 'acme/ts',
     hubUrl: hub.url,
     accessToken: hub.token,
-    onProgress: (e) => events.push(e.kind),
+    onProgress: (e) => events.push(e.phase),
   });
   await hub.stop();
   const exp = await openExport({ export: exportUrl, onError: 'skip' });
