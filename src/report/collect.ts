@@ -1,0 +1,330 @@
+/**
+ * One pass over the rows: counts (as `inspect` counts them), sessions, click heatmaps, player
+ * timelines and the frame sample. The sample is whole sessions in the order of a hash of their id
+ * (the first one that does not fit is cut short), up to `maxFrames` frames: the same input gives
+ * the same sample, whatever order the files were listed in. Frames are thumbnailed while a session
+ * can still join the sample; a session pushed out later drops its thumbnails. Memory is bounded by
+ * the sample, the number of sessions and MAX_TIMELINE_STEPS.
+ */
+import { createHash } from 'node:crypto';
+import type { InputLimits } from '../limits.ts';
+import type { Point, ReportAction, ReportRow } from './model.ts';
+import { makeThumb } from './thumbs.ts';
+import type { Thumb } from './thumbs.ts';
+
+/** Player timeline steps kept for sessions outside the frame sample (the sample's are always kept). */
+export const MAX_TIMELINE_STEPS = 100_000;
+/** Thumbnails made at once (sharp runs them on libuv's threads). */
+const THUMB_CONCURRENCY = 4;
+/** Heatmap grid, cells across and down. */
+export const HEAT_COLS = 48;
+export const HEAT_ROWS = 30;
+
+/** Overlay geometry in [0, 1] of the frame. */
+export interface Overlay {
+  type: string;
+  at: Point | null;
+  to: Point | null;
+  path: Point[];
+  box: [number, number, number, number] | null;
+  text: string | null;
+  key: string | null;
+  scroll: Point | null;
+  target: string | null;
+}
+
+export interface SampledFrame {
+  session: number;
+  step: number;
+  t_ms: number;
+  split: string;
+  workflow: string;
+  outcome: string;
+  type: string;
+  thumb: Thumb;
+  overlay: Overlay;
+  /** The frame could not be read or decoded: why (no thumbnail then). */
+  problem?: string;
+}
+
+export interface TimelineStep {
+  t_ms: number;
+  action: string;
+  prior: string;
+}
+
+export interface SessionInfo {
+  id: string;
+  split: string;
+  workflow: string;
+  outcome: string;
+  actor_kind: string;
+  steps: number;
+  duration_ms: number;
+  /** Null when the timeline budget ran out before this session. */
+  timeline: TimelineStep[] | null;
+  /** Index of this session's first frame in the sample, or -1. */
+  firstFrame: number;
+}
+
+export interface HeatClass {
+  viewport: string;
+  clicks: number;
+  cells: number[];
+  /** The frame of the session with the smallest hash in this class: a typical screen. */
+  typical: Thumb | null;
+}
+
+export interface Collected {
+  rows: number;
+  sessions: number;
+  frames: number;
+  actions: number;
+  splits: Record<string, { rows: number; sessions: number }>;
+  workflows: Record<string, number>;
+  outcomes: Record<string, number>;
+  actor_kinds: Record<string, number>;
+  action_types: Record<string, number>;
+  viewports: Record<string, number>;
+  sessionList: SessionInfo[];
+  sample: SampledFrame[];
+  heat: HeatClass[];
+  /** Findings link targets: `file#row` → [session index, step]. */
+  linked: Map<string, [number, number]>;
+  frameProblems: string[];
+}
+
+interface PendingSession {
+  hash: string;
+  index: number;
+  frames: Array<Promise<SampledFrame | null>>;
+}
+
+function bump(m: Map<string, number>, k: string): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+function sorted(m: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of [...m.keys()].sort()) out[k] = m.get(k)!;
+  return out;
+}
+
+const hashOf = (id: string): string => createHash('sha256').update(id).digest('hex');
+
+/** One line on an action, for the player and captions. */
+export function describeAction(a: ReportAction): string {
+  const parts = [a.type];
+  if (a.at) parts.push(`(${a.at[0]}, ${a.at[1]})`);
+  if (a.to) parts.push(`→ (${a.to[0]}, ${a.to[1]})`);
+  if (a.target) parts.push(`on ${a.target}`);
+  if (a.text !== null) parts.push(`"${a.text}"`);
+  if (a.key !== null) parts.push(`key ${a.key}`);
+  if (a.scroll) parts.push(`scroll ${a.scroll[0]}, ${a.scroll[1]}`);
+  if (a.url !== null) parts.push(a.url);
+  return parts.join(' ');
+}
+
+function overlayOf(a: ReportAction, space: { w: number; h: number }): Overlay {
+  const n = (p: Point): Point => [p[0] / space.w, p[1] / space.h];
+  return {
+    type: a.type,
+    at: a.at ? n(a.at) : a.norm,
+    to: a.to ? n(a.to) : null,
+    path: a.path.map(n),
+    box: a.box ? [a.box[0] / space.w, a.box[1] / space.h, a.box[2] / space.w, a.box[3] / space.h] : null,
+    text: a.text,
+    key: a.key,
+    scroll: a.scroll,
+    target: a.target,
+  };
+}
+
+const isClick = (type: string) => type === 'click' || type === 'double_click' || type === 'right_click';
+
+export interface CollectOptions {
+  maxFrames: number;
+  limits: InputLimits;
+  /** `file#row` keys of rows that findings name. */
+  wanted: Set<string>;
+}
+
+export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptions): Promise<Collected> {
+  const { maxFrames, limits } = opts;
+  const splits = new Map<string, { rows: number; sessions: number }>();
+  const workflows = new Map<string, number>();
+  const outcomes = new Map<string, number>();
+  const actors = new Map<string, number>();
+  const types = new Map<string, number>();
+  const viewports = new Map<string, number>();
+  const sessionList: SessionInfo[] = [];
+  const heat = new Map<string, { clicks: number; cells: number[]; hash: string; typical: Promise<Thumb | null> | null }>();
+  const linked = new Map<string, [number, number]>();
+  const frameProblems: string[] = [];
+  let rowCount = 0;
+  let frames = 0;
+  let timelineSteps = 0;
+
+  // The sample: completed sessions in hash order, each with its frames.
+  let chosen: Array<{ hash: string; index: number; frames: Array<Promise<SampledFrame | null>> }> = [];
+  const chosenFrames = () => chosen.reduce((n, s) => n + s.frames.length, 0);
+  const inFlight: Array<Promise<unknown>> = [];
+  let current: PendingSession | null = null;
+  let currentInfo: SessionInfo | null = null;
+  let mayJoin = false;
+  let firstT = 0;
+  let lastT = 0;
+  let step = 0;
+
+  const finishSession = (): void => {
+    if (!current || !currentInfo) return;
+    currentInfo.duration_ms = lastT - firstT;
+    if (current.frames.length) {
+      const all = [...chosen, current].sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
+      let budget = maxFrames;
+      chosen = [];
+      for (const s of all) {
+        if (budget <= 0) break;
+        if (s.frames.length > budget) s.frames.length = budget;
+        budget -= s.frames.length;
+        chosen.push(s);
+      }
+    }
+    current = null;
+  };
+
+  const thumbOf = async (row: ReportRow): Promise<Thumb> => makeThumb(await row.readFrame(), row.viewport, limits);
+
+  for await (const row of rows) {
+    rowCount++;
+    const vp = `${row.viewport.w}x${row.viewport.h}`;
+    if (!currentInfo || row.session_id !== currentInfo.id || row.split !== currentInfo.split) {
+      finishSession();
+      const s = splits.get(row.split) ?? { rows: 0, sessions: 0 };
+      s.sessions++;
+      splits.set(row.split, s);
+      const hash = hashOf(row.session_id);
+      current = { hash, index: sessionList.length, frames: [] };
+      const last = chosen[chosen.length - 1];
+      mayJoin = maxFrames > 0 && (chosenFrames() < maxFrames || (last !== undefined && hash < last.hash));
+      currentInfo = {
+        id: row.session_id,
+        split: row.split,
+        workflow: row.workflow,
+        outcome: row.outcome,
+        actor_kind: row.actor_kind,
+        steps: 0,
+        duration_ms: 0,
+        timeline: mayJoin || timelineSteps < MAX_TIMELINE_STEPS ? [] : null,
+        firstFrame: -1,
+      };
+      sessionList.push(currentInfo);
+      firstT = row.t_ms;
+      step = 0;
+    }
+    const sessionIndex = current!.index;
+    lastT = row.t_ms;
+    splits.get(row.split)!.rows++;
+    bump(workflows, row.workflow);
+    bump(outcomes, row.outcome);
+    bump(actors, row.actor_kind);
+    bump(types, row.action.type);
+    bump(viewports, vp);
+    currentInfo.steps++;
+    if (currentInfo.timeline) {
+      currentInfo.timeline.push({
+        t_ms: row.t_ms,
+        action: describeAction(row.action),
+        prior: row.prior ? describeAction(row.prior) : '',
+      });
+      timelineSteps++;
+    }
+    const key = `${row.origin.file}#${row.origin.row ?? (row.origin.line ?? 1) - 1}`;
+    if (opts.wanted.has(key)) linked.set(key, [sessionIndex, step]);
+
+    let space = row.space ?? row.viewport;
+    let h = heat.get(vp);
+    if (!h) heat.set(vp, (h = { clicks: 0, cells: new Array(HEAT_COLS * HEAT_ROWS).fill(0), hash: '', typical: null }));
+    if (isClick(row.action.type)) {
+      const p = row.action.norm ?? (row.action.at && space.w > 0 ? [row.action.at[0] / space.w, row.action.at[1] / space.h] : null);
+      if (p && p[0] >= 0 && p[0] <= 1 && p[1] >= 0 && p[1] <= 1) {
+        h.clicks++;
+        h.cells[
+          Math.min(HEAT_ROWS - 1, Math.floor(p[1] * HEAT_ROWS)) * HEAT_COLS + Math.min(HEAT_COLS - 1, Math.floor(p[0] * HEAT_COLS))
+        ]!++;
+      }
+    }
+    if (row.hasFrame) {
+      frames++;
+      // A typical screen for this viewport: the first frame of the smallest-hash session that has it.
+      if (h.typical === null || current!.hash < h.hash) {
+        h.hash = current!.hash;
+        h.typical = thumbOf(row).catch(() => null);
+        inFlight.push(h.typical);
+      }
+      if (mayJoin && current!.frames.length < maxFrames) {
+        const at = step;
+        const t = row.t_ms;
+        const frame = thumbOf(row).then(
+          (thumb): SampledFrame => {
+            if (row.space) space = { w: thumb.frameW, h: thumb.frameH };
+            return {
+              session: sessionIndex,
+              step: at,
+              t_ms: t,
+              split: row.split,
+              workflow: row.workflow,
+              outcome: row.outcome,
+              type: row.action.type,
+              thumb,
+              overlay: overlayOf(row.action, space),
+            };
+          },
+          (err: Error) => {
+            if (frameProblems.length < 20) frameProblems.push(`session ${row.session_id} t_ms ${t}: ${err.message}`);
+            return null;
+          },
+        );
+        current!.frames.push(frame);
+        inFlight.push(frame);
+      }
+    }
+    while (inFlight.length >= THUMB_CONCURRENCY) await inFlight.shift();
+    step++;
+  }
+  finishSession();
+  await Promise.all(inFlight);
+
+  // Sample order: by split and session as read, then step; frames that failed are left out.
+  const picked: SampledFrame[] = [];
+  for (const s of [...chosen].sort((a, b) => a.index - b.index)) {
+    for (const f of s.frames) {
+      const done = await f;
+      if (done) picked.push(done);
+    }
+  }
+  for (const [i, f] of picked.entries()) if (sessionList[f.session]!.firstFrame < 0) sessionList[f.session]!.firstFrame = i;
+
+  const heatList: HeatClass[] = [];
+  for (const k of [...heat.keys()].sort()) {
+    const h = heat.get(k)!;
+    heatList.push({ viewport: k, clicks: h.clicks, cells: h.cells, typical: h.typical ? await h.typical : null });
+  }
+  return {
+    rows: rowCount,
+    sessions: sessionList.length,
+    frames,
+    actions: rowCount,
+    splits: Object.fromEntries(splits),
+    workflows: sorted(workflows),
+    outcomes: sorted(outcomes),
+    actor_kinds: sorted(actors),
+    action_types: sorted(types),
+    viewports: sorted(viewports),
+    sessionList,
+    sample: picked,
+    heat: heatList,
+    linked,
+    frameProblems,
+  };
+}
