@@ -89,7 +89,7 @@ export interface Collected {
   sessionList: SessionInfo[];
   sample: SampledFrame[];
   heat: HeatClass[];
-  /** Findings link targets: `file#row` → [session index, step]. */
+  /** Findings link targets: findingKey → [session index, step]. */
   linked: Map<string, [number, number]>;
   frameProblems: string[];
 }
@@ -142,10 +142,19 @@ function overlayOf(a: ReportAction, space: { w: number; h: number }): Overlay {
 
 const isClick = (type: string) => type === 'click' || type === 'double_click' || type === 'right_click';
 
+/** A row's key as validate's row findings name it (`session <id> t_ms <t>` in their message). */
+const rowKey = (session: string, t: number) => `${session}\0${t}`;
+
+/** The row a finding names, as a key of `Collected.linked`; '' when it names none. */
+export function findingKey(f: { message: string }): string {
+  const m = /^session (\S+) t_ms (\d+)/.exec(f.message);
+  return m ? rowKey(m[1]!, Number(m[2])) : '';
+}
+
 export interface CollectOptions {
   maxFrames: number;
   limits: InputLimits;
-  /** `file#row` keys of rows that findings name. */
+  /** findingKey of the rows findings name. */
   wanted: Set<string>;
 }
 
@@ -239,8 +248,10 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
       });
       timelineSteps++;
     }
-    const key = `${row.origin.file}#${row.origin.row ?? (row.origin.line ?? 1) - 1}`;
-    if (opts.wanted.has(key)) linked.set(key, [sessionIndex, step]);
+    if (opts.wanted.size) {
+      const key = rowKey(row.session_id, row.t_ms);
+      if (opts.wanted.has(key)) linked.set(key, [sessionIndex, step]);
+    }
 
     let space = row.space ?? row.viewport;
     let h = heat.get(vp);

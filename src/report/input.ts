@@ -110,11 +110,6 @@ function exportInput(reader: ExportReader, title: string): ReportInput {
         space: null,
         action: reportAction(step.action, label),
         prior: step.context.prior_action ? reportAction(step.context.prior_action, label) : null,
-        origin: {
-          file: step.origin.file,
-          ...(step.origin.row !== undefined && { row: step.origin.row }),
-          ...(step.origin.line !== undefined && { line: step.origin.line }),
-        },
         hasFrame: step.image.ref !== '',
         readFrame: () => step.image.read(),
       };
@@ -185,7 +180,6 @@ async function openDataset(source: Source, title: string, validateTarget: string
           space: passthrough ? null : { w: 0, h: 0 },
           action: reportAction(r.action, typeName),
           prior: r.prior_action ? reportAction(r.prior_action, typeName) : null,
-          origin: { file: f.path, ...(item.origin.row !== undefined ? { row: item.origin.row } : { row: (item.origin.line ?? 1) - 1 }) },
           hasFrame: embedded !== null || rel !== null,
           readFrame: async () => {
             if (embedded) return embedded;

@@ -41,8 +41,6 @@ export interface ReportRow {
   space: { w: number; h: number } | null;
   action: ReportAction;
   prior: ReportAction | null;
-  /** The file and row (0-based) or line (1-based) the row was read from, to link findings to it. */
-  origin: { file: string; row?: number; line?: number };
   /** Whether the row references a frame. */
   hasFrame: boolean;
   readFrame(): Promise<Uint8Array>;

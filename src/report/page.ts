@@ -5,7 +5,7 @@
  */
 import type { CheckResult, ValidationReport } from '../validate/report.ts';
 import { barChart, heatmapSvg, histogram, histogramChart } from './charts.ts';
-import { HEAT_COLS, HEAT_ROWS } from './collect.ts';
+import { HEAT_COLS, HEAT_ROWS, findingKey } from './collect.ts';
 import type { Collected } from './collect.ts';
 import { escapeHtml as e, scriptJson } from './html-escape.ts';
 import type { SkipSummary } from './input.ts';
@@ -46,8 +46,7 @@ function findingRows(checks: CheckResult[], linked: Collected['linked']): string
     .map((c) => {
       const ex = c.examples
         .map((x) => {
-          const key = `${x.file}#${x.row ?? -1}`;
-          const at = linked.get(key);
+          const at = linked.get(findingKey(x));
           const where = `${x.file}${x.row !== undefined ? ` row ${x.row}` : ''}${x.member ? ` member ${x.member}` : ''}`;
           const link = at ? ` <a class="goto" href="#player" data-session="${at[0]}" data-step="${at[1]}">open in player</a>` : '';
           return `<li><code>${e(where)}</code>: ${e(x.message)}${link}</li>`;

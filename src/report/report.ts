@@ -11,7 +11,7 @@ import { resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
 import type { ValidationReport } from '../validate/report.ts';
 import { REPORT_CSS, REPORT_JS } from './client.ts';
-import { collect } from './collect.ts';
+import { collect, findingKey } from './collect.ts';
 import { openReportInput } from './input.ts';
 import { renderReport } from './page.ts';
 import type { ReportFile } from './page.ts';
@@ -89,7 +89,7 @@ export async function buildReport(opts: ReportOptions): Promise<ReportResult> {
     validation = await validate([input.validateTarget], { limits, allowRemoteFrames: [...(opts.allowRemote ?? [])] });
   }
   const wanted = new Set<string>();
-  for (const c of validation?.checks ?? []) for (const x of c.examples) if (x.row !== undefined) wanted.add(`${x.file}#${x.row}`);
+  for (const c of validation?.checks ?? []) for (const x of c.examples) wanted.add(findingKey(x));
   const c = await collect(input.rows(), { maxFrames, limits, wanted });
   const files: ReportFile[] = [
     { path: 'assets/report.js', bytes: REPORT_JS },
