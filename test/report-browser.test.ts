@@ -4,7 +4,7 @@
  * → in the player advances t_ms; a click's marker sits on the action's pixel; hostile text from the
  * export (`<script>` in a session id, a workflow and typed text) stays text; `[masked]` shows masked.
  */
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,8 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashTree } from './helpers/bytes.ts';
 import { browserMissing, launchChromium } from './helpers/browser.ts';
 import { cliOk } from './helpers/cli.ts';
-import { SAMPLE_EXPORT } from './helpers/sample-cache.ts';
+import { SAMPLE_EXPORT, sampleConversion } from './helpers/sample-cache.ts';
 import { repoRoot } from './helpers/python.ts';
+
+/** The README's screenshot of the report (re-made with UPDATE_SCREENSHOT=1). */
+const SCREENSHOT = path.join(repoRoot, 'docs', 'report.png');
+const SCREENSHOT_WIDTH = 1000;
 
 const HOSTILE_SESSION = '</script><script>window.__pwned = 1</script>';
 const HOSTILE_WORKFLOW = 'inv<script>window.__pwned = 2</script>';
@@ -240,5 +244,30 @@ describe.skipIf(missing !== null)('report in chromium', () => {
       (await readFile(path.join(out, 'assets/data.js'), 'utf8')).replace(/^window\.NUSOMI_REPORT = /, '').replace(/;\n$/, ''),
     );
     for (const f of data.frames) expect(f.src).toMatch(/^assets\/frames\/\d{6}\.webp$/);
+  });
+
+  it("the README's screenshot is the sample dataset's report in this browser (UPDATE_SCREENSHOT=1 re-makes it)", async () => {
+    const dataset = await sampleConversion(['--formats', 'parquet', '--split', 'train=0.8,validation=0.1,test=0.1', '--seed', '0']);
+    const dir = path.join(tmp, 'report-readme');
+    await cliOk(['report', dataset, '--out', dir, '--no-validate', '-q']);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1300 } });
+    const { errors } = await openReport(page, dir);
+    await page.locator('#gallery').scrollIntoViewIfNeeded();
+    await page.evaluate(`document.querySelector('#heatmaps').scrollIntoView()`);
+    await page.waitForLoadState('networkidle');
+    const shot = await page.screenshot();
+    await page.close();
+    expect(errors).toEqual([]);
+    // Small enough to commit: scaled down, 256-colour PNG.
+    const png = await sharp(shot).resize({ width: SCREENSHOT_WIDTH }).png({ palette: true, compressionLevel: 9 }).toBuffer();
+    const meta = await sharp(png).metadata();
+    if (process.env.UPDATE_SCREENSHOT === '1') {
+      await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+      await writeFile(SCREENSHOT, png);
+    }
+    const committed = await sharp(await readFile(SCREENSHOT)).metadata();
+    expect([committed.format, committed.width, committed.height]).toEqual(['png', meta.width, meta.height]);
+    expect((await readFile(SCREENSHOT)).byteLength).toBeLessThan(400_000);
+    expect(await readFile(path.join(repoRoot, 'README.md'), 'utf8')).toContain('](docs/report.png)');
   });
 });
