@@ -4,6 +4,7 @@
  * thumbnails must be the same bytes wherever the dataset is read from; validate's row findings
  * link to the row in the player; bad targets and outputs are one-line errors with the right exit.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -131,20 +132,36 @@ describe('report targets', () => {
     expect(await readFile(path.join(fromHub, 'index.html'), 'utf8')).toContain('<h1 id="title">acme/report-sample@v1</h1>');
   });
 
-  it('--max-frames bounds the sample to whole sessions picked the same way every time', async () => {
+  it('--max-frames bounds the sample: whole sessions in hash order, the last cut short, the same every time', async () => {
     const a = path.join(tmp, 'report-max-a');
     const b = path.join(tmp, 'report-max-b');
     await cliOk(['report', dataset, '--out', a, '--max-frames', '12', '--no-validate', '-q']);
     await cliOk(['report', dataset, '--out', b, '--max-frames', '12', '--no-validate', '-q']);
     expect(await hashTree(a)).toEqual(await hashTree(b));
     const data = await reportData(a);
-    expect(data.frames.length).toBe(12);
-    expect(Object.keys(await hashTree(a)).filter((p) => p.startsWith('assets/frames/'))).toHaveLength(12);
-    // Whole sessions first: every sampled session but the last one picked has all its steps.
+    // The rule, computed here from the ids: sessions whose sha256 is under 1.5 × 12 / 77 rows are
+    // candidates; in hash order they fill the 12 frames whole, the last one cut short.
+    const frac = (id: string) => Number.parseInt(createHash('sha256').update(id).digest('hex').slice(0, 13), 16) / 2 ** 52;
+    const hash = (id: string) => createHash('sha256').update(id).digest('hex');
+    const candidates = data.sessions
+      .map((s, i) => ({ i, id: s[0], steps: s[4] }))
+      .filter((c) => frac(c.id) < (1.5 * 12) / 77)
+      .sort((x, y) => (hash(x.id) < hash(y.id) ? -1 : 1));
+    const want = new Map<number, number>();
+    let budget = 12;
+    for (const c of candidates) {
+      if (budget <= 0) break;
+      want.set(c.i, Math.min(c.steps, budget));
+      budget -= want.get(c.i)!;
+    }
+    expect(want.size).toBeGreaterThan(0);
     const picked = new Map<number, number>();
-    for (const f of data.frames) picked.set(f.session, (picked.get(f.session) ?? 0) + 1);
-    const partial = [...picked].filter(([s, n]) => n < data.sessions[s]![4]);
-    expect(partial.length).toBeLessThanOrEqual(1);
+    for (const f of data.frames) {
+      picked.set(f.session, (picked.get(f.session) ?? 0) + 1);
+      expect(f.step).toBeLessThan(want.get(f.session) ?? 0);
+    }
+    expect(picked).toEqual(want);
+    expect(Object.keys(await hashTree(a)).filter((p) => p.startsWith('assets/frames/'))).toHaveLength(data.frames.length);
   });
 
   it('bad targets and outputs: one line, exit 1 for bad input, 2 for usage', async () => {

@@ -24,7 +24,7 @@ export function registerReport(program: Command): void {
       '--max-frames <n>',
       'frames sampled for the gallery and player (whole sessions, chosen by a hash of their id)',
       wholeNumber,
-      1000,
+      200,
     )
     .option('--hub-url <url>', 'Hub endpoint for hf:// targets (default $HF_ENDPOINT or https://huggingface.co)')
     .option('--no-validate', 'do not run validate on a dataset target')

@@ -8,7 +8,7 @@ const BAR_W = 320;
 /** One bar per key, longest first kept in the given order. */
 export function barChart(counts: Record<string, number>, title: string): string {
   const entries = Object.entries(counts);
-  const max = Math.max(1, ...entries.map(([, n]) => n));
+  const max = entries.reduce((m, [, n]) => Math.max(m, n), 1);
   const h = entries.length * BAR_H + 4;
   const bars = entries
     .map(([k, n], i) => {
@@ -50,7 +50,7 @@ export function histogram(values: number[], maxBins = 20): Bin[] {
 export function histogramChart(bins: Bin[], title: string, unit: string): string {
   const W = 520;
   const H = 140;
-  const max = Math.max(1, ...bins.map((b) => b.count));
+  const max = bins.reduce((m, b) => Math.max(m, b.count), 1);
   const bw = bins.length ? W / bins.length : W;
   const cols = bins
     .map((b, i) => {

@@ -2,11 +2,14 @@
  * One pass over the rows: counts (as `inspect` counts them), sessions, click heatmaps, player
  * timelines and the frame sample. The sample is whole sessions in the order of a hash of their id
  * (the first one that does not fit is cut short), up to `maxFrames` frames: the same input gives
- * the same sample, whatever order the files were listed in. Frames are thumbnailed while a session
- * can still join the sample; a session pushed out later drops its thumbnails. Memory is bounded by
- * the sample, the number of sessions and MAX_TIMELINE_STEPS.
+ * the same sample. Thumbnails cost ~40 ms of CPU each (decoding the frame), so only sessions whose
+ * hash falls under a threshold sized from the row count the manifest announces (SAMPLE_HEADROOM ×
+ * maxFrames rows' worth) are thumbnailed while they are read; one pushed out later by a smaller
+ * hash drops its thumbnails. Memory is bounded by the sample, MAX_LISTED_SESSIONS,
+ * MAX_TIMELINE_STEPS and MAX_HEATMAPS (plus two numbers per session).
  */
 import { createHash } from 'node:crypto';
+import { releaseFrame } from '../buffers/index.ts';
 import type { InputLimits } from '../limits.ts';
 import type { Point, ReportAction, ReportRow } from './model.ts';
 import { makeThumb } from './thumbs.ts';
@@ -14,8 +17,18 @@ import type { Thumb } from './thumbs.ts';
 
 /** Player timeline steps kept for sessions outside the frame sample (the sample's are always kept). */
 export const MAX_TIMELINE_STEPS = 100_000;
+/** Sessions listed in the player (and data.js); beyond it sessions are counted, not listed. */
+export const MAX_LISTED_SESSIONS = 100_000;
+/**
+ * Sessions thumbnailed while read: those whose hash is under (this × maxFrames / announced rows).
+ * Above 1 so the sample still fills when sessions or the announced count vary; every session under
+ * it that is pushed out of the sample wasted its thumbnails.
+ */
+export const SAMPLE_HEADROOM = 1.5;
 /** Thumbnails made at once (sharp runs them on libuv's threads). */
 const THUMB_CONCURRENCY = 4;
+/** Viewport classes that get a heatmap (the first ones read); each holds a grid and a thumbnail. */
+export const MAX_HEATMAPS = 16;
 /** Heatmap grid, cells across and down. */
 export const HEAT_COLS = 48;
 export const HEAT_ROWS = 30;
@@ -71,7 +84,7 @@ export interface HeatClass {
   viewport: string;
   clicks: number;
   cells: number[];
-  /** The frame of the session with the smallest hash in this class: a typical screen. */
+  /** The first frame of the sampled session with the smallest hash in this class: a typical screen (null: none sampled). */
   typical: Thumb | null;
 }
 
@@ -86,7 +99,11 @@ export interface Collected {
   actor_kinds: Record<string, number>;
   action_types: Record<string, number>;
   viewports: Record<string, number>;
+  /** The player's sessions: the first MAX_LISTED_SESSIONS in reading order. */
   sessionList: SessionInfo[];
+  /** Steps and duration (ms) of every session, for the histograms. */
+  lengths: number[];
+  durations: number[];
   sample: SampledFrame[];
   heat: HeatClass[];
   /** Findings link targets: findingKey → [session index, step]. */
@@ -97,6 +114,7 @@ export interface Collected {
 interface PendingSession {
   hash: string;
   index: number;
+  viewport: string;
   frames: Array<Promise<SampledFrame | null>>;
 }
 
@@ -156,6 +174,8 @@ export interface CollectOptions {
   limits: InputLimits;
   /** findingKey of the rows findings name. */
   wanted: Set<string>;
+  /** Rows the input announces (export or dataset manifest), to size the sampling threshold; 0: unknown. */
+  expectedRows: number;
 }
 
 export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptions): Promise<Collected> {
@@ -167,7 +187,12 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
   const types = new Map<string, number>();
   const viewports = new Map<string, number>();
   const sessionList: SessionInfo[] = [];
-  const heat = new Map<string, { clicks: number; cells: number[]; hash: string; typical: Promise<Thumb | null> | null }>();
+  const lengths: number[] = [];
+  const durations: number[] = [];
+  let sessions = 0;
+  const heat = new Map<string, { clicks: number; cells: number[] }>();
+  // Hashes as fractions of 2^52 in [0, 1): a session is a sample candidate when under `threshold`.
+  const threshold = opts.expectedRows > 0 ? Math.min(1, (SAMPLE_HEADROOM * maxFrames) / opts.expectedRows) : 1;
   const linked = new Map<string, [number, number]>();
   const frameProblems: string[] = [];
   let rowCount = 0;
@@ -175,7 +200,7 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
   let timelineSteps = 0;
 
   // The sample: completed sessions in hash order, each with its frames.
-  let chosen: Array<{ hash: string; index: number; frames: Array<Promise<SampledFrame | null>> }> = [];
+  let chosen: PendingSession[] = [];
   const chosenFrames = () => chosen.reduce((n, s) => n + s.frames.length, 0);
   const inFlight: Array<Promise<unknown>> = [];
   let current: PendingSession | null = null;
@@ -188,6 +213,8 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
   const finishSession = (): void => {
     if (!current || !currentInfo) return;
     currentInfo.duration_ms = lastT - firstT;
+    lengths.push(currentInfo.steps);
+    durations.push(currentInfo.duration_ms);
     if (current.frames.length) {
       const all = [...chosen, current].sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
       let budget = maxFrames;
@@ -202,7 +229,15 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
     current = null;
   };
 
-  const thumbOf = async (row: ReportRow): Promise<Thumb> => makeThumb(await row.readFrame(), row.viewport, limits);
+  const thumbOf = async (row: ReportRow): Promise<Thumb> => {
+    const frame = await row.readFrame();
+    try {
+      return await makeThumb(frame, row.viewport, limits);
+    } finally {
+      // A local export's frame lives in a reader thread's slot: give it back.
+      releaseFrame(frame);
+    }
+  };
 
   for await (const row of rows) {
     rowCount++;
@@ -213,9 +248,15 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
       s.sessions++;
       splits.set(row.split, s);
       const hash = hashOf(row.session_id);
-      current = { hash, index: sessionList.length, frames: [] };
+      sessions++;
+      const listed = sessionList.length < MAX_LISTED_SESSIONS;
+      current = { hash, index: listed ? sessionList.length : -1, viewport: vp, frames: [] };
       const last = chosen[chosen.length - 1];
-      mayJoin = maxFrames > 0 && (chosenFrames() < maxFrames || (last !== undefined && hash < last.hash));
+      mayJoin =
+        listed &&
+        maxFrames > 0 &&
+        Number.parseInt(hash.slice(0, 13), 16) / 2 ** 52 < threshold &&
+        (chosenFrames() < maxFrames || (last !== undefined && hash < last.hash));
       currentInfo = {
         id: row.session_id,
         split: row.split,
@@ -224,10 +265,10 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
         actor_kind: row.actor_kind,
         steps: 0,
         duration_ms: 0,
-        timeline: mayJoin || timelineSteps < MAX_TIMELINE_STEPS ? [] : null,
+        timeline: listed && (mayJoin || timelineSteps < MAX_TIMELINE_STEPS) ? [] : null,
         firstFrame: -1,
       };
-      sessionList.push(currentInfo);
+      if (listed) sessionList.push(currentInfo);
       firstT = row.t_ms;
       step = 0;
     }
@@ -250,13 +291,13 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
     }
     if (opts.wanted.size) {
       const key = rowKey(row.session_id, row.t_ms);
-      if (opts.wanted.has(key)) linked.set(key, [sessionIndex, step]);
+      if (sessionIndex >= 0 && opts.wanted.has(key)) linked.set(key, [sessionIndex, step]);
     }
 
     let space = row.space ?? row.viewport;
     let h = heat.get(vp);
-    if (!h) heat.set(vp, (h = { clicks: 0, cells: new Array(HEAT_COLS * HEAT_ROWS).fill(0), hash: '', typical: null }));
-    if (isClick(row.action.type)) {
+    if (!h && heat.size < MAX_HEATMAPS) heat.set(vp, (h = { clicks: 0, cells: new Array(HEAT_COLS * HEAT_ROWS).fill(0) }));
+    if (h && isClick(row.action.type)) {
       const p = row.action.norm ?? (row.action.at && space.w > 0 ? [row.action.at[0] / space.w, row.action.at[1] / space.h] : null);
       if (p && p[0] >= 0 && p[0] <= 1 && p[1] >= 0 && p[1] <= 1) {
         h.clicks++;
@@ -267,12 +308,6 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
     }
     if (row.hasFrame) {
       frames++;
-      // A typical screen for this viewport: the first frame of the smallest-hash session that has it.
-      if (h.typical === null || current!.hash < h.hash) {
-        h.hash = current!.hash;
-        h.typical = thumbOf(row).catch(() => null);
-        inFlight.push(h.typical);
-      }
       if (mayJoin && current!.frames.length < maxFrames) {
         const at = step;
         const t = row.t_ms;
@@ -316,14 +351,21 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
   }
   for (const [i, f] of picked.entries()) if (sessionList[f.session]!.firstFrame < 0) sessionList[f.session]!.firstFrame = i;
 
+  // A typical screen per viewport: the first frame of the sampled session with the smallest hash.
+  const typical = new Map<string, Thumb>();
+  for (const sess of chosen) {
+    if (typical.has(sess.viewport)) continue;
+    const first = sess.frames.length ? await sess.frames[0] : null;
+    if (first) typical.set(sess.viewport, first.thumb);
+  }
   const heatList: HeatClass[] = [];
   for (const k of [...heat.keys()].sort()) {
     const h = heat.get(k)!;
-    heatList.push({ viewport: k, clicks: h.clicks, cells: h.cells, typical: h.typical ? await h.typical : null });
+    heatList.push({ viewport: k, clicks: h.clicks, cells: h.cells, typical: typical.get(k) ?? null });
   }
   return {
     rows: rowCount,
-    sessions: sessionList.length,
+    sessions,
     frames,
     actions: rowCount,
     splits: Object.fromEntries(splits),
@@ -333,6 +375,8 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
     action_types: sorted(types),
     viewports: sorted(viewports),
     sessionList,
+    lengths,
+    durations,
     sample: picked,
     heat: heatList,
     linked,

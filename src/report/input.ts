@@ -40,6 +40,8 @@ export interface ReportInput {
   /** The source, for validate (datasets only); null for a Hub repo. */
   validateTarget: string | null;
   rows(): AsyncIterable<ReportRow>;
+  /** Rows the manifest announces (0: it does not say), to size the frame sample's threshold. */
+  expectedRows: number;
   /** Label vocabularies with their ids (for an export: the ids convert would give). Final after rows(). */
   labels(): LabelVocabJson;
   /** Bad and skipped rows. Final after rows(). */
@@ -120,6 +122,7 @@ function exportInput(reader: ExportReader, title: string): ReportInput {
     title,
     validateTarget: null,
     rows,
+    expectedRows: Number.isSafeInteger(reader.manifest.rows) && reader.manifest.rows > 0 ? reader.manifest.rows : 0,
     labels: () => vocab.toJSON(),
     skipped: () => ({
       count: reader.skipped.count,
@@ -199,6 +202,7 @@ async function openDataset(source: Source, title: string, validateTarget: string
     title,
     validateTarget,
     rows,
+    expectedRows: files.reduce((n, f) => n + (Number.isSafeInteger(f.rows) && f.rows! > 0 ? f.rows! : 0), 0),
     labels: () => ({ action_type: [...names.action_type], outcome: [...names.outcome] }),
     skipped: () => ({
       count: manifest.skipped?.count ?? 0,

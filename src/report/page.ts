@@ -114,9 +114,9 @@ export function renderReport(p: PageInput): ReportFile[] {
     })
     .join('');
 
-  const lengths = histogram(c.sessionList.map((s) => s.steps));
+  const lengths = histogram(c.lengths);
   const durations = histogram(
-    c.sessionList.map((s) => Math.round(s.duration_ms / 1000)),
+    c.durations.map((ms) => Math.round(ms / 1000)),
     20,
   );
   const splitRows = Object.entries(c.splits)
@@ -176,7 +176,7 @@ ${panel('bad and skipped rows', skipped)}
 ${validation}
 <section id="heatmaps">
 <h2>Click heatmaps per viewport</h2>
-<p class="hint">clicks, double and right clicks at their normalised position, over the first frame of a typical session of that viewport</p>
+<p class="hint">clicks, double and right clicks at their normalised position, over the first frame of a typical session of that viewport${Object.keys(c.viewports).length > c.heat.length ? ` (the first ${c.heat.length} of ${Object.keys(c.viewports).length} viewports read)` : ''}</p>
 <div class="grid">${heat}</div>
 </section>
 <section id="gallery">

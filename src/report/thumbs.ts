@@ -7,6 +7,9 @@ import { probeImage } from '../frames/probe.ts';
 import { frameSizeProblem } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
 
+// Each frame is decoded once: libvips' operation cache would only hold memory.
+sharp.cache(false);
+
 /** Width of gallery and player thumbnails, and of the frames under heatmaps. */
 export const THUMB_WIDTH = 480;
 export const THUMB_QUALITY = 60;
