@@ -159,8 +159,11 @@ async function openDataset(source: Source, title: string, validateTarget: string
   async function* rows(): AsyncIterable<ReportRow> {
     for (const f of files) {
       const file: DataFile = { source, path: f.path, name: f.path, limits };
+      // Parquet rows without their frames (most of the bytes): sampled rows' frames are read apart.
+      const rest = Object.keys(manifest.features ?? {}).filter((k) => k !== 'image');
       const items: AsyncIterable<RawItem> =
-        format === 'parquet' ? (await import('../export/parquet.ts')).readParquet(file) : readJsonl(file);
+        format === 'parquet' ? (await import('../export/parquet.ts')).readParquet(file, rest.length ? rest : undefined) : readJsonl(file);
+      const frames = format === 'parquet' ? new (await import('./parquet-frames.ts')).ParquetFrames(file) : null;
       const folder = f.path.slice(0, f.path.lastIndexOf('/') + 1);
       for await (const item of items) {
         if (item.kind === 'problem') throw item.error;
@@ -183,9 +186,10 @@ async function openDataset(source: Source, title: string, validateTarget: string
           space: passthrough ? null : { w: 0, h: 0 },
           action: reportAction(r.action, typeName),
           prior: r.prior_action ? reportAction(r.prior_action, typeName) : null,
-          hasFrame: embedded !== null || rel !== null,
+          hasFrame: embedded !== null || rel !== null || frames !== null,
           readFrame: async () => {
             if (embedded) return embedded;
+            if (frames && item.origin.row !== undefined) return frames.read(item.origin.row);
             // A frame path stays inside the dataset: no absolute path, no `..`.
             if (rel !== null && !rel.startsWith('/') && !rel.split(/[/\\]/).includes('..')) return source.read(folder + rel);
             throw new InputError('the row names no frame inside the dataset', {
