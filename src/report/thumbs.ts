@@ -7,9 +7,6 @@ import { probeImage } from '../frames/probe.ts';
 import { frameSizeProblem } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
 
-// Each frame is decoded once: libvips' operation cache would only hold memory.
-sharp.cache(false);
-
 /** Width of gallery and player thumbnails, and of the frames under heatmaps. */
 export const THUMB_WIDTH = 480;
 export const THUMB_QUALITY = 60;
@@ -24,7 +21,14 @@ export interface Thumb {
   frameH: number;
 }
 
+let cacheOff = false;
+
 export async function makeThumb(frame: Uint8Array, viewport: { w: number; h: number }, limits: InputLimits): Promise<Thumb> {
+  if (!cacheOff) {
+    // Each frame is decoded once: libvips' operation cache would only hold memory.
+    sharp.cache(false);
+    cacheOff = true;
+  }
   const probe = await probeImage(frame);
   const tooBig = frameSizeProblem(probe.width, probe.height, viewport, limits);
   if (tooBig) throw new Error(tooBig);
