@@ -86,7 +86,8 @@ function sorted(m: Map<string, number>): Record<string, number> {
   return out;
 }
 
-function label(v: unknown): string {
+/** A label as counted in the spreads: the string, `(none)` when absent, else its JSON. */
+export function label(v: unknown): string {
   return typeof v === 'string' && v !== '' ? v : v === undefined || v === null ? UNSET : JSON.stringify(v);
 }
 
