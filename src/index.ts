@@ -36,6 +36,8 @@ export type {
 } from './api/open-export.ts';
 export { push } from './api/push.ts';
 export type { PushParams, PushProgressEvent, PushSummary } from './api/push.ts';
+export { report } from './api/report.ts';
+export type { ReportParams, ReportResult } from './api/report.ts';
 export { ServedHub, serveHub } from './api/serve-hub.ts';
 export type { ServeHubParams, ServerToken, TokenRole } from './api/serve-hub.ts';
 export { validate } from './api/validate.ts';

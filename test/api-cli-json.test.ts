@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convert, generateLoaders, inspect, push, serveHub, validate } from '../src/index.ts';
+import { convert, generateLoaders, inspect, push, report, serveHub, validate } from '../src/index.ts';
 import type { ServedHub } from '../src/index.ts';
 import { cliOk, finished, runCli, spawnCli } from './helpers/cli.ts';
 import { testToken } from './helpers/bytes.ts';
@@ -74,6 +74,16 @@ describe('--json prints the public function result', () => {
     expect(fromApi).toMatchObject({ kind: 'dataset', errors: 0 });
     expect(fromApi.stats).toMatchObject({ rows: 77, frames: 77 });
     expect(Object.keys(fromApi.stats.by_format).sort()).toEqual(['parquet', 'webdataset']);
+  });
+
+  it('report', async () => {
+    // One output for both: a report replaces an earlier report, and `out` is in the result.
+    const out = path.join(work, 'report');
+    const fromCli = await cliJson(['report', dataset, '-o', out, '--max-frames', '20', '--no-validate']);
+    const fromApi = await report({ target: dataset, out, maxFrames: 20, validate: false });
+    expect(fromCli).toEqual(asPrinted(fromApi));
+    expect(fromApi).toMatchObject({ kind: 'dataset', rows: 77, sessions: 8 });
+    expect(fromApi.frames_sampled).toBeGreaterThan(0);
   });
 
   it('push (a dry run, then a real push of each)', async () => {

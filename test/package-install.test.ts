@@ -131,6 +131,7 @@ describe('the packed package', () => {
       'inspect',
       'openExport',
       'push',
+      'report',
       'serveHub',
       'validate',
     ]);

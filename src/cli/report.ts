@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { report } from '../api/report.ts';
 import { addInputOptions, inputOptionsOf } from './input-options.ts';
 import type { InputFlags } from './input-options.ts';
 import { say } from './output.ts';
-import { assertLocalInputExists } from './system-errors.ts';
 
 function wholeNumber(v: string): number {
   const n = Number(v);
@@ -31,17 +31,14 @@ export function registerReport(program: Command): void {
     .option('--json', 'print a summary as one JSON object');
   addInputOptions(cmd).action(
     async (target: string, opts: InputFlags & { out: string; maxFrames: number; hubUrl?: string; validate: boolean; json?: boolean }) => {
-      if (!target.startsWith('hf://')) assertLocalInputExists(target);
-      const { buildReport } = await import('../report/report.ts');
-      const { hubUrl } = await import('../hub/endpoint.ts');
       const input = inputOptionsOf(opts);
-      const r = await buildReport({
+      const r = await report({
         target,
         out: opts.out,
         maxFrames: opts.maxFrames,
         limits: input.limits,
-        allowRemote: input.allowRemoteFrames,
-        hubUrl: hubUrl(opts.hubUrl),
+        allowRemoteFrames: input.allowRemoteFrames,
+        hubUrl: opts.hubUrl,
         validate: opts.validate,
       });
       if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
