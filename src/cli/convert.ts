@@ -15,6 +15,8 @@ import { detail, say, verbosity, warn } from './output.ts';
 import { startProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
 import { assertLocalInputExists } from './system-errors.ts';
+import { MAX_PARTITIONS } from '../convert/partition-limits.ts';
+import type { PartitionSpec } from '../convert/partition-limits.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
@@ -103,6 +105,9 @@ interface ConvertFlags
   prettyName?: string;
   repoId?: string;
   json?: boolean;
+  planOnly?: boolean;
+  partition?: PartitionSpec;
+  finalize?: boolean;
 }
 
 export function registerConvert(program: Command): void {
@@ -164,7 +169,14 @@ export function registerConvert(program: Command): void {
     .option('--card-tag <tags>', 'extra tags for the card', list)
     .option('--pretty-name <name>', 'title of the card')
     .option('--repo-id <org/name>', "Hub repo id used in the card's loading snippets")
-    .option('--json', 'print a machine-readable summary');
+    .option('--json', 'print a machine-readable summary')
+    .addOption(new Option('--plan-only', 'partitioned convert, step 1: write the plan under --out').conflicts(['partition', 'finalize']))
+    .addOption(
+      new Option('--partition <i/N>', 'partitioned convert, step 2: write the files partition i of N owns (0 <= i < N)')
+        .argParser(partitionSpec)
+        .conflicts(['finalize']),
+    )
+    .option('--finalize', 'partitioned convert, step 3: check every partition finished, write the card and manifest');
   addInputOptions(cmd).action(async (input: string, flags: ConvertFlags) => {
     assertLocalInputExists(input);
     const formats = flags.formats as OutputFormat[];
@@ -211,11 +223,13 @@ export function registerConvert(program: Command): void {
       },
       onProgress: (rows, b) => progress?.tick(rows, b),
     };
+    if (flags.planOnly || flags.partition) return runPartitionStep(opts, flags);
     let result: ConvertResult;
     try {
       // Loaded here, not at startup: `nusomi-hf --help` and other commands skip it.
       const { convert } = await import('../convert/convert.ts');
-      result = await convert(opts);
+      const { finalizeConvert } = await import('../convert/finalize.ts');
+      result = await (flags.finalize ? finalizeConvert : convert)(opts);
     } finally {
       progress?.stop();
     }
@@ -224,6 +238,26 @@ export function registerConvert(program: Command): void {
     else say(humanSummary(result));
     for (const f of result.manifest.files) detail(`  ${f.path} (${f.bytes} bytes)`);
   });
+}
+
+/** `--partition i/N`, checked by commander (a bad value is a usage error, exit 2). */
+function partitionSpec(value: string): PartitionSpec {
+  const m = /^(\d+)\/(\d+)$/.exec(value.trim());
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || !(count >= 1 && count <= MAX_PARTITIONS && index < count))
+    throw new InvalidArgumentError(`expected i/N with 0 <= i < N <= ${MAX_PARTITIONS}, got "${value}".`);
+  return { index, count };
+}
+
+/** `--plan-only` and `--partition`: one line about what was written. */
+async function runPartitionStep(opts: ConvertOptions, flags: ConvertFlags): Promise<void> {
+  const { convertPartition, planOnly } = await import('../convert/partition.ts');
+  const r = flags.partition ? await convertPartition(opts, flags.partition) : await planOnly(opts);
+  for (const w of r.warnings) warn(w);
+  if (flags.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+  else if ('plan' in r) say(`planned ${plural(r.shards, 'shard')}: ${r.plan}\n`);
+  else say(`partition ${flags.partition!.index}/${flags.partition!.count}: wrote ${plural(r.files, 'file')} under ${r.out}\n`);
 }
 
 /** The card and the dataset manifest, written beside the files the manifest lists. */
