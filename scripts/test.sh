@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 npx biome check .
 npx tsc -p tsconfig.json --noEmit
 bash scripts/python-env.sh
-.venv/bin/ruff format --check loaders
-.venv/bin/ruff check loaders
+.venv/bin/ruff format --check loaders engines
+.venv/bin/ruff check loaders engines
 npx vitest run "$@"
