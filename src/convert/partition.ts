@@ -24,7 +24,7 @@ import type { RunScope } from '../write/shard-scope.ts';
 import { startsOf } from '../write/shard-scope.ts';
 import type { SplitWriter, WrittenFile } from '../write/shards.ts';
 import type { StepsRow } from '../hf/steps-schema.ts';
-import { UsageError } from '../errors.ts';
+import { InputError, UsageError } from '../errors.ts';
 import type { ConvertOptions } from './convert.ts';
 import { planDataset, resolveConvertOptions } from './convert.ts';
 import { openOutput } from './output.ts';
@@ -205,7 +205,7 @@ export async function convertPartition(
         next.set(split, row + 1);
         if (row === lastRow.get(split)) pending--;
         const rs = readRoutes.get(split);
-        if (!rs) throw new UsageError(`split ${split} was not planned; did the export change since convert --plan-only?`);
+        if (!rs) throw new InputError(`split ${split} was not planned; did the export change since convert --plan-only?`);
         let wanted = false;
         for (const r of rs) if (r.owns(row)) wanted = true;
         if (!wanted) continue;
