@@ -34,7 +34,7 @@ beforeAll(async () => {
   await s3.send(new CreateBucketCommand({ Bucket: 'ray' }));
   await convertOk(SAMPLE, path.join(work, 'single'), FLAGS);
   single = await hashTree(path.join(work, 'single'));
-}, 180_000);
+}, 300_000);
 afterAll(async () => {
   await moto?.stop();
   if (work) await rm(work, { recursive: true, force: true });
@@ -97,5 +97,5 @@ for (const target of ['local', 's3'] as const) {
     expect(calls.filter((c) => c.includes('--partition 1/3'))).toHaveLength(2);
     expect(calls.filter((c) => c.includes('--plan-only') || c.includes('--finalize'))).toHaveLength(2);
     expect(target === 'local' ? await hashTree(out) : await s3Tree('out/')).toEqual(single);
-  }, 300_000);
+  }, 600_000);
 }
