@@ -7,6 +7,7 @@
  *     without a manifest is incomplete.
  * All of it inside the output (output.ts): one run at a time per `--out`; finished on success,
  * aborted on failure (an earlier local dataset stays), the lock released either way.
+ * A partitioned convert (partition.ts, finalize.ts) runs the same steps over several processes.
  */
 import { readFile } from 'node:fs/promises';
 import { InputError, UsageError } from '../errors.ts';
