@@ -15,16 +15,19 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cli, measure, round, row } from './lib.ts';
+import { cli, round, row } from './lib.ts';
 import type { BenchContext, Section } from './run.ts';
 
 const SESSIONS = Number(process.env.NUSOMI_BENCH_PARTITION_SESSIONS ?? 80);
 const STEPS = 50;
 const FLAGS = ['--formats', 'parquet,webdataset', '--split', 'train=1', '--max-shard-bytes', '50MB', '--shard-bytes', '50MB'];
 
-/** Runs every argv at once; seconds until the last one exits (fails if any fails). */
+/**
+ * Runs every argv at once: seconds until the last one exits, and the CPU seconds (user + system) they
+ * used together, which a busy machine changes far less than wall time. Fails if any fails.
+ */
 const MANY = `
-import json, subprocess, sys, time
+import json, resource, subprocess, sys, time
 argvs = json.loads(sys.argv[1])
 t = time.perf_counter()
 ps = [subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for a in argvs]
@@ -34,13 +37,14 @@ bad = [(p.returncode, e) for p, e in zip(ps, errs) if p.returncode != 0]
 if bad:
     sys.stderr.write(bad[0][1].decode(errors="replace")[-4000:])
     sys.exit(1)
-print(json.dumps({"seconds": dt}))
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": dt, "cpu": u.ru_utime + u.ru_stime}))
 `;
 
-function concurrently(argvs: string[][]): number {
+function concurrently(argvs: string[][]): { seconds: number; cpu: number } {
   const r = spawnSync('python3', ['-c', MANY, JSON.stringify(argvs)], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`partitions failed:\n${r.stderr}`);
-  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number }).seconds;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number; cpu: number };
 }
 
 function treeHash(root: string): string {
@@ -69,25 +73,32 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const singleOut = path.join(ctx.scratch('partition-single'), 'out');
   ctx.prepareCache(exp);
   ctx.log(`partition: one convert of ${exp.rows} rows (${round(exp.bytes / 1e6, 0)} MB)`);
-  const single = measure(convert(singleOut));
+  const single = concurrently([convert(singleOut)]);
   const expected = treeHash(singleOut);
-  ctx.log(`  ${round(single.seconds, 1)} s`);
+  ctx.log(`  ${round(single.seconds, 1)} s, ${round(single.cpu, 1)} CPU s`);
 
-  const rows: Section['rows'] = [row('partition', 'one convert (baseline)', single, exp.rows, exp.bytes)];
+  const rows: Section['rows'] = [
+    row('partition', 'one convert (baseline)', { seconds: single.seconds, peakRssMB: 0 }, exp.rows, exp.bytes),
+  ];
   const ratios: Record<string, number> = {};
   let planSeconds = 0;
+  let planCpu = 0;
   for (const n of [1, 2, 4]) {
     const out = path.join(ctx.scratch(`partition-${n}`), 'out');
     ctx.prepareCache(exp);
-    const plan = measure(convert(out, ['--plan-only']));
+    const plan = concurrently([convert(out, ['--plan-only'])]);
     planSeconds = Math.max(planSeconds, plan.seconds);
-    const parts = concurrently(Array.from({ length: n }, (_, i) => convert(out, ['--partition', `${i}/${n}`])));
-    const fin = measure(convert(out, ['--finalize']));
+    planCpu = Math.max(planCpu, plan.cpu);
+    const ran = concurrently(Array.from({ length: n }, (_, i) => convert(out, ['--partition', `${i}/${n}`])));
+    const parts = ran.seconds;
+    const fin = concurrently([convert(out, ['--finalize'])]);
     if (treeHash(out) !== expected) throw new Error(`partition: ${n} partitions did not give the single convert's bytes`);
     const efficiency = single.seconds / (parts * Math.min(n, cores));
     ctx.log(
-      `  N=${n}: plan ${round(plan.seconds, 1)} s, partitions ${round(parts, 1)} s, finalize ${round(fin.seconds, 1)} s, efficiency ${round(efficiency)}`,
+      `  N=${n}: plan ${round(plan.seconds, 1)} s, partitions ${round(parts, 1)} s (${round(ran.cpu, 1)} CPU s), finalize ${round(fin.seconds, 1)} s, efficiency ${round(efficiency)}`,
     );
+    // Work partitioning adds (each partition places every row before its own): 1 = none.
+    ratios[`cpu_efficiency_${n}`] = round(single.cpu / ran.cpu);
     ratios[`efficiency_${n}`] = round(efficiency);
     ratios[`speedup_${n}`] = round(single.seconds / parts);
     ratios[`end_to_end_speedup_${n}`] = round(single.seconds / (plan.seconds + parts + fin.seconds));
@@ -98,6 +109,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   }
   const planShare = planSeconds / single.seconds;
   ratios.plan_share = round(planShare, 3);
+  ratios.plan_cpu_share = round(planCpu / single.cpu, 3);
   ratios.single_mb_per_s = round(exp.bytes / 1e6 / single.seconds, 1);
   return {
     rows,
@@ -110,6 +122,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `${exp.rows} rows, ${round(exp.bytes / 1e6, 0)} MB export, ${cores} cores; formats parquet + webdataset, 50 MB shards; warm page cache`,
       'partition time = wall time of the N processes started at once; efficiency = T1 / (T(N) * min(N, cores))',
       'plan share = the slowest convert --plan-only over the single convert; every output compared byte for byte',
+      'cpu_efficiency = CPU seconds of one convert / CPU seconds of the N partitions together (what partitioning adds, nearly independent of load)',
     ],
   };
 }
