@@ -61,6 +61,7 @@ const SECTIONS: { name: string; load: () => Promise<{ run(ctx: BenchContext): Pr
   { name: 'push', load: () => import('./push.ts') },
   { name: 'loaders', load: () => import('./loaders.ts') },
   { name: 'report', load: () => import('./report.ts') },
+  { name: 'partition', load: () => import('./partition.ts') },
 ];
 
 function walk(p: string, visit: (file: string, size: number) => void): void {

@@ -9,6 +9,6 @@ npx biome check .
 npx tsc -p tsconfig.json --noEmit
 bash scripts/python-env.sh
 bash scripts/browser-env.sh
-.venv/bin/ruff format --check loaders
-.venv/bin/ruff check loaders
+.venv/bin/ruff format --check loaders engines
+.venv/bin/ruff check loaders engines
 npx vitest run "$@"

@@ -13,6 +13,8 @@ export type {
   SplitOptions,
   WdsOptions,
 } from './api/convert.ts';
+export { convertPartition, finalizeConvert, planConvert } from './api/partitioned-convert.ts';
+export type { PartitionResult, PartitionSpec, PlanResult } from './api/partitioned-convert.ts';
 export { generateLoaders } from './api/generate-loaders.ts';
 export type { GenerateLoadersParams, GenerateLoadersResult, LoaderOrigin, LoaderTarget } from './api/generate-loaders.ts';
 export type { InputLimits, InputParams } from './api/input.ts';

@@ -6,7 +6,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convert, generateLoaders, inspect, push, report, serveHub, validate } from '../src/index.ts';
+import {
+  convert,
+  convertPartition,
+  finalizeConvert,
+  generateLoaders,
+  inspect,
+  planConvert,
+  push,
+  report,
+  serveHub,
+  validate,
+} from '../src/index.ts';
 import type { ServedHub } from '../src/index.ts';
 import { cliOk, finished, runCli, spawnCli } from './helpers/cli.ts';
 import { testToken } from './helpers/bytes.ts';
@@ -65,6 +76,28 @@ describe('--json prints the public function result', () => {
     expect(fromCli).toEqual(asPrinted(fromApi));
     // 2 ranks x 2 workers: at least 4 shards in the train split.
     expect(fromApi.data_files.filter((f) => f.path.startsWith('webdataset/train-')).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('convert --plan-only, --partition i/N, --finalize: planConvert, convertPartition, finalizeConvert', async () => {
+    // The same steps into two outputs, one by the CLI and one by the functions: the same results but
+    // for the output's name (in `out` and in the plan's place beside it).
+    const [outCli, outApi] = [path.join(work, 'parts-cli'), path.join(work, 'parts-api')];
+    const args = (out: string) => ['convert', SAMPLE, '-o', out, '--formats', 'parquet,webdataset'];
+    const params = { export: SAMPLE, formats: ['parquet' as const, 'webdataset' as const] };
+    const same = (fromCli: unknown, fromApi: unknown) =>
+      expect(JSON.stringify(fromCli).replaceAll('parts-cli', 'parts-X')).toBe(
+        JSON.stringify(asPrinted(fromApi)).replaceAll('parts-api', 'parts-X'),
+      );
+    same(await cliJson([...args(outCli), '--plan-only']), await planConvert({ ...params, out: outApi }));
+    for (const index of [0, 1]) {
+      same(
+        await cliJson([...args(outCli), '--partition', `${index}/2`]),
+        await convertPartition({ ...params, out: outApi, partition: { index, count: 2 } }),
+      );
+    }
+    const fromApi = await finalizeConvert({ ...params, out: outApi });
+    same(await cliJson([...args(outCli), '--finalize']), fromApi);
+    expect(fromApi.data_files.length + 2).toBe(fromApi.files);
   });
 
   it('validate', async () => {

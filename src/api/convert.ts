@@ -76,13 +76,19 @@ export interface ConvertParams
  * in `err.file` and `err.row`), {@link UsageError} for bad params.
  */
 export async function convert(params: ConvertParams): Promise<ConvertSummary> {
+  const opts = convertOptionsOf(params);
+  // Loaded on first call: a program (or the CLI) that never converts skips these modules.
+  const [{ convert: run }, { convertSummary }] = await Promise.all([import('../convert/convert.ts'), import('../convert/summary.ts')]);
+  return convertSummary(await run(opts));
+}
+
+/** The internal options for `params`: the defaults a convert (and each partitioned step) starts from. */
+export function convertOptionsOf(params: ConvertParams): ConvertOptions {
   const { export: input, formats, split, filters, frames, wds, onError, ...rest } = params;
   assertLocalInputExists(input);
   const shards = wds ?? {};
   const minShards = shards.minShards ?? (shards.worldSize || shards.workers ? (shards.worldSize ?? 1) * (shards.workers ?? 1) : undefined);
-  // Loaded on first call: a program (or the CLI) that never converts skips these modules.
-  const [{ convert: run }, { convertSummary }] = await Promise.all([import('../convert/convert.ts'), import('../convert/summary.ts')]);
-  const result = await run({
+  return {
     ...rest,
     input,
     formats: formats ?? ['parquet'],
@@ -91,6 +97,5 @@ export async function convert(params: ConvertParams): Promise<ConvertSummary> {
     frames: frames ?? {},
     wds: { ...shards, minShards },
     onError: onError ?? 'stop',
-  });
-  return convertSummary(result);
+  };
 }

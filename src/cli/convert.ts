@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { ALL_FORMATS } from '../convert/formats.ts';
 import { convert } from '../api/convert.ts';
+import { convertPartition, finalizeConvert as finalize, planConvert } from '../api/partitioned-convert.ts';
 import type { ConvertParams } from '../api/convert.ts';
 import type { ConvertSummary } from '../convert/summary.ts';
 import { lostFileText } from '../hf/dataset-manifest.ts';
@@ -16,6 +17,8 @@ import { plural } from '../plural.ts';
 import { untilInterrupted } from '../sink/lock.ts';
 import { detail, say, warn } from './output.ts';
 import { progressBar, progressWanted } from './progress.ts';
+import { MAX_PARTITIONS } from '../convert/partition-limits.ts';
+import type { PartitionSpec } from '../convert/partition-limits.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
@@ -104,6 +107,9 @@ interface ConvertFlags
   prettyName?: string;
   repoId?: string;
   json?: boolean;
+  planOnly?: boolean;
+  partition?: PartitionSpec;
+  finalize?: boolean;
 }
 
 export function registerConvert(program: Command): void {
@@ -165,7 +171,14 @@ export function registerConvert(program: Command): void {
     .option('--card-tag <tags>', 'extra tags for the card', list)
     .option('--pretty-name <name>', 'title of the card')
     .option('--repo-id <org/name>', "Hub repo id used in the card's loading snippets")
-    .option('--json', 'print a machine-readable summary');
+    .option('--json', 'print a machine-readable summary')
+    .addOption(new Option('--plan-only', 'partitioned convert, step 1: write the plan under --out').conflicts(['partition', 'finalize']))
+    .addOption(
+      new Option('--partition <i/N>', 'partitioned convert, step 2: write the files partition i of N owns (0 <= i < N)')
+        .argParser(partitionSpec)
+        .conflicts(['finalize']),
+    )
+    .option('--finalize', 'partitioned convert, step 3: check every partition finished, write the card and manifest');
   addInputOptions(cmd).action(async (input: string, flags: ConvertFlags) => {
     const formats = flags.formats as OutputFormat[];
     const progress = progressWanted({ json: flags.json }) ? progressBar('convert') : undefined;
@@ -207,10 +220,11 @@ export function registerConvert(program: Command): void {
       repoId: flags.repoId,
       ...(progress && { onProgress: progress.on }),
     };
+    if (flags.planOnly || flags.partition) return runPartitionStep(params, flags);
     let result: ConvertSummary;
     try {
       // Ctrl-C aborts the convert, which cleans up as on any abort; then the process dies of the signal.
-      result = await untilInterrupted((signal) => convert({ ...params, signal }));
+      result = await untilInterrupted((signal) => (flags.finalize ? finalize : convert)({ ...params, signal }));
     } finally {
       progress?.stop();
     }
@@ -219,6 +233,25 @@ export function registerConvert(program: Command): void {
     else say(humanSummary(result));
     for (const f of result.data_files) detail(`  ${f.path} (${f.bytes} bytes)`);
   });
+}
+
+/** `--partition i/N`, checked by commander (a bad value is a usage error, exit 2). */
+function partitionSpec(value: string): PartitionSpec {
+  const m = /^(\d+)\/(\d+)$/.exec(value.trim());
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || !(count >= 1 && count <= MAX_PARTITIONS && index < count))
+    throw new InvalidArgumentError(`expected i/N with 0 <= i < N <= ${MAX_PARTITIONS}, got "${value}".`);
+  return { index, count };
+}
+
+/** `--plan-only` and `--partition`: one line about what was written. */
+async function runPartitionStep(params: ConvertParams, flags: ConvertFlags): Promise<void> {
+  const r = flags.partition ? await convertPartition({ ...params, partition: flags.partition }) : await planConvert(params);
+  for (const w of r.warnings) warn(w);
+  if (flags.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+  else if ('plan' in r) say(`planned ${plural(r.shards, 'shard')}: ${r.plan}\n`);
+  else say(`partition ${flags.partition!.index}/${flags.partition!.count}: wrote ${plural(r.files, 'file')} under ${r.out}\n`);
 }
 
 export interface SummaryOptions {

@@ -7,6 +7,7 @@
  *     without a manifest is incomplete.
  * All of it inside the output (output.ts): one run at a time per `--out`; finished on success,
  * aborted on failure (an earlier local dataset stays), the lock released either way.
+ * A partitioned convert (partition.ts, finalize.ts) runs the same steps over several processes.
  *
  * An aborted `signal` is a failure like any other, seen between two rows: the run rejects with an
  * AbortError after that same cleanup (build folder or unfinished uploads dropped, workers stopped,
@@ -35,6 +36,9 @@ import { buildManifest, writeCardAndManifest } from './manifest-card.ts';
 import { openOutput } from './output.ts';
 import type { Output } from './output.ts';
 import { emptySplitNames, noRowsError, orderSplits, planPass } from './plan-pass.ts';
+import type { PlanResult } from './plan-pass.ts';
+import { refuseWhilePartitioned } from './partition-place.ts';
+import type { Features } from '../hf/features.ts';
 import { writePass } from './write-pass.ts';
 
 export { ALL_FORMATS };
@@ -90,23 +94,16 @@ export interface ConvertResult {
 export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   const { signal } = opts;
   throwIfAborted(signal);
-  if (opts.formats.length === 0) throw new UsageError('--formats: name at least one of ' + ALL_FORMATS.join(', '));
-  for (const f of opts.formats)
-    if (!isOutputFormat(f)) throw new UsageError(`--formats: unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}`);
-  const split = { ...opts.split };
-  if (split.split === undefined && split.splitBy === undefined && split.splitSessions === undefined) split.split = DEFAULT_SPLIT;
-  const limits = resolveLimits(opts.limits);
-  opts = { ...opts, split, limits, frames: { ...opts.frames, limits } };
-
-  // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
-  const exportManifest = (await openExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch })).manifest;
-  opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
+  const resolved = await resolveConvertOptions(opts);
+  opts = resolved.opts;
+  const exportManifest = resolved.exportManifest;
   throwIfAborted(signal);
   const progress = opts.onProgress ? new ProgressMeter<ConvertProgressEvent>('convert', opts.onProgress, () => ({})) : undefined;
 
   // One run at a time per output, from before the first byte is written until the new dataset is in place.
   const output = await openOutput(opts.out, opts.input);
   try {
+    await refuseWhilePartitioned(opts.out);
     const result = await writeDataset(opts, exportManifest, output, progress);
     await output.finish(result.manifest.files.map((f) => f.path));
     if (progress) {
@@ -127,12 +124,60 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
 /** README.md and dataset-manifest.json: written beside the files the manifest lists. */
 const CARD_AND_MANIFEST = 2;
 
+/** Defaults filled in and checked; the export's manifest read (created_at anchors relative times). */
+export async function resolveConvertOptions(
+  opts: ConvertOptions,
+): Promise<{ opts: ConvertOptions; exportManifest: ExportReader['manifest'] }> {
+  if (opts.formats.length === 0) throw new UsageError('--formats: name at least one of ' + ALL_FORMATS.join(', '));
+  for (const f of opts.formats)
+    if (!isOutputFormat(f)) throw new UsageError(`--formats: unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}`);
+  const split = { ...opts.split };
+  if (split.split === undefined && split.splitBy === undefined && split.splitSessions === undefined) split.split = DEFAULT_SPLIT;
+  const limits = resolveLimits(opts.limits);
+  opts = { ...opts, split, limits, frames: { ...opts.frames, limits } };
+
+  // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
+  const exportManifest = (await openExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch })).manifest;
+  opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
+  return { opts, exportManifest };
+}
+
 async function writeDataset(
   opts: ConvertOptions,
   exportManifest: ExportReader['manifest'],
   output: Output,
   progress: ProgressMeter<ConvertProgressEvent> | undefined,
 ): Promise<ConvertResult> {
+  const plan = await planDataset(opts, exportManifest, progress);
+  const { planned, splitNames, features, labels, mtime, warnings, mismatches } = plan;
+  const sink = await output.openSink();
+  const written = await writePass({ opts, planned, splitNames, features, labels, sink, mtime, warnings, progress });
+  const input = { opts, exportManifest, planned, splitNames, features, labels, written, mismatches };
+  const manifest = await buildManifest(input);
+  // The last point an abort stops the run: on an object store the manifest lands under its final name.
+  throwIfAborted(opts.signal);
+  await writeCardAndManifest(sink, manifest, input);
+  return { out: opts.out, manifest, warnings };
+}
+
+/** What the plan pass decided, with its verdicts: everything the write pass and the manifest need. */
+export interface PlannedDataset {
+  planned: PlanResult;
+  labels: LabelVocab;
+  splitNames: string[];
+  features: Features;
+  /** The export's created_at in integer seconds (tar member mtime). */
+  mtime: number;
+  warnings: string[];
+  mismatches: string[];
+}
+
+/** The plan pass, then its verdicts (nothing to convert, --strict, warnings). */
+export async function planDataset(
+  opts: ConvertOptions,
+  exportManifest: ExportReader['manifest'],
+  progress?: ProgressMeter<ConvertProgressEvent>,
+): Promise<PlannedDataset> {
   const labels = opts.labelsFrom
     ? pinLabels(
         parseJsonText(await readFile(opts.labelsFrom, 'utf8'), resolveLimits(opts.limits).maxJsonDepth, { file: opts.labelsFrom }),
@@ -142,7 +187,16 @@ async function writeDataset(
   progress?.start('plan', { rowsTotal: typeof exportManifest.rows === 'number' ? exportManifest.rows : null });
   const planned = await planPass(opts, labels, progress);
   labels.freeze();
+  return planVerdicts(opts, exportManifest, planned, labels);
+}
 
+/** Warnings and refusals of a plan (again for a plan read back from a plan file: the same words). */
+export function planVerdicts(
+  opts: ConvertOptions,
+  exportManifest: ExportReader['manifest'],
+  planned: PlanResult,
+  labels: LabelVocab,
+): PlannedDataset {
   const warnings: string[] = [];
   for (const name of emptySplitNames(opts, planned)) warnings.push(`split ${name} got no sessions and is left out`);
   const appended = labels.appended();
@@ -163,15 +217,7 @@ async function writeDataset(
 
   const splitNames = orderSplits(planned.splits.keys());
   const features = stepsFeatures(labels);
-  const sink = await output.openSink();
   const created = Date.parse(exportManifest.created_at);
   const mtime = Number.isFinite(created) ? Math.floor(created / 1000) : 0;
-
-  const written = await writePass({ opts, planned, splitNames, features, labels, sink, mtime, warnings, progress });
-  const input = { opts, exportManifest, planned, splitNames, features, labels, written, mismatches };
-  const manifest = await buildManifest(input);
-  // The last point an abort stops the run: on an object store the manifest lands under its final name.
-  throwIfAborted(opts.signal);
-  await writeCardAndManifest(sink, manifest, input);
-  return { out: opts.out, manifest, warnings };
+  return { planned, labels, splitNames, features, mtime, warnings, mismatches };
 }

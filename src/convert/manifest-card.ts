@@ -92,6 +92,8 @@ export interface ManifestCardInput {
   written: WritePassResult;
   /** Export manifest counts that differ from what was read (already warned about). */
   mismatches: string[];
+  /** The manifest's `options` when computed earlier (a partitioned convert's plan); else from `opts`. */
+  recordedOptions?: JsonObject;
 }
 
 /** The manifest's content (field order is part of its bytes). */
@@ -101,7 +103,7 @@ export async function buildManifest(input: ManifestCardInput): Promise<DatasetMa
     manifest_version: DATASET_MANIFEST_VERSION,
     generator: { name: 'nusomi-hf', version: await packageVersion() },
     source_manifest: exportManifest.raw,
-    options: await recordedOptions(opts),
+    options: input.recordedOptions ?? (await recordedOptions(opts)),
     features: featuresToDict(features) as JsonObject,
     labels: labels.toJSON(),
     labels_appended: labels.appended(),

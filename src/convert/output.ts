@@ -35,6 +35,8 @@ export interface Output {
   readonly notes: string[];
   /** Where the dataset's files go (local: a new folder beside `--out`, swapped in by finish). */
   openSink(): Promise<Sink>;
+  /** Local only: a folder built elsewhere (a partitioned convert's) becomes the one finish swaps in. */
+  adoptBuild?(folder: string): Promise<Sink>;
   /** After the manifest is written: make the new dataset the output, and drop what it does not list. */
   finish(listed: string[]): Promise<void>;
   /** After a failure: drop what this run wrote where that is possible; an earlier local dataset stays. */

@@ -140,7 +140,7 @@ function sortedFormats(formats: ConvertOptions['formats']): ConvertOptions['form
 }
 
 /** A short example for the card: the steps row with the image bytes left out and labels named. */
-function exampleRow(row: StepsRow, labels: LabelVocab): Record<string, unknown> {
+export function exampleRow(row: StepsRow, labels: LabelVocab): Record<string, unknown> {
   const l = labels.toJSON();
   const named = (a: StepsRow['action'] | null) => (a ? { ...a, type: l.action_type[a.type] ?? a.type } : null);
   return {

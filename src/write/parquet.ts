@@ -200,6 +200,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
       await settle().catch(() => {});
     },
     done: settle,
+    settle,
   });
 }
 
