@@ -32,6 +32,7 @@ import { DONE_DIR, PLAN_FILE, partitionPlace } from './partition-place.ts';
 import { loadPlan, planFileOf, planId, sortedFormats } from './plan-file.ts';
 import type { LoadedPlan, PlannedShards } from './plan-file.ts';
 import { readableFramesOnly, readerOptions } from './plan-pass.ts';
+import type { ResumePoint } from './plan-pass.ts';
 import { exampleRow } from './write-pass.ts';
 import type { PartitionSpec } from './partition-limits.ts';
 
@@ -175,14 +176,15 @@ export async function convertPartition(
     lastRow.set(name, last);
   }
 
+  const resumeAt = resumePoint(planned.resumePoints ?? [], firstOwned(routes));
   const where = new Map<Step, { split: string; row: number; stepIndex: number }>();
   const sizes = new Map<string, number>();
   let example: Record<string, unknown> | undefined;
   try {
-    const reader = await openExport(opts.input, readerOptions(opts));
+    const reader = await openExport(opts.input, resumeAt ? { ...readerOptions(opts), resumeAt } : readerOptions(opts));
     const splitter = createSplitter(await makeSplitPlan(opts.split));
     const steps = readableFramesOnly(
-      filterSteps(reader.steps(), opts.filters),
+      filterSteps(reader.steps(), opts.filters, undefined, resumeAt === undefined),
       reader,
       opts.onError === 'skip',
       resolveLimits(opts.limits),
@@ -190,7 +192,7 @@ export async function convertPartition(
     // Every row is placed (split, row in split, step in session) without its frame; only the rows an
     // owned shard holds go on to have their frames read and prepared.
     async function* owned(): AsyncIterable<Step> {
-      const next = new Map<string, number>();
+      const next = new Map<string, number>(Object.entries(resumeAt?.before ?? {}));
       let pending = [...lastRow.values()].filter((l) => l >= 0).length;
       let session: string | undefined;
       let stepIndex = 0;
@@ -244,6 +246,34 @@ export async function convertPartition(
   }
   await writeRecord(plan, place, spec, records);
   return { out: opts.out, files: records.reduce((a, r) => a + r.files.length, 0), warnings };
+}
+
+/** Per split, the first row an owned shard (of any format) holds; splits with none are left out. */
+function firstOwned(routes: Map<string, ShardRoute[]>): Map<string, number> {
+  const first = new Map<string, number>();
+  for (const [split, rs] of routes) {
+    for (const r of rs) {
+      const i = r.owned.indexOf(true);
+      if (i >= 0) first.set(split, Math.min(first.get(split) ?? Infinity, r.starts[i]!));
+    }
+  }
+  return first;
+}
+
+/**
+ * The last resume point before every row the partition owns (rows of a split before a point are
+ * counted in its `before`), or undefined to read from the first row.
+ */
+export function resumePoint(points: readonly ResumePoint[], first: Map<string, number>): ResumePoint | undefined {
+  if (first.size === 0) return undefined;
+  let found: ResumePoint | undefined;
+  for (const p of points) {
+    let ahead = false;
+    for (const [split, row] of first) if ((p.before[split] ?? 0) > row) ahead = true;
+    if (ahead) break;
+    found = p;
+  }
+  return found;
 }
 
 /** The partition's record, last: only if the plan it worked for is still the one in place. */

@@ -9,7 +9,7 @@ import { InputError, UsageError } from '../errors.ts';
 import { checkManifestCounts } from '../export/manifest-check.ts';
 import type { ManifestCheck } from '../export/manifest-check.ts';
 import { openExport } from '../export/read.ts';
-import type { ExportReader, LostRows } from '../export/read.ts';
+import type { ExportReader, LostRows, ReadPosition } from '../export/read.ts';
 import type { Step } from '../export/step.ts';
 import { stepLocation } from '../export/step.ts';
 import { probeImage } from '../frames/probe.ts';
@@ -31,6 +31,8 @@ import type { ConvertProgressEvent, ProgressMeter } from '../progress.ts';
 
 /** How many frames the planning pass reads to estimate bytes per row (shard counts). */
 const SIZE_PROBE_FRAMES = 32;
+/** Resume points kept at most (thinned to every other one past this); partitions start from the nearest. */
+const MAX_RESUME_POINTS = 4096;
 /** Per-row bytes besides the frame (JSON text columns, a11y tree...), a rough floor for estimates. */
 const ROW_OVERHEAD_BYTES = 2_000;
 
@@ -52,6 +54,35 @@ export interface PlanResult {
   rows: number;
   /** The export manifest's counts against what the plan pass read. */
   sourceChecks: ManifestCheck[];
+  /** Session starts a partition can start reading at (in export order, at most MAX_RESUME_POINTS). */
+  resumePoints: ResumePoint[];
+}
+
+/** Where a session starts in the export, and how many rows each split held before it. */
+export interface ResumePoint extends ReadPosition {
+  before: Record<string, number>;
+}
+
+/**
+ * Keeps resume points spread over the export without knowing its length: one at a session start
+ * at least `gap` rows after the last; when full, every other one goes and the gap doubles.
+ */
+class ResumePoints {
+  readonly points: ResumePoint[] = [];
+  private gap = 1;
+  private lastRows = -Infinity;
+  add(at: ReadPosition, rows: number, splits: Map<string, SplitCounts>): void {
+    if (rows - this.lastRows < this.gap) return;
+    const before: Record<string, number> = {};
+    for (const [name, s] of splits) before[name] = s.rows;
+    this.points.push({ file: at.file, item: at.item, before });
+    this.lastRows = rows;
+    if (this.points.length >= MAX_RESUME_POINTS) {
+      const kept = this.points.filter((_, i) => i % 2 === 0);
+      this.points.splice(0, this.points.length, ...kept);
+      this.gap *= 2;
+    }
+  }
 }
 
 function increment(m: Record<string, number>, key: unknown): void {
@@ -115,7 +146,9 @@ export async function planPass(
   progress?: ProgressMeter<ConvertProgressEvent>,
 ): Promise<PlanResult> {
   const { signal } = opts;
-  const reader = await openExport(opts.input, readerOptions(opts));
+  const sessionStarts = new Map<string, ReadPosition>();
+  const reader = await openExport(opts.input, { ...readerOptions(opts), sessionStarts });
+  const resumePoints = new ResumePoints();
   const plan = await makeSplitPlan(opts.split);
   const splitter = createSplitter(plan);
   const filterStats = emptyFilterStats();
@@ -134,6 +167,16 @@ export async function planPass(
   );
   for await (const step of steps) {
     if (signal?.aborted) throw abortError(signal);
+    if (step.session_id !== lastSession) {
+      // The reader may be a session ahead (duration filters); sessions filtered out whole are passed over.
+      for (const [id, at] of sessionStarts) {
+        sessionStarts.delete(id);
+        if (id === step.session_id) {
+          resumePoints.add(at, rows, splits);
+          break;
+        }
+      }
+    }
     rows++;
     const split = splitter.assign(step);
     let s = splits.get(split);
@@ -188,6 +231,7 @@ export async function planPass(
     skipped: reader.skipped,
     rows,
     sourceChecks: sourceChecks(reader),
+    resumePoints: resumePoints.points,
   };
 }
 

@@ -10,9 +10,14 @@ export async function* readJsonl(file: DataFile): AsyncIterable<RawItem> {
     maxLineBytes: file.limits.maxLineBytes,
     file: file.name,
   });
+  let skip = file.skipRows ?? 0;
   try {
     for await (const [line, text] of lines) {
       if (text.trim() === '') continue;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
       const where = { file: file.name, row: `line ${line}` };
       let value: unknown;
       try {

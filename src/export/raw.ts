@@ -13,6 +13,8 @@ export interface DataFile {
   name: string;
   /** Bounds on lines, members and JSON nesting the reader enforces. */
   limits: InputLimits;
+  /** Rows (non-blank lines, bad ones included) a reader that can passes over without reading them. */
+  skipRows?: number;
 }
 
 export interface RawRow {

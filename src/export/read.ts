@@ -81,6 +81,16 @@ export interface OpenExportOptions {
   allowRemote?: readonly string[];
   /** https:// requests (an https export, its frames) go through it. Default globalThis.fetch. */
   fetch?: typeof fetch;
+  /** Start reading here instead of at the first row (a partition resuming at a plan's resume point). */
+  resumeAt?: ReadPosition;
+  /** Filled with where each session's first row is (a session's id is set once, when its first row is read). */
+  sessionStarts?: Map<string, ReadPosition>;
+}
+
+/** A row's place in the export: data file index, and raw rows (good or bad) before it in that file. */
+export interface ReadPosition {
+  file: number;
+  item: number;
 }
 
 const DATA_EXT: Record<ExportFormat, RegExp> = {
@@ -112,6 +122,9 @@ const ROWS_IN_FILE: Partial<Record<ExportFormat, (f: DataFile) => Promise<number
   parquet: async (f) => (await import('./parquet.ts')).parquetRowCount(f),
   webdataset: async (f) => (await import('./webdataset.ts')).sidecarRowCount(f),
 };
+/** Readers that pass over `DataFile.skipRows` rows themselves, cheaper than reading them (jsonl: no JSON parse). */
+const SKIPS_ROWS: ReadonlySet<ExportFormat> = new Set(['jsonl']);
+
 const ROWS_IN_FILE_SOURCE: Partial<Record<ExportFormat, RowCountSource>> = { parquet: 'parquet footer', webdataset: 'sidecar' };
 
 /** Whether a path is a data file of this format (a .jsonl beside a .tar is a webdataset sidecar, not data). */
@@ -254,11 +267,19 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
     let last: { session_id: string; t_ms: number } | undefined;
     const ctx = { manifest, source, limits, reach: sourceOpts };
     let totalRead = 0;
+    const resume = opts.resumeAt;
     for (const [i, file] of files.entries()) {
+      // Resuming: files before the resume point are not opened, rows before it in its file not read.
+      if (resume && i < resume.file) continue;
+      const skip = resume && i === resume.file ? resume.item : 0;
       let read = 0;
       try {
-        for await (const item of READERS[manifest.format](file)) {
+        const readsSkip = skip > 0 && SKIPS_ROWS.has(manifest.format);
+        const items = READERS[manifest.format](readsSkip ? { ...file, skipRows: skip } : file);
+        if (readsSkip) read = skip;
+        for await (const item of items) {
           read++;
+          if (read <= skip) continue;
           counts.rows++;
           if (item.kind === 'problem') {
             handle(item.error);
@@ -283,7 +304,10 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
               continue;
             }
           }
-          if (step.session_id !== last?.session_id) counts.sessions++;
+          if (step.session_id !== last?.session_id) {
+            counts.sessions++;
+            opts.sessionStarts?.set(step.session_id, { file: i, item: read - 1 });
+          }
           counts.readable++;
           if (step.image.ref !== '') counts.frames++;
           last = { session_id: step.session_id, t_ms: step.t_ms };
@@ -296,7 +320,8 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
       }
       totalRead += read;
     }
-    attributeManifestRows(totalRead);
+    // A resumed read did not see every row: the manifest's total says nothing about what it lost.
+    if (!resume) attributeManifestRows(totalRead);
   }
 
   return { manifest, source, files: entries, skipped, counts, steps };

@@ -245,6 +245,8 @@ export async function* filterSteps(
   steps: AsyncIterable<Step>,
   opts: FilterOptions,
   stats: FilterStats = emptyFilterStats(),
+  /** False when `steps` starts part-way (a resumed partition): the export's first row was checked by the plan. */
+  fromFirstRow = true,
 ): AsyncIterable<Step> {
   checkDuration(opts.minDurationMs, '--min-duration-ms');
   checkDuration(opts.maxDurationMs, '--max-duration-ms');
@@ -257,7 +259,7 @@ export async function* filterSteps(
   const byDuration = opts.minDurationMs !== undefined || opts.maxDurationMs !== undefined;
   const actionOnly = opts.frames === 'action-only';
 
-  let first = true;
+  let first = fromFirstRow;
   let lastSessionIn: string | undefined;
   let lastSessionOut: string | undefined;
 
