@@ -73,7 +73,8 @@ class ResumePoints {
   private lastRows = -Infinity;
   add(at: ReadPosition, rows: number, splits: Map<string, SplitCounts>): void {
     if (rows - this.lastRows < this.gap) return;
-    const before: Record<string, number> = {};
+    // No prototype: a split may be named `__proto__` (it matches the split-name rule).
+    const before: Record<string, number> = Object.create(null);
     for (const [name, s] of splits) before[name] = s.rows;
     this.points.push({ file: at.file, item: at.item, before });
     this.lastRows = rows;
