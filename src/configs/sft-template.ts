@@ -115,10 +115,19 @@ export async function loadTemplate(file: string): Promise<PromptTemplate> {
     throw new UsageError(`${flag}: not UTF-8 text`);
   }
   // Control characters other than tab and line ends have no place in a prompt (a binary file, most likely).
-  const bad = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.exec(text);
-  if (bad) throw new UsageError(`${flag}: line ${text.slice(0, bad.index).split('\n').length}: a control character; expected text`);
+  const bad = firstControl(text);
+  if (bad !== -1) throw new UsageError(`${flag}: line ${text.slice(0, bad).split('\n').length}: a control character; expected text`);
   text = text.replace(/\r\n/g, '\n');
   return { name, text, parts: parseTemplate(text, name) };
+}
+
+/** Index of the first control character other than tab, LF and CR, or -1. */
+function firstControl(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return i;
+  }
+  return -1;
 }
 
 export function renderTemplate(parts: readonly TemplatePart[], value: (field: TemplateField) => string): string {
