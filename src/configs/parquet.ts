@@ -3,9 +3,10 @@
  * per-split mapper, written as Parquet shards `<name>/<split>-{i:05d}-of-{n:05d}.parquet` (the same
  * writer, row groups and metadata as `data/`).
  *
- * Frame bytes: convert releases a steps row's frame when `add()` returns. The Parquet writer keeps
- * top-level Image columns safely (its media arena); a mapper that keeps a frame longer (history)
- * or puts one inside a list (`images`) must copy it.
+ * Frame bytes: convert releases a steps row's frame when `add()` returns. The Parquet writer holds
+ * the frames of the rows it buffers (Image columns and lists of images, its media arena); a mapper
+ * that keeps a frame past `add()` itself (history, a whole session) must retain it
+ * (`retainShared` from src/buffers) and release it when done, or copy it.
  */
 import type { DatasetFile } from '../hf/dataset-manifest.ts';
 import type { StepsRow } from '../hf/steps-schema.ts';

@@ -13,6 +13,8 @@
  */
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError, Option } from 'commander';
+import { retainShared } from '../buffers/index.ts';
+import type { SharedBlock } from '../buffers/index.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { stepLocation } from '../export/step.ts';
 import { probeHeader } from '../frames/probe.ts';
@@ -164,13 +166,17 @@ function sftMapper(o: Resolved, labels: LabelVocabJson): () => RowMapper<SftRow>
   return () => {
     let session: string | undefined;
     let history: string[] = [];
-    let frames: Array<{ bytes: Uint8Array; path: string }> = [];
+    let frames: Array<{ image: { bytes: Uint8Array; path: string }; held: SharedBlock | undefined }> = [];
+    const dropFrames = () => {
+      for (const f of frames) f.held?.release();
+      frames = [];
+    };
     return {
       add(row) {
         if (row.session_id !== session) {
           session = row.session_id;
           history = [];
-          frames = [];
+          dropFrames();
         }
         const where = stepLocation(row);
         const probe = probeHeader(row.image.bytes);
@@ -179,9 +185,8 @@ function sftMapper(o: Resolved, labels: LabelVocabJson): () => RowMapper<SftRow>
         const size: FrameSize = { w: probe.width, h: probe.height };
         const type = labels.action_type[row.action.type] ?? String(row.action.type);
         const actionText = renderAction(canonicalAction(type, row.action, size, o.coords, where), o.actionFormat, o.coords);
-        // Copied: convert reuses the frame's memory once add() returns, and a list of images is not held by reference.
-        const current = { bytes: row.image.bytes.slice(), path: row.image.path };
-        const images = [...frames, current];
+        const current = { bytes: row.image.bytes, path: row.image.path };
+        const images = [...frames.map((f) => f.image), current];
         const text = userText(o, row, labels.outcome, history, frames.length);
         const out: SftRow = {
           images,
@@ -199,12 +204,16 @@ function sftMapper(o: Resolved, labels: LabelVocabJson): () => RowMapper<SftRow>
           if (history.length > o.history) history.shift();
         }
         if (o.historyFrames) {
-          frames.push(current);
-          if (frames.length > o.historyFrames) frames.shift();
+          // convert reuses a frame's memory once add() returns: the window keeps its own reference.
+          frames.push({ image: current, held: retainShared(current.bytes) });
+          if (frames.length > o.historyFrames) frames.shift()!.held?.release();
         }
         return [out];
       },
-      end: () => [],
+      end() {
+        dropFrames();
+        return [];
+      },
     };
   };
 }
