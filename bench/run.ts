@@ -60,6 +60,7 @@ const SECTIONS: { name: string; load: () => Promise<{ run(ctx: BenchContext): Pr
   { name: 'validate', load: () => import('./validate.ts') },
   { name: 'push', load: () => import('./push.ts') },
   { name: 'loaders', load: () => import('./loaders.ts') },
+  { name: 'convert-sft', load: () => import('./sft.ts') },
 ];
 
 function walk(p: string, visit: (file: string, size: number) => void): void {

@@ -30,12 +30,21 @@ export function configParquetWriter<R extends object>(
   run: ConfigRun,
   rowBytes: number,
   mapper: (split: string) => RowMapper<R>,
+  /** Rows per row group (default the Parquet writer's 100: the Hub's advice for image rows). */
+  rowGroupRows?: number,
 ): FormatWriter {
   const written: WrittenFile[] = [];
   return {
     split(split, rows) {
       const numShards = columnarShardCount(rows, rowBytes, run.options.maxShardBytes);
-      const w = createParquetSplitWriter<R>(run.sink, { split, totalRows: rows, numShards, features: run.features, dir: name });
+      const w = createParquetSplitWriter<R>(run.sink, {
+        split,
+        totalRows: rows,
+        numShards,
+        features: run.features,
+        dir: name,
+        rowGroupRows,
+      });
       const map = mapper(split);
       return {
         async add(row) {

@@ -365,7 +365,9 @@ export const sftConfig: DatasetConfigModule<'sft'> = {
   async writer() {
     return (run) => {
       const o = resolved(run.opts.sft);
-      return configParquetWriter('sft', run, run.approxBytesPerRow, sftMapper(o, run.labels));
+      // A row group holds about as many frames as one of data/ (100): fewer rows when rows carry history frames.
+      const groupRows = Math.max(10, Math.floor(100 / (1 + o.historyFrames)));
+      return configParquetWriter('sft', run, run.approxBytesPerRow, sftMapper(o, run.labels), groupRows);
     };
   },
 };
