@@ -365,8 +365,9 @@ export const sftConfig: DatasetConfigModule<'sft'> = {
   async writer() {
     return (run) => {
       const o = resolved(run.opts.sft);
-      // A row group holds about as many frames as one of data/ (100): fewer rows when rows carry history frames.
-      const groupRows = Math.max(10, Math.floor(100 / (1 + o.historyFrames)));
+      // Row groups of about 50 frames (fewer rows when rows carry history frames): the group is copied into
+      // pages (a list of images is not written by reference), so smaller groups keep peak RSS down.
+      const groupRows = Math.max(10, Math.floor(50 / (1 + o.historyFrames)));
       return configParquetWriter('sft', run, run.approxBytesPerRow, sftMapper(o, run.labels), groupRows);
     };
   },

@@ -76,10 +76,9 @@ async function openFormatWriters(input: WritePassInput): Promise<OpenWriter[]> {
   for (const f of opts.formats) out.push({ writer: (await formatModule(f).writer())(run), rows: (s) => s.rows });
   // The extra configs (src/configs) take the same rows after the formats, each with its own features.
   const splits = [...planned.splits.values()];
-  const rows = splits.reduce((a, s) => a + s.rows, 0);
+  const all = { rows: splits.reduce((a, s) => a + s.rows, 0), sessions: splits.reduce((a, s) => a + s.sessions, 0), numBytes: 0 };
   for (const c of opts.configs ?? []) {
     const m = configModule(c);
-    const all = { rows, sessions: splits.reduce((a, s) => a + s.sessions, 0), numBytes: 0 };
     const approxBytesPerRow = m.rowBytes(planned.approxBytesPerRow, all, opts);
     const writer = (await m.writer())({ ...run, opts, features: m.features(run.labels, opts), approxBytesPerRow });
     out.push({ writer, rows: (s) => m.rows(s) });
