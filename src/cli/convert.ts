@@ -19,6 +19,7 @@ import { detail, say, warn } from './output.ts';
 import { progressBar, progressWanted } from './progress.ts';
 import { MAX_PARTITIONS } from '../convert/partition-limits.ts';
 import type { PartitionSpec } from '../convert/partition-limits.ts';
+import { CONFIG_NAMES, configModules, parseConfigs } from '../configs/registry.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
@@ -83,6 +84,7 @@ interface ConvertFlags
     > {
   out: string;
   formats: string[];
+  configs?: string[];
   split?: string;
   seed: string;
   splitBy?: string;
@@ -121,6 +123,11 @@ export function registerConvert(program: Command): void {
       new Option('--formats <list>', `output formats, comma separated: ${ALL_FORMATS.join(', ')}`)
         .argParser(formatList)
         .default(DEFAULT_FORMATS, 'parquet'),
+    )
+    .option(
+      '--configs <list>',
+      `dataset configs, comma separated: ${CONFIG_NAMES.join(', ')} (default steps; steps is always written; the others are Parquet under <config>/)`,
+      list,
     )
     .option(
       '--split <spec>',
@@ -179,6 +186,8 @@ export function registerConvert(program: Command): void {
         .conflicts(['finalize']),
     )
     .option('--finalize', 'partitioned convert, step 3: check every partition finished, write the card and manifest');
+  // Each extra config's own flags (src/configs/<name>.ts).
+  for (const m of configModules()) for (const o of m.cliOptions?.() ?? []) cmd.addOption(o);
   addInputOptions(cmd).action(async (input: string, flags: ConvertFlags) => {
     const formats = flags.formats as OutputFormat[];
     const progress = progressWanted({ json: flags.json }) ? progressBar('convert') : undefined;
@@ -218,6 +227,8 @@ export function registerConvert(program: Command): void {
       tags: flags.cardTag,
       prettyName: flags.prettyName,
       repoId: flags.repoId,
+      configs: parseConfigs(flags.configs ?? []),
+      ...Object.assign({}, ...configModules().map((m) => m.fromFlags?.(flags as unknown as Record<string, unknown>) ?? {})),
       ...(progress && { onProgress: progress.on }),
     };
     if (flags.planOnly || flags.partition) return runPartitionStep(params, flags);
