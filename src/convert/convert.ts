@@ -82,7 +82,14 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
 
   // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
   const exportManifest = (await openExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [] })).manifest;
-  opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
+  opts = {
+    ...opts,
+    filters: {
+      ...opts.filters,
+      referenceTime: opts.filters.referenceTime ?? exportManifest.created_at,
+      maxFramePixels: limits.maxFramePixels,
+    },
+  };
 
   // One run at a time per output, from before the first byte is written until the new dataset is in place.
   const output = await openOutput(opts.out, opts.input);
