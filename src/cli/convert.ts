@@ -17,6 +17,7 @@ import { detail, say, verbosity, warn } from './output.ts';
 import { startProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
 import { assertLocalInputExists } from './system-errors.ts';
+import { CONFIG_NAMES, configModules, parseConfigs } from '../configs/registry.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
@@ -91,6 +92,7 @@ interface ConvertFlags
     > {
   out: string;
   formats: string[];
+  configs?: string[];
   split?: string;
   seed: string;
   splitBy?: string;
@@ -126,6 +128,11 @@ export function registerConvert(program: Command): void {
       new Option('--formats <list>', `output formats, comma separated: ${ALL_FORMATS.join(', ')}`)
         .argParser(formatList)
         .default(DEFAULT_FORMATS, 'parquet'),
+    )
+    .option(
+      '--configs <list>',
+      `dataset configs, comma separated: ${CONFIG_NAMES.join(', ')} (default steps; steps is always written; the others are Parquet under <config>/)`,
+      list,
     )
     .option(
       '--split <spec>',
@@ -181,6 +188,8 @@ export function registerConvert(program: Command): void {
     .option('--pretty-name <name>', 'title of the card')
     .option('--repo-id <org/name>', "Hub repo id used in the card's loading snippets")
     .option('--json', 'print a machine-readable summary');
+  // Each extra config's own flags (src/configs/<name>.ts).
+  for (const m of configModules()) for (const o of m.cliOptions?.() ?? []) cmd.addOption(o);
   addInputOptions(cmd).action(async (input: string, flags: ConvertFlags) => {
     assertLocalInputExists(input);
     const formats = flags.formats as OutputFormat[];
@@ -222,6 +231,8 @@ export function registerConvert(program: Command): void {
       tags: flags.cardTag,
       prettyName: flags.prettyName,
       repoId: flags.repoId,
+      configs: parseConfigs(flags.configs ?? []),
+      ...Object.assign({}, ...configModules().map((m) => m.fromFlags?.(flags as unknown as Record<string, unknown>) ?? {})),
       onPlanned: (rows) => {
         progress = startProgress('convert', rows, { enabled: !flags.json && verbosity() !== 'quiet' && Boolean(process.stderr.isTTY) });
       },
