@@ -29,12 +29,21 @@ export function configParquetWriter<R extends object>(
   run: ConfigRun,
   rowBytes: number,
   mapper: (split: string) => RowMapper<R>,
+  /** Rows per row group (default 100, the Hub viewer's choice for image data); fewer for big rows. */
+  rowGroupRows?: number,
 ): FormatWriter {
   const written: WrittenFile[] = [];
   return {
     split(split, rows) {
       const numShards = columnarShardCount(rows, rowBytes, run.options.maxShardBytes);
-      const w = createParquetSplitWriter<R>(run.sink, { split, totalRows: rows, numShards, features: run.features, dir: name });
+      const w = createParquetSplitWriter<R>(run.sink, {
+        split,
+        totalRows: rows,
+        numShards,
+        features: run.features,
+        dir: name,
+        rowGroupRows,
+      });
       const map = mapper(split);
       return {
         async add(row) {
