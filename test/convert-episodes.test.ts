@@ -55,6 +55,7 @@ interface Compared {
       workflow: string;
     }>
   >;
+  frameColumn: { compression: string; statistics: boolean };
   /** Per split, per session: the steps rows' t_ms, frame sha256 and action, in file order. */
   stepsBySession: Record<
     string,
@@ -96,6 +97,11 @@ for split, ds in eps.items():
                      'frames': [sha(f['bytes']) for f in r['frames']], 'actions': r['actions'],
                      'outcome': names[r['outcome']], 'workflow': r['workflow']})
     res['episodes'][split] = rows
+# How the frames are stored: media, so neither compressed nor summarised by statistics.
+import glob, pyarrow.parquet as pq
+md = pq.ParquetFile(sorted(glob.glob(out + '/episodes/*.parquet'))[0]).metadata
+col = next(md.row_group(0).column(i) for i in range(md.num_columns) if md.row_group(0).column(i).path_in_schema == 'frames.list.element.bytes')
+res['frameColumn'] = {'compression': col.compression, 'statistics': col.is_stats_set}
 print(json.dumps(res))
 `,
     { args: [out], env: { HF_HOME: path.join(work, 'hf'), HF_DATASETS_DISABLE_PROGRESS_BARS: '1' } },
@@ -134,6 +140,7 @@ describe('convert --configs steps,episodes', () => {
       }
     }
     expect(seen.size).toBe(8);
+    expect(got.frameColumn).toEqual({ compression: 'UNCOMPRESSED', statistics: false });
     expect(manifest.configs?.episodes?.splits).toEqual(
       Object.fromEntries(Object.entries(manifest.splits).map(([n, s]) => [n, { rows: s.sessions }])),
     );

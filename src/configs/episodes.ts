@@ -31,7 +31,7 @@ export const EPISODE_MAX_FRAMES = 10_000;
 /** Default `--episode-max-bytes`: most frame bytes one episode row may hold (held in memory until the session ends). */
 export const EPISODE_MAX_BYTES = 96 * 1024 * 1024;
 /** Target size of a row group of episodes (estimated from the plan); at least one episode per group, at most 100. */
-export const EPISODES_ROW_GROUP_BYTES = 32 * 1024 * 1024;
+export const EPISODES_ROW_GROUP_BYTES = 8 * 1024 * 1024;
 
 /** Options of the episodes config (`ConvertOptions.episodes`). */
 export interface EpisodesOptions {

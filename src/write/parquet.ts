@@ -122,7 +122,9 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
   async function flushGroup(): Promise<void> {
     if (!shard || groupLen === 0) return;
     const groupColumns: RowGroupColumn[] = columns.map(([name, f], j) => {
-      const media = f.kind === 'image';
+      // A list of images (an episode's frames, sft's images) is media too: no compression, statistics
+      // or column index over frame bytes; written through the encoder (repeated leaves have no by-reference path).
+      const media = f.kind === 'image' || (f.kind === 'list' && f.feature.kind === 'image');
       return media
         ? {
             name,
@@ -132,7 +134,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
             statistics: false,
             columnIndex: false,
             offsetIndex: true,
-            byReference: true,
+            byReference: f.kind === 'image',
           }
         : { name, data: group[j]!, codec: 'SNAPPY', columnIndex: true, offsetIndex: true };
     });
