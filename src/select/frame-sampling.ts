@@ -147,6 +147,8 @@ export function meanAbsoluteDifference(a: Uint8Array, b: Uint8Array): number {
 }
 
 function keyframeSampler(minDifference: number, maxFramePixels: number): FrameSampler {
+  // libvips' operation cache would keep recent decodes (up to 50 MB); no frame is decoded twice in a row.
+  sharp.cache(false);
   let session: string | undefined;
   // The last kept frame: its thumbnail is made only when a frame without an action needs it, so
   // action frames followed by action frames are never decoded (re-reading a frame costs less).
