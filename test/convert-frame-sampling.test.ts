@@ -144,6 +144,39 @@ describe('convert --frames on a frame-sampled export', () => {
     expect(text.map(key).sort()).toEqual(expected.map(key).sort());
   }, 120_000);
 
+  it('episodes of a sampled convert hold the kept frames, frames without an action included, as many as actions', async () => {
+    const out = path.join(work, 'episodes');
+    await convertOk(exportRoot, out, ['--frames', 'every-n-ms:1000', '--configs', 'steps,episodes']);
+    const got = await runPython<{
+      steps: Record<string, number[]>;
+      episodes: Array<{ session_id: string; t_ms: number[]; frames: number; types: string[] }>;
+    }>(
+      `
+import json, sys, datasets
+out = sys.argv[1]
+steps, eps = {}, []
+for split, ds in datasets.load_dataset(out).items():
+    for r in ds.remove_columns('image'):
+        steps.setdefault(r['session_id'], []).append(r['t_ms'])
+for split, ds in datasets.load_dataset(out, 'episodes').items():
+    names = ds.features['actions'].feature['type'].names
+    for r in ds:
+        eps.append({'session_id': r['session_id'], 't_ms': r['t_ms'], 'frames': len(r['frames']), 'types': [names[a['type']] for a in r['actions']]})
+print(json.dumps({'steps': steps, 'episodes': eps}))
+`,
+      { args: [out], env: { HF_HOME: path.join(work, 'hf'), HF_DATASETS_DISABLE_PROGRESS_BARS: '1' } },
+    );
+    expect(got.episodes.map((e) => e.session_id).sort()).toEqual(Object.keys(got.steps).sort());
+    for (const e of got.episodes) {
+      expect(e.t_ms).toEqual(got.steps[e.session_id]);
+      expect(e.frames).toBe(e.types.length);
+      expect(e.types.filter((t) => t !== 'none').length).toBe(
+        frames.filter((f) => f.session_id === e.session_id && f.kind === 'action').length,
+      );
+    }
+    expect(got.episodes.some((e) => e.types.includes('none'))).toBe(true);
+  }, 120_000);
+
   it('a bad --frames value is a one-line usage error (exit 2)', async () => {
     const bad = ['sometimes', 'every-n-ms:0', 'every-n-ms:99999999', 'keyframes:0', 'keyframes:x'];
     const runs = await Promise.all(bad.map((v) => runCli(['convert', exportRoot, '--out', path.join(work, 'bad'), '--frames', v])));
