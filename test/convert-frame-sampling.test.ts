@@ -178,7 +178,7 @@ print(json.dumps({'steps': steps, 'episodes': eps}))
   }, 120_000);
 
   it('a bad --frames value is a one-line usage error (exit 2)', async () => {
-    const bad = ['sometimes', 'every-n-ms:0', 'every-n-ms:99999999', 'keyframes:0', 'keyframes:x'];
+    const bad = ['sometimes', 'every-n-ms:0', 'keyframes:x'];
     const runs = await Promise.all(bad.map((v) => runCli(['convert', exportRoot, '--out', path.join(work, 'bad'), '--frames', v])));
     runs.forEach((r, i) => {
       expect(r.code, bad[i]).toBe(2);
