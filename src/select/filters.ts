@@ -311,7 +311,7 @@ export async function* filterSteps(
   };
 
   let buffer: Step[] = [];
-  for await (const step of steps) {
+  for await (const step of sampler?.ahead ? sampler.ahead(steps) : steps) {
     stats.rowsIn++;
     if (step.session_id !== lastSessionIn) {
       stats.sessionsIn++;

@@ -15,12 +15,15 @@
  *    of a session is kept. A frame that cannot be decoded is kept (it then fails, or is skipped with
  *    --on-error skip, like any bad frame) and is not compared against. Each frame
  *    without an action, and each kept frame one follows, is decoded once per convert pass (tens of ms
- *    for a 1440×900 WebP); action frames followed by action frames are not decoded.
+ *    for a 1440×900 WebP), up to KEYFRAME_DECODE_AHEAD at once ahead of the decisions; action
+ *    frames followed by action frames are not decoded.
  * The decisions depend only on the rows and frame bytes, so every run (and both convert passes)
  * keep the same frames.
  */
+import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import { UsageError } from '../errors.ts';
+import { hasAction } from '../export/step.ts';
 import type { Step } from '../export/step.ts';
 import { releaseFrame } from '../buffers/index.ts';
 import { DEFAULT_LIMITS } from '../limits.ts';
@@ -87,7 +90,12 @@ export function describeFrameSampling(s: FrameSampling): string | undefined {
 export interface FrameSampler {
   /** `action`: the row carries an action (always kept; it still moves the sampler's reference). */
   keep(step: Step, action: boolean): Promise<boolean>;
+  /** The input stream, wrapped to prepare work ahead of `keep` (keyframes decodes a few frames ahead). */
+  ahead?(steps: AsyncIterable<Step>): AsyncIterable<Step>;
 }
+
+/** Keyframes: frames decoded ahead of the decisions, at once (sharp decodes on libvips' threads). */
+export const KEYFRAME_DECODE_AHEAD = Math.min(8, Math.max(2, availableParallelism()));
 
 /** The sampler for a stateful mode, or undefined when the mode decides row by row (`all`, `action-only`). */
 export function createFrameSampler(s: FrameSampling, maxFramePixels = DEFAULT_LIMITS.maxFramePixels): FrameSampler | undefined {
@@ -161,17 +169,50 @@ function keyframeSampler(minDifference: number, maxFramePixels: number): FrameSa
     referenceThumb = thumb;
     return true;
   };
+  // Thumbnails started ahead: frames without an action, and an action frame one follows.
+  const started = new WeakMap<Step, Promise<Uint8Array | null>>();
+  const thumbnail = (step: Step): Promise<Uint8Array | null> => started.get(step) ?? keyframeThumbnail(step, maxFramePixels);
   return {
+    async *ahead(steps) {
+      const queue: Step[] = [];
+      const it = steps[Symbol.asyncIterator]();
+      let last: Step | undefined;
+      let done = false;
+      try {
+        for (;;) {
+          while (!done && queue.length < KEYFRAME_DECODE_AHEAD) {
+            const r = await it.next();
+            if (r.done) {
+              done = true;
+              break;
+            }
+            const step = r.value;
+            if (!hasAction(step)) {
+              if (last && last.session_id === step.session_id && !started.has(last))
+                started.set(last, keyframeThumbnail(last, maxFramePixels));
+              started.set(step, keyframeThumbnail(step, maxFramePixels));
+            }
+            queue.push(step);
+            last = step;
+          }
+          const next = queue.shift();
+          if (next === undefined) return;
+          yield next;
+        }
+      } finally {
+        if (!done) await it.return?.();
+      }
+    },
     async keep(step, action) {
       if (step.session_id !== session) {
         session = step.session_id;
         return keepAsReference(step, null);
       }
       if (action) return keepAsReference(step, null);
-      const thumb = await keyframeThumbnail(step, maxFramePixels);
+      const thumb = await thumbnail(step);
       // Not decodable: kept (it fails or is skipped downstream), and not compared against.
       if (thumb === null) return true;
-      if (referenceThumb === null && reference !== undefined) referenceThumb = await keyframeThumbnail(reference, maxFramePixels);
+      if (referenceThumb === null && reference !== undefined) referenceThumb = await thumbnail(reference);
       if (referenceThumb === null) return keepAsReference(step, thumb);
       let sum = 0;
       for (let i = 0; i < thumb.length; i++) sum += Math.abs(thumb[i]! - referenceThumb[i]!);
