@@ -8,6 +8,8 @@ import type { ConvertSummary } from '../convert/summary.ts';
 import { lostFileText } from '../hf/dataset-manifest.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { FilterOptions } from '../select/filters.ts';
+import { FRAMES_EXPECTED, parseFrameSampling } from '../select/frame-sampling.ts';
+import type { FramesMode } from '../select/frame-sampling.ts';
 import type { StoredFormat } from '../frames/probe.ts';
 import { addInputOptions, inputOptionsOf } from './input-options.ts';
 import type { InputFlags } from './input-options.ts';
@@ -56,6 +58,16 @@ function formatList(value: string, previous: string[] = DEFAULT_FORMATS): string
       throw new InvalidArgumentError(`Unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}.`);
   }
   return [...new Set([...(previous === DEFAULT_FORMATS ? [] : previous), ...given])];
+}
+
+/** `--frames`: checked before the export is opened (frame-sampling.ts says what each mode keeps). */
+function framesMode(value: string): FramesMode {
+  try {
+    parseFrameSampling(value);
+  } catch {
+    throw new InvalidArgumentError(`${FRAMES_EXPECTED[0]!.toUpperCase()}${FRAMES_EXPECTED.slice(1)}.`);
+  }
+  return value as FramesMode;
 }
 
 /** `--license`: one of the Hub's license identifiers, lower-cased as the Hub spells them. */
@@ -147,7 +159,11 @@ export function registerConvert(program: Command): void {
     .option('--min-duration-ms <ms>', 'keep sessions lasting at least this long', int('--min-duration-ms'))
     .option('--max-duration-ms <ms>', 'keep sessions lasting at most this long', int('--max-duration-ms'))
     .option('--exclude-sessions <file>', 'drop the sessions listed in this file (one id per line, or JSON list)')
-    .addOption(new Option('--frames <mode>', 'which frames to keep').choices(['action-only', 'all']))
+    .option(
+      '--frames <mode>',
+      'which frames to keep: all (default), action-only, every-n-ms:N (a frame every N ms) or keyframes[:T] (screen changes); the last two keep every action frame',
+      framesMode,
+    )
     .option(
       '--max-side <px>',
       'resize frames so the longest side is at most this (aspect kept; coordinates rescaled)',

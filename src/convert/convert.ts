@@ -154,7 +154,14 @@ export async function resolveConvertOptions(
 
   // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
   const exportManifest = (await openExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch })).manifest;
-  opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
+  opts = {
+    ...opts,
+    filters: {
+      ...opts.filters,
+      referenceTime: opts.filters.referenceTime ?? exportManifest.created_at,
+      maxFramePixels: limits.maxFramePixels,
+    },
+  };
   return { opts, exportManifest };
 }
 

@@ -148,7 +148,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
             statistics: false,
             columnIndex: false,
             offsetIndex: true,
-            byReference: true,
+            byReference: f.kind === 'image',
           }
         : { name, data: group[j]!, codec: 'SNAPPY', columnIndex: true, offsetIndex: true };
     });
