@@ -49,13 +49,13 @@ export function registerHub(program: Command): void {
       const auth = server.tokenFile
         ? [
             `Writes and private reads need the token in ${server.tokenFile} (write role, readable only by you):`,
-            `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=$(cat ${server.tokenFile})`,
+            `  Python:  HF_ENDPOINT=${server.url} HF_TOKEN=$(cat ${server.tokenFile})`,
             `  JS:      hubUrl: "${server.url}", accessToken: <the token in ${server.tokenFile}>`,
             `  push:    HF_TOKEN=$(cat ${server.tokenFile}) nusomi-hf push <dataset> --repo org/name --hub-url ${server.url}`,
           ]
         : [
             `Writes and private reads need one of the ${tokens.length} configured token${tokens.length === 1 ? '' : 's'} (read role: private reads only):`,
-            `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=hf_...`,
+            `  Python:  HF_ENDPOINT=${server.url} HF_TOKEN=hf_...`,
             `  JS:      hubUrl: "${server.url}", accessToken: "hf_..."`,
           ];
       say(
