@@ -25,6 +25,8 @@ interface PushFlags {
   hubUrl?: string;
   dryRun?: boolean;
   json?: boolean;
+  /** commander's negation of --no-xet: true unless given. */
+  xet: boolean;
 }
 
 export function registerPush(program: Command): void {
@@ -41,6 +43,7 @@ export function registerPush(program: Command): void {
     .option('--hub-url <url>', 'Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)')
     .option('--dry-run', 'print what would be uploaded and deleted; change nothing')
     .option('--json', 'print a machine-readable summary')
+    .option('--no-xet', 'upload over plain LFS even when the Hub offers Xet (which sends only chunks it does not store yet)')
     .action(async (dir: string, flags: PushFlags) => {
       assertLocalInputExists(dir);
       const formats = parseFormats(flags.formats);
@@ -58,6 +61,7 @@ export function registerPush(program: Command): void {
           ...(flags.message !== undefined && { message: flags.message }),
           ...(flags.hubUrl !== undefined && { hubUrl: flags.hubUrl }),
           ...(flags.dryRun && { dryRun: true }),
+          ...(!flags.xet && { xet: false }),
           ...(progress && { onProgress: (e: PushProgressEvent) => progress.on(e) }),
         });
       } finally {
@@ -91,6 +95,10 @@ export function jsonSummary(r: PushResult): Record<string, unknown> {
     tag: r.tag,
     uploaded_files: r.uploaded_files,
     uploaded_bytes: r.uploaded_bytes,
+    transfer: r.transfer,
+    sent_bytes: r.sent_bytes,
+    deduplicated_bytes: r.deduplicated_bytes,
+    skipped_bytes: r.skipped_bytes,
     deleted_files: r.deleted_files,
     unchanged_files: r.unchanged_files,
     branch: r.branch,
@@ -122,7 +130,8 @@ function describePlan(r: PushResult): string {
   for (const f of p.delete) lines.push(`  delete  ${f.path}`);
   lines.push(
     `${p.add.length} to add, ${p.change.length} to change, ${p.delete.length} to delete, ${p.unchanged.length} unchanged; ` +
-      `${formatBytes(p.uploadBytes)} to upload at most${r.tag ? `; then tag ${r.tag}` : ''}. Nothing was changed.`,
+      `${formatBytes(p.uploadBytes)} to upload at most (less where the Hub already stores the bytes), ${formatBytes(r.skipped_bytes)} skipped as unchanged` +
+      `${r.tag ? `; then tag ${r.tag}` : ''}. Nothing was changed.`,
   );
   return lines.join('\n') + '\n';
 }
@@ -135,6 +144,10 @@ function describeResult(r: PushResult, loadHint: (r: PushResult) => string): str
     lines.push(
       `pushed ${r.repo}@${r.branch}${r.created_repo ? ' (new repo)' : ''}: ${plural(r.uploaded_files, 'file')} uploaded (${formatBytes(r.uploaded_bytes)}), ` +
         `${r.deleted_files} deleted, ${r.unchanged_files} unchanged, ${r.commits.length} commit${r.commits.length === 1 ? '' : 's'}`,
+    );
+    lines.push(
+      `sent ${formatBytes(r.sent_bytes ?? 0)}${r.transfer ? ` over ${r.transfer === 'xet' ? 'Xet' : 'LFS'}` : ''}, ` +
+        `${formatBytes(r.deduplicated_bytes ?? 0)} deduplicated, ${formatBytes(r.skipped_bytes)} skipped (already on the Hub)`,
     );
   }
   lines.push(`commit: ${r.commit}`);

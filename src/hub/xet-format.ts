@@ -75,7 +75,7 @@ export function decodeChunk(h: ChunkHeader, stored: Uint8Array, index: number): 
 
 // ---- shards ----
 
-const SHARD_TAG = Uint8Array.from([
+export const SHARD_TAG = Uint8Array.from([
   72, 70, 82, 101, 112, 111, 77, 101, 116, 97, 68, 97, 116, 97, 0, 85, 105, 103, 69, 106, 123, 129, 87, 131, 165, 189, 217, 92, 205, 209,
   74, 169,
 ]);

@@ -6,7 +6,7 @@
  *   files/{aa}/{hash}.json   a file's reconstruction terms, size, sha256, and the repos that may read it
  *   sha256/{aa}/{sha256}     the Xet file hash of a file with that sha256 (how LFS pointers resolve)
  *   chunks/{aa}/{hash}       the xorb holding a chunk, for the dedup query (first chunks of files and
- *                            xorbs, and chunks whose hash % 1024 == 0, as the reference client asks)
+ *                            xorbs, and chunks whose hash % 4 == 0)
  *
  * Nothing is visible before it is verified: a xorb's hash is recomputed from its decoded chunks
  * while it streams to a temp file; a shard's files are checked term by term against the stored
@@ -19,6 +19,7 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { HubStore } from './store.ts';
+import { DEDUP_QUERY_MODULUS } from './xet-writer.ts';
 import {
   CHUNK_HEADER_BYTES,
   MAX_XORB_BYTES,
@@ -43,8 +44,11 @@ import {
 
 /** Bytes after a xorb's last chunk (the reference client's footer: chunk hashes and offsets). */
 export const MAX_XORB_FOOTER_BYTES = 1024 * 1024;
-/** Chunks whose hash % this is 0 are indexed for the dedup query (the reference client's rule). */
-const DEDUP_CHUNK_MODULUS = 1024;
+/**
+ * Chunks whose hash % this is 0 are indexed for the dedup query. The reference client asks about
+ * chunks with hash % 1024 == 0 (a subset); push's writer asks about hash % 4 == 0 (xet-writer.ts).
+ */
+const DEDUP_CHUNK_MODULUS = DEDUP_QUERY_MODULUS;
 const IDX_ENTRY = 40;
 const FOOTER_FIRST_BYTE = 0x58; // 'X' of "XETBLOB": chunk headers start with version 0
 
