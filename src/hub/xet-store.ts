@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { HubStore } from './store.ts';
@@ -92,6 +92,17 @@ export class XetStore {
 
   private at(kind: string, hex: string, ext = ''): string {
     return path.join(this.dir, kind, hex.slice(0, 2), hex + ext);
+  }
+
+  /**
+   * A dedup hint (chunk → xorb): temp + rename but no fsync, as a lost hint only costs a missed
+   * dedup; there are thousands per GB, and an fsync each would dominate an upload.
+   */
+  private async writeHint(file: string, text: string): Promise<void> {
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = this.hub.tmpPath('hint');
+    await writeFile(tmp, text);
+    await rename(tmp, file);
   }
 
   async hasXorb(hex: string): Promise<number | undefined> {
@@ -202,7 +213,7 @@ export class XetStore {
       try {
         await stat(file);
       } catch {
-        await this.hub.writeAtomic(file, xorb);
+        await this.writeHint(file, xorb);
       }
     }
   }

@@ -34,6 +34,8 @@ export const MAX_XORB_CHUNKS = 8 * 1024;
 /** Chunks whose hash % this is 0 (and each file's first chunk) are looked up on the Hub. */
 export const DEDUP_QUERY_MODULUS = 4;
 const READ_BYTES = 4 * 1024 * 1024;
+/** Dedup questions in flight at once. */
+const MAX_PARALLEL_QUERIES = 8;
 
 export interface XetConnection {
   casUrl: string;
@@ -196,13 +198,16 @@ export class XetWriter {
     const terms: Term[] = [];
     const leaves: HashAndSize[] = [];
     let first = true;
-    const place = async (c: Chunk): Promise<void> => {
+    // The dedup questions of one block of chunks go out together (in parallel), before any is placed.
+    const askAbout = async (chunks: Chunk[]): Promise<void> => {
+      const ask = chunks.filter((c, i) => ((first && i === 0) || hashMod(c.hash, DEDUP_QUERY_MODULUS) === 0) && !this.lookup(c.hash));
+      if (chunks.length) first = false;
+      for (let i = 0; i < ask.length; i += MAX_PARALLEL_QUERIES)
+        await Promise.all(ask.slice(i, i + MAX_PARALLEL_QUERIES).map((c) => this.query(c.hash)));
+    };
+    const place = (c: Chunk): void => {
       const data = pending.subarray(0, c.length);
       pending = pending.subarray(c.length);
-      if (first || hashMod(c.hash, DEDUP_QUERY_MODULUS) === 0) {
-        if (!this.lookup(c.hash)) await this.query(c.hash);
-        first = false;
-      }
       const at = this.lookup(c.hash) ?? this.addChunk(c.hash, data);
       leaves.push({ hash: c.hash, size: c.length });
       const last = terms[terms.length - 1];
@@ -216,10 +221,15 @@ export class XetWriter {
       const buf = piece as Buffer;
       sha.update(buf);
       pending = pending.length ? Buffer.concat([pending, buf]) : buf;
-      for (const c of nextBlock(chunker, buf)) await place(c);
+      const block = nextBlock(chunker, buf);
+      await askAbout(block);
+      for (const c of block) place(c);
     }
     const tail = finalize(chunker);
-    if (tail) await place(tail);
+    if (tail) {
+      await askAbout([tail]);
+      place(tail);
+    }
     if (sha.digest('hex') !== f.sha256) throw new XetFileChanged(f.path);
     this.stats.fileBytes += f.bytes;
     this.files.push({ hash: fileHash(leaves), sha256: f.sha256, terms });
