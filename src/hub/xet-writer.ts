@@ -217,14 +217,25 @@ export class XetWriter {
         last.hashes.push(c.hash);
       } else terms.push({ xorb: at.xorb, start: at.index, end: at.index + 1, rawBytes: c.length, hashes: [c.hash] });
     };
+    // A block is placed only after the next one is read and chunked: its dedup answers arrive meanwhile.
+    let prev: { chunks: Chunk[]; asked: Promise<void> } | undefined;
+    const settle = async (): Promise<void> => {
+      if (!prev) return;
+      await prev.asked;
+      for (const c of prev.chunks) place(c);
+      prev = undefined;
+    };
     for await (const piece of createReadStream(f.absPath, { highWaterMark: READ_BYTES })) {
       const buf = piece as Buffer;
       sha.update(buf);
       pending = pending.length ? Buffer.concat([pending, buf]) : buf;
-      const block = nextBlock(chunker, buf);
-      await askAbout(block);
-      for (const c of block) place(c);
+      const chunks = nextBlock(chunker, buf);
+      const asked = askAbout(chunks);
+      asked.catch(() => undefined); // awaited in settle(); this only keeps it from being unhandled meanwhile
+      await settle();
+      prev = { chunks, asked };
     }
+    await settle();
     const tail = finalize(chunker);
     if (tail) {
       await askAbout([tail]);
