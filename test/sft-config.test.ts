@@ -9,6 +9,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { KNOWN_ACTION_TYPES } from '../src/hf/labels.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JsonObject } from '../src/export/step.ts';
 import type { DatasetManifest } from '../src/hf/dataset-manifest.ts';
@@ -122,20 +123,7 @@ describe('sft config', () => {
     expect(card).toContain('the last **2** frames of the same session');
     expect(card).toContain('load_dataset("<org/name or path to this folder>", "sft")');
     // Every action type the vendor emits has an example in the card's grammar.
-    for (const type of [
-      'click',
-      'double_click',
-      'right_click',
-      'input_text',
-      'key',
-      'scroll',
-      'drag',
-      'hover',
-      'navigate',
-      'select',
-      'wait',
-    ])
-      expect(card, type).toMatch(new RegExp(`^\\| ${type} \\| \`(pyautogui|computer)\\.`, 'm'));
+    for (const type of KNOWN_ACTION_TYPES) expect(card, type).toMatch(new RegExp(`^\\| ${type} \\| \`(pyautogui|computer)\\.`, 'm'));
     expect(card).toContain('| click | `pyautogui.click(x=0.4250, y=0.4300)` |');
     const t = readFileSync(path.join(templated, 'README.md'), 'utf8');
     expect(t).toContain('action grammar (`--action-format`): **json**');

@@ -25,6 +25,7 @@
  *    `scroll(x=, y=, dx=0, dy=480)`, `drag(x=, y=, to_x=, to_y=)`, `navigate(url="...")`, `select(...)`, `wait()`.
  * A type outside ACTION_TYPES has no rendering: convert stops naming the row.
  */
+import { KNOWN_ACTION_TYPES } from '../hf/labels.ts';
 import { InputError } from '../errors.ts';
 import type { ActionRow } from '../hf/steps-schema.ts';
 
@@ -33,20 +34,8 @@ export type ActionFormat = (typeof ACTION_FORMATS)[number];
 export const COORDS = ['norm', 'norm1000', 'pixels'] as const;
 export type Coords = (typeof COORDS)[number];
 
-/** The action types with a rendering (the vendor's known vocabulary). */
-export const ACTION_TYPES = [
-  'click',
-  'double_click',
-  'right_click',
-  'input_text',
-  'key',
-  'scroll',
-  'drag',
-  'hover',
-  'navigate',
-  'select',
-  'wait',
-] as const;
+/** The action types with a rendering: the vendor's known vocabulary. */
+export const ACTION_TYPES = KNOWN_ACTION_TYPES;
 const RENDERED: ReadonlySet<string> = new Set(ACTION_TYPES);
 
 export const MASKED = '[masked]';
