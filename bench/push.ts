@@ -1,11 +1,14 @@
 /**
- * Section `push` (issue 6): push throughput to the local Hub server for a ~1 GB dataset.
- *  - first push (everything uploaded through LFS) and an unchanged re-push (0 bytes, no commit);
+ * Section `push` (issues 6, 19): push throughput to the local Hub server for a ~1 GB dataset.
+ *  - first push (over Xet, which the server offers) and an unchanged re-push (0 bytes, no commit);
  *  - reference in the same run: Python `huggingface_hub.upload_folder` of the same files to the same
- *    server (the official client, plain LFS with HF_HUB_DISABLE_XET=1).
+ *    kind of server (the official client in its default install: Xet through hf_xet);
+ *  - a new version: v1 is the export without a tenth of its sessions, v2 the whole export converted
+ *    with `--labels-from` v1; the bytes push sends for v2 after v1, against v2's size.
  * The server runs as its own process (`hub serve`), so the measured process is the client alone.
  */
 import { spawn } from 'node:child_process';
+import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -48,6 +51,41 @@ async function startServer(dir: string): Promise<{ url: string; child: ChildProc
   throw new Error('hub serve did not start');
 }
 
+interface PushSummary {
+  uploaded_bytes: number;
+  sent_bytes: number;
+  deduplicated_bytes: number;
+  skipped_bytes: number;
+}
+
+/** A copy of a JSON Lines export without `fraction` of its sessions (spread over the sorted ids). */
+function dropSessions(src: string, out: string, fraction: number): void {
+  rmSync(out, { recursive: true, force: true });
+  cpSync(src, out, { recursive: true });
+  const dataDir = path.join(out, 'data');
+  const files = readdirSync(dataDir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort();
+  const ids = new Set<string>();
+  const sessionOf = (line: string): string => (JSON.parse(line) as { session_id: string }).session_id;
+  for (const f of files) for (const l of readFileSync(path.join(dataDir, f), 'utf8').split('\n')) if (l) ids.add(sessionOf(l));
+  const sorted = [...ids].sort();
+  const every = Math.max(1, Math.round(1 / fraction));
+  const drop = new Set(sorted.filter((_, i) => i % every === every - 1));
+  let rows = 0;
+  for (const f of files) {
+    const keep = readFileSync(path.join(dataDir, f), 'utf8')
+      .split('\n')
+      .filter((l) => l && !drop.has(sessionOf(l)));
+    rows += keep.length;
+    writeFileSync(path.join(dataDir, f), `${keep.join('\n')}\n`);
+  }
+  for (const id of drop) rmSync(path.join(out, 'frames', id), { recursive: true, force: true });
+  const m = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+  for (const k of ['rows', 'frames', 'actions']) if (k in m) m[k] = rows;
+  writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(m, null, 2));
+}
+
 export async function run(ctx: BenchContext): Promise<Section> {
   const exp = ctx.ensureExport({ sessions: SESSIONS, steps: STEPS, format: 'jsonl' });
   const dataset = ctx.scratch('push-dataset');
@@ -87,11 +125,45 @@ api.upload_folder(folder_path=sys.argv[1], repo_id="bench/push-python", repo_typ
     let python: Measured;
     try {
       python = measure([venvPython, '-c', py, dataset, second.url, TOKEN], {
-        env: { HF_HUB_DISABLE_XET: '1', HF_HUB_OFFLINE: '0', HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HOME: ctx.scratch('push-hf-home') },
+        env: { HF_HUB_OFFLINE: '0', HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HOME: ctx.scratch('push-hf-home') },
       });
     } finally {
       second.child.kill();
     }
+
+    ctx.log('new version: v1 = export less a tenth of its sessions, v2 = the whole export (--labels-from v1)');
+    const v1Export = ctx.scratch('push-export-v1');
+    dropSessions(exp.dir, v1Export, 0.1);
+    const v1 = ctx.scratch('push-v1');
+    runCommand([...cli, 'convert', v1Export, '--out', v1, '--formats', 'parquet', '--split', 'train=1']);
+    const v2 = ctx.scratch('push-v2');
+    runCommand([
+      ...cli,
+      'convert',
+      exp.dir,
+      '--out',
+      v2,
+      '--formats',
+      'parquet',
+      '--split',
+      'train=1',
+      '--labels-from',
+      path.join(v1, 'dataset-manifest.json'),
+    ]);
+    const third = await startServer(ctx.scratch('push-hub-versions'));
+    let versions: { v1: PushSummary; v2: PushSummary };
+    try {
+      const pushVersion = (dir: string): PushSummary =>
+        JSON.parse(
+          runCommand([...cli, 'push', dir, '--repo', 'bench/versions', '--hub-url', third.url, '--json'], {
+            env: { HF_TOKEN: TOKEN, HF_ENDPOINT: third.url },
+          }),
+        ) as PushSummary;
+      versions = { v1: pushVersion(v1), v2: pushVersion(v2) };
+    } finally {
+      third.child.kill();
+    }
+    const v2Bytes = versions.v2.uploaded_bytes + versions.v2.skipped_bytes;
     const rows = [
       row('push', 'nusomi-hf push (first)', first, exp.rows, pushed),
       row('push', 'nusomi-hf push (unchanged re-push)', again, exp.rows, pushed),
@@ -102,10 +174,15 @@ api.upload_folder(folder_path=sys.argv[1], repo_id="bench/push-python", repo_typ
       ratios: {
         'MB/s first push ÷ huggingface_hub upload_folder': round(python.seconds / first.seconds),
         'seconds unchanged re-push ÷ first push': round(again.seconds / first.seconds, 3),
+        'bytes sent for v2 after v1 ÷ v2 bytes': round(versions.v2.sent_bytes / v2Bytes, 3),
+        'bytes sent for v2 ÷ bytes sent for v1': round(versions.v2.sent_bytes / versions.v1.sent_bytes, 3),
       },
       notes: [
         `${round(pushed / 1e6, 0)} MB pushed (Parquet shards + card + manifest) to \`hub serve\` on loopback, one process each; warm page cache.`,
         'The unchanged re-push hashes nothing (sha256 from dataset-manifest.json) and asks the Hub for its tree: 0 bytes, no commit.',
+        `Both clients upload over Xet (push: its own writer; upload_folder: hf_xet). v1 push sent ${round(versions.v1.sent_bytes / 1e6, 1)} MB; ` +
+          `v2 (${round(v2Bytes / 1e6, 1)} MB, +10% sessions) after it sent ${round(versions.v2.sent_bytes / 1e6, 1)} MB ` +
+          `(${round(versions.v2.deduplicated_bytes / 1e6, 1)} MB deduplicated, ${round(versions.v2.skipped_bytes / 1e6, 1)} MB of unchanged files skipped).`,
       ],
     };
   } finally {

@@ -55,7 +55,6 @@ function loadCounts(repo: string, revision: string): Promise<Record<string, numb
         HF_ENDPOINT: hub.url,
         HF_HUB_OFFLINE: '0',
         HF_DATASETS_OFFLINE: '0',
-        HF_HUB_DISABLE_XET: '1',
         HF_TOKEN: TOKEN,
         HF_HOME: path.join(work, `py-${repo.replace('/', '-')}-${revision}`),
       },

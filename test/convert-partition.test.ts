@@ -240,6 +240,18 @@ describe('failures', () => {
     expect(other.stderr).toMatch(/options differ from the plan's \(options\.split\.seed\)/);
   }, 60_000);
 
+  it('extra configs (sft, episodes) are refused by every partitioned step, before anything is written', async () => {
+    const out = path.join(work, 'configs');
+    const args = ['convert', SAMPLE, '--out', out, ...FLAGS, '--configs', 'steps,sft'];
+    for (const step of [['--plan-only'], ['--partition', '0/2'], ['--finalize']]) {
+      const r = await runCli([...args, ...step]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`convert ${step.join(' ')}: --configs sft cannot be partitioned yet`);
+    }
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(path.join(work, '.configs.nusomi-parts'))).toBe(false);
+  }, 60_000);
+
   it('a record whose file was changed afterwards is refused by finalize', async () => {
     const out = path.join(work, 'tampered');
     const args = ['convert', SAMPLE, '--out', out, ...FLAGS];

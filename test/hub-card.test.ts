@@ -56,7 +56,6 @@ const py = <T>(code: string, cwd?: string): Promise<T> =>
       HF_ENDPOINT: hub.url,
       HF_HUB_OFFLINE: '0',
       HF_DATASETS_OFFLINE: '0',
-      HF_HUB_DISABLE_XET: '1',
       HF_TOKEN: '',
       HF_HOME: path.join(work, `py-${Math.random().toString(36).slice(2)}`),
     },

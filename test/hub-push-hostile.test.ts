@@ -87,7 +87,6 @@ print(json.dumps(out))
         HF_ENDPOINT: hub.url,
         HF_HUB_OFFLINE: '0',
         HF_DATASETS_OFFLINE: '0',
-        HF_HUB_DISABLE_XET: '1',
         HF_TOKEN: '',
         HF_HOME: path.join(work, `py-${Math.random().toString(36).slice(2)}`),
       },
@@ -143,7 +142,6 @@ describe('push with branch and tag names a user might type', () => {
       HF_ENDPOINT: hub.url,
       HF_HUB_OFFLINE: '0',
       HF_DATASETS_OFFLINE: '0',
-      HF_HUB_DISABLE_XET: '1',
       HF_TOKEN: '',
       HF_HOME: path.join(work, 'py-quotes'),
     };

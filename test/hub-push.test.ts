@@ -56,6 +56,10 @@ interface Summary {
   tag: string | null;
   uploaded_files: number;
   uploaded_bytes: number;
+  transfer: 'xet' | 'lfs' | null;
+  sent_bytes: number | null;
+  deduplicated_bytes: number | null;
+  skipped_bytes: number;
   deleted_files: number;
   unchanged_files: number;
   commits: string[];
@@ -71,7 +75,6 @@ const pyEnv = (): Record<string, string> => ({
   HF_ENDPOINT: hub.url,
   HF_HUB_OFFLINE: '0',
   HF_DATASETS_OFFLINE: '0',
-  HF_HUB_DISABLE_XET: '1',
   HF_HOME: path.join(work, `py-home-${Math.random().toString(36).slice(2)}`),
   HF_TOKEN: '',
 });
@@ -127,8 +130,15 @@ describe('nusomi-hf push to the local Hub', () => {
     expect(s.uploaded_files).toBe(2 + manifest.files.length);
     expect(s.uploaded_bytes).toBe(await pushedBytes(manifest, ['parquet', 'webdataset'], 'acme/steps', s.commit));
     expect(s.unchanged_files).toBe(0);
-    // Data files went through LFS: the server received exactly their bytes.
-    expect(hub.stats().lfsBytesReceived - before.lfsBytesReceived).toBe(manifest.files.reduce((n, f) => n + f.bytes, 0));
+    // Data files went over Xet (the server offers it): what push says it sent is what the server
+    // received as xorbs and shards, plus the card and manifest sent inline.
+    expect(s.transfer).toBe('xet');
+    const after = hub.stats();
+    expect(after.lfsBytesReceived).toBe(before.lfsBytesReceived);
+    const inline =
+      (await publishedSize('acme/steps', s.commit, 'README.md')) + (await publishedSize('acme/steps', s.commit, 'dataset-manifest.json'));
+    expect(s.sent_bytes).toBe(after.xetBytesReceived - before.xetBytesReceived + inline);
+    expect(s.skipped_bytes).toBe(0);
 
     const expected = Object.fromEntries(manifest.files.map((f) => [f.path, sha256(path.join(dsDir, f.path))]));
     const py = await runPython<{
@@ -210,7 +220,10 @@ print(json.dumps({"files": files, "listed": sorted(api.list_repo_files(repo, rep
     expect(s.commits).toHaveLength(1);
     expect(s.commit).not.toBe(v1);
     const after = hub.stats();
-    expect(after.lfsBytesReceived - before.lfsBytesReceived).toBe(shard.bytes);
+    expect(after.lfsBytesReceived).toBe(before.lfsBytesReceived);
+    expect(s.transfer).toBe('xet');
+    expect(s.sent_bytes! - s.uploaded_bytes + shard.bytes).toBe(after.xetBytesReceived - before.xetBytesReceived);
+    expect(s.skipped_bytes).toBe(manifest.files.filter((f) => f.path !== shard.path).reduce((n, f) => n + f.bytes, 0));
     expect(after.commits - before.commits).toBe(1);
   });
 
@@ -282,7 +295,8 @@ print(json.dumps({b.name: b.target_commit for b in HfApi().list_repo_refs("acme/
     const big = await makeDataset(bigDir, { parquet: { train: Array(16).fill(8), test: [1] }, payloadBytes: 1_000_000 });
     const lfsTotal = big.files.reduce((n, f) => n + f.bytes, 0);
     const before = hub.stats();
-    const run = spawnPush([bigDir, '--repo', 'acme/big', '--hub-url', hub.url, '--json']);
+    // LFS resume semantics (whole objects the Hub stores or not): --no-xet keeps push on LFS.
+    const run = spawnPush([bigDir, '--repo', 'acme/big', '--hub-url', hub.url, '--json', '--no-xet']);
     let killedAt = -1;
     const poll = setInterval(() => {
       const got = hub.stats().lfsBytesReceived - before.lfsBytesReceived;
@@ -339,7 +353,7 @@ print(json.dumps(HfApi().list_repo_files("acme/big", repo_type="dataset")))
   });
 
   async function run2(dir: string): Promise<Summary> {
-    return pushJson(dir, ['--repo', 'acme/big']);
+    return pushJson(dir, ['--repo', 'acme/big', '--no-xet']);
   }
 
   it('--private creates a repo that is not found without a token', async () => {

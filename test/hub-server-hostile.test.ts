@@ -109,7 +109,7 @@ describe('local Hub server against hostile clients', () => {
     }
   });
 
-  it('huggingface_hub uploads through LFS (with its verify call) to a private repo', async () => {
+  it('huggingface_hub (default install: Xet) uploads to a private repo', async () => {
     const file = path.join(work, 'big.bin');
     writeFileSync(
       file,
@@ -125,7 +125,7 @@ print(json.dumps({"files": sorted(api.list_repo_files("acme/priv", repo_type="da
 `,
       {
         args: [file],
-        env: { HF_ENDPOINT: hub.url, HF_TOKEN: WRITE, HF_HUB_DISABLE_XET: '1', HF_HUB_OFFLINE: '0', HF_HOME: path.join(work, 'py-home') },
+        env: { HF_ENDPOINT: hub.url, HF_TOKEN: WRITE, HF_HUB_OFFLINE: '0', HF_HOME: path.join(work, 'py-home') },
       },
     );
     expect(got.files).toContain('blobs/big.bin');

@@ -60,7 +60,6 @@ describe('local Hub server with huggingface_hub and datasets', () => {
       HF_ENDPOINT: server.url,
       HF_HUB_OFFLINE: '0',
       HF_DATASETS_OFFLINE: '0',
-      HF_HUB_DISABLE_XET: '1',
       HF_TOKEN: TOKEN,
       HF_HOME: path.join(tmp, 'hf-home'),
       HF_HUB_DISABLE_TELEMETRY: '1',
@@ -202,7 +201,7 @@ print(json.dumps({
     expect(got.streamFirst).toEqual({ step: 10, action: 'drag' });
   });
 
-  it('huggingface_hub uploads (upload_file with multipart LFS, upload_folder) and the JS client downloads them byte-identical', async () => {
+  it('huggingface_hub uploads over Xet (upload_file, upload_folder) and the JS client downloads them byte-identical', async () => {
     const up = path.join(tmp, 'py-upload');
     await mkdir(path.join(up, 'folder', 'sub'), { recursive: true });
     const big = bytes(3 * MiB + 17, 5); // ≥ 2 × 1 MiB chunks: multipart from Python
@@ -244,9 +243,10 @@ print(json.dumps({'oid': info.oid, 'bad': bad, 'devFiles': dev_files, 'mainFiles
     expect(got.mainFiles).toEqual(published);
     expect(got.devFiles).toEqual([...published, 'dev.txt'].sort());
     expect(got.branches).toEqual(['main']);
-    expect(server.stats().lfsBytesReceived - before.lfsBytesReceived).toBe(big.length + small.length);
-    expect(requests.filter((l) => /^PUT \/_lfs\/part\/.* 200$/.test(l))).toHaveLength(4); // ceil(3 MiB + 17 / 1 MiB)
-    expect(requests.some((l) => /^POST \/_lfs\/verify\/.* 200$/.test(l))).toBe(true);
+    // The default huggingface_hub (hf_xet installed) uploads the binary files over Xet, never LFS.
+    expect(server.stats().lfsBytesReceived).toBe(before.lfsBytesReceived);
+    expect(server.stats().xetBytesReceived - before.xetBytesReceived).toBeGreaterThan(big.length + small.length);
+    expect(requests.some((l) => /^GET \/api\/datasets\/acme\/py-made\/xet-write-token\/main 200$/.test(l))).toBe(true);
     expect(requests.filter((l) => /^POST \/api\/validate-yaml /.test(l))).toEqual([
       'POST /api/validate-yaml 200',
       'POST /api/validate-yaml 400',

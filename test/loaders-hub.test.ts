@@ -45,7 +45,6 @@ beforeAll(async () => {
     HF_ENDPOINT: hub.url,
     HF_HUB_OFFLINE: '0',
     HF_DATASETS_OFFLINE: '0',
-    HF_HUB_DISABLE_XET: '1',
     HF_HOME: path.join(work, 'hf-home'),
     HF_TOKEN: TOKEN,
   };

@@ -86,6 +86,7 @@ async function openReport(page: Page, dir: string): Promise<{ errors: string[]; 
   return { errors, outside };
 }
 
+// Not silent: browserMissing() printed the reason, and with CI=true it threw instead (test/helpers/browser.ts).
 describe.skipIf(missing !== null)('report in chromium', () => {
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'report-browser-'));

@@ -132,6 +132,17 @@ describe('report targets', () => {
     expect(await readFile(path.join(fromHub, 'index.html'), 'utf8')).toContain('<h1 id="title">acme/report-sample@v1</h1>');
   });
 
+  it('a dataset with sft and episodes configs shows the steps rows, as one without them', async () => {
+    const sample = path.join(repoRoot, 'samples', 'jsonl');
+    const [plain, withConfigs] = [path.join(tmp, 'ds-plain'), path.join(tmp, 'ds-configs')];
+    await cliOk(['convert', sample, '--out', plain, '--formats', 'parquet']);
+    await cliOk(['convert', sample, '--out', withConfigs, '--formats', 'parquet', '--configs', 'steps,sft,episodes']);
+    const [a, b] = [path.join(tmp, 'report-plain'), path.join(tmp, 'report-configs')];
+    await cliOk(['report', plain, '--out', a, '--no-validate']);
+    await cliOk(['report', withConfigs, '--out', b, '--no-validate']);
+    expect(await rowsTree(b)).toEqual(await rowsTree(a));
+  });
+
   it('--max-frames bounds the sample: whole sessions in hash order, the last cut short, the same every time', async () => {
     const a = path.join(tmp, 'report-max-a');
     const b = path.join(tmp, 'report-max-b');

@@ -8,6 +8,8 @@ import type { ConvertSummary } from '../convert/summary.ts';
 import { lostFileText } from '../hf/dataset-manifest.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { FilterOptions } from '../select/filters.ts';
+import { FRAMES_EXPECTED, parseFrameSampling } from '../select/frame-sampling.ts';
+import type { FramesMode } from '../select/frame-sampling.ts';
 import type { StoredFormat } from '../frames/probe.ts';
 import { addInputOptions, inputOptionsOf } from './input-options.ts';
 import type { InputFlags } from './input-options.ts';
@@ -19,6 +21,7 @@ import { detail, say, warn } from './output.ts';
 import { progressBar, progressWanted } from './progress.ts';
 import { MAX_PARTITIONS } from '../convert/partition-limits.ts';
 import type { PartitionSpec } from '../convert/partition-limits.ts';
+import { CONFIG_NAMES, configModules, parseConfigs } from '../configs/registry.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
@@ -57,6 +60,16 @@ function formatList(value: string, previous: string[] = DEFAULT_FORMATS): string
   return [...new Set([...(previous === DEFAULT_FORMATS ? [] : previous), ...given])];
 }
 
+/** `--frames`: checked before the export is opened (frame-sampling.ts says what each mode keeps). */
+function framesMode(value: string): FramesMode {
+  try {
+    parseFrameSampling(value);
+  } catch {
+    throw new InvalidArgumentError(`${FRAMES_EXPECTED[0]!.toUpperCase()}${FRAMES_EXPECTED.slice(1)}.`);
+  }
+  return value as FramesMode;
+}
+
 /** `--license`: one of the Hub's license identifiers, lower-cased as the Hub spells them. */
 function license(value: string): string {
   const r = hubLicense(value);
@@ -83,6 +96,7 @@ interface ConvertFlags
     > {
   out: string;
   formats: string[];
+  configs?: string[];
   split?: string;
   seed: string;
   splitBy?: string;
@@ -123,6 +137,11 @@ export function registerConvert(program: Command): void {
         .default(DEFAULT_FORMATS, 'parquet'),
     )
     .option(
+      '--configs <list>',
+      `dataset configs, comma separated: ${CONFIG_NAMES.join(', ')} (default steps; steps is always written; the others are Parquet under <config>/)`,
+      list,
+    )
+    .option(
       '--split <spec>',
       `split ratios by session (default: ${SPLIT_RATIOS_EXAMPLE}); with --split-by, value lists like ${SPLIT_VALUES_EXAMPLE}`,
     )
@@ -140,7 +159,11 @@ export function registerConvert(program: Command): void {
     .option('--min-duration-ms <ms>', 'keep sessions lasting at least this long', int('--min-duration-ms'))
     .option('--max-duration-ms <ms>', 'keep sessions lasting at most this long', int('--max-duration-ms'))
     .option('--exclude-sessions <file>', 'drop the sessions listed in this file (one id per line, or JSON list)')
-    .addOption(new Option('--frames <mode>', 'which frames to keep').choices(['action-only', 'all']))
+    .option(
+      '--frames <mode>',
+      'which frames to keep: all (default), action-only, every-n-ms:N (a frame every N ms) or keyframes[:T] (screen changes); the last two keep every action frame',
+      framesMode,
+    )
     .option(
       '--max-side <px>',
       'resize frames so the longest side is at most this (aspect kept; coordinates rescaled)',
@@ -179,6 +202,8 @@ export function registerConvert(program: Command): void {
         .conflicts(['finalize']),
     )
     .option('--finalize', 'partitioned convert, step 3: check every partition finished, write the card and manifest');
+  // Each extra config's own flags (src/configs/<name>.ts).
+  for (const m of configModules()) for (const o of m.cliOptions?.() ?? []) cmd.addOption(o);
   addInputOptions(cmd).action(async (input: string, flags: ConvertFlags) => {
     const formats = flags.formats as OutputFormat[];
     const progress = progressWanted({ json: flags.json }) ? progressBar('convert') : undefined;
@@ -218,6 +243,8 @@ export function registerConvert(program: Command): void {
       tags: flags.cardTag,
       prettyName: flags.prettyName,
       repoId: flags.repoId,
+      configs: parseConfigs(flags.configs ?? []),
+      ...Object.assign({}, ...configModules().map((m) => m.fromFlags?.(flags as unknown as Record<string, unknown>) ?? {})),
       ...(progress && { onProgress: progress.on }),
     };
     if (flags.planOnly || flags.partition) return runPartitionStep(params, flags);

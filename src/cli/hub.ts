@@ -64,13 +64,13 @@ export function registerHub(program: Command): void {
         const auth = server.token_file
           ? [
               `Writes and private reads need the token in ${server.token_file} (write role, readable only by you):`,
-              `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=$(cat ${server.token_file})`,
+              `  Python:  HF_ENDPOINT=${server.url} HF_TOKEN=$(cat ${server.token_file})`,
               `  JS:      hubUrl: "${server.url}", accessToken: <the token in ${server.token_file}>`,
               `  push:    HF_TOKEN=$(cat ${server.token_file}) nusomi-hf push <dataset> --repo org/name --hub-url ${server.url}`,
             ]
           : [
               `Writes and private reads need one of the ${tokens} configured token${tokens === 1 ? '' : 's'} (read role: private reads only):`,
-              `  Python:  HF_ENDPOINT=${server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=hf_...`,
+              `  Python:  HF_ENDPOINT=${server.url} HF_TOKEN=hf_...`,
               `  JS:      hubUrl: "${server.url}", accessToken: "hf_..."`,
             ];
         if (!opts.json)

@@ -25,6 +25,8 @@ interface PushFlags {
   hubUrl?: string;
   dryRun?: boolean;
   json?: boolean;
+  /** commander's negation of --no-xet: true unless given. */
+  xet: boolean;
 }
 
 export function registerPush(program: Command): void {
@@ -41,6 +43,7 @@ export function registerPush(program: Command): void {
     .option('--hub-url <url>', 'Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)')
     .option('--dry-run', 'print what would be uploaded and deleted; change nothing')
     .option('--json', 'print a machine-readable summary')
+    .option('--no-xet', 'upload over plain LFS even when the Hub offers Xet (which sends only chunks it does not store yet)')
     .action(async (dir: string, flags: PushFlags) => {
       const formats = parseFormats(flags.formats);
       const progress = progressWanted({ json: flags.json, dryRun: flags.dryRun }) ? progressBar('push') : undefined;
@@ -59,6 +62,7 @@ export function registerPush(program: Command): void {
             ...(flags.message !== undefined && { message: flags.message }),
             ...(flags.hubUrl !== undefined && { hubUrl: flags.hubUrl }),
             ...(flags.dryRun && { dryRun: true }),
+            ...(!flags.xet && { xet: false }),
             ...(progress && { onProgress: progress.on }),
             signal,
           }),
@@ -95,7 +99,8 @@ function describePlan(r: PushSummary): string {
   for (const f of p.delete) lines.push(`  delete  ${f.path}`);
   lines.push(
     `${p.add.length} to add, ${p.change.length} to change, ${p.delete.length} to delete, ${p.unchanged} unchanged; ` +
-      `${formatBytes(p.upload_bytes)} to upload at most${r.tag ? `; then tag ${r.tag}` : ''}. Nothing was changed.`,
+      `${formatBytes(p.upload_bytes)} to upload at most (less where the Hub already stores the bytes), ${formatBytes(r.skipped_bytes)} skipped as unchanged` +
+      `${r.tag ? `; then tag ${r.tag}` : ''}. Nothing was changed.`,
   );
   return lines.join('\n') + '\n';
 }
@@ -108,6 +113,10 @@ function describeResult(r: PushSummary, loadHint: (r: PushSummary) => string): s
     lines.push(
       `pushed ${r.repo}@${r.branch}${r.created_repo ? ' (new repo)' : ''}: ${plural(r.uploaded_files, 'file')} uploaded (${formatBytes(r.uploaded_bytes)}), ` +
         `${r.deleted_files} deleted, ${r.unchanged_files} unchanged, ${r.commits.length} commit${r.commits.length === 1 ? '' : 's'}`,
+    );
+    lines.push(
+      `sent ${formatBytes(r.sent_bytes ?? 0)}${r.transfer ? ` over ${r.transfer === 'xet' ? 'Xet' : 'LFS'}` : ''}, ` +
+        `${formatBytes(r.deduplicated_bytes ?? 0)} deduplicated, ${formatBytes(r.skipped_bytes)} skipped (already on the Hub)`,
     );
   }
   lines.push(`commit: ${r.commit}`);

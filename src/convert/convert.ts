@@ -23,6 +23,10 @@ import type { FrameOptions } from '../frames/transform.ts';
 import { parseJsonText, resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
 import { ALL_FORMATS, isOutputFormat } from '../formats/registry.ts';
+import type { EpisodesOptions } from '../configs/episodes.ts';
+import { configModule } from '../configs/registry.ts';
+import type { ExtraConfigName } from '../configs/registry.ts';
+import type { SftOptions } from '../configs/sft.ts';
 import type { WdsOptions } from '../formats/webdataset.ts';
 import type { DatasetManifest, OutputFormat } from '../hf/dataset-manifest.ts';
 import { LabelVocab, pinLabels } from '../hf/labels.ts';
@@ -51,6 +55,12 @@ export interface ConvertOptions {
   /** Output root: local path, s3:// or az://. */
   out: string;
   formats: OutputFormat[];
+  /** `--configs`: the configs written beside `steps` (src/configs), as Parquet under `<name>/`. */
+  configs?: ExtraConfigName[];
+  /** Options of the `sft` config (src/configs/sft.ts). */
+  sft?: SftOptions;
+  /** Options of the `episodes` config (src/configs/episodes.ts). */
+  episodes?: EpisodesOptions;
   split: SplitOptions;
   filters: FilterOptions;
   frames: FrameOptions;
@@ -131,6 +141,12 @@ export async function resolveConvertOptions(
   if (opts.formats.length === 0) throw new UsageError('--formats: name at least one of ' + ALL_FORMATS.join(', '));
   for (const f of opts.formats)
     if (!isOutputFormat(f)) throw new UsageError(`--formats: unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}`);
+  // The card's configs share one builder, the first config's: the extra configs are Parquet, so `data/` must be too.
+  if (opts.configs?.length && !opts.formats.includes('parquet'))
+    throw new UsageError(
+      `--configs ${opts.configs.join(',')}: these configs are written as Parquet beside data/; add parquet to --formats`,
+    );
+  for (const c of opts.configs ?? []) opts = await configModule(c).prepare(opts);
   const split = { ...opts.split };
   if (split.split === undefined && split.splitBy === undefined && split.splitSessions === undefined) split.split = DEFAULT_SPLIT;
   const limits = resolveLimits(opts.limits);
@@ -138,7 +154,14 @@ export async function resolveConvertOptions(
 
   // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
   const exportManifest = (await openExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch })).manifest;
-  opts = { ...opts, filters: { ...opts.filters, referenceTime: opts.filters.referenceTime ?? exportManifest.created_at } };
+  opts = {
+    ...opts,
+    filters: {
+      ...opts.filters,
+      referenceTime: opts.filters.referenceTime ?? exportManifest.created_at,
+      maxFramePixels: limits.maxFramePixels,
+    },
+  };
   return { opts, exportManifest };
 }
 

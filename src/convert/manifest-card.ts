@@ -10,6 +10,7 @@ import type { JsonObject } from '../export/step.ts';
 import type { ExportReader } from '../export/read.ts';
 import { COORDINATE_RULE } from '../frames/rescale.ts';
 import { formatModules, ALL_FORMATS } from '../formats/registry.ts';
+import { configModule } from '../configs/registry.ts';
 import { renderCard } from '../hf/card.ts';
 import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
@@ -127,11 +128,28 @@ export async function buildManifest(input: ManifestCardInput): Promise<DatasetMa
     filtered: filteredCounts(planned.filterStats),
     stats: planned.stats,
     formats: ALL_FORMATS.filter((f) => opts.formats.includes(f)),
+    ...(opts.configs?.length ? { configs: configsManifest(input) } : {}),
     ...written.manifestFields,
     files: written.files,
   };
   manifest.options.filter_summary = describeFilters(opts.filters);
   return manifest;
+}
+
+/** The extra configs as the manifest records them (`configs.<name>`). */
+function configsManifest(input: ManifestCardInput): DatasetManifest['configs'] {
+  const { opts, planned, splitNames, labels } = input;
+  const out: DatasetManifest['configs'] = {};
+  for (const c of opts.configs ?? []) {
+    const m = configModule(c);
+    out[c] = {
+      folder: m.folder,
+      options: m.recordedOptions(opts),
+      features: featuresToDict(m.features(labels.toJSON(), opts)) as JsonObject,
+      splits: Object.fromEntries(splitNames.map((n) => [n, { rows: m.rows(planned.splits.get(n)!) }])),
+    };
+  }
+  return out;
 }
 
 /** Writes the card, then the manifest (last: its presence means every file it lists is complete). */

@@ -15,12 +15,14 @@ import type { ObjectStoreSink, Sink } from '../sink/types.ts';
 import { LocalOutputDir, preview } from './output-dir.ts';
 import { urlScheme as schemeOf } from '../util/url-scheme.ts';
 import { formatModules } from '../formats/registry.ts';
+import { configModules } from '../configs/registry.ts';
 
 /** What convert writes at a dataset root; a re-run replaces exactly these. */
 export const OWNED_ENTRIES: ReadonlySet<string> = new Set([
   'README.md',
   DATASET_MANIFEST_FILE,
   ...formatModules().map((m) => m.folder.slice(0, -1)),
+  ...configModules().map((m) => m.folder.slice(0, -1)),
 ]);
 /** Written beside convert's files by other commands (`loaders`): kept across re-runs. */
 export const KEPT_ENTRIES: ReadonlySet<string> = new Set(['loaders']);

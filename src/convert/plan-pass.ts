@@ -238,7 +238,8 @@ export async function planPass(
 
 /**
  * The export manifest's counts against every row read, before filters. A row that could not be
- * read still counts as a row, an action and a frame (each row of an export pairs one of each).
+ * read still counts as a row, an action and a frame (each row of an export pairs one of each,
+ * except a frame-sampled export's frames without an action).
  */
 function sourceChecks(reader: ExportReader): ManifestCheck[] {
   const c = reader.counts;
@@ -247,7 +248,7 @@ function sourceChecks(reader: ExportReader): ManifestCheck[] {
     rows: c.rows,
     sessions: c.sessions,
     frames: c.frames + bad,
-    actions: c.rows,
+    actions: c.actions + bad,
     shards: reader.files.length,
   });
 }

@@ -11,6 +11,7 @@ import { openExport } from '../export/read.ts';
 import { stepLocation } from '../export/step.ts';
 import { prepareFrames } from '../frames/transform.ts';
 import { ALL_FORMATS, formatModule } from '../formats/registry.ts';
+import { configModule } from '../configs/registry.ts';
 import type { FormatWriter, WriteRun } from '../formats/types.ts';
 import type { DatasetFile, DatasetManifest } from '../hf/dataset-manifest.ts';
 import type { Features } from '../hf/features.ts';
@@ -27,7 +28,7 @@ import { fanOut } from '../write/shards.ts';
 import type { SplitWriter } from '../write/shards.ts';
 import type { ConvertOptions } from './convert.ts';
 import { readableFramesOnly, readerOptions } from './plan-pass.ts';
-import type { PlanResult } from './plan-pass.ts';
+import type { PlanResult, SplitCounts } from './plan-pass.ts';
 import type { ConvertProgressEvent, ProgressMeter } from '../progress.ts';
 
 export interface WritePassInput {
@@ -54,8 +55,17 @@ export interface WritePassResult {
   example: Record<string, unknown> | undefined;
 }
 
-/** One writer per requested format, in registry order; each loads its code only when asked for. */
-async function openFormatWriters(input: WritePassInput): Promise<FormatWriter[]> {
+/** A format's or config's writer, and how many rows it writes for a split of the plan. */
+interface OpenWriter {
+  writer: FormatWriter;
+  rows(split: SplitCounts): number;
+}
+
+/**
+ * One writer per requested format, in registry order, then one per extra config (src/configs);
+ * each loads its code only when asked for.
+ */
+async function openFormatWriters(input: WritePassInput): Promise<OpenWriter[]> {
   const { opts, planned, features, labels, sink, mtime, warnings } = input;
   const run: WriteRun = {
     sink,
@@ -66,8 +76,17 @@ async function openFormatWriters(input: WritePassInput): Promise<FormatWriter[]>
     options: { maxShardBytes: opts.maxShardBytes, wds: opts.wds },
     warn: (m) => warnings.push(m),
   };
-  const out: FormatWriter[] = [];
-  for (const f of opts.formats) out.push((await formatModule(f).writer())(run));
+  const out: OpenWriter[] = [];
+  for (const f of opts.formats) out.push({ writer: (await formatModule(f).writer())(run), rows: (s) => s.rows });
+  // The extra configs (src/configs) take the same rows after the formats, each with its own features.
+  const splits = [...planned.splits.values()];
+  const all = { rows: splits.reduce((a, s) => a + s.rows, 0), sessions: splits.reduce((a, s) => a + s.sessions, 0), numBytes: 0 };
+  for (const c of opts.configs ?? []) {
+    const m = configModule(c);
+    const approxBytesPerRow = m.rowBytes(planned.approxBytesPerRow, all, opts);
+    const writer = (await m.writer())({ ...run, opts, features: m.features(run.labels, opts), approxBytesPerRow });
+    out.push({ writer, rows: (s) => m.rows(s) });
+  }
   return out;
 }
 
@@ -78,7 +97,7 @@ export async function writePass(input: WritePassInput): Promise<WritePassResult>
   const formats = await openFormatWriters({ ...input, opts: { ...opts, formats: sortedFormats(opts.formats) } });
   // One writer per split, fanning out to every requested format.
   const writers = new Map<string, SplitWriter<StepsRow>>();
-  for (const name of splitNames) writers.set(name, fanOut(formats.map((f) => f.split(name, planned.splits.get(name)!.rows))));
+  for (const name of splitNames) writers.set(name, fanOut(formats.map((f) => f.writer.split(name, f.rows(planned.splits.get(name)!)))));
 
   let example: Record<string, unknown> | undefined;
   progress?.start('write', { rowsTotal: planned.rows });
@@ -127,7 +146,7 @@ export async function writePass(input: WritePassInput): Promise<WritePassResult>
   const files: DatasetFile[] = [];
   let manifestFields: Partial<DatasetManifest> = {};
   for (const f of formats) {
-    const done = await f.finish(splitNames);
+    const done = await f.writer.finish(splitNames);
     files.push(...done.files);
     manifestFields = { ...manifestFields, ...done.manifest };
   }

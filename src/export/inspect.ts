@@ -12,7 +12,7 @@ import type { ManifestCheck } from './manifest-check.ts';
 import { frameSizeProblem, resolveLimits } from '../limits.ts';
 import { openExport } from './read.ts';
 import type { OpenExportOptions } from './read.ts';
-import { stepLocation } from './step.ts';
+import { hasAction, stepLocation } from './step.ts';
 import type { Source } from '../source/types.ts';
 
 export type { ManifestCheck };
@@ -125,7 +125,7 @@ export async function inspectExport(root: string | Source, opts: InspectOptions 
       sessions++;
       lastSession = step.session_id;
     }
-    actions++;
+    if (hasAction(step)) actions++;
     bump(types, label(step.action.type));
     bump(workflows, label(step.context.workflow));
     bump(outcomes, label(step.context.outcome));

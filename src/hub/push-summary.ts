@@ -24,6 +24,14 @@ export interface PushSummary {
   tag: string | null;
   uploaded_files: number;
   uploaded_bytes: number;
+  /** How file bytes went up: `xet` (chunks the Hub did not have), `lfs` (whole files), null when none did. */
+  transfer: 'xet' | 'lfs' | null;
+  /** Bytes actually sent (xorbs, shards, LFS bodies); null on a dry run (known only after chunking). */
+  sent_bytes: number | null;
+  /** File bytes the Hub already stored as Xet chunks, so not sent; null on a dry run. */
+  deduplicated_bytes: number | null;
+  /** Bytes of files left alone: unchanged on the branch, or already stored by the Hub. */
+  skipped_bytes: number;
   deleted_files: number;
   unchanged_files: number;
   branch: string;
@@ -48,6 +56,10 @@ export function pushSummary(r: PushResult): PushSummary {
     tag: r.tag,
     uploaded_files: r.uploaded_files,
     uploaded_bytes: r.uploaded_bytes,
+    transfer: r.transfer,
+    sent_bytes: r.sent_bytes,
+    deduplicated_bytes: r.deduplicated_bytes,
+    skipped_bytes: r.skipped_bytes,
     deleted_files: r.deleted_files,
     unchanged_files: r.unchanged_files,
     branch: r.branch,

@@ -17,8 +17,10 @@
  * Once the branch is being moved (the single commit, or the move to the staging head) the push
  * completes instead.
  */
+import { CHUNK_HEADER_BYTES, readChunkHeader } from './xet-format.ts';
+import { XetFileChanged, XetWriter, type XetConnection } from './xet-writer.ts';
 import { openAsBlob } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listCommits, listFiles, whoAmI } from '@huggingface/hub';
 import type { CommitOperation, CommitOutput, RepoDesignation } from '@huggingface/hub';
@@ -77,6 +79,8 @@ export interface PushOptions {
   /** @default $HF_ENDPOINT, else https://huggingface.co */
   hubUrl?: string;
   dryRun?: boolean;
+  /** Upload over Xet when the Hub offers it (only chunks it does not store yet travel); false keeps to LFS. @default true */
+  xet?: boolean;
   /** @default resolveHubToken() (HF_TOKEN, else the token file) */
   token?: HubToken | null;
   /** Every Hub request goes through it. @default globalThis.fetch */
@@ -104,7 +108,16 @@ export interface PushResult {
   tag: string | null;
   created_repo: boolean;
   uploaded_files: number;
+  /** Bytes of the files uploaded (their full size, however they travelled). */
   uploaded_bytes: number;
+  /** How the file bytes travelled: `xet` when the Hub offered it, else `lfs`; null when nothing was uploaded. */
+  transfer: 'xet' | 'lfs' | null;
+  /** Bytes actually sent for file contents: inline files, LFS bodies, Xet xorbs and shards (null on a dry run). */
+  sent_bytes: number | null;
+  /** Bytes of uploaded files that Xet found already stored, so were not sent (null on a dry run). */
+  deduplicated_bytes: number | null;
+  /** Bytes not uploaded at all: files unchanged on the branch, and objects the Hub already stored. */
+  skipped_bytes: number;
   deleted_files: number;
   unchanged_files: number;
   dry_run: boolean;
@@ -236,6 +249,10 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     created_repo: false,
     uploaded_files: 0,
     uploaded_bytes: 0,
+    transfer: null,
+    sent_bytes: opts.dryRun ? null : 0,
+    deduplicated_bytes: opts.dryRun ? null : 0,
+    skipped_bytes: plan.unchanged.reduce((n, f) => n + f.bytes, 0),
     deleted_files: 0,
     unchanged_files: plan.unchanged.length,
     dry_run: !!opts.dryRun,
@@ -286,7 +303,7 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     });
     const title = commitTitle(opts.message, manifest.source_manifest?.export_id, i, chunks.length);
     const commit = (): Promise<CommitOutput> =>
-      hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, progress });
+      hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, progress, xet: opts.xet !== false });
     const out = chunks.length > 1 ? await hub.stagingStep(staging, branch, commit) : await commit();
     head = out.commit.oid;
     result.commits.push(head);
@@ -312,6 +329,10 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   result.commit = head;
   result.uploaded_files = counter.files;
   result.uploaded_bytes = counter.bytes;
+  result.transfer = counter.xetFileBytes > 0 ? 'xet' : counter.bytes > 0 ? 'lfs' : null;
+  result.sent_bytes = counter.sent;
+  result.deduplicated_bytes = Math.max(0, counter.xetFileBytes - counter.xetNewRawBytes);
+  result.skipped_bytes += counter.alreadyStored;
   result.deleted_files = plan.delete.length;
 
   if (opts.tag && head) {
@@ -361,6 +382,13 @@ export async function commitChunks(plan: PushPlan): Promise<CommitOperation[][]>
 class UploadCounter {
   files = 0;
   bytes = 0;
+  /** Bytes on the wire for file contents. */
+  sent = 0;
+  /** Size of the files the Hub took over Xet, and the raw size of the new chunks sent for them. */
+  xetFileBytes = 0;
+  xetNewRawBytes = 0;
+  /** Size of the LFS objects the Hub already had. */
+  alreadyStored = 0;
   constructor(readonly local: Map<string, LocalFile>) {}
 }
 
@@ -559,15 +587,104 @@ class HubClient {
   }
 
   /**
+   * Upload this commit's LFS files over Xet with push's own writer, when the Hub hands out a Xet
+   * write token (404: it has no Xet, and the commit goes over LFS). Returns the sha256s uploaded.
+   */
+  async #uploadXet(
+    operations: CommitOperation[],
+    o: { branch: string; counter: UploadCounter },
+    advance: (path: string, fraction: number) => void,
+  ): Promise<Set<string>> {
+    const files = operations.flatMap((op) => {
+      const f = op.operation === 'addOrUpdate' ? o.counter.local.get(op.path) : undefined;
+      return f && !f.content && f.bytes > 0 ? [f] : [];
+    });
+    const done = new Set<string>();
+    if (files.length === 0) return done;
+    const tokenUrl = `${this.hubUrl}/api/datasets/${this.repoId}/xet-write-token/${encodeURIComponent(o.branch)}`;
+    let conn: { casUrl: string; accessToken: string; exp: number } | undefined;
+    const connect = async (): Promise<XetConnection> => {
+      // Refresh a minute before expiry, like the reference client.
+      if (!conn || conn.exp * 1000 < Date.now() + 60_000) {
+        const res = await this.#fetch(tokenUrl, { headers: this.#headers({ Accept: 'application/json' }), signal: this.signal });
+        if (!res.ok) throw new HubPushError(`getting a Xet write token failed with HTTP ${res.status}`);
+        conn = (await res.json()) as typeof conn;
+      }
+      return conn!;
+    };
+    const probe = await this.#fetch(tokenUrl, { headers: this.#headers({ Accept: 'application/json' }), signal: this.signal });
+    if (probe.status === 404) return done;
+    if (!probe.ok) throw new HubPushError(`getting a Xet write token failed with HTTP ${probe.status}`);
+    conn = (await probe.json()) as typeof conn;
+    // The Hub decides which files are LFS (Xet) and which go inline in the commit.
+    const lfs = await this.#lfsPaths(files, o.branch);
+    // The CAS requests go through the injected fetch and stop when the push is aborted.
+    const writer = new XetWriter(connect, (input, init) => this.#fetch(input, { ...init, signal: this.signal }));
+    for (const f of files) {
+      if (!lfs.has(f.path)) continue;
+      throwIfAborted(this.signal);
+      try {
+        await writer.addFile(f);
+      } catch (err) {
+        if (err instanceof XetFileChanged) throw changedError(f);
+        throw err;
+      }
+      done.add(f.sha256);
+      advance(f.path, 1);
+    }
+    if (done.size) await writer.finish();
+    o.counter.sent += writer.stats.sent;
+    o.counter.xetNewRawBytes += writer.stats.newRawBytes;
+    return done;
+  }
+
+  /** Paths the Hub's preupload answers `lfs` for (the rest it takes inline). */
+  async #lfsPaths(files: LocalFile[], branch: string): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let i = 0; i < files.length; i += 100) {
+      const batch = await Promise.all(
+        files.slice(i, i + 100).map(async (f) => {
+          const fh = await open(f.absPath, 'r');
+          try {
+            const sample = Buffer.alloc(Math.min(512, f.bytes));
+            await fh.read(sample, 0, sample.length, 0);
+            return { path: f.path, size: f.bytes, sample: sample.toString('base64') };
+          } finally {
+            await fh.close();
+          }
+        }),
+      );
+      const res = await this.#fetch(`${this.hubUrl}/api/datasets/${this.repoId}/preupload/${encodeURIComponent(branch)}`, {
+        method: 'POST',
+        signal: this.signal,
+        headers: this.#headers({ 'Content-Type': 'application/json' }),
+        body: JSON.stringify({ files: batch }),
+      });
+      if (!res.ok) throw new HubPushError(`preupload failed with HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      for (const f of ((await res.json()) as { files: Array<{ path: string; uploadMode: string }> }).files)
+        if (f.uploadMode === 'lfs') out.add(f.path);
+    }
+    return out;
+  }
+
+  /**
    * One commit through commitIter. A fetch wrapper reads the preupload answer (inline files) and
    * the LFS batch answer (objects the Hub asks for) to count what really travels.
    */
   async commit(
     operations: CommitOperation[],
-    o: { title: string; branch: string; parentCommit?: string; counter: UploadCounter; progress?: ProgressMeter<PushProgressEvent> },
+    o: {
+      title: string;
+      branch: string;
+      parentCommit?: string;
+      counter: UploadCounter;
+      progress?: ProgressMeter<PushProgressEvent>;
+      xet: boolean;
+    },
   ): Promise<CommitOutput> {
     const inline = new Set<string>();
     const lfsUploads: number[] = [];
+    const xetUploads: number[] = [];
     // The client hashes what it uploads: every LFS oid it asks for must be the manifest's sha256 of
     // a file of this commit, or the published manifest would not describe the published bytes.
     const expected = new Set<string>();
@@ -575,6 +692,22 @@ class HubClient {
       const sha = op.operation === 'addOrUpdate' ? o.counter.local.get(op.path)?.sha256 : undefined;
       if (sha) expected.add(sha);
     }
+    // Bytes of each file counted so far: LFS uploads report fractions, the rest counts when done.
+    const counted = new Map<string, number>();
+    const advance = (p: string, fraction: number): void => {
+      const progress = o.progress;
+      if (!progress) return;
+      const size = o.counter.local.get(p)?.bytes ?? 0;
+      const before = counted.get(p) ?? 0;
+      if (before === size && counted.has(p)) return;
+      const now = Math.min(size, Math.floor(fraction * size));
+      counted.set(p, now);
+      if (fraction >= 1) progress.filesDone += 1;
+      progress.advance(0, now - before);
+    };
+    // Over Xet, push uploads the files itself (XetWriter): only chunks the Hub lacks travel. The
+    // commit below then finds every object stored.
+    const viaWriter = o.xet ? await this.#uploadXet(operations, o, advance) : new Set<string>();
     const countingFetch: typeof fetch = async (input, init) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
       if (url.endsWith('/info/lfs/objects/batch') && typeof init?.body === 'string') {
@@ -590,27 +723,28 @@ class HubClient {
         }
       }
       const res = await this.#fetch(input, init);
-      if (res.ok && init?.method === 'POST' && url.includes('/preupload/')) {
+      const body = init?.body instanceof Uint8Array ? init.body : undefined;
+      if (res.ok && init?.method === 'POST' && body && /\/v1\/xorbs\/[^/]+\/[0-9a-f]{64}$/.test(url)) {
+        o.counter.sent += body.byteLength;
+        o.counter.xetNewRawBytes += xorbRawBytes(body);
+      } else if (res.ok && init?.method === 'POST' && body && /\/v[12]\/shards$/.test(url)) {
+        o.counter.sent += body.byteLength;
+      } else if (res.ok && init?.method === 'POST' && url.includes('/preupload/')) {
         const json = (await res.clone().json()) as { files: Array<{ path: string; uploadMode: string }> };
         for (const f of json.files) if (f.uploadMode !== 'lfs') inline.add(f.path);
       } else if (res.ok && url.endsWith('/info/lfs/objects/batch')) {
-        const json = (await res.clone().json()) as { objects: Array<{ size: number; actions?: { upload?: unknown } }> };
-        for (const obj of json.objects) if (obj.actions?.upload) lfsUploads.push(obj.size);
+        const json = (await res.clone().json()) as {
+          transfer?: string;
+          objects: Array<{ oid: string; size: number; actions?: { upload?: unknown } }>;
+        };
+        for (const obj of json.objects) {
+          if (viaWriter.has(obj.oid)) xetUploads.push(obj.size);
+          else if (!obj.actions?.upload) o.counter.alreadyStored += obj.size;
+          else if (json.transfer === 'xet') xetUploads.push(obj.size);
+          else lfsUploads.push(obj.size);
+        }
       }
       return res;
-    };
-    // Bytes of each file counted so far: LFS uploads report fractions, the rest counts when done.
-    const counted = new Map<string, number>();
-    const advance = (p: string, fraction: number): void => {
-      const progress = o.progress;
-      if (!progress) return;
-      const size = o.counter.local.get(p)?.bytes ?? 0;
-      const before = counted.get(p) ?? 0;
-      if (before === size && counted.has(p)) return;
-      const now = Math.min(size, Math.floor(fraction * size));
-      counted.set(p, now);
-      if (fraction >= 1) progress.filesDone += 1;
-      progress.advance(0, now - before);
     };
     const it = commitIter({
       repo: this.#repo,
@@ -621,6 +755,7 @@ class HubClient {
       hubUrl: this.hubUrl,
       fetch: countingFetch,
       ...(this.signal && { abortSignal: this.signal }),
+      useXet: o.xet,
       ...this.#auth,
     });
     let step = await it.next();
@@ -634,13 +769,30 @@ class HubClient {
     for (const op of operations) if (op.operation === 'addOrUpdate') advance(op.path, 1);
     o.progress?.flush();
     for (const p of inline) {
+      const n = o.counter.local.get(p)?.bytes ?? 0;
       o.counter.files += 1;
-      o.counter.bytes += o.counter.local.get(p)?.bytes ?? 0;
+      o.counter.bytes += n;
+      o.counter.sent += n;
     }
-    o.counter.files += lfsUploads.length;
-    o.counter.bytes += lfsUploads.reduce((a, b) => a + b, 0);
+    const lfs = lfsUploads.reduce((a, b) => a + b, 0);
+    const xet = xetUploads.reduce((a, b) => a + b, 0);
+    o.counter.files += lfsUploads.length + xetUploads.length;
+    o.counter.bytes += lfs + xet;
+    o.counter.sent += lfs;
+    o.counter.xetFileBytes += xet;
     return out;
   }
+}
+
+/** Raw (uncompressed) bytes of the chunks of a serialized xorb: the sum of its chunk headers' sizes. */
+function xorbRawBytes(xorb: Uint8Array): number {
+  let raw = 0;
+  for (let at = 0; at + CHUNK_HEADER_BYTES <= xorb.length && xorb[at] === 0; ) {
+    const h = readChunkHeader(xorb, at, 0);
+    raw += h.rawSize;
+    at += CHUNK_HEADER_BYTES + h.storedSize;
+  }
+  return raw;
 }
 
 function changedError(f: LocalFile): IntegrityError {

@@ -5,6 +5,8 @@ import { createInterface } from 'node:readline';
 import { Transform } from 'node:stream';
 import { HttpError, readJson, revisionNotFound, sendJson } from './server-http.ts';
 import { checkRepoPath, openRepo, USER_NAME, type HubContext, type HubRequest } from './server-context.ts';
+import { XetStore } from './xet-store.ts';
+import { readSmallFile } from './server-files.ts';
 import { bytesOf, commitId, treeFileFor, type CommitRecord, type RepoRecord, type TreeFile } from './store.ts';
 
 /** The .gitattributes a new repo starts with: the usual binary and archive formats go through LFS. */
@@ -95,9 +97,12 @@ export function gitattributesSaysLfs(text: string, filePath: string): boolean {
   return lfs;
 }
 
+/** Largest .gitattributes read to classify preuploads. */
+const MAX_GITATTRIBUTES_BYTES = 1024 * 1024;
+
 async function gitattributesOf(ctx: HubContext, commit: CommitRecord | undefined): Promise<string> {
   const f = commit?.files['.gitattributes'];
-  return f ? (await ctx.store.readObjectBytes(f.sha256)).toString('utf8') : '';
+  return f ? (await readSmallFile(ctx, f, MAX_GITATTRIBUTES_BYTES)).toString('utf8') : '';
 }
 
 async function branchHead(ctx: HubContext, repo: RepoRecord, rev: string): Promise<CommitRecord> {
@@ -228,7 +233,14 @@ async function applyOps(ctx: HubContext, base: Record<string, TreeFile>, ops: Op
     if (op.kind === 'add') files[op.path] = op.file;
     else if (op.kind === 'lfs') {
       const stored = await ctx.store.objectSize(op.oid);
-      if (stored === undefined) throw new HttpError(422, `LFS object ${op.oid} for ${op.path} was never uploaded`);
+      if (stored === undefined) {
+        // Uploaded over Xet: the pointer names the sha256 the verified shard recorded for the file.
+        const xet = await new XetStore(ctx.store).fileBySha256(op.oid);
+        if (!xet) throw new HttpError(422, `LFS object ${op.oid} for ${op.path} was never uploaded`);
+        if (xet.size !== op.size) throw new HttpError(422, `Xet file ${op.oid} for ${op.path} has ${xet.size} bytes, not ${op.size}`);
+        files[op.path] = { ...treeFileFor(op.oid, op.size, true), xetHash: xet.hash };
+        continue;
+      }
       if (stored !== op.size) throw new HttpError(422, `LFS object ${op.oid} for ${op.path} has ${stored} bytes, not ${op.size}`);
       files[op.path] = treeFileFor(op.oid, op.size, true);
     } else if (op.kind === 'delete') {
@@ -279,6 +291,12 @@ export async function handleCommit(ctx: HubContext, r: HubRequest, repo: RepoRec
       throw new HttpError(412, `parentCommit ${header.parentCommit} is not the head of ${branch} (${head.id}): pull and retry`);
     }
     const files = await applyOps(ctx, head.files, ops);
+    // The repo's readers may now fetch the Xet files it names through the CAS.
+    const xs = new XetStore(ctx.store);
+    for (const op of ops) {
+      const xetHash = op.kind === 'lfs' ? files[op.path]?.xetHash : undefined;
+      if (xetHash) await xs.grant(xetHash, `${fresh.type}/${fresh.id}`);
+    }
     const c = await writeCommit(ctx, fresh, head.id, summary, description, files);
     fresh.branches[branch] = c.id;
     await ctx.store.saveRepo(fresh);

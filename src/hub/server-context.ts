@@ -20,13 +20,21 @@ export interface HubSettings {
   lfsThresholdBytes: number;
 }
 
+/** What the server counts: bytes received over LFS and over Xet (xorbs and shards), commits, new xorbs. */
+export interface HubStats {
+  lfsBytesReceived: number;
+  xetBytesReceived: number;
+  xorbsStored: number;
+  commits: number;
+}
+
 export interface HubContext extends HubSettings {
   store: HubStore;
   /** Hex key that signs LFS upload URLs. */
   secret: string;
   /** The tokens that may read private repos (`read`) or also write (`write`). */
   tokens: TokenTable;
-  stats: { lfsBytesReceived: number; commits: number };
+  stats: HubStats;
 }
 
 export interface HubRequest {

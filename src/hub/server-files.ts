@@ -7,6 +7,9 @@ import { entryNotFound, HttpError, parseRange, readBody, sendJson } from './serv
 import { splitRevision, type HubContext, type HubRequest } from './server-context.ts';
 import { lfsPointer, type CommitRecord, type RepoRecord, type TreeFile } from './store.ts';
 import { byPath } from '../util/compare.ts';
+import { Readable } from 'node:stream';
+import { xetDownloadHeaders } from './server-xet.ts';
+import { XetStore } from './xet-store.ts';
 
 type Entry = { type: 'file'; path: string; file: TreeFile } | { type: 'directory'; path: string };
 
@@ -74,6 +77,8 @@ async function render(ctx: HubContext, repo: RepoRecord, commit: CommitRecord, e
         : { type: 'directory', oid: dirs.get(e.path), size: 0, path: e.path };
     if (e.type === 'file' && e.file.lfs)
       out.lfs = { oid: e.file.sha256, size: e.file.size, pointerSize: Buffer.byteLength(lfsPointer(e.file.sha256, e.file.size)) };
+    // Only for files stored as Xet chunks: clients that see it may skip the resolve and read through the CAS.
+    if (e.type === 'file' && e.file.xetHash) out.xetHash = e.file.xetHash;
     const lc = last?.get(e.path);
     if (lc) out.lastCommit = { id: lc.id, title: lc.title, date: lc.date };
     // No securityFileStatus: this server scans nothing, and must not claim files are safe.
@@ -140,7 +145,7 @@ export async function handlePathsInfo(ctx: HubContext, r: HubRequest, repo: Repo
 
 /** `GET|HEAD /{prefix}{id}/resolve|raw/{rev}/{path}`: the bytes, served directly (no redirect). */
 export async function handleDownload(ctx: HubContext, r: HubRequest, repo: RepoRecord, segs: string[], raw: boolean): Promise<void> {
-  const { commit, rest } = await splitRevision(ctx, repo, segs);
+  const { commit, rest, rev } = await splitRevision(ctx, repo, segs);
   const filePath = rest.join('/');
   const file = commit.files[filePath];
   if (!file) throw entryNotFound(filePath, commit.id);
@@ -155,6 +160,14 @@ export async function handleDownload(ctx: HubContext, r: HubRequest, repo: RepoR
   if (file.lfs && !raw) {
     headers['X-Linked-Etag'] = `"${file.sha256}"`;
     headers['X-Linked-Size'] = String(file.size);
+  }
+  if (file.xetHash && !raw) {
+    Object.assign(headers, xetDownloadHeaders(r, repo, rev, file.xetHash));
+    if ((r.req.headers.accept ?? '').includes(XET_FILEINFO)) {
+      // @huggingface/hub asks for this to download through the CAS instead of these bytes.
+      sendJson(r.res, 200, { hash: file.xetHash, size: file.size, etag: file.sha256 }, headers, r.head, XET_FILEINFO);
+      return;
+    }
   }
   const range = parseRange(r.req.headers.range, size);
   if (range === 'unsatisfiable') {
@@ -180,7 +193,33 @@ export async function handleDownload(ctx: HubContext, r: HubRequest, repo: RepoR
     r.res.end(pointer.subarray(start, end + 1));
     return;
   }
-  const stream = ctx.store.readObject(file.sha256, { start, end });
+  const stream = readTreeFile(ctx, file, start, end);
   stream.on('error', () => r.res.destroy());
   stream.pipe(r.res);
+}
+
+const XET_FILEINFO = 'application/vnd.xet-fileinfo+json';
+
+/** Bytes [start, end] of a committed file, from the object store or decoded from its Xet chunks. */
+export function readTreeFile(ctx: HubContext, file: TreeFile, start: number, end: number): Readable {
+  if (!file.xetHash) return ctx.store.readObject(file.sha256, { start, end });
+  const xs = new XetStore(ctx.store);
+  const hash = file.xetHash;
+  return Readable.from(
+    (async function* () {
+      const rec = await xs.fileRecord(hash);
+      if (!rec) throw new Error(`Xet file ${hash} is missing from the store`);
+      yield* xs.readFile(rec, start, end);
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** A whole small committed file (README, .gitattributes), at most `limit` bytes. */
+export async function readSmallFile(ctx: HubContext, file: TreeFile, limit: number): Promise<Buffer> {
+  if (file.size > limit) throw new HttpError(413, `file of ${file.size} bytes is larger than the ${limit} bytes read here`);
+  if (!file.xetHash) return ctx.store.readObjectBytes(file.sha256);
+  const parts: Buffer[] = [];
+  for await (const p of readTreeFile(ctx, file, 0, file.size - 1)) parts.push(p as Buffer);
+  return Buffer.concat(parts);
 }

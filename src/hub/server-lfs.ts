@@ -1,12 +1,14 @@
 /**
- * Git LFS on the local Hub server: the batch API (basic and multipart transfers; never xet, so
- * both official clients stay on plain LFS), self-authorizing upload URLs, PUT with sha256 check,
- * multipart completion, and the verify call huggingface_hub makes.
+ * Git LFS on the local Hub server: the batch API (basic and multipart transfers, and `xet` for
+ * clients that offer it, which then upload through the CAS, see server-xet.ts), self-authorizing
+ * upload URLs, PUT with sha256 check, multipart completion, and the verify call huggingface_hub makes.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { drain, HttpError, readJson, sendJson } from './server-http.ts';
 import type { HubContext, HubRequest } from './server-context.ts';
 import { ObjectMismatchError, type RepoRecord } from './store.ts';
+import { xetBatchObject } from './server-xet.ts';
+import { XetStore } from './xet-store.ts';
 
 const LFS_JSON = 'application/vnd.git-lfs+json';
 
@@ -28,7 +30,7 @@ function parseOidSize(oidRaw: string | undefined, sizeRaw: string | undefined): 
   return { oid, size };
 }
 
-export async function handleLfsBatch(ctx: HubContext, r: HubRequest, _repo: RepoRecord): Promise<void> {
+export async function handleLfsBatch(ctx: HubContext, r: HubRequest, repo: RepoRecord): Promise<void> {
   const body = await readJson(r.req);
   if (body.operation !== 'upload')
     throw new HttpError(
@@ -37,8 +39,12 @@ export async function handleLfsBatch(ctx: HubContext, r: HubRequest, _repo: Repo
     );
   const transfers = Array.isArray(body.transfers) ? (body.transfers as unknown[]) : ['basic'];
   const canMultipart = transfers.includes('multipart');
-  if (!transfers.includes('basic') && !canMultipart)
-    throw new HttpError(422, 'LFS batch: none of the offered transfers is supported (basic, multipart)');
+  const useXet = transfers.includes('xet');
+  if (!transfers.includes('basic') && !canMultipart && !useXet)
+    throw new HttpError(422, 'LFS batch: none of the offered transfers is supported (basic, multipart, xet)');
+  const ref = (body.ref as { name?: unknown } | undefined)?.name;
+  const branch = typeof ref === 'string' ? ref.replace(/^refs\/heads\//, '') : repo.defaultBranch;
+  const xs = new XetStore(ctx.store);
   if (body.hash_algo !== undefined && body.hash_algo !== 'sha256' && body.hash_algo !== 'sha_256') {
     throw new HttpError(422, `LFS batch: hash_algo ${JSON.stringify(body.hash_algo)} is not supported (sha256)`);
   }
@@ -56,13 +62,17 @@ export async function handleLfsBatch(ctx: HubContext, r: HubRequest, _repo: Repo
       });
       continue;
     }
-    const stored = await ctx.store.objectSize(oid);
+    const stored = (await ctx.store.objectSize(oid)) ?? (await xs.fileBySha256(oid))?.size;
     if (stored === size) {
       objects.push({ oid, size, authenticated: true }); // already here: no actions, nothing to upload
       continue;
     }
     if (stored !== undefined) {
       objects.push({ oid, size, error: { code: 422, message: `object ${oid} is stored with ${stored} bytes, not ${size}` } });
+      continue;
+    }
+    if (useXet) {
+      objects.push(xetBatchObject(r, repo, branch, oid, size));
       continue;
     }
     // Signed like the upload URL: unsigned, verify would tell anyone whether a private file's bytes are stored.
@@ -82,7 +92,7 @@ export async function handleLfsBatch(ctx: HubContext, r: HubRequest, _repo: Repo
       objects.push({ oid, size, authenticated: true, actions: { upload: { href }, verify } });
     }
   }
-  sendJson(r.res, 200, { transfer: usedMultipart ? 'multipart' : 'basic', objects }, {}, false, LFS_JSON);
+  sendJson(r.res, 200, { transfer: useXet ? 'xet' : usedMultipart ? 'multipart' : 'basic', objects }, {}, false, LFS_JSON);
 }
 
 async function storeOrReject(r: HubRequest, work: () => Promise<void>): Promise<void> {

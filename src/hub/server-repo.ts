@@ -18,6 +18,7 @@ import {
   type HubRequest,
 } from './server-context.ts';
 import { repoNamePartProblem } from './repo-id.ts';
+import { readSmallFile } from './server-files.ts';
 import { bytesOf, lfsPointer, treeFileFor, type CommitRecord, type RepoRecord, type RepoType, type TreeFile } from './store.ts';
 import { compareStrings } from '../util/compare.ts';
 
@@ -100,7 +101,7 @@ export async function handleSettings(ctx: HubContext, r: HubRequest, repo: RepoR
 async function cardData(ctx: HubContext, commit: CommitRecord): Promise<unknown> {
   const readme = commit.files['README.md'];
   if (!readme || readme.size > 4 * 1024 * 1024) return undefined;
-  const fm = frontMatter((await ctx.store.readObjectBytes(readme.sha256)).toString('utf8'));
+  const fm = frontMatter((await readSmallFile(ctx, readme, 4 * 1024 * 1024)).toString('utf8'));
   if (fm === undefined) return undefined;
   try {
     const data: unknown = parseYaml(fm);

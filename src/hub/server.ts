@@ -2,7 +2,8 @@
  * A local Hugging Face Hub server (node:http, no framework) that the official clients accept:
  * @huggingface/hub (JS) and huggingface_hub / datasets (Python, with HF_ENDPOINT pointing here).
  * It serves the minimal surface those clients call (repo create/info, tree listing, preupload, commit,
- * LFS batch, resolve; https://huggingface.co/docs/hub/api), with on-disk storage
+ * LFS batch, resolve; https://huggingface.co/docs/hub/api) and the Xet storage protocol the clients
+ * use by default (server-xet.ts), with on-disk storage
  * (see store.ts) that survives restarts. Loopback by default, and only loopback unless tokens are
  * configured; writes and private reads need a listed token (see server-auth.ts).
  */
@@ -12,7 +13,15 @@ import path from 'node:path';
 import { handleCommit, handlePreupload } from './server-commit.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { isServerToken, newServerToken, TokenTable, type ServerToken } from './server-auth.ts';
-import { TYPE_BY_PLURAL, openRepo, repoIdFromSegments, type HubContext, type HubRequest, type HubSettings } from './server-context.ts';
+import {
+  TYPE_BY_PLURAL,
+  openRepo,
+  repoIdFromSegments,
+  type HubContext,
+  type HubRequest,
+  type HubSettings,
+  type HubStats,
+} from './server-context.ts';
 import { handleDownload, handlePathsInfo, handleTree } from './server-files.ts';
 import { decodeSegment, HttpError, sendError } from './server-http.ts';
 import { handleLfsBatch, handleLfsComplete, handleLfsPart, handleLfsPut, handleLfsVerify } from './server-lfs.ts';
@@ -31,6 +40,7 @@ import {
   handleWhoami,
 } from './server-repo.ts';
 import { HubStore, type RepoType } from './store.ts';
+import { handleCas, handleXetToken } from './server-xet.ts';
 
 export interface HubServerOptions extends Partial<HubSettings> {
   /** Storage directory (created when missing). */
@@ -52,7 +62,7 @@ export interface HubServer {
   url: string;
   port: number;
   stop(): Promise<void>;
-  stats(): { lfsBytesReceived: number; commits: number };
+  stats(): HubStats;
   /** The token kept in `{dir}/token`, when the server made it (no `tokens` were given). */
   token?: string;
   /** Where that token is kept. */
@@ -86,7 +96,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     store,
     secret: await store.secret(),
     tokens: new TokenTable(configured ? opts.tokens! : [{ token: ownToken!, role: 'write' }]),
-    stats: { lfsBytesReceived: 0, commits: 0 },
+    stats: { lfsBytesReceived: 0, xetBytesReceived: 0, xorbsStored: 0, commits: 0 },
     treePageSize: opts.treePageSize ?? 1000,
     multipartChunkBytes: opts.multipartChunkBytes ?? 16 * 1024 * 1024,
     lfsThresholdBytes: opts.lfsThresholdBytes ?? 10 * 1024 * 1024,
@@ -143,6 +153,11 @@ async function handle(ctx: HubContext, req: IncomingMessage, res: ServerResponse
   const endpoint = hostHeader && /^[A-Za-z0-9.:[\]-]+$/.test(hostHeader) ? `http://${hostHeader}` : baseUrl;
   const url = new URL(req.url ?? '/', endpoint);
   const method = req.method ?? 'GET';
+  if (url.pathname.startsWith('/_xet/')) {
+    // The CAS takes its own (xet_) tokens, never a Hub token.
+    const xr: HubRequest = { req, res, url, endpoint, unknownToken: false, head: method === 'HEAD' };
+    return handleCas(ctx, xr, url.pathname.split('/').slice(2).map(decodeSegment));
+  }
   const token = bearer(req);
   const role = token === undefined ? undefined : ctx.tokens.roleOf(token);
   const r: HubRequest = { req, res, url, endpoint, role, unknownToken: token !== undefined && role === undefined, head: method === 'HEAD' };
@@ -186,6 +201,8 @@ async function handle(ctx: HubContext, req: IncomingMessage, res: ServerResponse
     if (action === 'tree' && is('GET')) return handleTree(ctx, r, repo, rest);
     if (action === 'paths-info' && is('POST')) return handlePathsInfo(ctx, r, repo, rest);
     if (action === 'commits' && is('GET')) return handleCommits(ctx, r, repo, rev);
+    if (action === 'xet-read-token' && is('GET')) return handleXetToken(ctx, r, repo, 'read', rev);
+    if (action === 'xet-write-token' && is('GET')) return handleXetToken(ctx, r, repo, 'write', rev);
     if (action === 'settings' && is('PUT')) return handleSettings(ctx, r, repo);
     return notFound();
   }

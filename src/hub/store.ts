@@ -4,6 +4,7 @@
  *   {dir}/objects/{aa}/{sha256}          content-addressed file bytes (LFS objects and small files alike)
  *   {dir}/repos/{type}s/{ns}/{name}/repo.json        visibility, branches, tags
  *   {dir}/repos/{type}s/{ns}/{name}/commits/{sha1}.json   one commit: parents, title, full file map
+ *   {dir}/xet/                           Xet xorbs, file reconstructions and indexes (see xet-store.ts)
  *   {dir}/tmp/                           uploads in progress (never read as objects)
  *   {dir}/secret                         key that signs the self-authorizing LFS upload URLs (0600)
  *   {dir}/token                          the write token made when no token is configured (0600)
@@ -29,6 +30,8 @@ export interface TreeFile {
   /** git blob sha1: of the bytes for regular files, of the pointer text for LFS files. */
   blobOid: string;
   lfs: boolean;
+  /** Xet file hash, when the bytes are stored as Xet chunks (uploaded over Xet) rather than as an object. */
+  xetHash?: string;
 }
 
 export interface CommitRecord {

@@ -140,11 +140,12 @@ async function openDataset(source: Source, title: string, validateTarget: string
     throw new InputError('expected a dataset manifest with files, labels and splits', where);
   }
   const manifest = m as DatasetManifest;
-  // Parquet is the default config (always pushed); JSONL when a dataset has no Parquet.
+  // Parquet is the default config (always pushed); JSONL when a dataset has no Parquet. The steps
+  // rows only: files of extra configs (sft, episodes: `config` set) have other columns.
   const format = manifest.files.some((f) => f.format === 'parquet' && f.rows !== null) ? 'parquet' : 'jsonl';
   const splitOrder = Object.keys(manifest.splits);
   const files = manifest.files
-    .filter((f) => f.format === format && f.rows !== null && f.split !== null)
+    .filter((f) => f.format === format && f.config === undefined && f.rows !== null && f.split !== null)
     .sort((a, b) => splitOrder.indexOf(a.split!) - splitOrder.indexOf(b.split!) || compareStrings(a.path, b.path));
   if (!files.length) throw new InputError('lists no Parquet or JSONL data files to read rows from', where);
   const names = manifest.labels;

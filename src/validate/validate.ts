@@ -232,8 +232,15 @@ async function validateFiles(
   // Files to check: the manifest's list (missing ones reported), else what was found.
   const toCheck: Array<FileToCheck & { format: Format }> = [];
   const hashLater: FileToCheck[] = [];
+  // Data files of the extra configs (sft/, episodes/): their own features and row counts.
+  const configFiles: Array<FileToCheck & { config: string }> = [];
   if (manifest) {
     for (const { listed: mf, file: fc } of complete.listedFiles(manifest, listing)) {
+      if (mf.config) {
+        configFiles.push({ ...fc, config: mf.config });
+        hashLater.push(fc);
+        continue;
+      }
       const format = formatOf(mf.path);
       // jsonl frames and support files are hashed apart; data files hash while they are checked (tars) or after.
       if (format && !(format === 'jsonl' && mf.rows === null))
@@ -283,7 +290,15 @@ async function validateFiles(
     complete.fileRows(fc.path, fc.format, fc.split, await v.check(fc));
   }
   for (const format of [...FORMAT_ORDER].reverse()) await validators.get(format)?.done();
+  if (configFiles.length) {
+    const { checkConfigParquet } = await import('./config-parquet.ts');
+    for (const fc of configFiles) {
+      const features = (manifest?.configs as Record<string, { features?: unknown } | undefined> | undefined)?.[fc.config]?.features;
+      complete.configRows(fc.path, fc.config, fc.split, await checkConfigParquet(ctx, fc, fc.config, features));
+    }
+  }
   if (manifest) complete.rowCounts(manifest, sizes.has('README.md') ? await cardSplits(ctx) : null);
+  if (manifest?.configs) complete.configRowCounts(manifest, sizes.has('README.md') ? await cardConfigSplits(ctx) : null);
   complete.somethingRead(label);
   await hashing;
 }
@@ -309,6 +324,29 @@ async function cardSplits(ctx: ValidateContext): Promise<CardSplits | null> {
     : yaml?.dataset_info;
   if (!Array.isArray(info?.splits)) return null;
   return new Map(info.splits.map((s) => [String(s?.name), s?.num_examples]));
+}
+
+/** The card's `num_examples` per split of each extra config (the `dataset_info` list entries by `config_name`). */
+async function cardConfigSplits(ctx: ValidateContext): Promise<Map<string, CardSplits> | null> {
+  const text = await readText(ctx.source, 'README.md');
+  const m = /^---\r?\n([\s\S]*?)\r?\n---/.exec(text);
+  if (!m) return null;
+  const { parse: parseYaml } = await import('yaml');
+  let info: unknown;
+  try {
+    info = (parseYaml(m[1]!) as { dataset_info?: unknown })?.dataset_info;
+  } catch {
+    return null; // reported by cardSplits
+  }
+  const out = new Map<string, CardSplits>();
+  for (const e of Array.isArray(info) ? (info as Array<{ config_name?: unknown; splits?: unknown }>) : []) {
+    if (typeof e?.config_name !== 'string' || !Array.isArray(e.splits)) continue;
+    out.set(
+      e.config_name,
+      new Map((e.splits as Array<{ name?: unknown; num_examples?: number }>).map((s) => [String(s?.name), s?.num_examples])),
+    );
+  }
+  return out;
 }
 
 /**
