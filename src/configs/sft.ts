@@ -167,12 +167,20 @@ function sftMapper(o: Resolved, labels: LabelVocabJson): () => RowMapper<SftRow>
     let session: string | undefined;
     let history: string[] = [];
     let frames: Array<{ image: { bytes: Uint8Array; path: string }; held: SharedBlock | undefined }> = [];
+    // A frame that left the window is still in the row just returned: it is released only once the
+    // writer has taken that row (the next add or end), or its memory could be reused before it is written.
+    let leaving: SharedBlock | undefined;
+    const releaseLeaving = () => {
+      leaving?.release();
+      leaving = undefined;
+    };
     const dropFrames = () => {
       for (const f of frames) f.held?.release();
       frames = [];
     };
     return {
       add(row) {
+        releaseLeaving();
         if (row.session_id !== session) {
           session = row.session_id;
           history = [];
@@ -206,11 +214,12 @@ function sftMapper(o: Resolved, labels: LabelVocabJson): () => RowMapper<SftRow>
         if (o.historyFrames) {
           // convert reuses a frame's memory once add() returns: the window keeps its own reference.
           frames.push({ image: current, held: retainShared(current.bytes) });
-          if (frames.length > o.historyFrames) frames.shift()!.held?.release();
+          if (frames.length > o.historyFrames) leaving = frames.shift()!.held;
         }
         return [out];
       },
       end() {
+        releaseLeaving();
         dropFrames();
         return [];
       },
