@@ -54,7 +54,7 @@ it('the last partition of three reads no row of the first data file; the result 
   const points = await planPoints(out);
   // One per session start (a small export keeps them all), the first at the first row.
   expect(points.length).toBe(8);
-  expect(points[0]).toEqual({ file: 0, item: 0, before: {} });
+  expect(points[0]).toEqual({ file: 0, item: 0, before: {}, sessions: {} });
   expect(points.some((p) => p.file === 1)).toBe(true);
 
   // The first data file made unreadable: a partition that parsed any of it would fail.

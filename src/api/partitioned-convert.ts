@@ -4,10 +4,8 @@
  * alone after a failure), then `finalizeConvert`. The result is byte-identical to one `convert`
  * with the same params, which every step must be given.
  */
-import type { ConvertOptions } from '../convert/convert.ts';
 import type { PartitionSpec } from '../convert/partition-limits.ts';
 import type { ConvertSummary } from '../convert/summary.ts';
-import { UsageError } from '../errors.ts';
 import { convertOptionsOf } from './convert.ts';
 import type { ConvertParams } from './convert.ts';
 
@@ -31,28 +29,17 @@ export interface PartitionResult {
   warnings: string[];
 }
 
-/**
- * The options of a partitioned step. Extra configs (sft, episodes) are not planned into partitions
- * yet: refused, rather than finalizing a dataset that lacks them.
- */
-function stepOptions(params: ConvertParams, step: string): ConvertOptions {
-  const extra = params.configs ?? [];
-  if (extra.length)
-    throw new UsageError(`convert ${step}: --configs ${extra.join(',')} cannot be partitioned yet; run one convert for them`);
-  return convertOptionsOf(params);
-}
-
 /** Step 1 (`convert --plan-only`): one pass over the rows without frames; writes the plan under `out`. */
 export async function planConvert(params: ConvertParams): Promise<PlanResult> {
   const { planOnly } = await import('../convert/partition.ts');
-  return planOnly(stepOptions(params, '--plan-only'));
+  return planOnly(convertOptionsOf(params));
 }
 
 /** Step 2 (`convert --partition i/N`): writes only the files partition `partition.index` of `partition.count` owns. */
 export async function convertPartition(params: ConvertParams & { partition: PartitionSpec }): Promise<PartitionResult> {
   const { partition, ...rest } = params;
   const { convertPartition: run } = await import('../convert/partition.ts');
-  return run(stepOptions(rest, `--partition ${partition.index}/${partition.count}`), partition);
+  return run(convertOptionsOf(rest), partition);
 }
 
 /**
@@ -64,5 +51,5 @@ export async function finalizeConvert(params: ConvertParams): Promise<ConvertSum
     import('../convert/finalize.ts'),
     import('../convert/summary.ts'),
   ]);
-  return convertSummary(await run(stepOptions(params, '--finalize')));
+  return convertSummary(await run(convertOptionsOf(params)));
 }

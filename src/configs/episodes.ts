@@ -22,7 +22,7 @@ import { stepsFeatures } from '../hf/steps-schema.ts';
 import type { ActionRow } from '../hf/steps-schema.ts';
 import { TIMESTAMP_MS_UTC } from '../hf/features.ts';
 import { parseByteSize } from '../limits.ts';
-import { configParquetWriter } from './parquet.ts';
+import { configParquetWriter, configShardPath, configShardRows } from './parquet.ts';
 import type { RowMapper } from './parquet.ts';
 import type { DatasetConfigModule } from './types.ts';
 
@@ -169,6 +169,10 @@ export const episodesConfig: DatasetConfigModule<'episodes'> = {
     return { ...opts, episodes: resolved(opts.episodes) };
   },
   rows: (split) => split.sessions,
+  shardUnit: 'session',
+  contextRows: () => 0,
+  shardRows: (split, rowBytes, opts) => configShardRows(split.sessions, rowBytes, opts.maxShardBytes),
+  shardPath: (split, i, n) => configShardPath('episodes', split, i, n),
   rowBytes: (stepBytes, split) => (stepBytes * split.rows) / Math.max(1, split.sessions),
   features: (labels) => episodesFeatures(labels),
   recordedOptions: () => ({}),

@@ -5,10 +5,13 @@
  * that lists configs (convert's fan-out, the manifest's `configs`, the card, the folders convert
  * and push own) reads this list, in this order.
  */
+import type { ConvertOptions } from '../convert/convert.ts';
+import type { SplitCounts } from '../convert/plan-pass.ts';
 import { UsageError } from '../errors.ts';
+import type { WriteRun } from '../formats/types.ts';
 import { episodesConfig } from './episodes.ts';
 import { sftConfig } from './sft.ts';
-import type { DatasetConfigModule } from './types.ts';
+import type { ConfigWriter, DatasetConfigModule } from './types.ts';
 
 /** `steps` is always written: the other configs are views of its rows. */
 export const CONFIG_NAMES = ['steps', 'sft', 'episodes'] as const;
@@ -36,4 +39,28 @@ export function parseConfigs(list: readonly string[]): ExtraConfigName[] {
     if (!(CONFIG_NAMES as readonly string[]).includes(n))
       throw new UsageError(`--configs: unknown config "${n}"; expected ${CONFIG_NAMES.join(', ')}`);
   return EXTRA_CONFIG_NAMES.filter((n) => list.includes(n));
+}
+
+/**
+ * Estimated stored bytes of one row of a config, from the plan's bytes per steps row and its counts
+ * over all splits: what sizes the config's shards, in the plan and in every writer alike.
+ */
+export function configRowBytes(m: DatasetConfigModule, stepBytes: number, splits: Iterable<SplitCounts>, opts: ConvertOptions): number {
+  const all = { rows: 0, sessions: 0, numBytes: 0 };
+  for (const s of splits) {
+    all.rows += s.rows;
+    all.sessions += s.sessions;
+  }
+  return m.rowBytes(stepBytes, all, opts);
+}
+
+/** A config's writer for a run (the formats' run with the config's own features and row size). */
+export async function openConfigWriter(
+  m: DatasetConfigModule,
+  run: WriteRun,
+  splits: Iterable<SplitCounts>,
+  opts: ConvertOptions,
+): Promise<ConfigWriter> {
+  const approxBytesPerRow = configRowBytes(m, run.approxBytesPerRow, splits, opts);
+  return (await m.writer())({ ...run, opts, features: m.features(run.labels, opts), approxBytesPerRow });
 }

@@ -23,7 +23,7 @@ import type { Features } from '../hf/features.ts';
 import type { LabelVocabJson } from '../hf/labels.ts';
 import type { StepsRow } from '../hf/steps-schema.ts';
 import { isoOfMs } from '../hf/timestamps.ts';
-import { configParquetWriter } from './parquet.ts';
+import { configParquetWriter, configShardPath, configShardRows } from './parquet.ts';
 import type { RowMapper } from './parquet.ts';
 import { ACTION_FORMATS, COORDS, canonicalAction, renderAction } from './sft-actions.ts';
 import type { ActionFormat, CanonicalAction, Coords, FrameSize } from './sft-actions.ts';
@@ -284,6 +284,14 @@ export const sftConfig: DatasetConfigModule<'sft'> = {
     return { ...opts, sft: { ...o, promptTemplate: opts.sft?.promptTemplate, template } };
   },
   rows: (split) => split.rows,
+  shardUnit: 'row',
+  // The window holds at most K texts and M frames: the K or M steps rows before a row are all its history.
+  contextRows(opts) {
+    const o = resolved(opts.sft);
+    return Math.max(o.history, o.historyFrames);
+  },
+  shardRows: (split, rowBytes, opts) => configShardRows(split.rows, rowBytes, opts.maxShardBytes),
+  shardPath: (split, i, n) => configShardPath('sft', split, i, n),
   rowBytes: (stepBytes, _split, opts) => stepBytes * (1 + resolved(opts.sft).historyFrames),
   features: () => sftFeatures(),
   recordedOptions(opts) {

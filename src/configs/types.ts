@@ -15,11 +15,28 @@ import type { Features } from '../hf/features.ts';
 import type { LabelVocabJson } from '../hf/labels.ts';
 import type { JsonObject } from '../export/step.ts';
 import type { FormatWriter, WriteRun } from '../formats/types.ts';
+import type { StepsRow } from '../hf/steps-schema.ts';
+import type { SplitWriter } from '../write/shards.ts';
 import type { ExtraConfigName } from './registry.ts';
 
 /** What a config's writer gets for one convert run: the formats' run, its own features, all options. */
 export interface ConfigRun extends WriteRun {
   opts: ConvertOptions;
+}
+
+/**
+ * A config's writer of one split. In a partitioned run (`run.scope` set) the caller says which of the
+ * config's rows the next steps row belongs to (`seek`, in the config's own row numbers: see
+ * `shardUnit`) before each `add`, and gives the steps rows the mapper needs without writing their
+ * rows (history before an owned shard) to `context`.
+ */
+export interface ConfigSplitWriter extends SplitWriter<StepsRow> {
+  seek(row: number): Promise<void>;
+  context(row: StepsRow): Promise<void>;
+}
+
+export interface ConfigWriter extends FormatWriter {
+  split(name: string, rows: number): ConfigSplitWriter;
 }
 
 export interface DatasetConfigModule<N extends ExtraConfigName = ExtraConfigName> {
@@ -35,6 +52,20 @@ export interface DatasetConfigModule<N extends ExtraConfigName = ExtraConfigName
   prepare(opts: ConvertOptions): Promise<ConvertOptions>;
   /** Rows of this config in a split, from the plan's counts (sft: one per step; episodes: one per session). */
   rows(split: SplitCounts): number;
+  /**
+   * What one of its rows is made of, which numbers its rows in a split: `row`, one steps row (row i
+   * of the config is steps row i of the split); `session`, one session (row i is the split's i-th session).
+   */
+  shardUnit: 'row' | 'session';
+  /**
+   * Steps rows before a row that its config row is made from too (sft: the history window), 0 when
+   * none. A partition reads them, from a session start, to write a shard that starts there.
+   */
+  contextRows(opts: ConvertOptions): number;
+  /** Rows in each of its shards of a split, in shard order (the plan records them; the writer cuts by them). */
+  shardRows(split: SplitCounts, rowBytes: number, opts: ConvertOptions): number[];
+  /** Path of shard `index` of `count` of a split, relative to the dataset root. */
+  shardPath(split: string, index: number, count: number): string;
   /** Estimated stored bytes of one of its rows, for shard counts (`stepBytes`: a steps row's estimate). */
   rowBytes(stepBytes: number, split: SplitCounts, opts: ConvertOptions): number;
   /** Its columns: one description for the Parquet schema, the `huggingface` metadata, the card and the manifest. */
@@ -48,5 +79,5 @@ export interface DatasetConfigModule<N extends ExtraConfigName = ExtraConfigName
   /** Its options from the parsed flags (commander's camelCase names), as `ConvertOptions` fields. */
   fromFlags?(flags: Readonly<Record<string, unknown>>): Partial<ConvertOptions>;
   /** The writer, loaded on first use. `configParquetWriter` (parquet.ts here) is the usual body. */
-  writer(): Promise<(run: ConfigRun) => FormatWriter>;
+  writer(): Promise<(run: ConfigRun) => ConfigWriter>;
 }

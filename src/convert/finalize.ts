@@ -1,6 +1,6 @@
 /**
- * `convert --finalize`: the last step of a partitioned convert. Every planned shard must have a
- * partition's record, and every file recorded must be where the partitions write with its recorded
+ * `convert --finalize`: the last step of a partitioned convert. Every planned shard (of every format
+ * and extra config) must have a partition's record, and every file recorded must be where the partitions write with its recorded
  * size (the sha256 is the one the sink computed from the bytes it committed); otherwise it refuses,
  * naming the missing files, and nothing is replaced. Then, under the output's lock: the split and
  * dataset files derived from the shards' records (Arrow's state.json, the wids index …) through the
@@ -12,7 +12,8 @@ import path from 'node:path';
 import { NusomiError } from '../errors.ts';
 import { formatModule } from '../formats/registry.ts';
 import type { OutputFormat } from '../formats/registry.ts';
-import type { WriteRun } from '../formats/types.ts';
+import type { FormatWriter, WriteRun } from '../formats/types.ts';
+import { configModule, openConfigWriter } from '../configs/registry.ts';
 import type { DatasetFile, DatasetManifest } from '../hf/dataset-manifest.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import { parseJsonText } from '../limits.ts';
@@ -24,7 +25,8 @@ import { openOutput } from './output.ts';
 import { preview } from './output-dir.ts';
 import { DONE_DIR, partitionPlace } from './partition-place.ts';
 import type { PartitionRecord, ShardRecord } from './partition.ts';
-import { loadPlan, sortedFormats } from './plan-file.ts';
+import { loadPlan, shardsKey, sortedFormats } from './plan-file.ts';
+import type { SplitCounts } from './plan-pass.ts';
 import type { WritePassResult } from './write-pass.ts';
 
 const MAX_RECORD_JSON_DEPTH = 64;
@@ -43,14 +45,14 @@ export async function finalizeConvert(given: ConvertOptions): Promise<ConvertRes
     const rec = parseJsonText(new TextDecoder().decode(bytes), MAX_RECORD_JSON_DEPTH, { file: place.describe(file) }) as PartitionRecord;
     if (rec.plan !== plan.id) continue;
     for (const s of rec.shards) {
-      const key = `${s.format}/${s.split}/${s.shard}`;
+      const key = `${shardsKey(s)}/${s.shard}`;
       if (!records.has(key)) records.set(key, s);
     }
   }
   const missing: string[] = [];
   for (const s of plan.file.shards) {
     s.paths.forEach((p, i) => {
-      if (!records.has(`${s.format}/${s.split}/${i}`)) missing.push(p);
+      if (!records.has(`${shardsKey(s)}/${i}`)) missing.push(p);
     });
   }
   if (missing.length) {
@@ -101,12 +103,17 @@ export async function finalizeConvert(given: ConvertOptions): Promise<ConvertRes
       warn: (m) => warnings.push(m),
     };
     const formats = sortedFormats(opts.formats);
-    const writers = [];
-    for (const f of formats) writers.push((await formatModule(f).writer())(run));
-    for (const name of splitNames) for (const w of writers) await w.split(name, planned.splits.get(name)!.rows).finish();
+    const writers: Array<{ writer: FormatWriter; rows(s: SplitCounts): number }> = [];
+    for (const f of formats) writers.push({ writer: (await formatModule(f).writer())(run), rows: (s) => s.rows });
+    // The extra configs' writers after the formats', as in a convert (their scope key is the config's name).
+    for (const c of opts.configs ?? []) {
+      const m = configModule(c);
+      writers.push({ writer: await openConfigWriter(m, run, planned.splits.values(), opts), rows: (s) => m.rows(s) });
+    }
+    for (const name of splitNames) for (const w of writers) await w.writer.split(name, w.rows(planned.splits.get(name)!)).finish();
     const files: DatasetFile[] = [];
     let manifestFields: Partial<DatasetManifest> = {};
-    for (const w of writers) {
+    for (const { writer: w } of writers) {
       const done = await w.finish(splitNames);
       files.push(...done.files);
       manifestFields = { ...manifestFields, ...done.manifest };

@@ -1,7 +1,7 @@
 /**
  * The plan of a partitioned convert (`convert --plan-only`), as a file: the resolved options, the
  * plan pass's result (splits, counts, label vocabulary, stats), the options as the manifest records
- * them, and every output format's shard boundaries (rows per shard, file paths). Partitions and
+ * them, and every output format's and extra config's shard boundaries (rows per shard, file paths). Partitions and
  * finalize read it back, so the write pass and the manifest are functions of it alone, whatever
  * machine runs them. Its id is the sha256 of its text: records of another plan are never mixed in.
  */
@@ -9,6 +9,8 @@ import { createHash } from 'node:crypto';
 import { InputError, UsageError } from '../errors.ts';
 import type { ExportReader } from '../export/read.ts';
 import type { JsonObject } from '../export/step.ts';
+import { configModule, configRowBytes } from '../configs/registry.ts';
+import type { ExtraConfigName } from '../configs/registry.ts';
 import { ALL_FORMATS, formatModule } from '../formats/registry.ts';
 import type { OutputFormat } from '../formats/registry.ts';
 import { LabelVocab } from '../hf/labels.ts';
@@ -22,15 +24,18 @@ import { PLAN_FILE } from './partition-place.ts';
 import type { PartitionPlace } from './partition-place.ts';
 import type { PlanResult } from './plan-pass.ts';
 
-const PLAN_VERSION = 1;
+/** 2: the extra configs' shards, and sessions before each resume point. */
+const PLAN_VERSION = 2;
 /** Nesting of a plan or record file (the export manifest and example rows sit a few levels down). */
 const MAX_PLAN_JSON_DEPTH = 64;
 
-/** One format's shards of one split. */
+/** One format's (or one extra config's) shards of one split. */
 export interface PlannedShards {
+  /** A config's shards are Parquet (`format: parquet`) with `config` set. */
   format: OutputFormat;
+  config?: ExtraConfigName;
   split: string;
-  /** Rows in each shard, in shard order. */
+  /** Rows in each shard, in shard order (a config's own rows: episodes counts sessions). */
   rows: number[];
   paths: string[];
 }
@@ -87,6 +92,15 @@ export async function planFileOf(
     for (const split of splitNames) {
       const rows = m.shardRows(split, planned.splits.get(split)!.rows, sizing);
       shards.push({ format, split, rows, paths: rows.map((_, i) => m.shardPath(split, i, rows.length)) });
+    }
+  }
+  // The extra configs' Parquet shards, after the formats', in registry order (as convert writes them).
+  for (const c of opts.configs ?? []) {
+    const m = configModule(c);
+    const rowBytes = configRowBytes(m, planned.approxBytesPerRow, planned.splits.values(), opts);
+    for (const split of splitNames) {
+      const rows = m.shardRows(planned.splits.get(split)!, rowBytes, opts);
+      shards.push({ format: 'parquet', config: c, split, rows, paths: rows.map((_, i) => m.shardPath(split, i, rows.length)) });
     }
   }
   const { labels: _vocab, ...rest } = planned;
@@ -165,6 +179,11 @@ function firstDifference(a: unknown, b: unknown, at = 'options'): string | undef
     return undefined;
   }
   return at;
+}
+
+/** What a plan's shards are keyed by in records and scopes: the config's name, else the format's. */
+export function shardsKey(s: Pick<PlannedShards, 'format' | 'config' | 'split'>): string {
+  return `${s.config ?? s.format}/${s.split}`;
 }
 
 /** Requested formats in registry order (the order rows fan out in and the plan lists them). */

@@ -58,9 +58,11 @@ export interface PlanResult {
   resumePoints: ResumePoint[];
 }
 
-/** Where a session starts in the export, and how many rows each split held before it. */
+/** Where a session starts in the export, and how many rows (and sessions) each split held before it. */
 export interface ResumePoint extends ReadPosition {
   before: Record<string, number>;
+  /** Sessions of each split before it (a config whose rows are sessions, episodes, counts its shards in them). */
+  sessions?: Record<string, number>;
 }
 
 /**
@@ -75,8 +77,12 @@ class ResumePoints {
     if (rows - this.lastRows < this.gap) return;
     // No prototype: a split may be named `__proto__` (it matches the split-name rule).
     const before: Record<string, number> = Object.create(null);
-    for (const [name, s] of splits) before[name] = s.rows;
-    this.points.push({ file: at.file, item: at.item, before });
+    const sessions: Record<string, number> = Object.create(null);
+    for (const [name, s] of splits) {
+      before[name] = s.rows;
+      sessions[name] = s.sessions;
+    }
+    this.points.push({ file: at.file, item: at.item, before, sessions });
     this.lastRows = rows;
     if (this.points.length >= MAX_RESUME_POINTS) {
       const kept = this.points.filter((_, i) => i % 2 === 0);

@@ -11,7 +11,7 @@ import { openExport } from '../export/read.ts';
 import { stepLocation } from '../export/step.ts';
 import { prepareFrames } from '../frames/transform.ts';
 import { ALL_FORMATS, formatModule } from '../formats/registry.ts';
-import { configModule } from '../configs/registry.ts';
+import { configModule, openConfigWriter } from '../configs/registry.ts';
 import type { FormatWriter, WriteRun } from '../formats/types.ts';
 import type { DatasetFile, DatasetManifest } from '../hf/dataset-manifest.ts';
 import type { Features } from '../hf/features.ts';
@@ -79,13 +79,9 @@ async function openFormatWriters(input: WritePassInput): Promise<OpenWriter[]> {
   const out: OpenWriter[] = [];
   for (const f of opts.formats) out.push({ writer: (await formatModule(f).writer())(run), rows: (s) => s.rows });
   // The extra configs (src/configs) take the same rows after the formats, each with its own features.
-  const splits = [...planned.splits.values()];
-  const all = { rows: splits.reduce((a, s) => a + s.rows, 0), sessions: splits.reduce((a, s) => a + s.sessions, 0), numBytes: 0 };
   for (const c of opts.configs ?? []) {
     const m = configModule(c);
-    const approxBytesPerRow = m.rowBytes(planned.approxBytesPerRow, all, opts);
-    const writer = (await m.writer())({ ...run, opts, features: m.features(run.labels, opts), approxBytesPerRow });
-    out.push({ writer, rows: (s) => m.rows(s) });
+    out.push({ writer: await openConfigWriter(m, run, planned.splits.values(), opts), rows: (s) => m.rows(s) });
   }
   return out;
 }
