@@ -16,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convert } from '../src/convert/convert.ts';
 import type { ConvertOptions } from '../src/convert/convert.ts';
 import { finalizeConvert } from '../src/convert/finalize.ts';
-import { convertPartition, planOnly } from '../src/convert/partition.ts';
+import { convertPartition, planOnly, resumePoint } from '../src/convert/partition.ts';
+import type { ResumePoint } from '../src/convert/plan-pass.ts';
 import { s3ClientFor } from '../src/source/s3.ts';
 import type { JsonObject } from '../src/export/step.ts';
 import { SAMPLE, SPLIT3, runCli, sampleJsonRows, tempDir } from './convert-fixtures.ts';
@@ -162,7 +163,7 @@ describe('partitioned convert with sft and episodes equals a single convert, byt
 
   it('on s3:// (moto_server), N = 1, 2, 3', async () => {
     // Larger shards than locally (fewer uploads to moto_server); still several config files per split.
-    const extra = { maxShardBytes: 250_000 };
+    const extra = { maxShardBytes: 1_000_000 };
     const single = await singleTree(options(generated, '', extra));
     const saved = { ...process.env };
     Object.assign(process.env, moto.env);
@@ -209,11 +210,34 @@ describe('partitioned convert with sft and episodes equals a single convert, byt
     } finally {
       await writeFile(first, good);
     }
+    // It wrote a share of every config's files (episodes: the last sessions).
+    const record = JSON.parse(await readFile(path.join(work, '.resume-parts.nusomi-parts', 'done', '2-of-3.json'), 'utf8')) as {
+      shards: Array<{ config?: string; files: Array<{ path: string }> }>;
+    };
+    for (const config of ['sft', 'episodes']) {
+      const files = record.shards.filter((r) => r.config === config).flatMap((r) => r.files.map((f) => f.path));
+      expect(files.length, config).toBeGreaterThan(2);
+      expect(files.every((f) => f.startsWith(`${config}/train-`))).toBe(true);
+    }
     await convertPartition(opts('resume-parts'), { index: 0, count: 3 });
     await convertPartition(opts('resume-parts'), { index: 1, count: 3 });
     await finalizeConvert(opts('resume-parts'));
     expect(await hashTree(path.join(work, 'resume-parts'))).toEqual(single);
   }, 120_000);
+});
+
+it('resumePoint: the last point before the first row and the first session a partition needs', () => {
+  const points: ResumePoint[] = [
+    { file: 0, item: 0, before: {}, sessions: {} },
+    { file: 0, item: 40, before: { train: 30, test: 10 }, sessions: { train: 3, test: 1 } },
+    { file: 1, item: 0, before: { train: 60, test: 20 }, sessions: { train: 6, test: 2 } },
+  ];
+  expect(resumePoint(points, new Map(), new Map([['train', 6]]))).toEqual(points[2]);
+  expect(resumePoint(points, new Map(), new Map([['train', 5]]))).toEqual(points[1]);
+  expect(resumePoint(points, new Map([['train', 61]]), new Map([['test', 1]]))).toEqual(points[1]);
+  expect(resumePoint(points, new Map(), new Map([['test', 0]]))).toEqual(points[0]);
+  // Points without session counts are not started from for a session.
+  expect(resumePoint([{ file: 0, item: 0, before: {} }], new Map(), new Map([['train', 0]]))).toBeUndefined();
 });
 
 describe('failures, through the CLI', () => {

@@ -194,8 +194,11 @@ export async function convertPartition(
   const plan = await loadPlan(place, given, `convert --partition ${spec.index}/${spec.count}`);
   const { opts, planned, splitNames, labels } = plan;
   const shardsOf = new Map(plan.file.shards.map((s) => [shardsKey(s), s]));
-  const owner = (s: PlannedShards, i: number): number =>
-    shardOwner(startsOf(s.rows)[i]!, planned.splits.get(s.split)!.rows, splitNames.indexOf(s.split), spec.count);
+  // By where a shard starts among its own rows (a config's: sft steps rows, episodes sessions).
+  const owner = (s: PlannedShards, i: number): number => {
+    const starts = startsOf(s.rows);
+    return shardOwner(starts[i]!, starts[starts.length - 1]!, splitNames.indexOf(s.split), spec.count);
+  };
   const records: ShardRecord[] = [];
   const scope: RunScope = {
     datasetFiles: false,
@@ -376,7 +379,8 @@ export function resumePoint(
   for (const p of points) {
     let ahead = false;
     for (const [split, row] of first) if ((p.before[split] ?? 0) > row) ahead = true;
-    for (const [split, session] of firstSessions) if ((p.sessions?.[split] ?? Infinity) > session) ahead = true;
+    // A point without session counts (none recorded) cannot be started from for a session.
+    for (const [split, session] of firstSessions) if ((p.sessions ? (p.sessions[split] ?? 0) : Infinity) > session) ahead = true;
     if (ahead) break;
     found = p;
   }
