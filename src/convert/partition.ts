@@ -194,10 +194,18 @@ export async function convertPartition(
   const plan = await loadPlan(place, given, `convert --partition ${spec.index}/${spec.count}`);
   const { opts, planned, splitNames, labels } = plan;
   const shardsOf = new Map(plan.file.shards.map((s) => [shardsKey(s), s]));
-  // By where a shard starts among its own rows (a config's: sft steps rows, episodes sessions).
+  // By where a shard starts among its own rows (a config's: sft steps rows, episodes sessions);
+  // worked out once per (format or config, split): writers ask for every row.
+  const owners = new Map<PlannedShards, number[]>();
   const owner = (s: PlannedShards, i: number): number => {
-    const starts = startsOf(s.rows);
-    return shardOwner(starts[i]!, starts[starts.length - 1]!, splitNames.indexOf(s.split), spec.count);
+    let o = owners.get(s);
+    if (!o) {
+      const starts = startsOf(s.rows);
+      const total = starts[starts.length - 1]!;
+      o = s.rows.map((_, j) => shardOwner(starts[j]!, total, splitNames.indexOf(s.split), spec.count));
+      owners.set(s, o);
+    }
+    return o[i]!;
   };
   const records: ShardRecord[] = [];
   const scope: RunScope = {
