@@ -121,6 +121,20 @@ export async function run(ctx: BenchContext): Promise<Section> {
       row('partition', `${n} partition${n === 1 ? '' : 's'} at once (processes)`, { seconds: parts, peakRssMB: 0 }, exp.rows, exp.bytes),
     );
   }
+  // The 2 partitions again, one after another: the CPU they add without slowing each other (processes
+  // at once share caches and memory bandwidth, and hashing and copying gigabytes feel it).
+  {
+    const out = path.join(ctx.scratch('partition-2-sequential'), 'out');
+    ctx.prepareCache(exp);
+    concurrently([convert(out, ['--plan-only'])]);
+    let cpu = 0;
+    for (const i of [0, 1]) cpu += concurrently([convert(out, ['--partition', `${i}/2`])]).cpu;
+    concurrently([convert(out, ['--finalize'])]);
+    if (treeHash(out) !== expected) throw new Error("partition: 2 partitions one after another did not give the single convert's bytes");
+    rmSync(path.dirname(out), { recursive: true, force: true });
+    ctx.log(`  N=2 one after another: partitions ${round(cpu, 1)} CPU s`);
+    ratios.cpu_efficiency_2_sequential = round(single.cpu / cpu);
+  }
   const planShare = planSeconds / single.seconds;
   ratios.plan_share = round(planShare, 3);
   ratios.plan_cpu_share = round(planCpu / single.cpu, 3);
@@ -140,7 +154,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `c1 = CPU s / wall s of one convert (its hashing, file-reading, libuv and GC threads): ${round(c1)}; efficiency(N) <= efficiency_ceiling(N) = T1 * cores / (min(N, cores) * CPU(N)), reached when the partitions keep every core busy (core_use = 1)`,
       'partition time = wall time of the N processes started at once; efficiency = T1 / (T(N) * min(N, cores))',
       'plan share = the slowest convert --plan-only over the single convert; every output compared byte for byte',
-      'cpu_efficiency = CPU seconds of one convert / CPU seconds of the N partitions together (what partitioning adds, nearly independent of load)',
+      'cpu_efficiency = CPU seconds of one convert / CPU seconds of the N partitions together (what partitioning adds, less dependent on load than wall time); cpu_efficiency_2_sequential: the 2 partitions run one after another, so they do not slow each other',
     ],
   };
 }
