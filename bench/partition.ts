@@ -1,24 +1,30 @@
 /**
  * Section `partition` (issue 20): a partitioned convert on this machine, partitions as separate
- * processes run at once. Measured on one export, written as Parquet + WebDataset in small shards
- * (so every partition count gets an even share):
- *  - one `convert` (the baseline, T1);
+ * processes run at once. Measured on the bench's 1x export (400 sessions x 50 steps, 3 GB; on a
+ * smaller one each process's fixed start-up cost dominates), written as Parquet + WebDataset in
+ * 50 MB shards (so every partition count gets an even share):
+ *  - one `convert` (the baseline, T1, CPU1 seconds);
  *  - `convert --plan-only` (the plan pass's share of T1);
  *  - plan, then N = 1, 2, 4 `convert --partition i/N` at once, then `--finalize`: the partitions'
- *    wall time T(N) and the whole (plan + partitions + finalize);
+ *    wall time T(N), their CPU seconds CPU(N), and the whole (plan + partitions + finalize);
  *  - efficiency(N) = T1 / (T(N) · min(N, cores)): 1 when N partitions on N cores each run at the
  *    single process's speed.
+ * One convert is not one core's work: it hashes its output and reads frames on threads of its own,
+ * so it keeps c1 = CPU1 / T1 cores busy. The N partitions can at best keep every core busy
+ * (T(N) >= CPU(N) / cores), which caps efficiency(N) at T1 · cores / (min(N, cores) · CPU(N)) =
+ * cpu_efficiency(N) · cores / (min(N, cores) · c1): at 2 partitions on 2 cores, cpu_efficiency / c1.
+ * efficiency = that ceiling × core_use, core_use = CPU(N) / (cores · T(N)).
  * Every partitioned output is checked to be the single convert's byte for byte.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { Blake3Hasher } from '@napi-rs/blake-hash';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cli, round, row } from './lib.ts';
 import type { BenchContext, Section } from './run.ts';
 
-const SESSIONS = Number(process.env.NUSOMI_BENCH_PARTITION_SESSIONS ?? 80);
+const SESSIONS = Number(process.env.NUSOMI_BENCH_PARTITION_SESSIONS ?? 400);
 const STEPS = 50;
 const FLAGS = ['--formats', 'parquet,webdataset', '--split', 'train=1', '--max-shard-bytes', '50MB', '--shard-bytes', '50MB'];
 
@@ -47,18 +53,14 @@ function concurrently(argvs: string[][]): { seconds: number; cpu: number } {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number; cpu: number };
 }
 
+/** One hash of every file's path and bytes (BLAKE3: a third of sha256's CPU over 6 GB of output, on a shared machine). */
 function treeHash(root: string): string {
-  const h = createHash('sha256');
+  const h = new Blake3Hasher();
   const walk = (rel: string): void => {
     for (const e of readdirSync(path.join(root, rel)).sort()) {
       const p = rel ? `${rel}/${e}` : e;
       if (statSync(path.join(root, p)).isDirectory()) walk(p);
-      else
-        h.update(
-          `${p} ${createHash('sha256')
-            .update(readFileSync(path.join(root, p)))
-            .digest('hex')}\n`,
-        );
+      else h.update(`${p} ${new Blake3Hasher().update(readFileSync(path.join(root, p))).digest('hex')}\n`);
     }
   };
   walk('');
@@ -70,17 +72,23 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const cores = os.availableParallelism();
   const convert = (out: string, extra: string[] = []) => [...cli, 'convert', exp.dir, '--out', out, ...FLAGS, ...extra];
 
+  const loadBefore = os.loadavg()[0]!;
   const singleOut = path.join(ctx.scratch('partition-single'), 'out');
   ctx.prepareCache(exp);
-  ctx.log(`partition: one convert of ${exp.rows} rows (${round(exp.bytes / 1e6, 0)} MB)`);
+  ctx.log(`partition: one convert of ${exp.rows} rows (${round(exp.bytes / 1e6, 0)} MB), load average ${round(loadBefore, 1)}`);
   const single = concurrently([convert(singleOut)]);
   const expected = treeHash(singleOut);
-  ctx.log(`  ${round(single.seconds, 1)} s, ${round(single.cpu, 1)} CPU s`);
+  // Only the hash is kept: 4 outputs of a 3 GB export in two formats would hold 24 GB at once.
+  rmSync(singleOut, { recursive: true, force: true });
+  const c1 = single.cpu / single.seconds;
+  ctx.log(`  ${round(single.seconds, 1)} s, ${round(single.cpu, 1)} CPU s: c1 = ${round(c1)} cores busy`);
 
   const rows: Section['rows'] = [
     row('partition', 'one convert (baseline)', { seconds: single.seconds, peakRssMB: 0 }, exp.rows, exp.bytes),
   ];
   const ratios: Record<string, number> = {};
+  ratios.single_cpu_s = round(single.cpu, 1);
+  ratios.c1 = round(c1);
   let planSeconds = 0;
   let planCpu = 0;
   for (const n of [1, 2, 4]) {
@@ -93,13 +101,19 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const parts = ran.seconds;
     const fin = concurrently([convert(out, ['--finalize'])]);
     if (treeHash(out) !== expected) throw new Error(`partition: ${n} partitions did not give the single convert's bytes`);
+    rmSync(path.dirname(out), { recursive: true, force: true });
     const efficiency = single.seconds / (parts * Math.min(n, cores));
+    const ceiling = (single.seconds * cores) / (Math.min(n, cores) * ran.cpu);
+    const coreUse = ran.cpu / (cores * parts);
     ctx.log(
-      `  N=${n}: plan ${round(plan.seconds, 1)} s, partitions ${round(parts, 1)} s (${round(ran.cpu, 1)} CPU s), finalize ${round(fin.seconds, 1)} s, efficiency ${round(efficiency)}`,
+      `  N=${n}: plan ${round(plan.seconds, 1)} s (${round(plan.cpu, 2)} CPU s), partitions ${round(parts, 1)} s (${round(ran.cpu, 1)} CPU s), finalize ${round(fin.seconds, 1)} s (${round(fin.cpu, 2)} CPU s), efficiency ${round(efficiency)} (ceiling ${round(ceiling)}, core use ${round(coreUse)})`,
     );
-    // Work partitioning adds (each partition places every row before its own): 1 = none.
+    // Work partitioning adds (start-up, the plan read back, rows placed before the first owned one): 1 = none.
     ratios[`cpu_efficiency_${n}`] = round(single.cpu / ran.cpu);
+    ratios[`partitions_cpu_s_${n}`] = round(ran.cpu, 1);
     ratios[`efficiency_${n}`] = round(efficiency);
+    ratios[`efficiency_ceiling_${n}`] = round(ceiling);
+    ratios[`core_use_${n}`] = round(coreUse);
     ratios[`speedup_${n}`] = round(single.seconds / parts);
     ratios[`end_to_end_speedup_${n}`] = round(single.seconds / (plan.seconds + parts + fin.seconds));
     ratios[`finalize_share_${n}`] = round(fin.seconds / single.seconds, 3);
@@ -107,10 +121,27 @@ export async function run(ctx: BenchContext): Promise<Section> {
       row('partition', `${n} partition${n === 1 ? '' : 's'} at once (processes)`, { seconds: parts, peakRssMB: 0 }, exp.rows, exp.bytes),
     );
   }
+  // The 2 partitions again, one after another: the CPU they add without slowing each other (processes
+  // at once share caches and memory bandwidth, and hashing and copying gigabytes feel it).
+  {
+    const out = path.join(ctx.scratch('partition-2-sequential'), 'out');
+    ctx.prepareCache(exp);
+    concurrently([convert(out, ['--plan-only'])]);
+    let cpu = 0;
+    for (const i of [0, 1]) cpu += concurrently([convert(out, ['--partition', `${i}/2`])]).cpu;
+    concurrently([convert(out, ['--finalize'])]);
+    if (treeHash(out) !== expected) throw new Error("partition: 2 partitions one after another did not give the single convert's bytes");
+    rmSync(path.dirname(out), { recursive: true, force: true });
+    ctx.log(`  N=2 one after another: partitions ${round(cpu, 1)} CPU s`);
+    ratios.cpu_efficiency_2_sequential = round(single.cpu / cpu);
+  }
   const planShare = planSeconds / single.seconds;
   ratios.plan_share = round(planShare, 3);
   ratios.plan_cpu_share = round(planCpu / single.cpu, 3);
   ratios.single_mb_per_s = round(exp.bytes / 1e6 / single.seconds, 1);
+  ratios.plan_cpu_s = round(planCpu, 2);
+  ratios.load_average_before = round(loadBefore, 1);
+  ratios.load_average_after = round(os.loadavg()[0]!, 1);
   return {
     rows,
     ratios,
@@ -119,10 +150,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
       plan_share: { value: ratios.plan_share, target: '<= 0.05', met: planShare <= 0.05 },
     },
     notes: [
-      `${exp.rows} rows, ${round(exp.bytes / 1e6, 0)} MB export, ${cores} cores; formats parquet + webdataset, 50 MB shards; warm page cache`,
+      `${exp.rows} rows, ${round(exp.bytes / 1e6, 0)} MB export, ${cores} cores; formats parquet + webdataset, 50 MB shards; warm page cache; 1-minute load average ${round(loadBefore, 1)} before, ${round(os.loadavg()[0]!, 1)} after`,
+      `c1 = CPU s / wall s of one convert (its hashing, file-reading, libuv and GC threads): ${round(c1)}; efficiency(N) <= efficiency_ceiling(N) = T1 * cores / (min(N, cores) * CPU(N)), reached when the partitions keep every core busy (core_use = 1)`,
       'partition time = wall time of the N processes started at once; efficiency = T1 / (T(N) * min(N, cores))',
       'plan share = the slowest convert --plan-only over the single convert; every output compared byte for byte',
-      'cpu_efficiency = CPU seconds of one convert / CPU seconds of the N partitions together (what partitioning adds, nearly independent of load)',
+      'cpu_efficiency = CPU seconds of one convert / CPU seconds of the N partitions together (what partitioning adds, less dependent on load than wall time); cpu_efficiency_2_sequential: the 2 partitions run one after another, so they do not slow each other',
     ],
   };
 }

@@ -11,7 +11,6 @@ import type { ExportReader } from '../export/read.ts';
 import { COORDINATE_RULE } from '../frames/rescale.ts';
 import { formatModules, ALL_FORMATS } from '../formats/registry.ts';
 import { configModule } from '../configs/registry.ts';
-import { renderCard } from '../hf/card.ts';
 import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
 import { featuresToDict, featuresToYamlList } from '../hf/features.ts';
@@ -155,6 +154,9 @@ function configsManifest(input: ManifestCardInput): DatasetManifest['configs'] {
 /** Writes the card, then the manifest (last: its presence means every file it lists is complete). */
 export async function writeCardAndManifest(sink: Sink, manifest: DatasetManifest, input: ManifestCardInput): Promise<void> {
   const { opts, planned, splitNames, features, written } = input;
+  // Loaded here, not with this module: the card's YAML library costs every process ~70 ms CPU to
+  // load, and plan and partition processes write no card.
+  const { renderCard } = await import('../hf/card.ts');
   const card = renderCard({
     manifest,
     featuresYaml: featuresToYamlList(features),

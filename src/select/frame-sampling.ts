@@ -21,7 +21,6 @@
  * keep the same frames.
  */
 import { availableParallelism } from 'node:os';
-import sharp from 'sharp';
 import { UsageError } from '../errors.ts';
 import { hasAction } from '../export/step.ts';
 import type { Step } from '../export/step.ts';
@@ -120,8 +119,23 @@ function intervalSampler(intervalMs: number): FrameSampler {
   };
 }
 
+/**
+ * sharp, loaded on first use: loading libvips costs every process ~0.2 CPU s, and only keyframes
+ * decode here. libvips' operation cache would keep recent decodes (up to 50 MB); no frame is
+ * decoded twice in a row.
+ */
+let sharpLoaded: Promise<typeof import('sharp').default> | undefined;
+function loadSharp(): Promise<typeof import('sharp').default> {
+  sharpLoaded ??= import('sharp').then(({ default: sharp }) => {
+    sharp.cache(false);
+    return sharp;
+  });
+  return sharpLoaded;
+}
+
 /** The frame's greyscale thumbnail, or null when it cannot be read or decoded. */
 export async function keyframeThumbnail(step: Step, maxFramePixels: number): Promise<Uint8Array | null> {
+  const sharp = await loadSharp();
   let bytes: Uint8Array;
   try {
     bytes = await step.image.read();
@@ -155,8 +169,6 @@ export function meanAbsoluteDifference(a: Uint8Array, b: Uint8Array): number {
 }
 
 function keyframeSampler(minDifference: number, maxFramePixels: number): FrameSampler {
-  // libvips' operation cache would keep recent decodes (up to 50 MB); no frame is decoded twice in a row.
-  sharp.cache(false);
   let session: string | undefined;
   // The last kept frame: its thumbnail is made only when a frame without an action needs it, so
   // action frames followed by action frames are never decoded (re-reading a frame costs less).
