@@ -365,8 +365,8 @@ export const sftConfig: DatasetConfigModule<'sft'> = {
   async writer() {
     return (run) => {
       const o = resolved(run.opts.sft);
-      // Row groups of about 50 frames (fewer rows when rows carry history frames): the group is copied into
-      // pages (a list of images is not written by reference), so smaller groups keep peak RSS down.
+      // Row groups of about 50 frames (fewer rows when rows carry history frames). The frames are written
+      // by reference (the group holds references to them, no copies).
       const groupRows = Math.max(10, Math.floor(50 / (1 + o.historyFrames)));
       return configParquetWriter('sft', run, run.approxBytesPerRow, sftMapper(o, run.labels), groupRows);
     };

@@ -1,6 +1,7 @@
 /**
  * One Parquet row group: hyparquet-writer encodes every column, except that large binary leaves
- * (the frames of an Image column) are written by reference instead of through a page buffer.
+ * (the frames of an Image column or of a list of images) are written by reference instead of
+ * through a page buffer.
  *
  * Why not `ParquetWriter.write()`: it copies every frame into a growing page buffer (~1 MB pages of
  * ~150 KB frames), and those 3 GB of short-lived buffers per 20,000 frames made V8 run a full GC
@@ -19,7 +20,7 @@ import { writePageHeader } from 'hyparquet-writer/src/datapage.js';
 import { encodeNestedValues } from 'hyparquet-writer/src/dremel.js';
 import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
 import { ByteWriter } from 'hyparquet-writer';
-import { schemaPathResolver } from 'hyparquet-writer/src/schema.js';
+import { getMaxRepetitionLevel, schemaPathResolver } from 'hyparquet-writer/src/schema.js';
 
 // hyparquet-writer's own copy of the hyparquet types (it may pin another hyparquet than ours).
 type SchemaTree = Parameters<typeof encodeNestedValues>[0][number];
@@ -64,6 +65,7 @@ export function writeRowGroup(pq: ParquetWriter, columns: RowGroupColumn[], rows
           writer,
           schemaPath.slice(1).map((s) => s.name),
           pageData,
+          getMaxRepetitionLevel(schemaPath),
           c.offsetIndex !== false,
         );
         chunks.push(result.chunk);
@@ -107,23 +109,36 @@ export function writeRowGroup(pq: ParquetWriter, columns: RowGroupColumn[], rows
   });
 }
 
-/** A BYTE_ARRAY leaf as PLAIN, uncompressed DATA_PAGE_V2 pages whose values are appended as they are. */
+/**
+ * A BYTE_ARRAY leaf as PLAIN, uncompressed DATA_PAGE_V2 pages whose values are appended as they are.
+ * A repeated leaf (a list of images) works the same way: its pages start at row boundaries
+ * (repetition level 0), each page carries its repetition levels before its definition levels, and
+ * slots without a value (a null or empty list, a null image) have levels but no bytes.
+ */
 function writeByReference(
   writer: Writer,
   pathInSchema: string[],
   pageData: PageData,
+  maxRepetitionLevel: number,
   withOffsetIndex: boolean,
 ): { chunk: ColumnChunk; offsetIndex?: OffsetIndex } {
-  const { values, definitionLevels, maxDefinitionLevel } = pageData;
-  if (pageData.repetitionLevels.some((r) => r !== 0))
-    throw new Error(`parquet column ${pathInSchema.join('.')}: repeated values cannot be written by reference`);
+  const { values, definitionLevels, repetitionLevels, maxDefinitionLevel } = pageData;
   const chunkStart = writer.offset;
   let uncompressed = 0;
-  const pages = getPageBoundaries(values, 'BYTE_ARRAY', undefined, PAGE_SIZE, []);
+  const pages = getPageBoundaries(values, 'BYTE_ARRAY', undefined, PAGE_SIZE, repetitionLevels);
   const offsetIndex: OffsetIndex | undefined = withOffsetIndex && pages.length > 1 ? { page_locations: [] } : undefined;
+  let rowsBefore = 0;
   for (const { start, end } of pages) {
     const pageStart = writer.offset;
     const levels = new ByteWriter();
+    let rows = end - start;
+    let repLength = 0;
+    if (maxRepetitionLevel) {
+      const reps = repetitionLevels.slice(start, end);
+      rows = 0;
+      for (const r of reps) if (r === 0) rows++;
+      repLength = writeRleBitPackedHybrid(levels, reps, Math.ceil(Math.log2(maxRepetitionLevel + 1)));
+    }
     let nulls = 0;
     let defLength = 0;
     if (maxDefinitionLevel) {
@@ -147,10 +162,10 @@ function writeByReference(
       data_page_header_v2: {
         num_values: end - start,
         num_nulls: nulls,
-        num_rows: end - start,
+        num_rows: rows,
         encoding: 'PLAIN',
         definition_levels_byte_length: defLength,
-        repetition_levels_byte_length: 0,
+        repetition_levels_byte_length: repLength,
         // As hyparquet-writer sets it for every codec (UNCOMPRESSED included): same bytes.
         is_compressed: true,
       },
@@ -164,8 +179,9 @@ function writeByReference(
     offsetIndex?.page_locations.push({
       offset: BigInt(pageStart),
       compressed_page_size: writer.offset - pageStart,
-      first_row_index: BigInt(start),
+      first_row_index: BigInt(rowsBefore),
     });
+    rowsBefore += rows;
   }
   const chunk: ColumnChunk = {
     meta_data: {

@@ -125,21 +125,10 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
 
   async function flushGroup(): Promise<void> {
     if (!shard || groupLen === 0) return;
-    const groupColumns: RowGroupColumn[] = columns.map(([name, f], j) => {
-      const media = f.kind === 'image';
-      // A list of images (the sft config's `images`): frames too, but repeated values cannot be
-      // written by reference; still no compression (WebP does not compress), no statistics.
-      if (mediaKind[j] === 'images')
-        return {
-          name,
-          data: group[j]!,
-          encoding: 'PLAIN',
-          codec: 'UNCOMPRESSED',
-          statistics: false,
-          columnIndex: false,
-          offsetIndex: true,
-        };
-      return media
+    const groupColumns: RowGroupColumn[] = columns.map(([name], j) =>
+      // Frames (an Image column, or a list of images such as the sft config's `images`): written by
+      // reference, no compression (WebP and PNG do not compress), no statistics.
+      mediaKind[j]
         ? {
             name,
             data: group[j]!,
@@ -148,10 +137,10 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
             statistics: false,
             columnIndex: false,
             offsetIndex: true,
-            byReference: f.kind === 'image',
+            byReference: true,
           }
-        : { name, data: group[j]!, codec: 'SNAPPY', columnIndex: true, offsetIndex: true };
-    });
+        : { name, data: group[j]!, codec: 'SNAPPY', columnIndex: true, offsetIndex: true },
+    );
     writeRowGroup(shard.pq, groupColumns, groupLen);
     await shard.pq.writer.flush?.();
     shard.rows += groupLen;
