@@ -38,7 +38,11 @@ function rows(n: number, offset: number): Record<string, unknown>[] {
 function columnsOf(features: Features, group: Record<string, unknown>[]): RowGroupColumn[] {
   return Object.entries(features).map(([name, f]) => {
     const data = group.map((r) => r[name]);
-    return f.kind === 'image' || (f.kind === 'list' && f.feature.kind === 'image')
+    // Frames: an Image column, a list of images, or a list of binary values (the frames alone).
+    const media =
+      f.kind === 'image' ||
+      (f.kind === 'list' && (f.feature.kind === 'image' || (f.feature.kind === 'value' && f.feature.dtype === 'binary')));
+    return media
       ? {
           name,
           data,
@@ -54,14 +58,14 @@ function columnsOf(features: Features, group: Record<string, unknown>[]): RowGro
 }
 
 /** Writes `groups` with ParquetWriter.write and with writeRowGroup; returns both files and the values writeRowGroup was handed whole. */
-async function writeBoth(features: Features, groups: Record<string, unknown>[][]) {
+async function writeBoth(features: Features, groups: Record<string, unknown>[][], referenceColumn = (c: ColumnSource) => c) {
   const schema = toParquetSchema(features);
   const kvMetadata = [{ key: 'huggingface', value: '{}' }];
 
   const reference = new ByteWriter();
   const a = new ParquetWriter({ writer: reference, schema, codec: 'SNAPPY', kvMetadata, statistics: true });
   for (const g of groups) {
-    const columnData = columnsOf(features, g).map(({ byReference: _, ...c }) => c as ColumnSource);
+    const columnData = columnsOf(features, g).map(({ byReference: _, ...c }) => referenceColumn(c as ColumnSource));
     await a.write({ columnData, rowGroupSize: g.length });
   }
   await a.finish();
@@ -130,5 +134,34 @@ describe('writeRowGroup', () => {
     handed.forEach((h, i) => {
       expect(h).toBe(frames[i]);
     });
+  });
+
+  it('writes a list holding the same frame buffer more than once as one dictionary page of those frames, by reference', async () => {
+    // Rows as the sft config's history windows make them: the previous two frames of the session
+    // (the same buffers) and the current one; a new session every 7 rows, a null list and an empty one.
+    const binaryList: Features = { frames: List(Value('binary')), step: Value('int32') };
+    const windows = (n: number, offset: number) => {
+      let window: Uint8Array[] = [];
+      return Array.from({ length: n }, (_, i) => {
+        const k = i + offset;
+        if (k % 7 === 0) window = [];
+        window = [...window, noise(40_000 + ((k * 7919) % 180_000), k + 1)].slice(-3);
+        return { frames: k % 31 === 9 ? null : k % 37 === 10 ? [] : window, step: k };
+      });
+    };
+    const groups = [windows(40, 0), windows(40, 40), windows(9, 80)];
+    // hyparquet-writer's own RLE_DICTIONARY (it dedupes by content; these frames differ in content).
+    const { want, got, handed } = await writeBoth(binaryList, groups, (c) =>
+      c.name === 'frames' ? { ...c, encoding: 'RLE_DICTIONARY' } : c,
+    );
+    expect(sha(got)).toBe(sha(want));
+    // Each distinct frame of a group was handed over once, as the caller's own buffer.
+    const distinct = groups.flatMap((g) => [...new Set(g.flatMap((r) => r.frames ?? []))]);
+    expect(handed.length).toBe(distinct.length);
+    handed.forEach((h, i) => {
+      expect(h).toBe(distinct[i]);
+    });
+    const listed = groups.flat().reduce((n, r) => n + (r.frames?.length ?? 0), 0);
+    expect(distinct.length).toBeLessThan(listed / 2);
   });
 });

@@ -16,7 +16,7 @@
 import type { ParquetWriter } from 'hyparquet-writer';
 import type { ColumnSource, PageData, Writer } from 'hyparquet-writer/src/types.js';
 import { getPageBoundaries, writeColumn } from 'hyparquet-writer/src/column.js';
-import { writePageHeader } from 'hyparquet-writer/src/datapage.js';
+import { writeDataPageV2, writePageHeader } from 'hyparquet-writer/src/datapage.js';
 import { encodeNestedValues } from 'hyparquet-writer/src/dremel.js';
 import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
 import { ByteWriter } from 'hyparquet-writer';
@@ -61,13 +61,19 @@ export function writeRowGroup(pq: ParquetWriter, columns: RowGroupColumn[], rows
       const pageData = encodeNestedValues(leaf, c.data);
       // Binary leaves only: a string leaf (the Image struct's `path`) goes through the encoder.
       if (c.byReference && element.type === 'BYTE_ARRAY' && !element.converted_type && !element.logical_type) {
-        const result = writeByReference(
-          writer,
-          schemaPath.slice(1).map((s) => s.name),
-          pageData,
-          getMaxRepetitionLevel(schemaPath),
-          c.offsetIndex !== false,
-        );
+        const pathInSchema = schemaPath.slice(1).map((s) => s.name);
+        const maxRepetitionLevel = getMaxRepetitionLevel(schemaPath);
+        // A list of frames that holds the same frame more than once (history frames): each once.
+        const dictionary = maxRepetitionLevel ? frameDictionary(pageData.values) : undefined;
+        const result = dictionary
+          ? writeDictionaryByReference(
+              writer,
+              { pathInSchema, schemaPath, compressors: pq.compressors },
+              pageData,
+              dictionary,
+              c.offsetIndex !== false,
+            )
+          : writeByReference(writer, pathInSchema, pageData, maxRepetitionLevel, c.offsetIndex !== false);
         chunks.push(result.chunk);
         pq.pendingIndexes.push(result);
         continue;
@@ -193,6 +199,108 @@ function writeByReference(
       total_compressed_size: BigInt(writer.offset - chunkStart),
       total_uncompressed_size: BigInt(uncompressed),
       data_page_offset: BigInt(chunkStart),
+    },
+    file_offset: BigInt(chunkStart),
+  };
+  return { chunk, ...(offsetIndex ? { offsetIndex } : {}) };
+}
+
+/**
+ * The distinct frames of a leaf by buffer identity, in order of first use, and each value's index;
+ * undefined when no buffer is used twice. No hashing: a writer that repeats a frame (the sft
+ * config's history frames) hands the same buffer again, so identity finds every repeat it makes.
+ */
+function frameDictionary(values: PageData['values']): { frames: Uint8Array[]; indexes: (number | undefined)[] } | undefined {
+  const index = new Map<Uint8Array, number>();
+  const frames: Uint8Array[] = [];
+  const indexes = new Array<number | undefined>(values.length);
+  let present = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as Uint8Array | null | undefined;
+    if (v === null || v === undefined) continue;
+    present++;
+    let k = index.get(v);
+    if (k === undefined) {
+      k = frames.length;
+      index.set(v, k);
+      frames.push(v);
+    }
+    indexes[i] = k;
+  }
+  return frames.length < present ? { frames, indexes } : undefined;
+}
+
+/**
+ * A BYTE_ARRAY leaf as one PLAIN dictionary page whose frames are appended as they are, then
+ * RLE_DICTIONARY data pages of indexes (hyparquet-writer's own page writer: they are small). The
+ * same bytes as hyparquet-writer's `encoding: 'RLE_DICTIONARY'`, uncompressed, no statistics.
+ */
+function writeDictionaryByReference(
+  writer: Writer,
+  column: { pathInSchema: string[]; schemaPath: ParquetWriter['schema']; compressors: ParquetWriter['compressors'] },
+  pageData: PageData,
+  dictionary: { frames: Uint8Array[]; indexes: (number | undefined)[] },
+  withOffsetIndex: boolean,
+): { chunk: ColumnChunk; offsetIndex?: OffsetIndex } {
+  const { definitionLevels, repetitionLevels, maxDefinitionLevel } = pageData;
+  const chunkStart = writer.offset;
+  let dictionaryLength = 0;
+  for (const f of dictionary.frames) dictionaryLength += 4 + f.length;
+  writePageHeader(writer, {
+    type: 'DICTIONARY_PAGE',
+    uncompressed_page_size: dictionaryLength,
+    compressed_page_size: dictionaryLength,
+    dictionary_page_header: { num_values: dictionary.frames.length, encoding: 'PLAIN' },
+  });
+  let uncompressed = writer.offset - chunkStart + dictionaryLength;
+  for (const f of dictionary.frames) {
+    writer.appendUint32(f.length);
+    writer.appendBytes(f);
+  }
+  const dataStart = writer.offset;
+  const encoder = {
+    columnName: column.pathInSchema.join('.'),
+    element: column.schemaPath[column.schemaPath.length - 1]!,
+    schemaPath: column.schemaPath,
+    codec: 'UNCOMPRESSED' as const,
+    compressors: column.compressors,
+  };
+  const { indexes } = dictionary;
+  const pages = getPageBoundaries(indexes, 'INT32', undefined, PAGE_SIZE, repetitionLevels);
+  const offsetIndex: OffsetIndex | undefined = withOffsetIndex && pages.length > 1 ? { page_locations: [] } : undefined;
+  let rowsBefore = 0;
+  for (const { start, end } of pages) {
+    const pageStart = writer.offset;
+    const reps = repetitionLevels.slice(start, end);
+    uncompressed += writeDataPageV2({
+      writer,
+      column: encoder as Parameters<typeof writeDataPageV2>[0]['column'],
+      encoding: 'RLE_DICTIONARY',
+      pageData: {
+        values: indexes.slice(start, end),
+        definitionLevels: definitionLevels.slice(start, end),
+        repetitionLevels: reps,
+        maxDefinitionLevel,
+      },
+    });
+    offsetIndex?.page_locations.push({
+      offset: BigInt(pageStart),
+      compressed_page_size: writer.offset - pageStart,
+      first_row_index: BigInt(rowsBefore),
+    });
+    for (const r of reps) if (r === 0) rowsBefore++;
+  }
+  const chunk: ColumnChunk = {
+    meta_data: {
+      type: 'BYTE_ARRAY',
+      encodings: ['PLAIN', 'RLE_DICTIONARY'],
+      path_in_schema: column.pathInSchema,
+      codec: 'UNCOMPRESSED',
+      num_values: BigInt(indexes.length),
+      total_compressed_size: BigInt(writer.offset - chunkStart),
+      total_uncompressed_size: BigInt(uncompressed),
+      data_page_offset: BigInt(dataStart),
+      dictionary_page_offset: BigInt(chunkStart),
     },
     file_offset: BigInt(chunkStart),
   };

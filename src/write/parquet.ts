@@ -4,7 +4,9 @@
  * What `datasets`, the Hub viewer, pyarrow, polars and duckdb need:
  * an explicit all-optional schema, key/value metadata `huggingface`, row groups of ~100 rows for
  * image data, an offset index, media columns PLAIN + UNCOMPRESSED without statistics (WebP does not
- * compress; dictionary probing would hash every image), other columns SNAPPY.
+ * compress; dictionary probing would hash every image), other columns SNAPPY. A list of images that
+ * holds the same frame buffer more than once in a row group (sft history frames) stores it once, in
+ * a dictionary page (src/write/parquet-row-group.ts).
  *
  * Memory is bounded by one row group: rows are buffered until a group is full, encoded, and the
  * encoded bytes are flushed to the sink before the next group is accepted.
