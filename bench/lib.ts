@@ -16,6 +16,8 @@ export const cli = [process.execPath, path.join(repoRoot, 'bin/nusomi-hf.js')];
 export interface Measured {
   seconds: number;
   peakRssMB: number;
+  /** CPU seconds (user + system, every thread) of the command: less noisy than wall time on a shared machine. */
+  cpuSeconds?: number;
 }
 
 const WRAPPER = `
@@ -26,7 +28,8 @@ dt = time.perf_counter() - t
 if r.returncode != 0:
     sys.stderr.write(r.stderr.decode(errors="replace")[-4000:])
     sys.exit(r.returncode)
-print(json.dumps({"seconds": dt, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": dt, "maxrss_kb": u.ru_maxrss, "cpu_seconds": u.ru_utime + u.ru_stime}))
 `;
 
 /** Run argv to completion; throws with its stderr when it fails. */
@@ -38,14 +41,18 @@ export function measure(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: s
     maxBuffer: 64 * 1024 * 1024,
   });
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; maxrss_kb: number };
-  return { seconds: out.seconds, peakRssMB: out.maxrss_kb / 1024 };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; maxrss_kb: number; cpu_seconds: number };
+  return { seconds: out.seconds, peakRssMB: out.maxrss_kb / 1024, cpuSeconds: out.cpu_seconds };
 }
 
 /** Of repeated measurements: the best (shortest) time and the highest peak RSS seen. */
 export function keepBest(prev: Measured | undefined, m: Measured): Measured {
   if (!prev) return m;
-  return { seconds: Math.min(prev.seconds, m.seconds), peakRssMB: Math.max(prev.peakRssMB, m.peakRssMB) };
+  return {
+    seconds: Math.min(prev.seconds, m.seconds),
+    peakRssMB: Math.max(prev.peakRssMB, m.peakRssMB),
+    cpuSeconds: prev.cpuSeconds === undefined || m.cpuSeconds === undefined ? undefined : Math.min(prev.cpuSeconds, m.cpuSeconds),
+  };
 }
 
 /** Best of n runs by time (the least disturbed by noise), peak RSS the max seen. */

@@ -2,9 +2,16 @@
  * Section `convert-sft` (issue 17): an `sft` convert against a `steps` convert of the same jsonl
  * export (rows/s; issue target ≥ 0.8×), and peak RSS of the sft convert at 1× and 4× the data,
  * with `--history-frames 2` too (issue target < 300 MB). An sft convert writes `data/` as well
- * (steps is always written), so the frames are written twice (three times with two history frames).
- * Runs interleave (steps, sft, sft + history) so a noisy neighbour hurts each alike; best time and
- * highest RSS kept.
+ * (steps is always written), so every frame is written and hashed twice; with history frames too,
+ * since a row group of sft stores each of its frames once (a dictionary page). The 4× runs write
+ * about 2× the export (~25 GB for the default 1,600 sessions), one run at a time.
+ * Runs interleave (steps, sft, sft + history) so a noisy neighbour hurts each alike; best time,
+ * least CPU time and highest RSS kept. CPU seconds (every thread, user + system) are reported
+ * beside wall time: on a shared machine they vary far less.
+ * Last measured (20,000 rows / 3 GB, load average 7-17 on 2 cores): rows/s sft ÷ steps 0.85, with
+ * history 0.86; rows per CPU s 0.71 and 0.64; peak RSS ≤ 207 MB at 1× and 4×, history included.
+ * Before frames were written by reference and history frames stored once: 0.57 (wall), ~0.45 (CPU),
+ * 244-285 MB, and the 4× history run needed ~48 GB of disk.
  */
 import { rmSync } from 'node:fs';
 import { cli, keepBest, measure, round, row } from './lib.ts';
@@ -33,7 +40,9 @@ function measureCase(ctx: BenchContext, c: Case, exp: GeneratedExport, label: st
   const m = measure([...cli, 'convert', exp.dir, '--out', out, '--formats', 'parquet', '--split', 'train=1', ...c.flags]);
   const rows = parquetRows(out);
   if (rows !== exp.rows * c.tables) throw new Error(`${c.name} wrote ${rows} rows, expected ${exp.rows * c.tables}`);
-  ctx.log(`  ${round(m.seconds, 1)} s, ${round(exp.rows / m.seconds, 0)} rows/s, peak RSS ${round(m.peakRssMB, 0)} MB`);
+  ctx.log(
+    `  ${round(m.seconds, 1)} s (${round(m.cpuSeconds ?? 0, 1)} CPU s), ${round(exp.rows / m.seconds, 0)} rows/s, peak RSS ${round(m.peakRssMB, 0)} MB`,
+  );
   rmSync(out, { recursive: true, force: true });
   return m;
 }
@@ -51,9 +60,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const steps = best.get(STEPS_ONLY)!;
   const sft = best.get(SFT)!;
   const history = best.get(SFT_HISTORY)!;
+  const cpu = (m: Measured) => m.cpuSeconds ?? Number.NaN;
   const ratios = {
     'rows/s sft ÷ steps': round(speed(sft) / speed(steps)),
     'rows/s sft + history ÷ steps': round(speed(history) / speed(steps)),
+    'rows per CPU s sft ÷ steps': round(cpu(steps) / cpu(sft)),
+    'rows per CPU s sft + history ÷ steps': round(cpu(steps) / cpu(history)),
     [`peak RSS sft ${SCALE}x ÷ 1x`]: round(big.peakRssMB / sft.peakRssMB),
   };
   const peak = Math.max(sft.peakRssMB, history.peakRssMB, big.peakRssMB, bigHistory.peakRssMB);
@@ -76,8 +88,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
     },
     notes: [
       `1x: ${e1.rows} steps (${SESSIONS} sessions × ${STEPS}), ${round(e1.bytes / 1e6, 0)} MB of jsonl + WebP frames; ${SCALE}x: ${e4.rows} steps.`,
-      'Both converts write data/ (steps); the sft convert also writes sft/ with a copy of every frame (and two more per row with --history-frames 2).',
-      `Best wall time of ${ctx.repeats} interleaved runs per case at 1x (peak RSS: highest seen); ${SCALE}x measured once.`,
+      'Both converts write data/ (steps); the sft convert also writes sft/ with a copy of every frame: a row group of sft stores each frame once, history frames included (a Parquet dictionary page by buffer identity), so sft/ is about the size of data/ with --history-frames 2 too.',
+      "The sft frames are written by reference (no copy into pages or the sink's blocks) and hashed by the sink's worker like data/'s: what sft adds is that second write and sha256 of every frame (~1 CPU s per GB each way) and its rows' text columns.",
+      `CPU seconds: user + system of every thread of the convert (rows per CPU s compares work done, not the neighbours' load); wall time: best of ${ctx.repeats} interleaved runs per case at 1x, CPU: least (peak RSS: highest seen); ${SCALE}x measured once.`,
     ],
   };
 }

@@ -47,4 +47,19 @@ describe('MediaArena', () => {
     await waiting;
     expect(ready).toBe(true);
   });
+
+  it('copies a frame held twice in a group once, so both holds give the same buffer (a history frame)', async () => {
+    const arena = new MediaArena();
+    await arena.begin();
+    const own = noise(120_000, 3);
+    const first = arena.hold({ bytes: own, path: 'c.webp' }) as { bytes: Uint8Array };
+    const again = arena.hold({ bytes: own, path: 'c.webp' }) as { bytes: Uint8Array };
+    expect(again.bytes).toBe(first.bytes);
+    expect(sha(again.bytes)).toBe(sha(own));
+    arena.reset(); // a new group copies it anew
+    await arena.begin();
+    const next = arena.hold({ bytes: own, path: 'c.webp' }) as { bytes: Uint8Array };
+    expect(next.bytes).not.toBe(first.bytes);
+    expect(sha(next.bytes)).toBe(sha(own));
+  });
 });

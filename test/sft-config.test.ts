@@ -135,7 +135,7 @@ describe('sft config', () => {
   });
 
   it('--history K and --history-frames M hold the previous steps of the same session only, oldest first', async () => {
-    const r = await runPython<{ rows: number; firstSteps: number; withHistory: number }>(
+    const r = await runPython<{ rows: number; firstSteps: number; withHistory: number; storedRatio: number; encodings: string[] }>(
       `
 import json, sys
 from datasets import Image, List, load_dataset
@@ -162,11 +162,30 @@ for split in sft:
         n += 1
         first += step == 0
         with_history += len(lines) == K
-print(json.dumps({"rows": n, "firstSteps": first, "withHistory": with_history}))
+# Stored frame bytes: a row group of sft stores each frame once (a dictionary page), not once per row.
+import glob, pyarrow.parquet as pq
+def stored(folder, leaf):
+    size, encodings = 0, set()
+    for f in glob.glob(f"{root}/{folder}/*.parquet"):
+        md = pq.ParquetFile(f).metadata
+        for g in range(md.num_row_groups):
+            for i in range(md.num_columns):
+                c = md.row_group(g).column(i)
+                if c.path_in_schema == leaf:
+                    size += c.total_compressed_size
+                    encodings.update(c.encodings)
+    return size, sorted(encodings)
+sft_bytes, sft_encodings = stored("sft", "images.list.element.bytes")
+steps_bytes, _ = stored("data", "image.bytes")
+print(json.dumps({"rows": n, "firstSteps": first, "withHistory": with_history, "storedRatio": sft_bytes / steps_bytes, "encodings": sft_encodings}))
 `,
       { args: [plain] },
     );
     const m = manifestOf(plain);
+    // Three images in most rows, yet about one stored frame per row (the history of a group's first row aside).
+    expect(r.encodings).toContain('RLE_DICTIONARY');
+    expect(r.storedRatio).toBeGreaterThanOrEqual(1);
+    expect(r.storedRatio).toBeLessThan(1.25);
     expect(r.rows).toBe(Object.values(m.splits).reduce((a, s) => a + s.rows, 0));
     expect(r.firstSteps).toBe(Object.values(m.splits).reduce((a, s) => a + s.sessions, 0));
     expect(r.withHistory).toBeGreaterThan(r.rows / 2);

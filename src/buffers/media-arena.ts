@@ -21,6 +21,8 @@ export class MediaArena {
   private used = 0;
   /** Blocks of other owners retained for this group. */
   private held: SharedBlock[] = [];
+  /** This group's copies by the buffer copied: a frame held again (a history frame) is copied once and stays one buffer. */
+  private copies = new Map<Uint8Array, Uint8Array>();
 
   /** Call before the first `hold` of a group: waits until the sink is done with this block's last group. */
   async begin(): Promise<void> {
@@ -38,6 +40,8 @@ export class MediaArena {
       this.held.push(shared);
       return image;
     }
+    const copied = this.copies.get(bytes);
+    if (copied) return { ...image, bytes: copied };
     let block = this.blocks[this.current]!;
     if (this.used + bytes.length > block.bytes.length) {
       // Views into the old block stay valid; it is collected once they and the sink let go of it.
@@ -46,6 +50,7 @@ export class MediaArena {
     }
     const copy = block.bytes.subarray(this.used, this.used + bytes.length);
     copy.set(bytes);
+    this.copies.set(bytes, copy);
     this.used += bytes.length;
     return { ...image, bytes: copy };
   }
@@ -54,6 +59,7 @@ export class MediaArena {
   reset(): void {
     for (const b of this.held) b.release();
     this.held = [];
+    this.copies.clear();
     this.current = 1 - this.current;
     this.used = 0;
   }

@@ -33,8 +33,15 @@ import type { DatasetConfigModule } from './types.ts';
 
 /** Most previous actions `--history` may put in a prompt. */
 export const SFT_MAX_HISTORY = 64;
-/** Most previous frames `--history-frames` may add (each is a copy held per row until its row group is written). */
+/** Most previous frames `--history-frames` may add (each is a reference held per row until its row group is written). */
 export const SFT_MAX_HISTORY_FRAMES = 8;
+/**
+ * Rows per row group, as `data/` (the Hub's advice for image rows). The `images` column stores each
+ * frame of a group once: a history frame is the same buffer as the frame of an earlier row, and
+ * the Parquet writer makes a dictionary page of a list's frames when one repeats, so a group holds
+ * about as many frames as rows (plus the history of its first row).
+ */
+const SFT_GROUP_ROWS = 100;
 
 /** Options of the sft config (`ConvertOptions.sft`). */
 export interface SftOptions {
@@ -292,7 +299,8 @@ export const sftConfig: DatasetConfigModule<'sft'> = {
   },
   shardRows: (split, rowBytes, opts) => configShardRows(split.rows, rowBytes, opts.maxShardBytes),
   shardPath: (split, i, n) => configShardPath('sft', split, i, n),
-  rowBytes: (stepBytes, _split, opts) => stepBytes * (1 + resolved(opts.sft).historyFrames),
+  // A row group stores each of its frames once (a history frame is a dictionary entry): about one frame per row.
+  rowBytes: (stepBytes, _split, opts) => stepBytes * (1 + resolved(opts.sft).historyFrames / SFT_GROUP_ROWS),
   features: () => sftFeatures(),
   recordedOptions(opts) {
     const o = resolved(opts.sft);
@@ -380,12 +388,6 @@ export const sftConfig: DatasetConfigModule<'sft'> = {
     };
   },
   async writer() {
-    return (run) => {
-      const o = resolved(run.opts.sft);
-      // Row groups of about 50 frames (fewer rows when rows carry history frames): the group is copied into
-      // pages (a list of images is not written by reference), so smaller groups keep peak RSS down.
-      const groupRows = Math.max(10, Math.floor(50 / (1 + o.historyFrames)));
-      return configParquetWriter('sft', run, run.approxBytesPerRow, sftMapper(o, run.labels), groupRows);
-    };
+    return (run) => configParquetWriter('sft', run, run.approxBytesPerRow, sftMapper(resolved(run.opts.sft), run.labels), SFT_GROUP_ROWS);
   },
 };

@@ -4,7 +4,9 @@
  * What `datasets`, the Hub viewer, pyarrow, polars and duckdb need:
  * an explicit all-optional schema, key/value metadata `huggingface`, row groups of ~100 rows for
  * image data, an offset index, media columns PLAIN + UNCOMPRESSED without statistics (WebP does not
- * compress; dictionary probing would hash every image), other columns SNAPPY.
+ * compress; dictionary probing would hash every image), other columns SNAPPY. A list of images that
+ * holds the same frame buffer more than once in a row group (sft history frames) stores it once, in
+ * a dictionary page (src/write/parquet-row-group.ts).
  *
  * Memory is bounded by one row group: rows are buffered until a group is full, encoded, and the
  * encoded bytes are flushed to the sink before the next group is accepted.
@@ -125,21 +127,10 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
 
   async function flushGroup(): Promise<void> {
     if (!shard || groupLen === 0) return;
-    const groupColumns: RowGroupColumn[] = columns.map(([name, f], j) => {
-      const media = f.kind === 'image';
-      // A list of images (the sft config's `images`): frames too, but repeated values cannot be
-      // written by reference; still no compression (WebP does not compress), no statistics.
-      if (mediaKind[j] === 'images')
-        return {
-          name,
-          data: group[j]!,
-          encoding: 'PLAIN',
-          codec: 'UNCOMPRESSED',
-          statistics: false,
-          columnIndex: false,
-          offsetIndex: true,
-        };
-      return media
+    const groupColumns: RowGroupColumn[] = columns.map(([name], j) =>
+      // Frames (an Image column, or a list of images such as the sft config's `images`): written by
+      // reference, no compression (WebP and PNG do not compress), no statistics.
+      mediaKind[j]
         ? {
             name,
             data: group[j]!,
@@ -148,10 +139,10 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
             statistics: false,
             columnIndex: false,
             offsetIndex: true,
-            byReference: f.kind === 'image',
+            byReference: true,
           }
-        : { name, data: group[j]!, codec: 'SNAPPY', columnIndex: true, offsetIndex: true };
-    });
+        : { name, data: group[j]!, codec: 'SNAPPY', columnIndex: true, offsetIndex: true },
+    );
     writeRowGroup(shard.pq, groupColumns, groupLen);
     await shard.pq.writer.flush?.();
     shard.rows += groupLen;
