@@ -48,7 +48,9 @@ export class ParquetFrames {
       }).then((rows) => rows.map((r) => r[this.column]));
       this.group = { start, end, images };
     }
-    const image = (await this.group.images)[row - this.group.start] as { bytes?: unknown } | null | undefined;
+    // Another read may switch groups while this one waits: index into the group it asked for.
+    const group = this.group;
+    const image = (await group.images)[row - group.start] as { bytes?: unknown } | null | undefined;
     if (image && image.bytes instanceof Uint8Array) return image.bytes;
     throw new InputError(`the ${this.column} column holds no frame bytes`, { file: this.file.name, row: `row ${row}` });
   }
