@@ -2,7 +2,7 @@
  * One pass over the rows: counts (as `inspect` counts them), sessions, click heatmaps, player
  * timelines and the frame sample. The sample is whole sessions in the order of a hash of their id
  * (the first one that does not fit is cut short), up to `maxFrames` frames: the same input gives
- * the same sample. A thumbnail costs ~30 ms of CPU (decoding the frame), so a sampled row is kept
+ * the same sample. A thumbnail costs ~30-50 ms of CPU (decoding the frame), so a sampled row is kept
  * (not its frame) and thumbnailed once its session is surely wanted: after the pass, or while
  * reading when its hash is under a threshold sized from the row count the manifest announces
  * (EAGER_SHARE × maxFrames rows' worth), so thumbnails overlap the reading; a queued thumbnail of a
