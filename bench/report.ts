@@ -58,8 +58,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
     notes: [
       `${exp.rows} steps (${SESSIONS * SCALE} sessions × ${STEPS}), ${round(exp.bytes / 1e6, 0)} MB export; reports of ${round(sizes.export / 1e6, 1)} MB (export) and ${round(sizes.dataset / 1e6, 1)} MB (dataset) with the default --max-frames.`,
       `report times are the best of ${ctx.repeats}; convert once; warm cache.`,
-      'the dataset report reads its Parquet rows without the image column and reads frames only for sampled rows (a row group at a time); with validate it also hashes and checks every file (validate peak RSS included).',
-      'report time = start-up + rows × (time per row, the rows-only run) + thumbnails (bounded by --max-frames, ~40 ms of CPU each); convert time grows with rows and bytes, so the ratio falls with export size: the target is stated for the 4x bench export, this run may use a smaller one (NUSOMI_BENCH_SESSIONS).',
+      "the dataset report reads its Parquet rows with only the columns it shows (no image, DOM or accessibility text) and a sampled row's frame with a few neighbours through the offset index; with validate it also hashes and checks every file (validate peak RSS included).",
+      'report time = start-up + rows × (time per row, the rows-only run) + thumbnails (--max-frames, default 100, ~30-50 ms of CPU each to decode a 1440x900 WebP, one per core at a time, each frame decoded once); convert time grows with rows and bytes, so the ratio falls with export size: the target is stated for the 4x bench export, this run may use a smaller one (NUSOMI_BENCH_SESSIONS).',
+      'report is CPU-bound and convert mostly waits on the disk, so on a loaded machine convert slows more than report and the ratio falls with the load (convert took 83 s at a load of ~8 and 133-161 s at 13-18): read the absolute report times and the rows-only run beside the ratio.',
     ],
   };
 }

@@ -12,7 +12,7 @@ export interface ReportParams extends Omit<InputParams, 'fetch' | 'signal'> {
   target: string;
   /** Folder to write `index.html` and `assets/` into: new, empty, or an earlier report (replaced whole). */
   out: string;
-  /** Frames sampled for the gallery and the player: whole sessions, chosen by a hash of their id. Default 200. */
+  /** Frames sampled for the gallery and the player: whole sessions, chosen by a hash of their id. Default 100 (`DEFAULT_MAX_FRAMES`). */
   maxFrames?: number;
   /** Hub endpoint for `hf://` targets. Default: `$HF_ENDPOINT`, else https://huggingface.co. */
   hubUrl?: string;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { report } from '../api/report.ts';
+import { DEFAULT_MAX_FRAMES } from '../report/defaults.ts';
 import { addInputOptions, inputOptionsOf } from './input-options.ts';
 import type { InputFlags } from './input-options.ts';
 import { say } from './output.ts';
@@ -22,9 +23,9 @@ export function registerReport(program: Command): void {
     .requiredOption('-o, --out <dir>', 'folder to write index.html and assets/ into (new, empty, or an earlier report)')
     .option(
       '--max-frames <n>',
-      'frames sampled for the gallery and player (whole sessions, chosen by a hash of their id)',
+      'frames sampled for the gallery and player (whole sessions, chosen by a hash of their id); each costs ~30-50 ms of CPU',
       wholeNumber,
-      200,
+      DEFAULT_MAX_FRAMES,
     )
     .option('--hub-url <url>', 'Hub endpoint for hf:// targets (default $HF_ENDPOINT or https://huggingface.co)')
     .option('--no-validate', 'do not run validate on a dataset target')

@@ -2,17 +2,19 @@
  * One pass over the rows: counts (as `inspect` counts them), sessions, click heatmaps, player
  * timelines and the frame sample. The sample is whole sessions in the order of a hash of their id
  * (the first one that does not fit is cut short), up to `maxFrames` frames: the same input gives
- * the same sample. Thumbnails cost ~40 ms of CPU each (decoding the frame), so only sessions whose
- * hash falls under a threshold sized from the row count the manifest announces (SAMPLE_HEADROOM ×
- * maxFrames rows' worth) are thumbnailed while they are read; one pushed out later by a smaller
- * hash drops its thumbnails. Memory is bounded by the sample, MAX_LISTED_SESSIONS,
- * MAX_TIMELINE_STEPS and MAX_HEATMAPS (plus two numbers per session).
+ * the same sample. A thumbnail costs ~30-50 ms of CPU (decoding the frame), so a sampled row is kept
+ * (not its frame) and thumbnailed once its session is surely wanted: after the pass, or while
+ * reading when its hash is under a threshold sized from the row count the manifest announces
+ * (EAGER_SHARE × maxFrames rows' worth), so thumbnails overlap the reading; a queued thumbnail of a
+ * session pushed out by a smaller hash never runs. Memory is bounded by the sample (its rows, and
+ * THUMB_CONCURRENCY frames in flight), MAX_LISTED_SESSIONS, MAX_TIMELINE_STEPS and MAX_HEATMAPS
+ * (plus two numbers per session).
  */
 import { createHash } from 'node:crypto';
 import { releaseFrame } from '../buffers/index.ts';
 import type { InputLimits } from '../limits.ts';
 import type { Point, ReportAction, ReportRow } from './model.ts';
-import { makeThumb } from './thumbs.ts';
+import { JobQueue, THUMB_CONCURRENCY, makeThumb } from './thumbs.ts';
 import type { Thumb } from './thumbs.ts';
 
 /** Player timeline steps kept for sessions outside the frame sample (the sample's are always kept). */
@@ -20,13 +22,12 @@ export const MAX_TIMELINE_STEPS = 100_000;
 /** Sessions listed in the player (and data.js); beyond it sessions are counted, not listed. */
 export const MAX_LISTED_SESSIONS = 100_000;
 /**
- * Sessions thumbnailed while read: those whose hash is under (this × maxFrames / announced rows).
- * Above 1 so the sample still fills when sessions or the announced count vary; every session under
- * it that is pushed out of the sample wasted its thumbnails.
+ * Sessions thumbnailed while read: those whose hash is under (this × maxFrames / announced rows),
+ * about the sample's worth; the rest of the sample is thumbnailed after the pass. Larger overlaps
+ * more of the thumbnails with the reading, but a session under it that a smaller hash pushes out
+ * later wastes the thumbnails already made.
  */
-export const SAMPLE_HEADROOM = 1.5;
-/** Thumbnails made at once (sharp runs them on libuv's threads). */
-const THUMB_CONCURRENCY = 4;
+export const EAGER_SHARE = 1;
 /** Viewport classes that get a heatmap (the first ones read); each holds a grid and a thumbnail. */
 export const MAX_HEATMAPS = 16;
 /** Heatmap grid, cells across and down. */
@@ -56,8 +57,6 @@ export interface SampledFrame {
   type: string;
   thumb: Thumb;
   overlay: Overlay;
-  /** The frame could not be read or decoded: why (no thumbnail then). */
-  problem?: string;
 }
 
 export interface TimelineStep {
@@ -111,11 +110,21 @@ export interface Collected {
   frameProblems: string[];
 }
 
+/** A sampled row: kept until its thumbnail is made, or its session leaves the sample. */
+interface Candidate {
+  row: ReportRow | null;
+  step: number;
+  /** The thumbnail job, once queued: the frame, or why it could not be read (null: cancelled). */
+  done: Promise<SampledFrame | string | null> | null;
+  dropped: boolean;
+}
+
 interface PendingSession {
   hash: string;
   index: number;
   viewport: string;
-  frames: Array<Promise<SampledFrame | null>>;
+  eager: boolean;
+  frames: Candidate[];
 }
 
 function bump(m: Map<string, number>, k: string): void {
@@ -174,7 +183,7 @@ export interface CollectOptions {
   limits: InputLimits;
   /** findingKey of the rows findings name. */
   wanted: Set<string>;
-  /** Rows the input announces (export or dataset manifest), to size the sampling threshold; 0: unknown. */
+  /** Rows the input announces (export or dataset manifest), to size the eager threshold; 0: unknown (all thumbnails after the pass). */
   expectedRows: number;
 }
 
@@ -191,8 +200,7 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
   const durations: number[] = [];
   let sessions = 0;
   const heat = new Map<string, { clicks: number; cells: number[] }>();
-  // Hashes as fractions of 2^52 in [0, 1): a session is a sample candidate when under `threshold`.
-  const threshold = opts.expectedRows > 0 ? Math.min(1, (SAMPLE_HEADROOM * maxFrames) / opts.expectedRows) : 1;
+  const eagerUnder = opts.expectedRows > 0 ? (EAGER_SHARE * maxFrames) / opts.expectedRows : 0;
   const linked = new Map<string, [number, number]>();
   const frameProblems: string[] = [];
   let rowCount = 0;
@@ -202,7 +210,7 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
   // The sample: completed sessions in hash order, each with its frames.
   let chosen: PendingSession[] = [];
   const chosenFrames = () => chosen.reduce((n, s) => n + s.frames.length, 0);
-  const inFlight: Array<Promise<unknown>> = [];
+  const queue = new JobQueue(THUMB_CONCURRENCY);
   let current: PendingSession | null = null;
   let currentInfo: SessionInfo | null = null;
   let mayJoin = false;
@@ -220,13 +228,18 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
       let budget = maxFrames;
       chosen = [];
       for (const s of all) {
-        if (budget <= 0) break;
-        if (s.frames.length > budget) s.frames.length = budget;
-        budget -= s.frames.length;
-        chosen.push(s);
+        const keep = Math.max(0, Math.min(budget, s.frames.length));
+        for (const c of s.frames.splice(keep)) drop(c);
+        budget -= keep;
+        if (keep) chosen.push(s);
       }
     }
     current = null;
+  };
+
+  const drop = (c: Candidate): void => {
+    c.dropped = true;
+    c.row = null;
   };
 
   const thumbOf = async (row: ReportRow): Promise<Thumb> => {
@@ -237,6 +250,36 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
       // A local export's frame lives in a reader thread's slot: give it back.
       releaseFrame(frame);
     }
+  };
+
+  const sampled = async (c: Candidate, session: number): Promise<SampledFrame | string> => {
+    const row = c.row!;
+    c.row = null;
+    try {
+      const thumb = await thumbOf(row);
+      // Re-encoded frames: the action's pixels are the stored image's.
+      const space = row.space ? { w: thumb.frameW, h: thumb.frameH } : row.viewport;
+      return {
+        session,
+        step: c.step,
+        t_ms: row.t_ms,
+        split: row.split,
+        workflow: row.workflow,
+        outcome: row.outcome,
+        type: row.action.type,
+        thumb,
+        overlay: overlayOf(row.action, space),
+      };
+    } catch (err) {
+      return `session ${row.session_id} t_ms ${row.t_ms}: ${(err as Error).message}`;
+    }
+  };
+
+  const start = (c: Candidate, session: number): void => {
+    c.done ??= queue.run(
+      () => sampled(c, session),
+      () => c.dropped,
+    );
   };
 
   for await (const row of rows) {
@@ -250,13 +293,11 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
       const hash = hashOf(row.session_id);
       sessions++;
       const listed = sessionList.length < MAX_LISTED_SESSIONS;
-      current = { hash, index: listed ? sessionList.length : -1, viewport: vp, frames: [] };
+      // Hashes as fractions of 2^52 in [0, 1): under `eagerUnder`, thumbnailed while read.
+      const eager = Number.parseInt(hash.slice(0, 13), 16) / 2 ** 52 < eagerUnder;
+      current = { hash, index: listed ? sessionList.length : -1, viewport: vp, eager, frames: [] };
       const last = chosen[chosen.length - 1];
-      mayJoin =
-        listed &&
-        maxFrames > 0 &&
-        Number.parseInt(hash.slice(0, 13), 16) / 2 ** 52 < threshold &&
-        (chosenFrames() < maxFrames || (last !== undefined && hash < last.hash));
+      mayJoin = listed && maxFrames > 0 && (chosenFrames() < maxFrames || (last !== undefined && hash < last.hash));
       currentInfo = {
         id: row.session_id,
         split: row.split,
@@ -294,7 +335,7 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
       if (sessionIndex >= 0 && opts.wanted.has(key)) linked.set(key, [sessionIndex, step]);
     }
 
-    let space = row.space ?? row.viewport;
+    const space = row.space ?? row.viewport;
     let h = heat.get(vp);
     if (!h && heat.size < MAX_HEATMAPS) heat.set(vp, (h = { clicks: 0, cells: new Array(HEAT_COLS * HEAT_ROWS).fill(0) }));
     if (h && isClick(row.action.type)) {
@@ -309,45 +350,31 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
     if (row.hasFrame) {
       frames++;
       if (mayJoin && current!.frames.length < maxFrames) {
-        const at = step;
-        const t = row.t_ms;
-        const frame = thumbOf(row).then(
-          (thumb): SampledFrame => {
-            if (row.space) space = { w: thumb.frameW, h: thumb.frameH };
-            return {
-              session: sessionIndex,
-              step: at,
-              t_ms: t,
-              split: row.split,
-              workflow: row.workflow,
-              outcome: row.outcome,
-              type: row.action.type,
-              thumb,
-              overlay: overlayOf(row.action, space),
-            };
-          },
-          (err: Error) => {
-            if (frameProblems.length < 20) frameProblems.push(`session ${row.session_id} t_ms ${t}: ${err.message}`);
-            return null;
-          },
-        );
-        current!.frames.push(frame);
-        inFlight.push(frame);
+        const c: Candidate = { row, step, done: null, dropped: false };
+        current!.frames.push(c);
+        if (current!.eager) start(c, sessionIndex);
       }
     }
-    while (inFlight.length >= THUMB_CONCURRENCY) await inFlight.shift();
     step++;
   }
   finishSession();
-  await Promise.all(inFlight);
 
-  // Sample order: by split and session as read, then step; frames that failed are left out.
+  // Sample order: by split and session as read, then step; frames that failed are left out. The
+  // rest of the sample is queued in that order (a dataset's frames are read a row group at a time).
+  const inOrder = [...chosen].sort((a, b) => a.index - b.index);
+  for (const s of inOrder) for (const c of s.frames) start(c, s.index);
   const picked: SampledFrame[] = [];
-  for (const s of [...chosen].sort((a, b) => a.index - b.index)) {
-    for (const f of s.frames) {
-      const done = await f;
-      if (done) picked.push(done);
+  const thumbs = new Map<PendingSession, SampledFrame[]>();
+  for (const s of inOrder) {
+    const got: SampledFrame[] = [];
+    for (const c of s.frames) {
+      const done = await c.done;
+      if (typeof done === 'string') {
+        if (frameProblems.length < 20) frameProblems.push(done);
+      } else if (done) got.push(done);
     }
+    thumbs.set(s, got);
+    picked.push(...got);
   }
   for (const [i, f] of picked.entries()) if (sessionList[f.session]!.firstFrame < 0) sessionList[f.session]!.firstFrame = i;
 
@@ -355,8 +382,8 @@ export async function collect(rows: AsyncIterable<ReportRow>, opts: CollectOptio
   const typical = new Map<string, Thumb>();
   for (const sess of chosen) {
     if (typical.has(sess.viewport)) continue;
-    const first = sess.frames.length ? await sess.frames[0] : null;
-    if (first) typical.set(sess.viewport, first.thumb);
+    const first = thumbs.get(sess)![0];
+    if (first && first.step === sess.frames[0]!.step) typical.set(sess.viewport, first.thumb);
   }
   const heatList: HeatClass[] = [];
   for (const k of [...heat.keys()].sort()) {

@@ -55,6 +55,9 @@ export interface OpenInputOptions {
   hubUrl: string;
 }
 
+/** The columns of a dataset's `steps` rows that a report reads (besides the frame). */
+const SHOWN_COLUMNS = new Set(['session_id', 't_ms', 'viewport', 'action', 'prior_action', 'workflow', 'outcome', 'actor_kind']);
+
 const HF_TARGET = /^hf:\/\/(?:datasets\/)?([^@]+)@(.+)$/;
 
 /** The last path segment of a target: names it without a machine's path. */
@@ -160,8 +163,9 @@ async function openDataset(source: Source, title: string, validateTarget: string
   async function* rows(): AsyncIterable<ReportRow> {
     for (const f of files) {
       const file: DataFile = { source, path: f.path, name: f.path, limits };
-      // Parquet rows without their frames (most of the bytes): sampled rows' frames are read apart.
-      const rest = Object.keys(manifest.features ?? {}).filter((k) => k !== 'image');
+      // Parquet rows: only the columns shown (the frames, most of the bytes, and the DOM and
+      // accessibility text are not): sampled rows' frames are read apart.
+      const rest = Object.keys(manifest.features ?? {}).filter((k) => SHOWN_COLUMNS.has(k));
       const items: AsyncIterable<RawItem> =
         format === 'parquet' ? (await import('../export/parquet.ts')).readParquet(file, rest.length ? rest : undefined) : readJsonl(file);
       const frames = format === 'parquet' ? new (await import('./parquet-frames.ts')).ParquetFrames(file) : null;

@@ -95,15 +95,16 @@ const MAX_PATH_POINTS = 256;
  */
 export function reportAction(raw: unknown, typeName: (t: unknown) => string): ReportAction {
   const a = obj(raw) ?? {};
-  let args: Record<string, unknown> = {};
-  if (typeof a.args === 'string') {
+  // Most rows' args are '{}': no parse, and one lookup per field (this runs twice per row).
+  let args: Record<string, unknown> | null = null;
+  if (typeof a.args === 'string' && a.args !== '{}' && a.args !== '') {
     try {
-      args = obj(JSON.parse(a.args)) ?? {};
+      args = obj(JSON.parse(a.args));
     } catch {
-      args = {};
+      args = null;
     }
   }
-  const get = (k: string): unknown => (a[k] !== undefined && a[k] !== null ? a[k] : args[k]);
+  const get = args ? (k: string): unknown => a[k] ?? args[k] : (k: string): unknown => a[k];
   const x = num(get('x'));
   const y = num(get('y'));
   const toX = num(get('to_x'));

@@ -1,7 +1,9 @@
 /**
  * A dataset's Parquet frames, read only for the rows the report samples: the rows themselves are
  * read without the `image` column (it is most of the bytes), and a sampled row's frame comes from
- * its row group's `image` column, read once and kept while the next sampled rows fall in it.
+ * a short run of rows read from the `image` column alone, kept while the next sampled rows fall in
+ * it (a session's steps are consecutive rows). With the column's offset index (convert writes one)
+ * only the pages holding the run are read, not the row group's every frame.
  */
 import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import type { AsyncBuffer, FileMetaData } from 'hyparquet';
@@ -10,9 +12,12 @@ import { InputError } from '../errors.ts';
 import { asyncBuffer } from '../export/parquet.ts';
 import type { DataFile } from '../export/raw.ts';
 
+/** Rows read at once: about two pages of frames as convert writes them (~1 MB pages of ~7 frames). */
+export const FRAME_RUN_ROWS = 16;
+
 export class ParquetFrames {
-  private opened?: Promise<{ buf: AsyncBuffer; metadata: FileMetaData; starts: number[] }>;
-  private group: { start: number; end: number; images: Promise<unknown[]> } | null = null;
+  private opened?: Promise<{ buf: AsyncBuffer; metadata: FileMetaData }>;
+  private run: { start: number; end: number; images: Promise<unknown[]> } | null = null;
 
   constructor(
     private readonly file: DataFile,
@@ -22,21 +27,16 @@ export class ParquetFrames {
   private open() {
     return (this.opened ??= (async () => {
       const buf = await asyncBuffer(this.file);
-      const metadata = await parquetMetadataAsync(buf);
-      const starts = [0];
-      for (const g of metadata.row_groups) starts.push(starts[starts.length - 1]! + Number(g.num_rows));
-      return { buf, metadata, starts };
+      return { buf, metadata: await parquetMetadataAsync(buf) };
     })());
   }
 
   /** The frame bytes of row `row` (0-based in the file). */
   async read(row: number): Promise<Uint8Array> {
-    const { buf, metadata, starts } = await this.open();
-    if (!this.group || row < this.group.start || row >= this.group.end) {
-      let g = 0;
-      while (g + 1 < starts.length - 1 && starts[g + 1]! <= row) g++;
-      const start = starts[g]!;
-      const end = starts[g + 1] ?? start;
+    const { buf, metadata } = await this.open();
+    if (!this.run || row < this.run.start || row >= this.run.end) {
+      const start = row;
+      const end = Math.min(Number(metadata.num_rows), row + FRAME_RUN_ROWS);
       const images = parquetReadObjects({
         file: buf,
         metadata,
@@ -45,10 +45,13 @@ export class ParquetFrames {
         rowEnd: end,
         utf8: false,
         compressors,
+        useOffsetIndex: true,
       }).then((rows) => rows.map((r) => r[this.column]));
-      this.group = { start, end, images };
+      this.run = { start, end, images };
     }
-    const image = (await this.group.images)[row - this.group.start] as { bytes?: unknown } | null | undefined;
+    // Another read may switch runs while this one waits: index into the run it asked for.
+    const run = this.run;
+    const image = (await run.images)[row - run.start] as { bytes?: unknown } | null | undefined;
     if (image && image.bytes instanceof Uint8Array) return image.bytes;
     throw new InputError(`the ${this.column} column holds no frame bytes`, { file: this.file.name, row: `row ${row}` });
   }

@@ -11,16 +11,11 @@ import { resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
 import type { ValidationReport } from '../validate/report.ts';
 import { REPORT_CSS, REPORT_JS } from './client.ts';
+import { DEFAULT_MAX_FRAMES } from './defaults.ts';
 import { collect, findingKey } from './collect.ts';
 import { openReportInput } from './input.ts';
 import { renderReport } from './page.ts';
 import type { ReportFile } from './page.ts';
-
-/**
- * Frames sampled by default. A thumbnail costs ~40 ms of CPU (decoding a full frame) and 5-25 KB,
- * so the report stays a small fraction of a convert's time and far under 50 MB.
- */
-export const DEFAULT_MAX_FRAMES = 200;
 
 export interface ReportOptions {
   target: string;
