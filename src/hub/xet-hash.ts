@@ -1,24 +1,32 @@
 /**
  * The hashes of the Xet protocol (https://huggingface.co/docs/xet/hashing): chunk hashes, the
  * aggregated Merkle hash of xorbs and files, and the term verification hash of shard uploads. All
- * are BLAKE3 keyed hashes (@noble/hashes). Hashes travel as 32 raw bytes; in URLs and JSON they are
+ * are BLAKE3 keyed hashes (@napi-rs/blake-hash: native, the reference `blake3` crate, about ten
+ * times faster than a JS or WASM BLAKE3 on 64 KiB chunks). Hashes travel as 32 raw bytes; in URLs and JSON they are
  * written in the protocol's string form (each 8-byte word little-endian, see `xetHex`).
  */
-import { blake3 } from '@noble/hashes/blake3.js';
+import { Blake3Hasher } from '@napi-rs/blake-hash';
 
-const DATA_KEY = Uint8Array.from([
+const DATA_KEY = Buffer.from([
   102, 151, 245, 119, 91, 149, 80, 222, 49, 53, 203, 172, 165, 151, 24, 28, 157, 228, 33, 16, 155, 235, 43, 88, 180, 208, 176, 75, 147, 173,
   242, 41,
 ]);
-const INTERNAL_NODE_KEY = Uint8Array.from([
+const INTERNAL_NODE_KEY = Buffer.from([
   1, 126, 197, 199, 165, 71, 41, 150, 253, 148, 102, 102, 180, 138, 2, 230, 93, 221, 83, 111, 55, 199, 109, 210, 248, 99, 82, 230, 74, 83,
   113, 63,
 ]);
-const VERIFICATION_KEY = Uint8Array.from([
+const VERIFICATION_KEY = Buffer.from([
   127, 24, 87, 214, 206, 86, 237, 102, 18, 127, 249, 19, 231, 165, 195, 243, 164, 205, 38, 213, 181, 219, 73, 230, 65, 36, 152, 127, 40,
   251, 148, 195,
 ]);
-const ZERO_KEY = new Uint8Array(32);
+const ZERO_KEY = Buffer.alloc(32);
+
+/** Keyed BLAKE3 of `data` (32 bytes). */
+function keyed(data: Uint8Array, key: Buffer): Uint8Array {
+  return Blake3Hasher.newKeyed(key).update(data).digestBuffer();
+}
+
+const dataHasher = Blake3Hasher.newKeyed(DATA_KEY);
 
 /** A hash as the protocol writes it: each 8-byte word as a little-endian u64 in 16 hex digits. */
 export function xetHex(hash: Uint8Array): string {
@@ -38,7 +46,9 @@ export function xetHashBytes(hex: string): Uint8Array | undefined {
 }
 
 export function chunkHash(data: Uint8Array): Uint8Array {
-  return blake3(data, { key: DATA_KEY });
+  // One hasher reused: chunks are hashed by the thousand.
+  dataHasher.reset();
+  return dataHasher.update(data).digestBuffer();
 }
 
 export interface HashAndSize {
@@ -59,7 +69,7 @@ function mergeGroup(group: HashAndSize[]): HashAndSize {
     text += `${xetHex(g.hash)} : ${g.size}\n`;
     size += g.size;
   }
-  return { hash: blake3(new TextEncoder().encode(text), { key: INTERNAL_NODE_KEY }), size };
+  return { hash: keyed(Buffer.from(text), INTERNAL_NODE_KEY), size };
 }
 
 /** Where the next group ends: at the first node from the third on whose hash % 4 == 0, at most 9 nodes. */
@@ -90,19 +100,19 @@ export function aggregatedHash(leaves: HashAndSize[]): Uint8Array {
 /** A file's hash: the aggregated hash of all its chunks, keyed-hashed once more with a zero key. */
 export function fileHash(leaves: HashAndSize[]): Uint8Array {
   if (leaves.length === 0) return new Uint8Array(32);
-  return blake3(aggregatedHash(leaves), { key: ZERO_KEY });
+  return keyed(aggregatedHash(leaves), ZERO_KEY);
 }
 
 /** The verification hash of one reconstruction term: keyed BLAKE3 of its chunk hashes' raw bytes. */
 export function verificationHash(chunkHashes: Uint8Array[]): Uint8Array {
   const buf = new Uint8Array(chunkHashes.length * 32);
   for (let i = 0; i < chunkHashes.length; i++) buf.set(chunkHashes[i]!, i * 32);
-  return blake3(buf, { key: VERIFICATION_KEY });
+  return keyed(buf, VERIFICATION_KEY);
 }
 
 /** HMAC of a chunk hash as the dedup shards carry it (keyed BLAKE3). */
 export function chunkHmac(hash: Uint8Array, key: Uint8Array): Uint8Array {
-  return blake3(hash, { key });
+  return keyed(hash, Buffer.from(key.buffer, key.byteOffset, key.byteLength));
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

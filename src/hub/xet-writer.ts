@@ -1,7 +1,7 @@
 /**
  * push's own Xet uploader (https://huggingface.co/docs/xet/upload-protocol), used when the Hub
  * offers Xet. It streams each file once: content-defined chunks and their hashes come from
- * @huggingface/xetchunk-wasm (the chunker @huggingface/hub itself uses), the sha256 is checked
+ * ./xet-chunker.ts (the boundaries of the chunker @huggingface/hub uses, with a native hash), the sha256 is checked
  * against the manifest on the way, chunks the Hub already stores are referenced instead of sent,
  * and new ones are packed into xorbs of at most XORB_TARGET_BYTES (LZ4 frames when that is smaller).
  * One shard per commit then records the files. Memory: one xorb being filled and one uploading.
@@ -12,8 +12,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { createChunker, finalize, nextBlock, type Chunk } from '@huggingface/xetchunk-wasm';
 import { compressFrameSync } from 'lz4-napi';
+import { XetChunker } from './xet-chunker.ts';
 import { CHUNK_HEADER_BYTES, SHARD_TAG, type ShardXorb, parseShard } from './xet-format.ts';
 import {
   aggregatedHash,
@@ -70,6 +70,12 @@ interface Term {
   end: number;
   rawBytes: number;
   hashes: Uint8Array[];
+}
+
+/** A chunk of the file being read, with its bytes. */
+interface ReadChunk {
+  hash: Uint8Array;
+  data: Buffer;
 }
 
 interface FileEntry {
@@ -192,33 +198,42 @@ export class XetWriter {
 
   /** Chunk, dedupe and pack one file (its bytes stream from disk once). */
   async addFile(f: XetUploadFile): Promise<void> {
-    const chunker = createChunker();
+    const chunker = new XetChunker();
     const sha = createHash('sha256');
-    let pending: Buffer = Buffer.alloc(0);
     const terms: Term[] = [];
     const leaves: HashAndSize[] = [];
     let first = true;
     // The dedup questions of one block of chunks go out together (in parallel), before any is placed.
-    const askAbout = async (chunks: Chunk[]): Promise<void> => {
+    const askAbout = async (chunks: ReadChunk[]): Promise<void> => {
       const ask = chunks.filter((c, i) => ((first && i === 0) || hashMod(c.hash, DEDUP_QUERY_MODULUS) === 0) && !this.lookup(c.hash));
       if (chunks.length) first = false;
       for (let i = 0; i < ask.length; i += MAX_PARALLEL_QUERIES)
         await Promise.all(ask.slice(i, i + MAX_PARALLEL_QUERIES).map((c) => this.query(c.hash)));
     };
-    const place = (c: Chunk): void => {
-      const data = pending.subarray(0, c.length);
-      pending = pending.subarray(c.length);
-      const at = this.lookup(c.hash) ?? this.addChunk(c.hash, data);
-      leaves.push({ hash: c.hash, size: c.length });
+    const place = (c: ReadChunk): void => {
+      const at = this.lookup(c.hash) ?? this.addChunk(c.hash, c.data);
+      leaves.push({ hash: c.hash, size: c.data.length });
       const last = terms[terms.length - 1];
       if (last && last.xorb === at.xorb && last.end === at.index) {
         last.end += 1;
-        last.rawBytes += c.length;
+        last.rawBytes += c.data.length;
         last.hashes.push(c.hash);
-      } else terms.push({ xorb: at.xorb, start: at.index, end: at.index + 1, rawBytes: c.length, hashes: [c.hash] });
+      } else terms.push({ xorb: at.xorb, start: at.index, end: at.index + 1, rawBytes: c.data.length, hashes: [c.hash] });
+    };
+    /** The whole chunks at the start of `data`, with their bytes; `tail` keeps the rest. */
+    let tail: Buffer = Buffer.alloc(0);
+    const cut = (data: Buffer, final: boolean): ReadChunk[] => {
+      let at = 0;
+      const chunks = chunker.chunks(data, final).map((c) => {
+        const bytes = data.subarray(at, at + c.length);
+        at += c.length;
+        return { hash: c.hash, data: bytes };
+      });
+      tail = data.subarray(at);
+      return chunks;
     };
     // A block is placed only after the next one is read and chunked: its dedup answers arrive meanwhile.
-    let prev: { chunks: Chunk[]; asked: Promise<void> } | undefined;
+    let prev: { chunks: ReadChunk[]; asked: Promise<void> } | undefined;
     const settle = async (): Promise<void> => {
       if (!prev) return;
       await prev.asked;
@@ -228,19 +243,16 @@ export class XetWriter {
     for await (const piece of createReadStream(f.absPath, { highWaterMark: READ_BYTES })) {
       const buf = piece as Buffer;
       sha.update(buf);
-      pending = pending.length ? Buffer.concat([pending, buf]) : buf;
-      const chunks = nextBlock(chunker, buf);
+      const chunks = cut(tail.length ? Buffer.concat([tail, buf]) : buf, false);
       const asked = askAbout(chunks);
       asked.catch(() => undefined); // awaited in settle(); this only keeps it from being unhandled meanwhile
       await settle();
       prev = { chunks, asked };
     }
     await settle();
-    const tail = finalize(chunker);
-    if (tail) {
-      await askAbout([tail]);
-      place(tail);
-    }
+    const last = cut(tail, true);
+    await askAbout(last);
+    for (const c of last) place(c);
     if (sha.digest('hex') !== f.sha256) throw new XetFileChanged(f.path);
     this.stats.fileBytes += f.bytes;
     this.files.push({ hash: fileHash(leaves), sha256: f.sha256, terms });
