@@ -638,10 +638,14 @@ class HubClient {
       if (sha) expected.add(sha);
     }
     // Over Xet, push uploads the files itself (XetWriter): only chunks the Hub lacks travel. The
-    // commit below then finds every object stored.
-    const viaWriter = o.xet ? await this.#uploadXet(operations, o) : new Set<string>();
+    // commit below runs meanwhile (the client hashes the files again) and asks for the objects
+    // (the LFS batch) only once the writer is done, so it finds every object stored.
+    const uploaded = o.xet ? this.#uploadXet(operations, o) : Promise.resolve(new Set<string>());
+    uploaded.catch(() => undefined); // awaited below; this only keeps it from being unhandled meanwhile
+    let viaWriter = new Set<string>();
     const countingFetch: typeof fetch = async (input, init) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (url.endsWith('/info/lfs/objects/batch')) viaWriter = await uploaded;
       if (url.endsWith('/info/lfs/objects/batch') && typeof init?.body === 'string') {
         const asked = (JSON.parse(init.body) as { objects?: Array<{ oid?: string }> }).objects ?? [];
         const stray = asked.find((obj) => !expected.has(obj.oid ?? ''));
@@ -695,13 +699,19 @@ class HubClient {
       useXet: o.xet,
       ...this.#auth,
     });
-    let step = await it.next();
-    while (!step.done) {
-      const ev = step.value;
-      if (ev.event === 'fileProgress' && ev.state === 'uploading' && ev.progress >= 1) report(ev.path);
-      step = await it.next();
+    let out: CommitOutput | undefined;
+    try {
+      let step = await it.next();
+      while (!step.done) {
+        const ev = step.value;
+        if (ev.event === 'fileProgress' && ev.state === 'uploading' && ev.progress >= 1) report(ev.path);
+        step = await it.next();
+      }
+      out = step.value;
+    } finally {
+      // The writer's own failure (a file changed, the Hub refused a xorb) is the one to report.
+      await uploaded;
     }
-    const out = step.value;
     if (!out) throw new HubPushError('the Hub answered the commit without a commit id');
     for (const op of operations) if (op.operation === 'addOrUpdate') report(op.path);
     for (const p of inline) {
