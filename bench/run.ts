@@ -60,6 +60,9 @@ const SECTIONS: { name: string; load: () => Promise<{ run(ctx: BenchContext): Pr
   { name: 'validate', load: () => import('./validate.ts') },
   { name: 'push', load: () => import('./push.ts') },
   { name: 'loaders', load: () => import('./loaders.ts') },
+  { name: 'report', load: () => import('./report.ts') },
+  { name: 'partition', load: () => import('./partition.ts') },
+  { name: 'convert-sft', load: () => import('./sft.ts') },
 ];
 
 function walk(p: string, visit: (file: string, size: number) => void): void {

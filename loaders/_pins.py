@@ -34,3 +34,12 @@ COORDINATES = {
     "normalized": "x / stored width, y / stored height",
 }
 IMAGE = {"mode": "passthrough", "format": None, "max_side": None, "quality": None}
+# The sft config's options (sft target only): grammar, coordinates, history, template.
+SFT = {
+    "action_format": "pyautogui",
+    "coords": "norm",
+    "history": 0,
+    "history_frames": 0,
+    "prompt_template": None,
+    "system_prompt": "",
+}

@@ -1,6 +1,7 @@
 /**
  * The README's main job (`npm run main`): inspect the bundled sample export (the report a user reads
- * first; stop if it is inconsistent), convert it in every format, then
+ * first; stop if it is inconsistent), convert it in every format, write the HTML report of the
+ * dataset (out/sample-report/index.html), then
  * publish it to a local Hub server started in-process (stored under out/hub, so it survives), and
  * print the commands that load it from the folder and from that Hub, in the order to run them.
  *
@@ -11,12 +12,15 @@
 import { main } from '../src/cli/program.ts';
 import { humanSummary } from '../src/cli/convert.ts';
 import { convert } from '../src/convert/convert.ts';
+import { convertSummary } from '../src/convert/summary.ts';
 import { startHubServer } from '../src/hub/server.ts';
 import { loadHint, pushDataset } from '../src/hub/push.ts';
 import { HubToken } from '../src/hub/token.ts';
 import { plural } from '../src/plural.ts';
+import { buildReport } from '../src/report/report.ts';
 
 const OUT = 'out/sample-dataset';
+const REPORT = 'out/sample-report';
 const HUB_DIR = 'out/hub';
 const REPO = 'nusomi/process_invoice-sample';
 const TAG = 'v1';
@@ -41,7 +45,13 @@ const result = await convert({
   repoId: REPO,
 });
 for (const w of result.warnings) process.stderr.write(`nusomi-hf: warning: ${w}\n`);
-process.stdout.write(humanSummary(result, { hints: false }));
+process.stdout.write(humanSummary(convertSummary(result), { hints: false }));
+
+// The HTML report of the dataset (overview, click heatmaps, gallery, session player): open it from disk.
+const report = await buildReport({ target: OUT, out: REPORT, hubUrl: '' });
+process.stdout.write(
+  `\nreport of ${OUT} (${plural(report.frames_sampled, 'frame')} sampled, ${(report.bytes / 1e6).toFixed(1)} MB): ${REPORT}/index.html\n`,
+);
 
 // With no tokens given, the server makes its own write token once (out/hub/token, 0600); push uses it.
 const hub = await startHubServer({ dir: HUB_DIR, port: 0 });

@@ -9,6 +9,12 @@
  *     a large export for benchmarks, streamed: N sessions of M steps, 1440×900 frames of ~150 KB
  *     (a pool of 64 rendered frames reused round-robin; every step still gets its own frame file or
  *     embedded copy). Arrow is written as IPC stream here (the file format's footer needs all batches).
+ *
+ *   npx tsx scripts/make-samples.ts --frames-every-ms N [--format F] --out DIR
+ *     a small frame-sampled export (the vendor's `frame_sampling: every_n_ms`): besides each action
+ *     frame, a frame every N ms between actions, rows whose action is `{"type": "none"}`. Those show
+ *     the action's effect, a loading panel after a navigation (a real screen change) and the mouse
+ *     pointer drifting a few pixels (near-identical frames).
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
@@ -19,7 +25,7 @@ import { Field, Float64, Int32, Int64, List, RecordBatch, Schema, Struct, Table,
 import { ParquetWriter, fileWriter } from 'hyparquet-writer';
 import tar from 'tar-stream';
 import { FIELDS, LINKS, ROWS, controlsFor, renderFrame } from './sample-ui.ts';
-import type { Control, UiState, Viewport } from './sample-ui.ts';
+import type { Control, FrameOverlay, UiState, Viewport } from './sample-ui.ts';
 
 export const WORKFLOW = 'process_invoice';
 export const DESTINATION = 's3://nusomi-exports/process_invoice/v1/';
@@ -765,6 +771,8 @@ async function writeExport(
   large: boolean,
   seed: number,
   filter: string,
+  /** Manifest fields set after the counts are known (a frame-sampled export's actions, frame_sampling). */
+  manifestExtra: (m: Manifest) => Record<string, unknown> = () => ({}),
 ): Promise<Manifest> {
   const w = writerFor(format, root, large);
   let rows = 0;
@@ -780,7 +788,8 @@ async function writeExport(
     rows++;
   }
   if (shards > 0) await w.close();
-  const m = manifestFor(format, rows, shards, seed, filter);
+  const base = manifestFor(format, rows, shards, seed, filter);
+  const m: Manifest = { ...base, ...manifestExtra(base) };
   await writeFileAtomic(path.join(root, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
   return m;
 }
@@ -917,6 +926,122 @@ export async function makeLargeExport(o: LargeOptions): Promise<Manifest> {
   );
 }
 
+// ---------- frame-sampled exports ----------
+
+/**
+ * What a frame of a frame-sampled export shows (the test ground truth for keyframes):
+ *  - `action`: an action frame (the UI before the action, the pointer where it acts);
+ *  - `effect`: the first frame after an action: its effect (a focus ring, typed text, a banner...);
+ *  - `loading`: a loading panel over the content area, right after a navigation (a large change);
+ *  - `settled`: the page back after loading (a large change);
+ *  - `idle`: the same UI as the frame before it, the pointer moved a few pixels (near-identical).
+ */
+export type SampledFrameKind = 'action' | 'effect' | 'loading' | 'settled' | 'idle';
+
+export interface SampledFrame {
+  session_id: string;
+  t_ms: number;
+  kind: SampledFrameKind;
+}
+
+export interface FrameSampledOptions {
+  out: string;
+  format?: ExportFormat;
+  /** The capture's frame interval between actions (default 400 ms). */
+  intervalMs?: number;
+}
+
+/** Session lengths (actions) of the frame-sampled export: small, its frames are many. */
+const SAMPLED_LENGTHS = [6, 4, 6];
+const SAMPLED_SEED = SAMPLE_SEED + 2;
+
+/** The pointer's small drift while nobody acts: k-th frame after an action, a few pixels. */
+const drift = (p: { x: number; y: number }, k: number) => ({ x: p.x + ((k * 3) % 7), y: p.y + ((k * 2) % 5) });
+
+/**
+ * A frame-sampled export (the vendor's `frame_sampling: {mode: "every_n_ms"}`): every action frame,
+ * plus a frame every `intervalMs` between actions with `action: {"type": "none"}`. Byte-identical on
+ * every run. Returns the manifest and what each frame shows, in row order.
+ */
+export async function makeFrameSampledExport(o: FrameSampledOptions): Promise<{ manifest: Manifest; frames: SampledFrame[] }> {
+  const interval = o.intervalMs ?? 400;
+  if (!(Number.isInteger(interval) && interval >= 10)) throw new Error('frame interval must be an integer >= 10 ms');
+  const format = o.format ?? 'jsonl';
+  let n = 0;
+  const specs = planSessions(SAMPLED_LENGTHS.length, () => SAMPLED_LENGTHS[n++]!, [{ w: 1440, h: 900 }], SAMPLED_SEED);
+  const planned: Array<{ step: PlannedStep; overlay: FrameOverlay; kind: SampledFrameKind }> = [];
+  for (const spec of specs) {
+    const acts = [...sessionSteps(spec)];
+    let pointer = { x: Math.round(spec.viewport.w / 2), y: Math.round(spec.viewport.h / 2) };
+    let prior: SampleRow['action'] | null = null;
+    const push = (state: UiState, action: SampleRow['action'], t: number, overlay: FrameOverlay, kind: SampledFrameKind) => {
+      const rel = `frames/${spec.id}/${pad9(t)}.webp`;
+      const row: SampleRow = {
+        session_id: spec.id,
+        t_ms: t,
+        frame: {
+          image_url: DESTINATION + rel,
+          viewport: { ...spec.viewport },
+          dom: domOf(state),
+          accessibility_tree: a11yOf(state),
+          device_pixel_ratio: 1,
+        },
+        action,
+        context: {
+          workflow: WORKFLOW,
+          prior_action: prior ? clone(prior) : null,
+          outcome: spec.outcome,
+          actor: { kind: spec.actor },
+          tags: [...spec.tags],
+          path: spec.path,
+          started_at: spec.startedAt,
+          ticket_id: spec.ticketId,
+        },
+        capture: { tool_version: '1.4.2' },
+      };
+      planned.push({ step: { row, state, key: `${spec.id}_${pad9(t)}`, framePath: rel }, overlay, kind });
+    };
+    acts.forEach((a, i) => {
+      if (typeof a.action.x === 'number' && typeof a.action.y === 'number') pointer = { x: a.action.x, y: a.action.y };
+      push(a.state, a.action, a.t_ms, { pointer }, 'action');
+      prior = a.action;
+      const next = acts[i + 1];
+      if (!next) return;
+      const loads =
+        a.action.type === 'navigate' || (LINKS as readonly string[]).includes(String((a.action.target as JsonObject | undefined)?.name));
+      for (let k = 1, t = a.t_ms + interval; t < next.t_ms; k++, t += interval) {
+        const kind: SampledFrameKind = k === 1 ? (loads ? 'loading' : 'effect') : k === 2 && loads ? 'settled' : 'idle';
+        push(next.state, { type: 'none' }, t, { pointer: drift(pointer, k), loading: kind === 'loading' }, kind);
+      }
+    });
+  }
+  // Many frames: a low WebP effort keeps this quick (2 at a time: sharp works off the main thread).
+  const images: Uint8Array[] = new Array(planned.length);
+  let next = 0;
+  await Promise.all(
+    [0, 1].map(async () => {
+      while (next < planned.length) {
+        const i = next++;
+        const p = planned[i]!;
+        images[i] = await renderFrame(p.step.row.frame.viewport, p.step.state, { quality: 50, effort: 0, overlay: p.overlay });
+      }
+    }),
+  );
+  await rm(o.out, { recursive: true, force: true });
+  const actions = planned.filter((p) => p.kind === 'action').length;
+  const manifest = await writeExport(
+    format,
+    o.out,
+    planned.map((p, i) => ({ step: p.step, image: images[i]! })),
+    () => false,
+    false,
+    SAMPLED_SEED,
+    `workflow=process_invoice; frame_sampling=every_n_ms:${interval}`,
+    () => ({ actions, frame_sampling: { mode: 'every_n_ms', interval_ms: interval, keep_action_frames: true } }),
+  );
+  return { manifest, frames: planned.map((p) => ({ session_id: p.step.row.session_id, t_ms: p.step.row.t_ms, kind: p.kind })) };
+}
+
 // ---------- command line ----------
 
 function usage(msg: string): never {
@@ -928,8 +1053,27 @@ async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
-    options: { out: { type: 'string' }, sessions: { type: 'string' }, steps: { type: 'string' }, format: { type: 'string' } },
+    options: {
+      out: { type: 'string' },
+      sessions: { type: 'string' },
+      steps: { type: 'string' },
+      format: { type: 'string' },
+      'frames-every-ms': { type: 'string' },
+    },
   });
+  if (values['frames-every-ms'] !== undefined) {
+    const interval = Number(values['frames-every-ms']);
+    if (!Number.isInteger(interval) || interval < 10) usage('--frames-every-ms must be an integer >= 10');
+    if (values.sessions !== undefined || values.steps !== undefined)
+      usage('--frames-every-ms writes its own small export; drop --sessions/--steps');
+    const format = (values.format ?? 'jsonl') as ExportFormat;
+    if (!FORMATS.includes(format)) usage('--format must be jsonl, parquet, arrow or webdataset');
+    if (!values.out) usage('--frames-every-ms needs --out DIR');
+    const out = path.resolve(values.out);
+    const { manifest } = await makeFrameSampledExport({ out, format, intervalMs: interval });
+    process.stdout.write(`${JSON.stringify({ out, rows: manifest.rows, actions: manifest.actions })}\n`);
+    return;
+  }
   if (values.sessions === undefined && values.steps === undefined) {
     if (values.format) usage('--format applies to large mode (--sessions N --steps M)');
     const out = path.resolve(values.out ?? path.join(repoRoot, 'samples'));

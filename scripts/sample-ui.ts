@@ -287,8 +287,18 @@ function attachmentCard(vp: Viewport): Rect {
   return { x, y: B(160), w: vp.w - x - B(30), h: B(720) };
 }
 
+/**
+ * What a continuous capture shows besides the UI state (only frame-sampled exports draw it): the
+ * mouse pointer, and a loading panel over the content area while a page loads.
+ */
+export interface FrameOverlay {
+  /** Tip of the mouse pointer, in viewport pixels. */
+  pointer?: { x: number; y: number };
+  loading?: boolean;
+}
+
 /** The frame as SVG (no text elements: glyphs are paths). */
-export function frameSvg(vp: Viewport, st: UiState): string {
+export function frameSvg(vp: Viewport, st: UiState, overlay: FrameOverlay = {}): string {
   const L = layout(vp);
   const B = (v: number) => Math.round(v * L.s);
   const out: string[] = [];
@@ -359,6 +369,17 @@ export function frameSvg(vp: Viewport, st: UiState): string {
       );
     }
   }
+  if (overlay.loading) {
+    rect({ x: L.sidebarW, y: L.topbarH, w: vp.w - L.sidebarW, h: vp.h - L.topbarH }, '#e5e7eb');
+    text('Loading...', L.contentX + B(360), B(440), '#374151', HEAD_PX);
+  }
+  if (overlay.pointer) {
+    // An arrow pointer, about 12×19 px: black with a white edge, like a desktop cursor.
+    const { x, y } = overlay.pointer;
+    out.push(
+      `<path d="M${x} ${y}l0 17l4 -4l3 7l3 -1l-3 -7l6 0z" fill="#000000" stroke="#ffffff" stroke-width="1" shape-rendering="auto"/>`,
+    );
+  }
   out.push('</svg>');
   return out.join('');
 }
@@ -370,6 +391,9 @@ export interface RenderOptions {
    *  (makes WebP frames ~150 KB, like real screenshots with photos; for benchmarks). */
   photoSeed?: number;
   photoSize?: { w: number; h: number };
+  /** libwebp effort 0..6 (default 4); frame-sampled exports use a low one, they have many frames. */
+  effort?: number;
+  overlay?: FrameOverlay;
 }
 
 const NOISE = 255;
@@ -398,7 +422,7 @@ function photoBlock(w: number, h: number, seed: number): Buffer {
 
 /** Render one frame as WebP bytes at the viewport size. */
 export async function renderFrame(vp: Viewport, st: UiState, opts: RenderOptions = {}): Promise<Uint8Array> {
-  let img = sharp(Buffer.from(frameSvg(vp, st)));
+  let img = sharp(Buffer.from(frameSvg(vp, st, opts.overlay)));
   if (opts.photoSeed !== undefined) {
     const card = attachmentCard(vp);
     // Inside the attachment card, clear of every control.
@@ -413,6 +437,6 @@ export async function renderFrame(vp: Viewport, st: UiState, opts: RenderOptions
       },
     ]);
   }
-  const b = await img.webp({ quality: opts.quality ?? 60, effort: 4 }).toBuffer();
+  const b = await img.webp({ quality: opts.quality ?? 60, effort: opts.effort ?? 4 }).toBuffer();
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }

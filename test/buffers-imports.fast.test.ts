@@ -58,7 +58,9 @@ describe('src/ import graph', () => {
 
   it('convert releases frames through src/buffers, not through a concrete source', () => {
     const convertImports = [...files].filter(([rel]) => folder(rel) === 'convert').flatMap(([, f]) => f.imports);
-    expect(convertImports.filter((to) => folder(to) === 'source')).toEqual([]);
+    // source/open.ts is the generic opener (a Source of any kind): the partitioned steps read their records through it.
+    const concrete = convertImports.filter((to) => folder(to) === 'source' && to !== path.join('source', 'open.ts'));
+    expect(concrete).toEqual([]);
   });
 
   it('worker threads run typed modules (*.worker.ts through worker-file.ts), never code from strings', () => {

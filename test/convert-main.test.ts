@@ -48,6 +48,11 @@ describe('npm run main', () => {
     expect(run.stdout).toMatch(/^sessions\s+8$/m);
     expect(run.stdout).toContain(`to ${outArg}`);
     expect(run.stdout).toContain(`load_dataset("${outArg}")`);
+    // The HTML report of the dataset, with its path printed.
+    const reportArg = /const REPORT = '([^']+)'/.exec(job)?.[1];
+    expect(reportArg).toBeDefined();
+    expect(run.stdout).toMatch(new RegExp(`^report of ${outArg} \\(\\d+ frames sampled, [\\d.]+ MB\\): ${reportArg}/index\\.html$`, 'm'));
+    expect(await readFile(path.join(repoRoot, reportArg!, 'index.html'), 'utf8')).toContain('assets/report.js');
     const pushed = /pushed to the local Hub \(([^)]+)\): (\S+) (?:commit|unchanged at) ([0-9a-f]{40}), tag (\S+);/.exec(run.stdout);
     expect(pushed, run.stdout).not.toBeNull();
     expect(pushed![1]).toBe(hubDir);

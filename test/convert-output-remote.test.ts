@@ -337,12 +337,22 @@ describe('convert --out s3:// after a killed run', () => {
     const out = 's3://outs/killed/';
     const a = startConvert(big, out, BIG_WDS, moto.env);
     let upload: { Key: string; UploadId: string } | undefined;
-    const seen = await waitFor(async () => {
+    const inFlight = async (): Promise<Array<{ Key: string; UploadId: string }>> => {
+      const found = [];
       const ups = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'outs', Prefix: 'killed/' }));
       for (const u of ups.Uploads ?? []) {
         const parts = await s3.send(new ListPartsCommand({ Bucket: 'outs', Key: u.Key!, UploadId: u.UploadId! }));
-        if ((parts.Parts ?? []).length > 0) upload = { Key: u.Key!, UploadId: u.UploadId! };
+        if ((parts.Parts ?? []).length > 0) found.push({ Key: u.Key!, UploadId: u.UploadId! });
       }
+      return found;
+    };
+    const seen = await waitFor(async () => {
+      if ((await inFlight()).length === 0) return false;
+      // Stopped, then looked at again: an upload still unfinished now stays unfinished when killed
+      // (between the first look and the kill it could complete on a busy machine).
+      a.child.kill('SIGSTOP');
+      upload = (await inFlight())[0];
+      if (!upload) a.child.kill('SIGCONT');
       return upload !== undefined;
     }, a.exited);
     a.child.kill('SIGKILL');

@@ -44,8 +44,9 @@ function options(out: string, onProgress?: ConvertOptions['onProgress']): Conver
 async function convertKilling(out: string, thread: () => Worker | undefined): Promise<unknown> {
   let stopped = false;
   const run = convert(
-    options(out, () => {
-      if (stopped) return;
+    options(out, (e) => {
+      // Once rows are being written: both threads are busy then.
+      if (stopped || e.phase !== 'write' || e.rowsDone === 0) return;
       const t = thread();
       if (!t) return;
       stopped = true;

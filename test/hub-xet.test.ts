@@ -11,26 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRepo, downloadFile, uploadFiles } from '@huggingface/hub';
 import { startHubServer, type HubServer } from '../src/hub/server.ts';
 import { aggregatedHash, chunkHash, fileHash, verificationHash, xetHex, type HashAndSize } from '../src/hub/xet-hash.ts';
-import { testToken } from './helpers/bytes.ts';
+import { noise, testToken } from './helpers/bytes.ts';
 import { runPython } from './helpers/python.ts';
 
 const WRITE = testToken();
 const READ = testToken();
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 /** A xorb of uncompressed chunks (scheme 0) and its hash, made here to feed the CAS hostile variants. */
 function makeXorb(chunks: Uint8Array[]): { body: Uint8Array; hash: string; leaves: HashAndSize[] } {
@@ -189,7 +175,7 @@ print(json.dumps({'rows': ds.num_rows, 'last': ds[-1]['step'], 'extra': hashlib.
   it('@huggingface/hub uploads with its default useXet and downloads through the CAS, byte-identical', async () => {
     const repo = { type: 'dataset' as const, name: 'acme/xet-js' };
     await createRepo({ repo, hubUrl: server.url, accessToken: WRITE, private: true });
-    const big = bytes(700_000, 7);
+    const big = noise(700_000, 7);
     const before = server.stats();
     await uploadFiles({
       repo,
@@ -216,7 +202,7 @@ print(json.dumps({'rows': ds.num_rows, 'last': ds[-1]['step'], 'extra': hashlib.
     await createRepo({ repo: { type: 'dataset', name: 'acme/xet-hostile' }, hubUrl: server.url, accessToken: WRITE });
     const { accessToken, casUrl } = await casToken('acme/xet-hostile', 'write');
     const auth = { Authorization: `Bearer ${accessToken}` };
-    const content = [bytes(5000, 1), bytes(7000, 2), bytes(3000, 3)];
+    const content = [noise(5000, 1), noise(7000, 2), noise(3000, 3)];
     const good = makeXorb(content);
     const post = (url: string, body: Uint8Array, headers: Record<string, string> = auth) =>
       fetch(url, { method: 'POST', body: Buffer.from(body), headers });
@@ -228,7 +214,7 @@ print(json.dumps({'rows': ds.num_rows, 'last': ds[-1]['step'], 'extra': hashlib.
     flipped[100] ^= 0xff;
     expect((await post(`${casUrl}/v1/xorbs/default/${good.hash}`, flipped)).status).toBe(400);
     expect((await post(`${casUrl}/v1/xorbs/default/${good.hash}`, good.body.subarray(0, good.body.length - 10))).status).toBe(400);
-    const other = makeXorb([bytes(4000, 9)]);
+    const other = makeXorb([noise(4000, 9)]);
     expect((await post(`${casUrl}/v1/xorbs/default/${other.hash}`, good.body)).status).toBe(400);
     expect((await post(`${casUrl}/v1/xorbs/default/${good.hash}`, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]))).status).toBe(400);
     expect(await xorbVisible(good.hash)).toBe(404);
@@ -259,7 +245,7 @@ print(json.dumps({'rows': ds.num_rows, 'last': ds[-1]['step'], 'extra': hashlib.
     expect((await post(`${casUrl}/v1/shards`, makeShard(good, { sha: sha256(whole), fileHash: wrong }))).status).toBe(400);
     expect((await post(`${casUrl}/v1/shards`, makeShard(good, { sha: sha256(whole), verification: wrong }))).status).toBe(400);
     expect((await post(`${casUrl}/v1/shards`, makeShard(good, { sha: sha256(whole) }).subarray(0, 200))).status).toBe(400);
-    expect((await post(`${casUrl}/v1/shards`, bytes(500, 4))).status).toBe(400);
+    expect((await post(`${casUrl}/v1/shards`, noise(500, 4))).status).toBe(400);
     // None of those files exists: a commit naming the sha256 is refused, the reconstruction is 404.
     const commit = (oid: string) =>
       fetch(`${server.url}/api/datasets/acme/xet-hostile/commit/main`, {

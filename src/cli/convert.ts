@@ -1,20 +1,27 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { ALL_FORMATS } from '../convert/formats.ts';
-import type { ConvertOptions, ConvertResult } from '../convert/convert.ts';
+import { convert } from '../api/convert.ts';
+import { convertPartition, finalizeConvert as finalize, planConvert } from '../api/partitioned-convert.ts';
+import type { ConvertParams } from '../api/convert.ts';
+import type { ConvertSummary } from '../convert/summary.ts';
 import { lostFileText } from '../hf/dataset-manifest.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { FilterOptions } from '../select/filters.ts';
+import { FRAMES_EXPECTED, parseFrameSampling } from '../select/frame-sampling.ts';
+import type { FramesMode } from '../select/frame-sampling.ts';
 import type { StoredFormat } from '../frames/probe.ts';
 import { addInputOptions, inputOptionsOf } from './input-options.ts';
 import type { InputFlags } from './input-options.ts';
 import { hubLicense } from '../hf/hub-metadata.ts';
 import { SPLIT_RATIOS_EXAMPLE, SPLIT_VALUES_EXAMPLE } from '../select/split.ts';
 import { plural } from '../plural.ts';
-import { detail, say, verbosity, warn } from './output.ts';
-import { startProgress } from './progress.ts';
-import type { Progress } from './progress.ts';
-import { assertLocalInputExists } from './system-errors.ts';
+import { untilInterrupted } from '../sink/lock.ts';
+import { detail, say, warn } from './output.ts';
+import { progressBar, progressWanted } from './progress.ts';
+import { MAX_PARTITIONS } from '../convert/partition-limits.ts';
+import type { PartitionSpec } from '../convert/partition-limits.ts';
+import { CONFIG_NAMES, configModules, parseConfigs } from '../configs/registry.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
@@ -53,6 +60,16 @@ function formatList(value: string, previous: string[] = DEFAULT_FORMATS): string
   return [...new Set([...(previous === DEFAULT_FORMATS ? [] : previous), ...given])];
 }
 
+/** `--frames`: checked before the export is opened (frame-sampling.ts says what each mode keeps). */
+function framesMode(value: string): FramesMode {
+  try {
+    parseFrameSampling(value);
+  } catch {
+    throw new InvalidArgumentError(`${FRAMES_EXPECTED[0]!.toUpperCase()}${FRAMES_EXPECTED.slice(1)}.`);
+  }
+  return value as FramesMode;
+}
+
 /** `--license`: one of the Hub's license identifiers, lower-cased as the Hub spells them. */
 function license(value: string): string {
   const r = hubLicense(value);
@@ -79,6 +96,7 @@ interface ConvertFlags
     > {
   out: string;
   formats: string[];
+  configs?: string[];
   split?: string;
   seed: string;
   splitBy?: string;
@@ -103,6 +121,9 @@ interface ConvertFlags
   prettyName?: string;
   repoId?: string;
   json?: boolean;
+  planOnly?: boolean;
+  partition?: PartitionSpec;
+  finalize?: boolean;
 }
 
 export function registerConvert(program: Command): void {
@@ -114,6 +135,11 @@ export function registerConvert(program: Command): void {
       new Option('--formats <list>', `output formats, comma separated: ${ALL_FORMATS.join(', ')}`)
         .argParser(formatList)
         .default(DEFAULT_FORMATS, 'parquet'),
+    )
+    .option(
+      '--configs <list>',
+      `dataset configs, comma separated: ${CONFIG_NAMES.join(', ')} (default steps; steps is always written; the others are Parquet under <config>/)`,
+      list,
     )
     .option(
       '--split <spec>',
@@ -133,7 +159,11 @@ export function registerConvert(program: Command): void {
     .option('--min-duration-ms <ms>', 'keep sessions lasting at least this long', int('--min-duration-ms'))
     .option('--max-duration-ms <ms>', 'keep sessions lasting at most this long', int('--max-duration-ms'))
     .option('--exclude-sessions <file>', 'drop the sessions listed in this file (one id per line, or JSON list)')
-    .addOption(new Option('--frames <mode>', 'which frames to keep').choices(['action-only', 'all']))
+    .option(
+      '--frames <mode>',
+      'which frames to keep: all (default), action-only, every-n-ms:N (a frame every N ms) or keyframes[:T] (screen changes); the last two keep every action frame',
+      framesMode,
+    )
     .option(
       '--max-side <px>',
       'resize frames so the longest side is at most this (aspect kept; coordinates rescaled)',
@@ -164,14 +194,21 @@ export function registerConvert(program: Command): void {
     .option('--card-tag <tags>', 'extra tags for the card', list)
     .option('--pretty-name <name>', 'title of the card')
     .option('--repo-id <org/name>', "Hub repo id used in the card's loading snippets")
-    .option('--json', 'print a machine-readable summary');
+    .option('--json', 'print a machine-readable summary')
+    .addOption(new Option('--plan-only', 'partitioned convert, step 1: write the plan under --out').conflicts(['partition', 'finalize']))
+    .addOption(
+      new Option('--partition <i/N>', 'partitioned convert, step 2: write the files partition i of N owns (0 <= i < N)')
+        .argParser(partitionSpec)
+        .conflicts(['finalize']),
+    )
+    .option('--finalize', 'partitioned convert, step 3: check every partition finished, write the card and manifest');
+  // Each extra config's own flags (src/configs/<name>.ts).
+  for (const m of configModules()) for (const o of m.cliOptions?.() ?? []) cmd.addOption(o);
   addInputOptions(cmd).action(async (input: string, flags: ConvertFlags) => {
-    assertLocalInputExists(input);
     const formats = flags.formats as OutputFormat[];
-    const minShards = flags.minShards ?? (flags.worldSize || flags.workers ? (flags.worldSize ?? 1) * (flags.workers ?? 1) : undefined);
-    let progress: Progress | undefined;
-    const opts: ConvertOptions = {
-      input,
+    const progress = progressWanted({ json: flags.json }) ? progressBar('convert') : undefined;
+    const params: ConvertParams = {
+      export: input,
       out: flags.out,
       formats,
       split: { split: flags.split, seed: flags.seed, splitBy: flags.splitBy, splitSessions: flags.splitSessions },
@@ -194,7 +231,7 @@ export function registerConvert(program: Command): void {
       wds: {
         shardBytes: flags.shardBytes,
         shardSamples: flags.shardSamples,
-        minShards,
+        minShards: flags.minShards,
         worldSize: flags.worldSize,
         workers: flags.workers,
         sidecar: flags.sidecar,
@@ -206,44 +243,42 @@ export function registerConvert(program: Command): void {
       tags: flags.cardTag,
       prettyName: flags.prettyName,
       repoId: flags.repoId,
-      onPlanned: (rows) => {
-        progress = startProgress('convert', rows, { enabled: !flags.json && verbosity() !== 'quiet' && Boolean(process.stderr.isTTY) });
-      },
-      onProgress: (rows, b) => progress?.tick(rows, b),
+      configs: parseConfigs(flags.configs ?? []),
+      ...Object.assign({}, ...configModules().map((m) => m.fromFlags?.(flags as unknown as Record<string, unknown>) ?? {})),
+      ...(progress && { onProgress: progress.on }),
     };
-    let result: ConvertResult;
+    if (flags.planOnly || flags.partition) return runPartitionStep(params, flags);
+    let result: ConvertSummary;
     try {
-      // Loaded here, not at startup: `nusomi-hf --help` and other commands skip it.
-      const { convert } = await import('../convert/convert.ts');
-      result = await convert(opts);
+      // Ctrl-C aborts the convert, which cleans up as on any abort; then the process dies of the signal.
+      result = await untilInterrupted((signal) => (flags.finalize ? finalize : convert)({ ...params, signal }));
     } finally {
       progress?.stop();
     }
     for (const w of result.warnings) warn(w);
-    if (flags.json) process.stdout.write(JSON.stringify(summary(result), null, 2) + '\n');
+    if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else say(humanSummary(result));
-    for (const f of result.manifest.files) detail(`  ${f.path} (${f.bytes} bytes)`);
+    for (const f of result.data_files) detail(`  ${f.path} (${f.bytes} bytes)`);
   });
 }
 
-/** The card and the dataset manifest, written beside the files the manifest lists. */
-const CARD_AND_MANIFEST = 2;
+/** `--partition i/N`, checked by commander (a bad value is a usage error, exit 2). */
+function partitionSpec(value: string): PartitionSpec {
+  const m = /^(\d+)\/(\d+)$/.exec(value.trim());
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || !(count >= 1 && count <= MAX_PARTITIONS && index < count))
+    throw new InvalidArgumentError(`expected i/N with 0 <= i < N <= ${MAX_PARTITIONS}, got "${value}".`);
+  return { index, count };
+}
 
-function summary(r: ConvertResult) {
-  const m = r.manifest;
-  return {
-    out: r.out,
-    splits: m.splits,
-    formats: m.formats,
-    files: m.files.length + CARD_AND_MANIFEST,
-    bytes: m.files.reduce((a, f) => a + f.bytes, 0),
-    skipped: m.skipped,
-    source_counts: m.source_counts,
-    filtered: m.filtered,
-    labels: m.labels,
-    labels_appended: m.labels_appended,
-    warnings: r.warnings,
-  };
+/** `--plan-only` and `--partition`: one line about what was written. */
+async function runPartitionStep(params: ConvertParams, flags: ConvertFlags): Promise<void> {
+  const r = flags.partition ? await convertPartition({ ...params, partition: flags.partition }) : await planConvert(params);
+  for (const w of r.warnings) warn(w);
+  if (flags.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+  else if ('plan' in r) say(`planned ${plural(r.shards, 'shard')}: ${r.plan}\n`);
+  else say(`partition ${flags.partition!.index}/${flags.partition!.count}: wrote ${plural(r.files, 'file')} under ${r.out}\n`);
 }
 
 export interface SummaryOptions {
@@ -252,10 +287,9 @@ export interface SummaryOptions {
 }
 
 /** The human summary: what was written where, rows per split, and how to load it. */
-export function humanSummary(r: ConvertResult, opts: SummaryOptions = {}): string {
-  const s = summary(r);
+export function humanSummary(s: ConvertSummary, opts: SummaryOptions = {}): string {
   const lines = [
-    `wrote ${plural(s.files, 'file')} (${(s.bytes / 1e6).toFixed(1)} MB) to ${r.out}`,
+    `wrote ${plural(s.files, 'file')} (${(s.bytes / 1e6).toFixed(1)} MB) to ${s.out}`,
     ...Object.entries(s.splits).map(
       ([name, c]) =>
         `  ${name.padEnd(12)} ${String(c.rows).padStart(8)} ${c.rows === 1 ? 'row ' : 'rows'}  ${String(c.sessions).padStart(6)} ${c.sessions === 1 ? 'session' : 'sessions'}`,
@@ -269,12 +303,12 @@ export function humanSummary(r: ConvertResult, opts: SummaryOptions = {}): strin
   for (const f of s.skipped.files ?? []) lines.push(`  ${lostFileText(f)}`);
   const filtered = Object.entries(s.filtered);
   if (filtered.length) lines.push(`filtered out: ${filtered.map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  const at = (p: string) => `${r.out.replace(/\/+$/, '')}/${p}`;
+  const at = (p: string) => `${s.out.replace(/\/+$/, '')}/${p}`;
   lines.push(`dataset card: ${at('README.md')}  manifest: ${at('dataset-manifest.json')}`);
   if (opts.hints === false) return lines.join('\n') + '\n';
   lines.push('', 'load it with:');
   if (s.formats.includes('parquet') || s.formats.includes('arrow'))
-    lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${r.out}"))'`);
+    lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${s.out}"))'`);
   if (s.formats.includes('arrow')) lines.push(`  python -c 'from datasets import load_from_disk; print(load_from_disk("${at('arrow')}"))'`);
   if (s.formats.includes('webdataset'))
     lines.push(

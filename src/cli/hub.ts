@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { serveHub } from '../api/serve-hub.ts';
 import { UsageError } from '../errors.ts';
 import { say, warn } from './output.ts';
 
@@ -27,50 +28,60 @@ export function registerHub(program: Command): void {
     )
     .option('--tokens-file <file>', 'tokens and roles, one "hf_... read|write" per line')
     .option('--verbose', 'log one line per request to stderr')
-    .action(async (opts: { dir: string; port: string; host: string; token: string[]; tokensFile?: string; verbose?: boolean }) => {
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new UsageError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(opts.port)}`);
-      const { checkServerToken, readTokensFile } = await import('../hub/server-auth.ts');
-      const tokens = [
-        ...opts.token.map((t, i) => ({ token: checkServerToken(t, `--token #${i + 1}`), role: 'write' as const })),
-        ...(opts.tokensFile ? readTokensFile(opts.tokensFile) : []),
-      ];
-      const { startHubServer } = await import('../hub/server.ts');
-      const server = await startHubServer({
-        dir: opts.dir,
-        port,
-        host: opts.host,
-        ...(tokens.length ? { tokens } : {}),
-        log: opts.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
-      });
-      const { isLoopbackHost } = await import('../hub/server.ts');
-      if (!isLoopbackHost(opts.host)) warn(`listening on ${opts.host}, not loopback: anyone who can reach it can read public repos`);
-      const auth = server.tokenFile
-        ? [
-            `Writes and private reads need the token in ${server.tokenFile} (write role, readable only by you):`,
-            `  Python:  HF_ENDPOINT=${server.url} HF_TOKEN=$(cat ${server.tokenFile})`,
-            `  JS:      hubUrl: "${server.url}", accessToken: <the token in ${server.tokenFile}>`,
-            `  push:    HF_TOKEN=$(cat ${server.tokenFile}) nusomi-hf push <dataset> --repo org/name --hub-url ${server.url}`,
-          ]
-        : [
-            `Writes and private reads need one of the ${tokens.length} configured token${tokens.length === 1 ? '' : 's'} (read role: private reads only):`,
-            `  Python:  HF_ENDPOINT=${server.url} HF_TOKEN=hf_...`,
-            `  JS:      hubUrl: "${server.url}", accessToken: "hf_..."`,
-          ];
-      say(
-        `Hub server listening on ${server.url} (storage: ${opts.dir})\n` +
-          `Public repos need no token:  HF_ENDPOINT=${server.url} python -c 'from datasets import load_dataset; print(load_dataset("org/name"))'\n` +
-          auth.join('\n') +
-          '\n' +
-          'Press Ctrl+C to stop.\n',
-      );
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          void server.stop().then(resolve, resolve);
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-    });
+    .option('--json', 'once listening, print one JSON line: url, port, dir, token_file (never the token)')
+    .action(
+      async (opts: {
+        dir: string;
+        port: string;
+        host: string;
+        token: string[];
+        tokensFile?: string;
+        verbose?: boolean;
+        json?: boolean;
+      }) => {
+        // Digits only here; serveHub checks the range.
+        if (!/^\d+$/.test(opts.port)) throw new UsageError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(opts.port)}`);
+        const server = await serveHub({
+          dir: opts.dir,
+          port: Number(opts.port),
+          host: opts.host,
+          tokens: opts.token.map((token) => ({ token, role: 'write' as const })),
+          ...(opts.tokensFile !== undefined && { tokensFile: opts.tokensFile }),
+          log: opts.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
+        });
+        // Before anything is printed: whoever reads the URL may stop the server at once.
+        const stopped = new Promise<void>((resolve) => {
+          const stop = (): void => {
+            void server.stop().then(resolve, resolve);
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        const { isLoopbackHost } = await import('../hub/server.ts');
+        if (!isLoopbackHost(opts.host)) warn(`listening on ${opts.host}, not loopback: anyone who can reach it can read public repos`);
+        if (opts.json) process.stdout.write(JSON.stringify(server) + '\n');
+        const tokens = server.token_file ? 0 : server.configured_tokens;
+        const auth = server.token_file
+          ? [
+              `Writes and private reads need the token in ${server.token_file} (write role, readable only by you):`,
+              `  Python:  HF_ENDPOINT=${server.url} HF_TOKEN=$(cat ${server.token_file})`,
+              `  JS:      hubUrl: "${server.url}", accessToken: <the token in ${server.token_file}>`,
+              `  push:    HF_TOKEN=$(cat ${server.token_file}) nusomi-hf push <dataset> --repo org/name --hub-url ${server.url}`,
+            ]
+          : [
+              `Writes and private reads need one of the ${tokens} configured token${tokens === 1 ? '' : 's'} (read role: private reads only):`,
+              `  Python:  HF_ENDPOINT=${server.url} HF_TOKEN=hf_...`,
+              `  JS:      hubUrl: "${server.url}", accessToken: "hf_..."`,
+            ];
+        if (!opts.json)
+          say(
+            `Hub server listening on ${server.url} (storage: ${opts.dir})\n` +
+              `Public repos need no token:  HF_ENDPOINT=${server.url} python -c 'from datasets import load_dataset; print(load_dataset("org/name"))'\n` +
+              auth.join('\n') +
+              '\n' +
+              'Press Ctrl+C to stop.\n',
+          );
+        await stopped;
+      },
+    );
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
+import { inspect } from '../api/inspect.ts';
 import { addInputOptions, inputOptionsOf } from './input-options.ts';
 import type { InputFlags } from './input-options.ts';
 import { say } from './output.ts';
-import { assertLocalInputExists } from './system-errors.ts';
 
 /**
  * `nusomi-hf inspect <export> [--json]`: exit 0 when the manifest matches and every row and frame
@@ -14,11 +14,9 @@ export function registerInspect(program: Command): void {
     .description('read a whole export and report counts, frames and manifest consistency (exit 1 when anything is off)')
     .option('--json', 'print the report as one JSON object');
   addInputOptions(cmd).action(async (root: string, opts: { json?: boolean } & InputFlags) => {
-    assertLocalInputExists(root);
     // Loaded per command, not at startup (see program.ts).
-    const { formatInspectReport, inspectExport, inspectFailures, inspectPassed } = await import('../export/inspect.ts');
-    const input = inputOptionsOf(opts);
-    const report = await inspectExport(root, { badRows: 'report', limits: input.limits, allowRemote: input.allowRemoteFrames });
+    const { formatInspectReport, inspectFailures, inspectPassed } = await import('../export/inspect.ts');
+    const report = await inspect({ export: root, ...inputOptionsOf(opts) });
     if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else say(formatInspectReport(report));
     if (!inspectPassed(report)) {

@@ -13,6 +13,7 @@ import { registerHub } from './hub.ts';
 import { registerPush } from './push.ts';
 import { registerValidate } from './validate.ts';
 import { registerLoaders } from './loaders.ts';
+import { registerReport } from './report.ts';
 import { setVerbosity } from './output.ts';
 import { describeSystemError } from './system-errors.ts';
 
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
   registerPush(program);
   registerValidate(program);
   registerLoaders(program);
+  registerReport(program);
   // Every command: the same output flags, one-line usage errors with a pointer to its own help.
   for (const cmd of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
     cmd.showHelpAfterError(`(see '${commandPath(cmd)} --help')`);

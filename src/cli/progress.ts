@@ -1,39 +1,104 @@
 /**
- * Progress on a TTY only (rows, MB/s, ETA); nothing otherwise, so logs and `--json` output stay clean.
+ * The progress bar on stderr, drawn from the operation's own progress events (src/progress.ts):
+ * convert shows rows written, MB/s and ETA; push shows files and bytes uploaded and ETA. Every
+ * number on it is a number of an event.
+ *
+ * Shown on a TTY only, so logs and `--json` output stay clean; NUSOMI_HF_PROGRESS=1 shows it on
+ * any stderr (one line per update, for CI logs), NUSOMI_HF_PROGRESS=0 hides it everywhere.
  */
 import cliProgress from 'cli-progress';
+import type { ProgressEvent } from '../progress.ts';
+import { verbosity } from './output.ts';
 
-export interface Progress {
-  /** Count `rows` more rows and `bytes` more bytes. */
-  tick(rows: number, bytes: number): void;
+/** Environment variable that forces the bar on (1) or off (0). */
+export const PROGRESS_ENV = 'NUSOMI_HF_PROGRESS';
+/** Seconds between two lines when the bar is forced onto a stream that is not a terminal. */
+const NOT_TTY_EVERY_MS = 1000;
+
+export interface ProgressBar {
+  /** The `onProgress` callback of the operation. */
+  on(event: ProgressEvent): void;
   stop(): void;
 }
 
-const silent: Progress = { tick() {}, stop() {} };
+/** Whether the bar is drawn: not with --json or --quiet; NUSOMI_HF_PROGRESS decides, else a TTY stderr. */
+export function progressWanted(opts: { json?: boolean; dryRun?: boolean } = {}): boolean {
+  if (opts.json || opts.dryRun || verbosity() === 'quiet') return false;
+  const forced = process.env[PROGRESS_ENV];
+  if (forced === '1') return true;
+  if (forced === '0') return false;
+  return Boolean(process.stderr.isTTY);
+}
 
-export function startProgress(label: string, totalRows: number, opts: { enabled?: boolean } = {}): Progress {
-  const enabled = opts.enabled ?? Boolean(process.stderr.isTTY);
-  if (!enabled || totalRows <= 0) return silent;
-  const started = Date.now();
-  let bytes = 0;
+/** Bytes as the bar shows them (KiB, MiB, ...). */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+function formatEta(s: number | null): string {
+  if (s === null) return '?';
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** What the bar shows for an event, or undefined for events it does not draw (convert's plan and finalize, push's hashing). */
+export function barState(e: ProgressEvent): { value: number; total: number; counts: string; detail: string; eta: string } | undefined {
+  if (e.operation === 'convert') {
+    if (e.phase !== 'write' || e.rowsTotal === null) return undefined;
+    const mbps = e.elapsedSeconds > 0 ? e.bytesDone / 1e6 / e.elapsedSeconds : 0;
+    return {
+      value: e.rowsDone,
+      total: e.rowsTotal,
+      counts: `${e.rowsDone}/${e.rowsTotal} rows`,
+      detail: `${mbps.toFixed(1)} MB/s`,
+      eta: formatEta(e.etaSeconds),
+    };
+  }
+  if (e.phase === 'hash' || e.bytesTotal === null) return undefined;
+  return {
+    value: e.bytesDone,
+    total: Math.max(1, e.bytesTotal),
+    counts: `${e.filesDone}/${e.filesTotal ?? '?'} files`,
+    detail: `${formatBytes(e.bytesDone)}/${formatBytes(e.bytesTotal)}${e.commitsTotal > 1 ? `, commit ${e.commitsDone}/${e.commitsTotal}` : ''}`,
+    eta: formatEta(e.etaSeconds),
+  };
+}
+
+/** A bar labelled `label` on `stream` (stderr), started by the first event it draws. */
+export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): ProgressBar {
   const bar = new cliProgress.SingleBar(
     {
-      format: `${label} [{bar}] {value}/{total} rows | {mbps} MB/s | ETA {eta_formatted}`,
-      stream: process.stderr,
+      format: `${label} [{bar}] {counts} | {detail} | ETA {left}`,
+      stream,
       hideCursor: true,
-      etaBuffer: 200,
+      noTTYOutput: true,
+      notTTYSchedule: NOT_TTY_EVERY_MS,
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(totalRows, 0, { mbps: '0.0' });
+  let started = false;
   return {
-    tick(rows, b) {
-      bytes += b;
-      const secs = Math.max((Date.now() - started) / 1000, 1e-3);
-      bar.increment(rows, { mbps: (bytes / 1e6 / secs).toFixed(1) });
+    on(e) {
+      const s = barState(e);
+      if (!s) return;
+      const payload = { counts: s.counts, detail: s.detail, left: s.eta };
+      if (!started) {
+        started = true;
+        bar.start(s.total, s.value, payload);
+      } else {
+        bar.setTotal(s.total);
+        bar.update(s.value, payload);
+      }
     },
     stop() {
-      bar.stop();
+      if (started) bar.stop();
     },
   };
 }

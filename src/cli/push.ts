@@ -1,18 +1,18 @@
 /**
  * `nusomi-hf push <dataset dir> --repo org/name`: publish a dataset version to the Hub. The work is
- * in src/hub/push.ts; this module parses flags, draws the progress bar (TTY only) and prints the
+ * in src/hub/push.ts; this module parses flags, draws the progress bar from its events and prints the
  * summary, the plan (--dry-run) or one JSON object (--json).
  */
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { ALL_FORMATS } from '../hub/plan.ts';
-import type { PushPlan } from '../hub/plan.ts';
-import type { PushProgressEvent, PushResult } from '../hub/push.ts';
+import { push } from '../api/push.ts';
+import type { PushSummary } from '../hub/push-summary.ts';
 import { plural } from '../plural.ts';
-import { say, verbosity } from './output.ts';
-import { assertLocalInputExists } from './system-errors.ts';
+import { untilInterrupted } from '../sink/lock.ts';
+import { say } from './output.ts';
+import { formatBytes, progressBar, progressWanted } from './progress.ts';
 
 interface PushFlags {
   repo: string;
@@ -45,30 +45,33 @@ export function registerPush(program: Command): void {
     .option('--json', 'print a machine-readable summary')
     .option('--no-xet', 'upload over plain LFS even when the Hub offers Xet (which sends only chunks it does not store yet)')
     .action(async (dir: string, flags: PushFlags) => {
-      assertLocalInputExists(dir);
       const formats = parseFormats(flags.formats);
-      const progress = !flags.json && !flags.dryRun && verbosity() !== 'quiet' && process.stderr.isTTY ? new PushProgressBar() : null;
-      let result: PushResult;
+      const progress = progressWanted({ json: flags.json, dryRun: flags.dryRun }) ? progressBar('push') : undefined;
+      let result: PushSummary;
       try {
-        result = await (await import('../hub/push.ts')).pushDataset({
-          dir,
-          repo: flags.repo,
-          branch: flags.branch,
-          formats,
-          ...(flags.tag !== undefined && { tag: flags.tag }),
-          ...(flags.forceTag && { forceTag: true }),
-          ...(flags.private && { private: true }),
-          ...(flags.message !== undefined && { message: flags.message }),
-          ...(flags.hubUrl !== undefined && { hubUrl: flags.hubUrl }),
-          ...(flags.dryRun && { dryRun: true }),
-          ...(!flags.xet && { xet: false }),
-          ...(progress && { onProgress: (e: PushProgressEvent) => progress.on(e) }),
-        });
+        // Ctrl-C aborts the push (the branch stays where it was); then the process dies of the signal.
+        result = await untilInterrupted((signal) =>
+          push({
+            dir,
+            repo: flags.repo,
+            branch: flags.branch,
+            formats,
+            ...(flags.tag !== undefined && { tag: flags.tag }),
+            ...(flags.forceTag && { forceTag: true }),
+            ...(flags.private && { private: true }),
+            ...(flags.message !== undefined && { message: flags.message }),
+            ...(flags.hubUrl !== undefined && { hubUrl: flags.hubUrl }),
+            ...(flags.dryRun && { dryRun: true }),
+            ...(!flags.xet && { xet: false }),
+            ...(progress && { onProgress: progress.on }),
+            signal,
+          }),
+        );
       } finally {
         progress?.stop();
       }
       const { loadHint } = await import('../hub/push.ts');
-      if (flags.json) process.stdout.write(JSON.stringify(jsonSummary(result)) + '\n');
+      if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
       // A dry run's plan is the output asked for, quiet or not.
       else if (flags.dryRun) process.stdout.write(describePlan(result));
       else say(describeResult(result, loadHint));
@@ -88,55 +91,21 @@ function parseFormats(list: string): OutputFormat[] {
   return formats as OutputFormat[];
 }
 
-export function jsonSummary(r: PushResult): Record<string, unknown> {
-  const summary: Record<string, unknown> = {
-    repo: r.repo,
-    commit: r.commit,
-    tag: r.tag,
-    uploaded_files: r.uploaded_files,
-    uploaded_bytes: r.uploaded_bytes,
-    transfer: r.transfer,
-    sent_bytes: r.sent_bytes,
-    deduplicated_bytes: r.deduplicated_bytes,
-    skipped_bytes: r.skipped_bytes,
-    deleted_files: r.deleted_files,
-    unchanged_files: r.unchanged_files,
-    branch: r.branch,
-    commits: r.commits,
-    staged_on: r.staged_on,
-    formats: r.formats,
-    created_repo: r.created_repo,
-    dry_run: r.dry_run,
-  };
-  if (r.dry_run) summary.plan = planJson(r.plan);
-  return summary;
-}
-
-function planJson(p: PushPlan): Record<string, unknown> {
-  return {
-    add: p.add.map((f) => ({ path: f.path, bytes: f.bytes })),
-    change: p.change.map((f) => ({ path: f.path, bytes: f.bytes })),
-    delete: p.delete.map((f) => ({ path: f.path, bytes: f.size })),
-    unchanged: p.unchanged.length,
-    upload_bytes: p.uploadBytes,
-  };
-}
-
-function describePlan(r: PushResult): string {
-  const p = r.plan;
+function describePlan(r: PushSummary): string {
+  const p = r.plan!;
   const lines = [`dry run: push to ${r.repo}@${r.branch} (${r.hub_url}) would`];
   for (const f of p.add) lines.push(`  add     ${f.path} (${formatBytes(f.bytes)})`);
   for (const f of p.change) lines.push(`  change  ${f.path} (${formatBytes(f.bytes)})`);
   for (const f of p.delete) lines.push(`  delete  ${f.path}`);
   lines.push(
-    `${p.add.length} to add, ${p.change.length} to change, ${p.delete.length} to delete, ${p.unchanged.length} unchanged; ` +
-      `${formatBytes(p.uploadBytes)} to upload at most (less where the Hub already stores the bytes), ${formatBytes(r.skipped_bytes)} skipped as unchanged` +
+    `${p.add.length} to add, ${p.change.length} to change, ${p.delete.length} to delete, ${p.unchanged} unchanged; ` +
+      `${formatBytes(p.upload_bytes)} to upload at most (less where the Hub already stores the bytes), ${formatBytes(r.skipped_bytes)} skipped as unchanged` +
       `${r.tag ? `; then tag ${r.tag}` : ''}. Nothing was changed.`,
   );
   return lines.join('\n') + '\n';
 }
 
-function describeResult(r: PushResult, loadHint: (r: PushResult) => string): string {
+function describeResult(r: PushSummary, loadHint: (r: PushSummary) => string): string {
   const lines: string[] = [];
   if (r.commits.length === 0) {
     lines.push(`nothing to push: ${r.repo}@${r.branch} already has this version (${plural(r.unchanged_files, 'file')} unchanged)`);
@@ -154,51 +123,4 @@ function describeResult(r: PushResult, loadHint: (r: PushResult) => string): str
   if (r.tag) lines.push(`tag: ${r.tag}`);
   lines.push(`load it: ${loadHint(r)}`);
   return lines.join('\n') + '\n';
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i += 1;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
-}
-
-/** Two bars on stderr: files done and bytes done (of the planned uploads). */
-class PushProgressBar {
-  readonly #multi = new cliProgress.MultiBar(
-    { stream: process.stderr, clearOnComplete: false, hideCursor: true, format: ' {label} [{bar}] {value}/{total} {unit}' },
-    cliProgress.Presets.shades_classic,
-  );
-  #files: cliProgress.SingleBar | null = null;
-  #bytes: cliProgress.SingleBar | null = null;
-  #doneBytes = 0;
-  #totalBytes = '';
-
-  on(e: PushProgressEvent): void {
-    if (e.kind === 'plan') {
-      const n = e.plan.add.length + e.plan.change.length;
-      if (n === 0) return;
-      this.#files = this.#multi.create(n, 0, { label: 'files', unit: 'files' });
-      this.#totalBytes = formatBytes(e.plan.uploadBytes);
-      this.#bytes = this.#multi.create(
-        Math.max(1, e.plan.uploadBytes),
-        0,
-        { label: 'bytes', shown: `${formatBytes(0)}/${this.#totalBytes}` },
-        { format: ' {label} [{bar}] {shown}' },
-      );
-    } else if (e.kind === 'file') {
-      this.#files?.increment(1);
-      this.#doneBytes += e.bytes;
-      this.#bytes?.increment(e.bytes, { shown: `${formatBytes(this.#doneBytes)}/${this.#totalBytes}` });
-    }
-  }
-
-  stop(): void {
-    this.#multi.stop();
-  }
 }

@@ -3,10 +3,6 @@
  * or address, at the CLI boundary. Any code can let such an error through; the user sees what
  * failed and where, never a stack trace. Codes not listed here stay internal errors (exit 70).
  */
-import { existsSync } from 'node:fs';
-import { InputError } from '../errors.ts';
-import { hasUrlScheme } from '../util/url-scheme.ts';
-
 /** What a failed fs/net call leaves on its error (Node's `SystemError` shape). */
 interface SystemError extends Error {
   code: string;
@@ -91,10 +87,4 @@ export function describeSystemError(err: unknown): string | undefined {
     return `${action} ${what}: its parent does not exist or takes no new folders (ENOENT)`;
   }
   return what !== undefined ? `${action} ${what}: ${reason} (${err.code})` : `${reason} (${err.code})`;
-}
-
-/** A local input path that is not there: `<path>: does not exist` (exit 1) before any reader runs. */
-export function assertLocalInputExists(p: string): void {
-  if (hasUrlScheme(p)) return;
-  if (!existsSync(p)) throw new InputError('does not exist', { file: p });
 }

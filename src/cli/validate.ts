@@ -3,6 +3,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import { addInputOptions, inputOptionsOf } from './input-options.ts';
 import type { InputFlags } from './input-options.ts';
 import { say } from './output.ts';
+import { validate } from '../api/validate.ts';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -43,8 +44,8 @@ export function registerValidate(program: Command): void {
     ) => {
       // A missing target is validate's own finding (target.not_found), like an empty one.
       const { exitCodeOf, formatReport } = await import('../validate/report.ts');
-      const { validate } = await import('../validate/validate.ts');
-      const report = await validate(targets, {
+      const report = await validate({
+        targets,
         worldSize: opts.worldSize,
         workers: opts.workers,
         decode: opts.decode,

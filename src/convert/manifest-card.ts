@@ -10,6 +10,7 @@ import type { JsonObject } from '../export/step.ts';
 import type { ExportReader } from '../export/read.ts';
 import { COORDINATE_RULE } from '../frames/rescale.ts';
 import { formatModules, ALL_FORMATS } from '../formats/registry.ts';
+import { configModule } from '../configs/registry.ts';
 import { renderCard } from '../hf/card.ts';
 import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
@@ -92,6 +93,8 @@ export interface ManifestCardInput {
   written: WritePassResult;
   /** Export manifest counts that differ from what was read (already warned about). */
   mismatches: string[];
+  /** The manifest's `options` when computed earlier (a partitioned convert's plan); else from `opts`. */
+  recordedOptions?: JsonObject;
 }
 
 /** The manifest's content (field order is part of its bytes). */
@@ -101,7 +104,7 @@ export async function buildManifest(input: ManifestCardInput): Promise<DatasetMa
     manifest_version: DATASET_MANIFEST_VERSION,
     generator: { name: 'nusomi-hf', version: await packageVersion() },
     source_manifest: exportManifest.raw,
-    options: await recordedOptions(opts),
+    options: input.recordedOptions ?? (await recordedOptions(opts)),
     features: featuresToDict(features) as JsonObject,
     labels: labels.toJSON(),
     labels_appended: labels.appended(),
@@ -125,11 +128,28 @@ export async function buildManifest(input: ManifestCardInput): Promise<DatasetMa
     filtered: filteredCounts(planned.filterStats),
     stats: planned.stats,
     formats: ALL_FORMATS.filter((f) => opts.formats.includes(f)),
+    ...(opts.configs?.length ? { configs: configsManifest(input) } : {}),
     ...written.manifestFields,
     files: written.files,
   };
   manifest.options.filter_summary = describeFilters(opts.filters);
   return manifest;
+}
+
+/** The extra configs as the manifest records them (`configs.<name>`). */
+function configsManifest(input: ManifestCardInput): DatasetManifest['configs'] {
+  const { opts, planned, splitNames, labels } = input;
+  const out: DatasetManifest['configs'] = {};
+  for (const c of opts.configs ?? []) {
+    const m = configModule(c);
+    out[c] = {
+      folder: m.folder,
+      options: m.recordedOptions(opts),
+      features: featuresToDict(m.features(labels.toJSON(), opts)) as JsonObject,
+      splits: Object.fromEntries(splitNames.map((n) => [n, { rows: m.rows(planned.splits.get(n)!) }])),
+    };
+  }
+  return out;
 }
 
 /** Writes the card, then the manifest (last: its presence means every file it lists is complete). */

@@ -155,6 +155,17 @@ export class LocalOutputDir implements Output {
     return new LocalSink(build);
   }
 
+  async adoptBuild(folder: string): Promise<Sink> {
+    if (this.build) throw new Error('adoptBuild after openSink');
+    // Renamed into this output's build name (same parent), so a killed finish is recovered like a convert's.
+    const build = path.join(this.parent, `.${this.name}.nusomi-new-${randomBytes(3).toString('hex')}`);
+    await rename(folder, build);
+    const old = statSync(this.final, { throwIfNoEntry: false });
+    if (old) await chmod(build, old.mode & 0o7777);
+    this.build = build;
+    return new LocalSink(build);
+  }
+
   async finish(): Promise<void> {
     const build = this.build;
     if (!build) throw new Error('finish before openSink');

@@ -15,12 +15,14 @@ import type { ObjectStoreSink, Sink } from '../sink/types.ts';
 import { LocalOutputDir, preview } from './output-dir.ts';
 import { urlScheme as schemeOf } from '../util/url-scheme.ts';
 import { formatModules } from '../formats/registry.ts';
+import { configModules } from '../configs/registry.ts';
 
 /** What convert writes at a dataset root; a re-run replaces exactly these. */
 export const OWNED_ENTRIES: ReadonlySet<string> = new Set([
   'README.md',
   DATASET_MANIFEST_FILE,
   ...formatModules().map((m) => m.folder.slice(0, -1)),
+  ...configModules().map((m) => m.folder.slice(0, -1)),
 ]);
 /** Written beside convert's files by other commands (`loaders`): kept across re-runs. */
 export const KEPT_ENTRIES: ReadonlySet<string> = new Set(['loaders']);
@@ -35,6 +37,8 @@ export interface Output {
   readonly notes: string[];
   /** Where the dataset's files go (local: a new folder beside `--out`, swapped in by finish). */
   openSink(): Promise<Sink>;
+  /** Local only: a folder built elsewhere (a partitioned convert's) becomes the one finish swaps in. */
+  adoptBuild?(folder: string): Promise<Sink>;
   /** After the manifest is written: make the new dataset the output, and drop what it does not list. */
   finish(listed: string[]): Promise<void>;
   /** After a failure: drop what this run wrote where that is possible; an earlier local dataset stays. */

@@ -4,6 +4,7 @@
  * need these before the first byte is written. Also the plan's verdicts: why nothing is left to
  * convert, which named splits stayed empty.
  */
+import { abortError } from '../abort.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { checkManifestCounts } from '../export/manifest-check.ts';
 import type { ManifestCheck } from '../export/manifest-check.ts';
@@ -26,6 +27,7 @@ import { frameSizeProblem, resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
 import { byKey, compareStrings } from '../util/compare.ts';
 import type { ConvertOptions } from './convert.ts';
+import type { ConvertProgressEvent, ProgressMeter } from '../progress.ts';
 
 /** How many frames the planning pass reads to estimate bytes per row (shard counts). */
 const SIZE_PROBE_FRAMES = 32;
@@ -63,7 +65,7 @@ function sortedRecord(m: Record<string, number>): Record<string, number> {
 
 /** `--on-error skip`: the reader skips bad rows; frames that cannot be read are checked here too. */
 export function readerOptions(opts: ConvertOptions) {
-  const common = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [] };
+  const common = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch };
   return opts.onError === 'skip' ? { ...common, onError: () => 'skip' as const } : common;
 }
 
@@ -106,7 +108,13 @@ export async function* readableFramesOnly(
   }
 }
 
-export async function planPass(opts: ConvertOptions, labels: LabelVocab): Promise<PlanResult> {
+/** `progress` is in its `plan` phase: rows read of the export manifest's rows. */
+export async function planPass(
+  opts: ConvertOptions,
+  labels: LabelVocab,
+  progress?: ProgressMeter<ConvertProgressEvent>,
+): Promise<PlanResult> {
+  const { signal } = opts;
   const reader = await openExport(opts.input, readerOptions(opts));
   const plan = await makeSplitPlan(opts.split);
   const splitter = createSplitter(plan);
@@ -125,6 +133,7 @@ export async function planPass(opts: ConvertOptions, labels: LabelVocab): Promis
     resolveLimits(opts.limits),
   );
   for await (const step of steps) {
+    if (signal?.aborted) throw abortError(signal);
     rows++;
     const split = splitter.assign(step);
     let s = splits.get(split);
@@ -155,6 +164,14 @@ export async function planPass(opts: ConvertOptions, labels: LabelVocab): Promis
         probedBytes += bytes.length * storedSizeFactor(opts.frames, vp);
       }
     }
+    if (progress) {
+      progress.rowsDone = reader.counts.rows;
+      progress.advance(0, 0);
+    }
+  }
+  if (progress) {
+    progress.rowsDone = reader.counts.rows;
+    progress.flush();
   }
   return {
     splits,
@@ -176,7 +193,8 @@ export async function planPass(opts: ConvertOptions, labels: LabelVocab): Promis
 
 /**
  * The export manifest's counts against every row read, before filters. A row that could not be
- * read still counts as a row, an action and a frame (each row of an export pairs one of each).
+ * read still counts as a row, an action and a frame (each row of an export pairs one of each,
+ * except a frame-sampled export's frames without an action).
  */
 function sourceChecks(reader: ExportReader): ManifestCheck[] {
   const c = reader.counts;
@@ -185,7 +203,7 @@ function sourceChecks(reader: ExportReader): ManifestCheck[] {
     rows: c.rows,
     sessions: c.sessions,
     frames: c.frames + bad,
-    actions: c.rows,
+    actions: c.actions + bad,
     shards: reader.files.length,
   });
 }

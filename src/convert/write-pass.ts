@@ -5,11 +5,13 @@
  * grow with the dataset. Ends with each format's dataset-level files; returns every file written
  * as a manifest entry.
  */
+import { abortError, throwIfAborted } from '../abort.ts';
 import { releaseFrame } from '../buffers/index.ts';
 import { openExport } from '../export/read.ts';
 import { stepLocation } from '../export/step.ts';
 import { prepareFrames } from '../frames/transform.ts';
 import { ALL_FORMATS, formatModule } from '../formats/registry.ts';
+import { configModule } from '../configs/registry.ts';
 import type { FormatWriter, WriteRun } from '../formats/types.ts';
 import type { DatasetFile, DatasetManifest } from '../hf/dataset-manifest.ts';
 import type { Features } from '../hf/features.ts';
@@ -26,7 +28,8 @@ import { fanOut } from '../write/shards.ts';
 import type { SplitWriter } from '../write/shards.ts';
 import type { ConvertOptions } from './convert.ts';
 import { readableFramesOnly, readerOptions } from './plan-pass.ts';
-import type { PlanResult } from './plan-pass.ts';
+import type { PlanResult, SplitCounts } from './plan-pass.ts';
+import type { ConvertProgressEvent, ProgressMeter } from '../progress.ts';
 
 export interface WritePassInput {
   opts: ConvertOptions;
@@ -39,6 +42,8 @@ export interface WritePassInput {
   /** The export's created_at in integer seconds (tar member mtime). */
   mtime: number;
   warnings: string[];
+  /** Progress of the `write` phase, then the start of `finalize`. */
+  progress?: ProgressMeter<ConvertProgressEvent>;
 }
 
 export interface WritePassResult {
@@ -50,8 +55,17 @@ export interface WritePassResult {
   example: Record<string, unknown> | undefined;
 }
 
-/** One writer per requested format, in registry order; each loads its code only when asked for. */
-async function openFormatWriters(input: WritePassInput): Promise<FormatWriter[]> {
+/** A format's or config's writer, and how many rows it writes for a split of the plan. */
+interface OpenWriter {
+  writer: FormatWriter;
+  rows(split: SplitCounts): number;
+}
+
+/**
+ * One writer per requested format, in registry order, then one per extra config (src/configs);
+ * each loads its code only when asked for.
+ */
+async function openFormatWriters(input: WritePassInput): Promise<OpenWriter[]> {
   const { opts, planned, features, labels, sink, mtime, warnings } = input;
   const run: WriteRun = {
     sink,
@@ -62,20 +76,31 @@ async function openFormatWriters(input: WritePassInput): Promise<FormatWriter[]>
     options: { maxShardBytes: opts.maxShardBytes, wds: opts.wds },
     warn: (m) => warnings.push(m),
   };
-  const out: FormatWriter[] = [];
-  for (const f of opts.formats) out.push((await formatModule(f).writer())(run));
+  const out: OpenWriter[] = [];
+  for (const f of opts.formats) out.push({ writer: (await formatModule(f).writer())(run), rows: (s) => s.rows });
+  // The extra configs (src/configs) take the same rows after the formats, each with its own features.
+  const splits = [...planned.splits.values()];
+  const all = { rows: splits.reduce((a, s) => a + s.rows, 0), sessions: splits.reduce((a, s) => a + s.sessions, 0), numBytes: 0 };
+  for (const c of opts.configs ?? []) {
+    const m = configModule(c);
+    const approxBytesPerRow = m.rowBytes(planned.approxBytesPerRow, all, opts);
+    const writer = (await m.writer())({ ...run, opts, features: m.features(run.labels, opts), approxBytesPerRow });
+    out.push({ writer, rows: (s) => m.rows(s) });
+  }
   return out;
 }
 
 export async function writePass(input: WritePassInput): Promise<WritePassResult> {
-  const { opts, planned, splitNames, labels } = input;
+  const { opts, planned, splitNames, labels, progress } = input;
+  const { signal } = opts;
   // Requested formats in registry order: the order rows fan out in.
   const formats = await openFormatWriters({ ...input, opts: { ...opts, formats: sortedFormats(opts.formats) } });
   // One writer per split, fanning out to every requested format.
   const writers = new Map<string, SplitWriter<StepsRow>>();
-  for (const name of splitNames) writers.set(name, fanOut(formats.map((f) => f.split(name, planned.splits.get(name)!.rows))));
+  for (const name of splitNames) writers.set(name, fanOut(formats.map((f) => f.writer.split(name, f.rows(planned.splits.get(name)!)))));
 
   let example: Record<string, unknown> | undefined;
+  progress?.start('write', { rowsTotal: planned.rows });
   try {
     const reader = await openExport(opts.input, readerOptions(opts));
     const splitter = createSplitter(await makeSplitPlan(opts.split));
@@ -88,6 +113,8 @@ export async function writePass(input: WritePassInput): Promise<WritePassResult>
     let session: string | undefined;
     let stepIndex = 0;
     for await (const prepared of prepareFrames(steps, opts.frames)) {
+      // Leaving the loop returns the frame stream, which stops its workers (prepareFrames).
+      if (signal?.aborted) throw abortError(signal);
       const step = prepared.step;
       if (step.session_id !== session) {
         session = step.session_id;
@@ -105,18 +132,21 @@ export async function writePass(input: WritePassInput): Promise<WritePassResult>
       // bytes past add() (a Parquet row group, an Arrow batch) only by retaining its own reference
       // (src/buffers: MediaArena); the reader reuses the memory once every reference is released.
       releaseFrame(prepared.image.bytes);
-      opts.onProgress?.(1, frameBytes);
+      progress?.advance(1, frameBytes);
     }
     for (const name of splitNames) await writers.get(name)!.finish();
+    progress?.flush();
   } catch (err) {
     for (const w of writers.values()) await w.abort().catch(() => {});
     throw err;
   }
 
+  throwIfAborted(signal);
+  progress?.start('finalize');
   const files: DatasetFile[] = [];
   let manifestFields: Partial<DatasetManifest> = {};
   for (const f of formats) {
-    const done = await f.finish(splitNames);
+    const done = await f.writer.finish(splitNames);
     files.push(...done.files);
     manifestFields = { ...manifestFields, ...done.manifest };
   }
@@ -129,7 +159,7 @@ function sortedFormats(formats: ConvertOptions['formats']): ConvertOptions['form
 }
 
 /** A short example for the card: the steps row with the image bytes left out and labels named. */
-function exampleRow(row: StepsRow, labels: LabelVocab): Record<string, unknown> {
+export function exampleRow(row: StepsRow, labels: LabelVocab): Record<string, unknown> {
   const l = labels.toJSON();
   const named = (a: StepsRow['action'] | null) => (a ? { ...a, type: l.action_type[a.type] ?? a.type } : null);
   return {

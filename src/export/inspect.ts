@@ -3,6 +3,7 @@
  * viewport sizes, frames that are missing or not images, and whether the manifest's counts match.
  * Streams the export; memory is bounded by the number of distinct labels.
  */
+import { abortError, throwIfAborted } from '../abort.ts';
 import { InputError } from '../errors.ts';
 import { probeImage } from '../frames/probe.ts';
 import { plural } from '../plural.ts';
@@ -11,7 +12,7 @@ import type { ManifestCheck } from './manifest-check.ts';
 import { frameSizeProblem, resolveLimits } from '../limits.ts';
 import { openExport } from './read.ts';
 import type { OpenExportOptions } from './read.ts';
-import { stepLocation } from './step.ts';
+import { hasAction, stepLocation } from './step.ts';
 import type { Source } from '../source/types.ts';
 
 export type { ManifestCheck };
@@ -60,12 +61,14 @@ export interface InspectReport {
   consistent: boolean;
 }
 
-export interface InspectOptions extends Pick<OpenExportOptions, 'limits' | 'allowRemote'> {
+export interface InspectOptions extends Pick<OpenExportOptions, 'limits' | 'allowRemote' | 'fetch'> {
   /**
    * 'report': count bad rows and go on, showing the first MAX_PROBLEMS (the `inspect` command);
    * 'throw' (default): the first bad row ends the read with its InputError.
    */
   badRows?: 'report' | 'throw';
+  /** Stops the read: inspect then rejects with an AbortError (src/abort.ts). */
+  signal?: AbortSignal;
 }
 
 /** Bad rows and frame problems shown, each; all are counted. */
@@ -83,16 +86,20 @@ function sorted(m: Map<string, number>): Record<string, number> {
   return out;
 }
 
-function label(v: unknown): string {
+/** A label as counted in the spreads: the string, `(none)` when absent, else its JSON. */
+export function label(v: unknown): string {
   return typeof v === 'string' && v !== '' ? v : v === undefined || v === null ? UNSET : JSON.stringify(v);
 }
 
 /** `opts`: input limits, allowed remote hosts, and whether bad rows stop the read or are counted. */
 export async function inspectExport(root: string | Source, opts: InspectOptions = {}): Promise<InspectReport> {
+  const { signal } = opts;
+  throwIfAborted(signal);
   const limits = resolveLimits(opts.limits);
   const reader = await openExport(root, {
     limits,
     allowRemote: opts.allowRemote ?? [],
+    fetch: opts.fetch,
     ...(opts.badRows === 'report' ? { onError: () => 'skip' as const } : {}),
   });
   const { manifest } = reader;
@@ -112,12 +119,13 @@ export async function inspectExport(root: string | Source, opts: InspectOptions 
   const formats = new Map<string, number>();
 
   for await (const step of reader.steps()) {
+    if (signal?.aborted) throw abortError(signal);
     rows++;
     if (step.session_id !== lastSession) {
       sessions++;
       lastSession = step.session_id;
     }
-    actions++;
+    if (hasAction(step)) actions++;
     bump(types, label(step.action.type));
     bump(workflows, label(step.context.workflow));
     bump(outcomes, label(step.context.outcome));

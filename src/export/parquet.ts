@@ -8,7 +8,7 @@ import { compressors } from 'hyparquet-compressors';
 import { InputError } from '../errors.ts';
 import type { DataFile, RawItem } from './raw.ts';
 
-async function asyncBuffer(file: DataFile): Promise<AsyncBuffer> {
+export async function asyncBuffer(file: DataFile): Promise<AsyncBuffer> {
   const byteLength = await file.source.size(file.path);
   return {
     byteLength,
@@ -26,7 +26,8 @@ function notParquet(file: DataFile, err: unknown, what: string): unknown {
   return new InputError(`${what} (${msg})`, { file: file.name });
 }
 
-export async function* readParquet(file: DataFile): AsyncIterable<RawItem> {
+/** `columns`: read only these top-level columns (default: all), e.g. everything but the frames. */
+export async function* readParquet(file: DataFile, columns?: string[]): AsyncIterable<RawItem> {
   const buf = await asyncBuffer(file);
   let metadata: FileMetaData;
   try {
@@ -40,7 +41,15 @@ export async function* readParquet(file: DataFile): AsyncIterable<RawItem> {
     if (n === 0) continue;
     let rows: Record<string, unknown>[];
     try {
-      rows = await parquetReadObjects({ file: buf, metadata, rowStart, rowEnd: rowStart + n, utf8: false, compressors });
+      rows = await parquetReadObjects({
+        file: buf,
+        metadata,
+        rowStart,
+        rowEnd: rowStart + n,
+        utf8: false,
+        compressors,
+        ...(columns && { columns }),
+      });
     } catch (err) {
       throw notParquet(file, err, `row group ${g} (rows ${rowStart}..${rowStart + n - 1}) cannot be read`);
     }

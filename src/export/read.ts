@@ -15,6 +15,7 @@ import { readManifest } from './manifest.ts';
 import type { ExportFormat, ExportManifest } from './manifest-types.ts';
 import { normalizeRow, originWhere } from './normalize.ts';
 import type { DataFile, RawItem } from './raw.ts';
+import { hasAction } from './step.ts';
 import type { Step } from './step.ts';
 
 export type OnError = (err: InputError) => 'skip' | 'throw';
@@ -68,6 +69,8 @@ export interface ReadCounts {
   readable: number;
   /** Readable rows that reference a frame (embedded or by URL). */
   frames: number;
+  /** Readable rows that carry an action (a frame-sampled export also has frames without one). */
+  actions: number;
   /** Sessions among the readable rows (rows are ordered by session). */
   sessions: number;
 }
@@ -79,6 +82,8 @@ export interface OpenExportOptions {
   limits?: Partial<InputLimits>;
   /** Hosts, buckets or containers besides the export root that frames and data files may come from. */
   allowRemote?: readonly string[];
+  /** https:// requests (an https export, its frames) go through it. Default globalThis.fetch. */
+  fetch?: typeof fetch;
 }
 
 const DATA_EXT: Record<ExportFormat, RegExp> = {
@@ -182,13 +187,13 @@ function reasonOf(err: InputError): string {
 
 export async function openExport(root: string | Source, opts: OpenExportOptions = {}): Promise<ExportReader> {
   const limits = resolveLimits(opts.limits);
-  const sourceOpts: SourceOptions = { maxReadBytes: limits.maxMemberBytes, allowRemote: opts.allowRemote ?? [] };
+  const sourceOpts: SourceOptions = { maxReadBytes: limits.maxMemberBytes, allowRemote: opts.allowRemote ?? [], fetch: opts.fetch };
   const source = typeof root === 'string' ? await openSource(root, sourceOpts) : root;
   const manifest = await readManifest(source, limits);
   const { entries, files } = await dataFiles(source, manifest, limits, sourceOpts);
   const skipped: SkipReport = { count: 0, reasons: new Map(), examples: [], files: [] };
   const listedRows = manifestFileRows(manifest);
-  const counts: ReadCounts = { rows: 0, readable: 0, frames: 0, sessions: 0 };
+  const counts: ReadCounts = { rows: 0, readable: 0, frames: 0, actions: 0, sessions: 0 };
   const onError = opts.onError ?? (() => 'throw' as const);
 
   // Errors already refused by onError pass through the per-file catch below untouched.
@@ -284,6 +289,7 @@ export async function openExport(root: string | Source, opts: OpenExportOptions 
           if (step.session_id !== last?.session_id) counts.sessions++;
           counts.readable++;
           if (step.image.ref !== '') counts.frames++;
+          if (hasAction(step)) counts.actions++;
           last = { session_id: step.session_id, t_ms: step.t_ms };
           yield step;
         }

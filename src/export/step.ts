@@ -70,3 +70,17 @@ export interface Step {
 export function stepLocation(s: Pick<Step, 'session_id' | 't_ms'>): string {
   return `session ${s.session_id} t_ms ${s.t_ms}`;
 }
+
+/** How a frame-sampled export's rows without an event look: `{"type": "none"}` and the like. */
+const NO_ACTION_TYPES = new Set(['none', 'frame', 'null']);
+
+/**
+ * Does this row carry an action? Not when `action` is absent, null or not an object, has no
+ * `type`, or has type `none`/`frame`/`null` (`wait` is an action).
+ */
+export function hasAction(step: Pick<Step, 'action'>): boolean {
+  const a = step.action as Json | undefined;
+  if (a === null || a === undefined || typeof a !== 'object' || Array.isArray(a)) return false;
+  const type = a['type'];
+  return typeof type === 'string' && type !== '' && !NO_ACTION_TYPES.has(type);
+}

@@ -4,7 +4,7 @@
  * `DatasetDict.save_to_disk` writes). A card config after Parquet.
  */
 import { pad5 } from '../write/shards.ts';
-import { columnarWriter } from './columnar.ts';
+import { columnarShardRows, columnarWriter } from './columnar.ts';
 import type { OutputFormatModule } from './types.ts';
 
 const DIR = 'arrow';
@@ -19,6 +19,7 @@ export const arrowFormat: OutputFormatModule<'arrow'> = {
   folder: `${DIR}/`,
   dataFile: /\.arrow$/i,
   shardPath: (split, i, n) => `${DIR}/${split}/${arrowShardName(i, n)}`,
+  shardRows: (_split, rows, run) => columnarShardRows(rows, run),
   card: { configName: 'default', rank: 1, glob: (split) => `${DIR}/${split}/data-*.arrow` },
   async writer() {
     const { createArrowSplitWriter, writeArrowDatasetDict } = await import('../write/arrow.ts');

@@ -8,7 +8,8 @@ import type { Features } from '../hf/features.ts';
 import type { Sink } from '../sink/types.ts';
 import type { SplitPlan, SplitWriter, WrittenFile } from '../write/shards.ts';
 import { manifestEntry } from './types.ts';
-import type { FormatWriter, WriteRun } from './types.ts';
+import type { FormatWriter, ShardSizing, WriteRun } from './types.ts';
+import { shardStarts } from '../write/shards.ts';
 import type { DatasetFile } from '../hf/dataset-manifest.ts';
 
 /** `datasets`' own shard size for push_to_hub and save_to_disk (decimal bytes). */
@@ -17,6 +18,12 @@ export const DEFAULT_MAX_SHARD_BYTES = 500_000_000;
 /** Shards for a split of `rows` rows: enough to keep each under `maxShardBytes`, at most one per row. */
 export function columnarShardCount(rows: number, approxBytesPerRow: number, maxShardBytes = DEFAULT_MAX_SHARD_BYTES): number {
   return Math.max(1, Math.min(rows, Math.ceil((rows * approxBytesPerRow) / maxShardBytes)));
+}
+
+/** Rows per shard of a columnar split: evenly spaced (sizes differ by at most one row). */
+export function columnarShardRows(rows: number, run: ShardSizing): number[] {
+  const starts = shardStarts(rows, columnarShardCount(rows, run.approxBytesPerRow, run.options.maxShardBytes));
+  return starts.slice(1).map((s, i) => s - starts[i]!);
 }
 
 type CreateSplitWriter = (sink: Sink, plan: SplitPlan & { features: Features }) => SplitWriter<StepsRow>;
@@ -36,9 +43,11 @@ export function columnarWriter(
     return {
       split(name, rows) {
         const numShards = columnarShardCount(rows, run.approxBytesPerRow, run.options.maxShardBytes);
-        const w = create(run.sink, { split: name, totalRows: rows, numShards, features: run.features });
+        const scope = run.scope?.shard(format, name);
+        const w = create(run.sink, { split: name, totalRows: rows, numShards, features: run.features, scope });
         return {
           add: (row) => w.add(row),
+          seek: async (row) => w.seek?.(row),
           async finish() {
             const files = await w.finish();
             written.push(...files);
@@ -48,7 +57,7 @@ export function columnarWriter(
         };
       },
       async finish(splits) {
-        if (after) written.push(...(await after(run.sink, splits)));
+        if (after && (run.scope?.datasetFiles ?? true)) written.push(...(await after(run.sink, splits)));
         const files: DatasetFile[] = written.map((f) => manifestEntry(f, format, f.format === format ? f.rows : null));
         return { files };
       },

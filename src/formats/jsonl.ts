@@ -6,7 +6,7 @@
  * `datasets`' json builder finds shards by glob, and nothing else reads the count.
  */
 import { pad5 } from '../write/shards.ts';
-import { columnarWriter } from './columnar.ts';
+import { columnarShardRows, columnarWriter } from './columnar.ts';
 import type { OutputFormatModule } from './types.ts';
 
 const DIR = 'jsonl';
@@ -20,6 +20,7 @@ export const jsonlFormat: OutputFormatModule<'jsonl'> = {
   folder: `${DIR}/`,
   dataFile: /\.jsonl(\.gz)?$/i,
   shardPath: (split, i) => jsonlShardPath(DIR, split, i),
+  shardRows: (_split, rows, run) => columnarShardRows(rows, run),
   card: { configName: 'default', rank: 3, glob: (split) => `${DIR}/${split}-*.jsonl` },
   async writer() {
     const { createJsonlSplitWriter } = await import('../write/jsonl.ts');

@@ -4,7 +4,7 @@
  * config when present.
  */
 import { pad5 } from '../write/shards.ts';
-import { columnarWriter } from './columnar.ts';
+import { columnarShardRows, columnarWriter } from './columnar.ts';
 import type { OutputFormatModule } from './types.ts';
 
 const DIR = 'data';
@@ -18,6 +18,7 @@ export const parquetFormat: OutputFormatModule<'parquet'> = {
   folder: `${DIR}/`,
   dataFile: /\.parquet$/i,
   shardPath: (split, i, n) => parquetShardPath(split, i, n),
+  shardRows: (_split, rows, run) => columnarShardRows(rows, run),
   card: { configName: 'default', rank: 0, glob: (split) => `${DIR}/${split}-*` },
   async writer() {
     const { createParquetSplitWriter } = await import('../write/parquet.ts');

@@ -10,6 +10,7 @@ import type { StepsRow } from '../hf/steps-schema.ts';
 import type { JsonObject } from '../export/step.ts';
 import type { Sink } from '../sink/types.ts';
 import type { FileToCheck, ValidateContext } from '../validate/context.ts';
+import type { RunScope } from '../write/shard-scope.ts';
 import type { SplitWriter, WrittenFile } from '../write/shards.ts';
 import type { OutputFormat } from './registry.ts';
 
@@ -23,9 +24,14 @@ export interface WriteRun {
   /** The export's created_at in integer seconds: the one timestamp outputs may carry (tar mtime). */
   mtime: number;
   options: Pick<ConvertOptions, 'maxShardBytes' | 'wds'>;
+  /** Partitioned runs only: which shards this run writes, and whether the dataset-level files. */
+  scope?: RunScope;
   /** A sentence for the user (convert prints it and returns it in `warnings`). */
   warn(message: string): void;
 }
+
+/** What shard boundaries depend on: the plan's bytes-per-row estimate and the size options. */
+export type ShardSizing = Pick<WriteRun, 'approxBytesPerRow' | 'options'>;
 
 /** One format's writing for one convert run: a writer per split (in split order), then the rest. */
 export interface FormatWriter {
@@ -66,6 +72,11 @@ export interface OutputFormatModule<F extends OutputFormat = OutputFormat> {
   dataFile: RegExp;
   /** Path of shard `index` of `count` of a split, relative to the dataset root. */
   shardPath(split: string, index: number, count: number): string;
+  /**
+   * Rows in each shard of a split of `rows` rows, in shard order: the format's shard boundaries, a
+   * function of the plan alone (partitions own shards by them; the writer cuts by them).
+   */
+  shardRows(split: string, rows: number, run: ShardSizing): number[];
   /** The card's `configs` entry for this format, or null when the format is not a card config. */
   /** `rank`: which format a card declares when several are there (lowest first; the first config decides the builder). */
   card: { configName: string; rank: number; glob(split: string): string } | null;

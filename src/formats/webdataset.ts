@@ -13,7 +13,7 @@ import type { WebDatasetBalance } from '../hf/dataset-manifest.ts';
 import { shardBalance, unevenSplitMessage, planShards } from '../write/shard-plan.ts';
 import type { WdsShardInfo } from '../write/webdataset.ts';
 import { manifestEntry } from './types.ts';
-import type { OutputFormatModule } from './types.ts';
+import type { OutputFormatModule, ShardSizing } from './types.ts';
 
 const DIR = 'webdataset';
 
@@ -52,11 +52,25 @@ export function unevenSplit(split: string, plan: number[], wds: WdsOptions): Web
   };
 }
 
+/** Samples per shard of a split (planShards: balanced over ranks × workers, sized by the options). */
+function wdsShardRows(split: string, rows: number, run: ShardSizing): number[] {
+  const wds = run.options.wds;
+  return planShards({
+    totalSamples: rows,
+    approxBytesPerSample: run.approxBytesPerRow,
+    shardBytes: wds.shardBytes,
+    shardSamples: wds.shardSamples,
+    minShards: wds.minShards,
+    split,
+  });
+}
+
 export const webdatasetFormat: OutputFormatModule<'webdataset'> = {
   name: 'webdataset',
   folder: `${DIR}/`,
   dataFile: /\.tar$/i,
   shardPath: (split, i) => wdsShardPath(split, i),
+  shardRows: wdsShardRows,
   card: { configName: 'webdataset', rank: 2, glob: (split) => `${DIR}/${split}-*.tar` },
   recordedOptions: ({ wds }) => ({
     shard_bytes: wds.shardBytes ?? null,
@@ -73,14 +87,7 @@ export const webdatasetFormat: OutputFormatModule<'webdataset'> = {
       const balance: Record<string, WebDatasetBalance> = {};
       return {
         split(name, rows) {
-          const plan = planShards({
-            totalSamples: rows,
-            approxBytesPerSample: run.approxBytesPerRow,
-            shardBytes: wds.shardBytes,
-            shardSamples: wds.shardSamples,
-            minShards: wds.minShards,
-            split: name,
-          });
+          const plan = wdsShardRows(name, rows, run);
           const uneven = unevenSplit(name, plan, wds);
           if (uneven) {
             run.warn(uneven.note);
@@ -88,13 +95,22 @@ export const webdatasetFormat: OutputFormatModule<'webdataset'> = {
           }
           return createWdsSplitWriter(
             run.sink,
-            { split: name, totalSamples: rows, plan, mtime: run.mtime, sidecarMp: wds.sidecar === 'mp', labels: run.labels },
+            {
+              split: name,
+              totalSamples: rows,
+              plan,
+              mtime: run.mtime,
+              sidecarMp: wds.sidecar === 'mp',
+              labels: run.labels,
+              scope: run.scope?.shard('webdataset', name),
+            },
             shards,
           );
         },
         async finish(splits) {
           const files = shards.map((f) => manifestEntry(f, 'webdataset', f.rows));
           for (const name of splits) {
+            if (!(run.scope?.datasetFiles ?? true)) break;
             const idx = await writeWidsIndex(
               run.sink,
               name,

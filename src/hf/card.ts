@@ -15,6 +15,8 @@ import type { CoordinateFields, DatasetManifest, OutputFormat } from './dataset-
 import { STEPS_TASK_CATEGORIES } from './hub-metadata.ts';
 import { compareStrings } from '../util/compare.ts';
 import { formatModule, formatModules } from '../formats/registry.ts';
+import { configModule, EXTRA_CONFIG_NAMES } from '../configs/registry.ts';
+import type { ExtraConfigName } from '../configs/registry.ts';
 
 export interface CardInput {
   manifest: DatasetManifest;
@@ -51,12 +53,46 @@ function configDataFiles(format: OutputFormat, splits: string[]): Array<{ split:
   return splits.map((split) => ({ split, path: glob(split) }));
 }
 
-/** The `configs` entry for the formats present, or undefined when none of them is a config format. */
-function configsFor(formats: readonly OutputFormat[], splits: string[]): unknown[] | undefined {
+/**
+ * The extra configs (src/configs) the card declares: those in the manifest, when the first config
+ * is Parquet (they are Parquet, and `datasets` reads every config with the first one's builder).
+ */
+function extraConfigs(m: DatasetManifest, formats: readonly OutputFormat[]): ExtraConfigName[] {
+  if (configFormat(formats) !== 'parquet' || !m.configs) return [];
+  return EXTRA_CONFIG_NAMES.filter((n) => m.configs![n]);
+}
+
+/** The `configs` entries for the formats present, or undefined when none of them is a config format. */
+function configsFor(m: DatasetManifest, formats: readonly OutputFormat[], splits: string[]): unknown[] | undefined {
   const fmt = configFormat(formats);
   if (!fmt) return undefined;
   const name = configName(fmt);
-  return [{ config_name: name, data_files: configDataFiles(fmt, splits), ...(name === 'default' ? {} : { default: true }) }];
+  const extra = extraConfigs(m, formats).map((c) => ({
+    config_name: c,
+    data_files: Object.keys(m.configs![c]!.splits).map((split) => ({ split, path: `${m.configs![c]!.folder}${split}-*` })),
+  }));
+  return [{ config_name: name, data_files: configDataFiles(fmt, splits), ...(name === 'default' ? {} : { default: true }) }, ...extra];
+}
+
+/**
+ * `dataset_info`: one mapping for the one config, or a list with `config_name` per config when
+ * extra configs are declared. An extra config's features come from its Parquet files' metadata.
+ */
+function datasetInfoAll(
+  m: DatasetManifest,
+  formats: readonly OutputFormat[],
+  featuresYaml: unknown,
+  splitNumBytes: Record<string, number>,
+): Record<string, unknown> | Record<string, unknown>[] {
+  const info = datasetInfoFor(m, formats, featuresYaml, splitNumBytes);
+  const extra = extraConfigs(m, formats);
+  if (!extra.length) return info;
+  const byConfig = extra.map((c) => {
+    const splits = Object.entries(m.configs![c]!.splits).map(([name, s]) => ({ name, num_bytes: 0, num_examples: s.rows }));
+    const files = m.files.filter((f) => f.config === c);
+    return { config_name: c, splits, download_size: files.reduce((a, f) => a + f.bytes, 0), dataset_size: 0 };
+  });
+  return [{ config_name: configName(configFormat(formats)!), ...info }, ...byConfig];
 }
 
 /**
@@ -76,7 +112,7 @@ function datasetInfoFor(
   // JSON Lines rows name their frame by path: the Parquet features (an Image column) do not fit them.
   else if (featuresYaml !== undefined && fmt !== 'jsonl') info.features = featuresYaml;
   info.splits = splits;
-  info.download_size = fmt ? m.files.filter((f) => f.format === fmt).reduce((a, f) => a + f.bytes, 0) : 0;
+  info.download_size = fmt ? m.files.filter((f) => f.format === fmt && !f.config).reduce((a, f) => a + f.bytes, 0) : 0;
   info.dataset_size = splits.reduce((a, s) => a + s.num_bytes, 0);
   return info;
 }
@@ -105,9 +141,9 @@ function frontMatter(input: CardInput): string {
   doc.task_categories = [...STEPS_TASK_CATEGORIES];
   doc.tags = [...new Set(['computer-use', 'gui-agent', 'screenshots', ...(input.tags ?? [])])];
   doc.size_categories = [sizeCategory(totalRows)];
-  const configs = configsFor(m.formats, splits);
+  const configs = configsFor(m, m.formats, splits);
   if (configs) doc.configs = configs;
-  doc.dataset_info = datasetInfoFor(m, m.formats, input.featuresYaml, input.splitNumBytes);
+  doc.dataset_info = datasetInfoAll(m, m.formats, input.featuresYaml, input.splitNumBytes);
   return yamlBlock(doc);
 }
 
@@ -151,6 +187,7 @@ function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], wh
       `row = ds["${first}"][0]`,
       'row["image"]            # PIL image of the stored frame',
       'row["action"]["type"]   # ClassLabel id; names in ds["' + first + '"].features["action"]["type"].names',
+      ...extraConfigs(m, formats).map((c) => `${c} = load_dataset("${id}", "${c}"${revArg})  # the ${c} config`),
       '```',
       '',
       '### With PyTorch',
@@ -245,19 +282,22 @@ export function cardForRepo(card: string, m: DatasetManifest, formats: readonly 
   }
   let body = fm ? card.slice(fm[0].length) : card;
   const splits = Object.keys(m.splits);
-  const oldInfo = (
-    doc.dataset_info && typeof doc.dataset_info === 'object' && !Array.isArray(doc.dataset_info) ? doc.dataset_info : {}
-  ) as Record<string, unknown>;
+  // With extra configs, dataset_info is a list; the steps config's entry is the first.
+  const info = Array.isArray(doc.dataset_info) ? (doc.dataset_info[0] as unknown) : doc.dataset_info;
+  const oldInfo = (info && typeof info === 'object' && !Array.isArray(info) ? info : {}) as Record<string, unknown>;
   const numBytes = Object.fromEntries(
     (Array.isArray(oldInfo.splits) ? (oldInfo.splits as Array<{ name?: unknown; num_bytes?: unknown }>) : [])
       .filter((s) => typeof s?.name === 'string' && typeof s.num_bytes === 'number')
       .map((s) => [s.name as string, s.num_bytes as number]),
   );
-  const configs = configsFor(formats, splits);
+  const configs = configsFor(m, formats, splits);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc)) if (k !== 'configs' && k !== 'dataset_info') out[k] = v;
   if (configs) out.configs = configs;
-  if (Object.keys(oldInfo).length || configs) out.dataset_info = datasetInfoFor(m, formats, oldInfo.features, numBytes);
+  if (Object.keys(oldInfo).length || configs) {
+    const { config_name: _, ...kept } = oldInfo;
+    out.dataset_info = datasetInfoAll(m, formats, kept.features, numBytes);
+  }
   const at = body.lastIndexOf(`\n${LOADING_HEADING}\n`);
   body = (at === -1 ? `${body.replace(/\n*$/, '\n')}` : body.slice(0, at + 1)) + loadingSection(m, formats, where);
   return `${yamlBlock(out)}${body.startsWith('\n') ? '' : '\n'}${body}`;
@@ -303,6 +343,17 @@ function appendedLabels(m: DatasetManifest): string[] {
   const a = m.labels_appended;
   if (!a.action_type.length && !a.outcome.length) return [];
   return [`Labels new in this version (appended after the known/pinned ones): ${JSON.stringify(a)}.`];
+}
+
+/** The extra configs' own sections (what a row holds, how it was made), when there are any. */
+function configsSection(m: DatasetManifest): string[] {
+  const names = EXTRA_CONFIG_NAMES.filter((n) => m.configs?.[n]);
+  if (!names.length) return [];
+  const out = ['## Configs', '', '- `default`: the `steps` rows above (`data/`).'];
+  for (const n of names) out.push(`- \`${n}\`: ${configModule(n).summary} (\`${m.configs![n]!.folder}\`).`);
+  out.push('');
+  for (const n of names) out.push(configModule(n).cardSection(m), '');
+  return out;
 }
 
 export function renderCard(input: CardInput): string {
@@ -359,6 +410,7 @@ export function renderCard(input: CardInput): string {
   if (input.example) {
     body.push('## Example row (image left out)', '```json', JSON.stringify(input.example, null, 2), '```', '');
   }
+  body.push(...configsSection(m));
   body.push(loadingSection(m, m.formats, { repoId: input.repoId }));
   return frontMatter(input) + '\n' + body.join('\n');
 }

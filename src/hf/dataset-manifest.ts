@@ -13,12 +13,15 @@ export const DATASET_MANIFEST_VERSION = 1;
 /** The output formats (src/formats/registry.ts). */
 export type { OutputFormat } from '../formats/registry.ts';
 import type { OutputFormat } from '../formats/registry.ts';
+import type { ExtraConfigName } from '../configs/registry.ts';
 
 export interface DatasetFile {
   /** POSIX path relative to the dataset root, e.g. `data/train-00000-of-00002.parquet`. */
   path: string;
   /** The output format the file belongs to, support files included (state.json, wids index, jsonl frames). */
   format: OutputFormat;
+  /** The config a data file of an extra config belongs to (`sft/...`); absent for `steps` files. */
+  config?: ExtraConfigName;
   /** The split the file belongs to; null for files that span splits (dataset_dict.json). */
   split: string | null;
   /** Rows (samples) in the file; null for support files (state.json, dataset_info.json, index, frames). */
@@ -79,6 +82,15 @@ export interface SplitSummary {
   sessions: number;
 }
 
+/** One extra config in the manifest: what shaped its rows, their columns and counts. */
+export interface ConfigManifest {
+  folder: string;
+  options: JsonObject;
+  /** `Features.to_dict()` form, like the manifest's `features`. */
+  features: JsonObject;
+  splits: Record<string, { rows: number }>;
+}
+
 export interface DatasetManifest {
   manifest_version: number;
   /** Name and version of the tool that wrote it. */
@@ -125,6 +137,11 @@ export interface DatasetManifest {
     actor_kinds: Record<string, number>;
   };
   formats: OutputFormat[];
+  /**
+   * The configs written beside `steps` (`convert --configs`), by name: their options, features and
+   * rows per split. Absent when only `steps` was written.
+   */
+  configs?: Partial<Record<ExtraConfigName, ConfigManifest>>;
   /**
    * WebDataset splits whose samples cannot be split equally over the planned ranks × workers
    * (convert --world-size/--workers): how uneven convert left them and what a training loop does.

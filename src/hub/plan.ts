@@ -13,12 +13,13 @@ import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import type { DatasetFile, DatasetManifest, OutputFormat } from '../hf/dataset-manifest.ts';
 import { byPath } from '../util/compare.ts';
 import { ALL_FORMATS, formatModules, isOutputFormat } from '../formats/registry.ts';
+import { configModules } from '../configs/registry.ts';
 import { failureReason } from '../limits.ts';
 
 export const README_FILE = 'README.md';
 
-/** The folder each format lives in; files under these folders are owned by push (it deletes stale ones). */
-export const MANAGED_FOLDERS: readonly string[] = formatModules().map((m) => m.folder);
+/** The folder each format and extra config lives in; files under these folders are owned by push (it deletes stale ones). */
+export const MANAGED_FOLDERS: readonly string[] = [...formatModules(), ...configModules()].map((m) => m.folder);
 export { ALL_FORMATS };
 
 export interface LocalFile {

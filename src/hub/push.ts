@@ -11,6 +11,11 @@
  * afresh and is cheap, because the LFS batch answer omits the upload action for objects the Hub
  * already stores. A branch of the staging name whose head push did not make is never deleted:
  * push refuses instead. Of two pushes to one branch at once, one stops with a clear message.
+ *
+ * An aborted `signal` stops the push like a failure before the branch moves: nothing is tagged,
+ * the branch stays where it was, a staging branch is left for the next run to start afresh.
+ * Once the branch is being moved (the single commit, or the move to the staging head) the push
+ * completes instead.
  */
 import { CHUNK_HEADER_BYTES, readChunkHeader } from './xet-format.ts';
 import { XetFileChanged, XetWriter, type XetConnection } from './xet-writer.ts';
@@ -19,7 +24,10 @@ import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listCommits, listFiles, whoAmI } from '@huggingface/hub';
 import type { CommitOperation, CommitOutput, RepoDesignation } from '@huggingface/hub';
-import { InputError, NusomiError, UsageError } from '../errors.ts';
+import { abortError, throwIfAborted } from '../abort.ts';
+import { IntegrityError, NusomiError, RemoteError, UsageError } from '../errors.ts';
+import { ProgressMeter } from '../progress.ts';
+import type { PushProgressEvent } from '../progress.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
 import { cardForRepo } from '../hf/card.ts';
@@ -43,6 +51,7 @@ import { byPath } from '../util/compare.ts';
 import { DEFAULT_HUB_URL, hubUrl } from './endpoint.ts';
 
 export { DEFAULT_HUB_URL };
+export type { PushProgressEvent };
 /** The Hub advises fewer than 100 files per commit. */
 export const MAX_FILES_PER_COMMIT = 99;
 
@@ -74,13 +83,16 @@ export interface PushOptions {
   xet?: boolean;
   /** @default resolveHubToken() (HF_TOKEN, else the token file) */
   token?: HubToken | null;
+  /** Every Hub request goes through it. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** Progress events (src/progress.ts): `hash`, then `upload` and `commit` once per commit. */
   onProgress?: (event: PushProgressEvent) => void;
+  /**
+   * Aborts the push: it rejects with an AbortError (name 'AbortError', the signal's reason as
+   * `cause`), no tag made, the branch left where it was.
+   */
+  signal?: AbortSignal;
 }
-
-export type PushProgressEvent =
-  | { kind: 'plan'; plan: PushPlan }
-  | { kind: 'file'; path: string; bytes: number }
-  | { kind: 'commit'; sha: string; index: number; total: number };
 
 export interface PushResult {
   repo: string;
@@ -114,9 +126,9 @@ export interface PushResult {
 }
 
 /** A Hub request failed; the message is already scrubbed of the token. */
-export class HubPushError extends NusomiError {
-  constructor(what: string) {
-    super(what, {}, 1);
+export class HubPushError extends RemoteError {
+  constructor(what: string, hint?: string) {
+    super(what, hint === undefined ? {} : { hint });
     this.name = 'HubPushError';
   }
 }
@@ -129,8 +141,11 @@ interface RefInfo {
 export async function pushDataset(opts: PushOptions): Promise<PushResult> {
   const token = opts.token === undefined ? resolveHubToken() : opts.token;
   try {
+    throwIfAborted(opts.signal);
     return await pushInner(opts, token);
   } catch (err) {
+    // Whatever failed once the signal fired (a request cut short) is the abort.
+    if (opts.signal?.aborted) throw abortError(opts.signal);
     throw toScrubbedError(err, token, hubUrlOf(opts));
   }
 }
@@ -140,7 +155,12 @@ function hubUrlOf(opts: PushOptions): string {
 }
 
 async function pushInner(opts: PushOptions, token: HubToken | null): Promise<PushResult> {
+  const { signal } = opts;
   const hubUrl = hubUrlOf(opts);
+  const commits = { done: 0, total: 0 };
+  const progress = opts.onProgress
+    ? new ProgressMeter<PushProgressEvent>('push', opts.onProgress, () => ({ commitsDone: commits.done, commitsTotal: commits.total }))
+    : undefined;
   const branch = opts.branch ?? 'main';
   const formats = opts.formats ?? ['parquet'];
   for (const f of formats) {
@@ -167,12 +187,15 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     }
   }
   const local = await selectLocalFiles(opts.dir, manifest, formats);
+  // Comparing with the branch: hashes of what the manifest does not list (the card, small files).
+  progress?.start('hash', { filesTotal: local.length, bytesTotal: local.reduce((n, f) => n + f.bytes, 0) });
 
   if (!token && !opts.dryRun) {
     throw new HubPushError('no Hub token: set HF_TOKEN or log in with "hf auth login" (which writes $HF_HOME/token)');
   }
-  const hub = new HubClient(hubUrl, opts.repo, token);
+  const hub = new HubClient(hubUrl, opts.repo, token, opts.fetch ?? fetch, signal);
   if (token) await hub.checkToken();
+  throwIfAborted(signal);
 
   // Where the branch stands now.
   const state = await hub.revision(branch);
@@ -194,7 +217,12 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   ]);
   const toPublish = local.map((f) => generated.get(f.path) ?? f);
   const plan = await planPush(toPublish, remote, opts.dir, manifest, kept);
-  opts.onProgress?.({ kind: 'plan', plan });
+  if (progress) {
+    progress.filesDone = local.length;
+    progress.bytesDone = progress.bytesTotal ?? 0;
+    progress.flush();
+  }
+  throwIfAborted(signal);
 
   const refs = state.kind === 'no-repo' ? { branches: [], tags: [] } : await hub.refs();
   // Refuse a tag move before uploading anything.
@@ -234,6 +262,7 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   if (opts.dryRun) return result;
 
   const chunks = await commitChunks(plan);
+  commits.total = chunks.length;
   const staging = stagingBranch(branch);
   const leftover = state.kind === 'no-repo' ? 'none' : await hub.stagingLeftover(refs, staging, (head ?? baseSha)!);
   if (chunks.length > 1 && leftover === 'foreign') {
@@ -243,6 +272,7 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     );
   }
 
+  throwIfAborted(signal);
   if (state.kind === 'no-repo') {
     await hub.createRepo(!!opts.private);
     result.created_repo = true;
@@ -263,23 +293,26 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
     result.staged_on = staging;
   }
   const base = head;
+  const uploadTotals = { filesTotal: plan.add.length + plan.change.length, bytesTotal: plan.uploadBytes };
   for (const [i, chunk] of chunks.entries()) {
+    throwIfAborted(signal);
+    progress?.start('upload', {
+      ...uploadTotals,
+      filesDone: i === 0 ? 0 : progress.filesDone,
+      bytesDone: i === 0 ? 0 : progress.bytesDone,
+    });
     const title = commitTitle(opts.message, manifest.source_manifest?.export_id, i, chunks.length);
     const commit = (): Promise<CommitOutput> =>
-      hub.commit(chunk, {
-        title,
-        branch: target,
-        parentCommit: head ?? undefined,
-        counter,
-        xet: opts.xet !== false,
-        onProgress: opts.onProgress,
-      });
+      hub.commit(chunk, { title, branch: target, parentCommit: head ?? undefined, counter, progress, xet: opts.xet !== false });
     const out = chunks.length > 1 ? await hub.stagingStep(staging, branch, commit) : await commit();
     head = out.commit.oid;
     result.commits.push(head);
-    opts.onProgress?.({ kind: 'commit', sha: head, index: i, total: chunks.length });
+    commits.done = i + 1;
+    progress?.start('commit', { ...uploadTotals, filesDone: progress.filesDone, bytesDone: progress.bytesDone }, 'upload');
   }
   if (chunks.length > 1) {
+    // The last point an abort stops the push: from here the branch moves.
+    throwIfAborted(signal);
     // Move the branch only if nobody committed to it meanwhile (their commit would be lost).
     const now = await hub.revision(branch);
     if (now.kind !== 'ok' || now.sha !== base) {
@@ -364,12 +397,16 @@ type RevisionState = { kind: 'ok'; sha: string } | { kind: 'no-repo' } | { kind:
 /** The Hub calls push makes; raw requests where the JS client has no function (tags, refs). */
 class HubClient {
   readonly #token: HubToken | null;
+  readonly #fetch: typeof fetch;
   constructor(
     readonly hubUrl: string,
     readonly repoId: string,
     token: HubToken | null,
+    fetchFn: typeof fetch,
+    readonly signal?: AbortSignal,
   ) {
     this.#token = token;
+    this.#fetch = fetchFn;
   }
 
   get #repo(): RepoDesignation {
@@ -391,12 +428,12 @@ class HubClient {
     }
     let role: string | undefined;
     try {
-      role = (await whoAmI({ hubUrl: this.hubUrl, accessToken: t.reveal() })).auth?.accessToken?.role;
+      role = (await whoAmI({ hubUrl: this.hubUrl, fetch: this.#fetch, accessToken: t.reveal() })).auth?.accessToken?.role;
     } catch (err) {
       if (err instanceof HubApiError && (err.statusCode === 401 || err.statusCode === 403)) {
         throw new HubPushError(
-          `the Hub at ${this.hubUrl} rejected the token from ${t.describeSource()} (HTTP ${err.statusCode}): ` +
-            'set HF_TOKEN to a valid token with write access, or log in again with "hf auth login"',
+          `the Hub at ${this.hubUrl} rejected the token from ${t.describeSource()} (HTTP ${err.statusCode})`,
+          'set HF_TOKEN to a valid token with write access, or log in again with "hf auth login"',
         );
       }
       // A Hub without whoami still gets to judge the token on the calls that need it.
@@ -411,7 +448,7 @@ class HubClient {
 
   async revision(rev: string): Promise<RevisionState> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/revision/${encodeURIComponent(rev)}`;
-    const res = await fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
+    const res = await this.#fetch(url, { headers: this.#headers({ Accept: 'application/json' }), signal: this.signal });
     if (res.ok) {
       const json = (await res.json()) as { sha?: string };
       if (typeof json.sha !== 'string') throw new HubPushError(`${url} answered without a commit sha`);
@@ -424,7 +461,7 @@ class HubClient {
       if (code === 'RepoNotFound' || res.status === 401) return { kind: 'no-repo' };
       // No error code: tell a missing repo from a missing revision through the repo itself.
       if (rev === 'HEAD') return { kind: 'no-repo' };
-      const repoRes = await fetch(`${this.hubUrl}/api/datasets/${this.repoId}`, { headers: this.#headers() });
+      const repoRes = await this.#fetch(`${this.hubUrl}/api/datasets/${this.repoId}`, { headers: this.#headers() });
       await repoRes.body?.cancel();
       return repoRes.ok ? { kind: 'no-revision' } : { kind: 'no-repo' };
     }
@@ -438,6 +475,7 @@ class HubClient {
       recursive: true,
       revision: encodeURIComponent(revision),
       hubUrl: this.hubUrl,
+      fetch: this.#fetch,
       ...this.#auth,
     })) {
       if (e.type !== 'file') continue;
@@ -455,7 +493,14 @@ class HubClient {
     const found = refs.branches.find((b) => b.name === staging);
     if (!found) return 'none';
     if (found.targetCommit === branchHead) return 'merged';
-    const it = listCommits({ repo: this.#repo, revision: encodeURIComponent(staging), batchSize: 1, hubUrl: this.hubUrl, ...this.#auth });
+    const it = listCommits({
+      repo: this.#repo,
+      revision: encodeURIComponent(staging),
+      batchSize: 1,
+      hubUrl: this.hubUrl,
+      fetch: this.#fetch,
+      ...this.#auth,
+    });
     const top = (await it.next()).value;
     await it.return(undefined);
     return top && PART_TITLE_RE.test(top.title) ? 'ours' : 'foreign';
@@ -482,7 +527,7 @@ class HubClient {
 
   async refs(): Promise<RefInfo> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/refs`;
-    const res = await fetch(url, { headers: this.#headers({ Accept: 'application/json' }) });
+    const res = await this.#fetch(url, { headers: this.#headers({ Accept: 'application/json' }), signal: this.signal });
     if (!res.ok) {
       await res.body?.cancel();
       throw new HubPushError(`GET ${url} failed with HTTP ${res.status}`);
@@ -494,6 +539,7 @@ class HubClient {
     await createRepo({
       repo: this.#repo,
       hubUrl: this.hubUrl,
+      fetch: this.#fetch,
       accessToken: this.#token!.reveal(),
       ...(isPrivate ? { visibility: 'private' as const } : {}),
     });
@@ -505,6 +551,7 @@ class HubClient {
       repo: this.#repo,
       branch,
       hubUrl: this.hubUrl,
+      fetch: this.#fetch,
       accessToken: this.#token!.reveal(),
       ...(revision ? { revision } : {}),
       ...(overwrite ? { overwrite } : {}),
@@ -514,7 +561,7 @@ class HubClient {
   /** Delete `branch`; with `gone`, a branch another push deleted first is no error. */
   async deleteBranch(branch: string, gone = false): Promise<void> {
     try {
-      await deleteBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, accessToken: this.#token!.reveal() });
+      await deleteBranch({ repo: this.#repo, branch, hubUrl: this.hubUrl, fetch: this.#fetch, accessToken: this.#token!.reveal() });
     } catch (err) {
       if (!(gone && err instanceof HubApiError && err.statusCode === 404)) throw err;
     }
@@ -522,7 +569,7 @@ class HubClient {
 
   async createTag(tag: string, sha: string, message: string): Promise<void> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/tag/${encodeURIComponent(sha)}`;
-    const res = await fetch(url, {
+    const res = await this.#fetch(url, {
       method: 'POST',
       headers: this.#headers({ 'Content-Type': 'application/json' }),
       body: JSON.stringify({ tag, message }),
@@ -534,7 +581,7 @@ class HubClient {
 
   async deleteTag(tag: string): Promise<void> {
     const url = `${this.hubUrl}/api/datasets/${this.repoId}/tag/${encodeURIComponent(tag)}`;
-    const res = await fetch(url, { method: 'DELETE', headers: this.#headers() });
+    const res = await this.#fetch(url, { method: 'DELETE', headers: this.#headers() });
     const body = await res.text();
     if (!res.ok) throw new HubPushError(`deleting tag "${tag}" to move it failed with HTTP ${res.status}: ${body.slice(0, 300)}`);
   }
@@ -543,7 +590,11 @@ class HubClient {
    * Upload this commit's LFS files over Xet with push's own writer, when the Hub hands out a Xet
    * write token (404: it has no Xet, and the commit goes over LFS). Returns the sha256s uploaded.
    */
-  async #uploadXet(operations: CommitOperation[], o: { branch: string; counter: UploadCounter }): Promise<Set<string>> {
+  async #uploadXet(
+    operations: CommitOperation[],
+    o: { branch: string; counter: UploadCounter },
+    advance: (path: string, fraction: number) => void,
+  ): Promise<Set<string>> {
     const files = operations.flatMap((op) => {
       const f = op.operation === 'addOrUpdate' ? o.counter.local.get(op.path) : undefined;
       return f && !f.content && f.bytes > 0 ? [f] : [];
@@ -555,21 +606,23 @@ class HubClient {
     const connect = async (): Promise<XetConnection> => {
       // Refresh a minute before expiry, like the reference client.
       if (!conn || conn.exp * 1000 < Date.now() + 60_000) {
-        const res = await fetch(tokenUrl, { headers: this.#headers({ Accept: 'application/json' }) });
+        const res = await this.#fetch(tokenUrl, { headers: this.#headers({ Accept: 'application/json' }), signal: this.signal });
         if (!res.ok) throw new HubPushError(`getting a Xet write token failed with HTTP ${res.status}`);
         conn = (await res.json()) as typeof conn;
       }
       return conn!;
     };
-    const probe = await fetch(tokenUrl, { headers: this.#headers({ Accept: 'application/json' }) });
+    const probe = await this.#fetch(tokenUrl, { headers: this.#headers({ Accept: 'application/json' }), signal: this.signal });
     if (probe.status === 404) return done;
     if (!probe.ok) throw new HubPushError(`getting a Xet write token failed with HTTP ${probe.status}`);
     conn = (await probe.json()) as typeof conn;
     // The Hub decides which files are LFS (Xet) and which go inline in the commit.
     const lfs = await this.#lfsPaths(files, o.branch);
-    const writer = new XetWriter(connect);
+    // The CAS requests go through the injected fetch and stop when the push is aborted.
+    const writer = new XetWriter(connect, (input, init) => this.#fetch(input, { ...init, signal: this.signal }));
     for (const f of files) {
       if (!lfs.has(f.path)) continue;
+      throwIfAborted(this.signal);
       try {
         await writer.addFile(f);
       } catch (err) {
@@ -577,6 +630,7 @@ class HubClient {
         throw err;
       }
       done.add(f.sha256);
+      advance(f.path, 1);
     }
     if (done.size) await writer.finish();
     o.counter.sent += writer.stats.sent;
@@ -600,8 +654,9 @@ class HubClient {
           }
         }),
       );
-      const res = await fetch(`${this.hubUrl}/api/datasets/${this.repoId}/preupload/${encodeURIComponent(branch)}`, {
+      const res = await this.#fetch(`${this.hubUrl}/api/datasets/${this.repoId}/preupload/${encodeURIComponent(branch)}`, {
         method: 'POST',
+        signal: this.signal,
         headers: this.#headers({ 'Content-Type': 'application/json' }),
         body: JSON.stringify({ files: batch }),
       });
@@ -623,8 +678,8 @@ class HubClient {
       branch: string;
       parentCommit?: string;
       counter: UploadCounter;
+      progress?: ProgressMeter<PushProgressEvent>;
       xet: boolean;
-      onProgress?: (e: PushProgressEvent) => void;
     },
   ): Promise<CommitOutput> {
     const inline = new Set<string>();
@@ -637,15 +692,24 @@ class HubClient {
       const sha = op.operation === 'addOrUpdate' ? o.counter.local.get(op.path)?.sha256 : undefined;
       if (sha) expected.add(sha);
     }
+    // Bytes of each file counted so far: LFS uploads report fractions, the rest counts when done.
+    const counted = new Map<string, number>();
+    const advance = (p: string, fraction: number): void => {
+      const progress = o.progress;
+      if (!progress) return;
+      const size = o.counter.local.get(p)?.bytes ?? 0;
+      const before = counted.get(p) ?? 0;
+      if (before === size && counted.has(p)) return;
+      const now = Math.min(size, Math.floor(fraction * size));
+      counted.set(p, now);
+      if (fraction >= 1) progress.filesDone += 1;
+      progress.advance(0, now - before);
+    };
     // Over Xet, push uploads the files itself (XetWriter): only chunks the Hub lacks travel. The
-    // commit below runs meanwhile (the client hashes the files again) and asks for the objects
-    // (the LFS batch) only once the writer is done, so it finds every object stored.
-    const uploaded = o.xet ? this.#uploadXet(operations, o) : Promise.resolve(new Set<string>());
-    uploaded.catch(() => undefined); // awaited below; this only keeps it from being unhandled meanwhile
-    let viaWriter = new Set<string>();
+    // commit below then finds every object stored.
+    const viaWriter = o.xet ? await this.#uploadXet(operations, o, advance) : new Set<string>();
     const countingFetch: typeof fetch = async (input, init) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-      if (url.endsWith('/info/lfs/objects/batch')) viaWriter = await uploaded;
       if (url.endsWith('/info/lfs/objects/batch') && typeof init?.body === 'string') {
         const asked = (JSON.parse(init.body) as { objects?: Array<{ oid?: string }> }).objects ?? [];
         const stray = asked.find((obj) => !expected.has(obj.oid ?? ''));
@@ -658,7 +722,7 @@ class HubClient {
           if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) throw changedError(f);
         }
       }
-      const res = await fetch(input, init);
+      const res = await this.#fetch(input, init);
       const body = init?.body instanceof Uint8Array ? init.body : undefined;
       if (res.ok && init?.method === 'POST' && body && /\/v1\/xorbs\/[^/]+\/[0-9a-f]{64}$/.test(url)) {
         o.counter.sent += body.byteLength;
@@ -682,12 +746,6 @@ class HubClient {
       }
       return res;
     };
-    const reported = new Set<string>();
-    const report = (p: string): void => {
-      if (reported.has(p)) return;
-      reported.add(p);
-      o.onProgress?.({ kind: 'file', path: p, bytes: o.counter.local.get(p)?.bytes ?? 0 });
-    };
     const it = commitIter({
       repo: this.#repo,
       operations,
@@ -696,24 +754,20 @@ class HubClient {
       parentCommit: o.parentCommit,
       hubUrl: this.hubUrl,
       fetch: countingFetch,
+      ...(this.signal && { abortSignal: this.signal }),
       useXet: o.xet,
       ...this.#auth,
     });
-    let out: CommitOutput | undefined;
-    try {
-      let step = await it.next();
-      while (!step.done) {
-        const ev = step.value;
-        if (ev.event === 'fileProgress' && ev.state === 'uploading' && ev.progress >= 1) report(ev.path);
-        step = await it.next();
-      }
-      out = step.value;
-    } finally {
-      // The writer's own failure (a file changed, the Hub refused a xorb) is the one to report.
-      await uploaded;
+    let step = await it.next();
+    while (!step.done) {
+      const ev = step.value;
+      if (ev.event === 'fileProgress' && ev.state === 'uploading') advance(ev.path, ev.progress);
+      step = await it.next();
     }
+    const out = step.value;
     if (!out) throw new HubPushError('the Hub answered the commit without a commit id');
-    for (const op of operations) if (op.operation === 'addOrUpdate') report(op.path);
+    for (const op of operations) if (op.operation === 'addOrUpdate') advance(op.path, 1);
+    o.progress?.flush();
     for (const p of inline) {
       const n = o.counter.local.get(p)?.bytes ?? 0;
       o.counter.files += 1;
@@ -741,19 +795,19 @@ function xorbRawBytes(xorb: Uint8Array): number {
   return raw;
 }
 
-function changedError(f: LocalFile): InputError {
-  return new InputError(
+function changedError(f: LocalFile): IntegrityError {
+  return new IntegrityError(
     `${f.absPath} changed since convert: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run convert (the branch was left as it is)`,
   );
 }
 
 /** The file of a commit whose bytes no longer hash to its manifest sha256 (hashed only on this error path). */
-async function changedSinceConvert(operations: CommitOperation[], local: Map<string, LocalFile>): Promise<InputError> {
+async function changedSinceConvert(operations: CommitOperation[], local: Map<string, LocalFile>): Promise<IntegrityError> {
   for (const op of operations) {
     const f = op.operation === 'addOrUpdate' ? local.get(op.path) : undefined;
     if (f && !f.content && (await hashFile(f.absPath, 'sha256')) !== f.sha256) return changedError(f);
   }
-  return new InputError(
+  return new IntegrityError(
     `a file changed while push read it: its sha256 is not the one ${DATASET_MANIFEST_FILE} lists; re-run push (the branch was left as it is)`,
   );
 }

@@ -11,11 +11,12 @@ import { inspect } from 'node:util';
 
 const REDACTED = 'hf_***';
 
-export type TokenSource = 'HF_TOKEN' | 'token file';
+/** `accessToken`: given by a program through the library's `accessToken` parameter. */
+export type TokenSource = 'HF_TOKEN' | 'token file' | 'accessToken';
 
 export class HubToken {
   readonly #value: string;
-  /** Where it was found, for messages: `HF_TOKEN` or `token file` (never the value). */
+  /** Where it was found, for messages: `HF_TOKEN`, `token file` or `accessToken` (never the value). */
   readonly source: TokenSource;
   /** The token file used, when source is `token file`. */
   readonly file: string | undefined;
@@ -33,7 +34,8 @@ export class HubToken {
 
   /** Where the token came from, e.g. `HF_TOKEN` or `the token file ~/.cache/huggingface/token`. */
   describeSource(): string {
-    return this.source === 'HF_TOKEN' ? 'HF_TOKEN' : `the token file ${this.file}`;
+    if (this.source === 'token file') return `the token file ${this.file}`;
+    return this.source === 'HF_TOKEN' ? 'HF_TOKEN' : 'the accessToken parameter';
   }
 
   /** Replace the token (and any `Bearer ...` credential) in text that is about to be shown. */

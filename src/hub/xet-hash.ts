@@ -21,9 +21,14 @@ const VERIFICATION_KEY = Buffer.from([
 ]);
 const ZERO_KEY = Buffer.alloc(32);
 
+/** The same bytes as a Buffer (no copy): the binding's types take Buffers. */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
 /** Keyed BLAKE3 of `data` (32 bytes). */
 function keyed(data: Uint8Array, key: Buffer): Uint8Array {
-  return Blake3Hasher.newKeyed(key).update(data).digestBuffer();
+  return Blake3Hasher.newKeyed(key).update(asBuffer(data)).digestBuffer();
 }
 
 const dataHasher = Blake3Hasher.newKeyed(DATA_KEY);
@@ -48,7 +53,7 @@ export function xetHashBytes(hex: string): Uint8Array | undefined {
 export function chunkHash(data: Uint8Array): Uint8Array {
   // One hasher reused: chunks are hashed by the thousand.
   dataHasher.reset();
-  return dataHasher.update(data).digestBuffer();
+  return dataHasher.update(asBuffer(data)).digestBuffer();
 }
 
 export interface HashAndSize {

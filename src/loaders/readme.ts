@@ -68,11 +68,27 @@ export function renderReadme(input: LoaderInput, name: string, targets: LoaderTa
       out.push(`from ${mod(t)} import ParquetSteps, collate`, 'ds = ParquetSteps("train")');
       out.push('sampler = torch.utils.data.distributed.DistributedSampler(ds)   # multi-GPU; set_epoch as usual');
       out.push('loader = torch.utils.data.DataLoader(ds, batch_size=8, sampler=sampler, num_workers=2, collate_fn=collate)');
+    } else if (t === 'sft') {
+      out.push(
+        `from ${mod(t)} import load, parse_action`,
+        'ds = load("train")        # the sft config: images, prompt, completion (TRL SFTTrainer takes it as it is)',
+      );
+      out.push('action = parse_action(model_output_text)  # the inverse of the pinned grammar: {"action": "click", "x": ..., "y": ...}');
     } else {
       out.push(`from ${mod(t)} import read_split`, 'ds = read_split("train")                # ray.data.Dataset of decoded rows (numpy)');
       out.push('for batch in ds.iter_batches(batch_size=32): ...');
     }
     out.push('```', '');
+    if (t === 'sft') {
+      const o = m.configs?.sft?.options ?? {};
+      out.push(
+        `Pinned grammar \`${String(o.action_format)}\`, coordinates \`${String(o.coords)}\`, history ${String(o.history)} actions and ${String(o.history_frames)} frames.`,
+        '`parse_action(text, action_format=None)` parses any of the three grammars (default: the pinned one) into',
+        '`{"action", "x", "y", "to_x", "to_y", "dx", "dy", "text", "keys", "url"}` (the keys the action has), the',
+        'coordinates in the pinned convention; it raises ValueError on anything else. Nothing in the text is run.',
+        '',
+      );
+    }
     if (t === 'torch-wds') {
       out.push('Multi-GPU: ranks come from `RANK`/`WORLD_SIZE` (torchrun) or `torch.distributed`. Each epoch the shards are');
       out.push('shuffled with (seed, epoch), identically on every rank, and each rank takes a contiguous block of exactly');

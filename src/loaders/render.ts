@@ -14,7 +14,7 @@ import { PyTuple, pyLiteral } from './py-literal.ts';
 import type { PyValue } from './py-literal.ts';
 import { renderReadme } from './readme.ts';
 import { ALL_TARGETS, TARGETS, moduleFileName } from './targets.ts';
-import type { Fragment, LoaderTarget } from './targets.ts';
+import type { Fragment, LoaderTarget, TargetSpec } from './targets.ts';
 
 export const TEMPLATES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../loaders');
 
@@ -53,12 +53,16 @@ export interface RenderedLoaders {
 export function renderLoaders(input: LoaderInput, opts: RenderOptions): RenderedLoaders {
   const { manifest } = input;
   const formats = new Set(manifest.files.map((f) => f.format));
-  const targets = opts.targets ?? ALL_TARGETS.filter((t) => formats.has(TARGETS[t].format));
+  const has = (t: LoaderTarget) =>
+    formats.has(TARGETS[t].format) && (!TARGETS[t].config || Boolean(manifest.configs?.[TARGETS[t].config!]));
+  const targets = opts.targets ?? ALL_TARGETS.filter(has);
   for (const t of targets) {
-    if (!formats.has(TARGETS[t].format)) {
-      throw new UsageError(
-        `--targets ${t}: needs the ${TARGETS[t].format} files, and this dataset has ${[...formats].sort().join(', ') || 'none'}`,
-      );
+    if (!has(t)) {
+      const needs = TARGETS[t].config
+        ? `the ${TARGETS[t].config} config (convert --configs ${TARGETS[t].config})`
+        : `the ${TARGETS[t].format} files`;
+      const present = [...formats].sort().join(', ') || 'none';
+      throw new UsageError(`--targets ${t}: needs ${needs}, and this dataset has ${present}${TARGETS[t].config ? ' without it' : ''}`);
     }
   }
   if (!targets.length) throw new UsageError('no loader target fits this dataset (it has neither parquet nor webdataset files)');
@@ -74,7 +78,7 @@ export function renderLoaders(input: LoaderInput, opts: RenderOptions): Rendered
     const spec = TARGETS[t];
     const file = moduleFileName(name, t);
     let text = readFileSync(path.join(dir, spec.template), 'utf8');
-    text = fillSlot(text, 'pins', renderPins(input, name, spec.format, opts.generatorVersion), spec.template);
+    text = fillSlot(text, 'pins', renderPins(input, name, spec, opts.generatorVersion), spec.template);
     for (const f of ['common', 'torch-common'] as const) {
       if (spec.fragments.includes(f)) text = fillSlot(text, f, fragment(f), spec.template);
     }
@@ -135,15 +139,18 @@ function fileTuple(f: DatasetFile): PyTuple {
   return new PyTuple([f.path, f.rows ?? 0, f.bytes, f.sha256]);
 }
 
-function renderPins(input: LoaderInput, name: string, format: string, version: string): string {
+function renderPins(input: LoaderInput, name: string, spec: TargetSpec, version: string): string {
   const m = input.manifest;
+  const format = spec.format;
+  // A target reads the files of its config only (`steps` files carry no config).
+  const config = spec.config ? m.configs![spec.config]! : undefined;
   const source: PyValue =
     input.origin.kind === 'hub'
       ? { kind: 'hub', repo_id: input.origin.repo, revision: input.origin.revision, tag: input.origin.tag }
       : { kind: 'local' };
   const bySplit: Record<string, PyTuple> = {};
   for (const split of Object.keys(m.splits)) {
-    const files = m.files.filter((f) => f.format === format && f.split === split && f.rows !== null);
+    const files = m.files.filter((f) => f.format === format && f.split === split && f.rows !== null && f.config === spec.config);
     if (files.length) bySplit[split] = new PyTuple(files.map(fileTuple));
   }
   const exportId = m.source_manifest?.export_id;
@@ -159,7 +166,7 @@ function renderPins(input: LoaderInput, name: string, format: string, version: s
     ['ROOT_ENV', `NUSOMI_${name.toUpperCase()}_ROOT`, 'Environment variable naming the dataset root (directory or https:// base URL).'],
     ['EXPORT_ID', typeof exportId === 'string' ? exportId : null],
     ['MANIFEST_SHA256', input.manifestSha256],
-    ['FEATURES', m.features as PyValue, 'HF features (Features.to_dict() form) of every row.'],
+    ['FEATURES', (config?.features ?? m.features) as PyValue, 'HF features (Features.to_dict() form) of every row.'],
     ['ACTION_TYPES', new PyTuple(m.labels.action_type), 'ClassLabel vocabularies: id = position.'],
     ['OUTCOMES', new PyTuple(m.labels.outcome)],
     ['SPLITS', m.splits as unknown as PyValue],
@@ -175,6 +182,11 @@ function renderPins(input: LoaderInput, name: string, format: string, version: s
       'x, y are pixels of the stored image; x_norm, y_norm are relative to the stored image.',
     ],
     ['IMAGE', m.image as unknown as PyValue],
+    ...(config
+      ? ([
+          [`${spec.config!.toUpperCase()}`, config.options as PyValue, `How the ${spec.config} rows were made (convert's options).`],
+        ] as Array<[string, PyValue, string?]>)
+      : []),
   ];
   const lines: string[] = [];
   for (const [key, value, comment] of pins) {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { HubApiError, datasetInfo, downloadFile, listFiles } from '@huggingface/hub';
-import { InputError, NusomiError, UsageError } from '../errors.ts';
+import { InputError, NusomiError, RemoteError, UsageError } from '../errors.ts';
 import { DATASET_MANIFEST_FILE, DATASET_MANIFEST_VERSION } from '../hf/dataset-manifest.ts';
 import type { DatasetManifest } from '../hf/dataset-manifest.ts';
 import { repoIdProblem } from '../hub/repo-id.ts';
@@ -25,6 +25,8 @@ export interface ReadLoaderInputOptions {
   hubUrl?: string;
   /** Default resolveHubToken() (HF_TOKEN, else the token file). */
   token?: HubToken | null;
+  /** Every Hub request goes through it. Default globalThis.fetch. */
+  fetch?: typeof fetch;
 }
 
 /** `spec` is a dataset directory, or `org/name[@revision]` of a Hub dataset repo. */
@@ -52,7 +54,8 @@ function readLocal(dir: string): LoaderInput {
 async function readHub(repo: string, revision: string, opts: ReadLoaderInputOptions): Promise<LoaderInput> {
   const hubUrl = hubEndpoint(opts.hubUrl);
   const token = opts.token === undefined ? resolveHubToken() : opts.token;
-  const auth = token ? { accessToken: token.reveal() } : {};
+  const fetchFn = opts.fetch ?? fetch;
+  const auth = { fetch: fetchFn, ...(token ? { accessToken: token.reveal() } : {}) };
   const where = `${repo}@${revision}`;
   try {
     const info = await datasetInfo({ name: repo, revision, hubUrl, additionalFields: ['sha'], ...auth });
@@ -69,7 +72,7 @@ async function readHub(repo: string, revision: string, opts: ReadLoaderInputOpti
     });
     if (!blob) throw new InputError(`no ${DATASET_MANIFEST_FILE} in the repo: was it pushed with "nusomi-hf push"?`, { file: `${where}` });
     const bytes = Buffer.from(await blob.arrayBuffer());
-    const tag = await tagOf(hubUrl, repo, revision, sha, token);
+    const tag = await tagOf(hubUrl, repo, revision, sha, token, fetchFn);
     const present = new Set<string>();
     for await (const e of listFiles({ repo: { type: 'dataset', name: repo }, recursive: true, revision: sha, hubUrl, ...auth })) {
       if (e.type === 'file') present.add(e.path);
@@ -80,9 +83,9 @@ async function readHub(repo: string, revision: string, opts: ReadLoaderInputOpti
     if (err instanceof NusomiError) throw err;
     if (err instanceof HubApiError) {
       const hint = err.statusCode === 401 || err.statusCode === 403 ? ' (set HF_TOKEN to a token that can read it)' : '';
-      throw new NusomiError(scrubSecret(`${hubUrl}: cannot read ${where}: HTTP ${err.statusCode} ${err.message}${hint}`, token?.reveal()));
+      throw new RemoteError(scrubSecret(`${hubUrl}: cannot read ${where}: HTTP ${err.statusCode} ${err.message}${hint}`, token?.reveal()));
     }
-    throw new NusomiError(
+    throw new RemoteError(
       scrubSecret(`${hubUrl}: cannot read ${where}: ${err instanceof Error ? err.message : String(err)}`, token?.reveal()),
     );
   }
@@ -99,8 +102,15 @@ function onlyPresentFormats(m: DatasetManifest, present: ReadonlySet<string>): D
 }
 
 /** The tag: the revision itself when it is a tag, else the first tag (by name) on the commit, else null. */
-async function tagOf(hubUrl: string, repo: string, revision: string, sha: string, token: HubToken | null): Promise<string | null> {
-  const res = await fetch(`${hubUrl}/api/datasets/${repo}/refs`, { headers: token ? { Authorization: `Bearer ${token.reveal()}` } : {} });
+async function tagOf(
+  hubUrl: string,
+  repo: string,
+  revision: string,
+  sha: string,
+  token: HubToken | null,
+  fetchFn: typeof fetch,
+): Promise<string | null> {
+  const res = await fetchFn(`${hubUrl}/api/datasets/${repo}/refs`, { headers: token ? { Authorization: `Bearer ${token.reveal()}` } : {} });
   if (!res.ok) {
     await res.body?.cancel();
     return null;

@@ -1,9 +1,10 @@
 /** The loader targets: which template each renders, which data format it reads, what it needs. */
+import type { ExtraConfigName } from '../configs/registry.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 
-export type LoaderTarget = 'hf' | 'torch-wds' | 'torch-parquet' | 'ray';
+export type LoaderTarget = 'hf' | 'torch-wds' | 'torch-parquet' | 'ray' | 'sft';
 
-export const ALL_TARGETS: readonly LoaderTarget[] = ['hf', 'torch-wds', 'torch-parquet', 'ray'];
+export const ALL_TARGETS: readonly LoaderTarget[] = ['hf', 'torch-wds', 'torch-parquet', 'ray', 'sft'];
 
 export type Fragment = 'common' | 'torch-common';
 
@@ -13,6 +14,8 @@ export interface TargetSpec {
   template: string;
   /** The data format the generated module reads. */
   format: OutputFormat;
+  /** The extra config it reads (its files and features), absent for the `steps` rows. */
+  config?: ExtraConfigName;
   /** Shared blocks copied into the module (each from loaders/_<fragment>.py). */
   fragments: Fragment[];
   /** Module file name suffix: nusomi_<name>_<suffix>.py */
@@ -53,6 +56,15 @@ export const TARGETS: Record<LoaderTarget, TargetSpec> = {
     fragments: ['common'],
     suffix: 'ray',
     requires: ['ray[data]', 'numpy', 'pillow'],
+  },
+  sft: {
+    target: 'sft',
+    template: 'sft.py',
+    format: 'parquet',
+    config: 'sft',
+    fragments: ['common'],
+    suffix: 'sft',
+    requires: ['datasets'],
   },
 };
 

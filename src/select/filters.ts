@@ -19,18 +19,23 @@
  *    or a JSON array of ids).
  *  - frames `action-only` drops rows without an action: `action` absent/null/not an object, with
  *    no `type`, or with `type` `none`/`frame`/`null` (how frame-sampled rows without an event look;
- *    `wait` is an action and is kept). `all` (default) keeps every row.
+ *    `wait` is an action and is kept). `all` (default) keeps every row. `every-n-ms:N` and
+ *    `keyframes` sample the frames without an action and keep every action frame
+ *    (frame-sampling.ts); they see only the rows the other filters kept.
  *  - Stats: each dropped row is counted under the FIRST filter (in FILTER_ORDER) that rejects it,
  *    so the counts sum to rowsIn - rowsOut.
  */
 import { readFile } from 'node:fs/promises';
 import { InputError, UsageError } from '../errors.ts';
-import { stepLocation } from '../export/step.ts';
+import { hasAction, stepLocation } from '../export/step.ts';
 import type { Json, Step } from '../export/step.ts';
 import { contextField } from './split.ts';
 import { failureReason } from '../limits.ts';
+import { createFrameSampler, describeFrameSampling, parseFrameSampling } from './frame-sampling.ts';
+import type { FramesMode } from './frame-sampling.ts';
 
-export type FramesMode = 'action-only' | 'all';
+export type { FramesMode };
+export { hasAction };
 
 export interface FilterOptions {
   workflow?: string[];
@@ -48,6 +53,8 @@ export interface FilterOptions {
   /** `--exclude-sessions <file>` (local path). */
   excludeSessionsFile?: string;
   frames?: FramesMode;
+  /** `--frames keyframes` decodes frames: larger ones are refused (default DEFAULT_LIMITS). */
+  maxFramePixels?: number;
 }
 
 export const FILTER_ORDER = [
@@ -77,8 +84,6 @@ export function emptyFilterStats(): FilterStats {
   const dropped = Object.fromEntries(FILTER_ORDER.map((n) => [n, 0])) as Record<FilterName, number>;
   return { rowsIn: 0, rowsOut: 0, sessionsIn: 0, sessionsOut: 0, dropped };
 }
-
-const NO_ACTION_TYPES = new Set(['none', 'frame', 'null']);
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
@@ -130,14 +135,6 @@ export async function readSessionIdList(file: string): Promise<Set<string>> {
     if (line !== '' && !line.startsWith('#')) ids.add(line);
   }
   return ids;
-}
-
-/** `action-only` test: does this row carry an action? */
-export function hasAction(step: Step): boolean {
-  const a = step.action as Json | undefined;
-  if (a === null || a === undefined || typeof a !== 'object' || Array.isArray(a)) return false;
-  const type = a['type'];
-  return typeof type === 'string' && type !== '' && !NO_ACTION_TYPES.has(type);
 }
 
 interface RowFilter {
@@ -229,7 +226,8 @@ export function describeFilters(opts: FilterOptions): string {
   if (opts.maxDurationMs !== undefined) parts.push(`duration_ms <= ${opts.maxDurationMs}`);
   if (opts.excludeSessionsFile !== undefined) parts.push(`excluding sessions listed in ${opts.excludeSessionsFile.split(/[\\/]/).pop()}`);
   if (opts.excludeSessionIds !== undefined) parts.push('excluding listed sessions');
-  if (opts.frames === 'action-only') parts.push('action frames only');
+  const frames = opts.frames === undefined ? undefined : describeFrameSampling(parseFrameSampling(opts.frames));
+  if (frames !== undefined) parts.push(frames);
   return parts.length ? parts.join('; ') : 'none';
 }
 
@@ -248,14 +246,13 @@ export async function* filterSteps(
 ): AsyncIterable<Step> {
   checkDuration(opts.minDurationMs, '--min-duration-ms');
   checkDuration(opts.maxDurationMs, '--max-duration-ms');
-  if (opts.frames !== undefined && opts.frames !== 'all' && opts.frames !== 'action-only') {
-    throw new UsageError(`--frames: expected action-only or all, got ${String(opts.frames)}`);
-  }
+  const sampling = parseFrameSampling(opts.frames ?? 'all');
+  const sampler = createFrameSampler(sampling, opts.maxFramePixels);
   const rowFilters = buildRowFilters(opts);
   const excluded = new Set<string>(opts.excludeSessionIds ?? []);
   if (opts.excludeSessionsFile !== undefined) for (const id of await readSessionIdList(opts.excludeSessionsFile)) excluded.add(id);
   const byDuration = opts.minDurationMs !== undefined || opts.maxDurationMs !== undefined;
-  const actionOnly = opts.frames === 'action-only';
+  const actionOnly = sampling.mode === 'action-only';
 
   let first = true;
   let lastSessionIn: string | undefined;
@@ -280,19 +277,32 @@ export async function* filterSteps(
     return undefined;
   };
 
-  function* emit(step: Step, durationOk: boolean): Generator<Step> {
-    const why = reject(step, durationOk);
-    first = false;
+  /** Counts the row as dropped (by `why`) or kept; true when kept. */
+  function counted(step: Step, why: FilterName | undefined): boolean {
     if (why !== undefined) {
       stats.dropped[why]++;
-      return;
+      return false;
     }
     stats.rowsOut++;
     if (step.session_id !== lastSessionOut) {
       stats.sessionsOut++;
       lastSessionOut = step.session_id;
     }
-    yield step;
+    return true;
+  }
+
+  function* emit(step: Step, durationOk: boolean): Generator<Step> {
+    const why = reject(step, durationOk);
+    first = false;
+    if (counted(step, why)) yield step;
+  }
+
+  /** With a frame sampler: it sees only the rows the other filters kept. */
+  async function* emitSampled(step: Step, durationOk: boolean): AsyncGenerator<Step> {
+    let why = reject(step, durationOk);
+    first = false;
+    if (why === undefined && !(await sampler!.keep(step, hasAction(step)))) why = 'frames';
+    if (counted(step, why)) yield step;
   }
 
   const durationOk = (session: Step[]): boolean => {
@@ -301,13 +311,13 @@ export async function* filterSteps(
   };
 
   let buffer: Step[] = [];
-  for await (const step of steps) {
+  for await (const step of sampler?.ahead ? sampler.ahead(steps) : steps) {
     stats.rowsIn++;
     if (step.session_id !== lastSessionIn) {
       stats.sessionsIn++;
       if (byDuration && buffer.length) {
         const ok = durationOk(buffer);
-        for (const s of buffer) yield* emit(s, ok);
+        for (const s of buffer) yield* sampler ? emitSampled(s, ok) : emit(s, ok);
         buffer = [];
       }
       lastSessionIn = step.session_id;
@@ -321,11 +331,11 @@ export async function* filterSteps(
       }
       buffer.push(step);
     } else {
-      yield* emit(step, true);
+      yield* sampler ? emitSampled(step, true) : emit(step, true);
     }
   }
   if (byDuration && buffer.length) {
     const ok = durationOk(buffer);
-    for (const s of buffer) yield* emit(s, ok);
+    for (const s of buffer) yield* sampler ? emitSampled(s, ok) : emit(s, ok);
   }
 }

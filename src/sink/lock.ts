@@ -6,11 +6,14 @@
  * The local lock is a file created with O_EXCL; the object store locks (S3 conditional create,
  * Azure blob lease) live in s3.ts and azure.ts and share the holder record and messages from here.
  * Held locks are released when the process is interrupted (SIGINT, SIGTERM) as well as on return.
+ * An operation run through `untilInterrupted` (the CLI's convert and push) is aborted instead, and
+ * cleans up through its own abort path, the same as a program's AbortSignal.
  */
 import { randomBytes } from 'node:crypto';
 import { link, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { closeSync, openSync, readFileSync, readSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
+import { AbortError } from '../abort.ts';
 import { NusomiError } from '../errors.ts';
 
 /** Who holds a lock: written into the lock, read back by a refused run. */
@@ -173,26 +176,56 @@ export function takeOverNote(out: string, h: LockHolder): string {
 type Cleanup = () => Promise<void>;
 const cleanups = new Set<Cleanup>();
 const syncCleanups = new Set<() => void>();
-/** Longest an interrupted run waits for its cleanups before it exits anyway. */
+/** Operations run by untilInterrupted: aborted first on an interrupt. */
+const operations = new Set<{ controller: AbortController; running: Promise<unknown> }>();
+/** Longest an interrupted run waits for its aborted operations, then for its cleanups, before it exits anyway. */
 const CLEANUP_TIMEOUT_MS = 5_000;
 let interrupted = false;
+
+/** `work` settled, or CLEANUP_TIMEOUT_MS passed. */
+function settledOrTimedOut(work: Promise<unknown>[]): Promise<unknown> {
+  const timeout = new Promise<void>((resolve) => setTimeout(resolve, CLEANUP_TIMEOUT_MS).unref());
+  return Promise.race([Promise.all(work.map((p) => p.catch(() => {}))), timeout]);
+}
 
 function onSignal(signal: NodeJS.Signals): void {
   if (interrupted) return; // a second Ctrl-C while cleaning up: the cleanup timeout still applies
   interrupted = true;
-  const all = [...cleanups].map((c) => c().catch(() => {}));
-  const timeout = new Promise<void>((resolve) => setTimeout(resolve, CLEANUP_TIMEOUT_MS).unref());
-  void Promise.race([Promise.all(all), timeout]).then(() => {
-    for (const c of syncCleanups) c();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    // Die of the same signal, as if no handler had been installed (exit status 128 + n for shells).
-    process.kill(process.pid, signal);
+  // Operations clean up through their abort path (output dropped, workers stopped, lock released),
+  // which unregisters their cleanups; what is still registered after them runs next.
+  const running = [...operations].map((o) => {
+    o.controller.abort(new AbortError(`interrupted by ${signal}`));
+    return o.running;
   });
+  void settledOrTimedOut(running)
+    .then(() => settledOrTimedOut([...cleanups].map((c) => c())))
+    .then(() => {
+      for (const c of syncCleanups) c();
+      unlisten();
+      // Die of the same signal, as if no handler had been installed (exit status 128 + n for shells).
+      process.kill(process.pid, signal);
+    });
 }
 
 function onExit(): void {
   for (const c of syncCleanups) c();
+}
+
+function listening(): boolean {
+  return cleanups.size > 0 || syncCleanups.size > 0 || operations.size > 0;
+}
+
+function listen(): void {
+  if (listening()) return;
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', onExit);
+}
+
+function unlisten(): void {
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  process.off('exit', onExit);
 }
 
 /**
@@ -200,22 +233,35 @@ function onExit(): void {
  * can be undone synchronously). Returns the unregister function.
  */
 export function cleanupOnInterrupt(cleanup: Cleanup, sync?: () => void): () => void {
-  if (cleanups.size === 0 && syncCleanups.size === 0) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    process.on('exit', onExit);
-  }
+  listen();
   cleanups.add(cleanup);
   if (sync) syncCleanups.add(sync);
   return () => {
     cleanups.delete(cleanup);
     if (sync) syncCleanups.delete(sync);
-    if (cleanups.size === 0 && syncCleanups.size === 0 && !interrupted) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.off('exit', onExit);
-    }
+    if (!listening() && !interrupted) unlisten();
   };
+}
+
+/**
+ * Run `op` with a signal that SIGINT and SIGTERM abort: the operation cleans up as on any abort,
+ * then the process dies of the signal. Interrupted, this never settles (the process ends first), so
+ * the caller prints nothing about the abort.
+ */
+export async function untilInterrupted<T>(op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  listen();
+  const controller = new AbortController();
+  const entry = { controller, running: op(controller.signal) };
+  operations.add(entry);
+  try {
+    return await entry.running;
+  } catch (err) {
+    if (interrupted) await new Promise<never>(() => {});
+    throw err;
+  } finally {
+    operations.delete(entry);
+    if (!listening() && !interrupted) unlisten();
+  }
 }
 
 // ---------- local lock file ----------

@@ -311,7 +311,7 @@ export class HttpsSource implements Source {
     for (let hop = 0; ; hop++) {
       let res: Response;
       try {
-        res = await fetch(url, { headers: range ? { range } : {}, redirect: 'manual' });
+        res = await (this.opts.fetch ?? fetch)(url, { headers: range ? { range } : {}, redirect: 'manual' });
       } catch (err) {
         throw this.networkError(err, u);
       }

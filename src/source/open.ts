@@ -13,6 +13,8 @@ import { urlScheme } from '../util/url-scheme.ts';
 export interface SourceOptions extends ReachOptions {
   /** Whole-file reads (`read` without a range, `readFrame`) larger than this are refused. */
   maxReadBytes?: number;
+  /** https:// and http:// requests go through it. Default globalThis.fetch. */
+  fetch?: typeof fetch;
 }
 
 // Remote sources load their SDKs (~0.8 s at startup) only when a URL asks for them.

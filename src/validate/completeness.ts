@@ -55,6 +55,7 @@ interface FileRows {
 
 export class Completeness {
   private readonly files: FileRows[] = [];
+  private readonly configFiles: Array<{ path: string; config: string; split: string; rows: number | null }> = [];
 
   constructor(private readonly findings: Findings) {}
 
@@ -95,6 +96,44 @@ export class Completeness {
       f.add('dataset.file_unlisted', { file: e.path, message: `present (${e.size ?? '?'} bytes) but not in ${DATASET_MANIFEST_FILE}` });
     }
     return out;
+  }
+
+  /** The rows a data file of an extra config held (`sft/...`), counted apart from the formats' rows. */
+  configRows(path: string, config: string, split: string, rows: number | null): void {
+    this.configFiles.push({ path, config, split, rows });
+  }
+
+  /** Rule 4 for the extra configs: rows read against files[].rows, configs.<name>.splits and the card's entry of that config. */
+  configRowCounts(manifest: DatasetManifest, card: Map<string, CardSplits> | null): void {
+    const f = this.findings;
+    const listedRows = new Map(manifest.files.map((x) => [x.path, x.rows]));
+    const read = new Map<string, number>();
+    for (const x of this.configFiles) {
+      const want = listedRows.get(x.path);
+      if (x.rows !== null && typeof want === 'number' && want !== x.rows)
+        f.add('dataset.row_count_mismatch', {
+          file: x.path,
+          message: `${x.rows} rows read, ${DATASET_MANIFEST_FILE} files[] says ${want}`,
+        });
+      const key = `${x.config}\0${x.split}`;
+      read.set(key, (read.get(key) ?? 0) + (x.rows ?? Number.NaN));
+    }
+    for (const [config, c] of Object.entries(manifest.configs ?? {})) {
+      for (const [split, s] of Object.entries(c?.splits ?? {})) {
+        const n = read.get(`${config}\0${split}`) ?? 0;
+        if (!Number.isNaN(n) && n !== s.rows)
+          f.add('dataset.row_count_mismatch', {
+            file: DATASET_MANIFEST_FILE,
+            message: `config ${config} split ${split}: ${n} rows read, configs.${config}.splits.${split}.rows says ${s.rows}`,
+          });
+        const inCard = card?.get(config)?.get(split);
+        if (card && !Number.isNaN(n) && inCard !== n)
+          f.add('dataset.num_examples_mismatch', {
+            file: 'README.md',
+            message: `config ${config} split ${split}: num_examples ${inCard ?? 'missing'}, its files have ${n} rows`,
+          });
+      }
+    }
   }
 
   /** Rule 1, after reading: some data file was read, and it held rows. */

@@ -2,6 +2,7 @@
  * What every file checker shares: the source, findings, row checks, the frame pool, and what the
  * dataset manifest says (features, labels, image policy) when there is one.
  */
+import { abortError } from '../abort.ts';
 import type { InputLimits } from '../limits.ts';
 import type { Source } from '../source/types.ts';
 import type { FrameDedupe } from './frame-dedupe.ts';
@@ -25,6 +26,8 @@ export interface ValidateContext {
   workers: number;
   /** Bounds on untrusted input (`--max-line-bytes`, ...); default DEFAULT_LIMITS. */
   limits?: InputLimits;
+  /** Aborts the run: checked once per row (RowWindow) and per file. */
+  signal?: AbortSignal;
 }
 
 export interface FileToCheck {
@@ -54,6 +57,8 @@ export class RowWindow {
   }
 
   private async next(): Promise<void> {
+    const signal = this.ctx.signal;
+    if (signal?.aborted) throw abortError(signal);
     const { row, frame } = this.q.shift()!;
     const info = frame ? await frame : null;
     if (!row) {

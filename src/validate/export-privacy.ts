@@ -5,6 +5,7 @@
  * field as action.args, fields without a column of their own as extra. Steps are streamed; frames
  * are not read (inspect checks them).
  */
+import { abortError } from '../abort.ts';
 import { openExport } from '../export/read.ts';
 import type { OpenExportOptions } from '../export/read.ts';
 import type { Json, JsonObject, Step } from '../export/step.ts';
@@ -70,10 +71,12 @@ function where(s: Step): FindingExample {
 export async function scanExportPrivacy(
   source: Source,
   findings: Findings,
-  input: Pick<OpenExportOptions, 'limits' | 'allowRemote'> = {},
+  input: Pick<OpenExportOptions, 'limits' | 'allowRemote'> & { signal?: AbortSignal } = {},
 ): Promise<void> {
-  const reader = await openExport(source, { ...input, onError: () => 'skip' });
+  const { signal, ...open } = input;
+  const reader = await openExport(source, { ...open, onError: () => 'skip' });
   for await (const s of reader.steps()) {
+    if (signal?.aborted) throw abortError(signal);
     findings.stats.masked += scanFields(stepTexts(s), (field, hit) =>
       findings.add(hit.id, { ...where(s), message: `${stepLocation(s)}: field ${field}: ${hit.excerpt}` }),
     );

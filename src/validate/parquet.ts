@@ -42,7 +42,7 @@ async function dataPages(buf: AsyncBuffer, chunk: ColumnChunk): Promise<number> 
   return pages;
 }
 
-function asyncBuffer(ctx: ValidateContext, path: string, byteLength: number): AsyncBuffer {
+export function asyncBuffer(ctx: ValidateContext, path: string, byteLength: number): AsyncBuffer {
   return {
     byteLength,
     async slice(start: number, end?: number): Promise<ArrayBuffer> {

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { throwIfAborted } from '../abort.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { failureReason, jsonSyntaxReason, resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
@@ -46,6 +47,10 @@ export interface ValidateOptions {
   limits?: Partial<InputLimits>;
   /** Hosts, buckets or containers besides an export's root that its frames and data files may come from. */
   allowRemoteFrames?: string[];
+  /** https:// requests (an https export, its frames) go through it. Default globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** Stops the checks: validate then rejects with an AbortError (src/abort.ts) instead of reporting. */
+  signal?: AbortSignal;
 }
 
 /** `data/train-00000-of-00001.parquet`, `arrow/train/data-...`, `webdataset/train-000000.tar` → `train`. */
@@ -101,6 +106,7 @@ async function resolveTarget(targets: string[], findings: Findings, opts: Valida
     const source = await openSource(t, {
       maxReadBytes: resolveLimits(opts.limits).maxMemberBytes,
       allowRemote: opts.allowRemoteFrames ?? [],
+      fetch: opts.fetch,
     });
     try {
       if (await source.exists(DATASET_MANIFEST_FILE)) return { source, kind: 'dataset' };
@@ -133,6 +139,7 @@ async function resolveTarget(targets: string[], findings: Findings, opts: Valida
 }
 
 export async function validate(targets: string[], opts: ValidateOptions = {}): Promise<ValidationReport> {
+  throwIfAborted(opts.signal);
   const worldSize = opts.worldSize ?? 1;
   const workers = opts.workers ?? 1;
   if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(workers) && workers >= 1)) {
@@ -150,14 +157,20 @@ export async function validate(targets: string[], opts: ValidateOptions = {}): P
       target.looseTars !== undefined,
       opts,
     );
+    throwIfAborted(opts.signal);
     return findings.report(label, kind);
   }
   const pool = new FramePool(opts.decode ?? 'header', opts.threads);
   try {
     await validateFiles(target, label, findings, { ...opts, worldSize, workers, decode: opts.decode ?? 'header' }, pool);
+  } catch (err) {
+    // Whatever failed once the signal fired (a read cut short) is the abort.
+    throwIfAborted(opts.signal);
+    throw err;
   } finally {
     await pool.close();
   }
+  throwIfAborted(opts.signal);
   return findings.report(label, kind);
 }
 
@@ -181,7 +194,7 @@ async function validateFiles(
   target: Exclude<Target, { kind: 'export' }>,
   label: string,
   findings: Findings,
-  opts: { worldSize: number; workers: number; decode: DecodeMode; limits?: ValidateOptions['limits'] },
+  opts: { worldSize: number; workers: number; decode: DecodeMode; limits?: ValidateOptions['limits']; signal?: AbortSignal },
   pool: FramePool,
 ): Promise<void> {
   const { source } = target;
@@ -208,6 +221,7 @@ async function validateFiles(
     worldSize: opts.worldSize,
     workers: opts.workers,
     limits: resolveLimits(opts.limits),
+    signal: opts.signal,
     rows: new RowChecks(findings, {
       labelSizes,
       passthrough: manifest?.image?.mode === 'passthrough',
@@ -218,8 +232,15 @@ async function validateFiles(
   // Files to check: the manifest's list (missing ones reported), else what was found.
   const toCheck: Array<FileToCheck & { format: Format }> = [];
   const hashLater: FileToCheck[] = [];
+  // Data files of the extra configs (sft/, episodes/): their own features and row counts.
+  const configFiles: Array<FileToCheck & { config: string }> = [];
   if (manifest) {
     for (const { listed: mf, file: fc } of complete.listedFiles(manifest, listing)) {
+      if (mf.config) {
+        configFiles.push({ ...fc, config: mf.config });
+        hashLater.push(fc);
+        continue;
+      }
       const format = formatOf(mf.path);
       // jsonl frames and support files are hashed apart; data files hash while they are checked (tars) or after.
       if (format && !(format === 'jsonl' && mf.rows === null))
@@ -247,6 +268,7 @@ async function validateFiles(
   // sha256 of everything that is not a tar runs beside the row checks.
   const hashing = (async () => {
     for (const fc of hashLater) {
+      if (opts.signal?.aborted) return;
       if (!fc.sha256 || fc.sizeMismatch) continue;
       if ((await sha256Of(source, fc.path)) !== fc.sha256) {
         findings.add('dataset.file_sha256_mismatch', {
@@ -262,12 +284,21 @@ async function validateFiles(
   const validators = new Map<Format, FormatValidator>();
   const run = { ctx, manifest, listed: new Set(sizes.keys()) };
   for (const fc of toCheck) {
+    throwIfAborted(opts.signal);
     let v = validators.get(fc.format);
     if (!v) validators.set(fc.format, (v = (await formatModule(fc.format).validator())(run)));
     complete.fileRows(fc.path, fc.format, fc.split, await v.check(fc));
   }
   for (const format of [...FORMAT_ORDER].reverse()) await validators.get(format)?.done();
+  if (configFiles.length) {
+    const { checkConfigParquet } = await import('./config-parquet.ts');
+    for (const fc of configFiles) {
+      const features = (manifest?.configs as Record<string, { features?: unknown } | undefined> | undefined)?.[fc.config]?.features;
+      complete.configRows(fc.path, fc.config, fc.split, await checkConfigParquet(ctx, fc, fc.config, features));
+    }
+  }
   if (manifest) complete.rowCounts(manifest, sizes.has('README.md') ? await cardSplits(ctx) : null);
+  if (manifest?.configs) complete.configRowCounts(manifest, sizes.has('README.md') ? await cardConfigSplits(ctx) : null);
   complete.somethingRead(label);
   await hashing;
 }
@@ -295,6 +326,29 @@ async function cardSplits(ctx: ValidateContext): Promise<CardSplits | null> {
   return new Map(info.splits.map((s) => [String(s?.name), s?.num_examples]));
 }
 
+/** The card's `num_examples` per split of each extra config (the `dataset_info` list entries by `config_name`). */
+async function cardConfigSplits(ctx: ValidateContext): Promise<Map<string, CardSplits> | null> {
+  const text = await readText(ctx.source, 'README.md');
+  const m = /^---\r?\n([\s\S]*?)\r?\n---/.exec(text);
+  if (!m) return null;
+  const { parse: parseYaml } = await import('yaml');
+  let info: unknown;
+  try {
+    info = (parseYaml(m[1]!) as { dataset_info?: unknown })?.dataset_info;
+  } catch {
+    return null; // reported by cardSplits
+  }
+  const out = new Map<string, CardSplits>();
+  for (const e of Array.isArray(info) ? (info as Array<{ config_name?: unknown; splits?: unknown }>) : []) {
+    if (typeof e?.config_name !== 'string' || !Array.isArray(e.splits)) continue;
+    out.set(
+      e.config_name,
+      new Map((e.splits as Array<{ name?: unknown; num_examples?: number }>).map((s) => [String(s?.name), s?.num_examples])),
+    );
+  }
+  return out;
+}
+
 /**
  * Exports: manifest counts against the rows, every referenced frame (via inspect), then the
  * privacy scan. A loose vendor tar has no manifest: its counts are not compared.
@@ -302,7 +356,7 @@ async function cardSplits(ctx: ValidateContext): Promise<CardSplits | null> {
 async function validateExport(source: Source, findings: Findings, loose: boolean, opts: ValidateOptions): Promise<void> {
   const { inspectExport } = await import('../export/inspect.ts');
   const { scanExportPrivacy } = await import('./export-privacy.ts');
-  const input = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [] };
+  const input = { limits: opts.limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch, signal: opts.signal };
   try {
     const r = await inspectExport(source, input);
     findings.stats.bytes = (await source.list()).filter((e) => r.files.includes(e.path)).reduce((n, e) => n + (e.size ?? 0), 0);

@@ -106,6 +106,10 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
   const schema = toParquetSchema(opts.features);
   const kvMetadata = [{ key: 'huggingface', value: huggingfaceMetadata(opts.features) }];
   const columns = Object.entries(opts.features);
+  // Frames the row group holds (retained or copied by the arena until it is written): an Image column, or a list of images.
+  const mediaKind = columns.map(([, f]) =>
+    f.kind === 'image' ? 'image' : f.kind === 'list' && f.feature.kind === 'image' ? 'images' : null,
+  );
   const files: WrittenFile[] = [];
   let shard: OpenShard | undefined;
   let group: unknown[][] = columns.map(() => []);
@@ -123,6 +127,18 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
     if (!shard || groupLen === 0) return;
     const groupColumns: RowGroupColumn[] = columns.map(([name, f], j) => {
       const media = f.kind === 'image';
+      // A list of images (the sft config's `images`): frames too, but repeated values cannot be
+      // written by reference; still no compression (WebP does not compress), no statistics.
+      if (mediaKind[j] === 'images')
+        return {
+          name,
+          data: group[j]!,
+          encoding: 'PLAIN',
+          codec: 'UNCOMPRESSED',
+          statistics: false,
+          columnIndex: false,
+          offsetIndex: true,
+        };
       return media
         ? {
             name,
@@ -132,7 +148,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
             statistics: false,
             columnIndex: false,
             offsetIndex: true,
-            byReference: true,
+            byReference: f.kind === 'image',
           }
         : { name, data: group[j]!, codec: 'SNAPPY', columnIndex: true, offsetIndex: true };
     });
@@ -188,7 +204,15 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
       const r = row as Record<string, unknown>;
       if (groupLen === 0) await arena.begin();
       columns.forEach(([name, f], j) => {
-        group[j]!.push(f.kind === 'image' ? arena.hold(r[name]) : toParquetValue(f, r[name]));
+        const v = r[name];
+        const kind = mediaKind[j];
+        group[j]!.push(
+          kind === 'image'
+            ? arena.hold(v)
+            : kind === 'images'
+              ? ((v as unknown[] | null)?.map((x) => arena.hold(x)) ?? null)
+              : toParquetValue(f, v),
+        );
       });
       if (++groupLen >= groupRows) await flushGroup();
     },
@@ -200,6 +224,7 @@ export function createParquetSplitWriter<R extends object>(sink: Sink, opts: Par
       await settle().catch(() => {});
     },
     done: settle,
+    settle,
   });
 }
 

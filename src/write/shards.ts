@@ -3,9 +3,10 @@
  * plan (rows cut at evenly spaced indices), and the push-style writer shape that lets one row stream
  * feed several formats at once.
  */
-import { UsageError } from '../errors.ts';
+import { InputError, UsageError } from '../errors.ts';
 import type { OutputFormat } from '../formats/registry.ts';
 import { SPLIT_NAME } from '../hf/split-name.ts';
+import type { ShardScope } from './shard-scope.ts';
 
 /**
  * What a file record is: a data file of an output format (its name), or a support file of one
@@ -32,6 +33,8 @@ export interface SplitPlan {
   /** Exact number of rows the split will stream (a mismatch is an error: names say `-of-N`). */
   totalRows: number;
   numShards: number;
+  /** Partitioned runs only: which shards this run writes (src/write/shard-scope.ts). */
+  scope?: ShardScope;
 }
 
 /** A writer for one split that takes rows one at a time (await each `add`: backpressure). */
@@ -47,6 +50,11 @@ export interface SplitWriter<R> {
   finish(): Promise<WrittenFile[]>;
   /** Drop the shard in progress; files already committed stay. */
   abort(): Promise<void>;
+  /**
+   * Partitioned runs: the next row added is the split's row `row` (0-based); rows before it that
+   * were not added belong to shards this run does not write.
+   */
+  seek?(row: number): Promise<void>;
 }
 
 export function pad5(i: number): string {
@@ -126,6 +134,8 @@ export interface ShardHooks<R> {
   abort(): Promise<void>;
   /** After the last shard is closed: wait for commits, write per-split metadata. */
   done?(): Promise<void>;
+  /** Wait for commits still running (records complete), without writing per-split metadata. */
+  settle?(): Promise<void>;
 }
 
 /**
@@ -133,6 +143,7 @@ export interface ShardHooks<R> {
  * next opens; an empty split still gets its one (empty) shard; `files` is what `finish()` returns.
  */
 export function shardedSplitWriter<R>(plan: SplitPlan, files: WrittenFile[], hooks: ShardHooks<R>): SplitWriter<R> {
+  if (plan.scope) return scopedSplitWriter(plan, plan.scope, files, hooks);
   const cursor = new ShardCursor(plan);
   return {
     async add(row: R): Promise<void> {
@@ -148,6 +159,76 @@ export function shardedSplitWriter<R>(plan: SplitPlan, files: WrittenFile[], hoo
       if (plan.totalRows === 0) await hooks.open(0);
       await hooks.close();
       await hooks.done?.();
+      return files;
+    },
+    abort: () => hooks.abort(),
+  };
+}
+
+/**
+ * The same loop for a partitioned run: only the shards the scope writes are opened, each must get
+ * exactly its planned rows; replayed shards contribute the records another run made.
+ */
+function scopedSplitWriter<R>(plan: SplitPlan, scope: ShardScope, files: WrittenFile[], hooks: ShardHooks<R>): SplitWriter<R> {
+  checkPlan(plan);
+  const starts = shardStarts(plan.totalRows, plan.numShards);
+  const written = new Map<number, WrittenFile[]>();
+  let next = 0;
+  let open = -1;
+  let openedAt = 0;
+  let openRows = 0;
+  const shardAt = (row: number): number => {
+    let s = Math.max(open, 0);
+    while (s + 1 < plan.numShards && starts[s + 1]! <= row) s++;
+    return s;
+  };
+  async function close(): Promise<void> {
+    if (open < 0) return;
+    const planned = starts[open + 1]! - starts[open]!;
+    if (openRows !== planned) throw new Error(`split ${plan.split}: shard ${open} got ${openRows} rows, ${planned} were planned`);
+    await hooks.close();
+    written.set(open, files.slice(openedAt));
+    open = -1;
+  }
+  async function openShard(s: number): Promise<void> {
+    await hooks.open(s);
+    open = s;
+    openedAt = files.length;
+    openRows = 0;
+  }
+  return {
+    async seek(row: number): Promise<void> {
+      if (row < next) throw new Error(`split ${plan.split}: row ${row} comes after row ${next}`);
+      next = row;
+    },
+    async add(row: R): Promise<void> {
+      if (next >= plan.totalRows) throw new Error(`split ${plan.split}: more rows than the ${plan.totalRows} planned`);
+      const s = shardAt(next);
+      if (scope.mode(s) !== 'write') throw new Error(`split ${plan.split}: row ${next} is in shard ${s}, which this run does not write`);
+      if (s !== open) {
+        await close();
+        await openShard(s);
+      }
+      await hooks.add(row);
+      openRows++;
+      next++;
+    },
+    async finish(): Promise<WrittenFile[]> {
+      await close();
+      if (plan.totalRows === 0 && scope.mode(0) === 'write') {
+        await openShard(0);
+        await close();
+      }
+      const missing: number[] = [];
+      for (let s = 0; s < plan.numShards; s++) if (scope.mode(s) === 'write' && !written.has(s)) missing.push(s);
+      if (missing.length)
+        throw new InputError(
+          `split ${plan.split}: the export ended before the rows of shard ${missing.join(', ')} (did it change since convert --plan-only?)`,
+        );
+      await hooks.settle?.();
+      for (const [s, records] of written) scope.written(s, records);
+      for (let s = 0; s < plan.numShards; s++) if (scope.mode(s) === 'replay') files.push(...scope.recorded(s));
+      if (scope.splitFiles) await hooks.done?.();
       return files;
     },
     abort: () => hooks.abort(),

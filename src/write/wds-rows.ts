@@ -13,10 +13,13 @@
  * sample 5 are silently dropped (`datasets/packaged_modules/webdataset/webdataset.py`, `NUM_EXAMPLES_FOR_FEATURES_INFERENCE = 5`: https://github.com/huggingface/datasets/blob/main/src/datasets/packaged_modules/webdataset/webdataset.py).
  * Strings never change type.
  */
+import { InputError } from '../errors.ts';
 import { isoOfMs } from '../hf/timestamps.ts';
 import type { ActionRow, StepsRow } from '../hf/steps-schema.ts';
 import type { LabelVocabJson } from '../hf/labels.ts';
 import type { Sink } from '../sink/types.ts';
+import type { ShardScope } from './shard-scope.ts';
+import { startsOf } from './shard-scope.ts';
 import type { SplitWriter, WrittenFile } from './shards.ts';
 import { sampleKey } from './wds-keys.ts';
 import { WebDatasetWriter } from './webdataset.ts';
@@ -80,15 +83,23 @@ export function wdsSampleOf(row: StepsRow, labels: LabelVocabJson): WdsSample {
   };
 }
 
+interface WdsSplitOptions {
+  split: string;
+  totalSamples: number;
+  plan: number[];
+  mtime: number;
+  sidecarMp: boolean;
+  labels: LabelVocabJson;
+  /** Partitioned runs only: which shards this run writes. */
+  scope?: ShardScope;
+}
+
 /**
  * A steps-row SplitWriter over the WebDataset writer. Shard records go to `shardsOut` (they carry
  * first/last keys, which the shared WrittenFile shape has not).
  */
-export function createWdsSplitWriter(
-  sink: Sink,
-  opts: { split: string; totalSamples: number; plan: number[]; mtime: number; sidecarMp: boolean; labels: LabelVocabJson },
-  shardsOut: WdsShardInfo[],
-): SplitWriter<StepsRow> {
+export function createWdsSplitWriter(sink: Sink, opts: WdsSplitOptions, shardsOut: WdsShardInfo[]): SplitWriter<StepsRow> {
+  if (opts.scope) return scopedWdsSplitWriter(sink, opts, opts.scope, shardsOut);
   const writer = new WebDatasetWriter({
     sink,
     split: opts.split,
@@ -104,5 +115,74 @@ export function createWdsSplitWriter(
       return [];
     },
     abort: () => writer.abort(),
+  };
+}
+
+/**
+ * A partitioned run's WebDataset split: each shard it writes is a writer of its own (planned for
+ * that shard alone, named by its index); replayed shards contribute another run's records.
+ * Duplicate keys and mixed frame types are checked within each shard here, not across shards.
+ */
+function scopedWdsSplitWriter(sink: Sink, opts: WdsSplitOptions, scope: ShardScope, shardsOut: WdsShardInfo[]): SplitWriter<StepsRow> {
+  const starts = startsOf(opts.plan);
+  const written = new Map<number, WdsShardInfo[]>();
+  let next = 0;
+  let open = -1;
+  let writer: WebDatasetWriter | undefined;
+  const shardAt = (row: number): number => {
+    let s = Math.max(open, 0);
+    while (s + 1 < opts.plan.length && starts[s + 1]! <= row) s++;
+    return s;
+  };
+  async function close(): Promise<void> {
+    if (!writer) return;
+    written.set(open, await writer.finish());
+    writer = undefined;
+    open = -1;
+  }
+  return {
+    async seek(row: number): Promise<void> {
+      if (row < next) throw new Error(`split ${opts.split}: row ${row} comes after row ${next}`);
+      next = row;
+    },
+    async add(row: StepsRow): Promise<void> {
+      const s = shardAt(next);
+      if (next >= opts.totalSamples || scope.mode(s) !== 'write')
+        throw new Error(`split ${opts.split}: row ${next} is in no shard this run writes`);
+      if (s !== open) {
+        await close();
+        const n = opts.plan[s]!;
+        writer = new WebDatasetWriter({
+          sink,
+          split: opts.split,
+          totalSamples: n,
+          plan: [n],
+          mtime: opts.mtime,
+          sidecarMp: opts.sidecarMp,
+          firstShard: s,
+        });
+        open = s;
+      }
+      await writer!.add(wdsSampleOf(row, opts.labels));
+      next++;
+    },
+    async finish(): Promise<WrittenFile[]> {
+      await close();
+      const missing = opts.plan.map((_, s) => s).filter((s) => scope.mode(s) === 'write' && !written.has(s));
+      if (missing.length)
+        throw new InputError(
+          `split ${opts.split}: the export ended before the rows of WebDataset shard ${missing.join(', ')} (did it change since convert --plan-only?)`,
+        );
+      for (const [s, records] of written) {
+        scope.written(s, records);
+        shardsOut.push(...records);
+      }
+      for (let s = 0; s < opts.plan.length; s++) if (scope.mode(s) === 'replay') shardsOut.push(...(scope.recorded(s) as WdsShardInfo[]));
+      return [];
+    },
+    async abort(): Promise<void> {
+      await writer?.abort();
+      writer = undefined;
+    },
   };
 }

@@ -46,6 +46,8 @@ export interface WriteWebDatasetOptions {
   mtime: number;
   /** Also write `{key}.mp` (msgpack of the same record; 64-bit integers as int64). */
   sidecarMp?: boolean;
+  /** Index of the first shard written (a partition writing shard i alone: `plan` is that shard's). */
+  firstShard?: number;
 }
 
 const IMAGE_EXTS: ReadonlySet<string> = new Set(['webp', 'jpg', 'png']);
@@ -123,7 +125,7 @@ export class WebDatasetWriter {
       await this.commitShard();
       this.shard++;
       this.inShard = 0;
-      this.out = await sink.create(wdsShardPath(split, this.shard));
+      this.out = await sink.create(wdsShardPath(split, this.shard + (this.opts.firstShard ?? 0)));
       this.tar = new TarWriter(this.out, this.opts.mtime);
     }
     const where = { file: sink.describe(this.out!.path), member: `${sample.key}.json` };
