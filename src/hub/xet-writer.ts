@@ -2,17 +2,20 @@
  * push's own Xet uploader (https://huggingface.co/docs/xet/upload-protocol), used when the Hub
  * offers Xet. It streams each file once: content-defined chunks and their hashes come from
  * ./xet-chunker.ts (the boundaries of the chunker @huggingface/hub uses, with a native hash), the sha256 is checked
- * against the manifest on the way, chunks the Hub already stores are referenced instead of sent,
+ * against the manifest on the way (on the sha256 worker thread, from the same shared read blocks), chunks the Hub already stores are referenced instead of sent,
  * and new ones are packed into xorbs of at most XORB_TARGET_BYTES (LZ4 frames when that is smaller).
- * One shard per commit then records the files. Memory: one xorb being filled and one uploading.
+ * A shard records the files each time SHARD_FILE_BYTES of them are done (and at the end), so the Hub
+ * verifies those files while the next ones are read. Memory: two read blocks, the xorb being filled
+ * and at most MAX_XORBS_IN_FLIGHT waiting or uploading.
  *
  * Why not @huggingface/hub's own Xet path: it asks the Hub about a file's first chunk only, so a
  * Parquet file whose first rows changed re-sends every chunk; here chunks whose hash % DEDUP_QUERY_MODULUS
  * is 0 are asked about too, and one answer lists a whole xorb, so the rest match locally.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { compressFrameSync } from 'lz4-napi';
+import { BlockPool, type SharedBlock } from '../buffers/index.ts';
+import { BlockHasher } from '../sink/hasher.ts';
 import { XetChunker } from './xet-chunker.ts';
 import { CHUNK_HEADER_BYTES, SHARD_TAG, type ShardXorb, parseShard } from './xet-format.ts';
 import {
@@ -34,6 +37,16 @@ export const MAX_XORB_CHUNKS = 8 * 1024;
 /** Chunks whose hash % this is 0 (and each file's first chunk) are looked up on the Hub. */
 export const DEDUP_QUERY_MODULUS = 4;
 const READ_BYTES = 4 * 1024 * 1024;
+/** Bytes a chunk may span (the chunker's largest): the tail carried from one read block to the next. */
+const MAX_CHUNK_BYTES = 128 * 1024;
+/** Sealed xorbs waiting or uploading before reading pauses. */
+const MAX_XORBS_IN_FLIGHT = 2;
+/**
+ * A shard is sent once the files it would record reach this many bytes: the Hub checks a shard's
+ * files (their reconstructed bytes against the sha256) while push reads the next files, instead
+ * of all at the end.
+ */
+export const SHARD_FILE_BYTES = 64 * 1024 * 1024;
 /** Dedup questions in flight at once. */
 const MAX_PARALLEL_QUERIES = 8;
 
@@ -47,6 +60,8 @@ export interface XetUploadFile {
   absPath: string;
   bytes: number;
   sha256: string;
+  /** The bytes, when they are in memory rather than at absPath. */
+  content?: Uint8Array;
 }
 
 export interface XetUploadStats {
@@ -100,17 +115,32 @@ export class XetWriter {
   private readonly asked = new Set<string>();
   /** The xorbs made this session, in order (a local Placed.xorb indexes this). */
   private readonly shardXorbs: ShardXorb[] = [];
+  /** shardXorbs from here on are not in a shard yet. */
+  private shardFrom = 0;
   private cur: { parts: Buffer[]; stored: number; chunks: Array<{ hash: Uint8Array; byteStart: number; rawBytes: number }> } = {
     parts: [],
     stored: 0,
     chunks: [],
   };
   private uploading: Promise<void> = Promise.resolve();
-  private readonly files: FileEntry[] = [];
+  /** One promise per sealed xorb not yet stored, oldest first. */
+  private readonly inFlight: Promise<void>[] = [];
+  private sharding: Promise<void> = Promise.resolve();
+  /** Files not in a shard yet, and their bytes. */
+  private files: FileEntry[] = [];
+  private filesBytes = 0;
+  /**
+   * Two read blocks, used in turn: the chunks of one are placed while the next is read. Shared
+   * memory, so the sha256 worker reads them where they are.
+   */
+  private blocks: Array<{ block: SharedBlock; bytes: Buffer }> | undefined;
 
-  constructor(conn: () => Promise<XetConnection>, fetchImpl: typeof fetch = fetch) {
+  private readonly shardFileBytes: number;
+
+  constructor(conn: () => Promise<XetConnection>, fetchImpl: typeof fetch = fetch, opts: { shardFileBytes?: number } = {}) {
     this.conn = conn;
     this.fetchImpl = fetchImpl;
+    this.shardFileBytes = opts.shardFileBytes ?? SHARD_FILE_BYTES;
   }
 
   private async auth(): Promise<{ url: string; headers: Record<string, string> }> {
@@ -185,21 +215,51 @@ export class XetWriter {
     const hash = xetHex(raw);
     const body = Buffer.concat(parts, stored);
     this.shardXorbs.push({ hash: raw, rawBytes: chunks.reduce((n, c) => n + c.rawBytes, 0), storedBytes: stored, chunks });
-    // One upload at a time, chained: a failure stops the chain and surfaces in finish().
-    this.uploading = this.uploading.then(async () => {
+    // One upload at a time, chained: a failure stops the chain and surfaces in addFile() or finish().
+    const done = this.uploading.then(async () => {
+      try {
+        const { url, headers } = await this.auth();
+        const res = await this.fetchImpl(`${url}/v1/xorbs/default/${hash}`, { method: 'POST', body, headers });
+        if (!res.ok) throw new Error(`Xet xorb upload answered HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+        this.stats.sent += body.length;
+      } finally {
+        this.inFlight.shift();
+      }
+    });
+    this.uploading = done;
+    this.inFlight.push(done);
+    // Handled in addFile() or finish(); without this a failed upload would be an unhandled rejection meanwhile.
+    done.catch(() => undefined);
+  }
+
+  /** Send a shard recording the files done since the last one, once the xorbs they name are stored. */
+  private sealShard(): void {
+    if (this.files.length === 0) return;
+    this.flush();
+    const body = buildUploadShard(
+      this.files.map((f) => ({
+        ...f,
+        terms: f.terms.map((t) => ({ ...t, xorb: typeof t.xorb === 'number' ? xetHex(this.shardXorbs[t.xorb]!.hash) : t.xorb })),
+      })),
+      this.shardXorbs.slice(this.shardFrom),
+    );
+    this.shardFrom = this.shardXorbs.length;
+    this.files = [];
+    this.filesBytes = 0;
+    const stored = this.uploading;
+    // Shards go one at a time too, each after the xorbs before it; xorb uploads go on meanwhile.
+    this.sharding = Promise.all([this.sharding, stored]).then(async () => {
       const { url, headers } = await this.auth();
-      const res = await this.fetchImpl(`${url}/v1/xorbs/default/${hash}`, { method: 'POST', body, headers });
-      if (!res.ok) throw new Error(`Xet xorb upload answered HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      const res = await this.fetchImpl(`${url}/v1/shards`, { method: 'POST', body, headers });
+      if (!res.ok) throw new Error(`Xet shard upload answered HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
       this.stats.sent += body.length;
     });
-    // Handled in finish(); without this a failed upload would be an unhandled rejection meanwhile.
-    this.uploading.catch(() => undefined);
+    this.sharding.catch(() => undefined);
   }
 
   /** Chunk, dedupe and pack one file (its bytes stream from disk once). */
   async addFile(f: XetUploadFile): Promise<void> {
     const chunker = new XetChunker();
-    const sha = createHash('sha256');
     const terms: Term[] = [];
     const leaves: HashAndSize[] = [];
     let first = true;
@@ -220,8 +280,8 @@ export class XetWriter {
         last.hashes.push(c.hash);
       } else terms.push({ xorb: at.xorb, start: at.index, end: at.index + 1, rawBytes: c.data.length, hashes: [c.hash] });
     };
-    /** The whole chunks at the start of `data`, with their bytes; `tail` keeps the rest. */
-    let tail: Buffer = Buffer.alloc(0);
+    /** The whole chunks at the start of `data`, with their bytes; the rest is carried to the next block. */
+    let tail = 0;
     const cut = (data: Buffer, final: boolean): ReadChunk[] => {
       let at = 0;
       const chunks = chunker.chunks(data, final).map((c) => {
@@ -229,7 +289,7 @@ export class XetWriter {
         at += c.length;
         return { hash: c.hash, data: bytes };
       });
-      tail = data.subarray(at);
+      tail = data.length - at;
       return chunks;
     };
     // A block is placed only after the next one is read and chunked: its dedup answers arrive meanwhile.
@@ -240,39 +300,81 @@ export class XetWriter {
       for (const c of prev.chunks) place(c);
       prev = undefined;
     };
-    for await (const piece of createReadStream(f.absPath, { highWaterMark: READ_BYTES })) {
-      const buf = piece as Buffer;
-      sha.update(buf);
-      const chunks = cut(tail.length ? Buffer.concat([tail, buf]) : buf, false);
-      const asked = askAbout(chunks);
-      asked.catch(() => undefined); // awaited in settle(); this only keeps it from being unhandled meanwhile
-      await settle();
-      prev = { chunks, asked };
+    // A block is read into again only once the worker has hashed what it held (spans come back in order).
+    const hashed: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+    const sha = new BlockHasher(
+      (n) => {
+        for (const w of hashed.splice(0, n)) w.resolve();
+      },
+      (err) => {
+        for (const w of hashed.splice(0)) w.reject(err);
+      },
+    );
+    const hashing: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
+    this.blocks ??= [0, 1].map(() => {
+      const block = new BlockPool(MAX_CHUNK_BYTES + READ_BYTES).take();
+      return { block, bytes: Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength) };
+    });
+    const fh = f.content ? undefined : await open(f.absPath, 'r');
+    let digest: string;
+    try {
+      let pos = 0;
+      let last: Buffer = Buffer.alloc(0);
+      for (let turn = 0; ; turn ^= 1) {
+        // The unplaced tail of the last block moves to the front of this one, and the read goes after it.
+        await hashing[turn];
+        const { block, bytes } = this.blocks[turn]!;
+        last.copy(bytes, 0, last.length - tail);
+        const carried = tail;
+        let n: number;
+        if (fh) n = (await fh.read(bytes, carried, READ_BYTES, pos)).bytesRead;
+        else {
+          n = Math.min(READ_BYTES, f.content!.length - pos);
+          bytes.set(f.content!.subarray(pos, pos + n), carried);
+        }
+        if (n === 0) {
+          await settle();
+          const rest = cut(bytes.subarray(0, carried), true);
+          await askAbout(rest);
+          for (const c of rest) place(c);
+          break;
+        }
+        pos += n;
+        hashing[turn] = new Promise<void>((resolve, reject) => hashed.push({ resolve, reject }));
+        hashing[turn]!.catch(() => undefined); // awaited before the block is read into again, or below
+        sha.update([{ block, start: carried, length: n }]);
+        last = bytes.subarray(0, carried + n);
+        const chunks = cut(last, false);
+        const asked = askAbout(chunks);
+        asked.catch(() => undefined); // awaited in settle(); this only keeps it from being unhandled meanwhile
+        await settle();
+        prev = { chunks, asked };
+        // Reading waits while the xorbs made wait for the upload.
+        while (this.inFlight.length > MAX_XORBS_IN_FLIGHT) await this.inFlight[0];
+      }
+      await Promise.all(hashing);
+      digest = await sha.digest();
+    } catch (err) {
+      sha.drop();
+      // The worker may still read the blocks: later files get new ones.
+      this.blocks = undefined;
+      throw err;
+    } finally {
+      await fh?.close();
     }
-    await settle();
-    const last = cut(tail, true);
-    await askAbout(last);
-    for (const c of last) place(c);
-    if (sha.digest('hex') !== f.sha256) throw new XetFileChanged(f.path);
+    if (digest !== f.sha256) throw new XetFileChanged(f.path);
     this.stats.fileBytes += f.bytes;
     this.files.push({ hash: fileHash(leaves), sha256: f.sha256, terms });
+    this.filesBytes += f.bytes;
+    if (this.filesBytes >= this.shardFileBytes) this.sealShard();
   }
 
-  /** Upload what is left and the shard that records every file added. */
+  /** Upload what is left, and the shard of the files not yet in one; resolves once the Hub stored all. */
   async finish(): Promise<void> {
+    this.sealShard();
     this.flush();
     await this.uploading;
-    const body = buildUploadShard(
-      this.files.map((f) => ({
-        ...f,
-        terms: f.terms.map((t) => ({ ...t, xorb: typeof t.xorb === 'number' ? xetHex(this.shardXorbs[t.xorb]!.hash) : t.xorb })),
-      })),
-      this.shardXorbs,
-    );
-    const { url, headers } = await this.auth();
-    const res = await this.fetchImpl(`${url}/v1/shards`, { method: 'POST', body, headers });
-    if (!res.ok) throw new Error(`Xet shard upload answered HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
-    this.stats.sent += body.length;
+    await this.sharding;
   }
 }
 
