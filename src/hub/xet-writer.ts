@@ -2,7 +2,7 @@
  * push's own Xet uploader (https://huggingface.co/docs/xet/upload-protocol), used when the Hub
  * offers Xet. It streams each file once: content-defined chunks and their hashes come from
  * ./xet-chunker.ts (the boundaries of the chunker @huggingface/hub uses, with a native hash), the sha256 is checked
- * against the manifest on the way (on the sha256 worker thread, from the same shared read blocks), chunks the Hub already stores are referenced instead of sent,
+ * against the manifest on the way (on the sha256 worker thread), chunks the Hub already stores are referenced instead of sent,
  * and new ones are packed into xorbs of at most XORB_TARGET_BYTES (LZ4 frames when that is smaller).
  * A shard records the files each time SHARD_FILE_BYTES of them are done (and at the end), so the Hub
  * verifies those files while the next ones are read. Memory: two read blocks, the xorb being filled
@@ -129,11 +129,13 @@ export class XetWriter {
   /** Files not in a shard yet, and their bytes. */
   private files: FileEntry[] = [];
   private filesBytes = 0;
+  /** Two read blocks, used in turn: the chunks of one are placed while the next is read. */
+  private readonly blocks = [Buffer.allocUnsafe(0), Buffer.allocUnsafe(0)];
   /**
-   * Two read blocks, used in turn: the chunks of one are placed while the next is read. Shared
-   * memory, so the sha256 worker reads them where they are.
+   * What the sha256 worker reads: each block's new bytes, copied into shared memory (chunking reads
+   * shared memory markedly slower than a plain buffer, so the read blocks stay plain).
    */
-  private blocks: Array<{ block: SharedBlock; bytes: Buffer }> | undefined;
+  private hashBlocks: Array<{ block: SharedBlock; bytes: Buffer }> | undefined;
 
   private readonly shardFileBytes: number;
 
@@ -300,7 +302,7 @@ export class XetWriter {
       for (const c of prev.chunks) place(c);
       prev = undefined;
     };
-    // A block is read into again only once the worker has hashed what it held (spans come back in order).
+    // A hash block is written again only once the worker has hashed what it held (spans come back in order).
     const hashed: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
     const sha = new BlockHasher(
       (n) => {
@@ -311,10 +313,11 @@ export class XetWriter {
       },
     );
     const hashing: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
-    this.blocks ??= [0, 1].map(() => {
-      const block = new BlockPool(MAX_CHUNK_BYTES + READ_BYTES).take();
+    this.hashBlocks ??= [0, 1].map(() => {
+      const block = new BlockPool(READ_BYTES).take();
       return { block, bytes: Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength) };
     });
+    const hashBlocks = this.hashBlocks;
     const fh = f.content ? undefined : await open(f.absPath, 'r');
     let digest: string;
     try {
@@ -322,8 +325,8 @@ export class XetWriter {
       let last: Buffer = Buffer.alloc(0);
       for (let turn = 0; ; turn ^= 1) {
         // The unplaced tail of the last block moves to the front of this one, and the read goes after it.
-        await hashing[turn];
-        const { block, bytes } = this.blocks[turn]!;
+        if (this.blocks[turn]!.length === 0) this.blocks[turn] = Buffer.allocUnsafe(MAX_CHUNK_BYTES + READ_BYTES);
+        const bytes = this.blocks[turn]!;
         last.copy(bytes, 0, last.length - tail);
         const carried = tail;
         let n: number;
@@ -340,9 +343,11 @@ export class XetWriter {
           break;
         }
         pos += n;
+        await hashing[turn];
+        hashBlocks[turn]!.bytes.set(bytes.subarray(carried, carried + n));
         hashing[turn] = new Promise<void>((resolve, reject) => hashed.push({ resolve, reject }));
-        hashing[turn]!.catch(() => undefined); // awaited before the block is read into again, or below
-        sha.update([{ block, start: carried, length: n }]);
+        hashing[turn]!.catch(() => undefined); // awaited before the block is written again, or below
+        sha.update([{ block: hashBlocks[turn]!.block, start: 0, length: n }]);
         last = bytes.subarray(0, carried + n);
         const chunks = cut(last, false);
         const asked = askAbout(chunks);
@@ -357,7 +362,7 @@ export class XetWriter {
     } catch (err) {
       sha.drop();
       // The worker may still read the blocks: later files get new ones.
-      this.blocks = undefined;
+      this.hashBlocks = undefined;
       throw err;
     } finally {
       await fh?.close();
