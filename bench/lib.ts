@@ -16,6 +16,8 @@ export const cli = [process.execPath, path.join(repoRoot, 'bin/nusomi-hf.js')];
 export interface Measured {
   seconds: number;
   peakRssMB: number;
+  /** User + system CPU seconds of the command and its children. */
+  cpuSeconds?: number;
 }
 
 const WRAPPER = `
@@ -26,7 +28,8 @@ dt = time.perf_counter() - t
 if r.returncode != 0:
     sys.stderr.write(r.stderr.decode(errors="replace")[-4000:])
     sys.exit(r.returncode)
-print(json.dumps({"seconds": dt, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": dt, "maxrss_kb": u.ru_maxrss, "cpu": u.ru_utime + u.ru_stime}))
 `;
 
 /** Run argv to completion; throws with its stderr when it fails. */
@@ -38,8 +41,8 @@ export function measure(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: s
     maxBuffer: 64 * 1024 * 1024,
   });
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; maxrss_kb: number };
-  return { seconds: out.seconds, peakRssMB: out.maxrss_kb / 1024 };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; maxrss_kb: number; cpu: number };
+  return { seconds: out.seconds, peakRssMB: out.maxrss_kb / 1024, cpuSeconds: out.cpu };
 }
 
 /** Of repeated measurements: the best (shortest) time and the highest peak RSS seen. */

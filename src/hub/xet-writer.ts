@@ -110,7 +110,7 @@ export class XetWriter {
   readonly stats: XetUploadStats = { sent: 0, newRawBytes: 0, fileBytes: 0 };
   private readonly conn: () => Promise<XetConnection>;
   private readonly fetchImpl: typeof fetch;
-  /** Chunk hash (hex) → where it is stored. */
+  /** Chunk hash (chunkKey) → where it is stored. */
   private readonly known = new Map<string, Placed>();
   private readonly asked = new Set<string>();
   /** The xorbs made this session, in order (a local Placed.xorb indexes this). */
@@ -165,7 +165,7 @@ export class XetWriter {
     for (const x of shard.xorbs) {
       const xh = xetHex(x.hash);
       x.chunks.forEach((c, i) => {
-        const id = xetHex(c.hash);
+        const id = chunkKey(c.hash);
         if (!this.known.has(id)) this.known.set(id, { xorb: xh, index: i });
       });
     }
@@ -176,10 +176,10 @@ export class XetWriter {
   private readonly hmacKeys: Uint8Array[] = [];
 
   private lookup(hash: Uint8Array): Placed | undefined {
-    const hit = this.known.get(xetHex(hash));
+    const hit = this.known.get(chunkKey(hash));
     if (hit) return hit;
     for (const k of this.hmacKeys) {
-      const h = this.known.get(xetHex(chunkHmac(hash, k)));
+      const h = this.known.get(chunkKey(chunkHmac(hash, k)));
       if (h) return h;
     }
     return undefined;
@@ -204,7 +204,7 @@ export class XetWriter {
     this.stats.newRawBytes += data.length;
     // The xorb being filled is sealed as the next entry of shardXorbs.
     const placed = { xorb: this.shardXorbs.length, index: this.cur.chunks.length - 1 };
-    this.known.set(xetHex(hash), placed);
+    this.known.set(chunkKey(hash), placed);
     return placed;
   }
 
@@ -381,6 +381,11 @@ export class XetWriter {
     await this.uploading;
     await this.sharding;
   }
+}
+
+/** A chunk hash as a map key: plain hex of its bytes (native; xetHex's word order is only needed on the wire). */
+function chunkKey(hash: Uint8Array): string {
+  return Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex');
 }
 
 /** The HMAC key of a dedup answer's footer, when it has a footer and the key is not zero. */
