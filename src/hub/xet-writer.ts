@@ -40,7 +40,7 @@ const READ_BYTES = 4 * 1024 * 1024;
 /** Bytes a chunk may span (the chunker's largest): the tail carried from one read block to the next. */
 const MAX_CHUNK_BYTES = 128 * 1024;
 /** Sealed xorbs waiting or uploading before reading pauses. */
-const MAX_XORBS_IN_FLIGHT = 2;
+const MAX_XORBS_IN_FLIGHT = 1;
 /**
  * A shard is sent once the files it would record reach this many bytes: the Hub checks a shard's
  * files (their reconstructed bytes against the sha256) while push reads the next files, instead
@@ -125,7 +125,8 @@ export class XetWriter {
   private uploading: Promise<void> = Promise.resolve();
   /** One promise per sealed xorb not yet stored, oldest first. */
   private readonly inFlight: Promise<void>[] = [];
-  private sharding: Promise<void> = Promise.resolve();
+  /** The shard uploads sent so far. */
+  private readonly sharding: Promise<void>[] = [];
   /** Files not in a shard yet, and their bytes. */
   private files: FileEntry[] = [];
   private filesBytes = 0;
@@ -249,14 +250,16 @@ export class XetWriter {
     this.files = [];
     this.filesBytes = 0;
     const stored = this.uploading;
-    // Shards go one at a time too, each after the xorbs before it; xorb uploads go on meanwhile.
-    this.sharding = Promise.all([this.sharding, stored]).then(async () => {
+    // Each shard goes once the xorbs before it are stored, not waiting for earlier shards: the Hub
+    // checks them side by side while xorb uploads go on.
+    const sent = stored.then(async () => {
       const { url, headers } = await this.auth();
       const res = await this.fetchImpl(`${url}/v1/shards`, { method: 'POST', body, headers });
       if (!res.ok) throw new Error(`Xet shard upload answered HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
       this.stats.sent += body.length;
     });
-    this.sharding.catch(() => undefined);
+    sent.catch(() => undefined); // awaited in finish()
+    this.sharding.push(sent);
   }
 
   /** Chunk, dedupe and pack one file (its bytes stream from disk once). */
@@ -379,7 +382,7 @@ export class XetWriter {
     this.sealShard();
     this.flush();
     await this.uploading;
-    await this.sharding;
+    await Promise.all(this.sharding);
   }
 }
 
