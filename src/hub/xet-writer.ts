@@ -2,7 +2,7 @@
  * push's own Xet uploader (https://huggingface.co/docs/xet/upload-protocol), used when the Hub
  * offers Xet. It streams each file once: content-defined chunks and their hashes come from
  * ./xet-chunker.ts (the boundaries of the chunker @huggingface/hub uses, with a native hash), the sha256 is checked
- * against the manifest on the way (on the sha256 worker thread), chunks the Hub already stores are referenced instead of sent,
+ * against the manifest on the way, chunks the Hub already stores are referenced instead of sent,
  * and new ones are packed into xorbs of at most XORB_TARGET_BYTES (LZ4 frames when that is smaller).
  * A shard records the files each time SHARD_FILE_BYTES of them are done (and at the end), so the Hub
  * verifies those files while the next ones are read. Memory: two read blocks, the xorb being filled
@@ -12,10 +12,9 @@
  * Parquet file whose first rows changed re-sends every chunk; here chunks whose hash % DEDUP_QUERY_MODULUS
  * is 0 are asked about too, and one answer lists a whole xorb, so the rest match locally.
  */
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { compressFrameSync } from 'lz4-napi';
-import { BlockPool, type SharedBlock } from '../buffers/index.ts';
-import { BlockHasher } from '../sink/hasher.ts';
 import { XetChunker } from './xet-chunker.ts';
 import { CHUNK_HEADER_BYTES, SHARD_TAG, type ShardXorb, parseShard } from './xet-format.ts';
 import {
@@ -132,12 +131,6 @@ export class XetWriter {
   private filesBytes = 0;
   /** Two read blocks, used in turn: the chunks of one are placed while the next is read. */
   private readonly blocks = [Buffer.allocUnsafe(0), Buffer.allocUnsafe(0)];
-  /**
-   * What the sha256 worker reads: each block's new bytes, copied into shared memory (chunking reads
-   * shared memory markedly slower than a plain buffer, so the read blocks stay plain).
-   */
-  private hashBlocks: Array<{ block: SharedBlock; bytes: Buffer }> | undefined;
-
   private readonly shardFileBytes: number;
 
   constructor(conn: () => Promise<XetConnection>, fetchImpl: typeof fetch = fetch, opts: { shardFileBytes?: number } = {}) {
@@ -305,22 +298,9 @@ export class XetWriter {
       for (const c of prev.chunks) place(c);
       prev = undefined;
     };
-    // A hash block is written again only once the worker has hashed what it held (spans come back in order).
-    const hashed: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
-    const sha = new BlockHasher(
-      (n) => {
-        for (const w of hashed.splice(0, n)) w.resolve();
-      },
-      (err) => {
-        for (const w of hashed.splice(0)) w.reject(err);
-      },
-    );
-    const hashing: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
-    this.hashBlocks ??= [0, 1].map(() => {
-      const block = new BlockPool(READ_BYTES).take();
-      return { block, bytes: Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength) };
-    });
-    const hashBlocks = this.hashBlocks;
+    // On this thread: handing the bytes to the sha256 worker (a copy into shared memory and a
+    // message per block) cost about as much as hashing them here.
+    const sha = createHash('sha256');
     const fh = f.content ? undefined : await open(f.absPath, 'r');
     let digest: string;
     try {
@@ -346,11 +326,7 @@ export class XetWriter {
           break;
         }
         pos += n;
-        await hashing[turn];
-        hashBlocks[turn]!.bytes.set(bytes.subarray(carried, carried + n));
-        hashing[turn] = new Promise<void>((resolve, reject) => hashed.push({ resolve, reject }));
-        hashing[turn]!.catch(() => undefined); // awaited before the block is written again, or below
-        sha.update([{ block: hashBlocks[turn]!.block, start: 0, length: n }]);
+        sha.update(bytes.subarray(carried, carried + n));
         last = bytes.subarray(0, carried + n);
         const chunks = cut(last, false);
         const asked = askAbout(chunks);
@@ -360,13 +336,7 @@ export class XetWriter {
         // Reading waits while the xorbs made wait for the upload.
         while (this.inFlight.length > MAX_XORBS_IN_FLIGHT) await this.inFlight[0];
       }
-      await Promise.all(hashing);
-      digest = await sha.digest();
-    } catch (err) {
-      sha.drop();
-      // The worker may still read the blocks: later files get new ones.
-      this.hashBlocks = undefined;
-      throw err;
+      digest = sha.digest('hex');
     } finally {
       await fh?.close();
     }
