@@ -195,7 +195,7 @@ api.upload_folder(folder_path=sys.argv[1], repo_id="bench/push-python", repo_typ
           `upload_folder ${round(python.cpuSeconds ?? 0, 1)} + ${round(pythonServerCpu, 1)}. The server's share is mostly its shard check ` +
           '(every file rebuilt from the stored xorbs and its sha256 compared), the same work for both clients: push sends a shard per ' +
           '64 MiB of files, so the server checks them while push reads on; upload_folder sends its shards after all xorbs. push names ' +
-          "files in the commit by the manifest's sha256 (checked while chunking, on a worker thread), so nothing is hashed twice. " +
+          "files in the commit by the manifest's sha256 (checked while chunking), so nothing is hashed twice. " +
           'On a busy machine wall times follow total CPU and the ratio nears 1; on an idle one the overlap counts.',
         'The synthetic frames repeat across sessions: about 97% of the bytes deduplicate within the first push, so this measures ' +
           'chunking, hashing and the shard check rather than bytes on the wire.',
