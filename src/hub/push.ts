@@ -20,6 +20,7 @@
 import { CHUNK_HEADER_BYTES, readChunkHeader } from './xet-format.ts';
 import { XetFileChanged, XetWriter, type XetConnection } from './xet-writer.ts';
 import { openAsBlob } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { commitIter, createBranch, createRepo, deleteBranch, HubApiError, listCommits, listFiles, whoAmI } from '@huggingface/hub';
@@ -588,16 +589,18 @@ class HubClient {
 
   /**
    * Upload this commit's LFS files over Xet with push's own writer, when the Hub hands out a Xet
-   * write token (404: it has no Xet, and the commit goes over LFS). Returns the sha256s uploaded.
+   * write token. Returns the paths uploaded (the rest of the files go inline in the commit), or
+   * undefined when the commit must go through commitIter: the Hub has no Xet (404), or it wants a
+   * file the writer does not take (an empty one) through LFS.
    */
   async #uploadXet(
     operations: CommitOperation[],
     o: { branch: string; counter: UploadCounter },
     advance: (path: string, fraction: number) => void,
-  ): Promise<Set<string>> {
+  ): Promise<Set<string> | undefined> {
     const files = operations.flatMap((op) => {
       const f = op.operation === 'addOrUpdate' ? o.counter.local.get(op.path) : undefined;
-      return f && !f.content && f.bytes > 0 ? [f] : [];
+      return f ? [f] : [];
     });
     const done = new Set<string>();
     if (files.length === 0) return done;
@@ -613,11 +616,15 @@ class HubClient {
       return conn!;
     };
     const probe = await this.#fetch(tokenUrl, { headers: this.#headers({ Accept: 'application/json' }), signal: this.signal });
-    if (probe.status === 404) return done;
+    if (probe.status === 404) {
+      await probe.body?.cancel();
+      return undefined;
+    }
     if (!probe.ok) throw new HubPushError(`getting a Xet write token failed with HTTP ${probe.status}`);
     conn = (await probe.json()) as typeof conn;
     // The Hub decides which files are LFS (Xet) and which go inline in the commit.
     const lfs = await this.#lfsPaths(files, o.branch);
+    if (files.some((f) => lfs.has(f.path) && f.bytes === 0)) return undefined;
     // The CAS requests go through the injected fetch and stop when the push is aborted.
     const writer = new XetWriter(connect, (input, init) => this.#fetch(input, { ...init, signal: this.signal }));
     for (const f of files) {
@@ -629,7 +636,7 @@ class HubClient {
         if (err instanceof XetFileChanged) throw changedError(f);
         throw err;
       }
-      done.add(f.sha256);
+      done.add(f.path);
       advance(f.path, 1);
     }
     if (done.size) await writer.finish();
@@ -638,12 +645,73 @@ class HubClient {
     return done;
   }
 
+  /**
+   * The commit request itself (NDJSON: a header line, then one line per operation), for a commit
+   * whose LFS files the writer uploaded: they are named by the sha256 the manifest lists and the
+   * writer checked while reading, so nothing is hashed again. Inline files travel base64-encoded.
+   */
+  async #commitDirect(
+    operations: CommitOperation[],
+    viaXet: Set<string>,
+    o: { title: string; branch: string; parentCommit?: string; counter: UploadCounter },
+  ): Promise<CommitOutput> {
+    const lines: unknown[] = [{ key: 'header', value: { summary: o.title, ...(o.parentCommit && { parentCommit: o.parentCommit }) } }];
+    for (const op of operations) {
+      if (op.operation === 'delete') {
+        lines.push({ key: 'deletedFile', value: { path: op.path } });
+        continue;
+      }
+      if (op.operation !== 'addOrUpdate') throw new HubPushError(`push makes no "${op.operation}" commit operations`);
+      const f = o.counter.local.get(op.path)!;
+      if (viaXet.has(f.path)) {
+        lines.push({ key: 'lfsFile', value: { path: f.path, algo: 'sha256', oid: f.sha256, size: f.bytes } });
+        continue;
+      }
+      const bytes = f.content ?? (await readFile(f.absPath));
+      if (!f.content && createHash('sha256').update(bytes).digest('hex') !== f.sha256) throw changedError(f);
+      lines.push({ key: 'file', value: { path: f.path, content: Buffer.from(bytes).toString('base64'), encoding: 'base64' } });
+    }
+    const url = `${this.hubUrl}/api/datasets/${this.repoId}/commit/${encodeURIComponent(o.branch)}`;
+    const res = await this.#fetch(url, {
+      method: 'POST',
+      headers: this.#headers({ 'Content-Type': 'application/x-ndjson' }),
+      body: lines.map((l) => JSON.stringify(l)).join('\n'),
+      signal: this.signal,
+    });
+    const text = await res.text();
+    let json: { commitOid?: unknown; commitUrl?: unknown; hookOutput?: unknown; error?: unknown; message?: unknown } = {};
+    try {
+      json = JSON.parse(text) as typeof json;
+    } catch {
+      // not JSON: the status says what happened
+    }
+    if (!res.ok) {
+      // A HubApiError like the JS client's, so a refused commit reads the same on either path.
+      const why = typeof json.error === 'string' ? json.error : typeof json.message === 'string' ? json.message : text.slice(0, 300);
+      throw new HubApiError(url, res.status, res.headers.get('X-Request-Id') ?? undefined, `${why}. URL: ${url}`);
+    }
+    if (typeof json.commitOid !== 'string') throw new HubPushError('the Hub answered the commit without a commit id');
+    for (const p of viaXet) o.counter.xetFileBytes += o.counter.local.get(p)!.bytes;
+    for (const op of operations) {
+      if (op.operation !== 'addOrUpdate') continue;
+      const n = o.counter.local.get(op.path)!.bytes;
+      o.counter.files += 1;
+      o.counter.bytes += n;
+      if (!viaXet.has(op.path)) o.counter.sent += n;
+    }
+    return {
+      commit: { oid: json.commitOid, url: typeof json.commitUrl === 'string' ? json.commitUrl : '' },
+      hookOutput: typeof json.hookOutput === 'string' ? json.hookOutput : '',
+    };
+  }
+
   /** Paths the Hub's preupload answers `lfs` for (the rest it takes inline). */
   async #lfsPaths(files: LocalFile[], branch: string): Promise<Set<string>> {
     const out = new Set<string>();
     for (let i = 0; i < files.length; i += 100) {
       const batch = await Promise.all(
         files.slice(i, i + 100).map(async (f) => {
+          if (f.content) return { path: f.path, size: f.bytes, sample: Buffer.from(f.content.subarray(0, 512)).toString('base64') };
           const fh = await open(f.absPath, 'r');
           try {
             const sample = Buffer.alloc(Math.min(512, f.bytes));
@@ -706,8 +774,14 @@ class HubClient {
       progress.advance(0, now - before);
     };
     // Over Xet, push uploads the files itself (XetWriter): only chunks the Hub lacks travel. The
-    // commit below then finds every object stored.
-    const viaWriter = o.xet ? await this.#uploadXet(operations, o, advance) : new Set<string>();
+    // commit then names them by their manifest sha256.
+    const viaXet = o.xet ? await this.#uploadXet(operations, o, advance) : undefined;
+    if (viaXet) {
+      const out = await this.#commitDirect(operations, viaXet, o);
+      for (const op of operations) if (op.operation === 'addOrUpdate') advance(op.path, 1);
+      o.progress?.flush();
+      return out;
+    }
     const countingFetch: typeof fetch = async (input, init) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
       if (url.endsWith('/info/lfs/objects/batch') && typeof init?.body === 'string') {
@@ -738,8 +812,7 @@ class HubClient {
           objects: Array<{ oid: string; size: number; actions?: { upload?: unknown } }>;
         };
         for (const obj of json.objects) {
-          if (viaWriter.has(obj.oid)) xetUploads.push(obj.size);
-          else if (!obj.actions?.upload) o.counter.alreadyStored += obj.size;
+          if (!obj.actions?.upload) o.counter.alreadyStored += obj.size;
           else if (json.transfer === 'xet') xetUploads.push(obj.size);
           else lfsUploads.push(obj.size);
         }
