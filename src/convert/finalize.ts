@@ -12,7 +12,7 @@ import path from 'node:path';
 import { NusomiError } from '../errors.ts';
 import { formatModule } from '../formats/registry.ts';
 import type { OutputFormat } from '../formats/registry.ts';
-import type { FormatWriter, WriteRun } from '../formats/types.ts';
+import type { FormatWriter } from '../formats/types.ts';
 import { configModule, openConfigWriter } from '../configs/registry.ts';
 import type { DatasetFile, DatasetManifest } from '../hf/dataset-manifest.ts';
 import { DATASET_MANIFEST_FILE } from '../hf/dataset-manifest.ts';
@@ -25,7 +25,7 @@ import { openOutput } from './output.ts';
 import { preview } from './output-dir.ts';
 import { DONE_DIR, partitionPlace } from './partition-place.ts';
 import type { PartitionRecord, ShardRecord } from './partition.ts';
-import { loadPlan, shardsKey, sortedFormats } from './plan-file.ts';
+import { loadPlan, planWriteRun, shardsKey, sortedFormats } from './plan-file.ts';
 import type { SplitCounts } from './plan-pass.ts';
 import type { WritePassResult } from './write-pass.ts';
 
@@ -92,16 +92,7 @@ export async function finalizeConvert(given: ConvertOptions): Promise<ConvertRes
       }),
     };
     const warnings = [...plan.warnings];
-    const run: WriteRun = {
-      sink,
-      features,
-      labels: labels.toJSON(),
-      approxBytesPerRow: planned.approxBytesPerRow,
-      mtime: plan.mtime,
-      options: { maxShardBytes: opts.maxShardBytes, wds: opts.wds },
-      scope,
-      warn: (m) => warnings.push(m),
-    };
+    const run = planWriteRun(plan, sink, scope, warnings);
     const formats = sortedFormats(opts.formats);
     const writers: Array<{ writer: FormatWriter; rows(s: SplitCounts): number }> = [];
     for (const f of formats) writers.push({ writer: (await formatModule(f).writer())(run), rows: (s) => s.rows });

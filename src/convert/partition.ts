@@ -18,7 +18,7 @@ import type { ExtraConfigName } from '../configs/registry.ts';
 import type { ConfigSplitWriter, ConfigWriter } from '../configs/types.ts';
 import { formatModule } from '../formats/registry.ts';
 import type { OutputFormat } from '../formats/registry.ts';
-import type { FormatWriter, WriteRun } from '../formats/types.ts';
+import type { FormatWriter } from '../formats/types.ts';
 import { stepsRowNbytes, toStepsRow } from '../hf/steps-schema.ts';
 import { resolveLimits } from '../limits.ts';
 import { filterSteps } from '../select/filters.ts';
@@ -32,7 +32,7 @@ import type { ConvertOptions } from './convert.ts';
 import { planDataset, resolveConvertOptions } from './convert.ts';
 import { openOutput } from './output.ts';
 import { DONE_DIR, PLAN_FILE, partitionPlace } from './partition-place.ts';
-import { loadPlan, planFileOf, planId, shardsKey, sortedFormats } from './plan-file.ts';
+import { loadPlan, planFileOf, planId, planWriteRun, shardsKey, sortedFormats } from './plan-file.ts';
 import type { LoadedPlan, PlannedShards } from './plan-file.ts';
 import { readableFramesOnly, readerOptions } from './plan-pass.ts';
 import type { ResumePoint } from './plan-pass.ts';
@@ -225,16 +225,7 @@ export async function convertPartition(
   const sink = await place.dataSink();
   const warnings = [...plan.warnings];
   const formats = sortedFormats(opts.formats);
-  const run: WriteRun = {
-    sink,
-    features: plan.features,
-    labels: labels.toJSON(),
-    approxBytesPerRow: planned.approxBytesPerRow,
-    mtime: plan.mtime,
-    options: { maxShardBytes: opts.maxShardBytes, wds: opts.wds },
-    scope,
-    warn: (m) => warnings.push(m),
-  };
+  const run = planWriteRun(plan, sink, scope, warnings);
   const writers: FormatWriter[] = [];
   for (const f of formats) writers.push((await formatModule(f).writer())(run));
   const configs = (opts.configs ?? []).map((c) => configModule(c));

@@ -13,6 +13,7 @@ import { configModule, configRowBytes } from '../configs/registry.ts';
 import type { ExtraConfigName } from '../configs/registry.ts';
 import { ALL_FORMATS, formatModule } from '../formats/registry.ts';
 import type { OutputFormat } from '../formats/registry.ts';
+import type { WriteRun } from '../formats/types.ts';
 import { LabelVocab } from '../hf/labels.ts';
 import type { LabelVocabJson } from '../hf/labels.ts';
 import { parseJsonText } from '../limits.ts';
@@ -23,6 +24,8 @@ import { recordedOptions } from './manifest-card.ts';
 import { PLAN_FILE } from './partition-place.ts';
 import type { PartitionPlace } from './partition-place.ts';
 import type { PlanResult } from './plan-pass.ts';
+import type { Sink } from '../sink/types.ts';
+import type { RunScope } from '../write/shard-scope.ts';
 
 /** 2: the extra configs' shards, and sessions before each resume point. */
 const PLAN_VERSION = 2;
@@ -59,6 +62,20 @@ export interface LoadedPlan extends PlannedDataset {
   file: PlanFile;
   opts: ConvertOptions;
   exportManifest: ExportReader['manifest'];
+}
+
+/** The format writers' run a plan describes, as a partition and finalize both open it. */
+export function planWriteRun(plan: LoadedPlan, sink: Sink, scope: RunScope, warnings: string[]): WriteRun {
+  return {
+    sink,
+    features: plan.features,
+    labels: plan.labels.toJSON(),
+    approxBytesPerRow: plan.planned.approxBytesPerRow,
+    mtime: plan.mtime,
+    options: { maxShardBytes: plan.opts.maxShardBytes, wds: plan.opts.wds },
+    scope,
+    warn: (m) => warnings.push(m),
+  };
 }
 
 /** What a run was given that belongs to this process (callbacks, its signal and fetch), not to the plan. */

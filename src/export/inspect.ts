@@ -75,12 +75,12 @@ export interface InspectOptions extends Pick<OpenExportOptions, 'limits' | 'allo
 const MAX_PROBLEMS = 20;
 const UNSET = '(none)';
 
-function bump(m: Map<string, number>, k: string): void {
+export function bump(m: Map<string, number>, k: string): void {
   m.set(k, (m.get(k) ?? 0) + 1);
 }
 
 /** Counts as an object with keys in sorted order, so output is the same run after run. */
-function sorted(m: Map<string, number>): Record<string, number> {
+export function sorted(m: Map<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const k of [...m.keys()].sort()) out[k] = m.get(k)!;
   return out;

@@ -2,7 +2,6 @@
  * What a push reports: the public `push` returns it and `nusomi-hf push --json` prints it. Plain
  * data (no class instances), snake_case like the other JSON outputs.
  */
-import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { PushPlan } from './plan.ts';
 import type { PushResult } from './push.ts';
 
@@ -16,62 +15,15 @@ export interface PushPlanSummary {
   upload_bytes: number;
 }
 
-export interface PushSummary {
-  /** `org/name`. */
-  repo: string;
-  /** Head commit of the branch after the push (null on a dry run against a repo that does not exist). */
-  commit: string | null;
-  tag: string | null;
-  uploaded_files: number;
-  uploaded_bytes: number;
-  /** How file bytes went up: `xet` (chunks the Hub did not have), `lfs` (whole files), null when none did. */
-  transfer: 'xet' | 'lfs' | null;
-  /** Bytes actually sent (xorbs, shards, LFS bodies); null on a dry run (known only after chunking). */
-  sent_bytes: number | null;
-  /** File bytes the Hub already stored as Xet chunks, so not sent; null on a dry run. */
-  deduplicated_bytes: number | null;
-  /** Bytes of files left alone: unchanged on the branch, or already stored by the Hub. */
-  skipped_bytes: number;
-  deleted_files: number;
-  unchanged_files: number;
-  branch: string;
-  /** Commits made by this push, oldest first (empty when nothing changed). */
-  commits: string[];
-  /** The staging branch used when the change took more than one commit (deleted at the end). */
-  staged_on: string | null;
-  /** Formats present in the repo after the push. */
-  formats: OutputFormat[];
-  created_repo: boolean;
-  dry_run: boolean;
-  /** The Hub endpoint pushed to. */
-  hub_url: string;
+/** A push's result as plain data (the fields are documented on PushResult); the plan only on a dry run. */
+export interface PushSummary extends Omit<PushResult, 'plan'> {
   /** On a dry run only: what the push would do. */
   plan?: PushPlanSummary;
 }
 
 export function pushSummary(r: PushResult): PushSummary {
-  const summary: PushSummary = {
-    repo: r.repo,
-    commit: r.commit,
-    tag: r.tag,
-    uploaded_files: r.uploaded_files,
-    uploaded_bytes: r.uploaded_bytes,
-    transfer: r.transfer,
-    sent_bytes: r.sent_bytes,
-    deduplicated_bytes: r.deduplicated_bytes,
-    skipped_bytes: r.skipped_bytes,
-    deleted_files: r.deleted_files,
-    unchanged_files: r.unchanged_files,
-    branch: r.branch,
-    commits: r.commits,
-    staged_on: r.staged_on,
-    formats: r.formats,
-    created_repo: r.created_repo,
-    dry_run: r.dry_run,
-    hub_url: r.hub_url,
-  };
-  if (r.dry_run) summary.plan = planSummary(r.plan);
-  return summary;
+  const { plan, ...summary } = r;
+  return r.dry_run ? { ...summary, plan: planSummary(plan) } : summary;
 }
 
 function planSummary(p: PushPlan): PushPlanSummary {

@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { releaseFrame } from '../buffers/index.ts';
+import { bump, sorted } from '../export/inspect.ts';
 import type { InputLimits } from '../limits.ts';
 import type { Point, ReportAction, ReportRow } from './model.ts';
 import { JobQueue, THUMB_CONCURRENCY, makeThumb } from './thumbs.ts';
@@ -125,16 +126,6 @@ interface PendingSession {
   viewport: string;
   eager: boolean;
   frames: Candidate[];
-}
-
-function bump(m: Map<string, number>, k: string): void {
-  m.set(k, (m.get(k) ?? 0) + 1);
-}
-
-function sorted(m: Map<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const k of [...m.keys()].sort()) out[k] = m.get(k)!;
-  return out;
 }
 
 const hashOf = (id: string): string => createHash('sha256').update(id).digest('hex');

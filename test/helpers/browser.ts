@@ -43,10 +43,10 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** Why browser tests cannot run here, or null when chromium is on PATH. With CI=true a missing browser throws. */
-export function browserMissing(): string | null {
-  if (findChromium()) return null;
+export function browserMissing(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (findChromium(env)) return null;
   const why = 'chromium is not on PATH (scripts/browser-env.sh installs it: apt-get install chromium)';
-  if (process.env.CI === 'true') throw new Error(`CI=true: ${why}`);
+  if (env.CI === 'true') throw new Error(`CI=true: ${why}`);
   process.stderr.write(`skipping browser tests: ${why}\n`);
   return why;
 }
