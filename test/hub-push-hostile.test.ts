@@ -207,6 +207,32 @@ describe('push of a dataset directory it did not make', () => {
     }
   });
 
+  it('a Hub that asks for a large file inline is refused before push reads the file into memory', async () => {
+    const d = path.join(work, 'inline');
+    // One 12 MB shard, over MAX_INLINE_FILE_BYTES.
+    await makeDataset(d, { parquet: { train: [2], test: [1] }, seed: 11, payloadBytes: 6 * 1024 * 1024 });
+    // The preupload answer says every file goes inline ("regular"), as a hostile or broken Hub might.
+    const inlineEverything: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (!url.includes('/preupload/') || !res.ok) return res;
+      const body = (await res.json()) as { files: Array<{ path: string; uploadMode: string }> };
+      for (const f of body.files) f.uploadMode = 'regular';
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
+    };
+    const err = await pushDataset({ dir: d, repo: 'acme/inline', hubUrl: hub.url, token, fetch: inlineEverything }).catch(
+      (e: unknown) => e as Error,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/asked for data\/train-00000-of-00001\.parquet \(\d+ bytes\) inline.*MAX_INLINE_FILE_BYTES/);
+    expect((err as Error).message.length).toBeLessThan(400);
+    // Nothing was committed: the repo (push creates it first) holds no data file.
+    const files: string[] = [];
+    for await (const f of listFiles({ repo: { type: 'dataset', name: 'acme/inline' }, recursive: true, hubUrl: hub.url }))
+      files.push(f.path);
+    expect(files.filter((p) => p.startsWith('data/'))).toEqual([]);
+  });
+
   it('refuses a data file whose bytes changed since convert (same size), before it is uploaded', async () => {
     const d = path.join(work, 'changed');
     const m = await makeDataset(d, { parquet: { train: [1, 1], test: [1] }, seed: 8, payloadBytes: 64 });

@@ -55,6 +55,12 @@ export { DEFAULT_HUB_URL };
 export type { PushProgressEvent };
 /** The Hub advises fewer than 100 files per commit. */
 export const MAX_FILES_PER_COMMIT = 99;
+/**
+ * Largest file push sends inline (base64 in the commit request, read whole into memory). The Hub
+ * takes files this small inline and wants larger ones through LFS/Xet; a Hub that asks for a
+ * larger file inline is refused rather than let it make push hold the file in memory.
+ */
+export const MAX_INLINE_FILE_BYTES = 10 * 1024 * 1024;
 
 /** The branch a multi-commit push stages on before it moves `branch` to the result. */
 export function stagingBranch(branch: string): string {
@@ -666,6 +672,11 @@ class HubClient {
       if (viaXet.has(f.path)) {
         lines.push({ key: 'lfsFile', value: { path: f.path, algo: 'sha256', oid: f.sha256, size: f.bytes } });
         continue;
+      }
+      if (!f.content && f.bytes > MAX_INLINE_FILE_BYTES) {
+        throw new HubPushError(
+          `the Hub asked for ${f.path} (${f.bytes} bytes) inline in the commit; push sends at most ${MAX_INLINE_FILE_BYTES} bytes inline (MAX_INLINE_FILE_BYTES)`,
+        );
       }
       const bytes = f.content ?? (await readFile(f.absPath));
       if (!f.content && createHash('sha256').update(bytes).digest('hex') !== f.sha256) throw changedError(f);
