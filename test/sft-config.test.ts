@@ -266,7 +266,13 @@ print(json.dumps(out))
       ],
       ['missing template', [...sft, '--prompt-template', path.join(work, 'nope.txt')], 1, /nope\.txt: cannot read the file \(ENOENT\)/],
       ['sft flag without the config', ['--history', '2'], 2, /--history shapes the sft config; add --configs sft/],
-      ['configs without parquet', [...sft, '--formats', 'arrow'], 2, /add parquet to --formats/],
+      ['configs without parquet', ['--configs', 'steps,sft', '--formats', 'arrow'], 2, /add parquet to --formats/],
+      [
+        'formats without steps',
+        [...sft, '--formats', 'arrow'],
+        2,
+        /--formats arrow: formats of the steps config, which --configs sft leaves out/,
+      ],
       ['unknown config', ['--configs', 'steps,nope'], 2, /--configs: unknown config "nope"/],
       ['history over its limit', [...sft, '--history', '65'], 2, /--history expects an integer from 0 to 64/],
     ];

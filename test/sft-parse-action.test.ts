@@ -60,7 +60,7 @@ beforeAll(async () => {
     await Promise.all(
       COORDS.map(async (coords) => {
         const dir = path.join(work, `${format}-${coords}`);
-        await convertOk(exportDir, dir, ['--configs', 'sft', '--action-format', format, '--coords', coords, '--split', 'train=1']);
+        await convertOk(exportDir, dir, ['--configs', 'steps,sft', '--action-format', format, '--coords', coords, '--split', 'train=1']);
         outs.push({ dir, format, coords });
       }),
     );

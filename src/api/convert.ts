@@ -26,7 +26,10 @@ export interface ConvertParams
    * convert at a time per output; an earlier dataset there is replaced only once the new one is whole.
    */
   out: string;
-  /** Output formats to write, any of `ALL_FORMATS` (the format registry). Default: `['parquet']`. */
+  /**
+   * Formats of the `steps` config, any of `ALL_FORMATS` (the format registry). Default: `['parquet']`.
+   * `[]` with `configs` writes no `steps` config, only those configs (e.g. an sft-only dataset).
+   */
   formats?: OutputFormat[];
   /**
    * How sessions go to splits: `split` ratios (`train=0.9,validation=0.05,test=0.05`, the default)

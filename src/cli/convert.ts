@@ -21,7 +21,8 @@ import { detail, say, warn } from './output.ts';
 import { progressBar, progressWanted } from './progress.ts';
 import { MAX_PARTITIONS } from '../convert/partition-limits.ts';
 import type { PartitionSpec } from '../convert/partition-limits.ts';
-import { CONFIG_NAMES, configModules, parseConfigs } from '../configs/registry.ts';
+import { CONFIG_NAMES, configModules, parseConfigs, writesSteps } from '../configs/registry.ts';
+import { UsageError } from '../errors.ts';
 
 /** Comma lists and repeated flags both work: `--workflow a,b --workflow c`. */
 function list(value: string, previous: string[] = []): string[] {
@@ -58,6 +59,20 @@ function formatList(value: string, previous: string[] = DEFAULT_FORMATS): string
       throw new InvalidArgumentError(`Unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}.`);
   }
   return [...new Set([...(previous === DEFAULT_FORMATS ? [] : previous), ...given])];
+}
+
+/**
+ * `--formats` are the formats of the `steps` config: none when `--configs` leaves steps out, and
+ * naming formats then is a mistake worth saying (they would not be written).
+ */
+function stepsFormats(flags: ConvertFlags): OutputFormat[] {
+  const configs = flags.configs ?? [];
+  if (writesSteps(configs)) return flags.formats as OutputFormat[];
+  if (flags.formats !== DEFAULT_FORMATS)
+    throw new UsageError(
+      `--formats ${flags.formats.join(',')}: formats of the steps config, which --configs ${configs.join(',')} leaves out; add steps to --configs`,
+    );
+  return [];
 }
 
 /** `--frames`: checked before the export is opened (frame-sampling.ts says what each mode keeps). */
@@ -138,7 +153,7 @@ export function registerConvert(program: Command): void {
     )
     .option(
       '--configs <list>',
-      `dataset configs, comma separated: ${CONFIG_NAMES.join(', ')} (default steps; steps is always written; the others are Parquet under <config>/)`,
+      `dataset configs, comma separated: ${CONFIG_NAMES.join(', ')} (default steps; the others are Parquet under <config>/; a list without steps writes no data/, e.g. --configs sft)`,
       list,
     )
     .option(
@@ -205,7 +220,7 @@ export function registerConvert(program: Command): void {
   // Each extra config's own flags (src/configs/<name>.ts).
   for (const m of configModules()) for (const o of m.cliOptions?.() ?? []) cmd.addOption(o);
   addInputOptions(cmd).action(async (input: string, flags: ConvertFlags) => {
-    const formats = flags.formats as OutputFormat[];
+    const formats = stepsFormats(flags);
     const progress = progressWanted({ json: flags.json }) ? progressBar('convert') : undefined;
     const params: ConvertParams = {
       export: input,
@@ -315,5 +330,7 @@ export function humanSummary(s: ConvertSummary, opts: SummaryOptions = {}): stri
       `  webdataset tar shards in ${at('webdataset/')}: load_dataset("webdataset", data_files=...) as the card's "How to load" shows`,
     );
   if (s.formats.includes('jsonl')) lines.push(`  JSONL for inspection in ${at('jsonl/')} (frames beside it)`);
+  for (const c of s.configs.filter((n) => n !== 'steps'))
+    lines.push(`  python -c 'from datasets import load_dataset; print(load_dataset("${s.out}", "${c}"))'`);
   return lines.join('\n') + '\n';
 }

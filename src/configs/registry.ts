@@ -13,7 +13,10 @@ import { episodesConfig } from './episodes.ts';
 import { sftConfig } from './sft.ts';
 import type { ConfigWriter, DatasetConfigModule } from './types.ts';
 
-/** `steps` is always written: the other configs are views of its rows. */
+/**
+ * `steps` is written unless `--configs` names others without it: the other configs are views of its
+ * rows, made in the same pass, so leaving `steps` out (`--configs sft`) writes each frame once.
+ */
 export const CONFIG_NAMES = ['steps', 'sft', 'episodes'] as const;
 export type ConfigName = (typeof CONFIG_NAMES)[number];
 export type ExtraConfigName = Exclude<ConfigName, 'steps'>;
@@ -31,6 +34,11 @@ export function configModule<N extends ExtraConfigName>(name: N): DatasetConfigM
 /** Every extra config's module, in registry order. */
 export function configModules(): DatasetConfigModule[] {
   return EXTRA_CONFIG_NAMES.map((n) => CONFIGS[n]);
+}
+
+/** Whether `--configs <list>` writes the `steps` config: when the list is empty (the default) or names it. */
+export function writesSteps(list: readonly string[]): boolean {
+  return list.length === 0 || list.includes('steps');
 }
 
 /** `--configs steps,sft`: the extra configs named, in registry order (`steps` may be named or not). */

@@ -54,8 +54,12 @@ export interface ConvertOptions {
   input: string;
   /** Output root: local path, s3:// or az://. */
   out: string;
+  /**
+   * The formats of the `steps` config (`data/`, `webdataset/`, ...). Empty: no `steps` config, only
+   * the extra configs named in `configs` (an sft-only dataset writes each frame once, not twice).
+   */
   formats: OutputFormat[];
-  /** `--configs`: the configs written beside `steps` (src/configs), as Parquet under `<name>/`. */
+  /** `--configs`: the configs written beside `steps` (or alone, with `formats: []`; src/configs), as Parquet under `<name>/`. */
   configs?: ExtraConfigName[];
   /** Options of the `sft` config (src/configs/sft.ts). */
   sft?: SftOptions;
@@ -138,11 +142,11 @@ const CARD_AND_MANIFEST = 2;
 export async function resolveConvertOptions(
   opts: ConvertOptions,
 ): Promise<{ opts: ConvertOptions; exportManifest: ExportReader['manifest'] }> {
-  if (opts.formats.length === 0) throw new UsageError('--formats: name at least one of ' + ALL_FORMATS.join(', '));
+  if (opts.formats.length === 0 && !opts.configs?.length) throw new UsageError('--formats: name at least one of ' + ALL_FORMATS.join(', '));
   for (const f of opts.formats)
     if (!isOutputFormat(f)) throw new UsageError(`--formats: unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}`);
   // The card's configs share one builder, the first config's: the extra configs are Parquet, so `data/` must be too.
-  if (opts.configs?.length && !opts.formats.includes('parquet'))
+  if (opts.configs?.length && opts.formats.length && !opts.formats.includes('parquet'))
     throw new UsageError(
       `--configs ${opts.configs.join(',')}: these configs are written as Parquet beside data/; add parquet to --formats`,
     );

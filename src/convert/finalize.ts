@@ -111,9 +111,10 @@ export async function finalizeConvert(given: ConvertOptions): Promise<ConvertRes
     }
     files.sort(byPath);
 
-    // The card's bytes per split and example row, from the first format's shard records.
+    // The card's bytes per split and example row, from the first format's shard records (a
+    // dataset without the steps config has neither).
     const first = formats[0] as OutputFormat;
-    for (const name of splitNames) {
+    for (const name of formats.length ? splitNames : []) {
       const count = plan.file.shards.find((s) => s.format === first && s.split === name)!.rows.length;
       let bytes = 0;
       for (let i = 0; i < count; i++) bytes += records.get(`${first}/${name}/${i}`)!.num_bytes ?? 0;

@@ -337,8 +337,9 @@ export async function convertPartition(
           await c.writer.add(row);
         } else if (need === 'context') await c.writer.context(row);
       }
-      // A row's bytes count once, with its shard in the first format.
-      if (rs[0]!.owns(at.row)) {
+      // A row's bytes count once, with its shard in the first format (none without steps: the
+      // card's num_bytes and example row describe the steps config only).
+      if (rs[0]?.owns(at.row)) {
         const key = `${at.split}/${rs[0]!.current}`;
         sizes.set(key, (sizes.get(key) ?? 0) + stepsRowNbytes(row));
         if (at.row === 0 && at.split === splitNames[0]) example = exampleRow(row, labels);

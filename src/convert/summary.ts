@@ -14,8 +14,10 @@ export interface ConvertSummary {
   out: string;
   /** Rows and sessions per split. */
   splits: DatasetManifest['splits'];
-  /** The formats written. */
+  /** The formats of the `steps` config written (none when `configs` leaves `steps` out). */
   formats: DatasetManifest['formats'];
+  /** The dataset configs written, `steps` first when it is: `load_dataset(out, name)` reads each. */
+  configs: string[];
   /** Files written: the data files, README.md and dataset-manifest.json. */
   files: number;
   /** Bytes of the data files. */
@@ -42,6 +44,7 @@ export function convertSummary(r: ConvertResult): ConvertSummary {
     out: r.out,
     splits: m.splits,
     formats: m.formats,
+    configs: [...(m.formats.length ? ['steps'] : []), ...Object.keys(m.configs ?? {})],
     files: m.files.length + CARD_AND_MANIFEST,
     bytes: m.files.reduce((a, f) => a + f.bytes, 0),
     skipped: m.skipped,

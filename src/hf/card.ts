@@ -58,19 +58,26 @@ function configDataFiles(format: OutputFormat, splits: string[]): Array<{ split:
  * is Parquet (they are Parquet, and `datasets` reads every config with the first one's builder).
  */
 function extraConfigs(m: DatasetManifest, formats: readonly OutputFormat[]): ExtraConfigName[] {
-  if (configFormat(formats) !== 'parquet' || !m.configs) return [];
+  if (!m.configs || (!withoutSteps(formats) && configFormat(formats) !== 'parquet')) return [];
   return EXTRA_CONFIG_NAMES.filter((n) => m.configs![n]);
+}
+
+/** A dataset of extra configs only (`convert --configs sft`): no `steps` formats, no `data/`. */
+function withoutSteps(formats: readonly OutputFormat[]): boolean {
+  return formats.length === 0;
 }
 
 /** The `configs` entries for the formats present, or undefined when none of them is a config format. */
 function configsFor(m: DatasetManifest, formats: readonly OutputFormat[], splits: string[]): unknown[] | undefined {
-  const fmt = configFormat(formats);
-  if (!fmt) return undefined;
-  const name = configName(fmt);
   const extra = extraConfigs(m, formats).map((c) => ({
     config_name: c,
     data_files: Object.keys(m.configs![c]!.splits).map((split) => ({ split, path: `${m.configs![c]!.folder}${split}-*` })),
   }));
+  // Without steps, the first extra config is the default: `load_dataset(repo)` reads it.
+  if (withoutSteps(formats)) return extra.length ? extra.map((e, i) => (i === 0 ? { ...e, default: true } : e)) : undefined;
+  const fmt = configFormat(formats);
+  if (!fmt) return undefined;
+  const name = configName(fmt);
   return [{ config_name: name, data_files: configDataFiles(fmt, splits), ...(name === 'default' ? {} : { default: true }) }, ...extra];
 }
 
@@ -92,6 +99,7 @@ function datasetInfoAll(
     const files = m.files.filter((f) => f.config === c);
     return { config_name: c, splits, download_size: files.reduce((a, f) => a + f.bytes, 0), dataset_size: 0 };
   });
+  if (withoutSteps(formats)) return byConfig;
   return [{ config_name: configName(configFormat(formats)!), ...info }, ...byConfig];
 }
 
@@ -177,6 +185,18 @@ function loadingSection(m: DatasetManifest, formats: readonly OutputFormat[], wh
   const first = splits[0] ?? 'train';
   const fmt = configFormat(formats);
   const parts: string[] = [LOADING_HEADING];
+  if (withoutSteps(formats)) {
+    parts.push(
+      '### With `datasets`',
+      '```python',
+      'from datasets import load_dataset',
+      '',
+      ...extraConfigs(m, formats).map(
+        (c) => `${c} = load_dataset("${id}", "${c}"${revArg})  # the ${c} config; add revision="<tag>" to pin a version`,
+      ),
+      '```',
+    );
+  }
   if (fmt === 'parquet' || fmt === 'arrow') {
     parts.push(
       '### With `datasets`',
@@ -349,7 +369,9 @@ function appendedLabels(m: DatasetManifest): string[] {
 function configsSection(m: DatasetManifest): string[] {
   const names = EXTRA_CONFIG_NAMES.filter((n) => m.configs?.[n]);
   if (!names.length) return [];
-  const out = ['## Configs', '', '- `default`: the `steps` rows above (`data/`).'];
+  const out = ['## Configs', ''];
+  if (withoutSteps(m.formats)) out.push('- no `steps` config (`data/`): this dataset was converted with `--configs` leaving it out.');
+  else out.push('- `default`: the `steps` rows above (`data/`).');
   for (const n of names) out.push(`- \`${n}\`: ${configModule(n).summary} (\`${m.configs![n]!.folder}\`).`);
   out.push('');
   for (const n of names) out.push(configModule(n).cardSection(m), '');
@@ -407,7 +429,7 @@ export function renderCard(input: CardInput): string {
     ...appendedLabels(m),
     '',
   ];
-  if (input.example) {
+  if (input.example && !withoutSteps(m.formats)) {
     body.push('## Example row (image left out)', '```json', JSON.stringify(input.example, null, 2), '```', '');
   }
   body.push(...configsSection(m));

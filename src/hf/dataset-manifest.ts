@@ -136,6 +136,7 @@ export interface DatasetManifest {
     action_types: Record<string, number>;
     actor_kinds: Record<string, number>;
   };
+  /** The formats of the `steps` config; empty when `convert --configs` left steps out (e.g. `--configs sft`). */
   formats: OutputFormat[];
   /**
    * The configs written beside `steps` (`convert --configs`), by name: their options, features and

@@ -201,13 +201,21 @@ export async function keptFormats(
   return kept;
 }
 
-/** The manifest as published: only the files of the formats present in the repo. */
+/**
+ * The manifest as published: only the files of the formats present in the repo, and as `formats`
+ * those of the steps config among them (none for a dataset converted without steps).
+ */
 export function publishedManifest(manifest: DatasetManifest, formats: readonly OutputFormat[]): DatasetManifest {
   return {
     ...manifest,
-    formats: ALL_FORMATS.filter((f) => formats.includes(f)),
+    formats: publishedStepsFormats(manifest, formats),
     files: manifest.files.filter((f) => formats.includes(f.format)),
   };
+}
+
+/** The steps config's formats among those published (its card config and `formats`). */
+export function publishedStepsFormats(manifest: DatasetManifest, formats: readonly OutputFormat[]): OutputFormat[] {
+  return ALL_FORMATS.filter((f) => formats.includes(f) && manifest.formats.includes(f));
 }
 
 export function isManaged(repoPath: string): boolean {

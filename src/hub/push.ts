@@ -40,6 +40,7 @@ import {
   planIsEmpty,
   planPush,
   publishedManifest,
+  publishedStepsFormats,
   readDatasetManifest,
   README_FILE,
   selectLocalFiles,
@@ -216,7 +217,10 @@ async function pushInner(opts: PushOptions, token: HubToken | null): Promise<Pus
   const kept = await keptFormats(remote, manifest, formats, opts.dir);
   const published = ALL_FORMATS.filter((f) => formats.includes(f) || kept.includes(f));
   // The card and manifest as published: for this repo, and for the formats that will be there.
-  const card = cardForRepo(await readFile(path.join(opts.dir, README_FILE), 'utf8'), manifest, published, { repoId: opts.repo, branch });
+  const card = cardForRepo(await readFile(path.join(opts.dir, README_FILE), 'utf8'), manifest, publishedStepsFormats(manifest, published), {
+    repoId: opts.repo,
+    branch,
+  });
   const manifestBytes = JSON.stringify(publishedManifest(manifest, published), null, 2) + '\n';
   const generated = new Map([
     [README_FILE, generatedFile(README_FILE, new TextEncoder().encode(card))],

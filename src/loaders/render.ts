@@ -52,16 +52,20 @@ export interface RenderedLoaders {
 
 export function renderLoaders(input: LoaderInput, opts: RenderOptions): RenderedLoaders {
   const { manifest } = input;
-  const formats = new Set(manifest.files.map((f) => f.format));
+  // The steps config's formats, from its files (a dataset converted without steps has none).
+  const formats = new Set(manifest.files.filter((f) => !f.config).map((f) => f.format));
+  const configFormats = new Set(manifest.files.filter((f) => f.config).map((f) => f.format));
   const has = (t: LoaderTarget) =>
-    formats.has(TARGETS[t].format) && (!TARGETS[t].config || Boolean(manifest.configs?.[TARGETS[t].config!]));
+    TARGETS[t].config
+      ? configFormats.has(TARGETS[t].format) && Boolean(manifest.configs?.[TARGETS[t].config!])
+      : formats.has(TARGETS[t].format);
   const targets = opts.targets ?? ALL_TARGETS.filter(has);
   for (const t of targets) {
     if (!has(t)) {
       const needs = TARGETS[t].config
         ? `the ${TARGETS[t].config} config (convert --configs ${TARGETS[t].config})`
         : `the ${TARGETS[t].format} files`;
-      const present = [...formats].sort().join(', ') || 'none';
+      const present = [...formats].sort().join(', ') || 'no steps config';
       throw new UsageError(`--targets ${t}: needs ${needs}, and this dataset has ${present}${TARGETS[t].config ? ' without it' : ''}`);
     }
   }

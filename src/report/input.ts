@@ -150,6 +150,13 @@ async function openDataset(source: Source, title: string, validateTarget: string
   const files = manifest.files
     .filter((f) => f.format === format && f.config === undefined && f.rows !== null && f.split !== null)
     .sort((a, b) => splitOrder.indexOf(a.split!) - splitOrder.indexOf(b.split!) || compareStrings(a.path, b.path));
+  if (!files.length && Array.isArray(manifest.formats) && !manifest.formats.length && manifest.configs) {
+    const configs = Object.keys(manifest.configs).join(',');
+    throw new InputError(
+      `has no steps rows to report (converted with --configs ${configs}): report its export, or convert with --configs steps,${configs}`,
+      where,
+    );
+  }
   if (!files.length) throw new InputError('lists no Parquet or JSONL data files to read rows from', where);
   const names = manifest.labels;
   const byId = (list: string[]) => (v: unknown) => {

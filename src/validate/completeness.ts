@@ -119,8 +119,10 @@ export class Completeness {
       read.set(key, (read.get(key) ?? 0) + (x.rows ?? Number.NaN));
     }
     for (const [config, c] of Object.entries(manifest.configs ?? {})) {
+      let rows = 0;
       for (const [split, s] of Object.entries(c?.splits ?? {})) {
         const n = read.get(`${config}\0${split}`) ?? 0;
+        rows += n;
         if (!Number.isNaN(n) && n !== s.rows)
           f.add('dataset.row_count_mismatch', {
             file: DATASET_MANIFEST_FILE,
@@ -133,14 +135,17 @@ export class Completeness {
             message: `config ${config} split ${split}: num_examples ${inCard ?? 'missing'}, its files have ${n} rows`,
           });
       }
+      if (!Number.isNaN(rows)) f.configRows = Math.max(f.configRows, rows);
     }
   }
 
   /** Rule 1, after reading: some data file was read, and it held rows. */
   somethingRead(target: string): void {
-    if (!this.files.length) {
+    // The extra configs' files count: a dataset without `steps` (`convert --configs sft`) has only them.
+    const all = [...this.files, ...this.configFiles];
+    if (!all.length) {
       this.findings.add('target.unrecognised', { file: target, message: 'no data file (.parquet, .arrow, .jsonl, .tar) to check' });
-    } else if (this.files.every((x) => x.rows === 0)) {
+    } else if (all.every((x) => x.rows === 0)) {
       this.findings.add('target.empty', { file: target, message: 'its data files hold no rows' });
     }
   }

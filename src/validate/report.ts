@@ -70,6 +70,8 @@ function compareExamples(a: FindingExample, b: FindingExample): number {
 export class Findings {
   private readonly byCheck = new Map<CheckId, { count: number; examples: FindingExample[] }>();
   readonly stats: ValidationStats = { files: 0, bytes: 0, rows: 0, frames: 0, by_format: {}, masked: 0 };
+  /** Most rows read from one extra config's files (a dataset without `steps` has only those). */
+  configRows = 0;
 
   constructor(private readonly maxExamples = 10) {}
 
@@ -101,7 +103,7 @@ export class Findings {
     const formats = Object.values(this.stats.by_format);
     const stats: ValidationStats = {
       ...this.stats,
-      rows: Math.max(0, ...formats.map((f) => f.rows)),
+      rows: Math.max(0, this.configRows, ...formats.map((f) => f.rows)),
       frames: Math.max(0, ...formats.map((f) => f.frames)),
       // In the order the formats were checked (parquet, arrow, jsonl, webdataset): deterministic.
       by_format: { ...this.stats.by_format },

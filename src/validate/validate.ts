@@ -254,8 +254,8 @@ async function validateFiles(
         toCheck.push({ path: e.path, split: splitOf(e.path, splitNames), size: e.size ?? 0, sha256: null, format });
     }
   }
-  findings.stats.files = toCheck.length;
-  findings.stats.bytes = toCheck.reduce((n, f) => n + f.size, 0);
+  findings.stats.files = toCheck.length + configFiles.length;
+  findings.stats.bytes = [...toCheck, ...configFiles].reduce((n, f) => n + f.size, 0);
   const rank = (s: string) => (splitNames.includes(s) ? splitNames.indexOf(s) : splitNames.length);
   toCheck.sort(
     (a, b) =>
@@ -297,7 +297,8 @@ async function validateFiles(
       complete.configRows(fc.path, fc.config, fc.split, await checkConfigParquet(ctx, fc, fc.config, features));
     }
   }
-  if (manifest) complete.rowCounts(manifest, sizes.has('README.md') ? await cardSplits(ctx) : null);
+  // The card's first dataset_info entry is the steps config's, when the dataset has one.
+  if (manifest) complete.rowCounts(manifest, sizes.has('README.md') && manifest.formats.length ? await cardSplits(ctx) : null);
   if (manifest?.configs) complete.configRowCounts(manifest, sizes.has('README.md') ? await cardConfigSplits(ctx) : null);
   complete.somethingRead(label);
   await hashing;
