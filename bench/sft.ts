@@ -21,20 +21,20 @@ interface Case {
   /** Parquet rows written: steps rows times the configs written. */
   tables: number;
 }
-const STEPS_ONLY: Case = { name: 'convert (steps)', flags: [], tables: 1 };
+const STEPS_ONLY: Case = { name: 'convert (steps)', flags: ['--formats', 'parquet'], tables: 1 };
 const SFT: Case = { name: 'convert --configs sft', flags: ['--configs', 'sft'], tables: 1 };
 const SFT_HISTORY: Case = {
   name: 'convert --configs sft --history 3 --history-frames 2',
   flags: ['--configs', 'sft', '--history', '3', '--history-frames', '2'],
   tables: 1,
 };
-const STEPS_AND_SFT: Case = { name: 'convert --configs steps,sft', flags: ['--configs', 'steps,sft'], tables: 2 };
+const STEPS_AND_SFT: Case = { name: 'convert --configs steps,sft', flags: ['--formats', 'parquet', '--configs', 'steps,sft'], tables: 2 };
 
 function measureCase(ctx: BenchContext, c: Case, exp: GeneratedExport, label: string): Measured {
   const out = ctx.scratch('out-convert-sft');
   ctx.prepareCache(exp);
   ctx.log(`${label}: ${c.name} on ${exp.rows} rows`);
-  const m = measure([...cli, 'convert', exp.dir, '--out', out, '--formats', 'parquet', '--split', 'train=1', ...c.flags]);
+  const m = measure([...cli, 'convert', exp.dir, '--out', out, '--split', 'train=1', ...c.flags]);
   const rows = parquetRows(out);
   if (rows !== exp.rows * c.tables) throw new Error(`${c.name} wrote ${rows} rows, expected ${exp.rows * c.tables}`);
   ctx.log(
