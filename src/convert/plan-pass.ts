@@ -9,7 +9,7 @@ import { InputError, UsageError } from '../errors.ts';
 import { checkManifestCounts } from '../export/manifest-check.ts';
 import type { ManifestCheck } from '../export/manifest-check.ts';
 import { openExport } from '../export/read.ts';
-import type { ExportReader, LostRows, ReadPosition } from '../export/read.ts';
+import type { ExportReader, LocatedExport, LostRows, ReadPosition } from '../export/read.ts';
 import type { Step } from '../export/step.ts';
 import { stepLocation } from '../export/step.ts';
 import { probeImage } from '../frames/probe.ts';
@@ -151,10 +151,11 @@ export async function planPass(
   opts: ConvertOptions,
   labels: LabelVocab,
   progress?: ProgressMeter<ConvertProgressEvent>,
+  located?: LocatedExport,
 ): Promise<PlanResult> {
   const { signal } = opts;
   const sessionStarts = new Map<string, ReadPosition>();
-  const reader = await openExport(opts.input, { ...readerOptions(opts), sessionStarts });
+  const reader = await openExport(opts.input, { ...readerOptions(opts), sessionStarts, located });
   const resumePoints = new ResumePoints();
   const plan = await makeSplitPlan(opts.split);
   const splitter = createSplitter(plan);
