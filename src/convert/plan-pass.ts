@@ -167,12 +167,9 @@ export async function planPass(
   let rows = 0;
   let probedBytes = 0;
   let probed = 0;
-  const steps = readableFramesOnly(
-    filterSteps(reader.steps(), opts.filters, filterStats),
-    reader,
-    opts.onError === 'skip',
-    resolveLimits(opts.limits),
-  );
+  const filtered = filterSteps(reader.steps(), opts.filters, filterStats);
+  // Without skip no frame is checked here: no pass-through layer per row either.
+  const steps = opts.onError === 'skip' ? readableFramesOnly(filtered, reader, true, resolveLimits(opts.limits)) : filtered;
   for await (const step of steps) {
     if (signal?.aborted) throw abortError(signal);
     if (step.session_id !== lastSession) {
