@@ -304,6 +304,11 @@ function sendBatch(): void {
   w.postMessage(b satisfies ToReader);
 }
 
+/** Starts the reader thread before a read needs it: it takes a few tens of ms to start. */
+export function startLocalReader(): void {
+  readerWorker();
+}
+
 /** `within`: the real root the file must be inside; `max`: the largest file read whole. */
 function readInWorker(full: string, within: string, range?: ByteRange, shared?: true, max?: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
