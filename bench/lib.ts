@@ -4,7 +4,7 @@
  * Ratios between tools measured in the same run are what we quote; absolute times are noisy.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +12,24 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const venvPython = path.join(repoRoot, '.venv', 'bin', 'python');
 /** The CLI as users run it: bin/ runs the bundle `npm run bench` builds first (scripts/build.mjs). */
 export const cli = [process.execPath, path.join(repoRoot, 'bin/nusomi-hf.js')];
+
+/**
+ * Whether bin/ runs the bundle: dist/cli/BUILT is newer than every file under src/ (bin/'s own
+ * rule). A source edited while the bench runs sends every later command through tsx and its
+ * start-up: the 1x `convert --plan-only` took 1.1-1.75 s (1.2-1.5 CPU s) that way, 0.65 s (0.75 CPU s) from the bundle.
+ */
+export function bundleIsFresh(): boolean {
+  let built: number;
+  try {
+    built = statSync(path.join(repoRoot, 'dist/cli/BUILT')).mtimeMs;
+  } catch {
+    return false;
+  }
+  const src = path.join(repoRoot, 'src');
+  return readdirSync(src, { recursive: true, withFileTypes: true }).every(
+    (e) => e.isDirectory() || statSync(path.join(e.parentPath, e.name)).mtimeMs <= built,
+  );
+}
 
 export interface Measured {
   seconds: number;

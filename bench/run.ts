@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { repoRoot, run as runCommand, saveSection, writeReadmeTable } from './lib.ts';
+import { bundleIsFresh, repoRoot, run as runCommand, saveSection, writeReadmeTable } from './lib.ts';
 import type { BenchRow } from './lib.ts';
 
 /** What a section returns; saved as-is under its name in bench/results.json. */
@@ -175,7 +175,11 @@ async function main(): Promise<void> {
     if (only.length && !only.includes(s.name)) continue;
     ctx.log(`section ${s.name}`);
     const loadBefore = os.loadavg()[0]!;
+    const stale =
+      'the CLI would run through tsx, not the bundle (its start-up would be measured): run `npm run bench` again without editing src/';
+    if (!bundleIsFresh()) throw new Error(`section ${s.name}: dist/cli is older than src/; ${stale}`);
     const section = await (await s.load()).run(ctx);
+    if (!bundleIsFresh()) throw new Error(`section ${s.name}: src/ changed while it ran, so ${stale}`);
     // The machine may be shared: say how busy it was, since contention skews absolute numbers.
     (section.notes ??= []).push(
       `Machine: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; 1-minute load average ${loadBefore.toFixed(1)} at the start of the section, ${os.loadavg()[0]!.toFixed(1)} at the end.`,

@@ -124,16 +124,23 @@ export function failureReason(err: unknown): string {
  * JSON.parse itself is iterative and copes with any depth).
  */
 export function parseJsonText(text: string, maxDepth: number, where: Where, what = 'valid JSON'): unknown {
-  let v: unknown;
+  const v = parseJsonOnly(text, where, what);
+  if (typeof v === 'object' && v !== null && jsonDeeperThan(v, maxDepth)) throw jsonTooDeep(maxDepth, where);
+  return v;
+}
+
+/** parseJsonText without the depth check, for a caller that checks it in a walk of its own (export/jsonl.ts). */
+export function parseJsonOnly(text: string, where: Where, what: string): unknown {
   try {
-    v = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new InputError(`not ${what} (${jsonSyntaxReason(err)})`, where);
   }
-  if (typeof v === 'object' && v !== null && jsonDeeperThan(v, maxDepth)) {
-    throw new InputError(`JSON nested deeper than ${maxDepth} levels, ${overLimit('maxJsonDepth', maxDepth)}`, where);
-  }
-  return v;
+}
+
+/** The error for JSON nested deeper than `maxDepth` (jsonDeeperThan). */
+export function jsonTooDeep(maxDepth: number, where: Where): InputError {
+  return new InputError(`JSON nested deeper than ${maxDepth} levels, ${overLimit('maxJsonDepth', maxDepth)}`, where);
 }
 
 /** A short, content-free name for a value's type, for messages about untrusted input. */

@@ -90,6 +90,24 @@ describe('local sink', () => {
     await g.write(data);
     expect(await g.commit()).toEqual({ bytes: data.length, sha256: sha(data) });
   });
+
+  it('writeFile: small files (hashed here) and large ones (through the hash worker) land whole under their name, hashed alike', async () => {
+    const sink = new LocalSink(path.join(tmp, 'whole'));
+    for (const [name, data] of [
+      ['empty.json', new Uint8Array()],
+      ['plan.json', noise(37_000, 3)],
+      ['at-limit.bin', noise(1 << 20, 4)],
+      ['past-limit.bin', noise((1 << 20) + 1, 5)],
+    ] as const) {
+      expect(await sink.writeFile(`d/${name}`, data)).toEqual({ bytes: data.length, sha256: sha(data) });
+      expect(sha(new Uint8Array(await readFile(path.join(tmp, 'whole/d', name))))).toBe(sha(data));
+    }
+    // Written again: replaced whole; no temp file is left beside them.
+    const again = noise(1000, 6);
+    expect(await sink.writeFile('d/plan.json', again)).toEqual({ bytes: again.length, sha256: sha(again) });
+    expect(sha(new Uint8Array(await readFile(path.join(tmp, 'whole/d/plan.json'))))).toBe(sha(again));
+    expect((await readdir(path.join(tmp, 'whole/d'))).sort()).toEqual(['at-limit.bin', 'empty.json', 'past-limit.bin', 'plan.json']);
+  });
 });
 
 /** `count` files `{i}.webp` under a new folder of tmp. */

@@ -4,7 +4,7 @@ import type { FrameOptions } from '../frames/transform.ts';
 import type { OutputFormat } from '../hf/dataset-manifest.ts';
 import type { FilterOptions } from '../select/filters.ts';
 import type { SplitOptions } from '../select/split.ts';
-import { assertLocalInputExists } from './input.ts';
+import { assertLocalInputExists, startLocalReader } from './input.ts';
 import type { InputParams } from './input.ts';
 
 export type { ConvertSummary, FilterOptions, FrameOptions, OutputFormat, SplitOptions, WdsOptions };
@@ -81,7 +81,11 @@ export interface ConvertParams
 export async function convert(params: ConvertParams): Promise<ConvertSummary> {
   const opts = convertOptionsOf(params);
   // Loaded on first call: a program (or the CLI) that never converts skips these modules.
-  const [{ convert: run }, { convertSummary }] = await Promise.all([import('../convert/convert.ts'), import('../convert/summary.ts')]);
+  const [{ convert: run }, { convertSummary }] = await Promise.all([
+    import('../convert/convert.ts'),
+    import('../convert/summary.ts'),
+    startLocalReader(opts.input),
+  ]);
   return convertSummary(await run(opts));
 }
 

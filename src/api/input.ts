@@ -27,6 +27,15 @@ export interface InputParams {
   signal?: AbortSignal;
 }
 
+/**
+ * For a local export, starts the file reader thread (source/local.ts) while the caller loads its
+ * modules: the export's manifest is its first read, which otherwise waits for the thread to start.
+ */
+export async function startLocalReader(p: string): Promise<void> {
+  if (hasUrlScheme(p) && !p.startsWith('file:')) return;
+  (await import('../source/local.ts')).startLocalReader();
+}
+
 /** A local input path that is not there: `<path>: does not exist`, before any reader runs. */
 export function assertLocalInputExists(p: string): void {
   if (hasUrlScheme(p)) return;

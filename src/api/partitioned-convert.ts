@@ -7,6 +7,7 @@
 import type { PartitionSpec } from '../convert/partition-limits.ts';
 import type { ConvertSummary } from '../convert/summary.ts';
 import { convertOptionsOf } from './convert.ts';
+import { startLocalReader } from './input.ts';
 import type { ConvertParams } from './convert.ts';
 
 export type { PartitionSpec };
@@ -31,8 +32,9 @@ export interface PartitionResult {
 
 /** Step 1 (`convert --plan-only`): one pass over the rows without frames; writes the plan under `out`. */
 export async function planConvert(params: ConvertParams): Promise<PlanResult> {
-  const { planOnly } = await import('../convert/partition.ts');
-  return planOnly(convertOptionsOf(params));
+  const opts = convertOptionsOf(params);
+  const [{ planOnly }] = await Promise.all([import('../convert/partition.ts'), startLocalReader(opts.input)]);
+  return planOnly(opts);
 }
 
 /** Step 2 (`convert --partition i/N`): writes only the files partition `partition.index` of `partition.count` owns. */

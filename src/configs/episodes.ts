@@ -22,7 +22,7 @@ import { stepsFeatures } from '../hf/steps-schema.ts';
 import type { ActionRow } from '../hf/steps-schema.ts';
 import { TIMESTAMP_MS_UTC } from '../hf/features.ts';
 import { parseByteSize } from '../limits.ts';
-import { configParquetWriter, configShardPath, configShardRows } from './parquet.ts';
+import { configShardPath, configShardRows } from './parquet.ts';
 import type { RowMapper } from './parquet.ts';
 import type { DatasetConfigModule } from './types.ts';
 
@@ -205,6 +205,7 @@ export const episodesConfig: DatasetConfigModule<'episodes'> = {
     return { episodes: { maxFrames: flags.episodeMaxFrames as number | undefined, maxBytes: flags.episodeMaxBytes as number | undefined } };
   },
   async writer() {
+    const { configParquetWriter } = await import('./parquet-writer.ts');
     return (run) => {
       const groupRows = Math.max(1, Math.min(100, Math.floor(EPISODES_ROW_GROUP_BYTES / Math.max(1, run.approxBytesPerRow))));
       return configParquetWriter('episodes', run, run.approxBytesPerRow, episodesMapper(resolved(run.opts.episodes)), groupRows);

@@ -23,7 +23,7 @@ import type { Features } from '../hf/features.ts';
 import type { LabelVocabJson } from '../hf/labels.ts';
 import type { StepsRow } from '../hf/steps-schema.ts';
 import { isoOfMs } from '../hf/timestamps.ts';
-import { configParquetWriter, configShardPath, configShardRows } from './parquet.ts';
+import { configShardPath, configShardRows } from './parquet.ts';
 import type { RowMapper } from './parquet.ts';
 import { ACTION_FORMATS, COORDS, canonicalAction, renderAction } from './sft-actions.ts';
 import type { ActionFormat, CanonicalAction, Coords, FrameSize } from './sft-actions.ts';
@@ -388,6 +388,7 @@ export const sftConfig: DatasetConfigModule<'sft'> = {
     };
   },
   async writer() {
+    const { configParquetWriter } = await import('./parquet-writer.ts');
     return (run) => configParquetWriter('sft', run, run.approxBytesPerRow, sftMapper(resolved(run.opts.sft), run.labels), SFT_GROUP_ROWS);
   },
 };

@@ -17,8 +17,8 @@ import { readFile } from 'node:fs/promises';
 import { abortError, throwIfAborted } from '../abort.ts';
 import { IntegrityError, UsageError } from '../errors.ts';
 import { mismatchText } from '../export/manifest-check.ts';
-import { openExport } from '../export/read.ts';
-import type { ExportReader } from '../export/read.ts';
+import { locateExport } from '../export/read.ts';
+import type { ExportReader, LocatedExport } from '../export/read.ts';
 import type { FrameOptions } from '../frames/transform.ts';
 import { parseJsonText, resolveLimits } from '../limits.ts';
 import type { InputLimits } from '../limits.ts';
@@ -118,7 +118,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   const output = await openOutput(opts.out, opts.input);
   try {
     await refuseWhilePartitioned(opts.out);
-    const result = await writeDataset(opts, exportManifest, output, progress);
+    const result = await writeDataset(opts, exportManifest, output, progress, resolved.located);
     await output.finish(result.manifest.files.map((f) => f.path));
     if (progress) {
       progress.filesDone = progress.filesTotal = result.manifest.files.length + CARD_AND_MANIFEST;
@@ -141,7 +141,7 @@ const CARD_AND_MANIFEST = 2;
 /** Defaults filled in and checked; the export's manifest read (created_at anchors relative times). */
 export async function resolveConvertOptions(
   opts: ConvertOptions,
-): Promise<{ opts: ConvertOptions; exportManifest: ExportReader['manifest'] }> {
+): Promise<{ opts: ConvertOptions; exportManifest: ExportReader['manifest']; located: LocatedExport }> {
   if (opts.formats.length === 0 && !opts.configs?.length) throw new UsageError('--formats: name at least one of ' + ALL_FORMATS.join(', '));
   for (const f of opts.formats)
     if (!isOutputFormat(f)) throw new UsageError(`--formats: unknown format "${f}"; expected ${ALL_FORMATS.join(', ')}`);
@@ -157,7 +157,9 @@ export async function resolveConvertOptions(
   opts = { ...opts, split, limits, frames: { ...opts.frames, limits } };
 
   // The export's manifest: created_at anchors relative --since/--until and the tar mtime.
-  const exportManifest = (await openExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch })).manifest;
+  // Found once: the plan pass reads the data files listed here.
+  const located = await locateExport(opts.input, { limits, allowRemote: opts.allowRemoteFrames ?? [], fetch: opts.fetch });
+  const exportManifest = located.manifest;
   opts = {
     ...opts,
     filters: {
@@ -166,7 +168,7 @@ export async function resolveConvertOptions(
       maxFramePixels: limits.maxFramePixels,
     },
   };
-  return { opts, exportManifest };
+  return { opts, exportManifest, located };
 }
 
 async function writeDataset(
@@ -174,8 +176,9 @@ async function writeDataset(
   exportManifest: ExportReader['manifest'],
   output: Output,
   progress: ProgressMeter<ConvertProgressEvent> | undefined,
+  located: LocatedExport,
 ): Promise<ConvertResult> {
-  const plan = await planDataset(opts, exportManifest, progress);
+  const plan = await planDataset(opts, exportManifest, progress, located);
   const { planned, splitNames, features, labels, mtime, warnings, mismatches } = plan;
   const sink = await output.openSink();
   const written = await writePass({ opts, planned, splitNames, features, labels, sink, mtime, warnings, progress });
@@ -204,6 +207,8 @@ export async function planDataset(
   opts: ConvertOptions,
   exportManifest: ExportReader['manifest'],
   progress?: ProgressMeter<ConvertProgressEvent>,
+  /** The export as resolveConvertOptions found it (else found again). */
+  located?: LocatedExport,
 ): Promise<PlannedDataset> {
   const labels = opts.labelsFrom
     ? pinLabels(
@@ -212,7 +217,7 @@ export async function planDataset(
       )
     : new LabelVocab();
   progress?.start('plan', { rowsTotal: typeof exportManifest.rows === 'number' ? exportManifest.rows : null });
-  const planned = await planPass(opts, labels, progress);
+  const planned = await planPass(opts, labels, progress, located);
   labels.freeze();
   return planVerdicts(opts, exportManifest, planned, labels);
 }

@@ -75,10 +75,10 @@ export function recordName(spec: PartitionSpec): string {
 
 /** `convert --plan-only`: the plan pass under the output's lock, written where the partitions find it. */
 export async function planOnly(given: ConvertOptions): Promise<{ out: string; plan: string; shards: number; warnings: string[] }> {
-  const { opts, exportManifest } = await resolveConvertOptions(given);
+  const { opts, exportManifest, located } = await resolveConvertOptions(given);
   const output = await openOutput(opts.out, opts.input);
   try {
-    const plan = await planDataset(opts, exportManifest);
+    const plan = await planDataset(opts, exportManifest, undefined, located);
     const text = await planFileOf(given, { ...plan, opts, exportManifest });
     const place = await partitionPlace(opts.out);
     const earlier = await place.read(PLAN_FILE);

@@ -9,7 +9,7 @@ import { InputError, UsageError } from '../errors.ts';
 import { checkManifestCounts } from '../export/manifest-check.ts';
 import type { ManifestCheck } from '../export/manifest-check.ts';
 import { openExport } from '../export/read.ts';
-import type { ExportReader, LostRows, ReadPosition } from '../export/read.ts';
+import type { ExportReader, LocatedExport, LostRows, ReadPosition } from '../export/read.ts';
 import type { Step } from '../export/step.ts';
 import { stepLocation } from '../export/step.ts';
 import { probeImage } from '../frames/probe.ts';
@@ -151,10 +151,11 @@ export async function planPass(
   opts: ConvertOptions,
   labels: LabelVocab,
   progress?: ProgressMeter<ConvertProgressEvent>,
+  located?: LocatedExport,
 ): Promise<PlanResult> {
   const { signal } = opts;
   const sessionStarts = new Map<string, ReadPosition>();
-  const reader = await openExport(opts.input, { ...readerOptions(opts), sessionStarts });
+  const reader = await openExport(opts.input, { ...readerOptions(opts), sessionStarts, located });
   const resumePoints = new ResumePoints();
   const plan = await makeSplitPlan(opts.split);
   const splitter = createSplitter(plan);
@@ -166,12 +167,9 @@ export async function planPass(
   let rows = 0;
   let probedBytes = 0;
   let probed = 0;
-  const steps = readableFramesOnly(
-    filterSteps(reader.steps(), opts.filters, filterStats),
-    reader,
-    opts.onError === 'skip',
-    resolveLimits(opts.limits),
-  );
+  const filtered = filterSteps(reader.steps(), opts.filters, filterStats);
+  // Without skip no frame is checked here: no pass-through layer per row either.
+  const steps = opts.onError === 'skip' ? readableFramesOnly(filtered, reader, true, resolveLimits(opts.limits)) : filtered;
   for await (const step of steps) {
     if (signal?.aborted) throw abortError(signal);
     if (step.session_id !== lastSession) {

@@ -124,9 +124,49 @@ function withoutNullKeys(v: unknown): unknown {
 }
 
 /** `v` in canonical form (no null-valued object keys) when it is plain JSON, else NOT_PLAIN. */
-function canonicalJson(v: unknown): unknown {
-  const kind = jsonKind(v);
+function canonicalJson(v: unknown, kind = jsonKind(v)): unknown {
   return kind === PLAIN ? v : kind === HAS_NULL_KEYS ? withoutNullKeys(v) : NOT_PLAIN;
+}
+
+/** What `jsonKindWithin` returns for a value nested deeper than its limit. */
+export const DEEPER = 4;
+
+/**
+ * `jsonKind(v)`, or DEEPER when `jsonDeeperThan(v, limit)` (limits.ts) holds: a JSON-parsed row is
+ * checked for depth and walked for its kind in one walk, not two (RawRow.jsonKind carries it on).
+ */
+export function jsonKindWithin(v: unknown, limit: number): number {
+  const bits = kindBits(v, limit);
+  return bits & DEEPER ? DEEPER : bits & NOT_PLAIN_JSON ? NOT_PLAIN_JSON : bits;
+}
+
+/** jsonKind's bits, walked to the end for depth: NOT_PLAIN_JSON no longer stops it, DEEPER does. */
+function kindBits(v: unknown, limit: number): number {
+  if (v === null) return PLAIN;
+  const t = typeof v;
+  if (t === 'string' || t === 'number' || t === 'boolean') return PLAIN;
+  if (t !== 'object') return NOT_PLAIN_JSON;
+  if (limit === 0) return DEEPER;
+  let bits = PLAIN;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      bits |= kindBits(v[i], limit - 1);
+      if (bits & DEEPER) return bits;
+    }
+    return bits;
+  }
+  if (Object.getPrototypeOf(v) !== Object.prototype) bits |= NOT_PLAIN_JSON;
+  for (const key in v as Record<string, unknown>) {
+    if (key === '__proto__') bits |= NOT_PLAIN_JSON;
+    const x = (v as Record<string, unknown>)[key];
+    if (x === null) {
+      bits |= HAS_NULL_KEYS;
+      continue;
+    }
+    bits |= kindBits(x, limit - 1);
+    if (bits & DEEPER) return bits;
+  }
+  return bits;
 }
 
 class RowContext {
@@ -359,7 +399,7 @@ const TOP_OBJECTS = ['frame', 'action', 'context'] as const;
 export function normalizeRow(raw: RawRow, ctx: NormalizeContext): Step {
   const rc = new RowContext(raw.origin, (ctx.limits ?? DEFAULT_LIMITS).maxJsonDepth);
   // JSON-parsed rows (jsonl) are already plain: skip the deep copy (and its per-key path strings).
-  const canon = raw.columnar ? NOT_PLAIN : canonicalJson(raw.fields);
+  const canon = raw.columnar ? NOT_PLAIN : canonicalJson(raw.fields, raw.jsonKind);
   let fields = (canon === NOT_PLAIN ? rc.plain(raw.fields, '') : canon) as Record<string, unknown>;
   for (const k of TOP_OBJECTS) if (typeof fields[k] === 'string') fields[k] = rc.jsonText(fields[k], k, false);
   if (raw.columnar) fields = nestDotted(fields, rc);

@@ -23,6 +23,8 @@ export interface RawRow {
   origin: StepOrigin;
   /** Values came from a columnar file (structs: null keys dropped, dotted names nested, JSON text parsed). */
   columnar: boolean;
+  /** normalize.ts's `jsonKind` of `fields`, when the reader found it already (jsonl: in its depth check). */
+  jsonKind?: number;
   /** Image bytes that travelled with the row (webdataset member). */
   image?: { bytes: Uint8Array; ext: string; ref: string };
 }

@@ -88,6 +88,16 @@ export interface OpenExportOptions {
   resumeAt?: ReadPosition;
   /** Filled with where each session's first row is (a session's id is set once, when its first row is read). */
   sessionStarts?: Map<string, ReadPosition>;
+  /** The export as an earlier `locateExport` found it: its manifest is not read, nor its data files listed, again. */
+  located?: LocatedExport;
+}
+
+/** An export's source, manifest and data files, found once (listing a local export walks every frame's folder). */
+export interface LocatedExport {
+  source: Source;
+  manifest: ExportManifest;
+  entries: SourceEntry[];
+  files: DataFile[];
 }
 
 /** A row's place in the export: data file index, and raw rows (good or bad) before it in that file. */
@@ -198,12 +208,23 @@ function reasonOf(err: InputError): string {
   return what.replace(/, got .*$/, '').replace(/ \(.*\)$/, '');
 }
 
-export async function openExport(root: string | Source, opts: OpenExportOptions = {}): Promise<ExportReader> {
+/** Opens the export's source, reads its manifest and finds its data files (errors as `openExport` gives them). */
+export async function locateExport(root: string | Source, opts: OpenExportOptions = {}): Promise<LocatedExport> {
   const limits = resolveLimits(opts.limits);
-  const sourceOpts: SourceOptions = { maxReadBytes: limits.maxMemberBytes, allowRemote: opts.allowRemote ?? [], fetch: opts.fetch };
+  const sourceOpts = sourceOptions(opts, limits);
   const source = typeof root === 'string' ? await openSource(root, sourceOpts) : root;
   const manifest = await readManifest(source, limits);
-  const { entries, files } = await dataFiles(source, manifest, limits, sourceOpts);
+  return { source, manifest, ...(await dataFiles(source, manifest, limits, sourceOpts)) };
+}
+
+function sourceOptions(opts: OpenExportOptions, limits: InputLimits): SourceOptions {
+  return { maxReadBytes: limits.maxMemberBytes, allowRemote: opts.allowRemote ?? [], fetch: opts.fetch };
+}
+
+export async function openExport(root: string | Source, opts: OpenExportOptions = {}): Promise<ExportReader> {
+  const limits = resolveLimits(opts.limits);
+  const sourceOpts = sourceOptions(opts, limits);
+  const { source, manifest, entries, files } = opts.located ?? (await locateExport(root, opts));
   const skipped: SkipReport = { count: 0, reasons: new Map(), examples: [], files: [] };
   const listedRows = manifestFileRows(manifest);
   const counts: ReadCounts = { rows: 0, readable: 0, frames: 0, actions: 0, sessions: 0 };

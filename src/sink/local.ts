@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { close, fdatasync, fsync, open, writev } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { open as openFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { mkdirs } from '../mkdirs.ts';
 import { BlockHasher } from './hasher.ts';
@@ -29,6 +29,8 @@ const IN_FLIGHT_BYTES = 24 * BLOCK_BYTES;
 /** Shared chunks at least this long are written by reference; shorter ones are cheaper to copy. */
 const BY_REFERENCE_BYTES = 64 << 10;
 const freeBlocks = new BlockPool(BLOCK_BYTES);
+/** Files up to this size are written whole by writeFile, without the write-behind and the hash worker. */
+const SMALL_FILE_BYTES = 1 << 20;
 
 /** A local directory. Files are written as `.<name>.tmp-<rand>` beside the target, fsynced, renamed. */
 export class LocalSink implements Sink {
@@ -44,6 +46,13 @@ export class LocalSink implements Sink {
   }
 
   async create(p: string): Promise<OutputFile> {
+    const { final, tmp } = await this.place(p);
+    const fd = await new Promise<number>((resolve, reject) => open(tmp, 'w', (err, fd) => (err ? reject(err) : resolve(fd))));
+    return new LocalOutputFile(p, final, tmp, fd);
+  }
+
+  /** The file's final name, its folder made, and the temp name it is written under. */
+  private async place(p: string): Promise<{ final: string; tmp: string }> {
     const final = path.join(this.root, p);
     const dir = path.dirname(final);
     if (!this.made.has(dir)) {
@@ -51,13 +60,27 @@ export class LocalSink implements Sink {
       this.made.add(dir);
     }
     // The temp name never appears in outputs; the random suffix only avoids clashes between runs.
-    const tmp = path.join(path.dirname(final), `.${path.basename(final)}.tmp-${randomBytes(4).toString('hex')}`);
-    const fd = await new Promise<number>((resolve, reject) => open(tmp, 'w', (err, fd) => (err ? reject(err) : resolve(fd))));
-    return new LocalOutputFile(p, final, tmp, fd);
+    return { final, tmp: path.join(dir, `.${path.basename(final)}.tmp-${randomBytes(4).toString('hex')}`) };
   }
 
-  writeFile(p: string, bytes: Uint8Array): Promise<{ bytes: number; sha256: string }> {
-    return writeThrough(this, p, bytes);
+  async writeFile(p: string, bytes: Uint8Array): Promise<{ bytes: number; sha256: string }> {
+    if (bytes.length > SMALL_FILE_BYTES) return writeThrough(this, p, bytes);
+    // A small file (a plan, a record, a card) is hashed here: starting the hash worker for it
+    // (a thread and its module) took longer than hashing it, in a process that writes nothing else.
+    const { final, tmp } = await this.place(p);
+    const f = await openFile(tmp, 'w');
+    try {
+      await f.writeFile(bytes);
+      await f.sync();
+      await f.close();
+    } catch (err) {
+      await f.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await rename(tmp, final);
+    return { bytes: bytes.length, sha256 };
   }
 }
 

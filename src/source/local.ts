@@ -1,7 +1,7 @@
-import { createReadStream, realpathSync, statSync } from 'node:fs';
+import { createReadStream, readdirSync, realpathSync, statSync } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { FrameSlots } from '../buffers/index.ts';
@@ -76,24 +76,26 @@ export class LocalSource implements Source {
 
   async list(keep?: (path: string) => boolean): Promise<SourceEntry[]> {
     const out: SourceEntry[] = [];
-    const walk = async (dir: string, prefix: string): Promise<void> => {
+    // Sync, like the stats below: an export spreads its frames over hundreds of folders, and an
+    // awaited readdir per folder is a thread-pool round trip each.
+    const walk = (dir: string, prefix: string): void => {
       let entries: Dirent[];
       try {
-        entries = await readdir(dir, { withFileTypes: true });
+        entries = readdirSync(dir, { withFileTypes: true });
       } catch (err) {
         throw notFound(err, this.root);
       }
       for (const e of entries) {
         const rel = prefix ? `${prefix}/${e.name}` : e.name;
-        if (e.isDirectory()) await walk(path.join(dir, e.name), rel);
+        if (e.isDirectory()) walk(path.join(dir, e.name), rel);
         else if ((e.isFile() || e.isSymbolicLink()) && (!keep || keep(rel))) {
-          // Sync: an export lists tens of thousands of frames, and a stat is microseconds.
+          // A stat is microseconds.
           const st = statSync(path.join(dir, e.name), { throwIfNoEntry: false });
           if (st?.isFile()) out.push({ path: rel, size: st.size });
         }
       }
     };
-    await walk(this.abs, '');
+    walk(this.abs, '');
     out.sort(byPath);
     return out;
   }
@@ -300,6 +302,11 @@ function sendBatch(): void {
   const w = readerWorker();
   w.ref();
   w.postMessage(b satisfies ToReader);
+}
+
+/** Starts the reader thread before a read needs it: it takes a few tens of ms to start. */
+export function startLocalReader(): void {
+  readerWorker();
 }
 
 /** `within`: the real root the file must be inside; `max`: the largest file read whole. */
