@@ -20,7 +20,7 @@ export async function asyncBuffer(file: DataFile): Promise<AsyncBuffer> {
   };
 }
 
-function notParquet(file: DataFile, err: unknown, what: string): unknown {
+export function notParquet(file: DataFile, err: unknown, what: string): unknown {
   if (err instanceof InputError) return err;
   const msg = err instanceof Error ? err.message : String(err);
   return new InputError(`${what} (${msg})`, { file: file.name });
@@ -39,24 +39,36 @@ export async function* readParquet(file: DataFile, columns?: string[]): AsyncIte
   for (let g = 0; g < metadata.row_groups.length; g++) {
     const n = Number(metadata.row_groups[g]!.num_rows);
     if (n === 0) continue;
-    let rows: Record<string, unknown>[];
-    try {
-      rows = await parquetReadObjects({
-        file: buf,
-        metadata,
-        rowStart,
-        rowEnd: rowStart + n,
-        utf8: false,
-        compressors,
-        ...(columns && { columns }),
-      });
-    } catch (err) {
-      throw notParquet(file, err, `row group ${g} (rows ${rowStart}..${rowStart + n - 1}) cannot be read`);
-    }
+    const rows = await readGroupObjects(file, buf, metadata, g, rowStart, n, columns);
     for (let i = 0; i < rows.length; i++) {
       yield { kind: 'row', fields: rows[i]!, origin: { file: file.name, row: rowStart + i }, columnar: true };
     }
     rowStart += n;
+  }
+}
+
+/** Row group `g` (rows `rowStart`.. of the file, `n` of them) as hyparquet assembles its rows. */
+export async function readGroupObjects(
+  file: DataFile,
+  buf: AsyncBuffer,
+  metadata: FileMetaData,
+  g: number,
+  rowStart: number,
+  n: number,
+  columns?: string[],
+): Promise<Record<string, unknown>[]> {
+  try {
+    return await parquetReadObjects({
+      file: buf,
+      metadata,
+      rowStart,
+      rowEnd: rowStart + n,
+      utf8: false,
+      compressors,
+      ...(columns && { columns }),
+    });
+  } catch (err) {
+    throw notParquet(file, err, `row group ${g} (rows ${rowStart}..${rowStart + n - 1}) cannot be read`);
   }
 }
 

@@ -166,8 +166,13 @@ async function openDataset(source: Source, title: string, validateTarget: string
       // Parquet rows: only the columns shown (the frames, most of the bytes, and the DOM and
       // accessibility text are not): sampled rows' frames are read apart.
       const rest = Object.keys(manifest.features ?? {}).filter((k) => SHOWN_COLUMNS.has(k));
+      // Decoded column-wise (the generic record assembly was most of the rows pass).
       const items: AsyncIterable<RawItem> =
-        format === 'parquet' ? (await import('../export/parquet.ts')).readParquet(file, rest.length ? rest : undefined) : readJsonl(file);
+        format !== 'parquet'
+          ? readJsonl(file)
+          : rest.length
+            ? (await import('../export/parquet-columns.ts')).readParquetColumns(file, rest)
+            : (await import('../export/parquet.ts')).readParquet(file);
       const frames = format === 'parquet' ? new (await import('./parquet-frames.ts')).ParquetFrames(file) : null;
       const folder = f.path.slice(0, f.path.lastIndexOf('/') + 1);
       for await (const item of items) {
