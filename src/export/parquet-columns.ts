@@ -13,7 +13,7 @@
  * null in one leaf and present in another, row counts that differ), are read by `readParquet`'s
  * generic path instead: hostile input fails there with the same messages as before.
  */
-import { parquetMetadataAsync, parquetSchema } from 'hyparquet';
+import { parquetSchema } from 'hyparquet';
 import type { AsyncBuffer, ColumnMetaData, DecodedArray, FileMetaData, SchemaTree } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { parquetHeader } from 'hyparquet/src/column.js';
@@ -21,7 +21,8 @@ import { DEFAULT_PARSERS, convert, convertWithDictionary } from 'hyparquet/src/c
 import { decompressPage, readDataPage, readDataPageV2 } from 'hyparquet/src/datapage.js';
 import { readPlain } from 'hyparquet/src/plain.js';
 import type { ColumnDecoder } from 'hyparquet/src/types.js';
-import { asyncBuffer, notParquet, readGroupObjects } from './parquet.ts';
+import { openParquet, readGroupObjects } from './parquet.ts';
+import type { OpenParquet } from './parquet.ts';
 import type { DataFile, RawItem } from './raw.ts';
 
 /** Column chunks closer than this are read in one range (the gap's bytes are read and dropped). */
@@ -30,7 +31,7 @@ const READ_GAP_BYTES = 64 * 1024;
 /** A node of a column's shape, with the definition level at which it is present. */
 type Shape =
   | { kind: 'leaf'; leaf: number; def: number; optional: boolean }
-  | { kind: 'struct'; fields: [string, Shape][]; def: number; optional: boolean; leaves: number[] }
+  | { kind: 'struct'; fields: [string, Shape][]; template: Record<string, null>; def: number; optional: boolean; leaves: number[] }
   | { kind: 'list'; leaf: number; def: number; optional: boolean; repDef: number };
 
 interface Leaf {
@@ -90,7 +91,9 @@ function shapeOf(node: SchemaTree, def: number, leaves: Leaf[], schemaPath: Sche
     fields.push([child.element.name, s]);
   }
   const mine = Array.from({ length: leaves.length - first }, (_, i) => first + i);
-  return mine.length ? { kind: 'struct', fields, def: d, optional, leaves: mine } : null;
+  const template: Record<string, null> = {};
+  for (const [name] of fields) template[name] = null;
+  return mine.length ? { kind: 'struct', fields, template, def: d, optional, leaves: mine } : null;
 }
 
 interface Page {
@@ -223,8 +226,11 @@ function build(s: Shape, data: LeafData[], r: number): unknown {
     return out;
   }
   if (s.optional && defAt(data[s.leaves[0]!]!, r) < s.def) return null;
-  const o: Record<string, unknown> = {};
-  for (const [name, f] of s.fields) o[name] = build(f, data, r);
+  // A copy of the struct's template has every key already: filling it adds no property (each
+  // added one would move the object to a new hidden class).
+  const o: Record<string, unknown> = { ...s.template };
+  const { fields } = s;
+  for (let k = 0; k < fields.length; k++) o[fields[k]![0]] = build(fields[k]![1], data, r);
   return o;
 }
 
@@ -245,12 +251,16 @@ function plan(metadata: FileMetaData, columns: string[]): Plan | null {
     if (!shape) return null;
     out.push({ name: child.element.name, shape });
   }
-  return { columns: out, leaves };
+  const template: Record<string, null> = {};
+  for (const c of out) template[c.name] = null;
+  return { columns: out, leaves, template };
 }
 
 interface Plan {
   columns: Column[];
   leaves: Leaf[];
+  /** A row's keys, in the file's order. */
+  template: Record<string, null>;
 }
 
 interface Fetched {
@@ -326,7 +336,7 @@ function decodeGroup(rows: number, p: Plan, fetched: Fetched): Record<string, un
   for (const c of p.columns) if (!consistent(c.shape, data, rows)) return null;
   const out: Record<string, unknown>[] = new Array(rows);
   for (let r = 0; r < rows; r++) {
-    const row: Record<string, unknown> = {};
+    const row: Record<string, unknown> = { ...p.template };
     for (const c of p.columns) row[c.name] = build(c.shape, data, r);
     out[r] = row;
   }
@@ -339,15 +349,16 @@ export const groupsRead = { columnar: 0, generic: 0 };
 /** Row groups read ahead of the one being built: their reads go out together. */
 const READ_AHEAD_GROUPS = 4;
 
-/** `readParquet(file, columns)`'s items, decoded column-wise where the file's shape allows. */
-export async function* readParquetColumns(file: DataFile, columns: string[]): AsyncIterable<RawItem> {
-  const buf = await asyncBuffer(file);
-  let metadata: FileMetaData;
-  try {
-    metadata = await parquetMetadataAsync(buf);
-  } catch (err) {
-    throw notParquet(file, err, 'not a readable Parquet file: bad or missing footer');
-  }
+/**
+ * `readParquet(file, columns)`'s items, decoded column-wise where the file's shape allows.
+ * `open`: opens the file (parses its footer), e.g. once for its rows and its frames' reader.
+ */
+export async function* readParquetColumns(
+  file: DataFile,
+  columns: string[],
+  open: () => Promise<OpenParquet> = () => openParquet(file),
+): AsyncIterable<RawItem> {
+  const { buf, metadata } = await open();
   const p = plan(metadata, columns);
   const groups = metadata.row_groups.length;
   const ahead: (Promise<Fetched | null> | null)[] = [];
