@@ -20,43 +20,64 @@ export async function asyncBuffer(file: DataFile): Promise<AsyncBuffer> {
   };
 }
 
-function notParquet(file: DataFile, err: unknown, what: string): unknown {
+export function notParquet(file: DataFile, err: unknown, what: string): unknown {
   if (err instanceof InputError) return err;
   const msg = err instanceof Error ? err.message : String(err);
   return new InputError(`${what} (${msg})`, { file: file.name });
 }
 
-/** `columns`: read only these top-level columns (default: all), e.g. everything but the frames. */
-export async function* readParquet(file: DataFile, columns?: string[]): AsyncIterable<RawItem> {
+export interface OpenParquet {
+  buf: AsyncBuffer;
+  metadata: FileMetaData;
+}
+
+/** A Parquet file's range reader and footer (parsing a footer of many row groups costs several ms). */
+export async function openParquet(file: DataFile): Promise<OpenParquet> {
   const buf = await asyncBuffer(file);
-  let metadata: FileMetaData;
   try {
-    metadata = await parquetMetadataAsync(buf);
+    return { buf, metadata: await parquetMetadataAsync(buf) };
   } catch (err) {
     throw notParquet(file, err, 'not a readable Parquet file: bad or missing footer');
   }
+}
+
+/** `columns`: read only these top-level columns (default: all), e.g. everything but the frames. */
+export async function* readParquet(file: DataFile, columns?: string[]): AsyncIterable<RawItem> {
+  const { buf, metadata } = await openParquet(file);
   let rowStart = 0;
   for (let g = 0; g < metadata.row_groups.length; g++) {
     const n = Number(metadata.row_groups[g]!.num_rows);
     if (n === 0) continue;
-    let rows: Record<string, unknown>[];
-    try {
-      rows = await parquetReadObjects({
-        file: buf,
-        metadata,
-        rowStart,
-        rowEnd: rowStart + n,
-        utf8: false,
-        compressors,
-        ...(columns && { columns }),
-      });
-    } catch (err) {
-      throw notParquet(file, err, `row group ${g} (rows ${rowStart}..${rowStart + n - 1}) cannot be read`);
-    }
+    const rows = await readGroupObjects(file, buf, metadata, g, rowStart, n, columns);
     for (let i = 0; i < rows.length; i++) {
       yield { kind: 'row', fields: rows[i]!, origin: { file: file.name, row: rowStart + i }, columnar: true };
     }
     rowStart += n;
+  }
+}
+
+/** Row group `g` (rows `rowStart`.. of the file, `n` of them) as hyparquet assembles its rows. */
+export async function readGroupObjects(
+  file: DataFile,
+  buf: AsyncBuffer,
+  metadata: FileMetaData,
+  g: number,
+  rowStart: number,
+  n: number,
+  columns?: string[],
+): Promise<Record<string, unknown>[]> {
+  try {
+    return await parquetReadObjects({
+      file: buf,
+      metadata,
+      rowStart,
+      rowEnd: rowStart + n,
+      utf8: false,
+      compressors,
+      ...(columns && { columns }),
+    });
+  } catch (err) {
+    throw notParquet(file, err, `row group ${g} (rows ${rowStart}..${rowStart + n - 1}) cannot be read`);
   }
 }
 

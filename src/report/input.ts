@@ -24,6 +24,7 @@ import type { Source } from '../source/types.ts';
 import { compareStrings } from '../util/compare.ts';
 import { reportAction } from './model.ts';
 import type { ReportRow } from './model.ts';
+import type { ParquetFrames } from './parquet-frames.ts';
 
 export interface SkipSummary {
   count: number;
@@ -173,9 +174,19 @@ async function openDataset(source: Source, title: string, validateTarget: string
       // Parquet rows: only the columns shown (the frames, most of the bytes, and the DOM and
       // accessibility text are not): sampled rows' frames are read apart.
       const rest = Object.keys(manifest.features ?? {}).filter((k) => SHOWN_COLUMNS.has(k));
-      const items: AsyncIterable<RawItem> =
-        format === 'parquet' ? (await import('../export/parquet.ts')).readParquet(file, rest.length ? rest : undefined) : readJsonl(file);
-      const frames = format === 'parquet' ? new (await import('./parquet-frames.ts')).ParquetFrames(file) : null;
+      let items: AsyncIterable<RawItem>;
+      let frames: ParquetFrames | null = null;
+      if (format === 'parquet') {
+        const { openParquet, readParquet } = await import('../export/parquet.ts');
+        const { ParquetFrames, once } = await import('./parquet-frames.ts');
+        // The footer is parsed once, for the rows and the frames; the rows are decoded column-wise
+        // (hyparquet's generic record assembly was most of the rows pass).
+        const open = once(() => openParquet(file));
+        items = rest.length ? (await import('../export/parquet-columns.ts')).readParquetColumns(file, rest, open) : readParquet(file);
+        frames = new ParquetFrames(file, 'image', open);
+      } else {
+        items = readJsonl(file);
+      }
       const folder = f.path.slice(0, f.path.lastIndexOf('/') + 1);
       for await (const item of items) {
         if (item.kind === 'problem') throw item.error;

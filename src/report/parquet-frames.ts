@@ -5,31 +5,25 @@
  * it (a session's steps are consecutive rows). With the column's offset index (convert writes one)
  * only the pages holding the run are read, not the row group's every frame.
  */
-import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
-import type { AsyncBuffer, FileMetaData } from 'hyparquet';
+import { parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { InputError } from '../errors.ts';
-import { asyncBuffer } from '../export/parquet.ts';
+import { openParquet } from '../export/parquet.ts';
+import type { OpenParquet } from '../export/parquet.ts';
 import type { DataFile } from '../export/raw.ts';
 
 /** Rows read at once: about two pages of frames as convert writes them (~1 MB pages of ~7 frames). */
 export const FRAME_RUN_ROWS = 16;
 
 export class ParquetFrames {
-  private opened?: Promise<{ buf: AsyncBuffer; metadata: FileMetaData }>;
   private run: { start: number; end: number; images: Promise<unknown[]> } | null = null;
 
+  /** `open`: the file opened (its footer parsed) once, shared with the reader of its rows. */
   constructor(
     private readonly file: DataFile,
     private readonly column = 'image',
+    private readonly open: () => Promise<OpenParquet> = once(() => openParquet(file)),
   ) {}
-
-  private open() {
-    return (this.opened ??= (async () => {
-      const buf = await asyncBuffer(this.file);
-      return { buf, metadata: await parquetMetadataAsync(buf) };
-    })());
-  }
 
   /** The frame bytes of row `row` (0-based in the file). */
   async read(row: number): Promise<Uint8Array> {
@@ -55,4 +49,10 @@ export class ParquetFrames {
     if (image && image.bytes instanceof Uint8Array) return image.bytes;
     throw new InputError(`the ${this.column} column holds no frame bytes`, { file: this.file.name, row: `row ${row}` });
   }
+}
+
+/** `f`'s promise, made on the first call and shared by every later one. */
+export function once<T>(f: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= f());
 }
