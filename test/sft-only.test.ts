@@ -14,7 +14,8 @@ import { pushDataset } from '../src/hub/push.ts';
 import { startHubServer } from '../src/hub/server.ts';
 import type { HubServer } from '../src/hub/server.ts';
 import { HubToken } from '../src/hub/token.ts';
-import { SAMPLE, SPLIT3, convertOk, listFiles, runCli } from './convert-fixtures.ts';
+import { SAMPLE, SPLIT3, convertOk, deriveExport, listFiles, runCli, sampleJsonRows } from './convert-fixtures.ts';
+import type { JsonObject } from '../src/export/step.ts';
 import { hashTree, testToken } from './helpers/bytes.ts';
 import { runPython } from './helpers/python.ts';
 
@@ -103,6 +104,34 @@ print(json.dumps(out))
     const bad = await runCli(['validate', cut]);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain(`${lost}: listed in dataset-manifest.json`);
+  }, 300_000);
+
+  it('validate scans the sft rows for unmasked values too: an e-mail typed in a step is found there, never echoed', async () => {
+    const rows = await sampleJsonRows();
+    const typed = rows.find((r) => (r.action as JsonObject).type === 'input_text')!;
+    (typed.action as JsonObject).text = 'ops.lead@vendor-mail.com';
+    const leaky = await deriveExport(path.join(work, 'leaky-export'), rows);
+    type Report = { checks: Array<{ id: string; examples: Array<{ file: string; row?: number; message: string }> }> };
+    const findings = async (configs: string) => {
+      const dir = path.join(work, `leaky-${configs.replace(',', '-')}`);
+      await convertOk(leaky, dir, ['--configs', configs, '--history', '2', '--split', 'train=1']);
+      const v = await runCli(['validate', dir, '--json']);
+      expect(v.code).toBe(1);
+      expect(v.stdout + v.stderr).not.toContain('ops.lead@vendor-mail.com');
+      return (JSON.parse(v.stdout) as Report).checks;
+    };
+    const only = await findings('sft');
+    expect(only.map((c) => c.id)).toEqual(['privacy.email']);
+    const ex = only[0]!.examples;
+    // The completion of its own step, and the prompt (history) of the next ones.
+    expect(ex.map((e) => e.message.replace(/^session \S+ step \d+: /, '').split(':')[0])).toContain('field completion.content.text');
+    expect(ex.some((e) => e.message.includes('field prompt.content.text'))).toBe(true);
+    expect(ex.every((e) => e.file.startsWith('sft/') && typeof e.row === 'number' && e.message.includes('[email: @***]'))).toBe(true);
+    expect(ex[0]!.message).toMatch(new RegExp(`^session ${typed.session_id as string} step \\d+: field `));
+    // Beside steps, both the steps row and the sft rows are named.
+    const both = await findings('steps,sft');
+    const files = both.find((c) => c.id === 'privacy.email')!.examples.map((e) => e.file.split('/')[0]);
+    expect(new Set(files)).toEqual(new Set(['data', 'sft']));
   }, 300_000);
 
   it('loaders offer the sft target only; report and the steps formats refuse it in one line', async () => {
