@@ -4,8 +4,8 @@
  * from the local Hub by tag (the sft config is the default); validate, loaders, push and the
  * partitioned convert take it; report and the steps-only flags refuse it in one line.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,6 +146,16 @@ print(json.dumps(out))
     expect(rep.code).toBe(1);
     expect(rep.stderr.trim().split('\n')).toHaveLength(1);
     expect(rep.stderr).toContain('has no steps rows to report (converted with --configs sft)');
+    // A crafted manifest's config names are not echoed: the message names registry configs only.
+    const crafted = path.join(work, 'crafted');
+    await cp(only, crafted, { recursive: true });
+    const m = manifestOf(crafted) as unknown as { configs: Record<string, unknown> };
+    m.configs = { 'EVIL\u001b[31m-config': m.configs.sft };
+    writeFileSync(path.join(crafted, 'dataset-manifest.json'), JSON.stringify(m));
+    const bad = await runCli(['report', crafted, '--out', path.join(work, 'report-crafted')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).not.toContain('EVIL');
 
     const wds = await runCli(['convert', SAMPLE, '--out', path.join(work, 'wds'), '--configs', 'sft', '--formats', 'webdataset']);
     expect(wds.code).toBe(2);

@@ -63,32 +63,7 @@ const NOT_PLAIN_JSON = 2;
  * common row takes no copy. A `__proto__` key is NOT_PLAIN_JSON: a copy would not keep it as an own key.
  */
 function jsonKind(v: unknown): number {
-  if (v === null) return PLAIN;
-  const t = typeof v;
-  if (t === 'string' || t === 'number' || t === 'boolean') return PLAIN;
-  if (t !== 'object') return NOT_PLAIN_JSON;
-  let kind = PLAIN;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const k = jsonKind(v[i]);
-      if (k === NOT_PLAIN_JSON) return k;
-      kind |= k;
-    }
-    return kind;
-  }
-  if (Object.getPrototypeOf(v) !== Object.prototype) return NOT_PLAIN_JSON;
-  for (const key in v as Record<string, unknown>) {
-    if (key === '__proto__') return NOT_PLAIN_JSON;
-    const x = (v as Record<string, unknown>)[key];
-    if (x === null) {
-      kind = HAS_NULL_KEYS;
-      continue;
-    }
-    const k = jsonKind(x);
-    if (k === NOT_PLAIN_JSON) return k;
-    kind |= k;
-  }
-  return kind;
+  return jsonKindWithin(v, Number.POSITIVE_INFINITY);
 }
 
 /** Plain JSON without its null-valued object keys; only the objects on the way to one are copied. */
@@ -140,7 +115,7 @@ export function jsonKindWithin(v: unknown, limit: number): number {
   return bits & DEEPER ? DEEPER : bits & NOT_PLAIN_JSON ? NOT_PLAIN_JSON : bits;
 }
 
-/** jsonKind's bits, walked to the end for depth: NOT_PLAIN_JSON no longer stops it, DEEPER does. */
+/** The one walk behind jsonKind and jsonKindWithin: every node is visited (for depth) unless DEEPER stops it. */
 function kindBits(v: unknown, limit: number): number {
   if (v === null) return PLAIN;
   const t = typeof v;

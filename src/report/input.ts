@@ -5,6 +5,7 @@
  * `az://`, or a Hub repo at a revision (`hf://datasets/<owner>/<name>@<rev>`, read over HTTP
  * ranges from the Hub's resolve URLs).
  */
+import { EXTRA_CONFIG_NAMES } from '../configs/registry.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { label } from '../export/inspect.ts';
 import { readJsonl } from '../export/jsonl.ts';
@@ -151,8 +152,11 @@ async function openDataset(source: Source, title: string, validateTarget: string
   const files = manifest.files
     .filter((f) => f.format === format && f.config === undefined && f.rows !== null && f.split !== null)
     .sort((a, b) => splitOrder.indexOf(a.split!) - splitOrder.indexOf(b.split!) || compareStrings(a.path, b.path));
-  if (!files.length && Array.isArray(manifest.formats) && !manifest.formats.length && manifest.configs) {
-    const configs = Object.keys(manifest.configs).join(',');
+  // Named from the registry, never from the manifest's keys (a crafted manifest's text is not echoed).
+  const configs = EXTRA_CONFIG_NAMES.filter((n) => manifest.configs && typeof manifest.configs === 'object' && manifest.configs[n]).join(
+    ',',
+  );
+  if (!files.length && Array.isArray(manifest.formats) && !manifest.formats.length && configs) {
     throw new InputError(
       `has no steps rows to report (converted with --configs ${configs}): report its export, or convert with --configs steps,${configs}`,
       where,
